@@ -1,0 +1,1 @@
+"""The offline-first pickup agent: domain, store, services, web API, composition root."""

@@ -1,0 +1,135 @@
+"""Reason codes for every refusal, with the user message and HTTP status for each.
+
+This is the one place where a reason becomes words for a person and a status for a client.
+Forged, unknown-key and malformed tokens share one user message on purpose: the kiosk must not
+tell an attacker which check failed. The log and the audit get the precise reason code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a pickup, load, return or command was refused (log, audit, API `error` field)."""
+
+    # token decoding and signature (FIELD-NOTES 2b)
+    DECODE_FAILED = "DECODE_FAILED"
+    TOO_LARGE = "TOO_LARGE"
+    MALFORMED = "MALFORMED"
+    UNKNOWN_KID = "UNKNOWN_KID"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    ALG_NOT_ALLOWED = "ALG_NOT_ALLOWED"
+    # claims and policy
+    EXPIRED = "EXPIRED"
+    NOT_YET_VALID = "NOT_YET_VALID"
+    WRONG_LOCKER = "WRONG_LOCKER"
+    WRONG_PURPOSE = "WRONG_PURPOSE"
+    ALREADY_USED = "ALREADY_USED"
+    REVOKED = "REVOKED"
+    HOLDER_PROOF_REQUIRED = "HOLDER_PROOF_REQUIRED"
+    HOLDER_PROOF_INVALID = "HOLDER_PROOF_INVALID"
+    HOLDER_PROOF_STALE = "HOLDER_PROOF_STALE"
+    CLOCK_UNTRUSTED = "CLOCK_UNTRUSTED"
+    TRUSTLIST_STALE = "TRUSTLIST_STALE"
+    AGE_CHECK_REQUIRED = "AGE_CHECK_REQUIRED"
+    # typed codes and orders
+    CODE_UNKNOWN = "CODE_UNKNOWN"
+    RATE_LIMITED = "RATE_LIMITED"
+    ORDER_UNKNOWN = "ORDER_UNKNOWN"
+    ORDER_NOT_COLLECTABLE = "ORDER_NOT_COLLECTABLE"
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    # doors and locker
+    DOOR_FAILED = "DOOR_FAILED"
+    NO_DOOR_AVAILABLE = "NO_DOOR_AVAILABLE"
+    DOOR_UNKNOWN = "DOOR_UNKNOWN"
+    LOCKER_FAULTED = "LOCKER_FAULTED"
+    # staff and requests
+    NOT_AUTHORISED = "NOT_AUTHORISED"
+    BAD_REQUEST = "BAD_REQUEST"
+    NOT_FOUND = "NOT_FOUND"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonInfo:
+    """How a reason is shown: HTTP status for the API, a short actionable message for a person."""
+
+    http_status: int
+    message: str
+
+
+_REJECTED = (
+    "This code can't be accepted. Open the app for a fresh code or contact support (ref {ref})."
+)
+_CANT_CHECK = "This locker can't check codes right now — please try later or contact support."
+
+REASONS: dict[Reason, ReasonInfo] = {
+    Reason.DECODE_FAILED: ReasonInfo(
+        400, "Couldn't read the code — turn up brightness, hold it 15-25 cm away."
+    ),
+    Reason.TOO_LARGE: ReasonInfo(403, _REJECTED),
+    Reason.MALFORMED: ReasonInfo(403, _REJECTED),
+    Reason.UNKNOWN_KID: ReasonInfo(403, _REJECTED),
+    Reason.BAD_SIGNATURE: ReasonInfo(403, _REJECTED),
+    Reason.ALG_NOT_ALLOWED: ReasonInfo(403, _REJECTED),
+    Reason.REVOKED: ReasonInfo(403, _REJECTED),
+    Reason.WRONG_PURPOSE: ReasonInfo(403, _REJECTED),
+    Reason.HOLDER_PROOF_INVALID: ReasonInfo(403, _REJECTED),
+    Reason.EXPIRED: ReasonInfo(403, "This code has expired — get a new one in the app."),
+    Reason.NOT_YET_VALID: ReasonInfo(403, "Your parcel isn't ready yet."),
+    Reason.WRONG_LOCKER: ReasonInfo(
+        403, "This code is for a different locker — check the address in your message."
+    ),
+    Reason.ALREADY_USED: ReasonInfo(
+        409, "Already used. If you didn't collect it, contact support (ref {ref})."
+    ),
+    Reason.HOLDER_PROOF_REQUIRED: ReasonInfo(
+        403,
+        "Please show the live code in the app; screenshots and printouts aren't accepted "
+        "for this parcel.",
+    ),
+    Reason.HOLDER_PROOF_STALE: ReasonInfo(
+        403,
+        "Please show the live code in the app; screenshots and printouts aren't accepted "
+        "for this parcel.",
+    ),
+    Reason.CLOCK_UNTRUSTED: ReasonInfo(503, _CANT_CHECK),
+    Reason.TRUSTLIST_STALE: ReasonInfo(503, _CANT_CHECK),
+    Reason.AGE_CHECK_REQUIRED: ReasonInfo(
+        403, "This parcel needs an ID check at the service counter."
+    ),
+    Reason.CODE_UNKNOWN: ReasonInfo(404, "That code wasn't recognised — check it and try again."),
+    Reason.RATE_LIMITED: ReasonInfo(
+        429, "Too many attempts. Please wait a minute, then try again."
+    ),
+    Reason.ORDER_UNKNOWN: ReasonInfo(404, "We couldn't find that parcel at this locker."),
+    Reason.ORDER_NOT_COLLECTABLE: ReasonInfo(
+        409, "This parcel can't be collected here any more. Contact support (ref {ref})."
+    ),
+    Reason.ILLEGAL_TRANSITION: ReasonInfo(409, "That isn't possible for this parcel right now."),
+    Reason.DOOR_FAILED: ReasonInfo(
+        503,
+        "The door didn't open. Your parcel is safe and your code still works — "
+        "please try again or contact support (ref {ref}).",
+    ),
+    Reason.NO_DOOR_AVAILABLE: ReasonInfo(409, "No free door of that size is available."),
+    Reason.DOOR_UNKNOWN: ReasonInfo(404, "There is no such door."),
+    Reason.LOCKER_FAULTED: ReasonInfo(503, _CANT_CHECK),
+    Reason.NOT_AUTHORISED: ReasonInfo(401, "Please sign in first."),
+    Reason.BAD_REQUEST: ReasonInfo(400, "That request wasn't understood."),
+    Reason.NOT_FOUND: ReasonInfo(404, "Not found."),
+    Reason.INTERNAL: ReasonInfo(
+        500, "Something went wrong on our side. Please try again or contact support."
+    ),
+}
+
+
+def user_message(reason: Reason, ref: str = "") -> str:
+    """The message a person sees for `reason`; `ref` is a support reference (never a token)."""
+    return REASONS[reason].message.format(ref=ref or "-")
+
+
+def http_status(reason: Reason) -> int:
+    return REASONS[reason].http_status

@@ -1,0 +1,1 @@
+"""Fleet-admin tooling: keys, trust bundles, token minting, enrollment."""

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the agent and its tests need, when they are missing.
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+set -euo pipefail
+
+missing=()
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+have_lib libzbar.so.0 || missing+=(libzbar0)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+have_lib libGL.so.1 || missing+=(libgl1)
+have_lib libglib-2.0.so.0 || missing+=(libglib2.0-0)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing system packages: ${missing[*]}" >&2
+  echo "run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
