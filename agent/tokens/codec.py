@@ -1,0 +1,79 @@
+"""The byte layers shared by tokens, live codes and bundles: size caps, prefix, Base45, strict CBOR.
+
+Strict CBOR means RFC 8949 §4.2 deterministic encoding with length-first map key order (what
+`cbor2.dumps(..., canonical=True)` writes): minimal integers and lengths, definite lengths only, no
+duplicate map keys, no trailing bytes. It is enforced by decoding and re-encoding: any of those
+defects makes the re-encoding differ from the input (a duplicate key is dropped by the decoder, so
+the re-encoding is shorter).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import base45
+import cbor2
+
+from agent.reasons import Reason
+from agent.tokens.errors import TokenError
+
+MAX_TEXT_CHARS = 1024
+MAX_CBOR_BYTES = 768
+TOKEN_PREFIX = "LK1:"  # noqa: S105 (a format prefix, not a secret)
+LIVE_PREFIX = "LK1L:"
+
+
+def check_text_size(text: str, limit: int = MAX_TEXT_CHARS) -> None:
+    """Refuse text longer than `limit` before anything else looks at it."""
+    if len(text) > limit:
+        raise TokenError(f"text of {len(text)} chars over cap {limit}", reason=Reason.TOO_LARGE)
+
+
+def b45decode(text: str, limit: int = MAX_CBOR_BYTES) -> bytes:
+    """Decode RFC 9285 Base45; DECODE_FAILED on any invalid character or group."""
+    # Base45 packs 2 bytes into 3 chars; checking the bound first keeps the cap ahead of decoding.
+    if (len(text) // 3) * 2 + (len(text) % 3 > 0) > limit:
+        raise TokenError("decoded size over cap", reason=Reason.TOO_LARGE)
+    try:
+        data: bytes = base45.b45decode(text)
+    except (ValueError, TypeError, IndexError, KeyError) as err:
+        raise TokenError("invalid Base45", reason=Reason.DECODE_FAILED) from err
+    if len(data) > limit:
+        raise TokenError("decoded size over cap", reason=Reason.TOO_LARGE)
+    return data
+
+
+def b45encode(data: bytes) -> str:
+    encoded: str = base45.b45encode(data).decode("ascii")
+    return encoded
+
+
+def loads_lenient(data: bytes) -> Any:
+    """Decode one CBOR item as the library does (for foreign data such as the EU DCC vectors)."""
+    try:
+        return cbor2.loads(data)
+    # cbor2 is a foreign parser fed attacker bytes: whatever it raises is "malformed" to us.
+    except Exception as err:
+        raise TokenError("invalid CBOR", reason=Reason.MALFORMED) from err
+
+
+def loads_strict(data: bytes) -> Any:
+    """Decode one deterministic CBOR item; MALFORMED for anything a canonical encoder never emits.
+
+    Decoded maps inside tags are `cbor2.frozendict` and arrays may be tuples: callers check types
+    with `Mapping` / `Sequence`.
+    """
+    item = loads_lenient(data)
+    try:
+        again = cbor2.dumps(item, canonical=True)
+    except Exception as err:
+        raise TokenError("CBOR cannot be re-encoded", reason=Reason.MALFORMED) from err
+    if again != data:
+        raise TokenError("CBOR is not deterministic", reason=Reason.MALFORMED)
+    return item
+
+
+def dumps(item: Any) -> bytes:
+    """Encode `item` deterministically (the only encoding our verifier accepts)."""
+    encoded: bytes = cbor2.dumps(item, canonical=True)
+    return encoded

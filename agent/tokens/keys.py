@@ -1,0 +1,165 @@
+"""Algorithms, key ids and COSE_Key (RFC 9052 §7) encoding of public keys.
+
+Allowed algorithms: ES256 (P-256), EdDSA (Ed25519) and PS256 (RSA, verify only, for interop).
+An algorithm is only ever used with the key type it belongs to, so a header cannot talk a verifier
+into checking an ECDSA key with another scheme.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from enum import IntEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from agent.reasons import Reason
+from agent.tokens.errors import TokenError
+
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+KID_BYTES = 8
+_P256_COORD = 32
+
+
+class Alg(IntEnum):
+    """COSE algorithm identifiers we accept."""
+
+    ES256 = -7
+    EDDSA = -8
+    PS256 = -37
+
+
+def alg_for_key(key: PublicKey | PrivateKey) -> Alg:
+    """The one algorithm a key may be used with; MALFORMED for any other key type."""
+    if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        if isinstance(key.curve, ec.SECP256R1):
+            return Alg.ES256
+    elif isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+        return Alg.EDDSA
+    elif isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey) and key.key_size >= 2048:
+        return Alg.PS256
+    raise TokenError("key type not allowed", reason=Reason.ALG_NOT_ALLOWED)
+
+
+def spki_der(key: PublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def key_id(key: PublicKey) -> bytes:
+    """`kid`: the first 8 bytes of SHA-256 over the key's DER SubjectPublicKeyInfo."""
+    return hashlib.sha256(spki_der(key)).digest()[:KID_BYTES]
+
+
+def verify_signature(key: PublicKey, alg: Alg, signature: bytes, data: bytes) -> bool:
+    """True if `signature` is valid for `data`. ES256 signatures are raw r||s (64 bytes)."""
+    if alg is not alg_for_key(key):
+        return False
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            if len(signature) != 2 * _P256_COORD:
+                return False
+            r = int.from_bytes(signature[:_P256_COORD], "big")
+            s = int.from_bytes(signature[_P256_COORD:], "big")
+            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, data)
+        else:
+            key.verify(signature, data, _pss(), hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def sign(key: PrivateKey, data: bytes) -> bytes:
+    """Sign `data` with the key's one algorithm, in COSE form (raw r||s for ECDSA)."""
+    alg_for_key(key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(_P256_COORD, "big") + s.to_bytes(_P256_COORD, "big")
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    return key.sign(data, _pss(), hashes.SHA256())
+
+
+def _pss() -> padding.PSS:
+    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+
+def cose_key(key: PublicKey) -> dict[int, Any]:
+    """The public COSE_Key map of `key` (EC2 P-256, OKP Ed25519 or RSA)."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        numbers = key.public_numbers()
+        return {
+            1: 2,
+            -1: 1,
+            -2: numbers.x.to_bytes(_P256_COORD, "big"),
+            -3: numbers.y.to_bytes(_P256_COORD, "big"),
+        }
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {1: 1, -1: 6, -2: raw}
+    rsa_numbers = key.public_numbers()
+    return {1: 3, -1: _int_bytes(rsa_numbers.n), -2: _int_bytes(rsa_numbers.e)}
+
+
+def public_key_from_cose(value: object) -> PublicKey:
+    """Parse a public COSE_Key map; MALFORMED if it is not a valid P-256, Ed25519 or RSA key."""
+    if not isinstance(value, Mapping):
+        raise TokenError("COSE_Key is not a map")
+    try:
+        return _parse_cose_key(value)
+    except (ValueError, TypeError, KeyError, OverflowError) as err:
+        raise TokenError("invalid COSE_Key") from err
+
+
+def _parse_cose_key(value: Mapping[Any, Any]) -> PublicKey:
+    kty = value[1]
+    if kty == 2 and value.get(-1) == 1 and set(value) == {1, -1, -2, -3}:
+        x, y = value[-2], value[-3]
+        if not (_is_bstr(x, _P256_COORD) and _is_bstr(y, _P256_COORD)):
+            raise ValueError("bad P-256 coordinates")
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
+    if kty == 1 and value.get(-1) == 6 and set(value) == {1, -1, -2}:
+        if not _is_bstr(value[-2], 32):
+            raise ValueError("bad Ed25519 key")
+        return ed25519.Ed25519PublicKey.from_public_bytes(value[-2])
+    if kty == 3 and set(value) == {1, -1, -2}:
+        n, e = value[-1], value[-2]
+        if not (isinstance(n, bytes) and isinstance(e, bytes) and 256 <= len(n) <= 512):
+            raise ValueError("bad RSA key")
+        numbers = rsa.RSAPublicNumbers(int.from_bytes(e, "big"), int.from_bytes(n, "big"))
+        return numbers.public_key()
+    raise ValueError("unsupported COSE_Key")
+
+
+def _is_bstr(value: object, size: int) -> bool:
+    return isinstance(value, bytes) and len(value) == size
+
+
+def _int_bytes(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def p256_point(key: ec.EllipticCurvePublicKey) -> bytes:
+    """The uncompressed SEC1 point (65 bytes) of a P-256 key."""
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def p256_from_point(point: bytes) -> ec.EllipticCurvePublicKey:
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except (ValueError, TypeError) as err:
+        raise TokenError("invalid P-256 point") from err
