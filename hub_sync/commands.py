@@ -1,0 +1,247 @@
+"""Hub-to-device commands: wire schemas, strict validation into frozen dataclasses, results.
+
+A command is parsed completely before anything acts on it; a malformed or unknown command becomes a
+`WireError` whose `reason` goes back to the hub in a nack. The agent applies the typed `args`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from hub_sync.errors import WireError
+from hub_sync.wire import Header, decode, encode, get
+
+Scalar = str | int | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeMaterial:
+    """Typed-code material: the device stores and compares only a salted digest, never the code."""
+
+    scheme: str
+    salt: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpsert:
+    """Announce an order or replace its terms. `hold_s` is the pickup window in seconds."""
+
+    order_id: str
+    size: str
+    hold_s: int
+    policy: Mapping[str, Scalar]
+    code: CodeMaterial | None
+    door: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancel:
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExtend:
+    order_id: str
+    extend_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnDecision:
+    """The hub's decision on an expired order: `return_to_sender`, or `keep` for `hold_s` more."""
+
+    order_id: str
+    decision: str
+    hold_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrustUpdate:
+    """A new trust bundle (opaque here: the agent verifies its own signature and rollback rules)."""
+
+    bundle: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """Revoked token ids (`cti`, hex) and key ids (`kid`, hex)."""
+
+    ctis: tuple[str, ...]
+    kids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    """Configuration keys (dotted paths) and new scalar values; the agent validates them."""
+
+    changes: Mapping[str, Scalar]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOpen:
+    """Open one door on the hub's word. Always hub-signed (see docs/protocol.md, "Signatures")."""
+
+    door: int
+    order_id: str | None
+    reason: str
+
+
+CommandArgs = (
+    OrderUpsert
+    | OrderCancel
+    | OrderExtend
+    | ReturnDecision
+    | TrustUpdate
+    | Revocation
+    | ConfigChange
+    | RemoteOpen
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A validated command. `transaction_id` is the business idempotency key."""
+
+    message_id: str
+    transaction_id: str
+    name: str
+    args: CommandArgs
+    issued_at: float
+    signed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What the agent answers: `ok` with `data`, or a refusal with a reason code."""
+
+    ok: bool
+    reason: str | None = None
+    detail: str = ""
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+def _s(obj: Mapping[str, Any], key: str, max_len: int = 128) -> str:
+    value: str = get(obj, key, str)
+    if not value or len(value) > max_len:
+        raise WireError("MALFORMED", f"{key} must be 1..{max_len} characters")
+    return value
+
+
+def _pos(obj: Mapping[str, Any], key: str) -> int:
+    value: int = get(obj, key, int)
+    if value <= 0 or value > 10**9:
+        raise WireError("MALFORMED", f"{key} must be a positive integer")
+    return value
+
+
+def _scalars(obj: Mapping[str, Any], key: str) -> dict[str, Scalar]:
+    raw: dict[str, Any] = get(obj, key, dict, optional=True) or {}
+    for k, v in raw.items():
+        if not isinstance(v, str | int | bool) and v is not None:
+            raise WireError("MALFORMED", f"{key}.{k} must be a scalar")
+        if isinstance(v, float):
+            raise WireError("MALFORMED", f"{key}.{k} must not be a float")
+    return dict(raw)
+
+
+def _order_upsert(a: Mapping[str, Any]) -> OrderUpsert:
+    code_raw = get(a, "code", dict, optional=True)
+    code = None
+    if code_raw is not None:
+        code = CodeMaterial(
+            _s(code_raw, "scheme", 32), _s(code_raw, "salt"), _s(code_raw, "digest")
+        )
+    door = get(a, "door", int, optional=True)
+    if door is not None and door < 1:
+        raise WireError("MALFORMED", "door must be >= 1")
+    return OrderUpsert(
+        order_id=_s(a, "order_id"),
+        size=_s(a, "size", 8),
+        hold_s=_pos(a, "hold_s"),
+        policy=_scalars(a, "policy"),
+        code=code,
+        door=door,
+    )
+
+
+def _return_decision(a: Mapping[str, Any]) -> ReturnDecision:
+    decision = _s(a, "decision", 32)
+    if decision not in ("return_to_sender", "keep"):
+        raise WireError("MALFORMED", "decision must be return_to_sender or keep")
+    hold = get(a, "hold_s", int, optional=True)
+    if decision == "keep" and (hold is None or hold <= 0):
+        raise WireError("MALFORMED", "keep needs a positive hold_s")
+    return ReturnDecision(order_id=_s(a, "order_id"), decision=decision, hold_s=hold)
+
+
+def _ids(a: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    raw: list[Any] = get(a, key, list, optional=True) or []
+    if len(raw) > 10_000 or not all(isinstance(x, str) and 0 < len(x) <= 128 for x in raw):
+        raise WireError("MALFORMED", f"{key} must be a list of short strings")
+    return tuple(raw)
+
+
+def _remote_open(a: Mapping[str, Any]) -> RemoteOpen:
+    door = get(a, "door", int)
+    if door < 1:
+        raise WireError("MALFORMED", "door must be >= 1")
+    order = get(a, "order_id", str, optional=True)
+    return RemoteOpen(door=door, order_id=order, reason=_s(a, "reason", 200))
+
+
+_PARSERS: Final[dict[str, Callable[[Mapping[str, Any]], CommandArgs]]] = {
+    "order.upsert": _order_upsert,
+    "order.cancel": lambda a: OrderCancel(_s(a, "order_id"), _s(a, "reason", 200)),
+    "order.extend": lambda a: OrderExtend(_s(a, "order_id"), _pos(a, "extend_s")),
+    "order.return_decision": _return_decision,
+    "trust.update": lambda a: TrustUpdate(_s(a, "bundle", 512_000), _pos(a, "version")),
+    "trust.revoke": lambda a: Revocation(_ids(a, "ctis"), _ids(a, "kids")),
+    "config.set": lambda a: ConfigChange(_scalars(a, "changes")),
+    "door.open": _remote_open,
+}
+
+COMMAND_NAMES: Final = frozenset(_PARSERS)
+
+
+def parse_args(name: str, args: Mapping[str, Any]) -> CommandArgs:
+    parser = _PARSERS.get(name)
+    if parser is None:
+        raise WireError("UNKNOWN_COMMAND", name[:64])
+    return parser(args)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEnvelope:
+    """A command as it travels: header, name, raw args (what is signed) and optional signature."""
+
+    header: Header
+    transaction_id: str
+    name: str
+    args: Mapping[str, Any]
+    sig: Mapping[str, Any] | None
+
+
+def encode_command(env: CommandEnvelope) -> bytes:
+    fields: dict[str, object] = {
+        "transaction_id": env.transaction_id,
+        "name": env.name,
+        "args": dict(env.args),
+    }
+    if env.sig is not None:
+        fields["sig"] = dict(env.sig)
+    return encode(env.header, fields)
+
+
+def decode_command(payload: bytes) -> CommandEnvelope:
+    header, obj = decode(payload, "command")
+    return CommandEnvelope(
+        header=header,
+        transaction_id=_s(obj, "transaction_id"),
+        name=_s(obj, "name", 64),
+        args=get(obj, "args", dict),
+        sig=get(obj, "sig", dict, optional=True),
+    )
