@@ -1,0 +1,178 @@
+"""`locker-agent`: run the agent, run the demo, check the database, and support tools.
+
+Exit statuses: 0 ok; 1 failed at run time; 2 bad configuration or arguments; 3 database refused
+(corrupt, or newer than this agent); 4 a check found a problem (e.g. pending migrations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from agent import demo
+from agent.app import Agent
+from agent.config import AgentConfig, load_config
+from agent.errors import AgentError, ConfigError, StoreError
+from agent.logs import setup_logging
+from agent.store.db import Database, schema_version_of_code
+
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_DATABASE, EXIT_CHECK_FAILED = 0, 1, 2, 3, 4
+_LOG = logging.getLogger("agent")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="locker-agent",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--log-format", choices=["text", "json"], default="text")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the agent with a configuration file")
+    run.add_argument("--config", type=Path, required=True)
+
+    dem = sub.add_parser("demo", help="run a demo locker on embedded defaults")
+    dem.add_argument("--port", type=int, default=8080)
+    dem.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the demo's data here (default: a fresh temporary folder)",
+    )
+    dem.add_argument("--json", action="store_true", help="print seeded orders as JSON lines")
+
+    db = sub.add_parser("db", help="check or migrate the database")
+    db.add_argument("action", choices=["check", "migrate"])
+    db.add_argument("--config", type=Path, required=True)
+    return parser
+
+
+def _install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def _serve(
+    agent: Agent, *, on_started: Callable[[Agent], Awaitable[None]] | None = None
+) -> None:
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    try:
+        await agent.start()
+        if on_started is not None:
+            await on_started(agent)
+        await agent.serve(stop)
+    finally:
+        await agent.stop()
+
+
+async def _run(config: AgentConfig) -> int:
+    await _serve(Agent(config))
+    return EXIT_OK
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="locker-demo-"))
+    config = demo.demo_config(data_dir.resolve(), args.port)
+    agent = Agent(config)
+
+    async def announce(started: Agent) -> None:
+        hold_s = config.hold.default_hours * 3600
+        seeded = await started.db.run(
+            demo.seed_orders, started.typed_code_secret, now=started.clock.now(), hold_s=hold_s
+        )
+        _print_demo(seeded, started.url or "", data_dir, as_json=args.json)
+
+    await _serve(agent, on_started=announce)
+    return EXIT_OK
+
+
+def _print_demo(
+    seeded: Sequence[demo.SeededOrder], url: str, data_dir: Path, *, as_json: bool
+) -> None:
+    if as_json:
+        for order in seeded:
+            print(
+                json.dumps(
+                    {
+                        "order": order.order_id,
+                        "door_size": order.door_size,
+                        "door": order.door,
+                        "code": order.code,
+                    }
+                ),
+                flush=True,
+            )
+        print(json.dumps({"kiosk_url": url, "data_dir": str(data_dir)}), flush=True)
+        return
+    print(f"Demo locker (simulated doors, offline) — data in {data_dir}")
+    for order in seeded:
+        print(f"  order {order.order_id}  size {order.door_size}  code {order.code}")
+    print(f"Kiosk: {url}   (Ctrl-C to stop)", flush=True)
+
+
+async def _db(action: str, config: AgentConfig) -> int:
+    database = Database(config.database_path, synchronous=config.store.synchronous)
+    try:
+        was, now = await database.open(migrate=action == "migrate")
+    finally:
+        await database.close()
+    target = schema_version_of_code()
+    print(
+        json.dumps(
+            {
+                "database": str(config.database_path),
+                "schema": now,
+                "code_schema": target,
+                "migrated_from": was if was != now else None,
+                "integrity": "ok",
+            }
+        )
+    )
+    return EXIT_OK if now == target else EXIT_CHECK_FAILED
+
+
+_EXIT_FOR: tuple[tuple[type[BaseException], int, str], ...] = (
+    (ConfigError, EXIT_CONFIG, "configuration error"),
+    (StoreError, EXIT_DATABASE, "database error"),
+    (AgentError, EXIT_RUNTIME, "error"),
+    (OSError, EXIT_RUNTIME, "error"),
+)
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return await _demo(args)
+    config = load_config(args.config)
+    if args.command == "run":
+        return await _run(config)
+    return await _db(args.action, config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_format, args.log_level)
+    try:
+        return asyncio.run(_dispatch(args))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except (AgentError, OSError) as err:
+        status, label = next((s, lbl) for kind, s, lbl in _EXIT_FOR if isinstance(err, kind))
+        print(f"{label}: {err}", file=sys.stderr)
+        return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

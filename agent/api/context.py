@@ -1,0 +1,29 @@
+"""What the web layer is given by the composition root: services, never drivers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from agent.services.pickup import PickupResult, PickupService
+
+StatusProvider = Callable[[], Awaitable[Mapping[str, object]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    pickup: PickupService
+    status: StatusProvider
+    locker_id: str
+    version: str
+    extra_routes: tuple[Callable[[web.Application], None], ...] = field(default=())
+    scan: Callable[[str], Awaitable[PickupResult]] | None = None
+
+
+CONTEXT_KEY: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)
+
+
+def context_of(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT_KEY]

@@ -1,0 +1,41 @@
+"""Pickup endpoints: typed code and scanned token. Same response shape for both."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from agent.api.context import context_of
+from agent.api.errors import read_json_object, string_field
+from agent.errors import RequestError
+from agent.services.pickup import PickupResult
+
+
+def _opened(result: PickupResult) -> web.Response:
+    return web.json_response(
+        {
+            "result": "open",
+            "door": result.door,
+            "order": result.order_id,
+            "message": f"Door {result.door} is open",
+        }
+    )
+
+
+async def pickup_by_code(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    code = string_field(body, "code", max_len=64)
+    return _opened(await context_of(request).pickup.collect_with_code(code))
+
+
+async def pickup_by_scan(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    payload = string_field(body, "payload", max_len=4096)
+    scan = context_of(request).scan
+    if scan is None:
+        raise RequestError("this locker does not accept scanned tokens")
+    return _opened(await scan(payload))
+
+
+def add_pickup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/pickup/code", pickup_by_code)
+    app.router.add_post("/api/v1/pickup/scan", pickup_by_scan)

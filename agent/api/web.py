@@ -1,0 +1,24 @@
+"""The aiohttp application: one middleware for errors, routes registered per area."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from agent.api.context import CONTEXT_KEY, ApiContext
+from agent.api.errors import errors_middleware
+from agent.api.kiosk_routes import add_kiosk_routes
+from agent.api.pickup_routes import add_pickup_routes
+from agent.api.status_routes import add_status_routes
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def make_web_app(context: ApiContext) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY_BYTES)
+    app[CONTEXT_KEY] = context
+    add_pickup_routes(app)
+    add_status_routes(app)
+    add_kiosk_routes(app)
+    for add_routes in context.extra_routes:
+        add_routes(app)
+    return app

@@ -1,0 +1,160 @@
+"""The composition root: the only module that builds concrete drivers, the store and the web app,
+and starts and stops them in a readable order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from agent.api.context import ApiContext
+from agent.api.web import make_web_app
+from agent.clock import Clock, SystemClock
+from agent.config import AgentConfig
+from agent.domain.attempts import AttemptPolicy
+from agent.services.pickup import PickupService, recover_interrupted_openings
+from agent.services.status import StatusService
+from agent.store import journal, lockers
+from agent.store.db import Database
+from agent.tokens.typed_codes import code_lookup_key
+from hardware.doors import DoorController, DoorSensors
+from hardware.doors_sim import SimulatedLocker
+
+_LOG = logging.getLogger(__name__)
+
+
+def agent_version() -> str:
+    try:
+        return version("locker-agent")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class DoorHardware:
+    controller: DoorController
+    sensors: DoorSensors
+
+
+def build_door_hardware(config: AgentConfig) -> DoorHardware:
+    """The configured door driver (the simulator by default)."""
+    count = len(config.doors.layout())
+    sim = SimulatedLocker(count, relay_pulse_s=config.doors.driver.relay_pulse_ms / 1000)
+    return DoorHardware(sim, sim)
+
+
+def _typed_code_secret(conn: sqlite3.Connection, now: float) -> bytes:
+    """The per-locker key of typed-code lookups, created on first start."""
+    stored = journal.get_setting(conn, "typed_code_secret")
+    if stored is None:
+        stored = secrets.token_hex(32)
+        journal.put_setting(conn, "typed_code_secret", stored)
+        journal.append_audit(conn, "secret.created", now=now, detail={"name": "typed_code"})
+    return bytes.fromhex(stored)
+
+
+class Agent:
+    """One locker agent: `start()`, `serve()` until stopped, `stop()`."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        clock: Clock | None = None,
+        hardware: DoorHardware | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.hardware = hardware or build_door_hardware(config)
+        self.db = Database(config.database_path, synchronous=config.store.synchronous)
+        self.version = agent_version()
+        self.started_at = time.time()
+        self._runner: web.AppRunner | None = None
+        self.url: str | None = None
+        self.pickup: PickupService | None = None
+        self.status: StatusService | None = None
+        self.typed_code_secret = b""
+
+    async def start(self) -> None:
+        """Open the store, switch relays off, recover, build the services, serve HTTP."""
+        await self.db.open()
+        now = self.clock.now()
+        await self.db.run(lockers.ensure_doors, self.config.doors.layout())
+        await self.hardware.controller.start()
+        recovered = await self.db.run(recover_interrupted_openings, now)
+        if recovered:
+            _LOG.warning("%s door openings were interrupted by a restart; flagged", recovered)
+        self.typed_code_secret = await self.db.run(_typed_code_secret, now)
+        self.pickup = self._build_pickup()
+        self.status = StatusService(self.db, self.hardware.sensors, self.clock, self._versions())
+        await self._start_web(self.pickup, self.status)
+
+    def _build_pickup(self) -> PickupService:
+        codes = self.config.typed_codes
+        secret = self.typed_code_secret
+        return PickupService(
+            self.db,
+            self.hardware.controller,
+            self.clock,
+            typed_code_key=lambda code: code_lookup_key(code, secret),
+            attempt_policy=AttemptPolicy(
+                max_failures_per_window=codes.max_failures_per_minute,
+                lockout_after=codes.lockout_after,
+                lockout_s=codes.lockout_minutes * 60,
+            ),
+        )
+
+    def _versions(self) -> Mapping[str, object]:
+        return {"agent": self.version, "locker": self.config.locker.id}
+
+    async def _start_web(self, pickup: PickupService, status: StatusService) -> None:
+        context = ApiContext(
+            pickup=pickup,
+            status=status.snapshot,
+            locker_id=self.config.locker.id,
+            version=self.version,
+        )
+        self._runner = web.AppRunner(make_web_app(context), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port)
+        await site.start()
+        port = self._bound_port(site)
+        self.url = f"http://{self.config.api.host}:{port}/"
+        _LOG.info("kiosk and API listening on %s", self.url)
+
+    @staticmethod
+    def _bound_port(site: web.TCPSite) -> int:
+        server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else int(site._port)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run the long-lived tasks until `stop` is set."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(stop.wait(), name="agent.wait-for-stop")
+
+    async def stop(self) -> None:
+        """Stop serving, switch relays off, close the store. Safe to call after a failed start."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.hardware.controller.stop()
+        await self.db.close()
+
+
+async def run_agent(
+    config: AgentConfig, stop: asyncio.Event, *, clock: Clock | None = None
+) -> None:
+    agent = Agent(config, clock=clock)
+    try:
+        await agent.start()
+        await agent.serve(stop)
+    finally:
+        await agent.stop()

@@ -1,0 +1,46 @@
+"""Time for the services. The domain never reads a clock; services ask one of these."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Wall-clock time, unix seconds (may be wrong on a board without RTC: see time floor)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start; never jumps. For timeouts and latency."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class ManualClock:
+    """A clock the tests and simulations move by hand."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+        self._mono = 0.0
+
+    def now(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+        self._mono += max(0.0, seconds)
+
+    def set(self, now: float) -> None:
+        """Jump the wall clock (as a board without RTC does); monotonic time is unaffected."""
+        self._now = now

@@ -1,0 +1,157 @@
+"""The agent's configuration: one TOML file, validated once at start.
+
+Every key has a description; `docs/configuration.md` documents them. Errors name the file, the
+key and the problem, and the CLI exits with status 2.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agent.domain.doors import DoorSize
+from agent.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LockerConfig(_Section):
+    id: str = Field(
+        "LK-DEMO-001",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="This locker's id: the `aud` its tokens name and its MQTT device id.",
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Folder for the SQLite database and local keys (relative to the config file).",
+    )
+    mode: Literal["locker", "counter"] = Field(
+        "locker", description="`locker`: doors and self-service; `counter`: staffed, no doors."
+    )
+
+
+class DoorGroupConfig(_Section):
+    size: DoorSize = Field(description="Door size: S, M or L.")
+    count: int = Field(ge=1, le=200, description="How many doors of this group, numbered on.")
+    low: bool = Field(False, description="Whether these doors are reachable from a wheelchair.")
+
+
+class SimulatorDriverConfig(_Section):
+    type: Literal["simulator"] = "simulator"
+    relay_pulse_ms: int = Field(0, ge=0, le=5000, description="Simulated relay pulse length.")
+
+
+class DoorsConfig(_Section):
+    groups: tuple[DoorGroupConfig, ...] = Field(
+        (
+            DoorGroupConfig(size=DoorSize.S, count=6, low=False),
+            DoorGroupConfig(size=DoorSize.S, count=2, low=True),
+            DoorGroupConfig(size=DoorSize.M, count=6, low=False),
+            DoorGroupConfig(size=DoorSize.M, count=2, low=True),
+            DoorGroupConfig(size=DoorSize.L, count=6, low=False),
+            DoorGroupConfig(size=DoorSize.L, count=2, low=True),
+        ),
+        description="The bank's doors in wiring order; door numbers run 1..N across the groups.",
+    )
+    driver: SimulatorDriverConfig = Field(
+        default_factory=SimulatorDriverConfig,
+        description="The door driver, chosen by its `type`.",
+    )
+
+    def layout(self) -> list[tuple[int, DoorSize, bool]]:
+        numbered, number = [], 0
+        for group in self.groups:
+            for _ in range(group.count):
+                number += 1
+                numbered.append((number, group.size, group.low))
+        return numbered
+
+
+class ApiConfig(_Section):
+    host: str = Field("127.0.0.1", description="Address the HTTP API and kiosk bind to.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
+
+
+class TypedCodeConfig(_Section):
+    max_failures_per_minute: int = Field(
+        5, ge=1, le=1000, description="Wrong typed codes per minute before attempts wait."
+    )
+    lockout_after: int = Field(
+        20, ge=2, le=10000, description="Wrong typed codes within 10 minutes that lock codes out."
+    )
+    lockout_minutes: float = Field(
+        15, gt=0, le=1440, description="How long typed codes stay locked out."
+    )
+
+
+class HoldConfig(_Section):
+    default_hours: float = Field(
+        72, gt=0, le=24 * 60, description="Hold period for orders whose hub gave none."
+    )
+
+
+class StoreConfig(_Section):
+    synchronous: Literal["FULL", "NORMAL", "EXTRA"] = Field(
+        "FULL", description="SQLite `synchronous` mode; FULL survives power loss."
+    )
+
+
+class AgentConfig(_Section):
+    locker: LockerConfig = Field(default_factory=LockerConfig, description="Identity.")
+    doors: DoorsConfig = Field(default_factory=DoorsConfig, description="Doors and driver.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and kiosk.")
+    typed_codes: TypedCodeConfig = Field(
+        default_factory=TypedCodeConfig, description="Typed-code rate limits."
+    )
+    hold: HoldConfig = Field(default_factory=HoldConfig, description="Hold periods.")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="SQLite.")
+
+    @model_validator(mode="after")
+    def _check_doors(self) -> AgentConfig:
+        if self.locker.mode == "locker" and not self.doors.groups:
+            raise ValueError("a locker needs at least one door group")
+        return self
+
+    @property
+    def database_path(self) -> Path:
+        return self.locker.data_dir / "agent.db"
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and validate `path`. Raises `ConfigError` naming the file, key and problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    return config_from_mapping(raw, source=path)
+
+
+def config_from_mapping(raw: dict[str, object], *, source: Path) -> AgentConfig:
+    try:
+        config = AgentConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {describe_validation_error(err)}") from None
+    data_dir = config.locker.data_dir
+    if not data_dir.is_absolute():
+        locker = config.locker.model_copy(update={"data_dir": source.parent / data_dir})
+        config = config.model_copy(update={"locker": locker})
+    return config
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = len(err.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"key `{key}`: {first['msg']}{suffix}"

@@ -1,0 +1,65 @@
+"""The demo locker: embedded defaults, a fresh data folder, a handful of loaded orders."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.config import AgentConfig, ApiConfig, LockerConfig
+from agent.domain.doors import DoorSize
+from agent.domain.orders import OrderPolicy
+from agent.services.orders import Announcement, announce_order, load_into_door
+from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
+
+DEMO_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = (
+    (DoorSize.S, OrderPolicy()),
+    (DoorSize.M, OrderPolicy()),
+    (DoorSize.L, OrderPolicy()),
+    (DoorSize.S, OrderPolicy(accessible=True)),
+    (DoorSize.M, OrderPolicy(high_value=True)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SeededOrder:
+    order_id: str
+    door_size: str
+    door: int
+    code: str  # shown once, to the person running the demo; stored only as a keyed hash
+
+
+def demo_config(data_dir: Path, port: int) -> AgentConfig:
+    return AgentConfig(
+        locker=LockerConfig(id="LK-DEMO-001", data_dir=data_dir),
+        api=ApiConfig(host="127.0.0.1", port=port),
+    )
+
+
+def seed_orders(
+    conn: sqlite3.Connection, secret: bytes, *, now: float, hold_s: float
+) -> list[SeededOrder]:
+    """Announce and load the demo orders (inside one transaction); returns their codes."""
+    rng = random.SystemRandom()
+    seeded = []
+    for size, policy in DEMO_ORDERS:
+        code = new_typed_code(rng)
+        order_id = f"ORD-{uuid.uuid4().hex[:10].upper()}"
+        announce_order(
+            conn,
+            Announcement(
+                order_id=order_id,
+                size=size,
+                hold_s=hold_s,
+                policy=policy,
+                parcels=(f"PCL-{uuid.uuid4().hex[:8].upper()}",),
+                code_key=code_lookup_key(code, secret),
+            ),
+            now=now,
+        )
+        loaded = load_into_door(conn, order_id, now=now, actor="demo")
+        assert loaded.door is not None  # noqa: S101 - load_into_door always assigns a door
+        seeded.append(SeededOrder(order_id, size.value, loaded.door, display_code(code)))
+    return seeded

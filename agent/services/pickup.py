@@ -1,0 +1,198 @@
+"""Collecting a parcel: one atomic authorisation, then the door.
+
+The authorisation (check the order, mark it collected, spend the token, record the event for the
+hub and the audit entry, note the door opening as pending) is ONE SQLite transaction. Only after
+it commits is the door commanded. If the door fails, a second transaction puts the order back to
+collectable and records the failure. If the process dies between the two, the pending opening is
+found at the next start and flagged for staff: a parcel is never handed out twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.clock import Clock
+from agent.domain.attempts import AttemptLimiter, AttemptPolicy
+from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.errors import AgentError, DoorFailed, PickupRefused
+from agent.reasons import Reason
+from agent.store import journal, lockers
+from agent.store.db import Database
+from hardware.doors import DoorController
+from hardware.errors import HardwareError
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PickupGrant:
+    """What the authorising transaction decided: which door to open, for which order."""
+
+    order_id: str
+    door: int
+    opening_id: int
+    cti: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class PickupResult:
+    order_id: str
+    door: int
+
+
+def support_ref(order_id: str) -> str:
+    """A short reference a customer can read to support staff (not secret, not the code)."""
+    return f"E-{order_id[-6:].upper()}"
+
+
+def _refuse_state(order: Order) -> None:
+    if order.state is OrderState.COLLECTED:
+        raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
+    if order.state is not OrderState.LOADED or order.door is None:
+        raise PickupRefused(reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order.order_id))
+
+
+def authorise_collect(
+    conn: sqlite3.Connection,
+    order: Order,
+    *,
+    via: str,
+    now: float,
+    cti: bytes | None = None,
+) -> PickupGrant:
+    """Inside a transaction: mark `order` collected, spend `cti`, queue event + audit, note
+    the door opening as pending. Raises `PickupRefused` (and writes nothing) if not allowed."""
+    _refuse_state(order)
+    if cti is not None:
+        spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (cti,)).fetchone()
+        if spent is not None:
+            raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
+    collected = order.apply(OrderEvent.COLLECT, now)
+    assert collected.door is not None  # noqa: S101 - _refuse_state checked it
+    lockers.save_order(conn, collected, now=now)
+    opening = lockers.begin_opening(
+        conn, collected.door, order_id=order.order_id, purpose="pickup", now=now
+    )
+    if cti is not None:
+        conn.execute(
+            "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, ?)",
+            (cti, order.order_id, now, opening),
+        )
+    journal.record(
+        conn,
+        "order.collected",
+        {"order": order.order_id, "door": collected.door, "via": via},
+        now=now,
+        actor=via,
+        order_id=order.order_id,
+        door=collected.door,
+    )
+    return PickupGrant(order.order_id, collected.door, opening, cti)
+
+
+def _door_opened(conn: sqlite3.Connection, grant: PickupGrant, now: float) -> None:
+    lockers.finish_opening(conn, grant.opening_id, "opened", now)
+    journal.append_audit(conn, "door.opened", now=now, order_id=grant.order_id, door=grant.door)
+
+
+def _door_failed(conn: sqlite3.Connection, grant: PickupGrant, detail: str, now: float) -> None:
+    """Undo the collect: the parcel is still behind a locked door, so it stays collectable."""
+    lockers.finish_opening(conn, grant.opening_id, "failed", now)
+    order = lockers.get_order(conn, grant.order_id)
+    if order is not None and order.state is OrderState.COLLECTED:
+        lockers.save_order(conn, order.apply(OrderEvent.UNDO_COLLECT, now), now=now)
+    if grant.cti is not None:
+        conn.execute("DELETE FROM spent_tokens WHERE cti = ?", (grant.cti,))
+    journal.record(
+        conn,
+        "door.open_failed",
+        {"order": grant.order_id, "door": grant.door, "detail": detail},
+        now=now,
+        order_id=grant.order_id,
+        door=grant.door,
+    )
+
+
+class PickupService:
+    """Collects parcels by typed code (and, with the token verifier, by signed token)."""
+
+    def __init__(
+        self,
+        db: Database,
+        doors: DoorController,
+        clock: Clock,
+        *,
+        typed_code_key: Callable[[str], str],
+        attempt_policy: AttemptPolicy,
+    ) -> None:
+        self._db = db
+        self._doors = doors
+        self._clock = clock
+        self._typed_code_key = typed_code_key
+        self._limiter = AttemptLimiter(attempt_policy)
+
+    async def collect_with_code(self, code: str) -> PickupResult:
+        """Open the door of the order whose typed code is `code` (rate-limited)."""
+        now = self._clock.now()
+        wait = self._limiter.retry_after(now)
+        if wait > 0:
+            raise PickupRefused(f"retry after {wait:.0f}s", reason=Reason.RATE_LIMITED)
+        try:
+            key = self._typed_code_key(code)
+        except AgentError:
+            self._limiter = self._limiter.record_failure(now)
+            raise PickupRefused(reason=Reason.CODE_UNKNOWN) from None
+        try:
+            grant = await self._db.run(_authorise_by_code, key, now)
+        except PickupRefused as refused:
+            if refused.reason is Reason.CODE_UNKNOWN:
+                self._limiter = self._limiter.record_failure(now)
+            raise
+        return await self.open_granted(grant)
+
+    async def open_granted(self, grant: PickupGrant) -> PickupResult:
+        """Command the door for a committed grant; on failure restore the order and raise."""
+        try:
+            await self._doors.open(grant.door)
+        except HardwareError as err:
+            _LOG.warning("door %s failed to open for a pickup: %s", grant.door, err)
+            await self._db.run(_door_failed, grant, str(err), self._clock.now())
+            raise DoorFailed(str(err), ref=support_ref(grant.order_id)) from err
+        await self._db.run(_door_opened, grant, self._clock.now())
+        _LOG.info("pickup: door %s opened", grant.door)
+        return PickupResult(grant.order_id, grant.door)
+
+
+def _authorise_by_code(conn: sqlite3.Connection, code_key: str, now: float) -> PickupGrant:
+    order = lockers.find_order_by_code_key(conn, code_key)
+    if order is None:
+        raise PickupRefused(reason=Reason.CODE_UNKNOWN)
+    return authorise_collect(conn, order, via="typed_code", now=now)
+
+
+def recover_interrupted_openings(conn: sqlite3.Connection, now: float) -> int:
+    """At start: door openings that never finished (a crash between authorising and the door)
+    are marked interrupted and their orders flagged for staff. Nothing is opened again."""
+    rows = lockers.unfinished_openings(conn)
+    for row in rows:
+        lockers.finish_opening(conn, int(row["id"]), "interrupted", now)
+        order_id = row["order_id"]
+        if order_id is not None:
+            order = lockers.get_order(conn, order_id)
+            if order is not None:
+                conn.execute(
+                    "UPDATE orders SET needs_attention = ?, updated_at = ? WHERE order_id = ?",
+                    ("door_open_interrupted", now, order_id),
+                )
+        journal.record(
+            conn,
+            "door.open_interrupted",
+            {"order": order_id, "door": int(row["door"])},
+            now=now,
+            order_id=order_id,
+            door=int(row["door"]),
+        )
+    return len(rows)

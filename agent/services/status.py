@@ -1,0 +1,64 @@
+"""The locker's status for `/api/v1/status` and the hub's state snapshot."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+
+from agent.clock import Clock
+from agent.store import journal, lockers
+from agent.store.db import Database, schema_version_of_code
+from hardware.doors import DoorSensors
+
+
+def _store_snapshot(conn: sqlite3.Connection) -> dict[str, object]:
+    doors = lockers.list_doors(conn)
+    return {
+        "doors": [
+            {
+                "door": d.number,
+                "size": d.size.value,
+                "low": d.low,
+                "enabled": d.enabled,
+                "fault": d.fault,
+                "occupied": d.occupied,
+            }
+            for d in doors
+        ],
+        "orders": lockers.count_orders_by_state(conn),
+        "outbox_depth": int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]),
+        "time_floor": float(journal.get_setting(conn, "time_floor") or 0.0),
+    }
+
+
+class StatusService:
+    def __init__(
+        self,
+        db: Database,
+        sensors: DoorSensors,
+        clock: Clock,
+        versions: Mapping[str, object],
+        extras: Mapping[str, object] | None = None,
+    ) -> None:
+        self._db = db
+        self._sensors = sensors
+        self._clock = clock
+        self._versions = dict(versions)
+        self.extras: dict[str, object] = dict(extras or {})
+
+    async def snapshot(self) -> Mapping[str, object]:
+        stored = await self._db.read(_store_snapshot)
+        readings = await self._sensors.read_all()
+        doors = stored["doors"]
+        assert isinstance(doors, list)  # noqa: S101
+        for door in doors:
+            door["sensor"] = readings.get(door["door"], "unknown")
+        now = self._clock.now()
+        floor = stored.pop("time_floor")
+        assert isinstance(floor, float)  # noqa: S101
+        return {
+            **stored,
+            "clock": {"now": now, "time_floor": floor, "trusted": now >= floor},
+            "versions": {**self._versions, "schema": schema_version_of_code()},
+            **self.extras,
+        }

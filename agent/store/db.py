@@ -1,0 +1,179 @@
+"""The SQLite database: opening, integrity check, migrations, and one-hop transactions.
+
+Every transaction runs as one plain function on the `sqlite3.Connection` inside aiosqlite's
+worker thread, so a whole unit of work (read, check, write, commit) costs one thread hop instead
+of one per statement (FIELD-NOTES section 4), and the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from agent.errors import DatabaseCorruptError, SchemaTooNewError, StoreError
+
+_LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MIGRATIONS_PACKAGE = "agent.store.migrations"
+
+
+def _migration_scripts() -> list[tuple[int, str]]:
+    """The numbered `NNNN_name.sql` scripts shipped with the code, in order."""
+    scripts = []
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            scripts.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    scripts.sort()
+    for expected, (number, _) in enumerate(scripts, start=1):
+        if number != expected:
+            raise StoreError(f"migration numbering has a gap at {expected:04d}")
+    return scripts
+
+
+def schema_version_of_code() -> int:
+    """The schema version this code writes (the number of the last migration)."""
+    return len(_migration_scripts())
+
+
+def _configure(conn: sqlite3.Connection, *, synchronous: str) -> None:
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StoreError(f"could not switch the database to WAL (got {mode})")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+
+
+def _integrity_check(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("PRAGMA integrity_check").fetchall()
+    results = [str(r[0]) for r in rows]
+    if results != ["ok"]:
+        raise DatabaseCorruptError("; ".join(results[:5]))
+
+
+def _migrate(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Apply pending migrations in ONE transaction; refuse a database newer than the code."""
+    scripts = _migration_scripts()
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    target = len(scripts)
+    if current > target:
+        raise SchemaTooNewError(
+            f"database schema version {current} is newer than this agent's {target}; "
+            "upgrade the agent (the database was left untouched)"
+        )
+    if current == target:
+        return current, target
+    # executescript would commit on its own; run statements one by one inside our transaction.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for number, script in scripts[current:]:
+            for statement in _split_sql(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return current, target
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (our migrations keep one statement per `;` line end)."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buf.append(line)
+        if line.rstrip().endswith(";") and sqlite3.complete_statement("\n".join(buf)):
+            statements.append("\n".join(buf).strip())
+            buf = []
+    tail = "\n".join(buf).strip()
+    if tail:
+        statements.append(tail)
+    return statements
+
+
+class Database:
+    """One aiosqlite connection; `run()` executes a whole transaction in one thread hop."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        if synchronous not in {"FULL", "NORMAL", "EXTRA"}:
+            raise StoreError(f"unsupported synchronous mode {synchronous!r}")
+        self.path = path
+        self._synchronous = synchronous
+        self._conn: aiosqlite.Connection | None = None
+
+    async def open(self, *, migrate: bool = True) -> tuple[int, int]:
+        """Open, check integrity, migrate (unless `migrate=False`). Returns (was, now) versions."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+            await self.call(_configure, synchronous=self._synchronous)
+            await self.call(_integrity_check)
+            if not migrate:
+                version = await self.call(_user_version)
+                return version, version
+            was, now = await self.call(_migrate)
+        except sqlite3.DatabaseError as err:
+            await self.close()
+            raise DatabaseCorruptError(f"{self.path}: {err}") from err
+        except BaseException:
+            await self.close()
+            raise
+        if was != now:
+            _LOG.info("database migrated from schema %s to %s", was, now)
+        return was, now
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(conn, *args)` in the database thread, outside any transaction we open."""
+        if self._conn is None:
+            raise StoreError("database is not open")
+        # aiosqlite's worker runs callables against its connection; this is the one place we use it.
+        return await self._conn._execute(fn, self._conn._conn, *args, **kwargs)  # type: ignore[no-untyped-call,no-any-return]
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(conn, *args)` as ONE write transaction (BEGIN IMMEDIATE .. COMMIT/ROLLBACK)."""
+        return await self.call(_in_transaction, fn, *args, **kwargs)
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a read-only `fn(conn, *args)` in one hop (a consistent snapshot)."""
+        return await self.call(_in_read_transaction, fn, *args, **kwargs)
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args, **kw)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _in_read_transaction(
+    conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, **kw: Any
+) -> T:
+    conn.execute("BEGIN")
+    try:
+        return fn(conn, *args, **kw)
+    finally:
+        conn.execute("COMMIT")
