@@ -1,0 +1,1 @@
+"""Decoder backends behind the `hardware.decoder.Decoder` port (zxing-cpp cascade, pyzbar)."""
