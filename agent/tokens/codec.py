@@ -9,6 +9,7 @@ the re-encoding is shorter).
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import base45
@@ -21,6 +22,11 @@ MAX_TEXT_CHARS = 1024
 MAX_CBOR_BYTES = 768
 TOKEN_PREFIX = "LK1:"  # noqa: S105 (a format prefix, not a secret)
 LIVE_PREFIX = "LK1L:"
+B45_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+_B45_INVALID = 0xFF
+_B45_VALUES = bytes(
+    B45_ALPHABET.index(chr(i)) if chr(i) in B45_ALPHABET else _B45_INVALID for i in range(256)
+)
 
 
 def check_text_size(text: str, limit: int = MAX_TEXT_CHARS) -> None:
@@ -30,17 +36,34 @@ def check_text_size(text: str, limit: int = MAX_TEXT_CHARS) -> None:
 
 
 def b45decode(text: str, limit: int = MAX_CBOR_BYTES) -> bytes:
-    """Decode RFC 9285 Base45; DECODE_FAILED on any invalid character or group."""
+    """Decode RFC 9285 Base45; DECODE_FAILED on any invalid character or group.
+
+    Our own decoder (same results as the `base45` package, checked by the tests) because the
+    package's per-character loop was a third of a whole token check.
+    """
+    full, rest = divmod(len(text), 3)
     # Base45 packs 2 bytes into 3 chars; checking the bound first keeps the cap ahead of decoding.
-    if (len(text) // 3) * 2 + (len(text) % 3 > 0) > limit:
+    if full * 2 + (rest > 0) > limit:
         raise TokenError("decoded size over cap", reason=Reason.TOO_LARGE)
-    try:
-        data: bytes = base45.b45decode(text)
-    except (ValueError, TypeError, IndexError, KeyError) as err:
-        raise TokenError("invalid Base45", reason=Reason.DECODE_FAILED) from err
-    if len(data) > limit:
-        raise TokenError("decoded size over cap", reason=Reason.TOO_LARGE)
-    return data
+    if not text.isascii() or rest == 1:
+        raise TokenError("invalid Base45", reason=Reason.DECODE_FAILED)
+    values = text.encode("ascii").translate(_B45_VALUES)
+    if _B45_INVALID in values:
+        raise TokenError("invalid Base45", reason=Reason.DECODE_FAILED)
+    end = full * 3
+    words = [
+        a + 45 * b + 2025 * c
+        for a, b, c in zip(values[0:end:3], values[1:end:3], values[2:end:3], strict=True)
+    ]
+    if words and max(words) > 0xFFFF:
+        raise TokenError("invalid Base45 group", reason=Reason.DECODE_FAILED)
+    out = struct.pack(f">{full}H", *words)
+    if rest:
+        last = values[-2] + 45 * values[-1]
+        if last > 0xFF:
+            raise TokenError("invalid Base45 group", reason=Reason.DECODE_FAILED)
+        out += bytes((last,))
+    return out
 
 
 def b45encode(data: bytes) -> str:

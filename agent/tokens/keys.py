@@ -27,6 +27,7 @@ PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublic
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 KID_BYTES = 8
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _P256_COORD = 32
 
 
@@ -62,20 +63,25 @@ def key_id(key: PublicKey) -> bytes:
 
 
 def verify_signature(key: PublicKey, alg: Alg, signature: bytes, data: bytes) -> bool:
-    """True if `signature` is valid for `data`. ES256 signatures are raw r||s (64 bytes)."""
-    if alg is not alg_for_key(key):
-        return False
+    """True if `signature` is valid for `data` and `alg` belongs to the key's type.
+
+    ES256 signatures are raw r||s (64 bytes); a DER signature is simply invalid.
+    """
+    # Key types and curves were checked when the key was parsed (`alg_for_key`); here only the
+    # pairing of algorithm and key type is, because this is the hot path of every scan.
     try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
+        if alg is Alg.ES256 and isinstance(key, ec.EllipticCurvePublicKey):
             if len(signature) != 2 * _P256_COORD:
                 return False
             r = int.from_bytes(signature[:_P256_COORD], "big")
             s = int.from_bytes(signature[_P256_COORD:], "big")
-            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
+        elif alg is Alg.EDDSA and isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, data)
-        else:
+        elif alg is Alg.PS256 and isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, data, _pss(), hashes.SHA256())
+        else:
+            return False
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -85,7 +91,7 @@ def sign(key: PrivateKey, data: bytes) -> bytes:
     """Sign `data` with the key's one algorithm, in COSE form (raw r||s for ECDSA)."""
     alg_for_key(key)
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
         return r.to_bytes(_P256_COORD, "big") + s.to_bytes(_P256_COORD, "big")
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
@@ -163,3 +169,15 @@ def p256_from_point(point: bytes) -> ec.EllipticCurvePublicKey:
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except (ValueError, TypeError) as err:
         raise TokenError("invalid P-256 point") from err
+
+
+def load_public_key_pem(data: bytes) -> PublicKey:
+    """Parse a PEM SubjectPublicKeyInfo (pinned root files); MALFORMED if it is not one we allow."""
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as err:
+        raise TokenError("not a PEM public key") from err
+    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
+        raise TokenError("public key type not allowed", reason=Reason.ALG_NOT_ALLOWED)
+    alg_for_key(key)
+    return key
