@@ -272,10 +272,11 @@ class MqttConnection:
 
     def _read(self, sock: Any) -> None:
         self._client.loop_read()
+        if not isinstance(sock, ssl.SSLSocket):
+            return
+        tls: ssl.SSLSocket = sock
         # TLS may hold whole packets in its buffer where select() cannot see them
-        while isinstance(sock, ssl.SSLSocket) and self._client.socket() is sock:
-            if not sock.pending():
-                break
+        while tls.pending() and self._client.socket() is tls:
             self._client.loop_read()
 
     def _on_socket_close(self, _c: Any, _u: Any, sock: Any) -> None:

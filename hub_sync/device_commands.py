@@ -1,0 +1,164 @@
+"""The device side of commands: decode, validate, verify, apply once, answer with ack or nack.
+
+Nothing a hub (or an attacker on the broker) sends can crash this: every defect becomes a nack with
+a reason code. A transport duplicate (same `message_id`) gets the cached reply without touching the
+agent; a business duplicate (same `transaction_id`) is the agent's to answer from its stored result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hub_sync.commands import (
+    Command,
+    CommandEnvelope,
+    CommandResult,
+    TrustUpdate,
+    decode_command,
+    parse_args,
+)
+from hub_sync.errors import WireError
+from hub_sync.ports import CommandSink
+from hub_sync.signing import CommandVerifier
+from hub_sync.wire import Header, Reply, get, loads_strict, new_message_id
+
+_LOG = logging.getLogger(__name__)
+_REPLY_CACHE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A reply to send, and whether it counts as ok for the stats."""
+
+    reply: Reply
+    ok: bool
+
+
+class CommandHandler:
+    """Turns one command payload into exactly one reply; never raises."""
+
+    def __init__(
+        self,
+        *,
+        fleet: str,
+        device: str,
+        sink: CommandSink,
+        verifier: CommandVerifier,
+        signed_commands: frozenset[str],
+        clock: Callable[[], float],
+    ) -> None:
+        self._fleet = fleet
+        self._device = device
+        self._sink = sink
+        self._verifier = verifier
+        self._signed = signed_commands | {"door.open"}
+        self._clock = clock
+        self._replies: OrderedDict[str, Outcome] = OrderedDict()
+
+    async def handle(self, payload: bytes) -> Outcome:
+        try:
+            env = decode_command(payload)
+        except WireError as err:
+            tx, mid = _best_effort_ids(payload)
+            _LOG.warning("command refused: %s", err.reason)
+            return self._outcome(tx, mid, CommandResult(ok=False, reason=err.reason))
+        cached = self._replies.get(env.header.message_id)
+        if cached is not None:
+            return cached
+        result = await self._apply(env)
+        outcome = self._outcome(env.transaction_id, env.header.message_id, result)
+        self._replies[env.header.message_id] = outcome
+        while len(self._replies) > _REPLY_CACHE:
+            self._replies.popitem(last=False)
+        return outcome
+
+    async def _apply(self, env: CommandEnvelope) -> CommandResult:
+        try:
+            command = self._validate(env)
+        except WireError as err:
+            _LOG.warning("command %s refused: %s", env.name[:64], err.reason)
+            return CommandResult(ok=False, reason=err.reason, detail=err.detail[:200])
+        try:
+            return await self._sink.apply(command)
+        except Exception:
+            _LOG.exception("applying command %s failed", command.name)
+            return CommandResult(ok=False, reason="INTERNAL")
+
+    def _validate(self, env: CommandEnvelope) -> Command:
+        if env.header.fleet != self._fleet or env.header.device != self._device:
+            raise WireError("WRONG_DEVICE")
+        args = parse_args(env.name, env.args)
+        signed = env.name in self._signed or env.sig is not None
+        if signed:
+            self._verifier.verify(env, fleet=self._fleet, device=self._device)
+        return Command(
+            message_id=env.header.message_id,
+            transaction_id=env.transaction_id,
+            name=env.name,
+            args=args,
+            issued_at=env.header.sent_at,
+            signed=signed,
+        )
+
+    def _outcome(self, tx: str, mid: str, result: CommandResult) -> Outcome:
+        header = Header(
+            type="reply",
+            message_id=new_message_id(),
+            fleet=self._fleet,
+            device=self._device,
+            sent_at=self._clock(),
+        )
+        reply = Reply(
+            header=header,
+            transaction_id=tx,
+            command_message_id=mid,
+            ok=result.ok,
+            reason=result.reason,
+            detail=result.detail,
+            result=result.data,
+        )
+        return Outcome(reply=reply, ok=result.ok)
+
+    async def trust_bundle(self, payload: bytes) -> None:
+        """A retained fleet trust bundle, applied as `trust.update` (the agent checks rollback)."""
+        try:
+            obj, args = _parse_trust(payload)
+        except WireError as err:
+            _LOG.warning("trust bundle message refused: %s", err.reason)
+            return
+        command = Command(
+            message_id=str(obj.get("message_id", ""))[:64],
+            transaction_id=f"trust-{args.version}",
+            name="trust.update",
+            args=args,
+            issued_at=self._clock(),
+            signed=False,
+        )
+        try:
+            result = await self._sink.apply(command)
+        except Exception:
+            _LOG.exception("applying trust bundle %s failed", args.version)
+            return
+        _LOG.info("trust bundle %s: ok=%s reason=%s", args.version, result.ok, result.reason)
+
+
+def _parse_trust(payload: bytes) -> tuple[Mapping[str, Any], TrustUpdate]:
+    obj = loads_strict(payload)
+    if get(obj, "type", str) != "trust":
+        raise WireError("UNKNOWN_TYPE")
+    return obj, TrustUpdate(bundle=get(obj, "bundle", str), version=get(obj, "version", int))
+
+
+def _best_effort_ids(payload: bytes) -> tuple[str, str]:
+    """Ids to address a nack to, read from a message that failed validation."""
+    try:
+        obj = loads_strict(payload)
+    except WireError:
+        return "", ""
+    tx = obj.get("transaction_id")
+    mid = obj.get("message_id")
+    return (tx[:128] if isinstance(tx, str) else ""), (mid[:64] if isinstance(mid, str) else "")

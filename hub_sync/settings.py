@@ -1,0 +1,72 @@
+"""Settings of the device sync client (the agent builds one from its validated config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hub_sync.mqtt import MQTT_V5, MQTT_V311, ConnectParams, TlsSettings, Will
+from hub_sync.wire import check_id
+
+#: Commands that must carry a valid hub signature. `door.open` is always added: without it,
+#: whoever controls the broker could open doors. `order.upsert` and `config.set` are here because
+#: new typed-code material or a changed policy is as good as an open door to a broker attacker.
+DEFAULT_SIGNED = frozenset({"door.open", "order.upsert", "config.set"})
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """Connection, batching and alarm settings. Times are seconds."""
+
+    host: str
+    port: int
+    device_id: str
+    fleet_id: str
+    username: str | None = None
+    password: str | None = None
+    tls: TlsSettings | None = None
+    client_id: str | None = None
+    keepalive: int = 30
+    protocol: int = MQTT_V5
+    session_expiry_s: int = 14 * 86_400
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 60.0
+    batch_size: int = 100
+    inflight_window: int = 8
+    confirm_timeout_s: float = 15.0
+    drain_alarm_s: float = 600.0
+    state_interval_s: float = 300.0
+    signed_commands: frozenset[str] = field(default=DEFAULT_SIGNED)
+
+    def __post_init__(self) -> None:
+        check_id(self.device_id, "device_id")
+        check_id(self.fleet_id, "fleet_id")
+        if self.protocol not in (MQTT_V5, MQTT_V311):
+            raise ValueError("protocol must be 5 (MQTT 5) or 4 (MQTT 3.1.1)")
+        if not 0 < self.backoff_min_s <= self.backoff_max_s:
+            raise ValueError("need 0 < backoff_min_s <= backoff_max_s")
+        if self.batch_size < 1 or self.inflight_window < 1:
+            raise ValueError("batch_size and inflight_window must be >= 1")
+
+    def connect_params(self, will: Will) -> ConnectParams:
+        return ConnectParams(
+            host=self.host,
+            port=self.port,
+            client_id=self.client_id or self.device_id,
+            username=self.username,
+            password=self.password,
+            tls=self.tls,
+            keepalive=self.keepalive,
+            protocol=self.protocol,
+            session_expiry_s=self.session_expiry_s,
+            clean_start=False,
+            will=will,
+            max_inflight=max(20, self.inflight_window * 2),
+        )
+
+
+def parse_protocol(text: str) -> int:
+    """'5' -> MQTT 5; '3.1.1' or '4' -> MQTT 3.1.1."""
+    table = {"5": MQTT_V5, "5.0": MQTT_V5, "3.1.1": MQTT_V311, "4": MQTT_V311}
+    if text not in table:
+        raise ValueError(f"unknown MQTT protocol {text!r} (use 5 or 3.1.1)")
+    return table[text]
