@@ -28,6 +28,8 @@ PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPri
 
 KID_BYTES = 8
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+# RFC 6979: no dependence on the signing host's RNG, and reproducible test vectors
+_ECDSA_SIGN = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 _P256_COORD = 32
 
 
@@ -91,7 +93,7 @@ def sign(key: PrivateKey, data: bytes) -> bytes:
     """Sign `data` with the key's one algorithm, in COSE form (raw r||s for ECDSA)."""
     alg_for_key(key)
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
+        r, s = decode_dss_signature(key.sign(data, _ECDSA_SIGN))
         return r.to_bytes(_P256_COORD, "big") + s.to_bytes(_P256_COORD, "big")
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
