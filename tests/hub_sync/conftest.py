@@ -1,0 +1,204 @@
+"""A real Mosquitto per test: password file, ACL with `pattern` lines per username, MQTT 5.
+
+The broker runs on a free loopback port in a temp dir and is killed at teardown. `Broker.restart`
+kills it with SIGKILL (losing whatever it held in memory) and starts it again on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hub_sync.device import DeviceSync
+from hub_sync.device_outbox import ReferenceDevice
+from hub_sync.hub import Hub, HubSettings
+from hub_sync.hub_store import HubStore
+from hub_sync.mqtt import ConnectParams
+from hub_sync.settings import SyncSettings
+
+FLEET = "f1"
+HUB_USER, HUB_PASSWORD = "hub", "hub-secret"
+DEVICES = ("d1", "d2", "d3")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def acl_text(fleet: str) -> str:
+    return "\n".join(
+        [
+            f"user {HUB_USER}",
+            f"topic readwrite lk/v1/{fleet}/#",
+            "",
+            f"pattern write lk/v1/{fleet}/%u/evt",
+            f"pattern write lk/v1/{fleet}/%u/reply",
+            f"pattern write lk/v1/{fleet}/%u/state",
+            f"pattern write lk/v1/{fleet}/%u/status",
+            f"pattern read lk/v1/{fleet}/%u/cmd",
+            f"pattern read lk/v1/{fleet}/%u/confirm",
+            f"pattern read lk/v1/{fleet}/trust",
+            "",
+        ]
+    )
+
+
+@dataclass
+class Broker:
+    root: Path
+    port: int
+    passwords: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> Path:
+        pwfile = self.root / "passwd"
+        for i, (user, pw) in enumerate(self.passwords.items()):
+            flags = ["-c"] if i == 0 else []
+            subprocess.run(
+                ["mosquitto_passwd", *flags, "-b", str(pwfile), user, pw],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        (self.root / "acl").write_text(acl_text(FLEET))
+        conf = self.root / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous false\n"
+            f"password_file {pwfile}\n"
+            f"acl_file {self.root / 'acl'}\n"
+            "persistence true\n"
+            f"persistence_location {self.root}/\n"
+            "max_queued_messages 0\n"
+            "max_inflight_messages 100\n"
+            f"log_dest file {self.root / 'mosquitto.log'}\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+            # as root, mosquitto would drop to a user that cannot read this private temp dir
+            + ("user root\n" if os.geteuid() == 0 else "")
+        )
+        return conf
+
+    def start(self) -> None:
+        conf = self.root / "mosquitto.conf"
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+                return
+            time.sleep(0.02)
+        self.kill()
+        log = self.root / "mosquitto.log"
+        raise RuntimeError(f"mosquitto did not start: {log.read_text() if log.exists() else ''}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def device_settings(self, device: str, **kw: object) -> SyncSettings:
+        defaults: dict[str, object] = {"backoff_min_s": 0.05, "backoff_max_s": 0.5}
+        defaults.update(kw)
+        return SyncSettings(
+            host="127.0.0.1", port=self.port, device_id=device, fleet_id=FLEET,
+            username=device, password=self.passwords[device], **defaults,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def hub_settings(self, **kw: object) -> HubSettings:
+        params = ConnectParams(
+            host="127.0.0.1", port=self.port, client_id=f"hub-{FLEET}", username=HUB_USER,
+            password=HUB_PASSWORD, session_expiry_s=3600,
+        )  # fmt: skip
+        defaults: dict[str, object] = {"backoff_min_s": 0.05, "backoff_max_s": 0.5}
+        defaults.update(kw)
+        return HubSettings(fleet=FLEET, connect=params, **defaults)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.fail("mosquitto is not installed: run scripts/system-deps.sh")
+    root = tmp_path / "broker"
+    root.mkdir()
+    b = Broker(root=root, port=free_port())
+    b.passwords = {HUB_USER: HUB_PASSWORD, **{d: f"pw-{d}" for d in DEVICES}}
+    b.write_config()
+    b.start()
+    try:
+        yield b
+    finally:
+        b.kill()
+
+
+@dataclass
+class RunningHub:
+    hub: Hub
+    store: HubStore
+    task: asyncio.Task[None]
+
+
+@pytest.fixture
+async def hub(broker: Broker, tmp_path: Path) -> AsyncIterator[RunningHub]:
+    store = HubStore(tmp_path / "hub.db")
+    h = Hub(broker.hub_settings(), store)
+    task = asyncio.create_task(h.run(), name="test-hub")
+    async with asyncio.timeout(10):
+        await h.connected.wait()
+    try:
+        yield RunningHub(h, store, task)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        store.close()
+
+
+def no_keys() -> list[object]:
+    return []
+
+
+@dataclass
+class RunningDevice:
+    device: ReferenceDevice
+    sync: DeviceSync
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.sync.run(), name="test-device")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+
+async def wait_for(predicate: object, timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll an (async or plain) predicate; real brokers need real time, so this is bounded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()  # type: ignore[operator]
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
