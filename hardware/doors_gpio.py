@@ -76,10 +76,11 @@ class GpioDoorBank(DoorController, DoorSensors):
         requester: LineRequester = self._line_requester or gpiod.request_lines
         config = self._line_config()
         try:
-            self._request = await asyncio.to_thread(
-                requester, self._settings.chip, config=config, consumer=self._settings.consumer
-            )
-            self._requested().set_values(self._all_latches(active=False))
+            if self._request is None:  # a second start() only switches the latches off again
+                self._request = await asyncio.to_thread(
+                    requester, self._settings.chip, config=config, consumer=self._settings.consumer
+                )
+            self._request.set_values(self._all_latches(active=False))
         except self._errors as err:
             await self.stop()
             raise DriverConfigError(

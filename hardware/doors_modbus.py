@@ -151,10 +151,13 @@ class ModbusDoorBank(DoorController, DoorSensors):
     # -- DoorController ------------------------------------------------------------------------
     async def start(self) -> None:
         """Connect and switch every relay off; `DriverConfigError` if the board is unreachable."""
-        self._client = self._make_client()
+        if self._client is None:  # a second start() only switches the relays off again
+            self._client = self._make_client()
         try:
             await self._all_off()
         except _BusError as err:
+            self._client.close()
+            self._client = None
             raise DriverConfigError(f"{self.where}: cannot switch relays off: {err}") from err
         _LOG.info("%s: %d doors, all relays off", self.where, self.door_count)
 

@@ -410,3 +410,11 @@ async def test_stop_never_raises(rig: DoorRig) -> None:
 
     await rig.controller.stop()
     await rig.controller.stop()  # twice
+
+
+async def test_a_second_start_keeps_working(started: DoorRig) -> None:
+    rig = started
+    await rig.controller.start()
+    await rig.controller.open(1)
+    assert rig.pulsed() == [1]
+    assert await rig.relays_on() == set()
