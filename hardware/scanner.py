@@ -78,6 +78,7 @@ class CameraHealth:
     frames: int
     last_frame_age_s: float | None
     restarts: int
+    sightings: int  # frames in which a code was read (before debouncing)
     decoded: int  # codes handed to the callback (after debouncing)
     decode_errors: int
     decode_ms_p50: float | None  # median over the last 100 decoded frames
@@ -147,7 +148,8 @@ class Scanner:
         self._decode_ms: deque[float] = deque(maxlen=100)
         self._running = False
         self._started_at = clock()
-        self.frames_decoded = 0  # frames through the pipeline (tests wait on this)
+        self.frames_decoded = 0  # frames through the pipeline
+        self.sightings = 0  # frames with at least one code
         self._decoded = 0
         self._decode_errors = 0
         self._last_error = ""
@@ -190,6 +192,7 @@ class Scanner:
             frames=self._grabber.frames,
             last_frame_age_s=None if age is None else round(age, 3),
             restarts=self._grabber.restarts,
+            sightings=self.sightings,
             decoded=self._decoded,
             decode_errors=self._decode_errors,
             decode_ms_p50=round(statistics.median(samples), 2) if samples else None,
@@ -209,6 +212,7 @@ class Scanner:
                 restarted_at = now
 
     def _deliver(self, codes: tuple[DecodedCode, ...], captured_at: float) -> None:
+        self.sightings += 1
         for code in self._debouncer.observe(codes, captured_at):
             self._decoded += 1
             # The payload is a token: log its size, never its content.

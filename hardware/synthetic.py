@@ -125,6 +125,8 @@ def make_frame(
     module_scale: float = 1.0,
 ) -> SyntheticFrame:
     """Frame `index` of `category`; payload lengths rotate through 150/250/400 characters."""
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown synthetic category {category!r}")
     rng = np.random.default_rng([seed, CATEGORIES.index(category), index])
     params = params_for_category(category, index, rng)
     params = replace(params, module_px=params.module_px * module_scale)

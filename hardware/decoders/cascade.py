@@ -24,6 +24,7 @@ from hardware.decoder import DecodedCode, Decoder, Gray, check_frame
 from hardware.decoders.zxing import Binarizer, Box, read_qr
 
 SMALL_SIDE = 800  # images up to this size get the upscaling retries
+MIN_SIDE = 21  # the smallest QR code (version 1) is 21 modules: nothing smaller can be retried
 _HINT_MARGIN = 0.35  # crop this fraction of the symbol's size around a hint
 
 
@@ -111,6 +112,8 @@ class CascadeDecoder(Decoder):
         self.last_step = "first" if first.codes else ""
         if first.codes:
             return first.codes
+        if min(gray.shape) < MIN_SIDE:
+            return ()
         if self._thorough or max(gray.shape) <= SMALL_SIDE:
             return self._retry(gray, (0, 0), started)
         if first.hints:
@@ -127,7 +130,10 @@ class CascadeDecoder(Decoder):
                 break
             if step.small_only and not small:
                 continue
-            transformed, scale = step.transform(image)
+            try:
+                transformed, scale = step.transform(image)
+            except cv2.error:  # an odd shape for this transform: the other steps may still read
+                continue
             codes = read_qr(transformed, binarizer=step.binarizer, scale=scale, offset=offset).codes
             if codes:
                 self.last_step = step.name
