@@ -123,6 +123,9 @@ def build_bundle(
     revoked: Iterable[bytes] = (),
 ) -> bytes:
     """Sign a trust bundle: `entries` become its keys, `revoked` its revoked token ids."""
+    entries = list(entries)
+    if any(not entry.purposes for entry in entries):
+        raise ProvisioningError("every issuing key needs at least one purpose")
     revoked_set = frozenset(revoked)
     if any(len(cti) != CTI_BYTES for cti in revoked_set):
         raise ProvisioningError("a revoked token id is not 16 bytes (32 hex digits)")

@@ -2,8 +2,9 @@
 
 Our own messages are strict: tag 18, deterministic CBOR, a protected header holding exactly
 `alg` (1) and `kid` (4), an empty unprotected header and an embedded payload. The lenient mode
-exists only to read foreign COSE (the EU DCC interop vectors): tag 61 or no tag, `kid` in the
-unprotected header when the protected one has none, extra header parameters.
+exists only to read foreign COSE (the EU DCC interop vectors): tag 61 or no tag, `kid` and
+`alg` taken from the unprotected header when the protected one lacks them (some DCC issuers do
+this), extra header parameters. The verifier of our tokens never uses it.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def decode_sign1(data: bytes, *, strict: bool = True) -> Sign1:
     if kid is None and not strict:
         kid = unprotected.get(HDR_KID)
     alg = header.get(HDR_ALG)
+    if alg is None and not strict:
+        alg = unprotected.get(HDR_ALG)
     if not isinstance(kid, bytes):
         raise TokenError("COSE kid missing or not a bstr")
     if not isinstance(alg, int) or isinstance(alg, bool):
