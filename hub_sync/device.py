@@ -167,8 +167,9 @@ class DeviceSync:
                 await self._pub.on_confirm(msg.payload)
             elif msg.topic == self._topics.command:
                 outcome = await self._commands.handle(msg.payload)
-                key = "commands_ok" if outcome.ok else "commands_nack"
-                self._stats = replace(self._stats, **{key: getattr(self._stats, key) + 1})
+                if not outcome.duplicate:
+                    key = "commands_ok" if outcome.ok else "commands_nack"
+                    self._stats = replace(self._stats, **{key: getattr(self._stats, key) + 1})
                 with contextlib.suppress(MqttError):
                     await conn.publish(self._topics.reply, encode_reply(outcome.reply))
             elif msg.topic == self._topics.trust:

@@ -36,6 +36,7 @@ class Outcome:
 
     reply: Reply
     ok: bool
+    duplicate: bool = False
 
 
 class CommandHandler:
@@ -68,7 +69,7 @@ class CommandHandler:
             return self._outcome(tx, mid, CommandResult(ok=False, reason=err.reason))
         cached = self._replies.get(env.header.message_id)
         if cached is not None:
-            return cached
+            return Outcome(reply=cached.reply, ok=cached.ok, duplicate=True)
         result = await self._apply(env)
         outcome = self._outcome(env.transaction_id, env.header.message_id, result)
         self._replies[env.header.message_id] = outcome

@@ -18,7 +18,7 @@ from typing import Any
 
 from hub_sync.commands import CommandEnvelope, encode_command, parse_args
 from hub_sync.errors import MqttError, WireError
-from hub_sync.hub_store import HubStore
+from hub_sync.hub_store import HubStore, PendingCommand
 from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.settings import DEFAULT_SIGNED
 from hub_sync.signing import PrivateKey, sign
@@ -188,10 +188,13 @@ class Hub:
             self._store.pending_commands, self._s.fleet, device=device,
             online_only=online_only, sent_before=older_than,
         )  # fmt: skip
-        for cmd in pending:
+        await self._publish_commands(conn, pending)
+
+    async def _publish_commands(self, conn: MqttConnection, cmds: list[PendingCommand]) -> None:
+        for cmd in cmds:
             self._track(conn.publish_future(Topics(self._s.fleet, cmd.device).command, cmd.payload))
-        if pending:
-            ids = [c.message_id for c in pending]
+        if cmds:
+            ids = [c.message_id for c in cmds]
             await asyncio.to_thread(self._store.mark_sent, ids, self._clock())
 
     async def send_command(
@@ -227,7 +230,10 @@ class Hub:
             transaction_id=tx, name=name, payload=payload, now=self._clock(),
         )  # fmt: skip
         self._waiters[header.message_id] = asyncio.get_running_loop().create_future()
-        await self._send_pending(device=device, online_only=False, older_than=None)
+        if self._conn is not None:
+            # a device that is offline gets it from its persistent session or on its next "online"
+            cmd = PendingCommand(header.message_id, device, payload)
+            await self._publish_commands(self._conn, [cmd])
         return header.message_id
 
     async def wait_reply(self, message_id: str, within_s: float) -> CommandOutcome:

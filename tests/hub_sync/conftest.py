@@ -96,7 +96,10 @@ class Broker:
                                      stderr=subprocess.DEVNULL)  # fmt: skip
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.proc.poll() is None:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
                 return
             time.sleep(0.02)
         self.kill()
@@ -191,9 +194,9 @@ class RunningDevice:
             self.task = None
 
 
-async def wait_for(predicate: object, timeout: float = 20.0, what: str = "condition") -> None:
+async def wait_for(predicate: object, within_s: float = 20.0, what: str = "condition") -> None:
     """Poll an (async or plain) predicate; real brokers need real time, so this is bounded."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         result = predicate()  # type: ignore[operator]
         if asyncio.iscoroutine(result):

@@ -1,4 +1,4 @@
-"""Nothing lost, nothing applied twice: broker restarts and a device killed with SIGKILL mid-drain."""
+"""Nothing lost, nothing applied twice: a broker restart and a device SIGKILLed mid-drain."""
 
 from __future__ import annotations
 
@@ -62,4 +62,5 @@ async def test_device_killed_with_sigkill_mid_drain(
     assert killed_at < 3000
     assert hub.store.event_seqs(FLEET, "d2") == list(range(1, 3001))
     [row] = [r for r in hub.store.devices(FLEET) if r.device == "d2"]
-    assert row.applied == 3000 and row.gaps == 0
+    assert row.applied == 3000
+    assert row.gaps == 0
