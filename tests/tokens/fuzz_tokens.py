@@ -18,8 +18,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.tokens import SeenFrames, TokenError, VerifyContext, verify_token
-from agent.tokens import codec
+from agent.tokens import SeenFrames, TokenError, VerifyContext, codec, verify_token
 from agent.tokens.claims import TokenFlags
 from provisioning.fleet import create_demo_fleet
 from provisioning.wallet import Wallet

@@ -70,7 +70,9 @@ def test_lenient_mode_reads_tag_61_and_unprotected_kid() -> None:
     protected = cbor2.dumps({1: -7})
     kid = key_id(key.public_key())
     signature = cose.decode_sign1(cose.sign1(key, b"\xa0")).signature
-    wrapped = cbor2.dumps(cbor2.CBORTag(61, cbor2.CBORTag(18, [protected, {4: kid}, b"", signature])))
+    wrapped = cbor2.dumps(
+        cbor2.CBORTag(61, cbor2.CBORTag(18, [protected, {4: kid}, b"", signature]))
+    )
     msg = cose.decode_sign1(wrapped, strict=False)
     assert msg.kid == kid
     with pytest.raises(TokenError):

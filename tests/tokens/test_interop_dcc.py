@@ -11,8 +11,8 @@ import base64
 import hashlib
 import json
 import zlib
-from datetime import datetime
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,9 @@ def _time_ok(msg: cose.Sign1, clock: str) -> bool:
     claims = codec.loads_lenient(msg.payload)
     now = datetime.fromisoformat(clock.replace("Z", "+00:00")).timestamp()
     try:
-        check_validity(now, not_before=claims[6], expires=claims[4], issued_at=claims[6], leeway_s=0)
+        check_validity(
+            now, not_before=claims[6], expires=claims[4], issued_at=claims[6], leeway_s=0
+        )
     except TokenError:
         return False
     return True

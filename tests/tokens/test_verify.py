@@ -15,10 +15,11 @@ from agent.tokens import (
     TokenFlags,
     VerifyContext,
     check_token,
+    codec,
+    cose,
     verify_signed,
     verify_token,
 )
-from agent.tokens import codec, cose
 from agent.tokens.live import decode_frame
 from provisioning.fleet import DemoFleet
 from provisioning.mint import mint_delegate, mint_token
@@ -35,7 +36,9 @@ def _reason(payload: str, ctx: VerifyContext, **kwargs: object) -> Reason:
     return err.value.reason
 
 
-def test_a_fresh_token_verifies_and_exposes_its_spend_key(fleet: DemoFleet, ctx: VerifyContext) -> None:
+def test_a_fresh_token_verifies_and_exposes_its_spend_key(
+    fleet: DemoFleet, ctx: VerifyContext
+) -> None:
     token = fleet.mint_pickup("ORD-1", now=NOW, hold_s=HOLD, compartment=5)
     result = verify_token(token, ctx, now=NOW + 60, compartment=5)
     assert result.order_ref == "ORD-1"
@@ -69,7 +72,9 @@ def test_forged_unknown_and_malformed_share_one_user_message() -> None:
 def test_live_code_flow_with_replay_cache(fleet: DemoFleet, ctx: VerifyContext) -> None:
     holder = ec.generate_private_key(ec.SECP256R1())
     flags = TokenFlags(live_required=True, high_value=True)
-    token = fleet.mint_pickup("ORD-2", now=NOW, hold_s=HOLD, flags=flags, holder_key=holder.public_key())
+    token = fleet.mint_pickup(
+        "ORD-2", now=NOW, hold_s=HOLD, flags=flags, holder_key=holder.public_key()
+    )
     wallet = Wallet(token, holder)
     seen = SeenFrames()
     assert _reason(token, ctx, now=NOW + 100) is Reason.HOLDER_PROOF_REQUIRED
@@ -93,10 +98,15 @@ def _malleated_frame(code: str) -> str:
     return codec.LIVE_PREFIX + codec.b45encode(codec.dumps([frame.token, frame.t, signature]))
 
 
-def test_delegate_token_has_its_own_cti_and_the_same_order(fleet: DemoFleet, ctx: VerifyContext) -> None:
+def test_delegate_token_has_its_own_cti_and_the_same_order(
+    fleet: DemoFleet, ctx: VerifyContext
+) -> None:
     token = fleet.mint_pickup("ORD-3", now=NOW, hold_s=HOLD)
     delegate = mint_delegate(fleet.issuing_key, token, now=NOW + 10)
-    first, second = verify_token(token, ctx, now=NOW + 20), verify_token(delegate, ctx, now=NOW + 20)
+    first, second = (
+        verify_token(token, ctx, now=NOW + 20),
+        verify_token(delegate, ctx, now=NOW + 20),
+    )
     assert first.order_ref == second.order_ref == "ORD-3"
     assert first.cti != second.cti
     assert second.expires == first.expires
@@ -128,7 +138,9 @@ def test_check_token_never_raises_on_junk(ctx: VerifyContext) -> None:
 
 def test_verify_signed_for_hub_commands(fleet: DemoFleet, ctx: VerifyContext) -> None:
     envelope = cose.sign1(fleet.command_key, b"\xa1\x61c\x64open")
-    assert verify_signed(envelope, ctx.trust, purpose=Purpose.COMMAND, now=NOW) == b"\xa1\x61c\x64open"
+    assert (
+        verify_signed(envelope, ctx.trust, purpose=Purpose.COMMAND, now=NOW) == b"\xa1\x61c\x64open"
+    )
     pickup_signed = cose.sign1(fleet.issuing_key, b"\xa0")
     with pytest.raises(TokenError) as err:
         verify_signed(pickup_signed, ctx.trust, purpose=Purpose.COMMAND, now=NOW)
