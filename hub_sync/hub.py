@@ -39,6 +39,7 @@ from hub_sync.wire import (
 
 _LOG = logging.getLogger(__name__)
 _DRAIN_MAX = 2000
+ALL_LEAVES = ("evt", "reply", "status", "state")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class HubSettings:
     backoff_max_s: float = 30.0
     open_ttl_s: int = 120
     command_ttl_s: int = 14 * 86_400
+    #: what to consume; a one-shot CLI sender only listens for replies
+    leaves: tuple[str, ...] = ALL_LEAVES
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +105,11 @@ class Hub:
 
     async def _serve(self, conn: MqttConnection) -> None:
         f = self._s.fleet
-        await conn.subscribe(
-            [(fleet_filter(f, leaf), 1) for leaf in ("evt", "reply", "status", "state")]
-        )
+        await conn.subscribe([(fleet_filter(f, leaf), 1) for leaf in self._s.leaves])
         self._conn = conn
         self.connected.set()
-        await self._send_pending(device=None, online_only=False, older_than=None)
+        if "status" in self._s.leaves:
+            await self._send_pending(device=None, online_only=False, older_than=None)
         consumer = asyncio.create_task(self._consume(conn), name="hub-consume")
         resender = asyncio.create_task(self._resend_loop(), name="hub-resend")
         try:
@@ -173,6 +175,8 @@ class Hub:
         fut.add_done_callback(self._background.discard)
 
     async def _resend_loop(self) -> None:
+        if "status" not in self._s.leaves:
+            await asyncio.Event().wait()  # a reply-only sender re-sends nothing
         while True:
             await asyncio.sleep(self._s.resend_after_s / 2)
             cutoff = self._clock() - self._s.resend_after_s
