@@ -7,7 +7,6 @@ must not be ignored).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -68,6 +67,9 @@ class TokenFlags:
         return cls(bool(value & 1), bool(value & 2), bool(value & 4))
 
 
+_FLAG_VALUES = tuple(TokenFlags.from_int(value) for value in range(8))
+
+
 @dataclass(frozen=True, slots=True)
 class Claims:
     """The typed claims of a token. Times are POSIX seconds; `holder_key` a SEC1 P-256 point."""
@@ -112,7 +114,7 @@ def encode_claims(claims: Claims) -> bytes:
 def parse_claims(payload: bytes) -> Claims:
     """Decode and type-check the claims (step 8); MALFORMED for anything missing or mistyped."""
     raw = codec.loads_strict(payload)
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, codec.MAP_TYPES):
         raise TokenError("claims are not a map")
     keys = set(raw)
     if not keys >= _REQUIRED or not keys <= _KNOWN:
@@ -129,7 +131,7 @@ def parse_claims(payload: bytes) -> Claims:
         issued_at=_uint(raw[IAT], MAX_TIME),
         cti=_cti(raw[CTI]),
         purpose=purpose,
-        flags=TokenFlags.from_int(_uint(raw.get(FLAGS, 0), 0b111)),
+        flags=_FLAG_VALUES[_uint(raw.get(FLAGS, 0), 0b111)],
         compartment=None if COMPARTMENT not in raw else _uint(raw[COMPARTMENT], MAX_COMPARTMENT),
         holder_key=_holder_key(raw[CNF]) if CNF in raw else None,
     )
@@ -154,11 +156,7 @@ def _text(value: object) -> str:
 def _audience(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return (_text(value),)
-    if (
-        isinstance(value, Sequence)
-        and not isinstance(value, bytes)
-        and 0 < len(value) <= MAX_AUDIENCES
-    ):
+    if isinstance(value, codec.ARRAY_TYPES) and 0 < len(value) <= MAX_AUDIENCES:
         return tuple(_text(item) for item in value)
     raise TokenError("aud is not a string or a list of strings")
 
@@ -170,7 +168,7 @@ def _cti(value: object) -> bytes:
 
 
 def _holder_key(value: object) -> bytes:
-    if not isinstance(value, Mapping) or set(value) != {COSE_KEY}:
+    if not isinstance(value, codec.MAP_TYPES) or set(value) != {COSE_KEY}:
         raise TokenError("cnf is not {1: COSE_Key}")
     key = public_key_from_cose(value[COSE_KEY])
     if not isinstance(key, ec.EllipticCurvePublicKey):

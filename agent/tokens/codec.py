@@ -29,6 +29,12 @@ _B45_VALUES = bytes(
 )
 
 
+# What cbor2 decodes maps and arrays into (maps inside tags become frozendict, arrays tuples).
+# Exact type checks are a third of the cost of `Mapping`/`Sequence` ABC checks on the hot path.
+MAP_TYPES = (dict, cbor2.frozendict)
+ARRAY_TYPES = (list, tuple)
+
+
 def check_text_size(text: str, limit: int = MAX_TEXT_CHARS) -> None:
     """Refuse text longer than `limit` before anything else looks at it."""
     if len(text) > limit:

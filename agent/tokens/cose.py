@@ -52,7 +52,7 @@ def decode_sign1(data: bytes, *, strict: bool = True) -> Sign1:
     item = codec.loads_strict(data) if strict else codec.loads_lenient(data)
     parts = _unwrap(item, strict=strict)
     protected, unprotected, payload, signature = parts
-    if not isinstance(protected, bytes) or not isinstance(unprotected, Mapping):
+    if not isinstance(protected, bytes) or not isinstance(unprotected, codec.MAP_TYPES):
         raise TokenError("COSE headers of the wrong type")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise TokenError("COSE payload detached or signature not a bstr")
@@ -81,7 +81,7 @@ def _unwrap(item: Any, *, strict: bool) -> Sequence[Any]:
         item = item.value
     elif strict:
         raise TokenError("COSE_Sign1 is untagged")
-    if not isinstance(item, Sequence) or isinstance(item, str | bytes) or len(item) != _SIGN1_LEN:
+    if not isinstance(item, codec.ARRAY_TYPES) or len(item) != _SIGN1_LEN:
         raise TokenError("COSE_Sign1 is not a 4-element array")
     return item
 
@@ -90,7 +90,7 @@ def _protected_map(protected: bytes, *, strict: bool) -> Mapping[Any, Any]:
     if not protected:
         return {}
     header = codec.loads_strict(protected) if strict else codec.loads_lenient(protected)
-    if not isinstance(header, Mapping):
+    if not isinstance(header, codec.MAP_TYPES):
         raise TokenError("protected header is not a map")
     return header
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -48,7 +47,7 @@ def frame_signed_bytes(token: bytes, t: int) -> bytes:
 def decode_frame(data: bytes) -> LiveFrame:
     """Check the shape of a live frame (strict CBOR); MALFORMED when wrong. Nothing is verified."""
     item = codec.loads_strict(data)
-    if not isinstance(item, Sequence) or isinstance(item, str | bytes) or len(item) != _FRAME_LEN:
+    if not isinstance(item, codec.ARRAY_TYPES) or len(item) != _FRAME_LEN:
         raise TokenError("live frame is not a 3-element array")
     token, t, signature = item
     if not isinstance(token, bytes) or not isinstance(signature, bytes):

@@ -10,6 +10,7 @@ splices, random Base45 and random text) to `verify_token`. Fails if anything oth
 from __future__ import annotations
 
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -89,8 +90,10 @@ def main() -> int:
     reasons: Counter[str] = Counter()
     start = time.monotonic()
     done = 0
+    slowest = 0.0
     while done < total and time.monotonic() - start < budget:
         payload = _candidate(rng, seeds)
+        began = time.perf_counter()
         try:
             verify_token(payload, ctx, now=now + 5, live_frame_seen=SeenFrames())
         except TokenError as err:
@@ -100,9 +103,12 @@ def main() -> int:
                 print(f"AUTHORISED A MUTANT: {payload!r}")
                 return 1
             reasons["valid"] += 1
+        slowest = max(slowest, time.perf_counter() - began)
         done += 1
     elapsed = time.monotonic() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"inputs={done} seconds={elapsed:.1f} rate={done / elapsed:.0f}/s")
+    print(f"slowest input {slowest * 1000:.2f} ms, max RSS {rss_mb:.0f} MiB")
     for reason, count in reasons.most_common():
         print(f"  {reason:24} {count}")
     return 0
