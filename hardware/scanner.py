@@ -212,6 +212,8 @@ class Scanner:
                 restarted_at = now
 
     def _deliver(self, codes: tuple[DecodedCode, ...], captured_at: float) -> None:
+        if not self._running:  # posted just before shutdown: nobody may act on it any more
+            return
         self.sightings += 1
         for code in self._debouncer.observe(codes, captured_at):
             self._decoded += 1
