@@ -15,6 +15,7 @@ fake chip with the same call signature and the subset of `gpiod.LineRequest` use
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -70,7 +71,8 @@ class GpioDoorBank(DoorController, DoorSensors):
     # -- DoorController ------------------------------------------------------------------------
     async def start(self) -> None:
         """Request the lines (outputs inactive); `DriverConfigError` if the chip refuses."""
-        import gpiod
+        # Imported in a worker thread: a first import is slow enough to stall the event loop.
+        gpiod = await asyncio.to_thread(importlib.import_module, "gpiod")
 
         self._errors = (OSError, ValueError, gpiod.RequestReleasedError, gpiod.ChipClosedError)
         requester: LineRequester = self._line_requester or gpiod.request_lines

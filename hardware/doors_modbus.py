@@ -13,6 +13,7 @@ which keeps every reconnect inside the bus lock and bounded by the configured ti
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -104,6 +105,14 @@ def _runs(points: Mapping[int, ModbusPoint], max_len: int) -> list[_Run]:
     return runs
 
 
+def _raise_if_cancel_was_lost() -> None:
+    # pymodbus waits for answers with asyncio.wait_for, which on Python 3.11 drops a cancel that
+    # arrives together with the answer. Honour it, or a cancelled open() would carry on pulsing.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _write_coil(point: ModbusPoint, on: bool) -> _Request:
     def send(client: ModbusBaseClient) -> Awaitable[ModbusPDU]:
         return client.write_coil(point.address, on, device_id=point.device_id)
@@ -152,6 +161,8 @@ class ModbusDoorBank(DoorController, DoorSensors):
     async def start(self) -> None:
         """Connect and switch every relay off; `DriverConfigError` if the board is unreachable."""
         if self._client is None:  # a second start() only switches the relays off again
+            # The first import of pymodbus takes a few hundred ms: not on the event loop.
+            await asyncio.to_thread(importlib.import_module, "pymodbus.client")
             self._client = self._make_client()
         try:
             await self._all_off()
@@ -300,6 +311,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
                 if attempt == 1 and not client.connected:
                     continue
                 raise _BusError(f"{what}: {err or type(err).__name__}", link=True) from err
+            _raise_if_cancel_was_lost()
             if response.isError():
                 code = getattr(response, "exception_code", "?")
                 raise _BusError(f"{what}: board answered exception code {code}", link=False)

@@ -19,7 +19,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import gpiod
 import pytest
+from gpiod import LineSettings
+from gpiod.line import Bias, Direction, Value
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
 
 # -- Modbus ---------------------------------------------------------------------------------------
 
@@ -52,8 +58,6 @@ class ModbusBoard:
     _last_read_count: int = 1
 
     def _device(self, unit: int) -> Any:
-        from pymodbus.simulator import DataType, SimData, SimDevice
-
         def bits() -> list[SimData]:
             return [SimData(0, count=self.size, values=False, datatype=DataType.BITS)]
 
@@ -75,8 +79,6 @@ class ModbusBoard:
     async def _action(
         self, unit: int, function_code: int, address: int, count: int, values: Any
     ) -> Any:
-        from pymodbus.constants import ExcCodes
-
         if function_code == 2 and values is None:
             # `count` counts 16-bit registers here; the request itself says how many inputs.
             count = self._last_read_count
@@ -105,8 +107,6 @@ class ModbusBoard:
         return data
 
     async def start_tcp(self, port: int) -> None:
-        from pymodbus.server import ModbusTcpServer
-
         devices = [self._device(unit) for unit in self.device_ids]
         self._server = ModbusTcpServer(
             devices,
@@ -117,8 +117,6 @@ class ModbusBoard:
         await self._server.serve_forever(background=True)
 
     async def start_rtu(self, serial_path: str) -> None:
-        from pymodbus.server import ModbusSerialServer
-
         devices = [self._device(unit) for unit in self.device_ids]
         self._server = ModbusSerialServer(
             devices,
@@ -196,8 +194,6 @@ class FakeLineRequest:
         self.released = False
 
     def _check(self, line: int) -> Any:
-        import gpiod
-
         if self.released:
             raise gpiod.RequestReleasedError()
         if line not in self.settings:
@@ -207,8 +203,6 @@ class FakeLineRequest:
         return self.settings[line]
 
     def get_value(self, line: int) -> Any:
-        from gpiod.line import Direction, Value
-
         settings = self._check(line)
         if settings.direction == Direction.OUTPUT:
             high = self.chip.levels[line]
@@ -220,8 +214,6 @@ class FakeLineRequest:
         return [self.get_value(line) for line in lines]
 
     def set_value(self, line: int, value: Any) -> None:
-        from gpiod.line import Direction, Value
-
         settings = self._check(line)
         if settings.direction != Direction.OUTPUT:
             raise OSError(errno.EPERM, f"line {line} is not an output")
@@ -273,9 +265,6 @@ class FakeGpioChip:
         event_buffer_size: int | None = None,
         output_values: dict[Any, Any] | None = None,
     ) -> FakeLineRequest:
-        from gpiod import LineSettings
-        from gpiod.line import Direction, Value
-
         if path != self.path:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
         settings: dict[int, LineSettings] = {}
@@ -303,8 +292,6 @@ class FakeGpioChip:
             self.on_output(line, high)
 
     def input_level(self, line: int, bias: Any) -> bool:
-        from gpiod.line import Bias
-
         driven = self.external.get(line)
         if driven is not None:
             return driven
