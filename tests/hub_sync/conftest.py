@@ -26,6 +26,7 @@ from hub_sync.hub import Hub, HubSettings
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import ConnectParams
 from hub_sync.settings import SyncSettings
+from tests.hub_sync.tls import write_ca_and_server
 
 FLEET = "f1"
 HUB_USER, HUB_PASSWORD = "hub", "hub-secret"
@@ -62,6 +63,8 @@ class Broker:
     port: int
     passwords: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    tls_port: int = 0
+    ca: Path | None = None
 
     def write_config(self) -> Path:
         pwfile = self.root / "passwd"
@@ -74,7 +77,7 @@ class Broker:
         (self.root / "acl").write_text(acl_text(FLEET))
         conf = self.root / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
+            self._tls_listener() + f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous false\n"
             f"password_file {pwfile}\n"
             f"acl_file {self.root / 'acl'}\n"
@@ -85,9 +88,19 @@ class Broker:
             f"log_dest file {self.root / 'mosquitto.log'}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             # as root, mosquitto would drop to a user that cannot read this private temp dir
-            + ("user root\n" if os.geteuid() == 0 else "")
+             + ("user root\n" if os.geteuid() == 0 else "")
         )
         return conf
+
+    def _tls_listener(self) -> str:
+        """A second listener with TLS (server certificate from a throwaway CA)."""
+        self.ca, cert, key = write_ca_and_server(self.root)
+        self.tls_port = free_port()
+        return (
+            "per_listener_settings false\n"
+            f"listener {self.tls_port} 127.0.0.1\n"
+            f"cafile {self.ca}\ncertfile {cert}\nkeyfile {key}\n"
+        )
 
     def start(self) -> None:
         conf = self.root / "mosquitto.conf"
@@ -182,6 +195,16 @@ class RunningDevice:
     device: ReferenceDevice
     sync: DeviceSync
     task: asyncio.Task[None] | None = None
+
+    def _tls_listener(self) -> str:
+        """A second listener with TLS (server certificate from a throwaway CA)."""
+        self.ca, cert, key = write_ca_and_server(self.root)
+        self.tls_port = free_port()
+        return (
+            "per_listener_settings false\n"
+            f"listener {self.tls_port} 127.0.0.1\n"
+            f"cafile {self.ca}\ncertfile {cert}\nkeyfile {key}\n"
+        )
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.sync.run(), name="test-device")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from hub_sync.device import DeviceSync
 from hub_sync.device_outbox import ReferenceDevice
+from hub_sync.hub import Hub
+from hub_sync.hub_store import HubStore
+from hub_sync.mqtt import MQTT_V311, TlsSettings
+from hub_sync.ports import SyncStats
 from tests.hub_sync.conftest import FLEET, Broker, RunningDevice, RunningHub, no_keys, wait_for
 
 
@@ -62,3 +68,80 @@ async def test_new_events_after_connect_are_published_promptly(
     assert hub.store.event_seqs(FLEET, "d1") == list(range(1, 21))
     assert hub.hub.duplicates == 0
     await asyncio.sleep(0)
+
+
+async def test_drain_alarm_when_connected_but_hub_never_confirms(
+    broker: Broker, tmp_path: Path
+) -> None:
+    alarms: list[bool] = []
+
+    async def on_alarm(active: bool, stats: SyncStats) -> None:
+        alarms.append(active)
+
+    dev = ReferenceDevice(tmp_path / "d1.db")
+    # no hub session yet, so the broker keeps nothing for it: the device must resend by itself
+    settings = broker.device_settings("d1", drain_alarm_s=0.4, confirm_timeout_s=1.0)
+    sync = DeviceSync(settings, dev, dev, dev,
+                      command_keys=no_keys, clock=time.time, on_alarm=on_alarm)  # fmt: skip
+    rd = RunningDevice(dev, sync)
+    await dev.append(backlog(10))
+    rd.start()
+    store = HubStore(tmp_path / "hub.db")
+    hub = Hub(broker.hub_settings(), store)
+    try:
+        await wait_for(lambda: sync.stats().drain_alarm, 10, "alarm on")
+        assert alarms == [True]
+        assert sync.stats().outbox_depth == 10
+        hub_task = asyncio.create_task(hub.run())  # the hub comes back: the outbox drains
+        await wait_for(lambda: not sync.stats().drain_alarm, 10, "alarm off")
+        assert alarms == [True, False]
+        await wait_for(lambda: store.devices(FLEET)[0].alarm is None, 10, "status cleared")
+        hub_task.cancel()
+    finally:
+        await rd.stop()
+        store.close()
+
+
+async def test_mqtt_311_device_and_hub(broker: Broker, tmp_path: Path) -> None:
+    store = HubStore(tmp_path / "hub.db")
+    settings = broker.hub_settings()
+    hub = Hub(replace(settings, connect=replace(settings.connect, protocol=MQTT_V311)), store)
+    hub_task = asyncio.create_task(hub.run())
+    rd = make_device(broker, tmp_path, protocol=MQTT_V311)
+    await rd.device.append(backlog(500))
+    rd.start()
+    try:
+        await wait_for(lambda: hub.applied == 500, 20, "500 events over 3.1.1")
+        mid = await hub.send_command("d1", "order.cancel", {"order_id": "o", "reason": "r"})
+        assert (await hub.wait_reply(mid, 10)).status == "ok"
+        await wait_for(lambda: hub.applied == 501, 10, "the command's own event")
+    finally:
+        await rd.stop()
+        hub_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hub_task
+        store.close()
+    assert store_seqs_ok(tmp_path / "hub.db", 501)
+
+
+def store_seqs_ok(path: Path, n: int) -> bool:
+    store = HubStore(path)
+    try:
+        return store.event_seqs(FLEET, "d1") == list(range(1, n + 1))
+    finally:
+        store.close()
+
+
+async def test_device_over_tls_with_password(
+    broker: Broker, hub: RunningHub, tmp_path: Path
+) -> None:
+    assert broker.ca is not None
+    rd = make_device(broker, tmp_path, tls=TlsSettings(ca=str(broker.ca)))
+    rd.sync._s = replace(rd.sync._s, port=broker.tls_port)
+    await rd.device.append(backlog(200))
+    rd.start()
+    try:
+        await wait_for(lambda: hub.hub.applied == 200, 20, "200 events over TLS")
+    finally:
+        await rd.stop()
+    assert hub.store.event_seqs(FLEET, "d1") == list(range(1, 201))
