@@ -165,3 +165,27 @@ def test_no_personal_data_fields_in_the_token(fleet: DemoFleet) -> None:
         "issuer", "order_ref", "audience", "not_before", "expires", "issued_at", "cti",
         "purpose", "flags", "compartment", "holder_key",
     }  # fmt: skip
+
+
+def test_two_bundle_keys_sharing_a_kid_are_both_tried(fleet: DemoFleet) -> None:
+    from agent.tokens.claims import Claims, encode_claims
+    from agent.tokens.keys import Alg
+    from agent.tokens.trust import TrustedKey, make_bundle
+
+    shared_kid = b"\x01" * 8
+    decoy, signer = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    keys = [
+        TrustedKey(shared_kid, Alg.ES256, k.public_key(), frozenset({Purpose.PICKUP}), 0, 2**40)
+        for k in (decoy, signer)
+    ]
+    bundle = make_bundle(version=1, issued_at=NOW, next_update=NOW + 3600, keys=keys)
+    claims = Claims(
+        "hub", "ORD-K", (LOCKER,), int(NOW), int(NOW + 60), int(NOW), bytes(16),
+        Purpose.PICKUP, TokenFlags(),
+    )  # fmt: skip
+    token = "LK1:" + codec.b45encode(cose.sign1(signer, encode_claims(claims), kid=shared_kid))
+    ctx = VerifyContext(locker_id=LOCKER, trust=bundle)
+    assert verify_token(token, ctx, now=NOW).kid == shared_kid
+    impostor = ec.generate_private_key(ec.SECP256R1())
+    forged = "LK1:" + codec.b45encode(cose.sign1(impostor, encode_claims(claims), kid=shared_kid))
+    assert _reason(forged, ctx, now=NOW) is Reason.BAD_SIGNATURE
