@@ -127,7 +127,7 @@ class DeviceSync:
         tasks: list[asyncio.Task[None]] = []
         try:
             t = self._topics
-            await conn.subscribe([(t.command, 1), (t.confirm, 1), (t.trust, 1)])
+            await conn.subscribe([(t.command, 1), (t.confirm, 1), (t.trust, 1), (t.hub, 1)])
             await conn.publish(t.status, self._status_payload(online=True), retain=True)
             tasks = [
                 asyncio.create_task(self._pub.run(conn), name="sync-publish"),
@@ -174,6 +174,8 @@ class DeviceSync:
                     await conn.publish(self._topics.reply, encode_reply(outcome.reply))
             elif msg.topic == self._topics.trust:
                 await self._commands.trust_bundle(msg.payload)
+            elif msg.topic == self._topics.hub:
+                self._pub.on_hub_status(msg.payload)
             else:
                 _LOG.debug("ignored message on %s", leaf)
 

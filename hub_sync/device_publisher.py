@@ -25,6 +25,8 @@ from hub_sync.wire import (
     decode_confirm,
     encode,
     encode_events,
+    get,
+    loads_strict,
     new_message_id,
 )
 
@@ -131,6 +133,18 @@ class Publisher:
         self._cursor = self.confirmed_seq
         self._progress_at = self._loop.time()
         self._rewind_after = min(self._rewind_after * 2, _MAX_REWIND_S)
+
+    def on_hub_status(self, payload: bytes) -> None:
+        """A hub that (re)connects may have missed what the broker did not keep: resend now."""
+        try:
+            online = get(loads_strict(payload), "online", bool)
+        except WireError as err:
+            _LOG.warning("hub status refused: %s", err.reason)
+            return
+        if online and self._cursor > self.confirmed_seq:
+            self._cursor = self.confirmed_seq
+            self._progress_at = self._loop.time()
+            self._wake.set()
 
     async def on_confirm(self, payload: bytes) -> None:
         try:

@@ -13,13 +13,13 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hub_sync.commands import CommandEnvelope, encode_command, parse_args
 from hub_sync.errors import MqttError, WireError
 from hub_sync.hub_store import HubStore, PendingCommand
-from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
+from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection, Will
 from hub_sync.settings import DEFAULT_SIGNED
 from hub_sync.signing import PrivateKey, sign
 from hub_sync.wire import (
@@ -32,6 +32,7 @@ from hub_sync.wire import (
     decode_status,
     encode,
     fleet_filter,
+    hub_topic,
     new_message_id,
     split_topic,
     trust_topic,
@@ -87,8 +88,11 @@ class Hub:
 
     async def run(self) -> None:
         attempt = 0
+        params = self._s.connect
+        if "evt" in self._s.leaves:
+            params = replace(params, will=Will(hub_topic(self._s.fleet), self._hub_status(False)))
         while True:
-            conn = MqttConnection(self._s.connect, self._inbox.put_nowait)
+            conn = MqttConnection(params, self._inbox.put_nowait)
             try:
                 await conn.connect()
                 attempt = 0
@@ -106,6 +110,8 @@ class Hub:
     async def _serve(self, conn: MqttConnection) -> None:
         f = self._s.fleet
         await conn.subscribe([(fleet_filter(f, leaf), 1) for leaf in self._s.leaves])
+        if "evt" in self._s.leaves:
+            await conn.publish(hub_topic(f), self._hub_status(True), retain=True)
         self._conn = conn
         self.connected.set()
         if "status" in self._s.leaves:
@@ -121,6 +127,10 @@ class Hub:
             consumer.cancel()
             resender.cancel()
             await asyncio.gather(consumer, resender, return_exceptions=True)
+
+    def _hub_status(self, online: bool) -> bytes:
+        header = Header("hub_status", new_message_id(), self._s.fleet, "*", self._clock())
+        return encode(header, {"online": online})
 
     async def _consume(self, conn: MqttConnection) -> None:
         while True:

@@ -68,6 +68,15 @@ class Topics:
     def trust(self) -> str:
         return trust_topic(self.fleet)
 
+    @property
+    def hub(self) -> str:
+        return hub_topic(self.fleet)
+
+
+def hub_topic(fleet: str) -> str:
+    """The hub's retained online/offline status (hub writes with a Last Will, devices read)."""
+    return f"{TOPIC_ROOT}/{fleet}/hub"
+
 
 def trust_topic(fleet: str) -> str:
     """The fleet-wide retained trust bundle topic (hub writes, every device reads)."""

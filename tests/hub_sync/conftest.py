@@ -52,6 +52,7 @@ def acl_text(fleet: str) -> str:
             f"pattern read lk/v1/{fleet}/%u/cmd",
             f"pattern read lk/v1/{fleet}/%u/confirm",
             f"pattern read lk/v1/{fleet}/trust",
+            f"pattern read lk/v1/{fleet}/hub",
             "",
         ]
     )

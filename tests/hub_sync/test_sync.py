@@ -79,8 +79,9 @@ async def test_drain_alarm_when_connected_but_hub_never_confirms(
         alarms.append(active)
 
     dev = ReferenceDevice(tmp_path / "d1.db")
-    # no hub session yet, so the broker keeps nothing for it: the device must resend by itself
-    settings = broker.device_settings("d1", drain_alarm_s=0.4, confirm_timeout_s=1.0)
+    # no hub session yet, so the broker keeps nothing for it: the device resends when the hub's
+    # retained "online" arrives (confirm_timeout_s is long on purpose)
+    settings = broker.device_settings("d1", drain_alarm_s=0.4, confirm_timeout_s=60.0)
     sync = DeviceSync(settings, dev, dev, dev,
                       command_keys=no_keys, clock=time.time, on_alarm=on_alarm)  # fmt: skip
     rd = RunningDevice(dev, sync)
@@ -89,12 +90,12 @@ async def test_drain_alarm_when_connected_but_hub_never_confirms(
     store = HubStore(tmp_path / "hub.db")
     hub = Hub(broker.hub_settings(), store)
     try:
-        await wait_for(lambda: sync.stats().drain_alarm, 10, "alarm on")
-        assert alarms == [True]
+        await wait_for(lambda: alarms == [True], 10, "alarm on")
+        assert sync.stats().drain_alarm
         assert sync.stats().outbox_depth == 10
         hub_task = asyncio.create_task(hub.run())  # the hub comes back: the outbox drains
-        await wait_for(lambda: not sync.stats().drain_alarm, 10, "alarm off")
-        assert alarms == [True, False]
+        await wait_for(lambda: alarms == [True, False], 10, "alarm off")
+        assert not sync.stats().drain_alarm
         await wait_for(lambda: store.devices(FLEET)[0].alarm is None, 10, "status cleared")
         hub_task.cancel()
     finally:
