@@ -180,7 +180,7 @@ class DeviceSync:
                 _LOG.debug("ignored message on %s", leaf)
 
     async def _watch_alarm(self, conn: MqttConnection) -> None:
-        period = min(1.0, self._s.drain_alarm_s / 4)
+        period = min(5.0, self._s.drain_alarm_s / 4)
         while True:
             await asyncio.sleep(period)
             changed = await self._pub.check_alarm(self._s.drain_alarm_s)

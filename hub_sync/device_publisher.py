@@ -31,7 +31,7 @@ from hub_sync.wire import (
 )
 
 _LOG = logging.getLogger(__name__)
-_IDLE_POLL_S = 1.0
+_IDLE_POLL_S = 2.0
 _MAX_REWIND_S = 300.0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -267,6 +268,10 @@ class MqttConnection:
             self._loop.call_soon_threadsafe(fn, *args)
 
     def _on_socket_open(self, _c: Any, _u: Any, sock: Any) -> None:
+        if isinstance(sock, socket.socket):
+            # paho leaves Nagle on: a small reply then waits for a delayed ACK (~40 ms per hop)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._fd = sock.fileno()
         self._call_in_loop(self._loop.add_reader, self._fd, self._read, sock)
 

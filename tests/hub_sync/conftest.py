@@ -86,6 +86,7 @@ class Broker:
             f"persistence_location {self.root}/\n"
             "max_queued_messages 0\n"
             "max_inflight_messages 100\n"
+            "set_tcp_nodelay true\n"
             f"log_dest file {self.root / 'mosquitto.log'}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             # as root, mosquitto would drop to a user that cannot read this private temp dir
