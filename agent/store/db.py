@@ -60,16 +60,20 @@ def _integrity_check(conn: sqlite3.Connection) -> None:
         raise DatabaseCorruptError("; ".join(results[:5]))
 
 
-def _migrate(conn: sqlite3.Connection) -> tuple[int, int]:
-    """Apply pending migrations in ONE transaction; refuse a database newer than the code."""
-    scripts = _migration_scripts()
-    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    target = len(scripts)
+def _refuse_newer(current: int, target: int) -> None:
     if current > target:
         raise SchemaTooNewError(
             f"database schema version {current} is newer than this agent's {target}; "
             "upgrade the agent (the database was left untouched)"
         )
+
+
+def _migrate(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Apply pending migrations in ONE transaction; refuse a database newer than the code."""
+    scripts = _migration_scripts()
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    target = len(scripts)
+    _refuse_newer(current, target)
     if current == target:
         return current, target
     # executescript would commit on its own; run statements one by one inside our transaction.
@@ -121,6 +125,7 @@ class Database:
             await self.call(_integrity_check)
             if not migrate:
                 version = await self.call(_user_version)
+                _refuse_newer(version, schema_version_of_code())
                 return version, version
             was, now = await self.call(_migrate)
         except sqlite3.DatabaseError as err:

@@ -1,0 +1,59 @@
+"""A real agent on a real SQLite file and simulated doors, serving HTTP on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from agent.app import Agent, DoorHardware
+from agent.clock import ManualClock
+from agent.demo import SeededOrder, demo_config, seed_orders
+from hardware.doors_sim import SimulatedLocker
+
+
+@dataclass
+class RunningAgent:
+    agent: Agent
+    sim: SimulatedLocker
+    clock: ManualClock
+    http: aiohttp.ClientSession
+    orders: list[SeededOrder]
+
+    @property
+    def url(self) -> str:
+        assert self.agent.url is not None
+        return self.agent.url.rstrip("/")
+
+    async def post(self, path: str, body: object) -> tuple[int, dict[str, object]]:
+        async with self.http.post(self.url + path, json=body) as response:
+            return response.status, await response.json()
+
+    async def get(self, path: str) -> tuple[int, dict[str, object]]:
+        async with self.http.get(self.url + path) as response:
+            return response.status, await response.json()
+
+
+async def start_agent(data_dir: Path, clock: ManualClock | None = None) -> RunningAgent:
+    config = demo_config(data_dir, port=0)
+    clock = clock or ManualClock()
+    sim = SimulatedLocker(len(config.doors.layout()))
+    agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))
+    await agent.start()
+    orders = await agent.db.run(
+        seed_orders, agent.typed_code_secret, now=clock.now(), hold_s=3 * 86400
+    )
+    return RunningAgent(agent, sim, clock, aiohttp.ClientSession(), orders)
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[RunningAgent]:
+    running = await start_agent(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        await running.http.close()
+        await running.agent.stop()

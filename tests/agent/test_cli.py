@@ -1,0 +1,147 @@
+"""The real `locker-agent` console script, as an operator runs it."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from agent.app import Agent
+from agent.config import load_config
+from agent.demo import seed_orders
+
+AGENT = [sys.executable, "-m", "agent"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(tmp_path: Path, port: int, extra: str = "") -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        f'[locker]\nid = "LK-E2E-1"\ndata_dir = "data"\n\n[api]\nport = {port}\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AGENT, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_end_to_end_a_parcel_is_collected_from_the_running_agent(tmp_path: Path) -> None:
+    port = free_port()
+    config_path = write_config(tmp_path, port)
+    config = load_config(config_path)
+    prepared = Agent(config)  # seeds orders into the same SQLite file the process will use
+    await prepared.start()
+    orders = await prepared.db.run(
+        seed_orders, prepared.typed_code_secret, now=prepared.clock.now(), hold_s=86400
+    )
+    await prepared.stop()
+
+    process = await asyncio.create_subprocess_exec(
+        *AGENT,
+        "run",
+        "--config",
+        str(config_path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    async with http.get(url + "/api/v1/health") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            async with http.post(
+                url + "/api/v1/pickup/code", json={"code": orders[0].code}
+            ) as response:
+                assert response.status == 200
+                assert (await response.json())["door"] == orders[0].door
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr
+
+
+def test_demo_json_prints_orders_and_the_kiosk_url(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*AGENT, "demo", "--json", "--port", "0", "--data-dir", str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [json.loads(process.stdout.readline()) for _ in range(6)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert "Traceback" not in stderr
+    orders, last = lines[:5], lines[5]
+    assert all({"order", "door_size", "code"} <= set(o) for o in orders)
+    assert {o["door_size"] for o in orders} == {"S", "M", "L"}
+    assert last["kiosk_url"].startswith("http://127.0.0.1:")
+    assert process.returncode == 0
+
+
+def test_a_bad_config_exits_2_naming_file_key_and_problem(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 8080, '\n[typed_codes]\nmax_failures_per_minute = "lots"\n')
+    result = run_cli("run", "--config", str(path))
+    assert result.returncode == 2
+    assert str(path) in result.stderr
+    assert "typed_codes.max_failures_per_minute" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    path.write_text("[locker\n", encoding="utf-8")
+    result = run_cli("run", "--config", str(path))
+    assert (result.returncode, "not valid TOML" in result.stderr) == (2, True)
+
+    path.write_text("[locker]\nunknown_key = 1\n", encoding="utf-8")
+    result = run_cli("run", "--config", str(path))
+    assert result.returncode == 2
+    assert "locker.unknown_key" in result.stderr
+
+    result = run_cli("run", "--config", str(tmp_path / "missing.toml"))
+    assert (result.returncode, "file not found" in result.stderr) == (2, True)
+
+
+def test_db_check_and_migrate(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 8080)
+    result = run_cli("db", "check", "--config", str(path))
+    assert result.returncode == 4  # a fresh file has pending migrations
+    result = run_cli("db", "migrate", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["integrity"] == "ok"
+    result = run_cli("db", "check", "--config", str(path))
+    assert result.returncode == 0
+
+    conn = sqlite3.connect(tmp_path / "data" / "agent.db")
+    conn.execute("PRAGMA user_version=42")
+    conn.close()
+    result = run_cli("db", "check", "--config", str(path))
+    assert result.returncode == 3
+    assert "newer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_module_and_console_script_agree() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "Exit statuses" in result.stdout
+    assert os.path.exists(sys.executable)

@@ -1,0 +1,26 @@
+"""Suite-wide guard rails: no test may block the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.loop_guard import LoopBlockGuard
+
+
+@pytest.fixture(autouse=True)
+async def _no_blocking_of_the_event_loop(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every async test runs in asyncio debug mode; a callback over the threshold fails it."""
+    if request.node.get_closest_marker("allow_blocking"):
+        yield
+        return
+    guard = LoopBlockGuard()
+    guard.install(asyncio.get_running_loop())
+    try:
+        yield
+    finally:
+        guard.uninstall()
+    if guard.reports:
+        pytest.fail("the event loop was blocked: " + "; ".join(guard.reports[:3]))

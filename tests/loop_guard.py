@@ -1,0 +1,28 @@
+"""Fails tests that block the event loop: asyncio's debug mode reports every callback that held
+the loop longer than a threshold; the guard collects those reports."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+BLOCKING_THRESHOLD_S = 0.25  # generous for a loaded 2-core CI machine; real handlers take < 5 ms
+
+
+class LoopBlockGuard(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "took" in message and "Executing" in message:
+            self.reports.append(message)
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.set_debug(True)
+        loop.slow_callback_duration = BLOCKING_THRESHOLD_S
+        logging.getLogger("asyncio").addHandler(self)
+
+    def uninstall(self) -> None:
+        logging.getLogger("asyncio").removeHandler(self)
