@@ -20,6 +20,7 @@ from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.services.pickup import PickupService, recover_interrupted_openings
+from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.status import StatusService
 from agent.store import journal, lockers
 from agent.store.db import Database
@@ -80,6 +81,7 @@ class Agent:
         self.url: str | None = None
         self.pickup: PickupService | None = None
         self.status: StatusService | None = None
+        self.sessions: SessionService | None = None
         self.typed_code_secret = b""
 
     async def start(self) -> None:
@@ -94,6 +96,10 @@ class Agent:
         self.typed_code_secret = await self.db.run(_typed_code_secret, now)
         self.pickup = self._build_pickup()
         self.status = StatusService(self.db, self.hardware.sensors, self.clock, self._versions())
+        self.sessions = SessionService(
+            [StaffCredential(s.actor, Role(s.role), s.pin_hash) for s in self.config.staff],
+            self.clock,
+        )
         await self._start_web(self.pickup, self.status)
 
     def _build_pickup(self) -> PickupService:
@@ -115,8 +121,10 @@ class Agent:
         return {"agent": self.version, "locker": self.config.locker.id}
 
     async def _start_web(self, pickup: PickupService, status: StatusService) -> None:
+        assert self.sessions is not None  # noqa: S101 - built just before
         context = ApiContext(
             pickup=pickup,
+            sessions=self.sessions,
             status=status.snapshot,
             locker_id=self.config.locker.id,
             version=self.version,

@@ -103,6 +103,17 @@ class StoreConfig(_Section):
     )
 
 
+class StaffPinConfig(_Section):
+    actor: str = Field(
+        min_length=1, max_length=64, description="Staff or courier id (not a name) for the audit."
+    )
+    role: Literal["staff", "courier"] = Field(description="What this PIN may do.")
+    pin_hash: str = Field(
+        pattern=r"^scrypt\$[0-9a-f]{32}\$[0-9a-f]{64}$",
+        description="`locker-admin staff hash-pin` output; the PIN itself is never stored.",
+    )
+
+
 class AgentConfig(_Section):
     locker: LockerConfig = Field(default_factory=LockerConfig, description="Identity.")
     doors: DoorsConfig = Field(default_factory=DoorsConfig, description="Doors and driver.")
@@ -112,6 +123,9 @@ class AgentConfig(_Section):
     )
     hold: HoldConfig = Field(default_factory=HoldConfig, description="Hold periods.")
     store: StoreConfig = Field(default_factory=StoreConfig, description="SQLite.")
+    staff: tuple[StaffPinConfig, ...] = Field(
+        (), description="Staff and courier PINs (`[[staff]]` tables)."
+    )
 
     @model_validator(mode="after")
     def _check_doors(self) -> AgentConfig:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from agent.services.pickup import PickupResult, PickupService
+from agent.services.sessions import SessionService
 
 StatusProvider = Callable[[], Awaitable[Mapping[str, object]]]
 
@@ -15,6 +16,7 @@ StatusProvider = Callable[[], Awaitable[Mapping[str, object]]]
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     pickup: PickupService
+    sessions: SessionService
     status: StatusProvider
     locker_id: str
     version: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from agent.api.auth import SESSIONS_KEY, add_auth_routes
 from agent.api.context import CONTEXT_KEY, ApiContext
 from agent.api.errors import errors_middleware
 from agent.api.kiosk_routes import add_kiosk_routes
@@ -16,6 +17,8 @@ MAX_BODY_BYTES = 64 * 1024
 def make_web_app(context: ApiContext) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONTEXT_KEY] = context
+    app[SESSIONS_KEY] = context.sessions
+    add_auth_routes(app)
     add_pickup_routes(app)
     add_status_routes(app)
     add_kiosk_routes(app)

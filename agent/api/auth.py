@@ -1,0 +1,53 @@
+"""Staff and courier sign-in endpoints, and the one helper handlers use to require a role."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from agent.api.errors import read_json_object, string_field
+from agent.services.sessions import Role, Session, SessionService
+
+SESSIONS_KEY: web.AppKey[SessionService] = web.AppKey("sessions", SessionService)
+
+
+def require_session(request: web.Request, roles: Sequence[Role] = (Role.STAFF,)) -> Session:
+    """The caller's session (header `Authorization: Bearer <session>`) if it has one of `roles`.
+
+    Raises an `AgentError(NOT_AUTHORISED)`, which the middleware turns into a 401.
+    """
+    header = request.headers.get("Authorization", "")
+    session_id = header[7:].strip() if header.lower().startswith("bearer ") else None
+    return request.app[SESSIONS_KEY].require(session_id, roles)
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    pin = string_field(body, "pin", max_len=32)
+    session = await asyncio.to_thread(request.app[SESSIONS_KEY].sign_in_with_pin, pin)
+    return _session_response(session, request)
+
+
+def _session_response(session: Session, request: web.Request) -> web.Response:
+    ttl = max(0, round(session.expires_at - request.app[SESSIONS_KEY].now()))
+    return web.json_response(
+        {
+            "session": session.session_id,
+            "role": session.role.value,
+            "actor": session.actor,
+            "expires_in": ttl,
+        }
+    )
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    session = require_session(request, tuple(Role))
+    request.app[SESSIONS_KEY].sign_out(session.session_id)
+    return web.json_response({"result": "signed_out"})
+
+
+def add_auth_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/staff/sign-in", sign_in)
+    app.router.add_post("/api/v1/staff/sign-out", sign_out)

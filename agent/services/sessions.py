@@ -1,0 +1,121 @@
+"""Staff and courier sign-in: short-lived sessions held in memory.
+
+A person signs in with a staff PIN (hashed in the config) or, once the token verifier is wired,
+with a courier/staff token from the hub. Sessions live only in memory: a restart signs everyone
+out, which is what a kiosk should do. Wrong PINs are rate-limited like typed codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agent.clock import Clock
+from agent.domain.attempts import AttemptLimiter, AttemptPolicy
+from agent.errors import AgentError
+from agent.reasons import Reason
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+class Role(StrEnum):
+    STAFF = "staff"  # store staff / service technician: every staff tool
+    COURIER = "courier"  # loads parcels, collects returns and expired parcels
+
+
+@dataclass(frozen=True, slots=True)
+class StaffCredential:
+    """One PIN from the config: who it belongs to (a staff id, not a name) and their role."""
+
+    actor: str
+    role: Role
+    pin_hash: str  # "scrypt$<salt hex>$<hash hex>"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    actor: str
+    role: Role
+    expires_at: float
+
+
+def hash_pin(pin: str, salt: bytes | None = None) -> str:
+    """The stored form of a PIN (`locker-admin staff hash-pin` prints this)."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode("utf-8"), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def pin_matches(pin: str, stored: str) -> bool:
+    try:
+        scheme, salt_hex, digest_hex = stored.split("$")
+        salt, expected = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(pin.encode("utf-8"), salt=salt, **_SCRYPT)
+    return hmac.compare_digest(digest, expected)
+
+
+class SessionService:
+    def __init__(
+        self,
+        credentials: Sequence[StaffCredential],
+        clock: Clock,
+        *,
+        ttl_s: float = 900.0,
+        attempt_policy: AttemptPolicy | None = None,
+    ) -> None:
+        self._credentials = tuple(credentials)
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._sessions: dict[str, Session] = {}
+        self._limiter = AttemptLimiter(attempt_policy or AttemptPolicy())
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def sign_in_with_pin(self, pin: str) -> Session:
+        """A session for the holder of `pin`; NOT_AUTHORISED or RATE_LIMITED otherwise.
+
+        Blocking scrypt work (~30 ms per credential): call through `asyncio.to_thread`.
+        """
+        now = self._clock.now()
+        if self._limiter.retry_after(now) > 0:
+            raise AgentError("too many wrong PINs", reason=Reason.RATE_LIMITED)
+        for credential in self._credentials:
+            if pin_matches(pin, credential.pin_hash):
+                return self.open_session(credential.actor, credential.role)
+        self._limiter = self._limiter.record_failure(now)
+        raise AgentError("wrong PIN", reason=Reason.NOT_AUTHORISED)
+
+    def open_session(self, actor: str, role: Role) -> Session:
+        """A new session for an already authenticated actor (PIN or verified token)."""
+        now = self._clock.now()
+        self._drop_expired(now)
+        session = Session(secrets.token_urlsafe(24), actor, role, now + self._ttl_s)
+        self._sessions[session.session_id] = session
+        return session
+
+    def require(self, session_id: str | None, roles: Sequence[Role]) -> Session:
+        """The live session `session_id` if its role is one of `roles`; NOT_AUTHORISED else."""
+        now = self._clock.now()
+        session = self._sessions.get(session_id or "")
+        if session is None or session.expires_at <= now:
+            raise AgentError("no valid session", reason=Reason.NOT_AUTHORISED)
+        if session.role not in roles:
+            raise AgentError("role not allowed", reason=Reason.NOT_AUTHORISED)
+        return session
+
+    def sign_out(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+
+    def _drop_expired(self, now: float) -> None:
+        for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
+            del self._sessions[key]

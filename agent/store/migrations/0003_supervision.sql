@@ -1,0 +1,3 @@
+-- Schema 3: door supervision, audit signatures, staff tools.
+-- (reserved; filled by the supervision work)
+SELECT 1;
