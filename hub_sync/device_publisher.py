@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
 
 from hub_sync.errors import WireError
 from hub_sync.mqtt import MqttConnection
@@ -33,6 +33,7 @@ from hub_sync.wire import (
 _LOG = logging.getLogger(__name__)
 _IDLE_POLL_S = 2.0
 _MAX_REWIND_S = 300.0
+_SENT_IDS = 4096
 
 
 class Publisher:
@@ -67,6 +68,7 @@ class Publisher:
         self.depth = 0
         self.oldest_created_at: float | None = None
         self.alarm = False
+        self._sent_ids: OrderedDict[str, None] = OrderedDict()
 
     def wake(self) -> None:
         self._wake.set()
@@ -114,10 +116,15 @@ class Publisher:
         if self._cursor == self.confirmed_seq and rows[0].seq - 1 > self.confirmed_seq:
             # rows below the first pending one were deleted, which only a hub confirm does
             self.confirmed_seq = rows[0].seq - 1
-        payload = encode_events(self._header("events"), self.confirmed_seq, _consecutive(rows))
+        events = _consecutive(rows)
+        header = self._header("events")
+        payload = encode_events(header, self.confirmed_seq, events)
+        self._sent_ids[header.message_id] = None
+        while len(self._sent_ids) > _SENT_IDS:
+            self._sent_ids.popitem(last=False)
         inflight.append(conn.publish_future(self._topics.events, payload, qos=1))
-        self._cursor = rows[-1].seq
-        self.published += len(rows)
+        self._cursor = events[-1].seq
+        self.published += len(events)
         return True
 
     def _maybe_rewind(self) -> None:
@@ -154,6 +161,9 @@ class Publisher:
             return
         if confirm.header.device != self._s.device_id or confirm.header.fleet != self._s.fleet_id:
             _LOG.warning("confirm for another device ignored")
+            return
+        if confirm.in_reply_to not in self._sent_ids:
+            _LOG.info("confirm of a message this process did not send ignored")
             return
         through = confirm.through_seq
         if through <= self.confirmed_seq:
@@ -211,10 +221,10 @@ class Publisher:
         )
 
 
-def _consecutive(rows: object) -> list[OutboxEvent]:
-    """The longest gapless prefix: an uncommitted AUTOINCREMENT gap must not be skipped over."""
+def _consecutive(rows: Sequence[OutboxEvent]) -> list[OutboxEvent]:
+    """The longest gapless prefix: a source that breaks the gapless contract is not skipped over."""
     out: list[OutboxEvent] = []
-    for row in rows:  # type: ignore[attr-defined]
+    for row in rows:
         if out and row.seq != out[-1].seq + 1:
             break
         out.append(row)

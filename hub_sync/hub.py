@@ -166,9 +166,11 @@ class Hub:
         applied = await asyncio.to_thread(self._store.apply_events, batches, now)
         self.applied += applied.applied
         self.duplicates += applied.duplicates
+        last_message = {(b.header.fleet, b.header.device): b.header.message_id for b in batches}
         for (fleet, device), seq in applied.through.items():
             header = Header("confirm", new_message_id(), fleet, device, self._clock())
-            payload = encode(header, {"through_seq": seq})
+            fields = {"through_seq": seq, "in_reply_to": last_message[fleet, device]}
+            payload = encode(header, fields)
             self._track(conn.publish_future(Topics(fleet, device).confirm, payload))
 
     async def _on_replies(self, replies: list[Reply], now: float) -> None:

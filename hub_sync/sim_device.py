@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -24,6 +25,7 @@ from hub_sync.device_outbox import ReferenceDevice
 from hub_sync.mqtt import TlsSettings
 from hub_sync.settings import SyncSettings, parse_protocol
 from hub_sync.signing import PublicKey, load_public_key
+from hub_sync.wire import OutboxEvent
 
 
 def parse_broker(url: str) -> tuple[str, int, str | None, str | None, bool]:
@@ -49,7 +51,18 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--command-key", type=Path, action="append", default=[])
     p.add_argument("--protocol", default="5")
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--read-delay-ms", type=float, default=0.0, help="simulate a slow disk")
     return p.parse_args(argv)
+
+
+class SlowDisk(ReferenceDevice):
+    """The reference device on a slow disk: every outbox read takes `delay_s` longer."""
+
+    delay_s = 0.0
+
+    async def pending(self, after_seq: int, limit: int) -> Sequence[OutboxEvent]:
+        await asyncio.sleep(self.delay_s)
+        return await super().pending(after_seq, limit)
 
 
 def build(ns: argparse.Namespace, device: ReferenceDevice) -> DeviceSync:
@@ -65,7 +78,8 @@ def build(ns: argparse.Namespace, device: ReferenceDevice) -> DeviceSync:
 
 
 async def _main(ns: argparse.Namespace) -> None:
-    device = ReferenceDevice(ns.db)
+    device = SlowDisk(ns.db)
+    device.delay_s = ns.read_delay_ms / 1000
     for start in range(0, ns.generate, 1000):
         n = min(1000, ns.generate - start)
         await device.append(

@@ -276,15 +276,25 @@ def _as_obj(item: object) -> Mapping[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Confirm:
-    """The hub's application-level ack: it has stored every event with seq <= `through_seq`."""
+    """The hub's application-level ack: it has stored every event with seq <= `through_seq`.
+
+    `in_reply_to` is the `message_id` of the events message that prompted it: a device accepts
+    only confirms of messages it sent itself, so a stale confirm left in a persistent session
+    (from before a factory reset) cannot delete events the hub never stored.
+    """
 
     header: Header
     through_seq: int
+    in_reply_to: str
 
 
 def decode_confirm(payload: bytes) -> Confirm:
     header, obj = decode(payload, "confirm")
-    return Confirm(header=header, through_seq=get(obj, "through_seq", int))
+    return Confirm(
+        header=header,
+        through_seq=get(obj, "through_seq", int),
+        in_reply_to=get(obj, "in_reply_to", str),
+    )
 
 
 @dataclass(frozen=True, slots=True)

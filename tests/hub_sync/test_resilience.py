@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 
-from tests.hub_sync.conftest import FLEET, Broker, RunningHub, wait_for
+from hub_sync.device import DeviceSync
+from hub_sync.sim_device import SlowDisk
+from tests.hub_sync.conftest import FLEET, Broker, RunningDevice, RunningHub, no_keys, wait_for
 from tests.hub_sync.test_sync import backlog, make_device
 
 
@@ -14,6 +17,10 @@ async def test_broker_killed_and_restarted_mid_drain(
     broker: Broker, hub: RunningHub, tmp_path: Path
 ) -> None:
     rd = make_device(broker, tmp_path, batch_size=25, inflight_window=2, confirm_timeout_s=2.0)
+    slow = SlowDisk(tmp_path / "d1.db")  # about 2,500 events/s: the restart lands mid-drain
+    slow.delay_s = 0.01
+    rd = RunningDevice(slow, DeviceSync(rd.sync._s, slow, slow, slow, command_keys=no_keys,
+                                        clock=time.time))  # fmt: skip
     for chunk in range(4):
         await rd.device.append(backlog(1000, chunk * 1000))
     rd.start()
@@ -35,6 +42,7 @@ async def _spawn(broker: Broker, db: Path, generate: int) -> asyncio.subprocess.
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub_sync.sim_device", "--broker", url, "--fleet", FLEET,
         "--device", "d2", "--db", str(db), "--generate", str(generate), "--batch-size", "10",
+        "--read-delay-ms", "2",  # about 5,000 events/s: the kill lands mid-drain
     )  # fmt: skip
 
 

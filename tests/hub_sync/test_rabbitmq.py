@@ -1,0 +1,145 @@
+"""The same device and hub against RabbitMQ's MQTT plugin (MQTT 3.1.1), the path to scale out.
+
+The fixture uses the machine's RabbitMQ (Debian's rabbitmq-server, AMQP on 127.0.0.1:5672). It
+enables `rabbitmq_mqtt` with its MQTT listener on 127.0.0.1:1884 (1883 is Mosquitto's), both at
+run time and in /etc/rabbitmq/rabbitmq.conf so a restart keeps the same port, and creates two
+users. Skipped only when RabbitMQ is not installed or cannot be started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hub_sync.device import DeviceSync
+from hub_sync.device_outbox import ReferenceDevice
+from hub_sync.hub import Hub, HubSettings
+from hub_sync.hub_store import HubStore
+from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection
+from hub_sync.settings import SyncSettings
+from tests.hub_sync.conftest import FLEET, RunningDevice, no_keys, wait_for
+
+pytestmark = pytest.mark.rabbitmq
+MQTT_PORT = 1884
+CONF = Path("/etc/rabbitmq/rabbitmq.conf")
+
+
+def _ctl(*args: str, timeout: float = 60) -> str:
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=True)
+    return out.stdout
+
+
+def _running() -> bool:
+    try:
+        _ctl("rabbitmqctl", "-q", "status", timeout=30)
+    except (subprocess.SubprocessError, OSError):
+        return False
+    return True
+
+
+def _mqtt_port() -> int | None:
+    listeners = _ctl("rabbitmq-diagnostics", "-q", "listeners")
+    match = re.search(r"port: (\d+), protocol: mqtt", listeners)
+    return int(match.group(1)) if match else None
+
+
+def _enable_mqtt() -> int:
+    port = _mqtt_port()
+    if port is not None:
+        return port
+    if CONF.exists() and "mqtt.listeners" not in CONF.read_text():
+        with contextlib.suppress(OSError), CONF.open("a") as f:
+            f.write(f"mqtt.listeners.tcp.default = 127.0.0.1:{MQTT_PORT}\n")
+    env = f'[{{"127.0.0.1", {MQTT_PORT}}}]'
+    _ctl("rabbitmqctl", "eval", "application:load(rabbitmq_mqtt), "
+         f"application:set_env(rabbitmq_mqtt, tcp_listeners, {env}).")  # fmt: skip
+    _ctl("rabbitmq-plugins", "enable", "rabbitmq_mqtt", timeout=120)
+    port = _mqtt_port()
+    if port is None:
+        raise RuntimeError("rabbitmq_mqtt enabled but no MQTT listener")
+    return port
+
+
+def _user(name: str) -> str:
+    password = secrets.token_hex(12)
+    users = _ctl("rabbitmqctl", "-q", "list_users")
+    if re.search(rf"^{name}\s", users, re.M):
+        _ctl("rabbitmqctl", "change_password", name, password)
+    else:
+        _ctl("rabbitmqctl", "add_user", name, password)
+    _ctl("rabbitmqctl", "set_permissions", "-p", "/", name, ".*", ".*", ".*")
+    return password
+
+
+@dataclass(frozen=True)
+class Rabbit:
+    port: int
+    hub_password: str
+    device_password: str
+
+
+@pytest.fixture(scope="module")
+def rabbit() -> Rabbit:
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("RabbitMQ is not installed (apt-get install rabbitmq-server)")
+    if not _running():
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            _ctl("service", "rabbitmq-server", "start", timeout=120)
+        if not _running():
+            pytest.skip("RabbitMQ is installed but could not be started")
+    port = _enable_mqtt()
+    return Rabbit(port, _user("lk-test-hub"), _user("lk-test-d1"))
+
+
+async def _forget_session(rabbit: Rabbit, client_id: str, user: str, password: str) -> None:
+    """A clean-session connect makes RabbitMQ delete the durable queue of that client id."""
+    params = ConnectParams(host="127.0.0.1", port=rabbit.port, client_id=client_id,
+                           username=user, password=password, protocol=MQTT_V311,
+                           clean_start=True)  # fmt: skip
+    conn = MqttConnection(params, lambda _m: None)
+    await conn.connect()
+    await conn.disconnect()
+
+
+async def test_drain_and_command_through_rabbitmq(rabbit: Rabbit, tmp_path: Path) -> None:
+    run = secrets.token_hex(3)  # RabbitMQ keeps sessions across test runs: fresh ids each time
+    device, hub_id = f"d{run}", f"lk-test-hub-{run}"
+    store = HubStore(tmp_path / "hub.db")
+    params = ConnectParams(host="127.0.0.1", port=rabbit.port, client_id=hub_id,
+                           username="lk-test-hub", password=rabbit.hub_password,
+                           protocol=MQTT_V311)  # fmt: skip
+    hub = Hub(HubSettings(fleet=FLEET, connect=params), store)
+    hub_task = asyncio.create_task(hub.run())
+    dev = ReferenceDevice(tmp_path / "d1.db")
+    settings = SyncSettings(host="127.0.0.1", port=rabbit.port, device_id=device, fleet_id=FLEET,
+                            username="lk-test-d1", password=rabbit.device_password,
+                            protocol=MQTT_V311, backoff_min_s=0.1, backoff_max_s=1.0,
+                            confirm_timeout_s=3.0)  # fmt: skip
+    rd = RunningDevice(dev, DeviceSync(settings, dev, dev, dev, command_keys=no_keys,
+                                       clock=time.time))  # fmt: skip
+    await dev.append([("e", f"t{i}", {"i": i}) for i in range(2000)])
+    try:
+        await asyncio.wait_for(hub.connected.wait(), 20)
+        rd.start()
+        await wait_for(lambda: hub.applied >= 2000, 60, "2000 events through RabbitMQ")
+        mid = await hub.send_command(device, "order.cancel", {"order_id": "o", "reason": "r"})
+        assert (await hub.wait_reply(mid, 20)).status == "ok"
+    finally:
+        await rd.stop()
+        hub_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hub_task
+        await _forget_session(rabbit, device, "lk-test-d1", rabbit.device_password)
+        await _forget_session(rabbit, hub_id, "lk-test-hub", rabbit.hub_password)
+    assert store.event_seqs(FLEET, device)[:2000] == list(range(1, 2001))
+    store.close()
+    dev.close()
