@@ -19,14 +19,16 @@ from agent.api.web import make_web_app
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
+from agent.errors import ConfigError
 from agent.services.pickup import PickupService, recover_interrupted_openings
 from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.status import StatusService
 from agent.store import journal, lockers
 from agent.store.db import Database
 from agent.tokens.typed_codes import code_lookup_key
+from hardware.door_drivers import make_door_driver
 from hardware.doors import DoorController, DoorSensors
-from hardware.doors_sim import SimulatedLocker
+from hardware.errors import DriverConfigError
 
 _LOG = logging.getLogger(__name__)
 
@@ -47,8 +49,16 @@ class DoorHardware:
 def build_door_hardware(config: AgentConfig) -> DoorHardware:
     """The configured door driver (the simulator by default)."""
     count = len(config.doors.layout())
-    sim = SimulatedLocker(count, relay_pulse_s=config.doors.driver.relay_pulse_ms / 1000)
-    return DoorHardware(sim, sim)
+    try:
+        settings = config.doors.driver.to_settings(count)
+        if settings.door_count != count:
+            raise DriverConfigError(
+                f"doors.driver: drives {settings.door_count} doors, the groups have {count}"
+            )
+        controller, sensors = make_door_driver(settings)
+    except DriverConfigError as err:
+        raise ConfigError(str(err)) from err
+    return DoorHardware(controller, sensors)
 
 
 def _typed_code_secret(conn: sqlite3.Connection, now: float) -> bytes:

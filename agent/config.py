@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.config_hardware import CameraConfig, DoorDriverConfig, SimulatorDriverConfig
 from agent.domain.doors import DoorSize
 from agent.errors import ConfigError
 
@@ -43,11 +44,6 @@ class DoorGroupConfig(_Section):
     low: bool = Field(False, description="Whether these doors are reachable from a wheelchair.")
 
 
-class SimulatorDriverConfig(_Section):
-    type: Literal["simulator"] = "simulator"
-    relay_pulse_ms: int = Field(0, ge=0, le=5000, description="Simulated relay pulse length.")
-
-
 class DoorsConfig(_Section):
     groups: tuple[DoorGroupConfig, ...] = Field(
         (
@@ -60,9 +56,9 @@ class DoorsConfig(_Section):
         ),
         description="The bank's doors in wiring order; door numbers run 1..N across the groups.",
     )
-    driver: SimulatorDriverConfig = Field(
+    driver: DoorDriverConfig = Field(
         default_factory=SimulatorDriverConfig,
-        description="The door driver, chosen by its `type`.",
+        description="Door driver by `type`: simulator, modbus_tcp, modbus_rtu or gpio.",
     )
 
     def layout(self) -> list[tuple[int, DoorSize, bool]]:
@@ -123,6 +119,7 @@ class AgentConfig(_Section):
     )
     hold: HoldConfig = Field(default_factory=HoldConfig, description="Hold periods.")
     store: StoreConfig = Field(default_factory=StoreConfig, description="SQLite.")
+    camera: CameraConfig = Field(default_factory=CameraConfig, description="QR camera.")
     staff: tuple[StaffPinConfig, ...] = Field(
         (), description="Staff and courier PINs (`[[staff]]` tables)."
     )
