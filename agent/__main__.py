@@ -1,7 +1,9 @@
 """`locker-agent`: run the agent, run the demo, check the database, and support tools.
 
 Exit statuses: 0 ok; 1 failed at run time; 2 bad configuration or arguments; 3 database refused
-(corrupt, or newer than this agent); 4 a check found a problem (e.g. pending migrations).
+(corrupt, or newer than this agent); 4 a check found a problem (e.g. pending migrations);
+5 `audit verify`: an audit entry is altered, missing or out of order; 6 `audit verify`: a
+checkpoint signature does not verify.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import logging
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from agent import demo
+from agent import audit, demo
 from agent.app import Agent
 from agent.config import AgentConfig, load_config
 from agent.errors import AgentError, ConfigError, StoreError
@@ -54,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="check or migrate the database")
     db.add_argument("action", choices=["check", "migrate"])
     db.add_argument("--config", type=Path, required=True)
+
+    aud = sub.add_parser("audit", help="verify the hash-chained, signed audit log")
+    aud.add_argument("action", choices=["verify"])
+    source = aud.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path)
+    source.add_argument("--data-dir", type=Path, help="a demo's data folder")
+    aud.add_argument("--public-key", type=Path, help="PEM key to check signatures with")
     return parser
 
 
@@ -84,14 +94,19 @@ async def _run(config: AgentConfig) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="locker-demo-"))
-    config = demo.demo_config(data_dir.resolve(), args.port)
+    data_dir = (args.data_dir or Path(tempfile.mkdtemp(prefix="locker-demo-"))).resolve()
+    fleet = demo.demo_fleet(data_dir, time.time())
+    config = demo.demo_config(data_dir, args.port, fleet)
     agent = Agent(config)
 
     async def announce(started: Agent) -> None:
         hold_s = config.hold.default_hours * 3600
         seeded = await started.db.run(
-            demo.seed_orders, started.typed_code_secret, now=started.clock.now(), hold_s=hold_s
+            demo.seed_orders,
+            started.typed_code_secret,
+            now=started.clock.now(),
+            hold_s=hold_s,
+            fleet=fleet,
         )
         _print_demo(seeded, started.url or "", data_dir, as_json=args.json)
 
@@ -111,6 +126,7 @@ def _print_demo(
                         "door_size": order.door_size,
                         "door": order.door,
                         "code": order.code,
+                        "token": order.token,
                     }
                 ),
                 flush=True,
@@ -144,6 +160,15 @@ async def _db(action: str, config: AgentConfig) -> int:
     return EXIT_OK if now == target else EXIT_CHECK_FAILED
 
 
+async def _audit(args: argparse.Namespace) -> int:
+    if args.data_dir is not None:
+        database, key = args.data_dir / "agent.db", args.data_dir / audit.DEVICE_KEY_FILE
+    else:
+        config = load_config(args.config)
+        database, key = config.database_path, audit.device_key_path(config)
+    return await audit.verify_command(database, args.public_key or key)
+
+
 _EXIT_FOR: tuple[tuple[type[BaseException], int, str], ...] = (
     (ConfigError, EXIT_CONFIG, "configuration error"),
     (StoreError, EXIT_DATABASE, "database error"),
@@ -155,6 +180,8 @@ _EXIT_FOR: tuple[tuple[type[BaseException], int, str], ...] = (
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await _demo(args)
+    if args.command == "audit":
+        return await _audit(args)
     config = load_config(args.config)
     if args.command == "run":
         return await _run(config)

@@ -93,10 +93,41 @@ class HoldConfig(_Section):
     )
 
 
+class OperationsConfig(_Section):
+    expiry_sweep_s: float = Field(
+        60, gt=0, le=3600, description="Seconds between sweeps that flag expired parcels."
+    )
+    door_open_check_ms: int = Field(
+        1000,
+        ge=0,
+        le=10000,
+        description="After a courier's or a return's latch pulse, how long the door sensor may "
+        "take to report OPEN before the door counts as jammed (0: do not check).",
+    )
+
+
 class StoreConfig(_Section):
     synchronous: Literal["FULL", "NORMAL", "EXTRA"] = Field(
         "FULL", description="SQLite `synchronous` mode; FULL survives power loss."
     )
+
+
+class TrustConfig(_Section):
+    root_keys: tuple[Path, ...] = Field(
+        (),
+        max_length=2,
+        description="PEM public keys of the fleet roots (primary, backup) that sign trust bundles.",
+    )
+    bundle: Path | None = Field(
+        None, description="A signed trust bundle to install at start if none newer is stored."
+    )
+    leeway_s: float = Field(60, ge=0, le=3600, description="Clock leeway for token times.")
+    grace_hours: float = Field(
+        168,
+        ge=0,
+        description="How long past its next update a bundle still serves ordinary pickups.",
+    )
+    live_window_s: float = Field(30, gt=0, le=300, description="Freshness of live codes.")
 
 
 class StaffPinConfig(_Section):
@@ -110,6 +141,45 @@ class StaffPinConfig(_Section):
     )
 
 
+class SupervisionConfig(_Section):
+    poll_ms: int = Field(250, ge=50, le=2000, description="How often door sensors are polled.")
+    commanded_window_s: float = Field(
+        10, gt=0, le=120, description="A door opening this soon after a command is authorised."
+    )
+    jam_after_s: float = Field(
+        5, gt=0, le=60, description="A commanded door whose sensor stays closed this long jammed."
+    )
+    reminder_after_s: float = Field(
+        60, gt=0, le=3600, description="A door open this long gets a close-the-door reminder."
+    )
+    alarm_after_s: float = Field(
+        180, gt=0, le=86400, description="A door open this long raises a left-open alarm."
+    )
+    reopen_grace_s: float = Field(
+        60, ge=0, le=600, description="After a pickup, the same code reopens the door once."
+    )
+
+    @model_validator(mode="after")
+    def _check_order(self) -> SupervisionConfig:
+        if self.alarm_after_s <= self.reminder_after_s:
+            raise ValueError("alarm_after_s must be longer than reminder_after_s")
+        return self
+
+
+class AuditConfig(_Section):
+    device_key: Path | None = Field(
+        None,
+        description="Ed25519 device key (PEM) that signs audit checkpoints; default "
+        "`device_key.pem` in the data folder, created at first start (mode 0600).",
+    )
+    checkpoint_every_entries: int = Field(
+        500, ge=1, le=1_000_000, description="Sign a checkpoint after this many audit entries."
+    )
+    checkpoint_minutes: float = Field(
+        15, gt=0, le=1440, description="...or after this many minutes with new entries."
+    )
+
+
 class AgentConfig(_Section):
     locker: LockerConfig = Field(default_factory=LockerConfig, description="Identity.")
     doors: DoorsConfig = Field(default_factory=DoorsConfig, description="Doors and driver.")
@@ -119,10 +189,18 @@ class AgentConfig(_Section):
     )
     hold: HoldConfig = Field(default_factory=HoldConfig, description="Hold periods.")
     store: StoreConfig = Field(default_factory=StoreConfig, description="SQLite.")
+    operations: OperationsConfig = Field(
+        default_factory=OperationsConfig, description="Loading, returns, counter and expiry."
+    )
+    trust: TrustConfig = Field(default_factory=TrustConfig, description="Token trust.")
     camera: CameraConfig = Field(default_factory=CameraConfig, description="QR camera.")
     staff: tuple[StaffPinConfig, ...] = Field(
         (), description="Staff and courier PINs (`[[staff]]` tables)."
     )
+    supervision: SupervisionConfig = Field(
+        default_factory=SupervisionConfig, description="Door supervision and reopen grace."
+    )
+    audit: AuditConfig = Field(default_factory=AuditConfig, description="Audit signing.")
 
     @model_validator(mode="after")
     def _check_doors(self) -> AgentConfig:
@@ -153,11 +231,23 @@ def config_from_mapping(raw: dict[str, object], *, source: Path) -> AgentConfig:
         config = AgentConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"{source}: {describe_validation_error(err)}") from None
-    data_dir = config.locker.data_dir
-    if not data_dir.is_absolute():
-        locker = config.locker.model_copy(update={"data_dir": source.parent / data_dir})
-        config = config.model_copy(update={"locker": locker})
-    return config
+    return _resolve_paths(config, source.parent)
+
+
+def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
+    """Relative paths in the file are relative to the file's folder."""
+
+    def resolve(path: Path) -> Path:
+        return path if path.is_absolute() else base / path
+
+    locker = config.locker.model_copy(update={"data_dir": resolve(config.locker.data_dir)})
+    trust = config.trust.model_copy(
+        update={
+            "root_keys": tuple(resolve(p) for p in config.trust.root_keys),
+            "bundle": resolve(config.trust.bundle) if config.trust.bundle else None,
+        }
+    )
+    return config.model_copy(update={"locker": locker, "trust": trust})
 
 
 def describe_validation_error(err: ValidationError) -> str:
