@@ -8,8 +8,8 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
@@ -21,14 +21,19 @@ from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.errors import ConfigError
 from agent.services.pickup import PickupService, recover_interrupted_openings
+from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.status import StatusService
+from agent.services.token_pickup import TokenPickupService
+from agent.services.trust import TrustPolicy, TrustService, load_roots
 from agent.store import journal, lockers
 from agent.store.db import Database
 from agent.tokens.typed_codes import code_lookup_key
+from hardware.camera import Camera
 from hardware.door_drivers import make_door_driver
 from hardware.doors import DoorController, DoorSensors
 from hardware.errors import DriverConfigError
+from hardware.scanner import Scanner, build_scanner
 
 _LOG = logging.getLogger(__name__)
 
@@ -80,6 +85,8 @@ class Agent:
         *,
         clock: Clock | None = None,
         hardware: DoorHardware | None = None,
+        camera: Camera | None = None,
+        extra_routes: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
@@ -93,6 +100,12 @@ class Agent:
         self.status: StatusService | None = None
         self.sessions: SessionService | None = None
         self.typed_code_secret = b""
+        self.trust: TrustService | None = None
+        self.token_pickup: TokenPickupService | None = None
+        self.scan_feed = ScanFeed()
+        self.scanner: Scanner | None = None
+        self._camera = camera
+        self._extra_routes = tuple(extra_routes)
 
     async def start(self) -> None:
         """Open the store, switch relays off, recover, build the services, serve HTTP."""
@@ -105,12 +118,24 @@ class Agent:
             _LOG.warning("%s door openings were interrupted by a restart; flagged", recovered)
         self.typed_code_secret = await self.db.run(_typed_code_secret, now)
         self.pickup = self._build_pickup()
+        self.trust = await self._start_trust()
+        self.token_pickup = token_pickup = TokenPickupService(
+            self.db,
+            self.pickup,
+            self.trust,
+            self.clock,
+            id_check_available=self.config.locker.mode == "counter",
+        )
+        scans = ScanService(token_pickup, self.scan_feed, self.clock)
+        self.scanner = self._build_scanner(scans)
         self.status = StatusService(self.db, self.hardware.sensors, self.clock, self._versions())
+        if self.scanner is not None:
+            self.status.providers["camera"] = self._camera_health
         self.sessions = SessionService(
             [StaffCredential(s.actor, Role(s.role), s.pin_hash) for s in self.config.staff],
             self.clock,
         )
-        await self._start_web(self.pickup, self.status)
+        await self._start_web(self.pickup, self.status, scans)
 
     def _build_pickup(self) -> PickupService:
         codes = self.config.typed_codes
@@ -127,10 +152,38 @@ class Agent:
             ),
         )
 
+    async def _start_trust(self) -> TrustService:
+        trust_config = self.config.trust
+        trust = TrustService(
+            self.db,
+            self.clock,
+            locker_id=self.config.locker.id,
+            roots=load_roots(trust_config.root_keys),
+            policy=TrustPolicy(
+                leeway_s=trust_config.leeway_s,
+                grace_s=trust_config.grace_hours * 3600,
+                live_window_s=trust_config.live_window_s,
+                id_check_available=self.config.locker.mode == "counter",
+            ),
+        )
+        await trust.start(trust_config.bundle)
+        return trust
+
     def _versions(self) -> Mapping[str, object]:
         return {"agent": self.version, "locker": self.config.locker.id}
 
-    async def _start_web(self, pickup: PickupService, status: StatusService) -> None:
+    def _build_scanner(self, scans: ScanService) -> Scanner | None:
+        camera_config = self.config.camera
+        if not camera_config.enabled:
+            return None
+        return build_scanner(camera_config.to_settings(), scans.on_camera_code, camera=self._camera)
+
+    def _camera_health(self) -> object:
+        return asdict(self.scanner.health()) if self.scanner is not None else None
+
+    async def _start_web(
+        self, pickup: PickupService, status: StatusService, scans: ScanService
+    ) -> None:
         assert self.sessions is not None  # noqa: S101 - built just before
         context = ApiContext(
             pickup=pickup,
@@ -138,6 +191,9 @@ class Agent:
             status=status.snapshot,
             locker_id=self.config.locker.id,
             version=self.version,
+            scan=scans.scan,
+            feed=self.scan_feed,
+            extra_routes=self._extra_routes,
         )
         self._runner = web.AppRunner(make_web_app(context), access_log=None)
         await self._runner.setup()
@@ -156,7 +212,12 @@ class Agent:
     async def serve(self, stop: asyncio.Event) -> None:
         """Run the long-lived tasks until `stop` is set."""
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(stop.wait(), name="agent.wait-for-stop")
+            scanner_task = None
+            if self.scanner is not None:
+                scanner_task = tasks.create_task(self.scanner.run(), name="agent.qr-scanner")
+            await stop.wait()
+            if scanner_task is not None:
+                scanner_task.cancel()
 
     async def stop(self) -> None:
         """Stop serving, switch relays off, close the store. Safe to call after a failed start."""

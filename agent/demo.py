@@ -1,4 +1,10 @@
-"""The demo locker: embedded defaults, a fresh data folder, a handful of loaded orders."""
+"""The demo locker: embedded defaults, a fresh data folder, a handful of loaded orders.
+
+The demo plays the hub too: it creates a demo fleet (roots, issuing key, signed trust bundle)
+with the provisioning library and mints a token per order. This module and `agent/app.py` are
+the only places in `agent` allowed to know concrete collaborators; only the demo imports
+`provisioning` (the arrow otherwise points from provisioning to agent).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import AgentConfig, ApiConfig, LockerConfig
+from agent.config import AgentConfig, ApiConfig, LockerConfig, TrustConfig
 from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy
 from agent.services.orders import Announcement, announce_order, load_into_door
+from agent.tokens.claims import TokenFlags
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
+from provisioning.fleet import DemoFleet, create_demo_fleet
+
+DEMO_LOCKER_ID = "LK-DEMO-001"
 
 DEMO_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = (
     (DoorSize.S, OrderPolicy()),
@@ -29,17 +39,32 @@ class SeededOrder:
     door_size: str
     door: int
     code: str  # shown once, to the person running the demo; stored only as a keyed hash
+    token: str | None = None  # the order's signed pickup token (LK1:...)
 
 
-def demo_config(data_dir: Path, port: int) -> AgentConfig:
+def demo_fleet(data_dir: Path, now: float) -> DemoFleet:
+    """A fresh demo fleet in `data_dir/fleet` (new keys each start)."""
+    return create_demo_fleet(data_dir / "fleet", DEMO_LOCKER_ID, now)
+
+
+def demo_config(data_dir: Path, port: int, fleet: DemoFleet | None = None) -> AgentConfig:
+    trust = TrustConfig()
+    if fleet is not None:
+        trust = TrustConfig(root_keys=fleet.root_public_paths, bundle=fleet.bundle_path)
     return AgentConfig(
-        locker=LockerConfig(id="LK-DEMO-001", data_dir=data_dir),
+        locker=LockerConfig(id=DEMO_LOCKER_ID, data_dir=data_dir),
         api=ApiConfig(host="127.0.0.1", port=port),
+        trust=trust,
     )
 
 
 def seed_orders(
-    conn: sqlite3.Connection, secret: bytes, *, now: float, hold_s: float
+    conn: sqlite3.Connection,
+    secret: bytes,
+    *,
+    now: float,
+    hold_s: float,
+    fleet: DemoFleet | None = None,
 ) -> list[SeededOrder]:
     """Announce and load the demo orders (inside one transaction); returns their codes."""
     rng = random.SystemRandom()
@@ -61,5 +86,9 @@ def seed_orders(
         )
         loaded = load_into_door(conn, order_id, now=now, actor="demo")
         assert loaded.door is not None  # noqa: S101 - load_into_door always assigns a door
-        seeded.append(SeededOrder(order_id, size.value, loaded.door, display_code(code)))
+        token = None
+        if fleet is not None:
+            flags = TokenFlags(high_value=policy.high_value, live_required=policy.live_required)
+            token = fleet.mint_pickup(order_id, now=now, hold_s=hold_s, flags=flags)
+        seeded.append(SeededOrder(order_id, size.value, loaded.door, display_code(code), token))
     return seeded

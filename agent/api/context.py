@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from agent.services.pickup import PickupResult, PickupService
+from agent.services.scans import ScanFeed
 from agent.services.sessions import SessionService
 
 StatusProvider = Callable[[], Awaitable[Mapping[str, object]]]
@@ -22,6 +23,7 @@ class ApiContext:
     version: str
     extra_routes: tuple[Callable[[web.Application], None], ...] = field(default=())
     scan: Callable[[str], Awaitable[PickupResult]] | None = None
+    feed: ScanFeed | None = None
 
 
 CONTEXT_KEY: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from agent.clock import Clock
 from agent.store import journal, lockers
@@ -45,6 +45,8 @@ class StatusService:
         self._clock = clock
         self._versions = dict(versions)
         self.extras: dict[str, object] = dict(extras or {})
+        # name -> callable giving a JSON-able section (camera health, hub link, supervision)
+        self.providers: dict[str, Callable[[], object]] = {}
 
     async def snapshot(self) -> Mapping[str, object]:
         stored = await self._db.read(_store_snapshot)
@@ -61,4 +63,5 @@ class StatusService:
             "clock": {"now": now, "time_floor": floor, "trusted": now >= floor},
             "versions": {**self._versions, "schema": schema_version_of_code()},
             **self.extras,
+            **{name: provide() for name, provide in self.providers.items()},
         }

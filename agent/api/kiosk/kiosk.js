@@ -44,7 +44,9 @@ const REASONS = {
   },
 };
 const IDLE_RESET_MS = 45000;
+const POLL_MS = 700;
 let lang = "en";
+let lastEventId = null;
 let idleTimer = null;
 
 const $ = (id) => document.getElementById(id);
@@ -70,6 +72,7 @@ function show(kind, text) {
 
 function messageFor(body) {
   if (body.result === "open") return t("opened", { door: body.door });
+  if (body.error === undefined && body.result) return body.result;
   return (REASONS[lang] && REASONS[lang][body.error]) || body.message;
 }
 
@@ -107,6 +110,28 @@ function armIdleReset() {
     $("result").className = "";
     setLanguage("en");
   }, IDLE_RESET_MS);
+}
+
+// Camera scans happen without a request from this page: poll the outcome feed.
+async function pollScanEvents() {
+  try {
+    const after = lastEventId === null ? 0 : lastEventId;
+    const response = await fetch(`/api/v1/kiosk/events?after=${after}`);
+    if (response.ok) {
+      const body = await response.json();
+      const firstPoll = lastEventId === null; // on first load only learn where the feed is
+      for (const event of body.events) {
+        if (!firstPoll && event.source === "camera") {
+          show(event.result === "open" ? "ok" : "err", messageFor(event));
+        }
+        lastEventId = event.id;
+      }
+      if (lastEventId === null) lastEventId = 0;
+    }
+  } catch (err) {
+    // the agent restarts: keep polling
+  }
+  setTimeout(pollScanEvents, POLL_MS);
 }
 
 async function loadDemoControls() {
@@ -151,6 +176,7 @@ function init() {
   document.addEventListener("input", armIdleReset);
   setLanguage("en");
   loadDemoControls();
+  pollScanEvents();
   $("code").focus();
 }
 

@@ -1,0 +1,21 @@
+"""The kiosk's feed of scan outcomes (camera scans happen without an HTTP request)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from agent.api.context import context_of
+from agent.errors import RequestError
+
+
+async def kiosk_events(request: web.Request) -> web.Response:
+    raw = request.query.get("after", "0")
+    if not raw.isdigit() or len(raw) > 12:
+        raise RequestError("`after` must be a non-negative integer")
+    feed = context_of(request).feed
+    events = [] if feed is None else [o.as_json() for o in feed.after(int(raw))]
+    return web.json_response({"events": events})
+
+
+def add_scan_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/kiosk/events", kiosk_events)

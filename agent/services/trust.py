@@ -1,0 +1,149 @@
+"""The installed trust bundle, the pinned roots and the persisted time floor.
+
+The bundle arrives from a file at first start or from the hub later; it is verified against the
+two pinned roots, refused on rollback, and stored in SQLite so a restart keeps the newest one.
+The time floor (the highest hub-signed time verified) is persisted in the same database.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.clock import Clock
+from agent.errors import ConfigError
+from agent.reasons import Reason
+from agent.store import journal
+from agent.store.db import Database
+from agent.tokens.clock import raise_floor
+from agent.tokens.errors import TokenError, TrustBundleError
+from agent.tokens.keys import PublicKey, load_public_key_pem
+from agent.tokens.trust import TrustBundle, load_trust_bundle
+from agent.tokens.verify import VerifyContext
+
+_LOG = logging.getLogger(__name__)
+BUNDLE_SETTING = "trust_bundle"
+FLOOR_SETTING = "time_floor"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustPolicy:
+    leeway_s: float = 60.0
+    grace_s: float = 7 * 24 * 3600.0
+    live_window_s: float = 30.0
+    id_check_available: bool = False  # True at a staffed counter only
+
+
+def load_roots(paths: Sequence[Path]) -> tuple[PublicKey, ...]:
+    roots = []
+    for path in paths:
+        try:
+            roots.append(load_public_key_pem(path.read_bytes()))
+        except OSError as err:
+            raise ConfigError(f"trust.root_keys: cannot read {path}: {err.strerror}") from err
+        except (TokenError, ValueError) as err:
+            raise ConfigError(f"trust.root_keys: {path} is not a public key") from err
+    return tuple(roots)
+
+
+def set_time_floor(conn: sqlite3.Connection, verified_time: float) -> float:
+    """Raise the persisted floor to `verified_time` (never lowers it); returns the floor."""
+    floor = float(journal.get_setting(conn, FLOOR_SETTING) or 0.0)
+    raised = raise_floor(floor, verified_time)
+    if raised != floor:
+        journal.put_setting(conn, FLOOR_SETTING, repr(raised))
+    return raised
+
+
+class TrustService:
+    """Owns the bundle in force and the time floor; builds the `VerifyContext` for each check."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        locker_id: str,
+        roots: Sequence[PublicKey],
+        policy: TrustPolicy,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._locker_id = locker_id
+        self._roots = tuple(roots)
+        self._policy = policy
+        self.bundle: TrustBundle | None = None
+        self.time_floor = 0.0
+
+    async def start(self, initial_bundle: Path | None) -> None:
+        """Load the stored bundle (or the configured file) and the time floor."""
+        stored, self.time_floor = await self._db.read(_stored_state)
+        candidates = [data for data in (stored, _read_file(initial_bundle)) if data]
+        for data in candidates:
+            try:
+                await self.install(data, source="startup")
+            except TrustBundleError as err:
+                _LOG.warning("a trust bundle was refused at start: %s", err.problem.value)
+        if self.bundle is None and self._roots:
+            _LOG.warning("no trust bundle installed: signed tokens are refused until one arrives")
+
+    async def install(self, data: bytes, *, source: str) -> TrustBundle:
+        """Verify and install `data`; raises `TrustBundleError`, keeping the current bundle."""
+        current = self.bundle.version if self.bundle else None
+        bundle = load_trust_bundle(data, self._roots, current_version=current)
+        if self.bundle is not None and bundle.version == self.bundle.version:
+            return self.bundle
+        self.time_floor = await self._db.run(_store_bundle, data, bundle, source, self._clock.now())
+        self.bundle = bundle
+        _LOG.info("trust bundle version %s installed from %s", bundle.version, source)
+        return bundle
+
+    def context(self) -> VerifyContext:
+        """The verification context now; TRUSTLIST_STALE if no bundle was ever installed."""
+        if self.bundle is None:
+            raise TokenError("no trust bundle installed", reason=Reason.TRUSTLIST_STALE)
+        return VerifyContext(
+            locker_id=self._locker_id,
+            trust=self.bundle,
+            leeway_s=self._policy.leeway_s,
+            time_floor=self.time_floor,
+            grace_s=self._policy.grace_s,
+            live_window_s=self._policy.live_window_s,
+            id_check_available=self._policy.id_check_available,
+        )
+
+    def note_floor(self, floor: float) -> None:
+        """Record a floor raised inside a spend transaction."""
+        self.time_floor = max(self.time_floor, floor)
+
+
+def _read_file(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"trust.bundle: cannot read {path}: {err.strerror}") from err
+
+
+def _stored_state(conn: sqlite3.Connection) -> tuple[bytes | None, float]:
+    stored = journal.get_setting(conn, BUNDLE_SETTING)
+    floor = float(journal.get_setting(conn, FLOOR_SETTING) or 0.0)
+    return (base64.b64decode(stored) if stored else None), floor
+
+
+def _store_bundle(
+    conn: sqlite3.Connection, data: bytes, bundle: TrustBundle, source: str, now: float
+) -> float:
+    journal.put_setting(conn, BUNDLE_SETTING, base64.b64encode(data).decode("ascii"))
+    journal.record(
+        conn,
+        "trust.bundle_installed",
+        {"version": bundle.version, "source": source, "revoked": len(bundle.revoked)},
+        now=now,
+    )
+    return set_time_floor(conn, bundle.issued_at)
