@@ -21,11 +21,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from agent import audit, demo
+from agent.api.demo_routes import DemoToken, demo_routes
 from agent.app import Agent
 from agent.config import AgentConfig, load_config
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.logs import setup_logging
 from agent.store.db import Database, schema_version_of_code
+from hardware.camera_sim import SimulatedCamera
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_DATABASE, EXIT_CHECK_FAILED = 0, 1, 2, 3, 4
 _LOG = logging.getLogger("agent")
@@ -97,7 +99,9 @@ async def _demo(args: argparse.Namespace) -> int:
     data_dir = (args.data_dir or Path(tempfile.mkdtemp(prefix="locker-demo-"))).resolve()
     fleet = demo.demo_fleet(data_dir, time.time())
     config = demo.demo_config(data_dir, args.port, fleet)
-    agent = Agent(config)
+    camera = SimulatedCamera()
+    demo_tokens: list[DemoToken] = []
+    agent = Agent(config, camera=camera, extra_routes=[demo_routes(camera, lambda: demo_tokens)])
 
     async def announce(started: Agent) -> None:
         hold_s = config.hold.default_hours * 3600
@@ -107,6 +111,11 @@ async def _demo(args: argparse.Namespace) -> int:
             now=started.clock.now(),
             hold_s=hold_s,
             fleet=fleet,
+        )
+        demo_tokens.extend(
+            DemoToken(f"Order {o.order_id} ({o.door_size})", o.order_id, o.token)
+            for o in seeded
+            if o.token
         )
         _print_demo(seeded, started.url or "", data_dir, as_json=args.json)
 
@@ -136,6 +145,8 @@ def _print_demo(
     print(f"Demo locker (simulated doors, offline) — data in {data_dir}")
     for order in seeded:
         print(f"  order {order.order_id}  size {order.door_size}  code {order.code}")
+        if order.token:
+            print(f"    token {order.token}")
     print(f"Kiosk: {url}   (Ctrl-C to stop)", flush=True)
 
 
