@@ -1,7 +1,8 @@
 """`locker-agent`: run the agent, run the demo, check the database, and support tools.
 
 Exit statuses: 0 ok; 1 failed at run time; 2 bad configuration or arguments; 3 database refused
-(corrupt, or newer than this agent); 4 a check found a problem (e.g. pending migrations);
+(corrupt, or newer than this agent); 4 a check found a problem (pending migrations, a refused
+token, an image without a code);
 5 `audit verify`: an audit entry is altered, missing or out of order; 6 `audit verify`: a
 checkpoint signature does not verify.
 """
@@ -27,6 +28,7 @@ from agent.config import AgentConfig, load_config
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.logs import setup_logging
 from agent.store.db import Database, schema_version_of_code
+from agent.support_cli import add_support_commands, scan_files, token_check
 from hardware.camera_sim import SimulatedCamera
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_DATABASE, EXIT_CHECK_FAILED = 0, 1, 2, 3, 4
@@ -66,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--config", type=Path)
     source.add_argument("--data-dir", type=Path, help="a demo's data folder")
     aud.add_argument("--public-key", type=Path, help="PEM key to check signatures with")
+    add_support_commands(sub)
     return parser
 
 
@@ -188,6 +191,12 @@ _EXIT_FOR: tuple[tuple[type[BaseException], int, str], ...] = (
 )
 
 
+_SYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "token": token_check,
+    "scan": scan_files,
+}
+
+
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await _demo(args)
@@ -203,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.log_format, args.log_level)
     try:
+        if args.command in _SYNC_COMMANDS:
+            return _SYNC_COMMANDS[args.command](args)
         return asyncio.run(_dispatch(args))
     except KeyboardInterrupt:
         return EXIT_OK

@@ -71,6 +71,9 @@ def verify_token(
     """
     token_bytes, frame = _decode_outer(payload)
     msg = cose.decode_sign1(token_bytes)  # steps 4-5
+    # Key validity is judged by our clock, so an untrusted clock must stop us before step 6:
+    # otherwise a board that booted in the past reports every good token as UNKNOWN_KID.
+    clock.check_clock(now, ctx.time_floor, ctx.leeway_s)
     key = _signer(msg, ctx.trust, now)  # steps 6-7
     claims = parse_claims(msg.payload)  # step 8
     _check_time(claims, ctx, now)  # step 9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from agent.app import Agent, DoorHardware
 from agent.clock import ManualClock
 from agent.demo import SeededOrder, demo_config, seed_orders
+from hardware.camera_sim import SimulatedCamera
 from hardware.doors_sim import SimulatedLocker
+from provisioning.fleet import DemoFleet
 
 
 @dataclass
@@ -37,15 +40,29 @@ class RunningAgent:
             return response.status, await response.json()
 
 
-async def start_agent(data_dir: Path, clock: ManualClock | None = None) -> RunningAgent:
-    config = demo_config(data_dir, port=0)
-    clock = clock or ManualClock()
-    sim = SimulatedLocker(len(config.doors.layout()))
-    agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))
-    await agent.start()
-    orders = await agent.db.run(
-        seed_orders, agent.typed_code_secret, now=clock.now(), hold_s=3 * 86400
+async def start_agent(
+    data_dir: Path,
+    clock: ManualClock | None = None,
+    *,
+    fleet: DemoFleet | None = None,
+    camera: SimulatedCamera | None = None,
+    seed: bool = True,
+) -> RunningAgent:
+    """An agent on `data_dir`; with `fleet` it trusts that fleet's tokens; with `camera` the
+    scanner runs on that simulated camera (otherwise the camera is off, to keep tests light)."""
+    config = demo_config(data_dir, port=0, fleet=fleet)
+    config = config.model_copy(
+        update={"camera": config.camera.model_copy(update={"enabled": camera is not None})}
     )
+    clock = clock or ManualClock(time.time())
+    sim = SimulatedLocker(len(config.doors.layout()))
+    agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim), camera=camera)
+    await agent.start()
+    orders = []
+    if seed:
+        orders = await agent.db.run(
+            seed_orders, agent.typed_code_secret, now=clock.now(), hold_s=3 * 86400, fleet=fleet
+        )
     return RunningAgent(agent, sim, clock, aiohttp.ClientSession(), orders)
 
 
