@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +26,15 @@ class RunningAgent:
     clock: ManualClock
     http: aiohttp.ClientSession
     orders: list[SeededOrder]
+    stop: asyncio.Event
+    serving: asyncio.Task[None]
+
+    async def close(self) -> None:
+        """Stop the long-lived tasks, then the agent (as SIGTERM does)."""
+        self.stop.set()
+        await self.serving
+        await self.http.close()
+        await self.agent.stop()
 
     @property
     def url(self) -> str:
@@ -63,7 +73,9 @@ async def start_agent(
         orders = await agent.db.run(
             seed_orders, agent.typed_code_secret, now=clock.now(), hold_s=3 * 86400, fleet=fleet
         )
-    return RunningAgent(agent, sim, clock, aiohttp.ClientSession(), orders)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(agent.serve(stop), name="test.agent-serve")
+    return RunningAgent(agent, sim, clock, aiohttp.ClientSession(), orders, stop, serving)
 
 
 @pytest.fixture
@@ -72,5 +84,4 @@ async def running(tmp_path: Path) -> AsyncIterator[RunningAgent]:
     try:
         yield running
     finally:
-        await running.http.close()
-        await running.agent.stop()
+        await running.close()

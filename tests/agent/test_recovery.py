@@ -19,8 +19,7 @@ async def test_a_crash_between_authorising_and_the_door_never_opens_twice(
 
     # The transaction commits, then the process "dies" before the door command.
     await first.agent.db.run(authorise_only)
-    await first.http.close()
-    await first.agent.stop()
+    await first.close()
 
     second = await start_agent(tmp_path / "data", clock=first.clock)
     try:
@@ -39,5 +38,4 @@ async def test_a_crash_between_authorising_and_the_door_never_opens_twice(
         assert openings == [("interrupted",)]
         assert "door.open_interrupted" in events
     finally:
-        await second.http.close()
-        await second.agent.stop()
+        await second.close()

@@ -30,8 +30,7 @@ async def locker(tmp_path: Path, fleet: DemoFleet) -> AsyncIterator[RunningAgent
     try:
         yield running
     finally:
-        await running.http.close()
-        await running.agent.stop()
+        await running.close()
 
 
 async def scan(locker: RunningAgent, payload: str) -> tuple[int, dict[str, object]]:
