@@ -15,12 +15,19 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from agent.api.context import ApiContext
+from agent.api.counter_routes import counter_routes
+from agent.api.courier_routes import courier_routes
+from agent.api.returns_routes import returns_routes
 from agent.api.web import make_web_app
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.errors import ConfigError
+from agent.services.counter import CounterService
+from agent.services.expiry import ExpiryService
+from agent.services.loading import DoorOpener, LoadingService
 from agent.services.pickup import PickupService, recover_interrupted_openings
+from agent.services.returns import CollectionService, ReturnService
 from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.status import StatusService
@@ -106,6 +113,11 @@ class Agent:
         self.scanner: Scanner | None = None
         self._camera = camera
         self._extra_routes = tuple(extra_routes)
+        self.expiry = ExpiryService(self.db, self.clock)
+        self.loading: LoadingService | None = None
+        self.returns: ReturnService | None = None
+        self.counter: CounterService | None = None
+        self.collection: CollectionService | None = None
 
     async def start(self) -> None:
         """Open the store, switch relays off, recover, build the services, serve HTTP."""
@@ -118,6 +130,7 @@ class Agent:
             _LOG.warning("%s door openings were interrupted by a restart; flagged", recovered)
         self.typed_code_secret = await self.db.run(_typed_code_secret, now)
         self.pickup = self._build_pickup()
+        self._extra_routes += self._build_operations()
         self.trust = await self._start_trust()
         self.token_pickup = token_pickup = TokenPickupService(
             self.db,
@@ -151,6 +164,38 @@ class Agent:
                 lockout_s=codes.lockout_minutes * 60,
             ),
         )
+
+    def _build_operations(self) -> tuple[Callable[[web.Application], None], ...]:
+        """Loading, returns and courier collection at a locker; the counter in counter mode."""
+        secret, codes = self.typed_code_secret, self.config.typed_codes
+        policy = AttemptPolicy(
+            max_failures_per_window=codes.max_failures_per_minute,
+            lockout_after=codes.lockout_after,
+            lockout_s=codes.lockout_minutes * 60,
+        )
+        hold_s = self.config.hold.default_hours * 3600
+        if self.config.locker.mode == "counter":
+            self.counter = CounterService(
+                self.db,
+                self.clock,
+                typed_code_key=lambda code: code_lookup_key(code, secret),
+                attempt_policy=policy,
+                default_hold_s=hold_s,
+            )
+            self.collection = CollectionService(self.db, None, self.clock)
+            return courier_routes(None, self.collection), counter_routes(self.counter)
+        check_s = self.config.operations.door_open_check_ms / 1000
+        opener = DoorOpener(self.hardware.controller, self.hardware.sensors, check_s=check_s)
+        self.loading = LoadingService(self.db, opener, self.clock, default_hold_s=hold_s)
+        self.returns = ReturnService(
+            self.db,
+            opener,
+            self.clock,
+            typed_code_key=lambda code: code_lookup_key(code, secret),
+            attempt_policy=policy,
+        )
+        self.collection = CollectionService(self.db, opener, self.clock)
+        return courier_routes(self.loading, self.collection), returns_routes(self.returns)
 
     async def _start_trust(self) -> TrustService:
         trust_config = self.config.trust
@@ -215,6 +260,9 @@ class Agent:
             scanner_task = None
             if self.scanner is not None:
                 scanner_task = tasks.create_task(self.scanner.run(), name="agent.qr-scanner")
+            tasks.create_task(
+                self.expiry.run(self.config.operations.expiry_sweep_s, stop), name="agent.expiry"
+            )
             await stop.wait()
             if scanner_task is not None:
                 scanner_task.cancel()

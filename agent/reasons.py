@@ -50,6 +50,15 @@ class Reason(StrEnum):
     BAD_REQUEST = "BAD_REQUEST"
     NOT_FOUND = "NOT_FOUND"
     INTERNAL = "INTERNAL"
+    # locker and counter operations
+    LABEL_INVALID = "LABEL_INVALID"
+    LABEL_MISMATCH = "LABEL_MISMATCH"
+    PARCEL_ALREADY_LOADED = "PARCEL_ALREADY_LOADED"
+    DOOR_NOT_CLOSED = "DOOR_NOT_CLOSED"
+    NO_LARGER_DOOR = "NO_LARGER_DOOR"
+    ID_CHECK_NEEDED = "ID_CHECK_NEEDED"
+    ID_CHECK_FAILED = "ID_CHECK_FAILED"
+    ID_CHECK_UNAVAILABLE = "ID_CHECK_UNAVAILABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +131,26 @@ REASONS: dict[Reason, ReasonInfo] = {
     Reason.NOT_FOUND: ReasonInfo(404, "Not found."),
     Reason.INTERNAL: ReasonInfo(
         500, "Something went wrong on our side. Please try again or contact support."
+    ),
+    Reason.LABEL_INVALID: ReasonInfo(400, "That label couldn't be read — scan it again."),
+    Reason.LABEL_MISMATCH: ReasonInfo(
+        409, "This parcel doesn't match the customer's code — check both and scan again."
+    ),
+    Reason.PARCEL_ALREADY_LOADED: ReasonInfo(409, "This parcel is already in the locker."),
+    Reason.DOOR_NOT_CLOSED: ReasonInfo(409, "Close the door firmly, then confirm."),
+    Reason.NO_LARGER_DOOR: ReasonInfo(
+        409, "There is no larger door. Keep the parcel and report it to the hub."
+    ),
+    Reason.ID_CHECK_NEEDED: ReasonInfo(
+        409, "This parcel needs an ID check: record its outcome before handing it out."
+    ),
+    Reason.ID_CHECK_FAILED: ReasonInfo(
+        403, "The ID check did not pass, so this parcel can't be handed out."
+    ),
+    Reason.ID_CHECK_UNAVAILABLE: ReasonInfo(
+        503,
+        "The ID check can't be done right now. The parcel stays here and can be collected "
+        "later (ref {ref}).",
     ),
 }
 

@@ -30,6 +30,10 @@ def list_doors(conn: sqlite3.Connection) -> list[Door]:
         int(r[0])
         for r in conn.execute(
             f"SELECT door FROM orders WHERE door IS NOT NULL AND state IN ({in_door})"  # noqa: S608
+            # a door reserved by a courier's pending load, or holding a customer's return
+            " UNION SELECT door FROM loads WHERE state = 'pending'"
+            " UNION SELECT door FROM returns WHERE door IS NOT NULL"
+            " AND state IN ('opening', 'dropped_off')"
         )
     }
     rows = conn.execute("SELECT * FROM doors ORDER BY number").fetchall()

@@ -1,0 +1,89 @@
+"""Counter endpoints (locker.mode = "counter"): scan parcels in, hand out, take returns.
+
+Staff session required. The customer's typed code and the parcel's label must name the same
+order; signed tokens reach `CounterService.handout` / `accept_return` through the scan path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from agent.api.auth import require_session
+from agent.api.courier_routes import optional_size
+from agent.api.errors import read_json_object, string_field
+from agent.errors import RequestError
+from agent.services.counter import CounterService, IdCheck
+from agent.services.sessions import Role
+
+COUNTER_KEY: web.AppKey[CounterService] = web.AppKey("counter", CounterService)
+
+
+def _id_check(body: dict[str, object]) -> IdCheck | None:
+    value = body.get("id_check")
+    if value is None:
+        return None
+    if value not in {c.value for c in IdCheck}:
+        raise RequestError("`id_check` must be passed, failed or not_possible")
+    return IdCheck(str(value))
+
+
+def _optional_string(body: dict[str, object], name: str) -> str | None:
+    return None if body.get(name) is None else string_field(body, name, max_len=128)
+
+
+async def receive(request: web.Request) -> web.Response:
+    session = require_session(request, (Role.STAFF,))
+    body = await read_json_object(request)
+    label = string_field(body, "label", max_len=256)
+    order = await request.app[COUNTER_KEY].receive(label, optional_size(body), actor=session.actor)
+    return web.json_response(
+        {"result": "received", "order": order.order_id, "state": order.state.value}
+    )
+
+
+async def handout(request: web.Request) -> web.Response:
+    session = require_session(request, (Role.STAFF,))
+    body = await read_json_object(request)
+    code = string_field(body, "code", max_len=64)
+    label = string_field(body, "label", max_len=256)
+    done = await request.app[COUNTER_KEY].handout_with_code(
+        code, label, _id_check(body), actor=session.actor
+    )
+    return web.json_response(
+        {
+            "result": "handed_out",
+            "order": done.order_id,
+            "id_check": done.id_check.value if done.id_check else None,
+            "message": "Hand the parcel over.",
+        }
+    )
+
+
+async def accept_return(request: web.Request) -> web.Response:
+    session = require_session(request, (Role.STAFF,))
+    body = await read_json_object(request)
+    code = string_field(body, "code", max_len=64)
+    label = string_field(body, "label", max_len=256)
+    grant = await request.app[COUNTER_KEY].accept_return_with_code(
+        code, label, _optional_string(body, "evidence_sha256"), actor=session.actor
+    )
+    return web.json_response(
+        {
+            "result": "accepted",
+            "return": grant.order_ref,
+            "receipt": grant.receipt,
+            "message": f"Return accepted. Receipt: {grant.receipt}",
+        }
+    )
+
+
+def counter_routes(counter: CounterService) -> Callable[[web.Application], None]:
+    def add(app: web.Application) -> None:
+        app[COUNTER_KEY] = counter
+        app.router.add_post("/api/v1/counter/receive", receive)
+        app.router.add_post("/api/v1/counter/handout", handout)
+        app.router.add_post("/api/v1/counter/return", accept_return)
+
+    return add

@@ -1,0 +1,41 @@
+"""Customer return drop-off by typed return code (signed return tokens come through the scan
+path, which calls `ReturnService.start_return_dropoff`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from agent.api.errors import read_json_object, string_field
+from agent.services.returns import ReturnGrant, ReturnService
+
+RETURNS_KEY: web.AppKey[ReturnService] = web.AppKey("returns", ReturnService)
+
+
+def return_opened(grant: ReturnGrant) -> web.Response:
+    """The kiosk's answer to an accepted return (token or typed code)."""
+    return web.json_response(
+        {
+            "result": "open",
+            "door": grant.door,
+            "return": grant.order_ref,
+            "receipt": grant.receipt,
+            "message": f"Door {grant.door} is open. Put your return in and close the door. "
+            f"Your receipt: {grant.receipt}",
+        }
+    )
+
+
+async def start_return(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    code = string_field(body, "code", max_len=64)
+    return return_opened(await request.app[RETURNS_KEY].start_with_code(code))
+
+
+def returns_routes(returns: ReturnService) -> Callable[[web.Application], None]:
+    def add(app: web.Application) -> None:
+        app[RETURNS_KEY] = returns
+        app.router.add_post("/api/v1/returns/start", start_return)
+
+    return add

@@ -1,0 +1,264 @@
+"""Counter mode: a staffed return and pickup counter run by the same agent, without doors.
+
+Staff scan parcels in as they arrive (`receive`), hand them out when the customer's code and the
+parcel's label name the same order (`handout`), and take returns over the counter
+(`accept_return`). An order flagged `id_check_required` is handed out only after staff record
+the check as `passed`; `failed` and `not_possible` (the check system is down) keep the parcel
+collectable. Only the outcome is recorded, never document data. An evidence photo is kept as
+its SHA-256 alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import TypeVar
+
+from agent.clock import Clock
+from agent.domain.attempts import AttemptLimiter, AttemptPolicy
+from agent.domain.doors import DoorSize
+from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.errors import AgentError, RequestError
+from agent.reasons import Reason
+from agent.services.expiry import start_hold
+from agent.services.loading import ParcelLabel, parse_label
+from agent.services.orders import Announcement, announce_order
+from agent.services.pickup import support_ref
+from agent.services.returns import (
+    ReturnGrant,
+    accept_return,
+    check_order_ref,
+    find_return_by_code,
+    record_dropped_off,
+)
+from agent.store import journal, lockers
+from agent.store.db import Database
+
+_LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class IdCheck(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_POSSIBLE = "not_possible"  # e.g. the check system is down
+
+
+@dataclass(frozen=True, slots=True)
+class Handout:
+    order_id: str
+    id_check: IdCheck | None
+
+
+_ID_CHECK_REFUSALS = {
+    IdCheck.FAILED: Reason.ID_CHECK_FAILED,
+    IdCheck.NOT_POSSIBLE: Reason.ID_CHECK_UNAVAILABLE,
+}
+
+
+def receive_parcel(
+    conn: sqlite3.Connection,
+    label: ParcelLabel,
+    size: DoorSize | None,
+    *,
+    hold_s: float,
+    actor: str,
+    now: float,
+) -> Order:
+    """In a transaction: a parcel arrives at the counter. Its order becomes LOADED (no door;
+    hold clock starts); an order the hub never announced is created from the label."""
+    order = lockers.get_order(conn, label.order_id)
+    if order is None:
+        if size is None:
+            raise RequestError("`size` is needed for an order this counter doesn't know")
+        ann = Announcement(label.order_id, size, hold_s, parcels=(label.parcel_id,))
+        order = announce_order(conn, ann, now=now)
+    parcels = tuple(dict.fromkeys((*order.parcels, label.parcel_id)))
+    body = {"order": order.order_id, "parcel": label.parcel_id, "door": None}
+    if order.state is OrderState.ANNOUNCED:
+        received = start_hold(
+            conn, replace(order.apply(OrderEvent.LOAD, now), parcels=parcels), now
+        )
+        kind = "order.loaded"
+    elif order.state is OrderState.LOADED and order.kind == "pickup":
+        received, kind = replace(order, parcels=parcels), "order.parcel_added"
+    else:
+        raise AgentError(order.state.value, reason=Reason.ILLEGAL_TRANSITION)
+    lockers.save_order(conn, received, now=now)
+    journal.record(conn, kind, body, now=now, actor=actor, order_id=order.order_id)
+    return received
+
+
+def _check_label(order_id: str, parcels: tuple[str, ...], label: ParcelLabel) -> None:
+    if label.order_id != order_id or (parcels and label.parcel_id not in parcels):
+        raise AgentError("label and code name different orders", reason=Reason.LABEL_MISMATCH)
+
+
+def hand_out(
+    conn: sqlite3.Connection,
+    order_id: str,
+    label: ParcelLabel,
+    id_check: IdCheck | None,
+    *,
+    actor: str,
+    via: str,
+    now: float,
+) -> Handout | Reason:
+    """In a transaction: hand the parcel over, or return the ID-check refusal to raise once the
+    recorded outcome has been committed."""
+    order = lockers.get_order(conn, order_id)
+    if order is None or order.kind != "pickup":
+        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+    _check_label(order.order_id, order.parcels, label)
+    if order.state is OrderState.COLLECTED:
+        raise AgentError(order_id, reason=Reason.ALREADY_USED, ref=support_ref(order_id))
+    if order.state is not OrderState.LOADED:
+        raise AgentError(order_id, reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order_id))
+    outcome = id_check if order.policy.id_check_required else None
+    if order.policy.id_check_required:
+        if id_check is None:
+            raise AgentError(order_id, reason=Reason.ID_CHECK_NEEDED)
+        detail = {"outcome": id_check.value}
+        journal.append_audit(
+            conn, "id_check", now=now, actor=actor, order_id=order_id, detail=detail
+        )
+        if id_check in _ID_CHECK_REFUSALS:
+            return _ID_CHECK_REFUSALS[id_check]
+    lockers.save_order(conn, order.apply(OrderEvent.COLLECT, now), now=now)
+    body = {"order": order_id, "door": None, "via": via, "id_check": outcome}
+    journal.record(conn, "order.collected", body, now=now, actor=actor, order_id=order_id)
+    return Handout(order_id, outcome)
+
+
+def _counter_return(
+    conn: sqlite3.Connection,
+    order_ref: str,
+    label: ParcelLabel,
+    evidence_sha256: str | None,
+    *,
+    actor: str,
+    via: str,
+    now: float,
+) -> ReturnGrant:
+    _check_label(order_ref, (), label)
+    row = conn.execute("SELECT size FROM returns WHERE order_ref = ?", (order_ref,)).fetchone()
+    size = DoorSize(row[0]) if row is not None else DoorSize.M
+    receipt = accept_return(
+        conn,
+        order_ref,
+        size,
+        state="dropped_off",
+        door=None,
+        via=via,
+        now=now,
+        evidence_sha256=evidence_sha256,
+    )
+    grant = ReturnGrant(order_ref, None, receipt)
+    record_dropped_off(conn, grant, via=via, actor=actor, now=now)
+    return grant
+
+
+def check_evidence(evidence_sha256: str | None) -> str | None:
+    if evidence_sha256 is not None and not _SHA256_HEX.fullmatch(evidence_sha256):
+        raise RequestError("`evidence_sha256` must be 64 lower-case hex characters")
+    return evidence_sha256
+
+
+class CounterService:
+    """Counter operations; every method is one transaction. Callers hold a staff session."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        typed_code_key: Callable[[str], str],
+        attempt_policy: AttemptPolicy,
+        default_hold_s: float,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._typed_code_key = typed_code_key
+        self._limiter = AttemptLimiter(attempt_policy)
+        self._default_hold_s = default_hold_s
+
+    async def receive(self, label: str, size: DoorSize | None, *, actor: str) -> Order:
+        return await self._db.run(
+            receive_parcel,
+            parse_label(label),
+            size,
+            hold_s=self._default_hold_s,
+            actor=actor,
+            now=self._clock.now(),
+        )
+
+    async def handout(
+        self, order_id: str, label: str, id_check: IdCheck | None, *, actor: str, via: str
+    ) -> Handout:
+        """Hand out `order_id` (from a verified token or a typed code) against its label."""
+        parsed = parse_label(label)
+        result = await self._db.run(
+            hand_out, order_id, parsed, id_check, actor=actor, via=via, now=self._clock.now()
+        )
+        if isinstance(result, Reason):
+            raise AgentError(order_id, reason=result, ref=support_ref(order_id))
+        return result
+
+    async def handout_with_code(
+        self, code: str, label: str, id_check: IdCheck | None, *, actor: str
+    ) -> Handout:
+        parse_label(label)  # a bad label must not count as a wrong code
+        order = await self._lookup(code, lockers.find_order_by_code_key)
+        if order is None:
+            raise AgentError(reason=Reason.CODE_UNKNOWN)
+        return await self.handout(order.order_id, label, id_check, actor=actor, via="typed_code")
+
+    async def accept_return(
+        self, order_ref: str, label: str, evidence_sha256: str | None, *, actor: str, via: str
+    ) -> ReturnGrant:
+        """A return handed over the counter (`order_ref` from a verified token or typed code)."""
+        check_order_ref(order_ref)
+        parsed = parse_label(label)
+        return await self._db.run(
+            _counter_return,
+            order_ref,
+            parsed,
+            check_evidence(evidence_sha256),
+            actor=actor,
+            via=via,
+            now=self._clock.now(),
+        )
+
+    async def accept_return_with_code(
+        self, code: str, label: str, evidence_sha256: str | None, *, actor: str
+    ) -> ReturnGrant:
+        parse_label(label)
+        found = await self._lookup(code, find_return_by_code)
+        if found is None:
+            raise AgentError(reason=Reason.CODE_UNKNOWN)
+        return await self.accept_return(
+            found[0], label, evidence_sha256, actor=actor, via="typed_code"
+        )
+
+    async def _lookup(
+        self, code: str, find: Callable[[sqlite3.Connection, str], _T | None]
+    ) -> _T | None:
+        """`find(conn, key of code)`, rate-limited: unknown codes count as failed attempts."""
+        now = self._clock.now()
+        wait = self._limiter.retry_after(now)
+        if wait > 0:
+            raise AgentError(f"retry after {wait:.0f}s", reason=Reason.RATE_LIMITED)
+        try:
+            found = await self._db.read(find, self._typed_code_key(code))
+        except AgentError as err:
+            if err.reason is not Reason.CODE_UNKNOWN:
+                raise
+            found = None
+        if found is None:
+            self._limiter = self._limiter.record_failure(now)
+        return found

@@ -1,0 +1,279 @@
+"""Hold periods: the expiry sweep, pausing the clock while the locker or a door is faulted, and
+the hub's decisions about an order (announce/update, extend, cancel, return to sender).
+
+The device clock only ever flags a parcel EXPIRED (for a courier to take out); sending it back is
+the hub's decision. A parcel's hold clock stops while its door cannot open or the whole locker is
+faulted, so a broken locker never uses up a customer's pickup time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from dataclasses import replace
+
+from agent.clock import Clock
+from agent.domain.doors import DoorSize
+from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.errors import AgentError, TransitionError
+from agent.reasons import Reason
+from agent.services.orders import Announcement, announce_order
+from agent.store import journal, lockers
+from agent.store.db import Database
+
+_LOG = logging.getLogger(__name__)
+
+_ALL_PAUSED = "holds_paused_all"
+_HOLDING = (OrderState.LOADED,)
+
+
+def _orders_in_door(conn: sqlite3.Connection, door: int) -> list[Order]:
+    return [o for o in lockers.orders_in_states(conn, _HOLDING) if o.door == door]
+
+
+def _door_faulted(conn: sqlite3.Connection, door: int | None) -> bool:
+    if door is None:
+        return False
+    row = conn.execute("SELECT fault FROM doors WHERE number = ?", (door,)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def _locker_paused(conn: sqlite3.Connection) -> bool:
+    return journal.get_setting(conn, _ALL_PAUSED) == "1"
+
+
+def _set_paused(conn: sqlite3.Connection, orders: list[Order], pause: bool, now: float) -> int:
+    changed = 0
+    for order in orders:
+        hold = order.hold.pause(now) if pause else order.hold.resume(now)
+        if hold != order.hold:
+            lockers.save_order(conn, replace(order, hold=hold), now=now)
+            changed += 1
+    return changed
+
+
+def pause_door_holds(conn: sqlite3.Connection, door: int, now: float) -> int:
+    """In a transaction: stop the hold clock of every parcel waiting in `door`."""
+    changed = _set_paused(conn, _orders_in_door(conn, door), True, now)
+    if changed:
+        journal.append_audit(conn, "hold.paused", now=now, door=door, detail={"orders": changed})
+    return changed
+
+
+def resume_door_holds(conn: sqlite3.Connection, door: int, now: float) -> int:
+    """In a transaction: restart the clocks of `door` unless the whole locker is still faulted."""
+    if _locker_paused(conn):
+        return 0
+    changed = _set_paused(conn, _orders_in_door(conn, door), False, now)
+    if changed:
+        journal.append_audit(conn, "hold.resumed", now=now, door=door, detail={"orders": changed})
+    return changed
+
+
+def pause_all_holds(conn: sqlite3.Connection, now: float) -> int:
+    journal.put_setting(conn, _ALL_PAUSED, "1")
+    changed = _set_paused(conn, lockers.orders_in_states(conn, _HOLDING), True, now)
+    journal.append_audit(conn, "hold.paused_all", now=now, detail={"orders": changed})
+    return changed
+
+
+def resume_all_holds(conn: sqlite3.Connection, now: float) -> int:
+    """Restart every clock except those of parcels whose own door is still faulted."""
+    journal.put_setting(conn, _ALL_PAUSED, "0")
+    waiting = lockers.orders_in_states(conn, _HOLDING)
+    healthy = [o for o in waiting if not _door_faulted(conn, o.door)]
+    changed = _set_paused(conn, healthy, False, now)
+    journal.append_audit(conn, "hold.resumed_all", now=now, detail={"orders": changed})
+    return changed
+
+
+def start_hold(conn: sqlite3.Connection, order: Order, now: float) -> Order:
+    """`order` just loaded at `now`: its clock starts paused if its door or the locker is down."""
+    if _locker_paused(conn) or _door_faulted(conn, order.door):
+        return replace(order, hold=order.hold.pause(now))
+    return order
+
+
+def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
+    """In a transaction: every loaded pickup whose hold ran out becomes EXPIRED (+ event)."""
+    expired = []
+    for order in lockers.orders_in_states(conn, _HOLDING):
+        if order.kind != "pickup" or not order.hold.is_expired(now):
+            continue
+        lockers.save_order(conn, order.apply(OrderEvent.EXPIRE, now), now=now)
+        journal.record(
+            conn,
+            "order.expired",
+            {"order": order.order_id, "door": order.door},
+            now=now,
+            order_id=order.order_id,
+            door=order.door,
+        )
+        expired.append(order.order_id)
+    return expired
+
+
+def _require_order(conn: sqlite3.Connection, order_id: str) -> Order:
+    order = lockers.get_order(conn, order_id)
+    if order is None:
+        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+    return order
+
+
+def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: float) -> Order:
+    order = _require_order(conn, order_id)
+    extended = order.apply(OrderEvent.EXTEND, now)
+    extended = replace(extended, hold=extended.hold.extend(extra_s))
+    lockers.save_order(conn, extended, now=now)
+    journal.record(
+        conn,
+        "order.extended",
+        {"order": order_id, "extra_s": extra_s, "hold_s": extended.hold.hold_s},
+        now=now,
+        actor="hub",
+        order_id=order_id,
+        door=order.door,
+    )
+    return extended
+
+
+def request_retrieval(conn: sqlite3.Connection, order: Order, reason: str, now: float) -> None:
+    """Put `order` on the couriers' pickup list (it stays in its door until collected)."""
+    conn.execute(
+        "INSERT INTO retrievals (order_id, reason, requested_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason",
+        (order.order_id, reason, now),
+    )
+    journal.record(
+        conn,
+        "order.retrieval_requested",
+        {"order": order.order_id, "reason": reason, "door": order.door},
+        now=now,
+        actor="hub",
+        order_id=order.order_id,
+        door=order.door,
+    )
+
+
+def return_order_to_sender(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
+    """RETRIEVED becomes RETURNED; a parcel still in a door is marked for retrieval first."""
+    order = _require_order(conn, order_id)
+    if order.state in (OrderState.LOADED, OrderState.EXPIRED):
+        request_retrieval(conn, order, "return_to_sender", now)
+        return order
+    returned = order.apply(OrderEvent.RETURN_TO_SENDER, now)
+    lockers.save_order(conn, returned, now=now)
+    journal.record(
+        conn, "order.returned", {"order": order_id}, now=now, actor="hub", order_id=order_id
+    )
+    return returned
+
+
+def cancel_order(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
+    """ANNOUNCED becomes CANCELLED (pending loads dropped); a parcel in a door is retrieved."""
+    order = _require_order(conn, order_id)
+    if order.state in (OrderState.LOADED, OrderState.EXPIRED):
+        request_retrieval(conn, order, "cancelled", now)
+        return order
+    cancelled = order.apply(OrderEvent.CANCEL, now)
+    lockers.save_order(conn, cancelled, now=now)
+    conn.execute(
+        "UPDATE loads SET state = 'cancelled', finished_at = ? WHERE order_id = ?"
+        " AND state = 'pending'",
+        (now, order_id),
+    )
+    journal.record(
+        conn, "order.cancelled", {"order": order_id}, now=now, actor="hub", order_id=order_id
+    )
+    return cancelled
+
+
+def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Order:
+    """Create an announced order, or update one we know: policy, parcels and code at any live
+    state; size and hold period only before loading (a loaded parcel's clock is running)."""
+    existing = lockers.get_order(conn, ann.order_id)
+    if existing is None:
+        return announce_order(conn, ann, now=now)
+    if existing.state not in (OrderState.ANNOUNCED, OrderState.LOADED, OrderState.EXPIRED):
+        raise TransitionError(f"cannot update an order that is {existing.state.value}")
+    updated = replace(existing, policy=ann.policy, parcels=ann.parcels or existing.parcels)
+    if existing.state is OrderState.ANNOUNCED:
+        updated = replace(
+            updated, size=ann.size.value, hold=replace(updated.hold, hold_s=ann.hold_s)
+        )
+    lockers.save_order(conn, updated, now=now)
+    conn.execute(
+        "UPDATE orders SET size = ?, accessible = ?, live_required = ?, id_check_required = ?,"
+        " high_value = ?, code_key = COALESCE(?, code_key) WHERE order_id = ?",
+        (
+            updated.size,
+            int(ann.policy.accessible),
+            int(ann.policy.live_required),
+            int(ann.policy.id_check_required),
+            int(ann.policy.high_value),
+            ann.code_key,
+            ann.order_id,
+        ),
+    )
+    journal.append_audit(
+        conn, "order.updated", now=now, actor="hub", order_id=ann.order_id, door=existing.door
+    )
+    return updated
+
+
+class ExpiryService:
+    """Hold clocks and the hub's order decisions. Each method is one transaction."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def sweep(self, now: float) -> list[str]:
+        """Flag every parcel whose hold ran out at `now`; returns their order ids."""
+        expired = await self._db.run(expire_due, now)
+        if expired:
+            _LOG.info("%s parcels expired and await retrieval", len(expired))
+        return expired
+
+    async def run(self, interval_s: float, stop: asyncio.Event) -> None:
+        """Sweep every `interval_s` until `stop` is set (a long task for the agent's TaskGroup)."""
+        while not stop.is_set():
+            try:
+                await self.sweep(self._clock.now())
+            except AgentError as err:
+                _LOG.warning("expiry sweep failed: %s", err.reason.value)
+            try:
+                await asyncio.wait_for(stop.wait(), interval_s)
+            except TimeoutError:
+                continue
+
+    async def pause_holds_for_door(self, door: int, now: float) -> int:
+        return await self._db.run(pause_door_holds, door, now)
+
+    async def resume_holds_for_door(self, door: int, now: float) -> int:
+        return await self._db.run(resume_door_holds, door, now)
+
+    async def pause_all(self, now: float) -> int:
+        return await self._db.run(pause_all_holds, now)
+
+    async def resume_all(self, now: float) -> int:
+        return await self._db.run(resume_all_holds, now)
+
+    async def extend(self, order_id: str, extra_s: float, now: float) -> Order:
+        """The hub extends a hold (an EXPIRED parcel becomes collectable again)."""
+        return await self._db.run(extend_hold, order_id, extra_s, now)
+
+    async def return_to_sender(self, order_id: str, now: float) -> Order:
+        return await self._db.run(return_order_to_sender, order_id, now)
+
+    async def cancel(self, order_id: str, now: float) -> Order:
+        return await self._db.run(cancel_order, order_id, now)
+
+    async def upsert_announcement(self, ann: Announcement) -> Order:
+        return await self._db.run(upsert_order, ann, self._clock.now())
+
+
+def default_announcement(order_id: str, size: DoorSize, hold_s: float) -> Announcement:
+    """An order the hub has not told us about (created from its parcel label)."""
+    return Announcement(order_id=order_id, size=size, hold_s=hold_s)
