@@ -45,6 +45,8 @@ class Reason(StrEnum):
     NO_DOOR_AVAILABLE = "NO_DOOR_AVAILABLE"
     DOOR_UNKNOWN = "DOOR_UNKNOWN"
     LOCKER_FAULTED = "LOCKER_FAULTED"
+    DOOR_NOT_FAULTED = "DOOR_NOT_FAULTED"
+    GRACE_EXPIRED = "GRACE_EXPIRED"
     # staff and requests
     NOT_AUTHORISED = "NOT_AUTHORISED"
     BAD_REQUEST = "BAD_REQUEST"
@@ -126,6 +128,10 @@ REASONS: dict[Reason, ReasonInfo] = {
     Reason.NO_DOOR_AVAILABLE: ReasonInfo(409, "No free door of that size is available."),
     Reason.DOOR_UNKNOWN: ReasonInfo(404, "There is no such door."),
     Reason.LOCKER_FAULTED: ReasonInfo(503, _CANT_CHECK),
+    Reason.DOOR_NOT_FAULTED: ReasonInfo(409, "This door has no fault to clear."),
+    Reason.GRACE_EXPIRED: ReasonInfo(
+        409, "This can only be reported right after the door opened. Contact support (ref {ref})."
+    ),
     Reason.NOT_AUTHORISED: ReasonInfo(401, "Please sign in first."),
     Reason.BAD_REQUEST: ReasonInfo(400, "That request wasn't understood."),
     Reason.NOT_FOUND: ReasonInfo(404, "Not found."),

@@ -35,12 +35,14 @@ class PickupGrant:
     door: int
     opening_id: int
     cti: bytes | None
+    purpose: str = "pickup"  # or "reopen": the grace-period second opening
 
 
 @dataclass(frozen=True, slots=True)
 class PickupResult:
     order_id: str
     door: int
+    reopened: bool = False
 
 
 def support_ref(order_id: str) -> str:
@@ -102,7 +104,8 @@ def _door_failed(conn: sqlite3.Connection, grant: PickupGrant, detail: str, now:
     """Undo the collect: the parcel is still behind a locked door, so it stays collectable."""
     lockers.finish_opening(conn, grant.opening_id, "failed", now)
     order = lockers.get_order(conn, grant.order_id)
-    if order is not None and order.state is OrderState.COLLECTED:
+    # A failed reopen undoes nothing: the parcel was handed out by the first opening.
+    if order is not None and order.state is OrderState.COLLECTED and grant.purpose == "pickup":
         lockers.save_order(conn, order.apply(OrderEvent.UNDO_COLLECT, now), now=now)
     if grant.cti is not None:
         conn.execute("DELETE FROM spent_tokens WHERE cti = ?", (grant.cti,))
@@ -127,8 +130,10 @@ class PickupService:
         *,
         typed_code_key: Callable[[str], str],
         attempt_policy: AttemptPolicy,
+        reopen_grace_s: float = 0.0,
     ) -> None:
         self._db = db
+        self._reopen_grace_s = reopen_grace_s
         self._doors = doors
         self._clock = clock
         self._typed_code_key = typed_code_key
@@ -146,7 +151,7 @@ class PickupService:
             self._limiter = self._limiter.record_failure(now)
             raise PickupRefused(reason=Reason.CODE_UNKNOWN) from None
         try:
-            grant = await self._db.run(_authorise_by_code, key, now)
+            grant = await self._db.run(_authorise_by_code, key, now, self._reopen_grace_s)
         except PickupRefused as refused:
             if refused.reason is Reason.CODE_UNKNOWN:
                 self._limiter = self._limiter.record_failure(now)
@@ -163,14 +168,52 @@ class PickupService:
             raise DoorFailed(str(err), ref=support_ref(grant.order_id)) from err
         await self._db.run(_door_opened, grant, self._clock.now())
         _LOG.info("pickup: door %s opened", grant.door)
-        return PickupResult(grant.order_id, grant.door)
+        return PickupResult(grant.order_id, grant.door, reopened=grant.purpose == "reopen")
 
 
-def _authorise_by_code(conn: sqlite3.Connection, code_key: str, now: float) -> PickupGrant:
+def _authorise_by_code(
+    conn: sqlite3.Connection, code_key: str, now: float, reopen_grace_s: float = 0.0
+) -> PickupGrant:
     order = lockers.find_order_by_code_key(conn, code_key)
     if order is None:
         raise PickupRefused(reason=Reason.CODE_UNKNOWN)
+    if reopen_grace_s > 0:
+        reopen = authorise_reopen(conn, order, now=now, grace_s=reopen_grace_s)
+        if reopen is not None:
+            return reopen
     return authorise_collect(conn, order, via="typed_code", now=now)
+
+
+def authorise_reopen(
+    conn: sqlite3.Connection, order: Order, *, now: float, grace_s: float
+) -> PickupGrant | None:
+    """Inside a transaction: within `grace_s` of the pickup that opened its door, the order's
+    code opens the same door ONCE more (the customer shut it too soon). None if not allowed."""
+    if order.state is not OrderState.COLLECTED or order.door is None:
+        return None
+    rows = conn.execute(
+        "SELECT purpose, result, finished_at FROM door_openings WHERE order_id = ?"
+        " AND purpose IN ('pickup', 'reopen') ORDER BY id DESC",
+        (order.order_id,),
+    ).fetchall()
+    last = next((r for r in rows if r["result"] == "opened"), None)
+    if any(r["purpose"] == "reopen" for r in rows) or last is None or last["finished_at"] is None:
+        return None
+    if now - float(last["finished_at"]) > grace_s:
+        return None
+    opening = lockers.begin_opening(
+        conn, order.door, order_id=order.order_id, purpose="reopen", now=now
+    )
+    journal.record(
+        conn,
+        "order.reopened",
+        {"order": order.order_id, "door": order.door},
+        now=now,
+        actor="typed_code",
+        order_id=order.order_id,
+        door=order.door,
+    )
+    return PickupGrant(order.order_id, order.door, opening, None, purpose="reopen")
 
 
 def recover_interrupted_openings(conn: sqlite3.Connection, now: float) -> int:

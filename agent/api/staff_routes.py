@@ -1,0 +1,110 @@
+"""Door endpoints: staff tools (session with the staff role required) and the two the kiosk
+uses after a pickup (a door's state, and "the door did not open")."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+from aiohttp import web
+
+from agent.api.auth import require_session
+from agent.api.errors import read_json_object, string_field
+from agent.services.sessions import Role, Session
+from agent.services.staff import DoorHelpService, StaffService
+
+MAX_REASON = 200
+
+
+@dataclass(frozen=True, slots=True)
+class DoorTools:
+    staff: StaffService
+    help: DoorHelpService
+
+
+DOOR_TOOLS_KEY: web.AppKey[DoorTools] = web.AppKey("door_tools", DoorTools)
+
+
+def _tools(request: web.Request) -> DoorTools:
+    return request.app[DOOR_TOOLS_KEY]
+
+
+def _door(request: web.Request) -> int:
+    return int(request.match_info["door"])  # the route pattern admits digits only
+
+
+def _staff(request: web.Request) -> Session:
+    return require_session(request, (Role.STAFF,))
+
+
+async def _optional_body(request: web.Request) -> dict[str, object]:
+    if not request.can_read_body:
+        return {}
+    return await read_json_object(request)
+
+
+def _optional_reason(body: dict[str, object]) -> str:
+    if body.get("reason") is None:
+        return ""
+    return string_field(body, "reason", max_len=MAX_REASON)
+
+
+async def door_state(request: web.Request) -> web.Response:
+    return web.json_response(asdict(await _tools(request).help.door_status(_door(request))))
+
+
+async def door_did_not_open(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    code = string_field(body, "code", max_len=64)
+    return web.json_response(asdict(await _tools(request).help.door_did_not_open(code)))
+
+
+async def staff_open_door(request: web.Request) -> web.Response:
+    session = _staff(request)
+    body = await read_json_object(request)
+    reason = string_field(body, "reason", max_len=MAX_REASON)
+    door = _door(request)
+    await _tools(request).staff.open_door(session.actor, door, reason)
+    return web.json_response({"result": "open", "door": door})
+
+
+def _set_enabled(enabled: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        session = _staff(request)
+        reason = _optional_reason(await _optional_body(request))
+        door = _door(request)
+        await _tools(request).staff.set_enabled(session.actor, door, enabled=enabled, reason=reason)
+        return web.json_response({"result": "enabled" if enabled else "disabled", "door": door})
+
+    return handler
+
+
+async def staff_clear_fault(request: web.Request) -> web.Response:
+    session = _staff(request)
+    door = _door(request)
+    fault = await _tools(request).staff.clear_fault(session.actor, door)
+    return web.json_response({"result": "cleared", "door": door, "fault": fault})
+
+
+async def staff_inventory(request: web.Request) -> web.Response:
+    _staff(request)
+    return web.json_response(await _tools(request).staff.inventory())
+
+
+def door_tool_routes(
+    staff: StaffService, door_help: DoorHelpService
+) -> Callable[[web.Application], None]:
+    """An `ApiContext.extra_routes` entry registering the door endpoints on these services."""
+
+    def add(app: web.Application) -> None:
+        app[DOOR_TOOLS_KEY] = DoorTools(staff, door_help)
+        door = "{door:[0-9]{1,6}}"
+        app.router.add_get(f"/api/v1/doors/{door}/state", door_state)
+        app.router.add_post("/api/v1/pickup/door-did-not-open", door_did_not_open)
+        app.router.add_post(f"/api/v1/staff/doors/{door}/open", staff_open_door)
+        app.router.add_post(f"/api/v1/staff/doors/{door}/enable", _set_enabled(True))
+        app.router.add_post(f"/api/v1/staff/doors/{door}/disable", _set_enabled(False))
+        app.router.add_post(f"/api/v1/staff/doors/{door}/clear-fault", staff_clear_fault)
+        app.router.add_get("/api/v1/staff/inventory", staff_inventory)
+
+    return add

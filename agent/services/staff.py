@@ -1,0 +1,365 @@
+"""Staff tools, and what a person at the kiosk is told when a door misbehaves.
+
+`StaffService`: open a door with a reason, enable/disable a door, clear a fault, inventory.
+Every action is one transaction with `journal.record(..., actor=<staff id>)`, so it is audited
+and sent to the hub. `DoorHelpService`: the door's state for the kiosk to poll after a pickup,
+and the customer's "the door did not open" report within the reopen grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.clock import Clock
+from agent.domain.attempts import AttemptLimiter, AttemptPolicy
+from agent.domain.orders import IN_A_DOOR, Order, OrderState
+from agent.errors import AgentError, DoorFailed
+from agent.reasons import Reason
+from agent.services.pickup import support_ref
+from agent.services.supervision import JAMMED, DoorCallback, DoorSupervisor
+from agent.store import journal, lockers
+from agent.store.db import Database
+from hardware.doors import DoorController, DoorSensors, SensorState
+from hardware.errors import HardwareError, SensorError
+
+_LOG = logging.getLogger(__name__)
+
+
+def require_door(conn: sqlite3.Connection, door: int) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM doors WHERE number = ?", (door,)).fetchone()
+    if row is None:
+        raise AgentError(str(door), reason=Reason.DOOR_UNKNOWN)
+    return row  # type: ignore[no-any-return]
+
+
+def _begin_staff_open(
+    conn: sqlite3.Connection, door: int, *, actor: str, reason: str, now: float
+) -> int:
+    require_door(conn, door)
+    opening = lockers.begin_opening(conn, door, order_id=None, purpose="staff", now=now)
+    body = {"door": door, "reason": reason}
+    journal.record(conn, "staff.open_door", body, now=now, actor=actor, door=door)
+    return opening
+
+
+def _finish_staff_open(
+    conn: sqlite3.Connection, opening: int, door: int, *, actor: str, error: str | None, now: float
+) -> None:
+    lockers.finish_opening(conn, opening, "failed" if error else "opened", now)
+    if error is None:
+        journal.append_audit(conn, "door.opened", now=now, actor=actor, door=door)
+    else:
+        body = {"door": door, "detail": error}
+        journal.record(conn, "door.open_failed", body, now=now, actor=actor, door=door)
+
+
+def _set_enabled(
+    conn: sqlite3.Connection, door: int, enabled: bool, *, actor: str, reason: str, now: float
+) -> None:
+    require_door(conn, door)
+    conn.execute("UPDATE doors SET enabled = ? WHERE number = ?", (int(enabled), door))
+    kind = "staff.enable_door" if enabled else "staff.disable_door"
+    journal.record(conn, kind, {"door": door, "reason": reason}, now=now, actor=actor, door=door)
+
+
+def _clear_fault(conn: sqlite3.Connection, door: int, *, actor: str, now: float) -> str:
+    fault = require_door(conn, door)["fault"]
+    if fault is None:
+        raise AgentError(str(door), reason=Reason.DOOR_NOT_FAULTED)
+    conn.execute("UPDATE doors SET fault = NULL, fault_since = NULL WHERE number = ?", (door,))
+    # The parcels behind a jammed door were flagged for the staff who now dealt with it.
+    conn.execute(
+        "UPDATE orders SET needs_attention = NULL, updated_at = ?"
+        " WHERE door = ? AND needs_attention = 'door_jammed'",
+        (now, door),
+    )
+    body = {"door": door, "fault": fault}
+    journal.record(conn, "staff.clear_fault", body, now=now, actor=actor, door=door)
+    return str(fault)
+
+
+def _order_entry(order: Order, now: float) -> dict[str, object]:
+    return {
+        "order": order.order_id,
+        "kind": order.kind,
+        "state": order.state.value,
+        "size": order.size,
+        "parcels": list(order.parcels),
+        "needs_attention": order.needs_attention,
+        "hold_remaining_s": round(order.hold.remaining(now)),
+        "hold_paused": order.hold.paused,
+    }
+
+
+def _inventory(conn: sqlite3.Connection, now: float) -> dict[str, object]:
+    rows = {int(r["number"]): r for r in conn.execute("SELECT * FROM doors")}
+    orders = [lockers.order_from_row(r) for r in conn.execute("SELECT * FROM orders")]
+    in_doors: dict[int, list[Order]] = {}
+    for order in orders:
+        if order.door is not None and order.state in IN_A_DOOR:
+            in_doors.setdefault(order.door, []).append(order)
+    doors = []
+    for door in lockers.list_doors(conn):
+        held = in_doors.get(door.number, [])
+        attention = [f"fault:{door.fault}"] if door.fault else []
+        attention += [o.needs_attention for o in held if o.needs_attention]
+        attention += [f"expired:{o.order_id}" for o in held if o.state is OrderState.EXPIRED]
+        doors.append(
+            {
+                "door": door.number,
+                "size": door.size.value,
+                "low": door.low,
+                "enabled": door.enabled,
+                "fault": door.fault,
+                "fault_since": rows[door.number]["fault_since"],
+                "occupied": door.occupied,
+                "orders": [_order_entry(o, now) for o in held],
+                "needs_attention": attention,
+            }
+        )
+    elsewhere = [
+        _order_entry(o, now) | {"door": o.door}
+        for o in orders
+        if o.needs_attention and not (o.door is not None and o.state in IN_A_DOOR)
+    ]
+    return {"doors": doors, "orders_needing_attention": elsewhere}
+
+
+class StaffService:
+    """Staff actions on doors. `on_fault_cleared(door, now)` is awaited after a fault was
+    cleared (e.g. to resume the holds that the fault paused)."""
+
+    def __init__(
+        self,
+        db: Database,
+        doors: DoorController,
+        sensors: DoorSensors,
+        clock: Clock,
+        *,
+        on_fault_cleared: DoorCallback | None = None,
+    ) -> None:
+        self._db = db
+        self._doors = doors
+        self._sensors = sensors
+        self._clock = clock
+        self._on_fault_cleared = on_fault_cleared
+
+    async def open_door(self, actor: str, door: int, reason: str) -> None:
+        """Record the intent, pulse the latch, record the result. DOOR_FAILED if it failed."""
+        opening = await self._db.run(
+            _begin_staff_open, door, actor=actor, reason=reason, now=self._clock.now()
+        )
+        error = None
+        try:
+            await self._doors.open(door)
+        except HardwareError as err:
+            error = str(err)
+        await self._db.run(
+            _finish_staff_open, opening, door, actor=actor, error=error, now=self._clock.now()
+        )
+        if error is not None:
+            raise DoorFailed(error, ref=f"D-{door}")
+
+    async def set_enabled(self, actor: str, door: int, *, enabled: bool, reason: str) -> None:
+        await self._db.run(
+            _set_enabled, door, enabled, actor=actor, reason=reason, now=self._clock.now()
+        )
+
+    async def clear_fault(self, actor: str, door: int) -> str:
+        """Clear the door's fault (DOOR_NOT_FAULTED if it has none); returns the fault."""
+        now = self._clock.now()
+        fault = await self._db.run(_clear_fault, door, actor=actor, now=now)
+        if self._on_fault_cleared is not None:
+            try:
+                await self._on_fault_cleared(door, now)
+            except Exception:
+                _LOG.exception("door %s: the fault-cleared callback failed", door)
+        return fault
+
+    async def inventory(self) -> dict[str, object]:
+        """Every door with its orders, states, flags, live sensor and what needs attention."""
+        found = await self._db.read(_inventory, self._clock.now())
+        readings = await self._sensors.read_all()
+        doors = found["doors"]
+        assert isinstance(doors, list)  # noqa: S101 - built by _inventory
+        for entry in doors:
+            entry["sensor"] = readings.get(entry["door"], SensorState.UNKNOWN).value
+        return found
+
+
+# -- the customer's side: door state and "the door did not open" -----------------------------------
+
+_MESSAGES = {
+    "closed": "Door {door} is closed.",
+    "open": "Door {door} is open. Please close it when you're done.",
+    "left_open": "Please close door {door}.",
+    "jammed": "Door {door} didn't open. Your parcel is safe and stays reserved for you — "
+    "please contact staff (ref {ref}).",
+    "out_of_service": "Door {door} is out of service.",
+    "unknown": "We can't check door {door} right now. Please contact staff (ref {ref}).",
+    "was_open": "Door {door} did open. If you closed it too soon, enter your code again to "
+    "reopen it once.",
+    "collectable": "Your parcel is still in door {door} — enter your code to open it.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DoorStatus:
+    """What the kiosk shows for a door: closed|open|left_open|jammed|out_of_service|unknown."""
+
+    door: int
+    state: str
+    sensor: str
+    open_s: float | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelpOutcome:
+    """The answer to "the door did not open": jammed|open|was_open|unknown|collectable."""
+
+    result: str
+    door: int
+    message: str
+
+
+def _message(state: str, door: int, order_id: str | None) -> str:
+    ref = support_ref(order_id) if order_id else "-"
+    return _MESSAGES[state].format(door=door, ref=ref)
+
+
+def _door_with_order(conn: sqlite3.Connection, door: int) -> tuple[sqlite3.Row, str | None]:
+    row = require_door(conn, door)
+    order = conn.execute(
+        "SELECT order_id FROM orders WHERE door = ? ORDER BY updated_at DESC LIMIT 1", (door,)
+    ).fetchone()
+    return row, None if order is None else str(order[0])
+
+
+@dataclass(frozen=True, slots=True)
+class _Reported:
+    order: Order
+    fault: str | None
+    opening_id: int | None
+    finished_at: float | None
+    seen_open: bool
+
+
+def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None:
+    order = lockers.find_order_by_code_key(conn, code_key)
+    if order is None:
+        return None
+    fault = None
+    if order.door is not None:
+        fault = require_door(conn, order.door)["fault"]
+    last = conn.execute(
+        "SELECT id, finished_at, seen_open_at FROM door_openings WHERE order_id = ?"
+        " AND purpose IN ('pickup', 'reopen') AND result = 'opened' ORDER BY id DESC LIMIT 1",
+        (order.order_id,),
+    ).fetchone()
+    if last is None:
+        return _Reported(order, fault, None, None, seen_open=False)
+    return _Reported(order, fault, int(last[0]), last[1], seen_open=last[2] is not None)
+
+
+class DoorHelpService:
+    """Door state for the kiosk, and the customer's report that a door did not open.
+
+    A report is accepted with the order's typed code within `grace_s` of the opening. If the
+    sensor reads closed and was never seen open since the command, the door is treated as jammed
+    (`DoorSupervisor.report_jam`: door faulted, pickup undone, parcel stays collectable).
+    Unknown codes count against the same kind of rate limit as typed-code pickups.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        sensors: DoorSensors,
+        clock: Clock,
+        supervisor: DoorSupervisor,
+        *,
+        typed_code_key: Callable[[str], str],
+        grace_s: float = 60.0,
+        attempt_policy: AttemptPolicy | None = None,
+    ) -> None:
+        self._db = db
+        self._sensors = sensors
+        self._clock = clock
+        self._supervisor = supervisor
+        self._typed_code_key = typed_code_key
+        self._grace_s = grace_s
+        self._limiter = AttemptLimiter(attempt_policy or AttemptPolicy())
+
+    async def door_status(self, door: int) -> DoorStatus:
+        row, order_id = await self._db.read(_door_with_order, door)
+        sensor = await self._read(door)
+        _, open_s, left_open = self._supervisor.door_condition(door)
+        if row["fault"] == JAMMED:
+            state = "jammed"
+        elif row["fault"] is not None:
+            state = "out_of_service"
+        elif sensor is SensorState.UNKNOWN:
+            state = "unknown"
+        elif sensor is SensorState.OPEN:
+            state = "left_open" if left_open else "open"
+        else:
+            state, open_s = "closed", None
+        return DoorStatus(door, state, sensor.value, open_s, _message(state, door, order_id))
+
+    async def door_did_not_open(self, code: str) -> HelpOutcome:
+        now = self._clock.now()
+        if self._limiter.retry_after(now) > 0:
+            raise AgentError("too many attempts", reason=Reason.RATE_LIMITED)
+        try:
+            found = await self._db.read(_reported_order, self._typed_code_key(code))
+        except AgentError:
+            found = None
+        if found is None or found.order.door is None:
+            self._limiter = self._limiter.record_failure(now)
+            raise AgentError(reason=Reason.CODE_UNKNOWN)
+        order, door = found.order, found.order.door
+        if order.state is OrderState.LOADED:
+            result = "jammed" if found.fault == JAMMED else "collectable"
+            return HelpOutcome(result, door, _message(result, door, order.order_id))
+        if (
+            order.state is not OrderState.COLLECTED
+            or found.opening_id is None
+            or found.finished_at is None
+            or now - found.finished_at > self._grace_s
+        ):
+            raise AgentError(reason=Reason.GRACE_EXPIRED, ref=support_ref(order.order_id))
+        result = await self._judge_report(found, door)
+        return HelpOutcome(result, door, _message(result, door, order.order_id))
+
+    async def _judge_report(self, found: _Reported, door: int) -> str:
+        sensor = await self._read(door)
+        if sensor is SensorState.OPEN:
+            return "open"
+        if found.seen_open:
+            return "was_open"
+        if sensor is SensorState.UNKNOWN:
+            await self._db.run(_flag_unverified, found.order.order_id, door, self._clock.now())
+            return "unknown"
+        assert found.opening_id is not None  # noqa: S101 - checked by the caller
+        await self._supervisor.report_jam(found.opening_id, detected_by="customer")
+        return "jammed"
+
+    async def _read(self, door: int) -> SensorState:
+        try:
+            return await self._sensors.read(door)
+        except SensorError:
+            return SensorState.UNKNOWN
+
+
+def _flag_unverified(conn: sqlite3.Connection, order_id: str, door: int, now: float) -> None:
+    conn.execute(
+        "UPDATE orders SET needs_attention = 'door_unverified', updated_at = ? WHERE order_id = ?",
+        (now, order_id),
+    )
+    body = {"order": order_id, "door": door}
+    journal.record(
+        conn, "door.reported_not_opened", body, now=now, actor="customer", order_id=order_id
+    )
