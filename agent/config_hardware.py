@@ -26,7 +26,7 @@ class _Section(BaseModel):
 
 
 class SimulatorDriverConfig(_Section):
-    type: Literal["simulator"] = "simulator"
+    type: Literal["simulator"] = Field("simulator", description="Driver type.")
     relay_pulse_ms: int = Field(0, ge=0, le=5000, description="Simulated relay pulse length.")
 
     def to_settings(self, door_count: int) -> DoorDriverSettings:
@@ -67,7 +67,7 @@ class _ModbusConfig(_Section):
 
 
 class ModbusTcpDriverConfig(_ModbusConfig):
-    type: Literal["modbus_tcp"]
+    type: Literal["modbus_tcp"] = Field(description="Driver type.")
     host: str = Field(description="Host name or IP address of the relay board.")
     port: int = Field(502, description="TCP port of the board.")
 
@@ -76,7 +76,7 @@ class ModbusTcpDriverConfig(_ModbusConfig):
 
 
 class ModbusRtuDriverConfig(_ModbusConfig):
-    type: Literal["modbus_rtu"]
+    type: Literal["modbus_rtu"] = Field(description="Driver type.")
     serial_port: str = Field(description="Serial device, e.g. /dev/serial/by-id/...")
     baudrate: int = Field(9600, description="Line speed in baud.")
     parity: Literal["N", "E", "O"] = Field("N", description="Parity: N, E or O.")
@@ -95,7 +95,7 @@ class ModbusRtuDriverConfig(_ModbusConfig):
 
 
 class GpioDriverConfig(_Section):
-    type: Literal["gpio"]
+    type: Literal["gpio"] = Field(description="Driver type.")
     chip: str = Field("/dev/gpiochip0", description="Path of the GPIO character device.")
     latch_lines: tuple[int, ...] = Field(description="Latch output line per door, door 1 first.")
     sensor_lines: tuple[int, ...] = Field(description="Sensor input line per door, door 1 first.")
