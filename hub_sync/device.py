@@ -138,8 +138,15 @@ class DeviceSync:
                 [asyncio.ensure_future(conn.closed), *tasks], return_when=asyncio.FIRST_COMPLETED
             )
             for task in done:
-                if isinstance(task, asyncio.Task) and not task.cancelled() and task.exception():
-                    _LOG.error("sync task failed", exc_info=task.exception())
+                err = (
+                    task.exception()
+                    if isinstance(task, asyncio.Task) and not task.cancelled()
+                    else None
+                )
+                if isinstance(err, MqttError):
+                    _LOG.info("hub session ended: %s", err)
+                elif err is not None:
+                    _LOG.error("sync task failed", exc_info=err)
         except MqttError as err:
             _LOG.warning("hub session ended: %s", err)
         finally:

@@ -110,10 +110,13 @@ class Publisher:
             or self._cursor - self.confirmed_seq >= window * self._s.batch_size
         ):
             return False
-        rows = await self._outbox.pending(self._cursor, self._s.batch_size)
+        after = self._cursor
+        rows = await self._outbox.pending(after, self._s.batch_size)
+        if self._cursor != after:
+            return True  # a confirm or a rewind moved the cursor meanwhile: read again
         if not rows:
             return False
-        if self._cursor == self.confirmed_seq and rows[0].seq - 1 > self.confirmed_seq:
+        if after == self.confirmed_seq and rows[0].seq - 1 > after:
             # rows below the first pending one were deleted, which only a hub confirm does
             self.confirmed_seq = rows[0].seq - 1
         events = _consecutive(rows)

@@ -137,7 +137,9 @@ class Hub:
             batch = [await self._inbox.get()]
             while len(batch) < _DRAIN_MAX and not self._inbox.empty():
                 batch.append(self._inbox.get_nowait())
-            await self._process(conn, batch)
+            # a batch whose events are stored must also be counted and confirmed, even when the
+            # session ends meanwhile: cancelling mid-way would leave the counters behind the store
+            await asyncio.shield(self._process(conn, batch))
 
     async def _process(self, conn: MqttConnection, batch: list[Inbound]) -> None:
         by_leaf: dict[str, list[Any]] = defaultdict(list)

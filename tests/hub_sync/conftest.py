@@ -185,7 +185,7 @@ async def hub(broker: Broker, tmp_path: Path) -> AsyncIterator[RunningHub]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        store.close()
+        await asyncio.to_thread(store.close)
 
 
 def no_keys() -> list[object]:

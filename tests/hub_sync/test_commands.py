@@ -38,7 +38,7 @@ async def signing_hub(broker: Broker, tmp_path: Path) -> AsyncIterator[Hub]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    store.close()
+    await asyncio.to_thread(store.close)
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ async def device(broker: Broker, tmp_path: Path) -> AsyncIterator[tuple[RunningD
     await wait_for(lambda: sync.stats().connected, 10, "device connected")
     yield rd, opened
     await rd.stop()
-    dev.close()
+    await asyncio.to_thread(dev.close)
 
 
 async def test_signed_remote_open_opens_once_and_acks(
@@ -91,7 +91,7 @@ async def test_forged_and_unsigned_remote_open_are_refused(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        store.close()
+        await asyncio.to_thread(store.close)
     assert opened == []
     assert rd.device.door_opens() == []
     assert rd.sync.stats().commands_nack == 2
@@ -173,7 +173,7 @@ async def test_commands_sent_while_device_offline_arrive_on_reconnect(
     finally:
         await rd.stop()
     assert dev.order_ids() == ["o-0", "o-1", "o-2"]
-    dev.close()
+    await asyncio.to_thread(dev.close)
 
 
 def _events(device: str, seq: int) -> bytes:

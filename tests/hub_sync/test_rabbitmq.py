@@ -3,7 +3,7 @@
 The fixture uses the machine's RabbitMQ (Debian's rabbitmq-server, AMQP on 127.0.0.1:5672). It
 enables `rabbitmq_mqtt` with its MQTT listener on 127.0.0.1:1884 (1883 is Mosquitto's), both at
 run time and in /etc/rabbitmq/rabbitmq.conf so a restart keeps the same port, and creates two
-users. Skipped only when RabbitMQ is not installed or cannot be started.
+users for the run. Skipped only when RabbitMQ is not installed or cannot be started.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,13 +70,9 @@ def _enable_mqtt() -> int:
     return port
 
 
-def _user(name: str) -> str:
+def _add_user(name: str) -> str:
     password = secrets.token_hex(12)
-    users = _ctl("rabbitmqctl", "-q", "list_users")
-    if re.search(rf"^{name}\s", users, re.M):
-        _ctl("rabbitmqctl", "change_password", name, password)
-    else:
-        _ctl("rabbitmqctl", "add_user", name, password)
+    _ctl("rabbitmqctl", "add_user", name, password)
     _ctl("rabbitmqctl", "set_permissions", "-p", "/", name, ".*", ".*", ".*")
     return password
 
@@ -83,12 +80,14 @@ def _user(name: str) -> str:
 @dataclass(frozen=True)
 class Rabbit:
     port: int
+    hub_user: str
     hub_password: str
+    device_user: str
     device_password: str
 
 
 @pytest.fixture(scope="module")
-def rabbit() -> Rabbit:
+def rabbit() -> Iterator[Rabbit]:
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("RabbitMQ is not installed (apt-get install rabbitmq-server)")
     if not _running():
@@ -97,7 +96,12 @@ def rabbit() -> Rabbit:
         if not _running():
             pytest.skip("RabbitMQ is installed but could not be started")
     port = _enable_mqtt()
-    return Rabbit(port, _user("lk-test-hub"), _user("lk-test-d1"))
+    run = secrets.token_hex(3)  # users of this run only, removed at the end
+    hub_user, device_user = f"lk-test-hub-{run}", f"lk-test-dev-{run}"
+    yield Rabbit(port, hub_user, _add_user(hub_user), device_user, _add_user(device_user))
+    for user in (hub_user, device_user):
+        with contextlib.suppress(subprocess.SubprocessError):
+            _ctl("rabbitmqctl", "delete_user", user)
 
 
 async def _forget_session(rabbit: Rabbit, client_id: str, user: str, password: str) -> None:
@@ -115,13 +119,13 @@ async def test_drain_and_command_through_rabbitmq(rabbit: Rabbit, tmp_path: Path
     device, hub_id = f"d{run}", f"lk-test-hub-{run}"
     store = HubStore(tmp_path / "hub.db")
     params = ConnectParams(host="127.0.0.1", port=rabbit.port, client_id=hub_id,
-                           username="lk-test-hub", password=rabbit.hub_password,
+                           username=rabbit.hub_user, password=rabbit.hub_password,
                            protocol=MQTT_V311)  # fmt: skip
     hub = Hub(HubSettings(fleet=FLEET, connect=params), store)
     hub_task = asyncio.create_task(hub.run())
     dev = ReferenceDevice(tmp_path / "d1.db")
     settings = SyncSettings(host="127.0.0.1", port=rabbit.port, device_id=device, fleet_id=FLEET,
-                            username="lk-test-d1", password=rabbit.device_password,
+                            username=rabbit.device_user, password=rabbit.device_password,
                             protocol=MQTT_V311, backoff_min_s=0.1, backoff_max_s=1.0,
                             confirm_timeout_s=3.0)  # fmt: skip
     rd = RunningDevice(dev, DeviceSync(settings, dev, dev, dev, command_keys=no_keys,
@@ -138,8 +142,8 @@ async def test_drain_and_command_through_rabbitmq(rabbit: Rabbit, tmp_path: Path
         hub_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await hub_task
-        await _forget_session(rabbit, device, "lk-test-d1", rabbit.device_password)
-        await _forget_session(rabbit, hub_id, "lk-test-hub", rabbit.hub_password)
+        await _forget_session(rabbit, device, rabbit.device_user, rabbit.device_password)
+        await _forget_session(rabbit, hub_id, rabbit.hub_user, rabbit.hub_password)
     assert store.event_seqs(FLEET, device)[:2000] == list(range(1, 2001))
-    store.close()
-    dev.close()
+    await asyncio.to_thread(store.close)
+    await asyncio.to_thread(dev.close)

@@ -100,7 +100,7 @@ async def test_drain_alarm_when_connected_but_hub_never_confirms(
         hub_task.cancel()
     finally:
         await rd.stop()
-        store.close()
+        await asyncio.to_thread(store.close)
 
 
 async def test_mqtt_311_device_and_hub(broker: Broker, tmp_path: Path) -> None:
@@ -121,8 +121,8 @@ async def test_mqtt_311_device_and_hub(broker: Broker, tmp_path: Path) -> None:
         hub_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await hub_task
-        store.close()
-    assert store_seqs_ok(tmp_path / "hub.db", 501)
+        await asyncio.to_thread(store.close)
+    assert await asyncio.to_thread(store_seqs_ok, tmp_path / "hub.db", 501)
 
 
 def store_seqs_ok(path: Path, n: int) -> bool:
