@@ -8,6 +8,7 @@ from agent.api.auth import SESSIONS_KEY, add_auth_routes
 from agent.api.context import CONTEXT_KEY, ApiContext
 from agent.api.errors import errors_middleware
 from agent.api.kiosk_routes import add_kiosk_routes
+from agent.api.openapi import add_openapi_routes
 from agent.api.pickup_routes import add_pickup_routes
 from agent.api.scan_routes import add_scan_routes
 from agent.api.status_routes import add_status_routes
@@ -24,6 +25,7 @@ def make_web_app(context: ApiContext) -> web.Application:
     add_status_routes(app)
     add_kiosk_routes(app)
     add_scan_routes(app)
+    add_openapi_routes(app)
     for add_routes in context.extra_routes:
         add_routes(app)
     return app

@@ -1,0 +1,337 @@
+"""The OpenAPI 3.1 description of every `/api/v1` route, served at `GET /api/v1/openapi.json`.
+
+Built from a Python dict so that it ships inside the package and is checked by mypy and ruff.
+`tests/agent/supervision/test_openapi.py` walks the application's router and fails for any
+`/api/v1` route missing here, so a new endpoint cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+
+from agent.api.context import CONTEXT_KEY
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_BOOL = {"type": "boolean"}
+_OBJ = {"type": "object"}
+
+
+def _body(props: dict[str, object], required: Sequence[str] = ()) -> dict[str, object]:
+    schema: dict[str, object] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+
+
+def _op(
+    summary: str,
+    tag: str,
+    *,
+    body: dict[str, object] | None = None,
+    role: str | None = None,
+    params: Sequence[str] = (),
+    errors: Sequence[int] = (400,),
+    ok: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """One operation: JSON result on 200, the shared error shape on each status in `errors`."""
+    responses: dict[str, object] = {
+        "200": {
+            "description": "Done",
+            "content": {
+                "application/json": {"schema": ok or {"$ref": "#/components/schemas/Result"}}
+            },
+        }
+    }
+    statuses = sorted({*errors, 401} if role else set(errors))
+    for status in statuses:
+        responses[str(status)] = {"$ref": "#/components/responses/Error"}
+    op: dict[str, object] = {"summary": summary, "tags": [tag], "responses": responses}
+    if role:
+        op["security"] = [{"session": []}]
+        op["description"] = f"Requires a session with the `{role}` role."
+    if body is not None:
+        op["requestBody"] = body
+    if params:
+        op["parameters"] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in params
+        ]
+    return op
+
+
+_DOOR = {"name": "door", "in": "path", "required": True, "schema": {"type": "integer"}}
+_REASON = _body({"reason": {"type": "string", "maxLength": 200}})
+
+
+def _door_op(
+    summary: str,
+    role: str | None,
+    *,
+    body: dict[str, object] | None = None,
+    errors: Sequence[int] = (404,),
+    ok: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    tag = "doors" if role is None else "staff"
+    op = _op(summary, tag, role=role, body=body, errors=errors, ok=ok)
+    op["parameters"] = [_DOOR]
+    return op
+
+
+_PATHS: dict[str, dict[str, object]] = {
+    "/api/v1/health": {"get": _op("Liveness: locker id and agent version", "status", errors=())},
+    "/api/v1/status": {
+        "get": _op(
+            "Doors, order counts, outbox depth, clock trust, versions, supervision and camera",
+            "status",
+            errors=(),
+        )
+    },
+    "/api/v1/openapi.json": {"get": _op("This document", "status", errors=(), ok=_OBJ)},
+    "/api/v1/pickup/code": {
+        "post": _op(
+            "Collect by typed code; within the grace period the same code reopens the door once",
+            "pickup",
+            body=_body({"code": _STR}, ["code"]),
+            errors=(400, 404, 409, 429, 503),
+        )
+    },
+    "/api/v1/pickup/scan": {
+        "post": _op(
+            "Collect by a scanned signed token",
+            "pickup",
+            body=_body({"payload": _STR}, ["payload"]),
+            errors=(400, 403, 404, 409, 503),
+        )
+    },
+    "/api/v1/pickup/door-did-not-open": {
+        "post": _op(
+            "Report that the door did not open (same code, within the grace period). Result: "
+            "jammed (door faulted, parcel stays collectable), open, was_open, unknown, collectable",
+            "pickup",
+            body=_body({"code": _STR}, ["code"]),
+            errors=(400, 404, 409, 429),
+            ok={"$ref": "#/components/schemas/HelpOutcome"},
+        )
+    },
+    "/api/v1/doors/{door}/state": {
+        "get": _door_op(
+            "A door's state for the kiosk to poll after a pickup: "
+            "closed, open, left_open, jammed, out_of_service, unknown",
+            None,
+            errors=(404,),
+            ok={"$ref": "#/components/schemas/DoorStatus"},
+        )
+    },
+    "/api/v1/staff/sign-in": {
+        "post": _op(
+            "Sign in with a staff or courier PIN; returns a session",
+            "staff",
+            body=_body({"pin": _STR}, ["pin"]),
+            errors=(400, 401, 429),
+        )
+    },
+    "/api/v1/staff/sign-out": {"post": _op("End the session", "staff", role="staff or courier")},
+    "/api/v1/staff/inventory": {
+        "get": _op(
+            "Doors with their orders, states, flags and needs_attention", "staff", role="staff"
+        )
+    },
+    "/api/v1/staff/doors/{door}/open": {
+        "post": _door_op(
+            "Open a door with a reason (audited with the staff id)",
+            "staff",
+            body=_body({"reason": {"type": "string", "maxLength": 200}}, ["reason"]),
+            errors=(400, 404, 503),
+        )
+    },
+    "/api/v1/staff/doors/{door}/enable": {
+        "post": _door_op("Put a door back into assignment", "staff", body=_REASON, errors=(404,))
+    },
+    "/api/v1/staff/doors/{door}/disable": {
+        "post": _door_op("Take a door out of assignment", "staff", body=_REASON, errors=(404,))
+    },
+    "/api/v1/staff/doors/{door}/clear-fault": {
+        "post": _door_op("Clear a door's fault (e.g. jammed)", "staff", errors=(404, 409))
+    },
+    "/api/v1/courier/load": {
+        "post": _op(
+            "Start loading a parcel by its label: opens the assigned door",
+            "courier",
+            role="courier or staff",
+            body=_body({"label": _STR, "size": {"enum": ["S", "M", "L"]}}, ["label"]),
+            errors=(400, 404, 409, 503),
+        )
+    },
+    "/api/v1/courier/load/{load}/confirm": {
+        "post": _op(
+            "Confirm a load once the door is closed",
+            "courier",
+            role="courier or staff",
+            params=("load",),
+            errors=(404, 409),
+        )
+    },
+    "/api/v1/courier/load/{load}/too-small": {
+        "post": _op(
+            "The door is too small: open the next size up",
+            "courier",
+            role="courier or staff",
+            params=("load",),
+            errors=(404, 409, 503),
+        )
+    },
+    "/api/v1/courier/load/{load}/cancel": {
+        "post": _op(
+            "Cancel a pending load",
+            "courier",
+            role="courier or staff",
+            params=("load",),
+            errors=(404, 409),
+        )
+    },
+    "/api/v1/courier/pickups": {
+        "get": _op("Expired parcels and returns to take away", "courier", role="courier or staff")
+    },
+    "/api/v1/courier/collect": {
+        "post": _op(
+            "Take an expired parcel or a return out of its door (by door or order)",
+            "courier",
+            role="courier or staff",
+            body=_body({"door": _INT, "order": _STR}),
+            errors=(400, 404, 409, 503),
+        )
+    },
+    "/api/v1/returns/start": {
+        "post": _op(
+            "Start a customer return drop-off with its return code: opens a door",
+            "returns",
+            body=_body({"code": _STR, "size": {"enum": ["S", "M", "L"]}}, ["code"]),
+            errors=(400, 404, 409, 503),
+        )
+    },
+    "/api/v1/counter/receive": {
+        "post": _op(
+            "Counter mode: receive a parcel by its label",
+            "counter",
+            role="staff",
+            body=_body({"label": _STR}, ["label"]),
+            errors=(400, 404, 409),
+        )
+    },
+    "/api/v1/counter/handout": {
+        "post": _op(
+            "Counter mode: hand out a parcel (customer code plus parcel label, ID check outcome)",
+            "counter",
+            role="staff",
+            body=_body({"code": _STR, "label": _STR, "id_check": _STR}, ["code", "label"]),
+            errors=(400, 403, 404, 409, 503),
+        )
+    },
+    "/api/v1/counter/return": {
+        "post": _op(
+            "Counter mode: accept a customer return",
+            "counter",
+            role="staff",
+            body=_body({"code": _STR, "label": _STR}, ["code", "label"]),
+            errors=(400, 404, 409),
+        )
+    },
+    "/api/v1/kiosk/events": {
+        "get": _op("Recent camera scan results for the kiosk page", "kiosk", errors=())
+    },
+    "/api/v1/demo/controls": {
+        "get": _op("Demo only: buttons that put a token in front of the camera", "demo", errors=())
+    },
+    "/api/v1/demo/camera": {
+        "post": _op(
+            "Demo only: show an order's token (on a phone or paper) to the simulated camera",
+            "demo",
+            body=_body({"order": _STR, "carrier": {"enum": ["phone", "paper"]}}),
+        )
+    },
+}
+
+_COMPONENTS: dict[str, object] = {
+    "securitySchemes": {
+        "session": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "`session` from `POST /api/v1/staff/sign-in`",
+        }
+    },
+    "schemas": {
+        "Result": {
+            "type": "object",
+            "properties": {"result": _STR, "message": _STR, "door": _INT, "order": _STR},
+            "additionalProperties": True,
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {
+                "error": {"type": "string", "description": "Reason code (agent/reasons.py)"},
+                "message": {"type": "string", "description": "Text to show the person"},
+                "detail": {"type": "string", "description": "Only for malformed requests"},
+            },
+        },
+        "DoorStatus": {
+            "type": "object",
+            "required": ["door", "state", "sensor", "message"],
+            "properties": {
+                "door": _INT,
+                "state": {
+                    "enum": ["closed", "open", "left_open", "jammed", "out_of_service", "unknown"]
+                },
+                "sensor": {"enum": ["open", "closed", "unknown"]},
+                "open_s": {"type": ["number", "null"]},
+                "message": _STR,
+            },
+        },
+        "HelpOutcome": {
+            "type": "object",
+            "required": ["result", "door", "message"],
+            "properties": {
+                "result": {"enum": ["jammed", "open", "was_open", "unknown", "collectable"]},
+                "door": _INT,
+                "message": _STR,
+            },
+        },
+    },
+    "responses": {
+        "Error": {
+            "description": "Refused; `error` is the reason code, `message` the user message",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    },
+}
+
+
+def openapi_document(version: str = "0") -> dict[str, object]:
+    """The document (a fresh copy of the structure, with the agent's version)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Locker agent API",
+            "version": version,
+            "description": "Kiosk, courier, counter and staff endpoints of one locker agent. "
+            "Errors share one shape: `{error: REASON, message: <user message>}`.",
+        },
+        "paths": _PATHS,
+        "components": _COMPONENTS,
+    }
+
+
+def _version_of(request: web.Request) -> str:
+    context = request.app.get(CONTEXT_KEY)
+    return context.version if context is not None else "0"
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(_version_of(request)))
+
+
+def add_openapi_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/openapi.json", serve_openapi)
