@@ -69,6 +69,11 @@ class OpsAgent:
         assert status == 200, body
         return str(body["session"])
 
+    async def sign_in_again(self) -> None:
+        """New sessions after the clock moved past their lifetime."""
+        self.courier = await self.sign_in(COURIER_PIN)
+        self.staff = await self.sign_in(STAFF_PIN)
+
     async def announce(
         self,
         order_id: str,
@@ -112,7 +117,9 @@ class OpsAgent:
 
     async def audit_actions(self) -> list[tuple[str, str]]:
         def read(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-            return [(str(r[0]), str(r[1])) for r in conn.execute("SELECT action, detail FROM audit")]
+            return [
+                (str(r[0]), str(r[1])) for r in conn.execute("SELECT action, detail FROM audit")
+            ]
 
         return await self.agent.db.read(read)
 

@@ -168,7 +168,9 @@ async def test_junk_labels_are_refused_with_a_reason(ops: OpsAgent, label: str) 
 
 
 async def test_bad_sizes_and_load_ids_are_400(ops: OpsAgent) -> None:
-    status, body = await ops.courier_post("/api/v1/courier/load", {"label": "PCL:A:B", "size": "XL"})
+    status, body = await ops.courier_post(
+        "/api/v1/courier/load", {"label": "PCL:A:B", "size": "XL"}
+    )
     assert (status, body["error"]) == (400, Reason.BAD_REQUEST)
     status, body = await ops.courier_post("/api/v1/courier/load/abc/confirm")
     assert status == 400
