@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 
@@ -52,10 +53,9 @@ class Publisher:
         self._outbox = outbox
         self._state = state
         self._clock = clock
-        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._cursor = 0
-        self._progress_at = self._loop.time()
+        self._progress_at = time.monotonic()
         self._rewind_after = settings.confirm_timeout_s
         self._state_dirty = True
         self._state_sent: bytes | None = None
@@ -85,7 +85,7 @@ class Publisher:
     async def run(self, conn: MqttConnection) -> None:
         """Publish until the connection ends (a `ConnectionLostError` from a PUBACK future)."""
         self._cursor = self.confirmed_seq  # a new connection sends everything unconfirmed again
-        self._progress_at = self._loop.time()
+        self._progress_at = time.monotonic()
         self._state_dirty = True
         inflight: deque[asyncio.Future[None]] = deque()
         while True:
@@ -133,7 +133,7 @@ class Publisher:
     def _maybe_rewind(self) -> None:
         if self._cursor <= self.confirmed_seq:
             return
-        if self._loop.time() - self._progress_at < self._rewind_after:
+        if time.monotonic() - self._progress_at < self._rewind_after:
             return
         _LOG.warning(
             "hub confirmed nothing for %.0f s, resending from seq %d",
@@ -141,7 +141,7 @@ class Publisher:
             self.confirmed_seq + 1,
         )
         self._cursor = self.confirmed_seq
-        self._progress_at = self._loop.time()
+        self._progress_at = time.monotonic()
         self._rewind_after = min(self._rewind_after * 2, _MAX_REWIND_S)
 
     def on_hub_status(self, payload: bytes) -> None:
@@ -153,7 +153,7 @@ class Publisher:
             return
         if online and self._cursor > self.confirmed_seq:
             self._cursor = self.confirmed_seq
-            self._progress_at = self._loop.time()
+            self._progress_at = time.monotonic()
             self._wake.set()
 
     async def on_confirm(self, payload: bytes) -> None:
@@ -176,7 +176,7 @@ class Publisher:
         self.confirmed_seq = through
         self._cursor = max(self._cursor, through)
         self.last_confirm_at = self._clock()
-        self._progress_at = self._loop.time()
+        self._progress_at = time.monotonic()
         self._rewind_after = self._s.confirm_timeout_s
         self._wake.set()
 
@@ -185,15 +185,15 @@ class Publisher:
         stats = await self._outbox.stats()
         self.depth, self.oldest_created_at = stats.depth, stats.oldest_created_at
         if stats.depth == 0:
-            self._progress_at = self._loop.time()
-        stalled = stats.depth > 0 and self._loop.time() - self._progress_at > threshold_s
+            self._progress_at = time.monotonic()
+        stalled = stats.depth > 0 and time.monotonic() - self._progress_at > threshold_s
         if stalled == self.alarm:
             return False
         self.alarm = stalled
         return True
 
     async def _maybe_state(self, conn: MqttConnection) -> None:
-        due = self._loop.time() - self._state_at >= self._s.state_interval_s
+        due = time.monotonic() - self._state_at >= self._s.state_interval_s
         if not (self._state_dirty or due):
             return
         self._state_dirty = False
@@ -211,7 +211,7 @@ class Publisher:
         if raw == self._state_sent and not due:
             return
         await conn.publish(self._topics.state, encode(self._header("state"), body), retain=True)
-        self._state_sent, self._state_at = raw, self._loop.time()
+        self._state_sent, self._state_at = raw, time.monotonic()
 
     def _header(self, kind: str) -> Header:
         return Header(
