@@ -314,3 +314,23 @@ async def test_a_missing_database_is_a_database_error(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "no such database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_verify_with_a_config_uses_its_data_folder_and_named_key(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    await make_log(data)
+    (data / "device_key.pem").rename(data / "signing.pem")
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[locker]\ndata_dir = "data"\n\n[audit]\ndevice_key = "signing.pem"\n', encoding="utf-8"
+    )
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [*AGENT, "audit", "verify", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == EXIT_AUDIT_OK, result.stderr
+    assert json.loads(result.stdout)["checkpoints"] == 2
