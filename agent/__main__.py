@@ -101,7 +101,8 @@ async def _run(config: AgentConfig) -> int:
 async def _demo(args: argparse.Namespace) -> int:
     data_dir = (args.data_dir or Path(tempfile.mkdtemp(prefix="locker-demo-"))).resolve()
     fleet = demo.demo_fleet(data_dir, time.time())
-    config = demo.demo_config(data_dir, args.port, fleet)
+    pins, staff = await asyncio.to_thread(demo.demo_pins)
+    config = demo.demo_config(data_dir, args.port, fleet).model_copy(update={"staff": staff})
     camera = SimulatedCamera()
     demo_tokens: list[DemoToken] = []
     agent = Agent(config, camera=camera, extra_routes=[demo_routes(camera, lambda: demo_tokens)])
@@ -120,14 +121,19 @@ async def _demo(args: argparse.Namespace) -> int:
             for o in seeded
             if o.token
         )
-        _print_demo(seeded, started.url or "", data_dir, as_json=args.json)
+        _print_demo(seeded, started.url or "", data_dir, as_json=args.json, pins=pins)
 
     await _serve(agent, on_started=announce)
     return EXIT_OK
 
 
 def _print_demo(
-    seeded: Sequence[demo.SeededOrder], url: str, data_dir: Path, *, as_json: bool
+    seeded: Sequence[demo.SeededOrder],
+    url: str,
+    data_dir: Path,
+    *,
+    as_json: bool,
+    pins: Sequence[demo.DemoPin] = (),
 ) -> None:
     if as_json:
         for order in seeded:
@@ -144,12 +150,16 @@ def _print_demo(
                 flush=True,
             )
         print(json.dumps({"kiosk_url": url, "data_dir": str(data_dir)}), flush=True)
+        for p in pins:  # after the kiosk line, which scripts read as the end of the orders
+            print(json.dumps({"role": p.role, "actor": p.actor, "pin": p.pin}), flush=True)
         return
     print(f"Demo locker (simulated doors, offline) — data in {data_dir}")
     for order in seeded:
         print(f"  order {order.order_id}  size {order.door_size}  code {order.code}")
         if order.token:
             print(f"    token {order.token}")
+    for p in pins:
+        print(f"  {p.role} PIN {p.pin}  (sign in: POST /api/v1/staff/sign-in)")
     print(f"Kiosk: {url}   (Ctrl-C to stop)", flush=True)
 
 

@@ -27,7 +27,11 @@ from agent.services.counter import CounterService
 from agent.services.expiry import ExpiryService
 from agent.services.loading import DoorOpener, LoadingService
 from agent.services.pickup import PickupService, recover_interrupted_openings
-from agent.services.returns import CollectionService, ReturnService
+from agent.services.returns import (
+    CollectionService,
+    ReturnService,
+    recover_interrupted_returns,
+)
 from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.status import StatusService
@@ -128,6 +132,7 @@ class Agent:
         recovered = await self.db.run(recover_interrupted_openings, now)
         if recovered:
             _LOG.warning("%s door openings were interrupted by a restart; flagged", recovered)
+        await self.db.run(recover_interrupted_returns, now)
         self.typed_code_secret = await self.db.run(_typed_code_secret, now)
         self.pickup = self._build_pickup()
         self._extra_routes += self._build_operations()

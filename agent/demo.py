@@ -14,10 +14,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import AgentConfig, ApiConfig, LockerConfig, TrustConfig
+from agent.config import AgentConfig, ApiConfig, LockerConfig, StaffPinConfig, TrustConfig
 from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy
 from agent.services.orders import Announcement, announce_order, load_into_door
+from agent.services.sessions import hash_pin
 from agent.tokens.claims import TokenFlags
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
 from provisioning.fleet import DemoFleet, create_demo_fleet
@@ -45,6 +46,26 @@ class SeededOrder:
 def demo_fleet(data_dir: Path, now: float) -> DemoFleet:
     """A fresh demo fleet in `data_dir/fleet` (new keys each start)."""
     return create_demo_fleet(data_dir / "fleet", DEMO_LOCKER_ID, now)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPin:
+    actor: str
+    role: str
+    pin: str  # shown once, to the person running the demo; the config holds only its hash
+
+
+def demo_pins() -> tuple[tuple[DemoPin, ...], tuple[StaffPinConfig, ...]]:
+    """A fresh courier PIN and staff PIN, and their `[[staff]]` entries (blocking: scrypt)."""
+    rng = random.SystemRandom()
+    pins = tuple(
+        DemoPin(actor, role, f"{rng.randrange(10**6):06d}")
+        for actor, role in (("demo-courier", "courier"), ("demo-staff", "staff"))
+    )
+    entries = tuple(
+        StaffPinConfig(actor=p.actor, role=p.role, pin_hash=hash_pin(p.pin)) for p in pins
+    )
+    return pins, entries
 
 
 def demo_config(data_dir: Path, port: int, fleet: DemoFleet | None = None) -> AgentConfig:

@@ -97,7 +97,7 @@ def record_dropped_off(
     journal.record(conn, "return.dropped_off", body, now=now, actor=actor, door=grant.door)
 
 
-def _reserve_return(
+def reserve_return(
     conn: sqlite3.Connection,
     order_ref: str,
     size: DoorSize,
@@ -158,6 +158,23 @@ def expect_return(
     )
 
 
+def recover_interrupted_returns(conn: sqlite3.Connection, now: float) -> int:
+    """At start: a return whose door opening never finished may be in its door. It goes on the
+    couriers' list, flagged, and the hub is told; nothing is opened again."""
+    rows = conn.execute(
+        "SELECT order_ref, door, receipt FROM returns WHERE state = 'opening'"
+    ).fetchall()
+    for order_ref, door, receipt in rows:
+        conn.execute(
+            "UPDATE returns SET state = 'dropped_off', needs_attention = 'door_open_interrupted',"
+            " updated_at = ? WHERE order_ref = ?",
+            (now, order_ref),
+        )
+        body = {"return": order_ref, "door": door, "receipt": receipt}
+        journal.record(conn, "return.open_interrupted", body, now=now, door=door)
+    return len(rows)
+
+
 def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, DoorSize] | None:
     row = conn.execute(
         "SELECT order_ref, size, state, receipt FROM returns WHERE code_key = ?", (code_key,)
@@ -199,7 +216,7 @@ class ReturnService:
         tried: frozenset[int] = frozenset()
         for _ in range(MAX_DOORS_TRIED):
             reserved = await self._db.run(
-                _reserve_return, order_ref, size, via=via, now=now, exclude=tried
+                reserve_return, order_ref, size, via=via, now=now, exclude=tried
             )
             if reserved is None:
                 raise AgentError(size.value, reason=Reason.NO_DOOR_AVAILABLE)
