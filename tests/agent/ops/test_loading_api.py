@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from agent.domain.doors import DoorSize
@@ -225,3 +227,19 @@ async def test_the_sensor_poller_confirms_a_load_when_the_door_closes(ops: OpsAg
     status, body = await ops.courier_post(f"/api/v1/courier/load/{first['load']}/confirm")
     assert (status, body["state"]) == (200, "loaded")
     assert len(await ops.events("order.loaded")) == 1
+
+
+async def test_simultaneous_scans_never_share_or_double_book_a_door(ops: OpsAgent) -> None:
+    for n in range(4):
+        await ops.announce(f"ORD-Q{n}")
+    answers = await asyncio.gather(
+        *(
+            ops.courier_post("/api/v1/courier/load", {"label": f"PCL:ORD-Q{n}:P1"})
+            for n in range(4)
+        ),
+        ops.courier_post("/api/v1/courier/load", {"label": "PCL:ORD-Q0:P1"}),
+    )
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200, 200, 200, 200, 409]
+    doors = [body["door"] for status, body in answers if status == 200]
+    assert sorted(doors) == [1, 2, 3, 4]
