@@ -8,14 +8,15 @@ The time floor (the highest hub-signed time verified) is persisted in the same d
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agent.clock import Clock
-from agent.errors import ConfigError
+from agent.errors import AgentError, ConfigError
 from agent.reasons import Reason
 from agent.store import journal
 from agent.store.db import Database
@@ -28,6 +29,13 @@ from agent.tokens.verify import VerifyContext
 _LOG = logging.getLogger(__name__)
 BUNDLE_SETTING = "trust_bundle"
 FLOOR_SETTING = "time_floor"
+REVOKED_SETTING = "revoked_local"  # revocations sent by the hub between bundles
+OVERRIDES_SETTING = "trust_overrides"
+# Settings the hub may change at run time (`config.set`), with their allowed range.
+OVERRIDABLE: dict[str, tuple[float, float]] = {
+    "trust.grace_hours": (0.0, 24.0 * 365),
+    "trust.leeway_s": (0.0, 3600.0),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +86,15 @@ class TrustService:
         self._policy = policy
         self.bundle: TrustBundle | None = None
         self.time_floor = 0.0
+        self._revoked_ctis: frozenset[bytes] = frozenset()
+        self._revoked_kids: frozenset[bytes] = frozenset()
 
     async def start(self, initial_bundle: Path | None) -> None:
         """Load the stored bundle (or the configured file) and the time floor."""
         stored, self.time_floor = await self._db.read(_stored_state)
+        revoked, overrides = await self._db.read(_stored_extras)
+        self._set_revoked(revoked)
+        self._apply(overrides)
         candidates = [data for data in (stored, _read_file(initial_bundle)) if data]
         for data in candidates:
             try:
@@ -108,12 +121,63 @@ class TrustService:
             raise TokenError("no trust bundle installed", reason=Reason.TRUSTLIST_STALE)
         return VerifyContext(
             locker_id=self._locker_id,
-            trust=self.bundle,
+            trust=self._effective_bundle(self.bundle),
             leeway_s=self._policy.leeway_s,
             time_floor=self.time_floor,
             grace_s=self._policy.grace_s,
             live_window_s=self._policy.live_window_s,
             id_check_available=self._policy.id_check_available,
+        )
+
+    async def revoke(self, ctis: Sequence[str], kids: Sequence[str]) -> None:
+        """Add hub revocations (hex token ids and key ids) that hold until a bundle lists them."""
+        try:
+            new = {
+                "ctis": [bytes.fromhex(c).hex() for c in ctis],
+                "kids": [bytes.fromhex(k).hex() for k in kids],
+            }
+        except ValueError:
+            raise AgentError("revocations must be hex", reason=Reason.BAD_REQUEST) from None
+        merged = await self._db.run(_add_revocations, new, self._clock.now())
+        self._set_revoked(merged)
+
+    async def apply_overrides(self, changes: Mapping[str, object]) -> list[str]:
+        """Apply hub `config.set` changes; only the keys in `OVERRIDABLE`, checked and stored."""
+        checked: dict[str, float] = {}
+        for key, value in changes.items():
+            limits = OVERRIDABLE.get(key)
+            if limits is None:
+                raise AgentError(f"{key} cannot be changed remotely", reason=Reason.BAD_REQUEST)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise AgentError(f"{key} must be a number", reason=Reason.BAD_REQUEST)
+            if not limits[0] <= float(value) <= limits[1]:
+                raise AgentError(f"{key} out of range", reason=Reason.BAD_REQUEST)
+            checked[key] = float(value)
+        stored = await self._db.run(_store_overrides, checked, self._clock.now())
+        self._apply(stored)
+        return list(checked)
+
+    def _apply(self, overrides: Mapping[str, float]) -> None:
+        policy = self._policy
+        if "trust.grace_hours" in overrides:
+            policy = replace(policy, grace_s=overrides["trust.grace_hours"] * 3600)
+        if "trust.leeway_s" in overrides:
+            policy = replace(policy, leeway_s=overrides["trust.leeway_s"])
+        self._policy = policy
+
+    def _set_revoked(self, revoked: Mapping[str, Sequence[str]]) -> None:
+        self._revoked_ctis = frozenset(bytes.fromhex(c) for c in revoked.get("ctis", ()))
+        self._revoked_kids = frozenset(bytes.fromhex(k) for k in revoked.get("kids", ()))
+
+    def _effective_bundle(self, bundle: TrustBundle) -> TrustBundle:
+        if not self._revoked_ctis and not self._revoked_kids:
+            return bundle
+        keys = tuple(k for k in bundle.keys if k.kid not in self._revoked_kids)
+        return replace(
+            bundle,
+            keys=keys,
+            revoked=bundle.revoked | self._revoked_ctis,
+            by_kid={kid: ks for kid, ks in bundle.by_kid.items() if kid not in self._revoked_kids},
         )
 
     def note_floor(self, floor: float) -> None:
@@ -134,6 +198,42 @@ def _stored_state(conn: sqlite3.Connection) -> tuple[bytes | None, float]:
     stored = journal.get_setting(conn, BUNDLE_SETTING)
     floor = float(journal.get_setting(conn, FLOOR_SETTING) or 0.0)
     return (base64.b64decode(stored) if stored else None), floor
+
+
+def _stored_extras(
+    conn: sqlite3.Connection,
+) -> tuple[dict[str, list[str]], dict[str, float]]:
+    revoked = json.loads(journal.get_setting(conn, REVOKED_SETTING) or "{}")
+    overrides = json.loads(journal.get_setting(conn, OVERRIDES_SETTING) or "{}")
+    return revoked, overrides
+
+
+def _add_revocations(
+    conn: sqlite3.Connection, new: dict[str, list[str]], now: float
+) -> dict[str, list[str]]:
+    revoked, _ = _stored_extras(conn)
+    merged = {
+        name: sorted(set(revoked.get(name, [])) | set(new[name])) for name in ("ctis", "kids")
+    }
+    journal.put_setting(conn, REVOKED_SETTING, journal.canonical_json(merged))
+    journal.record(
+        conn,
+        "trust.revoked",
+        {"ctis": len(new["ctis"]), "kids": new["kids"]},
+        now=now,
+        actor="hub",
+    )
+    return merged
+
+
+def _store_overrides(
+    conn: sqlite3.Connection, changes: dict[str, float], now: float
+) -> dict[str, float]:
+    _, overrides = _stored_extras(conn)
+    overrides.update(changes)
+    journal.put_setting(conn, OVERRIDES_SETTING, journal.canonical_json(overrides))
+    journal.record(conn, "config.changed", dict(changes), now=now, actor="hub")
+    return overrides
 
 
 def _store_bundle(
