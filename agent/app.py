@@ -1,5 +1,6 @@
-"""The composition root: the only module that builds concrete drivers, the store and the web app,
-and starts and stops them in a readable order."""
+"""The composition root: the only module (with its helper `app_services.py`) that builds
+concrete drivers, the store, the scanner, the MQTT client and the web app, and starts and stops
+them in a readable order."""
 
 from __future__ import annotations
 
@@ -7,44 +8,39 @@ import asyncio
 import logging
 import secrets
 import sqlite3
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
 from agent.api.context import ApiContext
-from agent.api.counter_routes import counter_routes
-from agent.api.courier_routes import courier_routes
-from agent.api.returns_routes import returns_routes
 from agent.api.web import make_web_app
+from agent.app_services import Ports, Services, build_services
+from agent.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
-from agent.domain.attempts import AttemptPolicy
-from agent.errors import ConfigError
-from agent.services.counter import CounterService
-from agent.services.expiry import ExpiryService
-from agent.services.loading import DoorOpener, LoadingService
-from agent.services.pickup import PickupService, recover_interrupted_openings
-from agent.services.returns import (
-    CollectionService,
-    ReturnService,
-    recover_interrupted_returns,
-)
-from agent.services.scans import ScanFeed, ScanService
-from agent.services.sessions import Role, SessionService, StaffCredential
-from agent.services.status import StatusService
-from agent.services.token_pickup import TokenPickupService
+from agent.errors import AgentError, ConfigError
+from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox
+from agent.metrics import Gauge, Metrics
+from agent.reasons import Reason
+from agent.services.pickup import recover_interrupted_openings
+from agent.services.returns import recover_interrupted_returns
+from agent.services.scans import ScanFeed
 from agent.services.trust import TrustPolicy, TrustService, load_roots
 from agent.store import journal, lockers
 from agent.store.db import Database
-from agent.tokens.typed_codes import code_lookup_key
+from agent.tokens.claims import Purpose
 from hardware.camera import Camera
 from hardware.door_drivers import make_door_driver
 from hardware.doors import DoorController, DoorSensors
 from hardware.errors import DriverConfigError
 from hardware.scanner import Scanner, build_scanner
+from hub_sync.device import DeviceSync
+from hub_sync.mqtt import TlsSettings
+from hub_sync.ports import SyncStats
+from hub_sync.settings import SyncSettings, parse_broker, parse_protocol
+from hub_sync.signing import PublicKey
 
 _LOG = logging.getLogger(__name__)
 
@@ -104,103 +100,73 @@ class Agent:
         self.hardware = hardware or build_door_hardware(config)
         self.db = Database(config.database_path, synchronous=config.store.synchronous)
         self.version = agent_version()
-        self.started_at = time.time()
-        self._runner: web.AppRunner | None = None
+        self.metrics = Metrics()
+        self.scan_feed = ScanFeed()
         self.url: str | None = None
-        self.pickup: PickupService | None = None
-        self.status: StatusService | None = None
-        self.sessions: SessionService | None = None
         self.typed_code_secret = b""
         self.trust: TrustService | None = None
-        self.token_pickup: TokenPickupService | None = None
-        self.scan_feed = ScanFeed()
+        self.services: Services | None = None
         self.scanner: Scanner | None = None
+        self.sync: DeviceSync | None = None
         self._camera = camera
         self._extra_routes = tuple(extra_routes)
-        self.expiry = ExpiryService(self.db, self.clock)
-        self.loading: LoadingService | None = None
-        self.returns: ReturnService | None = None
-        self.counter: CounterService | None = None
-        self.collection: CollectionService | None = None
+        self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         """Open the store, switch relays off, recover, build the services, serve HTTP."""
         await self.db.open()
         now = self.clock.now()
         await self.db.run(lockers.ensure_doors, self.config.doors.layout())
-        await self.hardware.controller.start()
-        recovered = await self.db.run(recover_interrupted_openings, now)
-        if recovered:
-            _LOG.warning("%s door openings were interrupted by a restart; flagged", recovered)
-        await self.db.run(recover_interrupted_returns, now)
+        await self.hardware.controller.start()  # all relays off before anything else
+        await self._recover(now)
         self.typed_code_secret = await self.db.run(_typed_code_secret, now)
-        self.pickup = self._build_pickup()
-        self._extra_routes += self._build_operations()
+        device_key = await asyncio.to_thread(
+            load_or_create_device_key, device_key_path(self.config)
+        )
         self.trust = await self._start_trust()
-        self.token_pickup = token_pickup = TokenPickupService(
-            self.db,
-            self.pickup,
-            self.trust,
-            self.clock,
-            id_check_available=self.config.locker.mode == "counter",
-        )
-        scans = ScanService(token_pickup, self.scan_feed, self.clock)
-        self.scanner = self._build_scanner(scans)
-        self.status = StatusService(self.db, self.hardware.sensors, self.clock, self._versions())
-        if self.scanner is not None:
-            self.status.providers["camera"] = self._camera_health
-        self.sessions = SessionService(
-            [StaffCredential(s.actor, Role(s.role), s.pin_hash) for s in self.config.staff],
-            self.clock,
-        )
-        await self._start_web(self.pickup, self.status, scans)
+        self.services = services = self._build_services(self.trust, device_key)
+        self.scanner = self._build_scanner(services)
+        self.sync = self._build_sync(services, self.trust)
+        self._register_status(services)
+        await self._start_web(services)
 
-    def _build_pickup(self) -> PickupService:
-        codes = self.config.typed_codes
-        secret = self.typed_code_secret
-        return PickupService(
-            self.db,
-            self.hardware.controller,
-            self.clock,
-            typed_code_key=lambda code: code_lookup_key(code, secret),
-            attempt_policy=AttemptPolicy(
-                max_failures_per_window=codes.max_failures_per_minute,
-                lockout_after=codes.lockout_after,
-                lockout_s=codes.lockout_minutes * 60,
-            ),
-        )
+    @property
+    def running(self) -> Services:
+        """The services of a started agent (for the CLI, benchmarks and tests)."""
+        if self.services is None:
+            raise RuntimeError("the agent is not started")
+        return self.services
 
-    def _build_operations(self) -> tuple[Callable[[web.Application], None], ...]:
-        """Loading, returns and courier collection at a locker; the counter in counter mode."""
-        secret, codes = self.typed_code_secret, self.config.typed_codes
-        policy = AttemptPolicy(
-            max_failures_per_window=codes.max_failures_per_minute,
-            lockout_after=codes.lockout_after,
-            lockout_s=codes.lockout_minutes * 60,
+    # Shortcuts to the services most tools and tests reach for.
+    pickup = property(lambda self: self.running.pickup)
+    token_pickup = property(lambda self: self.running.tokens)
+    expiry = property(lambda self: self.running.expiry)
+    loading = property(lambda self: self.running.loading)
+    returns = property(lambda self: self.running.returns)
+    counter = property(lambda self: self.running.counter)
+    collection = property(lambda self: self.running.collection)
+    sessions = property(lambda self: self.running.sessions)
+    status = property(lambda self: self.running.status)
+    supervisor = property(lambda self: self.running.supervisor)
+    staff = property(lambda self: self.running.staff)
+
+    async def _recover(self, now: float) -> None:
+        openings = await self.db.run(recover_interrupted_openings, now)
+        returns = await self.db.run(recover_interrupted_returns, now)
+        if openings or returns:
+            _LOG.warning("a restart interrupted %s door openings; flagged for staff", openings)
+
+    def _build_services(self, trust: TrustService, device_key: DeviceKey) -> Services:
+        return build_services(
+            self.config,
+            Ports(self.db, self.hardware.controller, self.hardware.sensors, self.clock),
+            trust=trust,
+            code_secret=self.typed_code_secret,
+            device_key=device_key,
+            feed=self.scan_feed,
+            metrics=self.metrics,
+            versions={"agent": self.version, "locker": self.config.locker.id},
         )
-        hold_s = self.config.hold.default_hours * 3600
-        if self.config.locker.mode == "counter":
-            self.counter = CounterService(
-                self.db,
-                self.clock,
-                typed_code_key=lambda code: code_lookup_key(code, secret),
-                attempt_policy=policy,
-                default_hold_s=hold_s,
-            )
-            self.collection = CollectionService(self.db, None, self.clock)
-            return courier_routes(None, self.collection), counter_routes(self.counter)
-        check_s = self.config.operations.door_open_check_ms / 1000
-        opener = DoorOpener(self.hardware.controller, self.hardware.sensors, check_s=check_s)
-        self.loading = LoadingService(self.db, opener, self.clock, default_hold_s=hold_s)
-        self.returns = ReturnService(
-            self.db,
-            opener,
-            self.clock,
-            typed_code_key=lambda code: code_lookup_key(code, secret),
-            attempt_policy=policy,
-        )
-        self.collection = CollectionService(self.db, opener, self.clock)
-        return courier_routes(self.loading, self.collection), returns_routes(self.returns)
 
     async def _start_trust(self) -> TrustService:
         trust_config = self.config.trust
@@ -219,74 +185,186 @@ class Agent:
         await trust.start(trust_config.bundle)
         return trust
 
-    def _versions(self) -> Mapping[str, object]:
-        return {"agent": self.version, "locker": self.config.locker.id}
-
-    def _build_scanner(self, scans: ScanService) -> Scanner | None:
+    def _build_scanner(self, services: Services) -> Scanner | None:
         camera_config = self.config.camera
         if not camera_config.enabled:
             return None
-        return build_scanner(camera_config.to_settings(), scans.on_camera_code, camera=self._camera)
+        return build_scanner(
+            camera_config.to_settings(), services.scans.on_camera_code, camera=self._camera
+        )
 
-    def _camera_health(self) -> object:
-        return asdict(self.scanner.health()) if self.scanner is not None else None
+    def _build_sync(self, services: Services, trust: TrustService) -> DeviceSync | None:
+        hub = self.config.hub
+        if hub.url is None:
+            return None
+        try:
+            host, port, user, password, tls = parse_broker(hub.url)
+            if hub.password_file is not None:
+                password = hub.password_file.read_text(encoding="utf-8").strip()
+            settings = SyncSettings(
+                host=host,
+                port=port,
+                device_id=self.config.locker.id,
+                fleet_id=hub.fleet,
+                username=hub.username or user,
+                password=password,
+                tls=_tls(hub.ca, hub.cert, hub.key) if tls else None,
+                keepalive=hub.keepalive_s,
+                protocol=parse_protocol(hub.protocol),
+                drain_alarm_s=hub.drain_alarm_minutes * 60,
+            )
+        except (ValueError, OSError) as err:
+            raise ConfigError(f"hub: {err}") from err
 
-    async def _start_web(
-        self, pickup: PickupService, status: StatusService, scans: ScanService
-    ) -> None:
-        assert self.sessions is not None  # noqa: S101 - built just before
+        def command_keys() -> Sequence[PublicKey]:
+            bundle = trust.bundle
+            if bundle is None:
+                return ()
+            keys = (k.public_key for k in bundle.keys if Purpose.COMMAND in k.purposes)
+            return tuple(k for k in keys if isinstance(k, PublicKey))
+
+        commands = HubCommands(
+            self.db,
+            self.clock,
+            expiry=services.expiry,
+            trust=trust,
+            remote_open=services.staff.open_door,
+            default_hold_s=self.config.hold.default_hours * 3600,
+        )
+        sync = DeviceSync(
+            settings,
+            StoreOutbox(self.db),
+            commands,
+            StatusSnapshot(services.status.snapshot),
+            command_keys=command_keys,
+            clock=self.clock.now,
+            on_alarm=self._on_drain_alarm,
+        )
+        self.db.after_commit.append(sync.outbox_changed)
+        return sync
+
+    async def _on_drain_alarm(self, active: bool, stats: SyncStats) -> None:
+        body = {"active": active, "outbox_depth": stats.outbox_depth}
+        await self.db.run(journal.record, "link.drain_alarm", body, now=self.clock.now())
+
+    def _register_status(self, services: Services) -> None:
+        providers = services.status.providers
+        if self.scanner is not None:
+            scanner = self.scanner
+            providers["camera"] = lambda: asdict(scanner.health())
+        if self.config.locker.mode == "locker":
+            providers["supervision"] = services.supervisor.status_section
+        if self.sync is not None:
+            sync = self.sync
+            providers["hub"] = lambda: asdict(sync.stats())
+        self.metrics.gauges.append(self._gauges)
+
+    def _gauges(self) -> Iterable[Gauge]:
+        if self.scanner is not None:
+            health = self.scanner.health()
+            yield Gauge("locker_camera_ok", "1 when frames are flowing.", float(health.ok))
+            if health.decode_ms_p50 is not None:
+                yield Gauge(
+                    "locker_decode_p50_seconds",
+                    "Median QR decode time per frame.",
+                    health.decode_ms_p50 / 1000,
+                )
+        if self.sync is not None:
+            stats = self.sync.stats()
+            yield Gauge("locker_hub_connected", "1 while connected.", float(stats.connected))
+            yield Gauge("locker_hub_reconnects", "Reconnects since start.", stats.reconnects)
+            yield Gauge("locker_outbox_depth", "Events not yet confirmed.", stats.outbox_depth)
+            yield Gauge(
+                "locker_outbox_oldest_age_seconds",
+                "Age of the oldest unconfirmed event.",
+                stats.oldest_age_s or 0.0,
+            )
+            yield Gauge(
+                "locker_outbox_drain_alarm", "1 while the outbox is stuck.", stats.drain_alarm
+            )
+
+    async def _start_web(self, services: Services) -> None:
         context = ApiContext(
-            pickup=pickup,
-            sessions=self.sessions,
-            status=status.snapshot,
+            pickup=services.pickup,
+            sessions=services.sessions,
+            status=services.status.snapshot,
             locker_id=self.config.locker.id,
             version=self.version,
-            scan=scans.scan,
+            scan=services.scans.scan,
             feed=self.scan_feed,
-            extra_routes=self._extra_routes,
+            extra_routes=(*services.routes, *self._extra_routes),
+            metrics=self.metrics,
+            token_sign_in=self._token_sign_in,
         )
         self._runner = web.AppRunner(make_web_app(context), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port)
         await site.start()
-        port = self._bound_port(site)
-        self.url = f"http://{self.config.api.host}:{port}/"
+        self.url = f"http://{self.config.api.host}:{_bound_port(site)}/"
         _LOG.info("kiosk and API listening on %s", self.url)
 
-    @staticmethod
-    def _bound_port(site: web.TCPSite) -> int:
-        server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else int(site._port)
+    def _token_sign_in(self, payload: str) -> tuple[str, str]:
+        """(actor, role) of a courier or staff token from the hub (verified offline)."""
+        assert self.services is not None  # noqa: S101 - started
+        for purpose in (Purpose.COURIER, Purpose.STAFF):
+            try:
+                token = self.services.tokens.verify(payload, purpose)
+            except AgentError as err:
+                if err.reason is not Reason.WRONG_PURPOSE or purpose is Purpose.STAFF:
+                    raise
+                continue
+            return token.order_ref, purpose.value
+        raise AssertionError("unreachable")
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Run the long-lived tasks until `stop` is set."""
-        async with asyncio.TaskGroup() as tasks:
-            scanner_task = None
+        """Run the long-lived tasks until `stop` is set; then cancel them cleanly."""
+        services = self.services
+        if services is None:
+            raise RuntimeError("serve() before start()")
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(services.expiry.run(self._sweep_s, stop), name="agent.expiry"),
+                group.create_task(services.audit.run(), name="agent.audit-signer"),
+            ]
+            if self.config.locker.mode == "locker":
+                tasks.append(group.create_task(services.supervisor.run(), name="agent.doors"))
             if self.scanner is not None:
-                scanner_task = tasks.create_task(self.scanner.run(), name="agent.qr-scanner")
-            tasks.create_task(
-                self.expiry.run(self.config.operations.expiry_sweep_s, stop), name="agent.expiry"
-            )
+                tasks.append(group.create_task(self.scanner.run(), name="agent.qr-scanner"))
+            if self.sync is not None:
+                tasks.append(group.create_task(self.sync.run(), name="agent.hub-sync"))
             await stop.wait()
-            if scanner_task is not None:
-                scanner_task.cancel()
+            for task in tasks:
+                task.cancel()
+
+    @property
+    def _sweep_s(self) -> float:
+        return self.config.operations.expiry_sweep_s
 
     async def stop(self) -> None:
-        """Stop serving, switch relays off, close the store. Safe to call after a failed start."""
+        """Stop serving, sign the audit head, switch relays off, close the store.
+
+        Safe to call after a failed or partial start."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.services is not None:
+            try:
+                await self.services.audit.checkpoint()
+            except Exception:
+                _LOG.exception("could not sign the audit log at shutdown")
         await self.hardware.controller.stop()
         await self.db.close()
 
 
-async def run_agent(
-    config: AgentConfig, stop: asyncio.Event, *, clock: Clock | None = None
-) -> None:
-    agent = Agent(config, clock=clock)
-    try:
-        await agent.start()
-        await agent.serve(stop)
-    finally:
-        await agent.stop()
+def _tls(ca: object, cert: object, key: object) -> TlsSettings:
+    return TlsSettings(
+        ca=None if ca is None else str(ca),
+        cert=None if cert is None else str(cert),
+        key=None if key is None else str(key),
+    )
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else int(site._port)

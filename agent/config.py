@@ -180,6 +180,29 @@ class AuditConfig(_Section):
     )
 
 
+class HubConfig(_Section):
+    url: str | None = Field(
+        None,
+        pattern=r"^mqtts?://[^\s]+$",
+        description="Broker URL, mqtt://host:1883 or mqtts://host:8883; none: offline locker.",
+    )
+    fleet: str = Field(
+        "demo", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Fleet id in the MQTT topics."
+    )
+    username: str | None = Field(None, description="MQTT user name (per-device credential).")
+    password_file: Path | None = Field(
+        None, description="File holding the MQTT password (keep it 0600; never in this file)."
+    )
+    ca: Path | None = Field(None, description="CA bundle to trust for mqtts://.")
+    cert: Path | None = Field(None, description="Device certificate for mutual TLS.")
+    key: Path | None = Field(None, description="Device private key for mutual TLS.")
+    protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
+    keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keepalive.")
+    drain_alarm_minutes: float = Field(
+        10, gt=0, description="Alarm when the outbox has not drained for this long while online."
+    )
+
+
 class AgentConfig(_Section):
     locker: LockerConfig = Field(default_factory=LockerConfig, description="Identity.")
     doors: DoorsConfig = Field(default_factory=DoorsConfig, description="Doors and driver.")
@@ -193,6 +216,7 @@ class AgentConfig(_Section):
         default_factory=OperationsConfig, description="Loading, returns, counter and expiry."
     )
     trust: TrustConfig = Field(default_factory=TrustConfig, description="Token trust.")
+    hub: HubConfig = Field(default_factory=HubConfig, description="Hub link over MQTT.")
     camera: CameraConfig = Field(default_factory=CameraConfig, description="QR camera.")
     staff: tuple[StaffPinConfig, ...] = Field(
         (), description="Staff and courier PINs (`[[staff]]` tables)."
@@ -240,14 +264,24 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
     def resolve(path: Path) -> Path:
         return path if path.is_absolute() else base / path
 
+    def maybe(path: Path | None) -> Path | None:
+        return None if path is None else resolve(path)
+
     locker = config.locker.model_copy(update={"data_dir": resolve(config.locker.data_dir)})
+    hub = config.hub.model_copy(
+        update={
+            name: maybe(getattr(config.hub, name))
+            for name in ("password_file", "ca", "cert", "key")
+        }
+    )
     trust = config.trust.model_copy(
         update={
             "root_keys": tuple(resolve(p) for p in config.trust.root_keys),
             "bundle": resolve(config.trust.bundle) if config.trust.bundle else None,
         }
     )
-    return config.model_copy(update={"locker": locker, "trust": trust})
+    # audit.device_key stays as written: a relative key path lives in the data folder.
+    return config.model_copy(update={"locker": locker, "trust": trust, "hub": hub})
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -81,6 +81,10 @@ class DeviceSync:
         """Call after committing outbox rows: the publisher wakes now instead of on its timer."""
         self._pub.wake()
 
+    def outbox_changed(self) -> None:
+        """`notify_outbox` for synchronous callers on the loop (e.g. an after-commit hook)."""
+        self._pub.wake()
+
     async def notify_state(self) -> None:
         """Call when the snapshot changed (a door, health): it is republished promptly."""
         self._pub.state_changed()

@@ -28,9 +28,8 @@ from hub_sync.errors import SyncError
 from hub_sync.hub import ALL_LEAVES, Hub, HubSettings
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import ConnectParams, TlsSettings
-from hub_sync.settings import parse_protocol
+from hub_sync.settings import parse_broker, parse_protocol
 from hub_sync.signing import PrivateKey, load_private_key
-from hub_sync.sim_device import parse_broker
 
 _LOG = logging.getLogger(__name__)
 

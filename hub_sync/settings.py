@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 from hub_sync.mqtt import MQTT_V5, MQTT_V311, ConnectParams, TlsSettings, Will
 from hub_sync.wire import check_id
@@ -70,3 +71,15 @@ def parse_protocol(text: str) -> int:
     if text not in table:
         raise ValueError(f"unknown MQTT protocol {text!r} (use 5 or 3.1.1)")
     return table[text]
+
+
+def parse_broker(url: str) -> tuple[str, int, str | None, str | None, bool]:
+    """mqtt://user:pass@host:port or mqtts://... -> (host, port, user, password, tls)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"broker must look like mqtt://user:pass@host:port, not {url!r}")
+    tls = parts.scheme == "mqtts"
+    port = parts.port or (8883 if tls else 1883)
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return parts.hostname, port, user, password, tls

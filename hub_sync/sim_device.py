@@ -18,26 +18,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from hub_sync.device import DeviceSync
 from hub_sync.device_outbox import ReferenceDevice
 from hub_sync.mqtt import TlsSettings
-from hub_sync.settings import SyncSettings, parse_protocol
+from hub_sync.settings import SyncSettings, parse_broker, parse_protocol
 from hub_sync.signing import PublicKey, load_public_key
 from hub_sync.wire import OutboxEvent
-
-
-def parse_broker(url: str) -> tuple[str, int, str | None, str | None, bool]:
-    """mqtt://user:pass@host:port or mqtts://... -> (host, port, user, password, tls)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"broker must look like mqtt://user:pass@host:port, not {url!r}")
-    tls = parts.scheme == "mqtts"
-    port = parts.port or (8883 if tls else 1883)
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return parts.hostname, port, user, password, tls
 
 
 def _args(argv: list[str]) -> argparse.Namespace:

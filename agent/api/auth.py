@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from agent.api.context import context_of
 from agent.api.errors import read_json_object, string_field
+from agent.errors import RequestError
 from agent.services.sessions import Role, Session, SessionService
 
 SESSIONS_KEY: web.AppKey[SessionService] = web.AppKey("sessions", SessionService)
@@ -24,9 +26,18 @@ def require_session(request: web.Request, roles: Sequence[Role] = (Role.STAFF,))
 
 
 async def sign_in(request: web.Request) -> web.Response:
+    """`{"pin": ...}` (staff or courier PIN) or `{"token": "LK1:..."}` (a hub-issued courier or
+    staff token, verified offline)."""
     body = await read_json_object(request)
+    sessions = request.app[SESSIONS_KEY]
+    if "token" in body:
+        verify = context_of(request).token_sign_in
+        if verify is None:
+            raise RequestError("token sign-in is not available")
+        actor, role = verify(string_field(body, "token", max_len=4096))
+        return _session_response(sessions.open_session(actor, Role(role)), request)
     pin = string_field(body, "pin", max_len=32)
-    session = await asyncio.to_thread(request.app[SESSIONS_KEY].sign_in_with_pin, pin)
+    session = await asyncio.to_thread(sessions.sign_in_with_pin, pin)
     return _session_response(session, request)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from agent.metrics import Metrics
 from agent.services.pickup import PickupResult, PickupService
 from agent.services.scans import ScanFeed
 from agent.services.sessions import SessionService
@@ -24,6 +25,9 @@ class ApiContext:
     extra_routes: tuple[Callable[[web.Application], None], ...] = field(default=())
     scan: Callable[[str], Awaitable[PickupResult]] | None = None
     feed: ScanFeed | None = None
+    metrics: Metrics | None = None
+    # (actor, role) of a verified courier/staff token; None: token sign-in is not offered
+    token_sign_in: Callable[[str], tuple[str, str]] | None = None
 
 
 CONTEXT_KEY: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)

@@ -11,14 +11,19 @@ from agent.services.pickup import PickupResult
 
 
 def _opened(result: PickupResult) -> web.Response:
-    return web.json_response(
-        {
-            "result": "open",
-            "door": result.door,
-            "order": result.order_id,
-            "message": f"Door {result.door} is open",
-        }
-    )
+    body: dict[str, object] = {
+        "result": "open",
+        "door": result.door,
+        "order": result.order_id,
+        "message": f"Door {result.door} is open",
+    }
+    if result.reopened:
+        body["reopened"] = True
+        body["message"] = f"Door {result.door} is open again"
+    if result.receipt:
+        body["receipt"] = result.receipt
+        body["message"] = f"Door {result.door} is open. Your receipt: {result.receipt}"
+    return web.json_response(body)
 
 
 async def pickup_by_code(request: web.Request) -> web.Response:

@@ -16,6 +16,18 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(dict(await context_of(request).status()))
 
 
+async def metrics(request: web.Request) -> web.Response:
+    registry = context_of(request).metrics
+    text = registry.render() if registry is not None else ""
+    return web.Response(
+        text=text,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
 def add_status_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/health", health)
     app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/metrics", metrics)

@@ -43,6 +43,7 @@ class PickupResult:
     order_id: str
     door: int
     reopened: bool = False
+    receipt: str | None = None  # a return drop-off's receipt reference
 
 
 def support_ref(order_id: str) -> str:

@@ -247,6 +247,15 @@ class ReturnService:
             raise AgentError(reason=Reason.CODE_UNKNOWN)
         return await self.start_return_dropoff(*found, now=now, via="typed_code")
 
+    async def expected_size(self, order_ref: str) -> DoorSize | None:
+        """The size the hub announced for this return, if it did."""
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT size FROM returns WHERE order_ref = ?", (order_ref,)
+            ).fetchone()
+        )
+        return None if row is None else DoorSize(row[0])
+
     async def expect(self, order_ref: str, size: DoorSize, code_key: str | None) -> None:
         """For the hub command that announces a return (`code_key`: `code_lookup_key(code)`)."""
         check_order_ref(order_ref)

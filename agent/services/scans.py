@@ -8,14 +8,20 @@ their language. The feed never holds a token: only the outcome, door and reason 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import asdict, dataclass
 
 from agent.clock import Clock
+from agent.domain.doors import DoorSize
 from agent.errors import AgentError
+from agent.metrics import Metrics
 from agent.reasons import Reason, user_message
 from agent.services.pickup import PickupResult
+from agent.services.returns import ReturnService
 from agent.services.token_pickup import TokenPickupService
+from agent.tokens.claims import Purpose
+from agent.tokens.errors import TokenError
 from hardware.decoder import DecodedCode
 
 _LOG = logging.getLogger(__name__)
@@ -67,23 +73,32 @@ class ScanFeed:
 
 
 class ScanService:
-    """Routes a scanned payload to the pickup path and reports the outcome to the feed."""
+    """Routes a scanned payload by its purpose (pickup, or a return drop-off) and reports the
+    outcome to the kiosk feed and the metrics."""
 
-    def __init__(self, tokens: TokenPickupService, feed: ScanFeed, clock: Clock) -> None:
+    def __init__(
+        self,
+        tokens: TokenPickupService,
+        feed: ScanFeed,
+        clock: Clock,
+        *,
+        returns: ReturnService | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._tokens = tokens
         self._feed = feed
         self._clock = clock
+        self._returns = returns
+        self._metrics = metrics or Metrics()
 
     async def scan(self, payload: str, *, source: str = "api") -> PickupResult:
-        """Collect with a scanned token; the outcome also goes to the kiosk feed."""
+        """Act on a scanned token; the outcome also goes to the kiosk feed and the metrics."""
         try:
-            result = await self._tokens.collect_with_token(payload)
+            result = await self._act(payload)
         except AgentError as err:
-            self._feed.add(
-                at=self._clock.now(), source=source, door=None, reason=err.reason, ref=err.ref
-            )
+            self._record(source, None, err.reason, err.ref)
             raise
-        self._feed.add(at=self._clock.now(), source=source, door=result.door, reason=None)
+        self._record(source, result.door, None)
         return result
 
     async def on_camera_code(self, code: DecodedCode) -> None:
@@ -92,3 +107,40 @@ class ScanService:
             await self.scan(code.text, source="camera")
         except AgentError as err:
             _LOG.info("camera scan refused: %s", err.reason.value)
+
+    async def _act(self, payload: str) -> PickupResult:
+        started = time.perf_counter()
+        try:
+            token = self._tokens.verify(payload, Purpose.PICKUP)
+        except TokenError as err:
+            if err.reason is not Reason.WRONG_PURPOSE or self._returns is None:
+                raise
+            token = self._tokens.verify(payload, Purpose.RETURN)
+            self._observe_verify(started)
+            return await self._drop_off(token.order_ref)
+        self._observe_verify(started)
+        return await self._tokens.collect(token)
+
+    async def _drop_off(self, order_ref: str) -> PickupResult:
+        assert self._returns is not None  # noqa: S101 - checked by the caller
+        size = await self._returns.expected_size(order_ref) or DoorSize.M
+        grant = await self._returns.start_return_dropoff(
+            order_ref, size, now=self._clock.now(), via="token"
+        )
+        return PickupResult(order_ref, grant.door or 0, receipt=grant.receipt)
+
+    def _observe_verify(self, started: float) -> None:
+        self._metrics.observe_ms(
+            "locker_token_verify_seconds",
+            "Offline token verification time.",
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def _record(self, source: str, door: int | None, reason: Reason | None, ref: str = "") -> None:
+        self._feed.add(at=self._clock.now(), source=source, door=door, reason=reason, ref=ref)
+        self._metrics.count(
+            "locker_scans_total",
+            "Scanned codes by source and result (reason code when refused).",
+            source=source,
+            result="open" if reason is None else reason.value,
+        )

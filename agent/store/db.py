@@ -115,6 +115,8 @@ class Database:
         self.path = path
         self._synchronous = synchronous
         self._conn: aiosqlite.Connection | None = None
+        # Called on the loop after every committed write transaction (e.g. wake the hub sync).
+        self.after_commit: list[Callable[[], None]] = []
 
     async def open(self, *, migrate: bool = True) -> tuple[int, int]:
         """Open, check integrity, migrate (unless `migrate=False`). Returns (was, now) versions."""
@@ -152,7 +154,10 @@ class Database:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args)` as ONE write transaction (BEGIN IMMEDIATE .. COMMIT/ROLLBACK)."""
-        return await self.call(_in_transaction, fn, *args, **kwargs)
+        result: T = await self.call(_in_transaction, fn, *args, **kwargs)
+        for hook in self.after_commit:
+            hook()
+        return result
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a read-only `fn(conn, *args)` in one hop (a consistent snapshot)."""

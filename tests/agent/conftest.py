@@ -27,12 +27,13 @@ class RunningAgent:
     http: aiohttp.ClientSession
     orders: list[SeededOrder]
     stop: asyncio.Event
-    serving: asyncio.Task[None]
+    serving: asyncio.Task[None] | None
 
     async def close(self) -> None:
         """Stop the long-lived tasks, then the agent (as SIGTERM does)."""
         self.stop.set()
-        await self.serving
+        if self.serving is not None:
+            await self.serving
         await self.http.close()
         await self.agent.stop()
 
@@ -57,9 +58,12 @@ async def start_agent(
     fleet: DemoFleet | None = None,
     camera: SimulatedCamera | None = None,
     seed: bool = True,
+    serve: bool = True,
 ) -> RunningAgent:
     """An agent on `data_dir`; with `fleet` it trusts that fleet's tokens; with `camera` the
-    scanner runs on that simulated camera (otherwise the camera is off, to keep tests light)."""
+    scanner runs on that simulated camera (otherwise the camera is off, to keep tests light).
+    With `serve=False` the long-lived tasks (supervisor, expiry, audit signer) do not run, for
+    tests that drive them step by step."""
     config = demo_config(data_dir, port=0, fleet=fleet)
     config = config.model_copy(
         update={"camera": config.camera.model_copy(update={"enabled": camera is not None})}
@@ -74,7 +78,7 @@ async def start_agent(
             seed_orders, agent.typed_code_secret, now=clock.now(), hold_s=3 * 86400, fleet=fleet
         )
     stop = asyncio.Event()
-    serving = asyncio.create_task(agent.serve(stop), name="test.agent-serve")
+    serving = asyncio.create_task(agent.serve(stop), name="test.agent-serve") if serve else None
     return RunningAgent(agent, sim, clock, aiohttp.ClientSession(), orders, stop, serving)
 
 

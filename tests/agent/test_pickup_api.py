@@ -17,10 +17,22 @@ async def test_a_typed_code_opens_its_door_once(running: RunningAgent) -> None:
     }
     assert running.sim.pulses == [order.door]
 
+    # within the reopen grace period the same code opens the same door once more
+    status, body = await running.post("/api/v1/pickup/code", {"code": order.code})
+    assert (status, body["door"], body.get("reopened")) == (200, order.door, True)
     status, body = await running.post("/api/v1/pickup/code", {"code": order.code})
     assert status == 409
     assert body["error"] == Reason.ALREADY_USED
     assert "Already used" in str(body["message"])
+    assert running.sim.pulses == [order.door, order.door]
+
+
+async def test_after_the_grace_period_a_used_code_is_refused(running: RunningAgent) -> None:
+    order = running.orders[0]
+    assert (await running.post("/api/v1/pickup/code", {"code": order.code}))[0] == 200
+    running.clock.advance(61)
+    status, body = await running.post("/api/v1/pickup/code", {"code": order.code})
+    assert (status, body["error"]) == (409, Reason.ALREADY_USED)
     assert running.sim.pulses == [order.door]
 
 

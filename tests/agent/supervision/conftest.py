@@ -84,7 +84,7 @@ class Locker:
 
 
 async def start_locker(data_dir: Path) -> Locker:
-    running = await start_agent(data_dir)
+    running = await start_agent(data_dir, serve=False)
     agent = running.agent
     assert agent.sessions is not None
     assert agent.status is not None

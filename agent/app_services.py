@@ -1,0 +1,223 @@
+"""Part of the composition root: builds the services from the config, the store and the ports.
+
+Only `agent/app.py` calls this. It is separate so that the start/stop sequence in `app.py` stays
+a short, readable list of steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from agent.api.counter_routes import counter_routes
+from agent.api.courier_routes import courier_routes
+from agent.api.returns_routes import returns_routes
+from agent.api.staff_routes import door_tool_routes
+from agent.audit import AuditSigner, DeviceKey
+from agent.clock import Clock
+from agent.config import AgentConfig
+from agent.domain.attempts import AttemptPolicy
+from agent.metrics import Metrics
+from agent.services.counter import CounterService
+from agent.services.expiry import ExpiryService
+from agent.services.loading import DoorOpener, LoadingService
+from agent.services.pickup import PickupService
+from agent.services.returns import CollectionService, ReturnService
+from agent.services.scans import ScanFeed, ScanService
+from agent.services.sessions import Role, SessionService, StaffCredential
+from agent.services.staff import DoorHelpService, StaffService
+from agent.services.status import StatusService
+from agent.services.supervision import DoorSupervisor, SupervisionPolicy
+from agent.services.token_pickup import TokenPickupService
+from agent.services.trust import TrustService
+from agent.store.db import Database
+from agent.tokens.typed_codes import code_lookup_key
+from hardware.doors import DoorController, DoorSensors
+
+RouteAdder = Callable[[web.Application], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The concrete hardware and infrastructure the services talk to."""
+
+    db: Database
+    doors: DoorController
+    sensors: DoorSensors
+    clock: Clock
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    pickup: PickupService
+    tokens: TokenPickupService
+    scans: ScanService
+    sessions: SessionService
+    status: StatusService
+    expiry: ExpiryService
+    staff: StaffService
+    door_help: DoorHelpService
+    supervisor: DoorSupervisor  # run only at a locker (a counter has no doors)
+    audit: AuditSigner
+    routes: tuple[RouteAdder, ...]
+    loading: LoadingService | None = None
+    returns: ReturnService | None = None
+    counter: CounterService | None = None
+    collection: CollectionService | None = None
+
+
+def attempt_policy(config: AgentConfig) -> AttemptPolicy:
+    codes = config.typed_codes
+    return AttemptPolicy(
+        max_failures_per_window=codes.max_failures_per_minute,
+        lockout_after=codes.lockout_after,
+        lockout_s=codes.lockout_minutes * 60,
+    )
+
+
+def build_services(
+    config: AgentConfig,
+    ports: Ports,
+    *,
+    trust: TrustService,
+    code_secret: bytes,
+    device_key: DeviceKey,
+    feed: ScanFeed,
+    metrics: Metrics,
+    versions: dict[str, object],
+) -> Services:
+    db, clock = ports.db, ports.clock
+    counter_mode = config.locker.mode == "counter"
+
+    def code_key(code: str) -> str:
+        return code_lookup_key(code, code_secret)
+
+    pickup = PickupService(
+        db,
+        ports.doors,
+        clock,
+        typed_code_key=code_key,
+        attempt_policy=attempt_policy(config),
+        reopen_grace_s=config.supervision.reopen_grace_s,
+    )
+    tokens = TokenPickupService(db, pickup, trust, clock, id_check_available=counter_mode)
+    expiry = ExpiryService(db, clock)
+
+    async def resume_holds(door: int, now: float) -> None:
+        await expiry.resume_holds_for_door(door, now)
+
+    staff = StaffService(db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds)
+    operations = _operations(config, ports, code_key, expiry)
+    supervisor = _supervisor(config, ports, expiry, operations)
+    door_help = DoorHelpService(
+        db,
+        ports.sensors,
+        clock,
+        supervisor,
+        typed_code_key=code_key,
+        grace_s=config.supervision.reopen_grace_s,
+        attempt_policy=attempt_policy(config),
+    )
+    audit = AuditSigner(
+        db,
+        device_key,
+        clock,
+        every_entries=config.audit.checkpoint_every_entries,
+        every_s=config.audit.checkpoint_minutes * 60,
+    )
+    sessions = SessionService(
+        [StaffCredential(s.actor, Role(s.role), s.pin_hash) for s in config.staff], clock
+    )
+    return Services(
+        pickup=pickup,
+        tokens=tokens,
+        scans=ScanService(tokens, feed, clock, returns=operations.returns, metrics=metrics),
+        sessions=sessions,
+        status=StatusService(db, ports.sensors, clock, versions),
+        expiry=expiry,
+        staff=staff,
+        door_help=door_help,
+        supervisor=supervisor,
+        audit=audit,
+        routes=(*operations.routes, door_tool_routes(staff, door_help)),
+        loading=operations.loading,
+        returns=operations.returns,
+        counter=operations.counter,
+        collection=operations.collection,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Operations:
+    routes: tuple[RouteAdder, ...]
+    loading: LoadingService | None = None
+    returns: ReturnService | None = None
+    counter: CounterService | None = None
+    collection: CollectionService | None = None
+
+
+def _operations(
+    config: AgentConfig, ports: Ports, code_key: Callable[[str], str], expiry: ExpiryService
+) -> _Operations:
+    """Loading, returns and courier collection at a locker; the counter in counter mode."""
+    db, clock = ports.db, ports.clock
+    hold_s = config.hold.default_hours * 3600
+    if config.locker.mode == "counter":
+        counter = CounterService(
+            db,
+            clock,
+            typed_code_key=code_key,
+            attempt_policy=attempt_policy(config),
+            default_hold_s=hold_s,
+        )
+        collection = CollectionService(db, None, clock)
+        return _Operations(
+            (courier_routes(None, collection), counter_routes(counter)),
+            counter=counter,
+            collection=collection,
+        )
+    del expiry  # holds pause through the supervisor's fault callback
+    check_s = config.operations.door_open_check_ms / 1000
+    opener = DoorOpener(ports.doors, ports.sensors, check_s=check_s)
+    loading = LoadingService(db, opener, clock, default_hold_s=hold_s)
+    returns = ReturnService(
+        db, opener, clock, typed_code_key=code_key, attempt_policy=attempt_policy(config)
+    )
+    collection = CollectionService(db, opener, clock)
+    return _Operations(
+        (courier_routes(loading, collection), returns_routes(returns)),
+        loading=loading,
+        returns=returns,
+        collection=collection,
+    )
+
+
+def _supervisor(
+    config: AgentConfig, ports: Ports, expiry: ExpiryService, operations: _Operations
+) -> DoorSupervisor:
+    sup = config.supervision
+    loading = operations.loading
+
+    async def pause_holds(door: int, now: float) -> None:
+        await expiry.pause_holds_for_door(door, now)
+
+    async def confirm_loads(door: int, now: float) -> None:
+        if loading is not None:
+            await loading.confirm_closed(door, now)
+
+    return DoorSupervisor(
+        ports.db,
+        ports.sensors,
+        ports.clock,
+        SupervisionPolicy(
+            poll_s=sup.poll_ms / 1000,
+            commanded_window_s=sup.commanded_window_s,
+            jam_after_s=sup.jam_after_s,
+            reminder_after_s=sup.reminder_after_s,
+            alarm_after_s=sup.alarm_after_s,
+        ),
+        on_door_fault=pause_holds,
+        on_door_closed=confirm_loads,
+    )
