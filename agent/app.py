@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from aiohttp import web
 
@@ -73,14 +74,29 @@ def build_door_hardware(config: AgentConfig) -> DoorHardware:
     return DoorHardware(controller, sensors)
 
 
-def _typed_code_secret(conn: sqlite3.Connection, now: float) -> bytes:
-    """The per-locker key of typed-code lookups, created on first start."""
+def _typed_code_secret(conn: sqlite3.Connection, now: float, enrolled: bytes | None) -> bytes:
+    """The key of typed-code lookups: the enrolled one (shared with the hub) if configured,
+    otherwise one created on first start."""
     stored = journal.get_setting(conn, "typed_code_secret")
-    if stored is None:
-        stored = secrets.token_hex(32)
-        journal.put_setting(conn, "typed_code_secret", stored)
-        journal.append_audit(conn, "secret.created", now=now, detail={"name": "typed_code"})
-    return bytes.fromhex(stored)
+    wanted = enrolled.hex() if enrolled is not None else stored or secrets.token_hex(32)
+    if stored != wanted:
+        journal.put_setting(conn, "typed_code_secret", wanted)
+        journal.append_audit(conn, "secret.installed", now=now, detail={"name": "typed_code"})
+    return bytes.fromhex(wanted)
+
+
+def _read_key_file(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
+    except OSError as err:
+        raise ConfigError(f"typed_codes.key_file: cannot read {path}: {err.strerror}") from err
+    except ValueError:
+        raise ConfigError(f"typed_codes.key_file: {path} is not a hex key") from None
+    if len(key) < 16:
+        raise ConfigError(f"typed_codes.key_file: {path}: the key is too short")
+    return key
 
 
 class Agent:
@@ -119,7 +135,8 @@ class Agent:
         await self.db.run(lockers.ensure_doors, self.config.doors.layout())
         await self.hardware.controller.start()  # all relays off before anything else
         await self._recover(now)
-        self.typed_code_secret = await self.db.run(_typed_code_secret, now)
+        enrolled = await asyncio.to_thread(_read_key_file, self.config.typed_codes.key_file)
+        self.typed_code_secret = await self.db.run(_typed_code_secret, now, enrolled)
         device_key = await asyncio.to_thread(
             load_or_create_device_key, device_key_path(self.config)
         )

@@ -76,6 +76,11 @@ class ApiConfig(_Section):
 
 
 class TypedCodeConfig(_Section):
+    key_file: Path | None = Field(
+        None,
+        description="File with the hex typed-code key shared with the hub at enrollment "
+        "(`locker-admin device enroll`); none: a key is created in the database.",
+    )
     max_failures_per_minute: int = Field(
         5, ge=1, le=1000, description="Wrong typed codes per minute before attempts wait."
     )
@@ -137,7 +142,7 @@ class StaffPinConfig(_Section):
     role: Literal["staff", "courier"] = Field(description="What this PIN may do.")
     pin_hash: str = Field(
         pattern=r"^scrypt\$[0-9a-f]{32}\$[0-9a-f]{64}$",
-        description="`locker-admin staff hash-pin` output; the PIN itself is never stored.",
+        description="`locker-admin device hash-pin` output; the PIN itself is never stored.",
     )
 
 
@@ -268,6 +273,9 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
         return None if path is None else resolve(path)
 
     locker = config.locker.model_copy(update={"data_dir": resolve(config.locker.data_dir)})
+    typed_codes = config.typed_codes.model_copy(
+        update={"key_file": maybe(config.typed_codes.key_file)}
+    )
     hub = config.hub.model_copy(
         update={
             name: maybe(getattr(config.hub, name))
@@ -281,7 +289,9 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
         }
     )
     # audit.device_key stays as written: a relative key path lives in the data folder.
-    return config.model_copy(update={"locker": locker, "trust": trust, "hub": hub})
+    return config.model_copy(
+        update={"locker": locker, "trust": trust, "hub": hub, "typed_codes": typed_codes}
+    )
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -57,7 +57,7 @@ height = 720
 [[staff]]
 actor = "staff-0007"
 role = "staff"
-pin_hash = "scrypt$..."   # locker-admin staff hash-pin
+pin_hash = "scrypt$..."   # locker-admin device hash-pin
 ```
 """
 

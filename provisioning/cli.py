@@ -13,8 +13,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.errors import AgentError
+from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
-from provisioning import keyfiles, mint, qr, wallet
+from provisioning import enroll, keyfiles, mint, qr, wallet
 from provisioning.errors import ExitStatus, ProvisioningError
 
 _EPILOG = "exit statuses:\n" + "\n".join(
@@ -53,7 +55,8 @@ def _forward_to_hub(argv: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="locker-admin",
-        description="Fleet admin tools: keys, trust bundles, pickup tokens, QR codes, wallet.",
+        description="Fleet admin tools: keys, trust bundles, pickup tokens, QR codes, wallet, "
+        "device enrollment, hub.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -62,9 +65,57 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bundle(areas.add_parser("bundle", help="sign a trust bundle"))
     _add_token(areas.add_parser("token", help="issue and render tokens"))
     _add_wallet(areas.add_parser("wallet", help="reference phone wallet (live codes)"))
+    _add_device(areas.add_parser("device", help="enroll a device; typed-code digests"))
     hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub_cli)")
     hub.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    cmds = parser.add_subparsers(dest="cmd", required=True)
+    enroll_cmd = cmds.add_parser("enroll", help="credentials and config for one device")
+    enroll_cmd.add_argument("--locker-id", required=True)
+    enroll_cmd.add_argument("--fleet", required=True)
+    enroll_cmd.add_argument("--broker", default="mqtts://hub.example.invalid:8883")
+    enroll_cmd.add_argument("--out-dir", type=Path, default=Path())
+    enroll_cmd.set_defaults(handler=_device_enroll)
+    digest = cmds.add_parser("code-digest", help="order.upsert digest of a typed code (stdin)")
+    digest.add_argument("--key-file", type=Path, required=True, help="the device's typed-code.key")
+    digest.set_defaults(handler=_device_code_digest)
+    pin = cmds.add_parser("hash-pin", help="the [[staff]] pin_hash of a PIN read from stdin")
+    pin.set_defaults(handler=_device_hash_pin)
+
+
+def _device_enroll(args: argparse.Namespace) -> int:
+    done = enroll.enroll_device(args.out_dir, args.locker_id, args.fleet, args.broker)
+    print(json.dumps({"folder": str(done.folder), "locker": done.locker_id, "fleet": done.fleet}))
+    return int(ExitStatus.OK)
+
+
+def _stdin_secret(what: str) -> str:
+    value = sys.stdin.readline().strip()
+    if not value:
+        raise ProvisioningError(f"give the {what} on standard input", ExitStatus.USAGE)
+    return value
+
+
+def _device_code_digest(args: argparse.Namespace) -> int:
+    key = enroll.read_code_key(args.key_file)
+    try:
+        digest = enroll.code_digest(_stdin_secret("typed code"), key)
+    except AgentError as err:
+        raise ProvisioningError("not an 8-character typed code", ExitStatus.INPUT_INVALID) from err
+    print(json.dumps({"scheme": "hmac-sha256", "salt": "", "digest": digest}))
+    return int(ExitStatus.OK)
+
+
+def _device_hash_pin(args: argparse.Namespace) -> int:
+    del args
+    pin = _stdin_secret("PIN")
+    if not pin.isdigit() or not 4 <= len(pin) <= 12:
+        raise ProvisioningError("a PIN is 4-12 digits", ExitStatus.INPUT_INVALID)
+    print(hash_pin(pin))
+    return int(ExitStatus.OK)
 
 
 def _add_keys(parser: argparse.ArgumentParser) -> None:

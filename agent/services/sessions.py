@@ -45,7 +45,7 @@ class Session:
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> str:
-    """The stored form of a PIN (`locker-admin staff hash-pin` prints this)."""
+    """The stored form of a PIN (`locker-admin device hash-pin` prints this)."""
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(pin.encode("utf-8"), salt=salt, **_SCRYPT)
     return f"scrypt${salt.hex()}${digest.hex()}"

@@ -1,57 +1,130 @@
-// The kiosk page: typed codes, live status for scans, messages in the customer's language,
-// spoken results, and an inactivity reset. No framework: it must run on a small kiosk offline.
+// The kiosk page: typed codes, live results of camera scans, the opened door's state, messages in
+// the customer's language, spoken results and an inactivity reset. No framework and no network
+// beyond the agent: it must run on a small kiosk computer that is offline.
 "use strict";
 
 const TEXT = {
   en: {
-    title: "Collect your parcel", codeLabel: "Pickup code", open: "Open my door",
+    langName: "English", title: "Collect your parcel", codeLabel: "Pickup code",
+    codeFormat: "8 letters and numbers, for example ABCD-1234", open: "Open my door",
     hint: "Hold the QR code from your message to the camera, or type your pickup code.",
-    help: "Need help? Call support — the number is on the locker.", demoTitle: "Demo controls",
-    opened: "Door {door} is open", working: "Checking…", empty: "Please type your code.",
-    network: "The locker is busy. Please try again.",
+    help: "Need help? Call support — the number is on the locker.", doorBadge: "Door",
+    demoTitle: "Demo controls",
+    demoHint: "For demonstrations only: these buttons show a code to the simulated camera.",
+    opened: "Door {door} is open", reopened: "Door {door} is open again",
+    openedDetail: "Take your parcel, then close the door.", receipt: "Your receipt: {receipt}",
+    working: "Checking…", empty: "Please type your code.",
+    network: "The locker is busy. Please try again.", notOpen: "My door didn't open",
+    state_closed: "Door {door} is closed. Thank you!",
+    state_left_open: "Please close door {door}.",
+    state_jammed: "Door {door} didn't open. Your parcel is safe and stays reserved for you — please contact staff.",
+    state_out_of_service: "Door {door} is out of service.",
+    state_unknown: "We can't check door {door} right now. Please contact staff.",
+    help_open: "Door {door} is open — look for the open door.",
+    help_was_open: "Door {door} did open. If you closed it too soon, enter your code again to reopen it once.",
+    help_collectable: "Your parcel is still in door {door} — enter your code to open it.",
   },
   de: {
-    title: "Paket abholen", codeLabel: "Abholcode", open: "Fach öffnen",
+    langName: "Deutsch", title: "Paket abholen", codeLabel: "Abholcode",
+    codeFormat: "8 Buchstaben und Ziffern, zum Beispiel ABCD-1234", open: "Fach öffnen",
     hint: "Halten Sie den QR-Code vor die Kamera oder geben Sie Ihren Abholcode ein.",
-    help: "Hilfe? Rufen Sie den Support an — die Nummer steht am Automaten.", demoTitle: "Demo",
-    opened: "Fach {door} ist offen", working: "Wird geprüft…", empty: "Bitte Code eingeben.",
-    network: "Der Automat ist beschäftigt. Bitte erneut versuchen.",
+    help: "Hilfe? Rufen Sie den Support an — die Nummer steht am Automaten.", doorBadge: "Fach",
+    demoTitle: "Demo-Steuerung",
+    demoHint: "Nur zur Vorführung: Diese Tasten zeigen der simulierten Kamera einen Code.",
+    opened: "Fach {door} ist offen", reopened: "Fach {door} ist wieder offen",
+    openedDetail: "Entnehmen Sie Ihr Paket und schließen Sie die Tür.", receipt: "Ihr Beleg: {receipt}",
+    working: "Wird geprüft…", empty: "Bitte Code eingeben.",
+    network: "Der Automat ist beschäftigt. Bitte erneut versuchen.", notOpen: "Mein Fach ist nicht aufgegangen",
+    state_closed: "Fach {door} ist geschlossen. Danke!",
+    state_left_open: "Bitte schließen Sie Fach {door}.",
+    state_jammed: "Fach {door} ist nicht aufgegangen. Ihr Paket ist sicher und bleibt für Sie reserviert — bitte wenden Sie sich an das Personal.",
+    state_out_of_service: "Fach {door} ist außer Betrieb.",
+    state_unknown: "Fach {door} kann gerade nicht geprüft werden. Bitte wenden Sie sich an das Personal.",
+    help_open: "Fach {door} ist offen — suchen Sie die offene Tür.",
+    help_was_open: "Fach {door} war offen. Falls Sie es zu früh geschlossen haben, geben Sie Ihren Code erneut ein, um es noch einmal zu öffnen.",
+    help_collectable: "Ihr Paket liegt noch in Fach {door} — geben Sie Ihren Code ein, um es zu öffnen.",
   },
   pl: {
-    title: "Odbierz paczkę", codeLabel: "Kod odbioru", open: "Otwórz skrytkę",
+    langName: "Polski", title: "Odbierz paczkę", codeLabel: "Kod odbioru",
+    codeFormat: "8 liter i cyfr, na przykład ABCD-1234", open: "Otwórz skrytkę",
     hint: "Przyłóż kod QR do kamery lub wpisz kod odbioru.",
-    help: "Pomoc? Zadzwoń do obsługi — numer jest na automacie.", demoTitle: "Demo",
-    opened: "Skrytka {door} jest otwarta", working: "Sprawdzam…", empty: "Wpisz kod.",
-    network: "Automat jest zajęty. Spróbuj ponownie.",
+    help: "Pomoc? Zadzwoń do obsługi — numer jest na automacie.", doorBadge: "Skrytka",
+    demoTitle: "Sterowanie demo",
+    demoHint: "Tylko do pokazu: te przyciski pokazują kod symulowanej kamerze.",
+    opened: "Skrytka {door} jest otwarta", reopened: "Skrytka {door} jest ponownie otwarta",
+    openedDetail: "Wyjmij paczkę i zamknij drzwiczki.", receipt: "Twoje potwierdzenie: {receipt}",
+    working: "Sprawdzam…", empty: "Wpisz kod.",
+    network: "Automat jest zajęty. Spróbuj ponownie.", notOpen: "Moja skrytka się nie otworzyła",
+    state_closed: "Skrytka {door} jest zamknięta. Dziękujemy!",
+    state_left_open: "Zamknij skrytkę {door}.",
+    state_jammed: "Skrytka {door} się nie otworzyła. Paczka jest bezpieczna i czeka na Ciebie — skontaktuj się z obsługą.",
+    state_out_of_service: "Skrytka {door} jest nieczynna.",
+    state_unknown: "Nie możemy teraz sprawdzić skrytki {door}. Skontaktuj się z obsługą.",
+    help_open: "Skrytka {door} jest otwarta — poszukaj otwartych drzwiczek.",
+    help_was_open: "Skrytka {door} była otwarta. Jeśli zamknięto ją za wcześnie, wpisz kod ponownie, aby otworzyć ją jeszcze raz.",
+    help_collectable: "Paczka jest nadal w skrytce {door} — wpisz kod, aby ją otworzyć.",
   },
 };
+// Refusals by reason code. English comes from the agent (the one place that words reasons);
+// the other languages translate the common ones and fall back to the agent's English.
 const REASONS = {
   de: {
-    CODE_UNKNOWN: "Dieser Code wurde nicht erkannt — bitte prüfen.",
-    ALREADY_USED: "Bereits abgeholt. Falls nicht Sie, wenden Sie sich an den Support.",
+    CODE_UNKNOWN: "Dieser Code wurde nicht erkannt — bitte prüfen und erneut versuchen.",
+    ALREADY_USED: "Bereits verwendet. Falls Sie Ihr Paket nicht erhalten haben, wenden Sie sich an den Support.",
     RATE_LIMITED: "Zu viele Versuche. Bitte eine Minute warten.",
     EXPIRED: "Dieser Code ist abgelaufen — holen Sie einen neuen in der App.",
     DOOR_FAILED: "Das Fach ging nicht auf. Ihr Paket ist sicher, der Code gilt weiter.",
-    WRONG_LOCKER: "Dieser Code gilt für einen anderen Automaten.",
+    WRONG_LOCKER: "Dieser Code gilt für einen anderen Automaten — prüfen Sie die Adresse in Ihrer Nachricht.",
+    DECODE_FAILED: "Code nicht lesbar — Helligkeit erhöhen, 15–25 cm Abstand halten.",
+    GRACE_EXPIRED: "Das kann nur direkt nach dem Öffnen gemeldet werden. Bitte wenden Sie sich an den Support.",
   },
   pl: {
     CODE_UNKNOWN: "Nie rozpoznano kodu — sprawdź i spróbuj ponownie.",
-    ALREADY_USED: "Już odebrano. Jeśli to nie Ty, skontaktuj się z obsługą.",
+    ALREADY_USED: "Kod już użyty. Jeśli nie odebrano paczki, skontaktuj się z obsługą.",
     RATE_LIMITED: "Zbyt wiele prób. Odczekaj minutę.",
     EXPIRED: "Kod wygasł — pobierz nowy w aplikacji.",
     DOOR_FAILED: "Skrytka się nie otworzyła. Paczka jest bezpieczna, kod nadal działa.",
-    WRONG_LOCKER: "Ten kod jest do innego automatu.",
+    WRONG_LOCKER: "Ten kod jest do innego automatu — sprawdź adres w wiadomości.",
+    DECODE_FAILED: "Nie można odczytać kodu — zwiększ jasność, trzymaj 15–25 cm od kamery.",
+    GRACE_EXPIRED: "Można to zgłosić tylko zaraz po otwarciu. Skontaktuj się z obsługą.",
   },
 };
-const IDLE_RESET_MS = 45000;
-const POLL_MS = 700;
+const PARAMS = new URLSearchParams(window.location.search);
+const IDLE_RESET_MS = 1000 * Math.max(1, Number(PARAMS.get("idle")) || 45);
+const THANKS_RESET_MS = Math.min(IDLE_RESET_MS, 10000);
+const FEED_POLL_MS = 700;
+const DOOR_POLL_MS = 1000;
+const DOOR_WATCH_MS = 5 * 60 * 1000;
+const FINAL_STATES = new Set(["jammed", "out_of_service", "unknown"]);
+
 let lang = "en";
-let lastEventId = null;
+let lastEventId = null; // null: the next poll only learns where the feed is
 let idleTimer = null;
+let watch = null; // the door being watched after an opening: {door, code, seenOpen, id}
+let watchSerial = 0;
 
 const $ = (id) => document.getElementById(id);
 const t = (key, vars = {}) =>
-  (TEXT[lang][key] || TEXT.en[key]).replace(/\{(\w+)\}/g, (_, name) => vars[name] ?? "");
+  (TEXT[lang][key] || TEXT.en[key] || "").replace(/\{(\w+)\}/g, (_, name) => vars[name] ?? "");
+
+// The agent's English message carries a support reference; keep it in every language.
+function withRef(text, agentMessage) {
+  const ref = /\(ref ([^)]+)\)/.exec(agentMessage || "");
+  return ref && ref[1] !== "-" ? `${text} (ref ${ref[1]})` : text;
+}
+
+// English is worded by the agent; other languages use the page's texts and keep the reference.
+function localised(key, vars, agentMessage) {
+  if (lang === "en" && agentMessage) return agentMessage;
+  return withRef(t(key, vars), agentMessage);
+}
+
+function refusalText(body) {
+  if (!body || typeof body.error !== "string") return t("network");
+  const translated = REASONS[lang] && REASONS[lang][body.error];
+  if (translated) return withRef(translated, body.message);
+  return typeof body.message === "string" && body.message ? body.message : t("network");
+}
 
 function speak(text) {
   if (!("speechSynthesis" in window)) return;
@@ -61,35 +134,181 @@ function speak(text) {
   window.speechSynthesis.speak(utterance);
 }
 
-function show(kind, text) {
+// A short tone before the words, so a person who cannot see the screen knows the outcome at once.
+// On the kiosk Chromium runs with --autoplay-policy=no-user-gesture-required (camera scans).
+function chime(ok) {
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = ok ? 880 : 220;
+    gain.gain.value = 0.15;
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + (ok ? 0.15 : 0.4));
+    tone.onended = () => audio.close();
+  } catch (err) {
+    // no audio device: the words on screen and the speech still tell
+  }
+}
+
+function show(kind, text, { door = null, detail = "" } = {}) {
   const box = $("result");
   box.className = kind;
-  box.textContent = text;
-  box.focus();
-  speak(text);
+  $("result-door").hidden = door === null;
+  $("result-door-number").textContent = door === null ? "" : String(door);
+  $("result-text").textContent = text;
+  $("result-detail").textContent = detail;
+  if (text && kind !== "busy") {
+    if (kind === "ok" || kind === "err") chime(kind === "ok");
+    speak(detail ? `${text}. ${detail}` : text);
+  }
   armIdleReset();
 }
 
-function messageFor(body) {
-  if (body.result === "open") return t("opened", { door: body.door });
-  if (body.error === undefined && body.result) return body.result;
-  return (REASONS[lang] && REASONS[lang][body.error]) || body.message;
+function setDetail(kind, detail) {
+  $("result").className = kind;
+  $("result-detail").textContent = detail;
+  speak(detail);
+  armIdleReset();
 }
 
-async function post(path, payload) {
-  show("", t("working"));
+function clearResult() {
+  show("", "");
+  $("not-open").hidden = true;
+}
+
+async function requestJson(path, options = {}) {
+  const response = await fetch(path, options);
+  let body = null;
   try {
-    const response = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(payload),
-    });
-    const body = await response.json();
-    show(response.ok ? "ok" : "err", messageFor(body));
-    return body;
+    body = await response.json();
+  } catch (err) {
+    body = null; // a proxy's HTML error page: never shown to the person
+  }
+  return { ok: response.ok, body };
+}
+
+async function postJson(path, payload) {
+  return requestJson(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(payload),
+  });
+}
+
+function showOpened(body, code) {
+  const door = body.door;
+  const detail = body.receipt ? `${t("openedDetail")} ${t("receipt", { receipt: body.receipt })}`
+    : t("openedDetail");
+  show("ok", t(body.reopened ? "reopened" : "opened", { door }), { door, detail });
+  $("not-open").hidden = !code;
+  watchDoor(door, code);
+}
+
+async function submitCode(event) {
+  event.preventDefault();
+  const input = $("code");
+  const code = input.value.trim();
+  if (!code) {
+    // a second Enter after an opening must not hide which door opened
+    if (!(watch && $("result").className === "ok")) show("err", t("empty"));
+    return;
+  }
+  $("submit").disabled = true;
+  show("busy", t("working"));
+  try {
+    const { ok, body } = await postJson("/api/v1/pickup/code", { code });
+    if (ok && body && body.result === "open") {
+      input.value = "";
+      input.removeAttribute("aria-invalid");
+      showOpened(body, code);
+    } else {
+      input.setAttribute("aria-invalid", "true");
+      show("err", refusalText(body));
+      input.select();
+    }
   } catch (err) {
     show("err", t("network"));
-    return null;
+  } finally {
+    $("submit").disabled = false;
+  }
+}
+
+async function reportNotOpened() {
+  if (!watch || !watch.code) return;
+  const { door, code } = watch;
+  $("not-open").disabled = true;
+  try {
+    const { ok, body } = await postJson("/api/v1/pickup/door-did-not-open", { code });
+    if (ok && body && typeof body.result === "string") {
+      showHelpOutcome(body, door);
+    } else {
+      show("err", refusalText(body), { door });
+    }
+    $("not-open").hidden = true;
+  } catch (err) {
+    show("err", t("network"), { door });
+  } finally {
+    $("not-open").disabled = false;
+  }
+}
+
+function showHelpOutcome(body, door) {
+  const result = body.result;
+  const key = TEXT.en[`help_${result}`] ? `help_${result}` : `state_${result}`;
+  const shown = body.door ?? door;
+  const good = result === "open" || result === "was_open";
+  show(good ? "ok" : "warn", localised(key, { door: shown }, body.message), { door: shown });
+  // an open door is still followed until it closes; every other answer ends this pickup
+  if (result !== "open") stopWatching();
+}
+
+// After an opening, follow the door's sensor: "closed" only counts once the door was seen open,
+// since a jammed door never leaves "closed" until the agent declares it jammed.
+function watchDoor(door, code) {
+  watchSerial += 1;
+  watch = { door, code, seenOpen: false, lastState: null, id: watchSerial,
+    until: Date.now() + DOOR_WATCH_MS };
+  setTimeout(() => pollDoor(watchSerial), DOOR_POLL_MS);
+}
+
+function stopWatching() {
+  watch = null;
+  watchSerial += 1;
+}
+
+async function pollDoor(id) {
+  if (!watch || watch.id !== id) return;
+  try {
+    const { ok, body } = await requestJson(`/api/v1/doors/${watch.door}/state`);
+    if (ok && body && watch && watch.id === id) onDoorState(body);
+  } catch (err) {
+    // the agent is restarting: try again on the next tick
+  }
+  if (watch && watch.id === id && Date.now() < watch.until) {
+    setTimeout(() => pollDoor(id), DOOR_POLL_MS);
+  }
+}
+
+function onDoorState(body) {
+  const { door } = watch;
+  const state = body.state;
+  if (state === "open" || state === "left_open") watch.seenOpen = true;
+  if (state === watch.lastState) return;
+  watch.lastState = state;
+  if (state === "left_open") {
+    setDetail("warn", localised("state_left_open", { door }, body.message));
+  } else if (state === "closed" && watch.seenOpen) {
+    show("ok", localised("state_closed", { door }, body.message), { door });
+    $("not-open").hidden = true;
+    stopWatching();
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(resetPage, THANKS_RESET_MS);
+  } else if (FINAL_STATES.has(state)) {
+    show("err", localised(`state_${state}`, { door }, body.message), { door });
+    $("not-open").hidden = true;
+    stopWatching();
   }
 }
 
@@ -97,59 +316,88 @@ function setLanguage(code) {
   lang = code;
   document.documentElement.lang = code;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const b of document.querySelectorAll("nav button")) {
+  for (const b of document.querySelectorAll("#languages button")) {
     b.setAttribute("aria-pressed", String(b.dataset.lang === code));
   }
 }
 
+function resetPage() {
+  stopWatching();
+  $("code").value = "";
+  $("code").removeAttribute("aria-invalid");
+  clearResult();
+  $("demo-status").textContent = "";
+  setLanguage("en");
+  $("code").focus();
+}
+
+// Nobody should find the previous customer's door number or language: reset when idle, except
+// while the door just opened is still open (the person is at the door).
 function armIdleReset() {
   clearTimeout(idleTimer);
   idleTimer = setTimeout(() => {
-    $("code").value = "";
-    $("result").textContent = "";
-    $("result").className = "";
-    setLanguage("en");
+    if (watch && watch.seenOpen && watch.lastState !== "closed" && Date.now() < watch.until) {
+      armIdleReset();
+      return;
+    }
+    resetPage();
   }, IDLE_RESET_MS);
+}
+
+function onCameraEvent(event) {
+  if (event.result === "open" && event.door !== null) {
+    showOpened(event, null);
+  } else {
+    show("err", refusalText(event));
+  }
 }
 
 // Camera scans happen without a request from this page: poll the outcome feed.
 async function pollScanEvents() {
   try {
     const after = lastEventId === null ? 0 : lastEventId;
-    const response = await fetch(`/api/v1/kiosk/events?after=${after}`);
-    if (response.ok) {
-      const body = await response.json();
-      const firstPoll = lastEventId === null; // on first load only learn where the feed is
+    const { ok, body } = await requestJson(`/api/v1/kiosk/events?after=${after}`);
+    if (ok && body && Array.isArray(body.events)) {
+      const firstPoll = lastEventId === null; // outcomes from before the page loaded are old
       for (const event of body.events) {
-        if (!firstPoll && event.source === "camera") {
-          show(event.result === "open" ? "ok" : "err", messageFor(event));
-        }
+        if (!firstPoll && event.source === "camera") onCameraEvent(event);
         lastEventId = event.id;
       }
       if (lastEventId === null) lastEventId = 0;
+      document.documentElement.dataset.feed = "live";
     }
   } catch (err) {
-    // the agent restarts: keep polling
+    // the agent restarts and its feed numbering starts again: learn the position anew
+    lastEventId = null;
   }
-  setTimeout(pollScanEvents, POLL_MS);
+  setTimeout(pollScanEvents, FEED_POLL_MS);
 }
 
 async function loadDemoControls() {
   try {
-    const response = await fetch("/api/v1/demo/controls");
-    if (!response.ok) return;
-    const controls = await response.json();
+    const { ok, body } = await requestJson("/api/v1/demo/controls");
+    if (!ok || !body || !Array.isArray(body.buttons)) return;
     const holder = $("demo-buttons");
-    for (const control of controls.buttons) {
+    for (const control of body.buttons) {
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = control.label;
-      button.addEventListener("click", () => post(control.path, control.body));
+      button.addEventListener("click", () => demoAction(control));
       holder.appendChild(button);
     }
-    $("demo").hidden = controls.buttons.length === 0;
+    $("demo").hidden = body.buttons.length === 0;
   } catch (err) {
     // no demo controls outside the demo
+  }
+}
+
+// Demo outcomes stay in the demo panel: the customer's area shows only what the locker did.
+async function demoAction(control) {
+  try {
+    const { body } = await postJson(control.path, control.body);
+    $("demo-status").textContent = (body && (body.result || body.message)) || t("network");
+  } catch (err) {
+    $("demo-status").textContent = t("network");
   }
 }
 
@@ -159,21 +407,16 @@ function init() {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.lang = code;
-    button.textContent = code.toUpperCase();
+    button.lang = code;
+    button.textContent = TEXT[code].langName;
     button.addEventListener("click", () => setLanguage(code));
     nav.appendChild(button);
   }
-  $("code-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const code = $("code").value.trim();
-    if (!code) {
-      show("err", t("empty"));
-      return;
-    }
-    const body = await post("/api/v1/pickup/code", { code });
-    if (body && body.result === "open") $("code").value = "";
-  });
+  $("code-form").addEventListener("submit", submitCode);
+  $("not-open").addEventListener("click", reportNotOpened);
   document.addEventListener("input", armIdleReset);
+  document.addEventListener("keydown", armIdleReset);
+  document.addEventListener("pointerdown", armIdleReset);
   setLanguage("en");
   loadDemoControls();
   pollScanEvents();
