@@ -113,10 +113,12 @@ function withRef(text, agentMessage) {
   return ref && ref[1] !== "-" ? `${text} (ref ${ref[1]})` : text;
 }
 
-// English is worded by the agent; other languages use the page's texts and keep the reference.
+// Door messages in the page's language, keeping the agent's support reference; the agent's own
+// (English) words only when the page has no text for what it reported.
 function localised(key, vars, agentMessage) {
-  if (lang === "en" && agentMessage) return agentMessage;
-  return withRef(t(key, vars), agentMessage);
+  const text = t(key, vars);
+  if (text) return withRef(text, agentMessage);
+  return typeof agentMessage === "string" ? agentMessage : t("network");
 }
 
 function refusalText(body) {
