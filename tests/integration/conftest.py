@@ -29,7 +29,7 @@ from hub_sync.commands import CommandEnvelope, decode_command, encode_command
 from hub_sync.hub import ALL_LEAVES, Hub
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
-from hub_sync.signing import PrivateKey
+from hub_sync.signing import PrivateKey, sign
 from hub_sync.wire import Header, Reply, Topics, decode_reply, new_message_id
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.agent.conftest import RunningAgent
@@ -255,6 +255,26 @@ def resent_as_new_message(payload: bytes, sent_at: float) -> bytes:
     h = env.header
     header = Header(h.type, new_message_id(), h.fleet, h.device, sent_at)
     return encode_command(CommandEnvelope(header, env.transaction_id, env.name, env.args, env.sig))
+
+
+def command_bytes(
+    name: str,
+    args: Mapping[str, Any],
+    *,
+    sent_at: float,
+    key: PrivateKey | None = None,
+    exp: int | None = None,
+    transaction_id: str | None = None,
+) -> bytes:
+    """A command to the agent, signed with `key` (any key: a forger's too) or unsigned."""
+    tx = transaction_id or new_message_id()
+    header = Header("command", new_message_id(), FLEET, AGENT_ID, sent_at)
+    sig = None
+    if key is not None:
+        assert exp is not None
+        sig = sign(key, fleet=FLEET, device=AGENT_ID, name=name, transaction_id=tx,
+                   args=args, exp=exp)  # fmt: skip
+    return encode_command(CommandEnvelope(header, tx, name, args, sig))
 
 
 def command_payload(db_path: Path, message_id: str) -> bytes:
