@@ -161,6 +161,26 @@ class CdpPage:
         await self.send("Input.dispatchKeyEvent", down)
         await self.send("Input.dispatchKeyEvent", {**base, "type": "keyUp"})
 
+    async def click(self, selector: str) -> None:
+        """A real mouse click at the centre of the element, after scrolling it into view (a
+        click that lands on something covering it goes to that instead, as for a person)."""
+        box = await self.evaluate(
+            f"""(() => {{
+                const el = document.querySelector({json.dumps(selector)});
+                if (!el) return null;
+                el.scrollIntoView({{block: "center"}});
+                const r = el.getBoundingClientRect();
+                return {{x: r.left + r.width / 2, y: r.top + r.height / 2}};
+            }})()"""
+        )
+        if box is None:
+            raise CdpError(f"nothing matches {selector}")
+        for kind in ("mousePressed", "mouseReleased"):
+            await self.send(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": box["x"], "y": box["y"], "button": "left", "clickCount": 1},
+            )
+
     async def screenshot(self) -> bytes:
         """The viewport as PNG bytes."""
         reply = await self.send("Page.captureScreenshot", {"format": "png"})

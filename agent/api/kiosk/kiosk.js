@@ -175,8 +175,9 @@ function setDetail(kind, detail) {
   armIdleReset();
 }
 
-function clearResult() {
-  show("", "");
+function endPickup() {
+  stopWatching();
+  delete $("result").dataset.door;
   $("not-open").hidden = true;
 }
 
@@ -217,6 +218,7 @@ async function submitCode(event) {
     if (!(watch && $("result").className === "ok")) show("err", t("empty"));
     return;
   }
+  endPickup(); // the previous pickup's door is no longer this person's business
   $("submit").disabled = true;
   show("busy", t("working"));
   try {
@@ -270,9 +272,9 @@ function showHelpOutcome(body, door) {
 // since a jammed door never leaves "closed" until the agent declares it jammed.
 function watchDoor(door, code) {
   watchSerial += 1;
-  watch = { door, code, seenOpen: false, lastState: null, id: watchSerial,
-    until: Date.now() + DOOR_WATCH_MS };
-  setTimeout(() => pollDoor(watchSerial), DOOR_POLL_MS);
+  const id = watchSerial;
+  watch = { door, code, seenOpen: false, lastState: null, id, until: Date.now() + DOOR_WATCH_MS };
+  setTimeout(() => pollDoor(id), DOOR_POLL_MS);
 }
 
 function stopWatching() {
@@ -296,6 +298,7 @@ async function pollDoor(id) {
 function onDoorState(body) {
   const { door } = watch;
   const state = body.state;
+  $("result").dataset.door = state; // the door as last read, for styling and for tests
   if (state === "open" || state === "left_open") watch.seenOpen = true;
   if (state === watch.lastState) return;
   watch.lastState = state;
@@ -324,10 +327,10 @@ function setLanguage(code) {
 }
 
 function resetPage() {
-  stopWatching();
+  endPickup();
   $("code").value = "";
   $("code").removeAttribute("aria-invalid");
-  clearResult();
+  show("", "");
   $("demo-status").textContent = "";
   setLanguage("en");
   $("code").focus();
@@ -347,6 +350,7 @@ function armIdleReset() {
 }
 
 function onCameraEvent(event) {
+  endPickup();
   if (event.result === "open" && event.door !== null) {
     showOpened(event, null);
   } else {
