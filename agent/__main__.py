@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the demo's data here (default: a fresh temporary folder)",
     )
     dem.add_argument("--json", action="store_true", help="print seeded orders as JSON lines")
+    dem.add_argument(
+        "--hub",
+        metavar="mqtt://HOST:PORT",
+        default=None,
+        help="also sync with a hub through this broker (anonymous, fleet 'demo'; for trying out)",
+    )
 
     db = sub.add_parser("db", help="check or migrate the database")
     db.add_argument("action", choices=["check", "migrate"])
@@ -102,7 +108,8 @@ async def _demo(args: argparse.Namespace) -> int:
     data_dir = (args.data_dir or Path(tempfile.mkdtemp(prefix="locker-demo-"))).resolve()
     fleet = demo.demo_fleet(data_dir, time.time())
     pins, staff = await asyncio.to_thread(demo.demo_pins)
-    config = demo.demo_config(data_dir, args.port, fleet).model_copy(update={"staff": staff})
+    config = demo.demo_config(data_dir, args.port, fleet, hub_url=args.hub)
+    config = config.model_copy(update={"staff": staff})
     camera = SimulatedCamera()
     demo_tokens: list[DemoToken] = []
     agent = Agent(config, camera=camera, extra_routes=[demo_routes(camera, lambda: demo_tokens)])
@@ -122,6 +129,12 @@ async def _demo(args: argparse.Namespace) -> int:
             if o.token
         )
         _print_demo(seeded, started.url or "", data_dir, as_json=args.json, pins=pins)
+        if args.hub and not args.json:
+            print(
+                f"Hub link: {args.hub} (fleet {demo.DEMO_FLEET}, device {config.locker.id});"
+                f" hub signing key {fleet.command_key_path}",
+                flush=True,
+            )
 
     await _serve(agent, on_started=announce)
     return EXIT_OK

@@ -14,9 +14,20 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import AgentConfig, ApiConfig, LockerConfig, StaffPinConfig, TrustConfig
+from pydantic import ValidationError
+
+from agent.config import (
+    AgentConfig,
+    ApiConfig,
+    HubConfig,
+    LockerConfig,
+    StaffPinConfig,
+    TrustConfig,
+    describe_validation_error,
+)
 from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy
+from agent.errors import ConfigError
 from agent.services.orders import Announcement, announce_order, load_into_door
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import TokenFlags
@@ -24,6 +35,7 @@ from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_co
 from provisioning.fleet import DemoFleet, create_demo_fleet
 
 DEMO_LOCKER_ID = "LK-DEMO-001"
+DEMO_FLEET = "demo"
 
 DEMO_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = (
     (DoorSize.S, OrderPolicy()),
@@ -68,14 +80,25 @@ def demo_pins() -> tuple[tuple[DemoPin, ...], tuple[StaffPinConfig, ...]]:
     return pins, entries
 
 
-def demo_config(data_dir: Path, port: int, fleet: DemoFleet | None = None) -> AgentConfig:
+def demo_config(
+    data_dir: Path, port: int, fleet: DemoFleet | None = None, *, hub_url: str | None = None
+) -> AgentConfig:
+    """The demo locker's settings; with `hub_url` it also syncs with a hub through that broker
+    (anonymously, in fleet "demo": for trying the hub link out, not for a real fleet).
+
+    Raises `ConfigError` when `hub_url` is not an mqtt:// or mqtts:// URL."""
     trust = TrustConfig()
     if fleet is not None:
         trust = TrustConfig(root_keys=fleet.root_public_paths, bundle=fleet.bundle_path)
+    try:
+        hub = HubConfig(url=hub_url, fleet=DEMO_FLEET)
+    except ValidationError as err:
+        raise ConfigError(f"--hub: {describe_validation_error(err)}") from None
     return AgentConfig(
         locker=LockerConfig(id=DEMO_LOCKER_ID, data_dir=data_dir),
         api=ApiConfig(host="127.0.0.1", port=port),
         trust=trust,
+        hub=hub,
     )
 
 
