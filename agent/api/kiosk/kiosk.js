@@ -337,11 +337,12 @@ function resetPage() {
 }
 
 // Nobody should find the previous customer's door number or language: reset when idle, except
-// while the door just opened is still open (the person is at the door).
+// while the door just opened is followed (the person is at the door; a closed door or a final
+// verdict ends the following).
 function armIdleReset() {
   clearTimeout(idleTimer);
   idleTimer = setTimeout(() => {
-    if (watch && watch.seenOpen && watch.lastState !== "closed" && Date.now() < watch.until) {
+    if (watch && Date.now() < watch.until) {
       armIdleReset();
       return;
     }
