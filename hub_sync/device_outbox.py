@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 from hub_sync.commands import Command, CommandResult, OrderUpsert, RemoteOpen
+from hub_sync.sqlite_file import LockedSqlite
 from hub_sync.wire import OutboxEvent, OutboxStats, canonical_json
 
 OUTBOX_DDL: Final = """
@@ -44,10 +44,9 @@ CREATE TABLE IF NOT EXISTS door_opens (transaction_id TEXT PRIMARY KEY, door INT
 """
 
 DoorCallback = Callable[[int], None]
-_T = TypeVar("_T")
 
 
-class ReferenceDevice:
+class ReferenceDevice(LockedSqlite):
     """`OutboxSource`, `CommandSink` and `DeviceState` of a simulated locker in one SQLite file."""
 
     def __init__(
@@ -61,26 +60,7 @@ class ReferenceDevice:
         self._clock = clock
         self._on_door_open = on_door_open
         self._doors = doors
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(OUTBOX_DDL + _DEVICE_DDL)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _tx(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return out
+        super().__init__(path, OUTBOX_DDL + _DEVICE_DDL)
 
     def append_sync(self, events: Sequence[tuple[str, str, Mapping[str, object]]]) -> int:
         """Commit (kind, transaction_id, body) rows in one transaction; returns the last seq."""

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
+from hub_sync.sqlite_file import LockedSqlite
 from hub_sync.wire import EventBatch, Reply, canonical_json
 
 _LOG = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 _DDL: Final = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -76,30 +75,11 @@ class PendingCommand:
     payload: bytes
 
 
-class HubStore:
+class HubStore(LockedSqlite):
     """One SQLite file (WAL). Thread-safe through one lock; every method is one transaction."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_DDL)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _tx(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return out
+        super().__init__(path, _DDL)
 
     def apply_events(self, batches: Sequence[EventBatch], now: float) -> Applied:
         """Store new events in seq order; each device's highest contiguous seq and the counts."""
