@@ -22,7 +22,7 @@ from agent.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
 from agent.errors import AgentError, ConfigError
-from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox
+from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.metrics import Gauge, Metrics
 from agent.reasons import Reason
 from agent.services.pickup import recover_interrupted_openings
@@ -41,7 +41,6 @@ from hub_sync.device import DeviceSync
 from hub_sync.mqtt import TlsSettings
 from hub_sync.ports import SyncStats
 from hub_sync.settings import SyncSettings, parse_broker, parse_protocol
-from hub_sync.signing import PublicKey
 
 _LOG = logging.getLogger(__name__)
 
@@ -233,13 +232,6 @@ class Agent:
         except (ValueError, OSError) as err:
             raise ConfigError(f"hub: {err}") from err
 
-        def command_keys() -> Sequence[PublicKey]:
-            bundle = trust.bundle
-            if bundle is None:
-                return ()
-            keys = (k.public_key for k in bundle.keys if Purpose.COMMAND in k.purposes)
-            return tuple(k for k in keys if isinstance(k, PublicKey))
-
         commands = HubCommands(
             self.db,
             self.clock,
@@ -253,7 +245,7 @@ class Agent:
             StoreOutbox(self.db),
             commands,
             StatusSnapshot(services.status.snapshot),
-            command_keys=command_keys,
+            command_keys=lambda: command_keys(trust, self.clock.now()),
             clock=self.clock.now,
             on_alarm=self._on_drain_alarm,
         )

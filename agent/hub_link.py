@@ -25,6 +25,7 @@ from agent.services.orders import Announcement
 from agent.services.trust import TrustService
 from agent.store import journal
 from agent.store.db import Database
+from agent.tokens.claims import Purpose
 from agent.tokens.errors import TrustBundleError
 from hub_sync.commands import (
     Command,
@@ -38,6 +39,7 @@ from hub_sync.commands import (
     Revocation,
     TrustUpdate,
 )
+from hub_sync.signing import PublicKey as CommandKey
 from hub_sync.wire import OutboxEvent, OutboxStats
 
 _LOG = logging.getLogger(__name__)
@@ -92,6 +94,21 @@ class StatusSnapshot:
         if isinstance(clock, Mapping):
             state["time_floor"] = clock.get("time_floor")
         return state
+
+
+def command_keys(trust: TrustService, now: float) -> tuple[CommandKey, ...]:
+    """The keys hub commands may be signed with at `now`: purpose "command" in the installed
+    bundle, within their validity, and not revoked by the hub since (`trust.revoke` kids)."""
+    if trust.bundle is None:
+        return ()
+    keys = trust.context().trust.keys  # the bundle with the hub's later revocations applied
+    return tuple(
+        k.public_key
+        for k in keys
+        if Purpose.COMMAND in k.purposes
+        and k.valid_at(now)
+        and isinstance(k.public_key, CommandKey)
+    )
 
 
 RemoteOpener = Callable[[str, int, str], Awaitable[None]]

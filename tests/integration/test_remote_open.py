@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.tokens.keys import key_id
 from hub_sync.errors import MqttError
 from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.wire import Topics
 from provisioning.fleet import DemoFleet
+from provisioning.keyfiles import load_descriptor, load_private_key
+from provisioning.mint import build_bundle
 from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import (
     AGENT_ID,
@@ -116,3 +120,43 @@ async def test_the_agents_credentials_cannot_reach_another_devices_topics(
     assert {m.topic for m in got} >= {Topics(FLEET, AGENT_ID).hub}
     await conn.disconnect()
     assert await asyncio.to_thread(hub_events, tmp_path / "hub.db", OTHER_DEVICE) == []
+
+
+async def test_a_revoked_command_key_opens_nothing(
+    hub_agent: RunningAgent, signing_hub: RunningHub, fleet: DemoFleet
+) -> None:
+    """The hub revokes its own (leaked) command key: commands it signs no longer verify."""
+    sync = hub_agent.agent.sync
+    assert sync is not None
+    await wait_for(lambda: sync.stats().connected, 10, "the agent to connect")
+    hub = signing_hub.hub
+    kid = key_id(fleet.command_key.public_key()).hex()
+    revoked = await hub.send_command(AGENT_ID, "trust.revoke", {"ctis": [], "kids": [kid]})
+    assert (await hub.wait_reply(revoked, 10)).status == "ok"
+    message_id = await hub.send_command(AGENT_ID, "door.open", OPEN)
+    outcome = await hub.wait_reply(message_id, 10)
+    assert (outcome.status, outcome.reason) == ("nack", "BAD_SIGNATURE")
+    assert hub_agent.sim.pulses == []
+
+
+async def test_a_command_key_past_its_validity_opens_nothing(
+    hub_agent: RunningAgent, signing_hub: RunningHub, fleet: DemoFleet
+) -> None:
+    """A newer bundle that ends the command key's validity: the agent stops trusting it."""
+    sync = hub_agent.agent.sync
+    assert sync is not None
+    await wait_for(lambda: sync.stats().connected, 10, "the agent to connect")
+    now = hub_agent.clock.now()
+    root = load_private_key(fleet.root_private_paths[0])
+    issuing, command = (
+        load_descriptor(fleet.directory / f"{n}.json") for n in ("issuing", "command")
+    )
+    ended = replace(command, not_after=int(now) - 60)
+    bundle = build_bundle(root, [issuing, ended], version=2, now=now, valid_s=86_400)
+    trust = hub_agent.agent.trust
+    assert trust is not None
+    await trust.install(bundle, source="test")
+    message_id = await signing_hub.hub.send_command(AGENT_ID, "door.open", OPEN)
+    outcome = await signing_hub.hub.wait_reply(message_id, 10)
+    assert (outcome.status, outcome.reason) == ("nack", "BAD_SIGNATURE")
+    assert hub_agent.sim.pulses == []
