@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.clock import ManualClock
 from agent.tokens.keys import key_id
 from hub_sync.errors import MqttError
 from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
@@ -29,6 +31,9 @@ from tests.integration.conftest import (
     command_payload,
     hub_events,
     resent_as_new_message,
+    start_hub,
+    start_hub_agent,
+    stop_hub,
     wait_for,
 )
 
@@ -160,3 +165,38 @@ async def test_a_command_key_past_its_validity_opens_nothing(
     outcome = await signing_hub.hub.wait_reply(message_id, 10)
     assert (outcome.status, outcome.reason) == ("nack", "BAD_SIGNATURE")
     assert hub_agent.sim.pulses == []
+
+
+async def test_a_replay_after_a_restart_gets_the_stored_result_and_no_second_opening(
+    tmp_path: Path, broker: Broker, fleet: DemoFleet
+) -> None:
+    """A reboot empties the nonce cache; the inbox still knows the transaction."""
+    clock = ManualClock(time.time())
+    data_dir = tmp_path / "data"
+    running = await start_hub_agent(data_dir, broker, fleet, clock)
+    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=fleet.command_key, clock=clock.now)
+    try:
+        sync = running.agent.sync
+        assert sync is not None
+        await wait_for(lambda: sync.stats().connected, 10, "the agent to connect")
+        message_id = await hub.hub.send_command(AGENT_ID, "door.open", OPEN)
+        assert (await hub.hub.wait_reply(message_id, 10)).status == "ok"
+        assert running.sim.pulses == [2]
+        await running.close()
+
+        running = await start_hub_agent(data_dir, broker, fleet, clock)
+        sync = running.agent.sync
+        assert sync is not None
+        await wait_for(lambda: sync.stats().connected, 10, "the agent to reconnect")
+        replay = resent_as_new_message(
+            command_payload(tmp_path / "hub.db", message_id), clock.now()
+        )
+        async with CommandProbe(broker) as probe:
+            reply = await probe.send(replay)
+        assert (reply.ok, dict(reply.result)) == (True, {"door": 2})
+        assert running.sim.pulses == []
+        audit = await running.agent.db.read(audit_rows)
+        assert [a for a, _, _ in audit].count("staff.open_door") == 1
+    finally:
+        await running.close()
+        await stop_hub(hub)
