@@ -269,6 +269,14 @@ class Agent:
         self.metrics.gauges.append(self._gauges)
 
     def _gauges(self) -> Iterable[Gauge]:
+        if self.services is not None:
+            for kind, count in sorted(self.services.supervisor.alarm_counts.items()):
+                yield Gauge(
+                    "locker_door_alarms_total",
+                    "Door alarms since start (forced, left open, jammed, dead sensor).",
+                    count,
+                    {"kind": kind},
+                )
         if self.scanner is not None:
             health = self.scanner.health()
             yield Gauge("locker_camera_ok", "1 when frames are flowing.", float(health.ok))

@@ -6,7 +6,8 @@ from aiohttp import web
 
 from agent.api.context import context_of
 from agent.api.errors import read_json_object, string_field
-from agent.errors import RequestError
+from agent.errors import AgentError, RequestError
+from agent.metrics import Metrics
 from agent.services.pickup import PickupResult
 
 
@@ -29,7 +30,23 @@ def _opened(result: PickupResult) -> web.Response:
 async def pickup_by_code(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     code = string_field(body, "code", max_len=64)
-    return _opened(await context_of(request).pickup.collect_with_code(code))
+    context = context_of(request)
+    try:
+        result = await context.pickup.collect_with_code(code)
+    except AgentError as err:
+        _count(context.metrics, err.reason.value)
+        raise
+    _count(context.metrics, "open")
+    return _opened(result)
+
+
+def _count(metrics: Metrics | None, result: str) -> None:
+    if metrics is not None:
+        metrics.count(
+            "locker_typed_code_pickups_total",
+            "Typed-code pickups by result (reason code when refused).",
+            result=result,
+        )
 
 
 async def pickup_by_scan(request: web.Request) -> web.Response:

@@ -288,6 +288,7 @@ class DoorSupervisor:
         self._last_poll: float | None = None
         self._running = False
         self._recent: list[Alarm] = []
+        self.alarm_counts: dict[str, int] = {}  # alarms raised since start, by kind (metrics)
 
     @property
     def policy(self) -> SupervisionPolicy:
@@ -405,6 +406,7 @@ class DoorSupervisor:
     async def _after(self, applied: _Applied, changes: list[SensorChange], now: float) -> None:
         for alarm in applied.alarms:
             _LOG.warning("door alarm %s on door %s", alarm.kind, alarm.door)
+            self.alarm_counts[alarm.kind] = self.alarm_counts.get(alarm.kind, 0) + 1
         self._recent = (self._recent + applied.alarms)[-_RECENT_ALARMS:]
         for door in applied.jammed_doors:
             await self._notify(self._on_door_fault, door, now)
