@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -145,3 +146,46 @@ def test_the_module_and_console_script_agree() -> None:
     assert result.returncode == 0
     assert "Exit statuses" in result.stdout
     assert os.path.exists(sys.executable)
+
+
+def test_token_check_explains_a_code_without_spending_it(tmp_path: Path) -> None:
+    from agent.demo import demo_fleet
+
+    fleet = demo_fleet(tmp_path, time.time())
+    token = fleet.mint_pickup("ORD-CLI-1", now=time.time(), hold_s=3600)
+    result = run_cli("token", "check", token, "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["valid"], report["order_ref"], report["purpose"]) == (
+        True,
+        "ORD-CLI-1",
+        "pickup",
+    )
+    assert token not in result.stderr
+
+    later = run_cli(
+        "token", "check", token, "--data-dir", str(tmp_path), "--at", "2099-01-01T00:00:00Z"
+    )
+    assert later.returncode == 4
+    assert json.loads(later.stdout)["valid"] is False
+
+    garbage = run_cli("token", "check", "LK1:%%%", "--data-dir", str(tmp_path))
+    assert (garbage.returncode, json.loads(garbage.stdout)["reason"]) == (4, "DECODE_FAILED")
+    bad_time = run_cli("token", "check", token, "--data-dir", str(tmp_path), "--at", "soon")
+    assert bad_time.returncode == 2
+    assert "Traceback" not in bad_time.stderr
+
+
+def test_scan_reads_image_files_and_reports_missing_ones(tmp_path: Path) -> None:
+    import segno
+
+    image = tmp_path / "code.png"
+    segno.make_qr("LK1:HELLO LOCKER", error="m").save(str(image), scale=6, border=4)
+    result = run_cli("scan", str(image), str(tmp_path / "missing.png"))
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0]["codes"] == [{"text": "LK1:HELLO LOCKER"}]
+    assert lines[0]["ms"] >= 0
+    assert lines[1]["codes"] == []
+    assert "error" in lines[1]
+    assert result.returncode == 4  # not every file had a code
+    assert "Traceback" not in result.stderr
