@@ -1,0 +1,97 @@
+"""What the kiosk looks like to a person: screenshots (kept out of git), and the checks a
+person would notice: every control named and at least 48 px, readable contrast, visible focus."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tests.agent.conftest import RunningAgent
+from tests.browser.cdp import CdpPage
+from tests.browser.kiosk import (
+    AUDIT_JS,
+    BROWSER_TESTS,
+    FOCUS_RING_JS,
+    open_kiosk,
+    type_code,
+    wait_for_result,
+)
+
+pytestmark = BROWSER_TESTS
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+WIDTH, HEIGHT = 900, 1280
+ACCENT_BGR = (158, 79, 10)  # the header's blue, #0a4f9e
+OK_BGR = (232, 244, 228)  # the opened-door card, #e4f4e8
+
+
+def _decoded(png: bytes, path: Path) -> np.ndarray:
+    """The screenshot as a BGR array, after checking it is a PNG of the viewport."""
+    assert png.startswith(PNG_SIGNATURE)
+    path.write_bytes(png)
+    # people debugging the kiosk can keep the pictures: KIOSK_SCREENSHOTS=/some/folder
+    keep = os.environ.get("KIOSK_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def _share(image: np.ndarray, bgr: tuple[int, int, int]) -> float:
+    return float(np.all(np.abs(image.astype(int) - bgr) <= 3, axis=2).mean())
+
+
+async def test_screenshots_before_and_after_a_pickup(
+    locker: RunningAgent, page: CdpPage, tmp_path: Path
+) -> None:
+    order = locker.orders[0]
+    await open_kiosk(page, locker.url)
+    before = await asyncio.to_thread(
+        _decoded, await page.screenshot(), tmp_path / "kiosk-initial.png"
+    )
+    assert before.shape == (HEIGHT, WIDTH, 3)
+    assert float(before.std()) > 20  # not a blank or single-colour page
+    assert _share(before[:60], ACCENT_BGR) > 0.5  # the header bar is drawn
+    assert _share(before, OK_BGR) == 0
+
+    await type_code(page, order.code)
+    await wait_for_result(page, f"Door {order.door} is open")
+    after = await asyncio.to_thread(
+        _decoded, await page.screenshot(), tmp_path / "kiosk-door-open.png"
+    )
+    assert after.shape == (HEIGHT, WIDTH, 3)
+    assert _share(after, OK_BGR) > 0.03  # a green card big enough to see from a step away
+    number = await page.evaluate(
+        "(() => { const n = document.getElementById('result-door-number'); "
+        "return [n.textContent, parseFloat(getComputedStyle(n).fontSize)]; })()"
+    )
+    assert number == [str(order.door), 88]
+
+
+async def test_controls_are_named_large_readable_and_show_focus(
+    locker: RunningAgent, page: CdpPage
+) -> None:
+    await open_kiosk(page, locker.url)
+    assert await page.evaluate(AUDIT_JS) == []
+
+    await page.press("Tab")
+    assert await page.evaluate(FOCUS_RING_JS) == {"id": "submit", "ring": True}
+    await page.press("Tab", shift=True)
+    await page.press("Tab", shift=True)  # back into the header: the last language button
+    assert await page.evaluate(FOCUS_RING_JS) == {"id": "Polski", "ring": True}
+    assert await page.evaluate("document.activeElement.dataset.lang") == "pl"
+
+    await page.evaluate("document.getElementById('code').focus()")
+    await type_code(page, locker.orders[0].code)
+    await wait_for_result(page, "is open")
+    assert await page.evaluate(AUDIT_JS) == []  # the result card and the help button too
+    await type_code(page, "ZZZZ-ZZZZ")
+    await wait_for_result(page, "wasn't recognised")
+    assert await page.evaluate(AUDIT_JS) == []
