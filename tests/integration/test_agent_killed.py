@@ -106,7 +106,7 @@ async def test_an_agent_killed_mid_drain_delivers_every_event_exactly_once(
             proc.wait(5)
         await stop_hub(hub)
 
-    stored = hub_events(tmp_path / "hub.db")
+    stored = await asyncio.to_thread(hub_events, tmp_path / "hub.db")
     assert [e.seq for e in stored] == list(range(1, len(stored) + 1))  # gapless, each once
     assert [(e.seq, e.transaction_id) for e in stored[:EVENTS]] == queued
     assert [e.body for e in stored[:EVENTS]] == [{"n": n} for n in range(EVENTS)]

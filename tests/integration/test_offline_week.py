@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -90,7 +91,7 @@ async def test_an_offline_week_of_pickups_reaches_the_hub_exactly_once(
     finally:
         await running.close()
 
-    stored = hub_events(tmp_path / "hub.db")
+    stored = await asyncio.to_thread(hub_events, tmp_path / "hub.db")
     # exactly what was queued, in order, once: same seq, kind, transaction, body and time
     assert stored[: len(queued)] == queued
     assert [e.seq for e in stored] == list(range(stored[0].seq, stored[0].seq + len(stored)))
