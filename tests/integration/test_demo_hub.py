@@ -140,3 +140,15 @@ async def test_the_demo_syncs_through_a_broker_and_serves_while_it_is_down(
 
 async def _has(collected: Any, order: Mapping[str, Any]) -> bool:
     return str(order["order"]) in await collected()
+
+
+async def test_a_demo_hub_url_that_is_not_mqtt_is_a_configuration_error(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "demo", "--port", "0", "--data-dir", str(tmp_path / "d"),
+        "--hub", "http://127.0.0.1:1883",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert "--hub" in err.decode()
