@@ -22,5 +22,8 @@ async def locker(tmp_path: Path) -> AsyncIterator[RunningAgent]:
 
 @pytest.fixture
 async def page() -> AsyncIterator[CdpPage]:
+    """A page in a fresh Chromium; the test fails if the page threw an uncaught error."""
     async with chromium_page() as opened:
         yield opened
+        if opened.exceptions:
+            pytest.fail("the kiosk page threw: " + "; ".join(opened.exceptions[:3]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -30,22 +31,34 @@ ACCENT_BGR = (158, 79, 10)  # the header's blue, #0a4f9e
 OK_BGR = (232, 244, 228)  # the opened-door card, #e4f4e8
 
 
-def _decoded(png: bytes, path: Path) -> np.ndarray:
-    """The screenshot as a BGR array, after checking it is a PNG of the viewport."""
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What a look at a screenshot finds (shares are fractions of the pixels)."""
+
+    shape: tuple[int, ...]
+    spread: float  # standard deviation of the pixel values: 0 for a blank page
+    header_accent: float  # share of the top 60 rows in the header's blue
+    ok_card: float  # share of the whole picture in the opened-door card's green
+
+
+def _share(image: np.ndarray, bgr: tuple[int, int, int]) -> float:
+    return float(np.all(np.abs(image.astype(np.int16) - bgr) <= 3, axis=2).mean())
+
+
+def _look_at(png: bytes, path: Path) -> Picture:
+    """Decodes and measures a screenshot (in a worker thread: numpy work on 1 MP is not free)."""
     assert png.startswith(PNG_SIGNATURE)
     path.write_bytes(png)
-    # people debugging the kiosk can keep the pictures: KIOSK_SCREENSHOTS=/some/folder
+    # people working on the kiosk can keep the pictures: KIOSK_SCREENSHOTS=/some/folder
     keep = os.environ.get("KIOSK_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(keep) / path.name)
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None
-    return image
-
-
-def _share(image: np.ndarray, bgr: tuple[int, int, int]) -> float:
-    return float(np.all(np.abs(image.astype(int) - bgr) <= 3, axis=2).mean())
+    return Picture(
+        image.shape, float(image.std()), _share(image[:60], ACCENT_BGR), _share(image, OK_BGR)
+    )
 
 
 async def test_screenshots_before_and_after_a_pickup(
@@ -53,21 +66,19 @@ async def test_screenshots_before_and_after_a_pickup(
 ) -> None:
     order = locker.orders[0]
     await open_kiosk(page, locker.url)
-    before = await asyncio.to_thread(
-        _decoded, await page.screenshot(), tmp_path / "kiosk-initial.png"
-    )
+    png = await page.screenshot()
+    before = await asyncio.to_thread(_look_at, png, tmp_path / "kiosk-initial.png")
     assert before.shape == (HEIGHT, WIDTH, 3)
-    assert float(before.std()) > 20  # not a blank or single-colour page
-    assert _share(before[:60], ACCENT_BGR) > 0.5  # the header bar is drawn
-    assert _share(before, OK_BGR) == 0
+    assert before.spread > 20  # not a blank or single-colour page
+    assert before.header_accent > 0.5  # the header bar is drawn
+    assert before.ok_card == 0
 
     await type_code(page, order.code)
     await wait_for_result(page, f"Door {order.door} is open")
-    after = await asyncio.to_thread(
-        _decoded, await page.screenshot(), tmp_path / "kiosk-door-open.png"
-    )
+    png = await page.screenshot()
+    after = await asyncio.to_thread(_look_at, png, tmp_path / "kiosk-door-open.png")
     assert after.shape == (HEIGHT, WIDTH, 3)
-    assert _share(after, OK_BGR) > 0.03  # a green card big enough to see from a step away
+    assert after.ok_card > 0.03  # a green card big enough to see from a step away
     number = await page.evaluate(
         "(() => { const n = document.getElementById('result-door-number'); "
         "return [n.textContent, parseFloat(getComputedStyle(n).fontSize)]; })()"

@@ -138,9 +138,11 @@ function speak(text) {
 
 // A short tone before the words, so a person who cannot see the screen knows the outcome at once.
 // On the kiosk Chromium runs with --autoplay-policy=no-user-gesture-required (camera scans).
+let audio = null; // one context for the page: browsers cap how many may exist at once
 function chime(ok) {
   try {
-    const audio = new AudioContext();
+    audio = audio || new AudioContext();
+    if (audio.state === "suspended") audio.resume();
     const tone = audio.createOscillator();
     const gain = audio.createGain();
     tone.frequency.value = ok ? 880 : 220;
@@ -148,7 +150,6 @@ function chime(ok) {
     tone.connect(gain).connect(audio.destination);
     tone.start();
     tone.stop(audio.currentTime + (ok ? 0.15 : 0.4));
-    tone.onended = () => audio.close();
   } catch (err) {
     // no audio device: the words on screen and the speech still tell
   }
