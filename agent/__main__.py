@@ -128,7 +128,7 @@ async def _demo(args: argparse.Namespace) -> int:
             for o in seeded
             if o.token
         )
-        _print_demo(seeded, started.url or "", data_dir, as_json=args.json, pins=pins)
+        _print_demo(seeded, started.url or "", data_dir, as_json=args.json, pins=pins, hub=args.hub)
         if args.hub and not args.json:
             print(
                 f"Hub link: {args.hub} (fleet {demo.DEMO_FLEET}, device {config.locker.id});"
@@ -147,6 +147,7 @@ def _print_demo(
     *,
     as_json: bool,
     pins: Sequence[demo.DemoPin] = (),
+    hub: str | None = None,
 ) -> None:
     if as_json:
         for order in seeded:
@@ -162,11 +163,12 @@ def _print_demo(
                 ),
                 flush=True,
             )
-        print(json.dumps({"kiosk_url": url, "data_dir": str(data_dir)}), flush=True)
+        print(json.dumps({"kiosk_url": url, "data_dir": str(data_dir), "hub": hub}), flush=True)
         for p in pins:  # after the kiosk line, which scripts read as the end of the orders
             print(json.dumps({"role": p.role, "actor": p.actor, "pin": p.pin}), flush=True)
         return
-    print(f"Demo locker (simulated doors, offline) — data in {data_dir}")
+    link = "offline" if hub is None else f"syncing with {hub}"
+    print(f"Demo locker (simulated doors, {link}) — data in {data_dir}")
     for order in seeded:
         print(f"  order {order.order_id}  size {order.door_size}  code {order.code}")
         if order.token:

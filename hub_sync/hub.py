@@ -142,13 +142,8 @@ class Hub:
             await asyncio.shield(self._process(conn, batch))
 
     async def _process(self, conn: MqttConnection, batch: list[Inbound]) -> None:
-        by_leaf: dict[str, list[Any]] = defaultdict(list)
-        for msg in batch:
-            try:
-                fleet, device, leaf = split_topic(msg.topic)
-                by_leaf[leaf].append(_decode(leaf, msg.payload, fleet, device))
-            except WireError as err:
-                _LOG.warning("dropped message on %s: %s", msg.topic, err.reason)
+        # Parsing a large backlog takes long enough to stall the loop: do it in a thread.
+        by_leaf = await asyncio.to_thread(_decode_all, batch)
         now = self._clock()
         if by_leaf["evt"]:
             await self._on_events(conn, by_leaf["evt"], now)
@@ -296,3 +291,15 @@ def _decode(leaf: str, payload: bytes, fleet: str, device: str) -> Any:
 def _settle(fut: asyncio.Future[None]) -> None:
     if not fut.cancelled():
         fut.exception()  # a lost connection is handled by the session; mark it retrieved
+
+
+def _decode_all(batch: list[Inbound]) -> dict[str, list[Any]]:
+    """Messages grouped by topic leaf, decoded into wire types; malformed ones are dropped."""
+    by_leaf: dict[str, list[Any]] = defaultdict(list)
+    for msg in batch:
+        try:
+            fleet, device, leaf = split_topic(msg.topic)
+            by_leaf[leaf].append(_decode(leaf, msg.payload, fleet, device))
+        except WireError as err:
+            _LOG.warning("dropped message on %s: %s", msg.topic, err.reason)
+    return by_leaf
