@@ -108,15 +108,19 @@ class CdpPage:
         """Enable the domains the tests read, size the viewport, load `url` and wait for it."""
         await self.send("Page.enable")
         await self.send("Runtime.enable")
-        await self.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
+        await self.resize(width, height)
         loaded = self.expect("Page.loadEventFired")
         reply = await self.send("Page.navigate", {"url": url})
         if reply.get("errorText"):
             raise CdpError(f"navigation to {url} failed: {reply['errorText']}")
         await asyncio.wait_for(loaded, timeout=15)
+
+    async def resize(self, width: int, height: int) -> None:
+        """Sets the viewport, as a kiosk screen of that size would show the page."""
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
 
     async def evaluate(self, expression: str) -> Any:
         """The expression's value (promises awaited); a page exception becomes `CdpError`."""

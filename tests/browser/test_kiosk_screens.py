@@ -85,6 +85,19 @@ async def test_screenshots_before_and_after_a_pickup(
     )
     assert number == [str(order.door), 88]
 
+    # a short landscape screen: the door number and the help button still need no scrolling
+    await page.resize(1280, 800)
+    on_screen = await page.evaluate(
+        "['result-door', 'not-open'].every((id) => { "
+        "const r = document.getElementById(id).getBoundingClientRect(); "
+        "return r.top >= 0 && r.bottom <= window.innerHeight; })"
+    )
+    assert on_screen
+    png = await page.screenshot()
+    landscape = await asyncio.to_thread(_look_at, png, tmp_path / "kiosk-door-open-landscape.png")
+    assert landscape.shape == (800, 1280, 3)
+    assert landscape.ok_card > 0.03
+
 
 async def test_controls_are_named_large_readable_and_show_focus(
     locker: RunningAgent, page: CdpPage

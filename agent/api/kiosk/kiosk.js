@@ -207,6 +207,8 @@ function showOpened(body, code) {
     : t("openedDetail");
   show("ok", t(body.reopened ? "reopened" : "opened", { door }), { door, detail });
   $("not-open").hidden = !code;
+  // on a short screen the door number and the help button must not sit below the fold
+  ($("not-open").hidden ? $("result") : $("not-open")).scrollIntoView({ block: "nearest" });
   watchDoor(door, code);
 }
 
