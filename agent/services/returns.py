@@ -23,7 +23,8 @@ from agent.domain.doors import DoorSize, assign_door
 from agent.domain.orders import OrderEvent, OrderState
 from agent.errors import AgentError, DoorFailed, RequestError
 from agent.reasons import Reason
-from agent.services.loading import ID_PATTERN, MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
+from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
+from agent.services.loading import ID_PATTERN
 from agent.store import journal, lockers
 from agent.store.db import Database
 

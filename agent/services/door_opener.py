@@ -1,0 +1,78 @@
+"""Opening a door for an operation (loading, returns, collection) and what a failure means.
+
+`DoorOpener` pulses a latch and checks through the sensor that the door actually opened; a door
+that did not is faulted in the same transaction that records the failure, and the hold clocks of
+the parcels inside stop (a broken door never uses up a customer's pickup time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+
+from agent.services.expiry import pause_door_holds
+from agent.store import journal, lockers
+from hardware.doors import DoorController, DoorSensors, SensorState
+from hardware.errors import HardwareError
+
+_LOG = logging.getLogger(__name__)
+_SENSOR_STEP_S = 0.05
+MAX_DOORS_TRIED = 3
+
+
+class DoorOpener:
+    """Pulses a latch and checks, through the sensor, that the door actually opened."""
+
+    def __init__(self, doors: DoorController, sensors: DoorSensors, *, check_s: float) -> None:
+        self._doors = doors
+        self._sensors = sensors
+        self._check_s = check_s
+
+    async def open(self, door: int) -> str | None:
+        """None if the door opened (or its sensor cannot tell), else `relay_failed` or `jammed`."""
+        try:
+            await self._doors.open(door)
+        except HardwareError as err:
+            _LOG.warning("door %s did not take its pulse: %s", door, err)
+            return "relay_failed"
+        steps = round(self._check_s / _SENSOR_STEP_S)
+        for step in range(steps):
+            try:
+                state = await self._sensors.read(door)
+            except HardwareError:
+                return None  # a dead sensor cannot tell; the person at the door can
+            if state is not SensorState.CLOSED:
+                return None
+            if step + 1 < steps:
+                await asyncio.sleep(_SENSOR_STEP_S)
+        if steps:
+            _LOG.warning("door %s stayed shut after its pulse: jammed", door)
+            return "jammed"
+        return None
+
+    async def sensor(self, door: int) -> SensorState:
+        try:
+            return await self._sensors.read(door)
+        except HardwareError:
+            return SensorState.UNKNOWN
+
+
+def door_fault(
+    conn: sqlite3.Connection, door: int, fault: str, now: float, *, opening_id: int | None
+) -> None:
+    """In a transaction: a door failed to open. It leaves service (staff clear the fault) and
+    the hold clocks of parcels inside stop."""
+    if opening_id is not None:
+        lockers.finish_opening(conn, opening_id, "failed", now)
+    conn.execute(
+        "UPDATE doors SET fault = ?, fault_since = ? WHERE number = ? AND fault IS NULL",
+        (fault, now, door),
+    )
+    pause_door_holds(conn, door, now)
+    journal.record(conn, "door.open_failed", {"door": door, "fault": fault}, now=now, door=door)
+
+
+def door_opened(conn: sqlite3.Connection, opening_id: int, door: int, now: float) -> None:
+    lockers.finish_opening(conn, opening_id, "opened", now)
+    journal.append_audit(conn, "door.opened", now=now, door=door)
