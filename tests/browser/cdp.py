@@ -12,6 +12,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -240,6 +241,8 @@ async def chromium_page(*, width: int = 900, height: int = 1280) -> AsyncIterato
         f"--user-data-dir={profile}",
         f"--window-size={width},{height}",
         "about:blank",
+        # crash reports and caches go to the throwaway profile, not the user's home
+        env={**os.environ, "XDG_CONFIG_HOME": str(profile), "XDG_CACHE_HOME": str(profile)},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

@@ -37,10 +37,15 @@ async def test_a_typed_code_opens_its_door_once_and_refusals_are_plain_words(
     assert await is_shown(page, "not-open")
     assert await page.evaluate("document.getElementById('code').value") == ""
 
+    locker.sim.close_door(order.door)  # closed too soon: within the grace the code reopens it
+    await type_code(page, order.code)
+    await wait_for_result(page, f"Door {order.door} is open again")
+    assert locker.sim.pulses == [order.door, order.door]
+
     locker.clock.advance(61)  # past the reopen grace period: the code is spent
     await type_code(page, order.code)
     assert (await wait_for_result(page, "Already used")).startswith("Already used.")
-    assert locker.sim.pulses == [order.door]
+    assert locker.sim.pulses == [order.door, order.door]
     assert not await is_shown(page, "not-open")
 
     await type_code(page, "ZZZZ-ZZZZ")
