@@ -301,7 +301,7 @@ async function pollDoor(id) {
 function onDoorState(body) {
   const { door } = watch;
   const state = body.state;
-  $("result").dataset.door = state; // the door as last read, for styling and for tests
+  $("result").dataset.door = state; // the door as last read: lets a test or a technician see it
   if (state === "open" || state === "left_open") watch.seenOpen = true;
   if (state === watch.lastState) return;
   watch.lastState = state;
