@@ -21,8 +21,9 @@ from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.metrics import Metrics
 from agent.services.counter import CounterService
+from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
-from agent.services.loading import DoorOpener, LoadingService
+from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
 from agent.services.returns import CollectionService, ReturnService
 from agent.services.scans import ScanFeed, ScanService
