@@ -30,7 +30,8 @@ from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.staff import DoorHelpService, StaffService
 from agent.services.status import StatusService
-from agent.services.supervision import DoorSupervisor, SupervisionPolicy
+from agent.services.supervision import DoorSupervisor
+from agent.services.supervision_records import SupervisionPolicy
 from agent.services.token_pickup import TokenPickupService
 from agent.services.trust import TrustService
 from agent.store.db import Database

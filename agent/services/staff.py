@@ -19,7 +19,8 @@ from agent.domain.orders import IN_A_DOOR, Order, OrderState
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason
 from agent.services.pickup import support_ref
-from agent.services.supervision import JAMMED, DoorCallback, DoorSupervisor
+from agent.services.supervision import DoorCallback, DoorSupervisor
+from agent.services.supervision_records import JAMMED
 from agent.store import journal, lockers
 from agent.store.db import Database
 from hardware.doors import DoorController, DoorSensors, SensorState

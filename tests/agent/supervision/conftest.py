@@ -24,7 +24,8 @@ from agent.domain.attempts import AttemptPolicy
 from agent.services.pickup import PickupService
 from agent.services.sessions import Role
 from agent.services.staff import DoorHelpService, StaffService
-from agent.services.supervision import DoorSupervisor, SupervisionPolicy
+from agent.services.supervision import DoorSupervisor
+from agent.services.supervision_records import SupervisionPolicy
 from agent.tokens.typed_codes import code_lookup_key
 from hardware.doors_sim import SimulatedLocker
 from tests.agent.conftest import RunningAgent, start_agent

@@ -1,0 +1,233 @@
+"""Door supervision's records: what one sensor sweep decided, and the transactions that apply
+it (sensor changes, commanded vs forced openings, jams, left-open reminders). Pure SQL on the
+caller's connection, run inside `Database.run` by `agent.services.supervision.DoorSupervisor`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from agent.domain.orders import OrderEvent, OrderState
+from agent.store import journal, lockers
+from hardware.doors import SensorState
+
+JAMMED = "jammed"
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionPolicy:
+    poll_s: float = 0.25
+    commanded_window_s: float = 10.0
+    jam_after_s: float = 5.0
+    reminder_after_s: float = 60.0
+    alarm_after_s: float = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A `door_openings` row that supervision has not concluded yet."""
+
+    opening_id: int
+    door: int
+    order_id: str | None
+    purpose: str
+    result: str | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SensorChange:
+    door: int
+    before: SensorState
+    after: SensorState
+    open_s: float | None = None  # for a close: how long the door stood open
+    restored: bool = False  # the sensor was dead and reads again
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Everything one poll decided, applied in one transaction."""
+
+    changes: tuple[SensorChange, ...] = ()
+    verdicts: tuple[tuple[int, str], ...] = ()  # (opening id, outcome) for pending openings
+    left_open: tuple[tuple[int, str, float], ...] = ()  # (door, reminder|alarm, open seconds)
+
+    def __bool__(self) -> bool:
+        return bool(self.changes or self.verdicts or self.left_open)
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    kind: str
+    door: int
+    at: float
+    order_id: str | None = None
+
+
+@dataclass(slots=True)
+class Applied:
+    alarms: list[Alarm] = field(default_factory=list)
+    jammed_doors: list[int] = field(default_factory=list)
+
+
+# -- transaction functions (run inside Database.run) ----------------------------------------------
+
+
+def unsupervised_openings(conn: sqlite3.Connection) -> list[Opening]:
+    rows = conn.execute(
+        "SELECT id, door, order_id, purpose, result, finished_at FROM door_openings"
+        " WHERE outcome IS NULL ORDER BY id"
+    ).fetchall()
+    return [Opening(int(r[0]), int(r[1]), r[2], str(r[3]), r[4], r[5]) for r in rows]
+
+
+def mark_jammed(
+    conn: sqlite3.Connection, opening_id: int, *, now: float, detected_by: str
+) -> Alarm | None:
+    """Conclude that a commanded door never opened: fault the door (out of assignment until
+    staff clear it) and, for a pickup, undo the collect like a failed latch (order back to
+    collectable, token un-spent). Idempotent: a concluded opening is left alone (None)."""
+    row = conn.execute(
+        "SELECT door, order_id, purpose, outcome FROM door_openings WHERE id = ?", (opening_id,)
+    ).fetchone()
+    if row is None or row["outcome"] not in (None, "unverified"):
+        return None
+    door, order_id, purpose = int(row["door"]), row["order_id"], str(row["purpose"])
+    conn.execute("UPDATE door_openings SET outcome = ? WHERE id = ?", (JAMMED, opening_id))
+    conn.execute(
+        "UPDATE doors SET fault = COALESCE(fault, ?), fault_since = COALESCE(fault_since, ?)"
+        " WHERE number = ?",
+        (JAMMED, now, door),
+    )
+    restored = purpose == "pickup" and _undo_pickup(conn, opening_id, order_id, door, now)
+    journal.record(
+        conn,
+        "door.jammed",
+        {"door": door, "order": order_id, "purpose": purpose, "restored": restored,
+         "detected_by": detected_by},
+        now=now,
+        order_id=order_id,
+        door=door,
+    )  # fmt: skip
+    return Alarm("door.jammed", door, now, order_id)
+
+
+def _undo_pickup(
+    conn: sqlite3.Connection, opening_id: int, order_id: str | None, door: int, now: float
+) -> bool:
+    order = lockers.get_order(conn, order_id) if order_id else None
+    if order is None or order.state is not OrderState.COLLECTED or order.door != door:
+        return False
+    back = replace(order.apply(OrderEvent.UNDO_COLLECT, now), needs_attention="door_jammed")
+    lockers.save_order(conn, back, now=now)
+    conn.execute("DELETE FROM spent_tokens WHERE opening_id = ?", (opening_id,))
+    return True
+
+
+def apply_sweep(
+    conn: sqlite3.Connection, sweep: Sweep, now: float, policy: SupervisionPolicy
+) -> Applied:
+    applied = Applied()
+    for change in sweep.changes:
+        applied.alarms.extend(_record_change(conn, change, now, policy))
+    for opening_id, outcome in sweep.verdicts:
+        if outcome == JAMMED:
+            alarm = mark_jammed(conn, opening_id, now=now, detected_by="sensor")
+            if alarm is not None:
+                applied.alarms.append(alarm)
+                applied.jammed_doors.append(alarm.door)
+        else:
+            conn.execute(
+                "UPDATE door_openings SET outcome = ? WHERE id = ? AND outcome IS NULL",
+                (outcome, opening_id),
+            )
+    for door, level, open_s in sweep.left_open:
+        body = {"door": door, "level": level, "open_s": round(open_s, 1)}
+        journal.record(conn, "door.left_open", body, now=now, door=door)
+        applied.alarms.append(Alarm("door.left_open", door, now))
+    return applied
+
+
+def _record_change(
+    conn: sqlite3.Connection, change: SensorChange, now: float, policy: SupervisionPolicy
+) -> list[Alarm]:
+    door = change.door
+    conn.execute("UPDATE doors SET sensor = ? WHERE number = ?", (change.after.value, door))
+    body: dict[str, object] = {"door": door, "from": change.before.value, "to": change.after.value}
+    if change.open_s is not None:
+        body["open_s"] = round(change.open_s, 1)
+    journal.record(conn, "door.sensor", body, now=now, door=door)
+    if change.after is SensorState.UNKNOWN:
+        journal.record(conn, "door.sensor_dead", {"door": door}, now=now, door=door)
+        return [Alarm("door.sensor_dead", door, now)]
+    if change.restored:
+        journal.record(conn, "door.sensor_restored", {"door": door}, now=now, door=door)
+    if change.after is not SensorState.OPEN:
+        return []
+    conn.execute(
+        "UPDATE door_openings SET seen_open_at = ?, outcome = 'seen_open' WHERE door = ?"
+        " AND outcome IS NULL AND (result IS NULL OR result = 'opened')",
+        (now, door),
+    )
+    if change.before is not SensorState.CLOSED:
+        return []  # from unknown we cannot tell when it opened
+    return _judge_opening(conn, door, now, policy)
+
+
+def _judge_opening(
+    conn: sqlite3.Connection, door: int, now: float, policy: SupervisionPolicy
+) -> list[Alarm]:
+    """A door went from closed to open: commanded recently, or forced?"""
+    latest = conn.execute(
+        "SELECT id, order_id, outcome FROM door_openings WHERE door = ? AND requested_at >= ?"
+        " AND (result IS NULL OR result = 'opened') ORDER BY id DESC LIMIT 1",
+        (door, now - policy.commanded_window_s),
+    ).fetchone()
+    if latest is None:
+        journal.record(conn, "door.forced", {"door": door}, now=now, door=door)
+        return [Alarm("door.forced", door, now)]
+    if latest["outcome"] != JAMMED:
+        return []
+    # Declared jammed (and the pickup undone), then it opened after all: staff must look.
+    order_id = latest["order_id"]
+    if order_id is not None:
+        conn.execute(
+            "UPDATE orders SET needs_attention = 'opened_after_jam', updated_at = ?"
+            " WHERE order_id = ?",
+            (now, order_id),
+        )
+    body = {"door": door, "order": order_id}
+    journal.record(conn, "door.opened_after_jam", body, now=now, order_id=order_id, door=door)
+    return [Alarm("door.opened_after_jam", door, now, order_id)]
+
+
+def stored_sensors(conn: sqlite3.Connection) -> dict[int, SensorState]:
+    rows = conn.execute("SELECT number, sensor FROM doors").fetchall()
+    return {int(r[0]): SensorState(r[1]) for r in rows}
+
+
+def judge_openings(
+    pending: list[Opening],
+    readings: Mapping[int, SensorState],
+    *,
+    now: float,
+    since: float,
+    policy: SupervisionPolicy,
+) -> list[tuple[int, str]]:
+    """Verdicts for openings not concluded yet (pure). `since`: when supervision started."""
+    verdicts = []
+    for opening in pending:
+        if opening.result in ("failed", "interrupted"):
+            verdicts.append((opening.opening_id, "not_opened"))
+            continue
+        if opening.result != "opened" or opening.finished_at is None:
+            continue  # the latch command is still under way
+        reading = readings.get(opening.door, SensorState.UNKNOWN)
+        if reading is SensorState.OPEN:
+            verdicts.append((opening.opening_id, "seen_open"))
+        elif now - opening.finished_at >= policy.jam_after_s:
+            blind = reading is SensorState.UNKNOWN or opening.finished_at < since
+            verdicts.append((opening.opening_id, "unverified" if blind else JAMMED))
+    return verdicts
