@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/system-deps.sh
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/locker-agent demo $(DEMO_ARGS)
+	@$(BIN)/locker-agent demo $(DEMO_ARGS)
 
 check: $(STAMP)
 	$(BIN)/ruff check agent hardware hub_sync provisioning tests bench
