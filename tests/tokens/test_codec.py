@@ -39,6 +39,18 @@ def test_b45_accepts_exactly_what_the_reference_package_accepts(text: str) -> No
         assert codec.b45decode(text) == expected
 
 
+@pytest.mark.parametrize("size", [0, 1, 2, 767, 768, 769, 5000])
+def test_b45_decodes_inputs_longer_than_the_precomputed_masks(size: int) -> None:
+    data = os.urandom(size)
+    text = base45.b45encode(data).decode()
+    assert codec.b45decode(text, limit=10**6) == data
+    # a group over 0xFFFF at the very end and in the middle is found at any length
+    for bad in (text[: 3 * (size // 2)] + "GGW", "GGW" + text):
+        with pytest.raises(TokenError) as err:
+            codec.b45decode(bad, limit=10**6)
+        assert err.value.reason is Reason.DECODE_FAILED
+
+
 @pytest.mark.parametrize("text", ["GGW", "ZZ", "A", "aa", "AB\n", "€€€"])
 def test_b45_rejects_invalid_groups_and_characters(text: str) -> None:
     with pytest.raises(TokenError) as err:
