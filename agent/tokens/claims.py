@@ -7,10 +7,12 @@ must not be ignored).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import cbor2
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.tokens import codec
@@ -22,6 +24,8 @@ ISS, SUB, AUD, EXP, NBF, IAT, CTI, CNF = 1, 2, 3, 4, 5, 6, 7, 8
 PURPOSE, FLAGS, COMPARTMENT = -65537, -65538, -65539
 _REQUIRED = frozenset({ISS, SUB, AUD, EXP, NBF, IAT, CTI, PURPOSE})
 _KNOWN = _REQUIRED | {CNF, FLAGS, COMPARTMENT}
+# RFC 8949 §4.2.3 length-first order of the encoded keys: 1 ... 8, then -65537, -65538, -65539
+_CANONICAL_ORDER = tuple(sorted(_KNOWN, key=lambda key: (len(k := cbor2.dumps(key)), k)))
 CTI_BYTES = 16
 MAX_TIME = 2**40  # seconds; keeps every time a float without rounding
 MAX_AUDIENCES = 16
@@ -113,11 +117,12 @@ def encode_claims(claims: Claims) -> bytes:
 
 def parse_claims(payload: bytes) -> Claims:
     """Decode and type-check the claims (step 8); MALFORMED for anything missing or mistyped."""
-    raw = codec.loads_strict(payload)
+    raw = codec.loads_lenient(payload)
     if not isinstance(raw, codec.MAP_TYPES):
         raise TokenError("claims are not a map")
     keys = set(raw)
-    if not keys >= _REQUIRED or not keys <= _KNOWN:
+    # Exact key types: True or 1.0 would pass an equality test for claim 1.
+    if not keys >= _REQUIRED or not keys <= _KNOWN or set(map(type, raw)) != {int}:
         raise TokenError("claims missing or unknown")
     purpose = _PURPOSE_BY_CODE.get(_uint(raw[PURPOSE], 4))
     if purpose is None:
@@ -137,7 +142,20 @@ def parse_claims(payload: bytes) -> Claims:
     )
     if claims.expires <= claims.not_before:
         raise TokenError("exp is not after nbf")
+    _check_deterministic(payload, raw)
     return claims
+
+
+def _check_deterministic(payload: bytes, raw: Mapping[int, Any]) -> None:
+    """MALFORMED unless `payload` is the deterministic encoding of `raw` (`codec.loads_strict`).
+
+    Once the claims are typed, every value but `cnf` is a text, bytes, integer or list of texts,
+    which cbor2's plain encoder writes exactly as its canonical one, only without sorting map
+    keys (3x faster). With the keys already in canonical order the two encodings are equal.
+    """
+    ordered = list(raw) == [key for key in _CANONICAL_ORDER if key in raw]
+    if not ordered or CNF in raw or cbor2.dumps(raw) != payload:
+        codec.loads_strict(payload)
 
 
 def _uint(value: object, maximum: int) -> int:

@@ -118,6 +118,19 @@ def loads_strict(data: bytes) -> Any:
     return item
 
 
+def bstr_head(size: int) -> bytes:
+    """The deterministic CBOR head of a byte string of `size` bytes (RFC 8949 §3, shortest form)."""
+    if size < 24:
+        return bytes((0x40 | size,))
+    if size <= 0xFF:
+        return bytes((0x58, size))
+    if size <= 0xFFFF:
+        return b"\x59" + size.to_bytes(2, "big")
+    if size <= 0xFFFFFFFF:
+        return b"\x5a" + size.to_bytes(4, "big")
+    return b"\x5b" + size.to_bytes(8, "big")
+
+
 def dumps(item: Any) -> bytes:
     """Encode `item` deterministically (the only encoding our verifier accepts)."""
     encoded: bytes = cbor2.dumps(item, canonical=True)

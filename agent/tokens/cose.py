@@ -33,7 +33,12 @@ CWT_TAG = 61
 HDR_ALG = 1
 HDR_KID = 4
 _SIGN1_LEN = 4
-_ALLOWED = frozenset(int(alg) for alg in Alg)
+_ALG_BY_ID = {int(alg): alg for alg in Alg}
+_HEADER_LABELS = frozenset({HDR_ALG, HDR_KID})
+_SIGN1_HEAD = b"\xd2\x84"  # tag 18, an array of 4
+_EMPTY_MAP = b"\xa0"
+_EMPTY_BSTR = b"\x40"
+_SIG_STRUCTURE_HEAD = b"\x84\x6aSignature1"  # an array of 4, the text "Signature1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,27 +54,62 @@ class Sign1:
 
 def decode_sign1(data: bytes, *, strict: bool = True) -> Sign1:
     """Check the COSE_Sign1 shape of `data` (steps 4-5); MALFORMED when it is wrong."""
-    item = codec.loads_strict(data) if strict else codec.loads_lenient(data)
-    parts = _unwrap(item, strict=strict)
-    protected, unprotected, payload, signature = parts
+    item = codec.loads_lenient(data)
+    protected, unprotected, payload, signature = _unwrap(item, strict=strict)
     if not isinstance(protected, bytes) or not isinstance(unprotected, codec.MAP_TYPES):
         raise TokenError("COSE headers of the wrong type")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise TokenError("COSE payload detached or signature not a bstr")
-    header = _protected_map(protected, strict=strict)
-    if strict and (set(header) != {HDR_ALG, HDR_KID} or unprotected):
+    if strict:
+        # The same test as `codec.loads_strict` (re-encode, compare), with the one deterministic
+        # encoding this shape has written out instead of cbor2's generic encoder (5x slower).
+        if unprotected or _strict_sign1_bytes(protected, payload, signature) != data:
+            raise TokenError("COSE_Sign1 not deterministic or with unprotected headers")
+        alg, kid = _strict_header(protected)
+    else:
+        alg, kid = _lenient_header(protected, unprotected)
+    return Sign1(protected, alg, kid, payload, signature)
+
+
+def _strict_sign1_bytes(protected: bytes, payload: bytes, signature: bytes) -> bytes:
+    """Deterministic CBOR of `#6.18([protected, {}, payload, signature])`."""
+    return b"".join(
+        (
+            _SIGN1_HEAD,
+            codec.bstr_head(len(protected)),
+            protected,
+            _EMPTY_MAP,
+            codec.bstr_head(len(payload)),
+            payload,
+            codec.bstr_head(len(signature)),
+            signature,
+        )
+    )
+
+
+def _strict_header(protected: bytes) -> tuple[int | None, bytes]:
+    """`alg` and `kid` of a strict protected header: exactly `{1: alg, 4: kid}`, deterministic."""
+    header = codec.loads_lenient(protected)
+    # Exact label types: True, 1.0 or a Decimal would pass an equality test for label 1.
+    if (
+        not isinstance(header, codec.MAP_TYPES)
+        or set(header) != _HEADER_LABELS
+        or list(map(type, header)) != [int, int]
+    ):
         raise TokenError("COSE headers hold other than alg and kid")
-    kid = header.get(HDR_KID)
-    if kid is None and not strict:
-        kid = unprotected.get(HDR_KID)
-    alg = header.get(HDR_ALG)
-    if alg is None and not strict:
-        alg = unprotected.get(HDR_ALG)
+    alg, kid = header[HDR_ALG], header[HDR_KID]
     if not isinstance(kid, bytes):
         raise TokenError("COSE kid missing or not a bstr")
-    if not isinstance(alg, int) or isinstance(alg, bool):
-        alg = None
-    return Sign1(protected, alg, kid, payload, signature)
+    # With its labels in order and an integer alg, the header encodes the same under cbor2's
+    # plain encoder, 3x faster than its canonical one; anything else takes the generic check.
+    in_order = list(header) == [HDR_ALG, HDR_KID] and type(alg) is int
+    if not in_order or cbor2.dumps(header) != protected:
+        codec.loads_strict(protected)
+    return _int_alg(alg), kid
+
+
+def _int_alg(alg: object) -> int | None:
+    return alg if isinstance(alg, int) and not isinstance(alg, bool) else None
 
 
 def _unwrap(item: Any, *, strict: bool) -> Sequence[Any]:
@@ -86,18 +126,37 @@ def _unwrap(item: Any, *, strict: bool) -> Sequence[Any]:
     return item
 
 
-def _protected_map(protected: bytes, *, strict: bool) -> Mapping[Any, Any]:
-    if not protected:
-        return {}
-    header = codec.loads_strict(protected) if strict else codec.loads_lenient(protected)
-    if not isinstance(header, codec.MAP_TYPES):
-        raise TokenError("protected header is not a map")
-    return header
+def _lenient_header(protected: bytes, unprotected: Mapping[Any, Any]) -> tuple[int | None, bytes]:
+    """`alg` and `kid` of foreign COSE: from the protected header, else the unprotected one."""
+    header: Mapping[Any, Any] = {}
+    if protected:
+        header = codec.loads_lenient(protected)
+        if not isinstance(header, codec.MAP_TYPES):
+            raise TokenError("protected header is not a map")
+    kid = header.get(HDR_KID)
+    if kid is None:
+        kid = unprotected.get(HDR_KID)
+    alg = header.get(HDR_ALG)
+    if alg is None:
+        alg = unprotected.get(HDR_ALG)
+    if not isinstance(kid, bytes):
+        raise TokenError("COSE kid missing or not a bstr")
+    return _int_alg(alg), kid
 
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
     """The bytes that are signed: Sig_structure `["Signature1", protected, h'', payload]`."""
-    return codec.dumps(["Signature1", protected, b"", payload])
+    # Written out (as `codec.dumps` would encode it) because this runs on every scan.
+    return b"".join(
+        (
+            _SIG_STRUCTURE_HEAD,
+            codec.bstr_head(len(protected)),
+            protected,
+            _EMPTY_BSTR,
+            codec.bstr_head(len(payload)),
+            payload,
+        )
+    )
 
 
 def find_signer(msg: Sign1, candidates: Iterable[tuple[PublicKey, Alg]]) -> PublicKey:
@@ -107,9 +166,9 @@ def find_signer(msg: Sign1, candidates: Iterable[tuple[PublicKey, Alg]]) -> Publ
     matches none of the candidates' key types, UNKNOWN_KID if there is no candidate,
     BAD_SIGNATURE otherwise.
     """
-    if msg.alg is None or msg.alg not in _ALLOWED:
+    alg = _ALG_BY_ID.get(msg.alg) if msg.alg is not None else None
+    if alg is None:
         raise TokenError("alg not allowlisted", reason=Reason.ALG_NOT_ALLOWED)
-    alg = Alg(msg.alg)
     to_be_signed = sig_structure(msg.protected, msg.payload)
     seen_any = seen_alg = False
     for key, key_alg in candidates:

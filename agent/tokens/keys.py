@@ -15,10 +15,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from agent.reasons import Reason
 from agent.tokens.errors import TokenError
@@ -75,9 +72,7 @@ def verify_signature(key: PublicKey, alg: Alg, signature: bytes, data: bytes) ->
         if alg is Alg.ES256 and isinstance(key, ec.EllipticCurvePublicKey):
             if len(signature) != 2 * _P256_COORD:
                 return False
-            r = int.from_bytes(signature[:_P256_COORD], "big")
-            s = int.from_bytes(signature[_P256_COORD:], "big")
-            key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
+            key.verify(raw_to_der(signature), data, _ECDSA_SHA256)
         elif alg is Alg.EDDSA and isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, data)
         elif alg is Alg.PS256 and isinstance(key, rsa.RSAPublicKey):
@@ -87,6 +82,22 @@ def verify_signature(key: PublicKey, alg: Alg, signature: bytes, data: bytes) ->
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def raw_to_der(signature: bytes) -> bytes:
+    """The DER `Ecdsa-Sig-Value` of a raw 64-byte P-256 `r || s` signature.
+
+    What `encode_dss_signature` returns (the tests compare them), built from the bytes directly:
+    half the cost of going through two Python integers, on every scan.
+    """
+    r = signature[:_P256_COORD].lstrip(b"\0")
+    s = signature[_P256_COORD:].lstrip(b"\0")
+    # DER INTEGERs are signed: zero is one 0x00 byte, and a set top bit needs a 0x00 in front
+    if not r or r[0] & 0x80:
+        r = b"\0" + r
+    if not s or s[0] & 0x80:
+        s = b"\0" + s
+    return b"".join((b"\x30", bytes((4 + len(r) + len(s), 2, len(r))), r, bytes((2, len(s))), s))
 
 
 def sign(key: PrivateKey, data: bytes) -> bytes:
