@@ -65,7 +65,8 @@ class TrustBundle:
 
     def candidates(self, kid: bytes, now: float) -> tuple[TrustedKey, ...]:
         """Every key with this kid that is valid at `now` (kids may collide: try all)."""
-        return tuple(key for key in self.by_kid.get(kid, ()) if key.valid_at(now))
+        # a list comprehension and inlined `valid_at`: this runs on every scan
+        return tuple([k for k in self.by_kid.get(kid, ()) if k.not_before <= now < k.not_after])
 
 
 def make_bundle(

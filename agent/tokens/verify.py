@@ -113,8 +113,11 @@ def _decode_outer(payload: str) -> tuple[bytes, LiveFrame | None]:
 
 def _signer(msg: cose.Sign1, trust: TrustBundle, now: float) -> TrustedKey:
     candidates = trust.candidates(msg.kid or b"", now)
-    public = cose.find_signer(msg, ((k.public_key, k.alg) for k in candidates))
-    return next(k for k in candidates if k.public_key is public)
+    public = cose.find_signer(msg, [(k.public_key, k.alg) for k in candidates])
+    for key in candidates:
+        if key.public_key is public:
+            return key
+    raise AssertionError("find_signer returns one of the candidates")  # pragma: no cover
 
 
 def _check_time(claims: Claims, ctx: VerifyContext, now: float) -> None:
