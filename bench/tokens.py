@@ -5,7 +5,8 @@ Run: .venv/bin/python bench/tokens.py [--seconds S]
 - full check: `verify_token` (size caps, prefix, Base45, strict CBOR + COSE shape, kid lookup,
   signature, claims, clock policy, binding, revocation) for ES256 and EdDSA tokens;
 - baseline, same process, same token: `base45.b45decode` + `cbor2.loads` + one `cryptography`
-  ES256 verify of the Sig_structure (what FIELD-NOTES measured at ~17,000/s).
+  ES256 verify of the Sig_structure (FIELD-NOTES measured ~17,000/s on its machine; this
+  machine's signature verify alone is slower, see docs/benchmarks.md).
 Target: >= 10,000 full ES256 checks per second.
 
 `verify_and_spend_latency` is the hook for the lead: pass a `spend` callable (the SQLite spend
