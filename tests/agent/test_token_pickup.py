@@ -197,3 +197,30 @@ async def test_the_time_floor_rises_with_verified_tokens(locker: RunningAgent) -
     )
     conn.close()
     assert stored >= before > 0
+
+
+async def test_a_courier_token_from_the_hub_signs_a_courier_in(
+    locker: RunningAgent, fleet: DemoFleet
+) -> None:
+    now = time.time()
+    courier = fleet.mint_pickup("courier-0042", now=now, hold_s=8 * 3600, purpose=Purpose.COURIER)
+    status, body = await locker.post("/api/v1/staff/sign-in", {"token": courier})
+    assert status == 200, body
+    assert (body["role"], body["actor"]) == ("courier", "courier-0042")
+    headers = {"Authorization": f"Bearer {body['session']}"}
+    async with locker.http.get(locker.url + "/api/v1/courier/pickups", headers=headers) as resp:
+        assert resp.status == 200
+    async with locker.http.get(locker.url + "/api/v1/staff/inventory", headers=headers) as resp:
+        assert resp.status == 401  # a courier is not staff
+
+    staff = fleet.mint_pickup("staff-0007", now=now, hold_s=3600, purpose=Purpose.STAFF)
+    status, body = await locker.post("/api/v1/staff/sign-in", {"token": staff})
+    assert (status, body["role"]) == (200, "staff")
+
+    pickup = locker.orders[0].token
+    assert pickup is not None
+    status, body = await locker.post("/api/v1/staff/sign-in", {"token": pickup})
+    assert (status, body["error"]) == (403, Reason.WRONG_PURPOSE)
+    status, body = await locker.post("/api/v1/staff/sign-in", {"token": "LK1:JUNK"})
+    assert status in {400, 403}
+    assert "session" not in body
