@@ -310,6 +310,13 @@ def _begin_take(
     item = _find_item(conn, door, ref)
     if item.door is None or not with_door:
         return item, None
+    in_progress = conn.execute(
+        "SELECT 1 FROM door_openings WHERE door = ? AND purpose = 'retrieve' AND result IS NULL",
+        (item.door,),
+    ).fetchone()
+    if in_progress is not None:
+        # a second courier scan while the first opening is under way: one pulse is enough
+        raise AgentError("a collection of this door is under way", reason=Reason.ALREADY_USED)
     order_id = None if item.kind == "return" else item.ref
     return item, lockers.begin_opening(
         conn, item.door, order_id=order_id, purpose="retrieve", now=now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 
@@ -150,3 +151,20 @@ async def test_collect_bodies_are_checked(ops: OpsAgent) -> None:
         assert (status, answer["error"]) == (400, Reason.BAD_REQUEST), body
     status, answer = await ops.call("GET", "/api/v1/courier/pickups")
     assert status == 401
+
+
+async def test_two_simultaneous_collects_of_one_door_pulse_it_once(ops: OpsAgent) -> None:
+    await ops.announce("ORD-TWICE", hold_s=60)
+    ticket = await ops.load_and_close("PCL:ORD-TWICE:P1")
+    ops.clock.advance(61)
+    await ops.agent.expiry.sweep(ops.clock.now())
+    door = int(str(ticket["door"]))
+    ops.sim.faults(door).relay_delay_s = 0.2  # the first opening is still under way
+    pulses = len(ops.sim.pulses)
+    results = await asyncio.gather(
+        ops.courier_post("/api/v1/courier/collect", {"door": door}),
+        ops.courier_post("/api/v1/courier/collect", {"door": door}),
+    )
+    assert sorted(status for status, _ in results) == [200, 409]
+    assert len(ops.sim.pulses) == pulses + 1
+    assert (await ops.order("ORD-TWICE")).state is OrderState.RETRIEVED
