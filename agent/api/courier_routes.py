@@ -102,6 +102,11 @@ async def cancel_load(request: web.Request) -> web.Response:
     return web.json_response({"result": "cancelled", "message": "Close the door, please."})
 
 
+async def list_loads(request: web.Request) -> web.Response:
+    _courier(request)
+    return web.json_response({"loads": await request.app[LOADING_KEY].pending()})
+
+
 def _item(item: PickupItem) -> dict[str, object]:
     return {
         "kind": item.kind,
@@ -145,6 +150,7 @@ def courier_routes(
         if loading is None:
             return
         app[LOADING_KEY] = loading
+        app.router.add_get("/api/v1/courier/loads", list_loads)
         app.router.add_post("/api/v1/courier/load", start_load)
         app.router.add_post("/api/v1/courier/load/{load}/confirm", confirm_load)
         app.router.add_post("/api/v1/courier/load/{load}/too-small", load_too_small)

@@ -195,6 +195,11 @@ _PATHS: dict[str, dict[str, object]] = {
     "/api/v1/courier/pickups": {
         "get": _op("Expired parcels and returns to take away", "courier", role="courier or staff")
     },
+    "/api/v1/courier/loads": {
+        "get": _op(
+            "Loads started but not confirmed yet (oldest first)", "courier", role="courier or staff"
+        )
+    },
     "/api/v1/courier/collect": {
         "post": _op(
             "Take an expired parcel or a return out of its door (by door or order)",

@@ -325,6 +325,26 @@ class LoadingService:
         label, bigger = await self._db.run(mark_too_small, load_id, self._clock.now(), actor)
         return await self._reserve_and_open(label, bigger, actor=actor, force_new=True)
 
+    async def pending(self) -> list[dict[str, object]]:
+        """Loads started but not confirmed (e.g. a courier whose session ended), oldest first."""
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT id, order_id, parcel_id, door, actor, created_at FROM loads"
+                " WHERE state = 'pending' ORDER BY id"
+            ).fetchall()
+        )
+        return [
+            {
+                "load": int(r[0]),
+                "order": r[1],
+                "parcel": r[2],
+                "door": int(r[3]),
+                "actor": r[4],
+                "started_at": float(r[5]),
+            }
+            for r in rows
+        ]
+
     async def cancel(self, load_id: int, *, actor: str) -> None:
         """The courier gives up on this parcel: the door is free again (they close it)."""
         await self._db.run(_finish_load, load_id, "cancelled", self._clock.now(), actor)

@@ -243,3 +243,19 @@ async def test_simultaneous_scans_never_share_or_double_book_a_door(ops: OpsAgen
     assert statuses == [200, 200, 200, 200, 409]
     doors = [body["door"] for status, body in answers if status == 200]
     assert sorted(doors) == [1, 2, 3, 4]
+
+
+async def test_unconfirmed_loads_are_listed_for_the_next_courier(ops: OpsAgent) -> None:
+    ticket = await ops.load("PCL:ORD-PEND:P1", "S")
+    status, body = await ops.call("GET", "/api/v1/courier/loads", session=ops.courier)
+    assert status == 200
+    loads = body["loads"]
+    assert isinstance(loads, list)
+    assert [(x["load"], x["order"], x["door"]) for x in loads] == [
+        (ticket["load"], "ORD-PEND", ticket["door"])
+    ]
+    status, _ = await ops.call("GET", "/api/v1/courier/loads")
+    assert status == 401
+    await ops.courier_post(f"/api/v1/courier/load/{ticket['load']}/cancel")
+    status, body = await ops.call("GET", "/api/v1/courier/loads", session=ops.courier)
+    assert body["loads"] == []
