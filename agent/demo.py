@@ -32,7 +32,7 @@ from agent.services.orders import Announcement, announce_order, load_into_door
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import TokenFlags
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
-from provisioning.fleet import DemoFleet, create_demo_fleet
+from provisioning.fleet import DemoFleet, create_demo_fleet, fleet_trust_files
 
 DEMO_LOCKER_ID = "LK-DEMO-001"
 DEMO_FLEET = "demo"
@@ -78,6 +78,12 @@ def demo_pins() -> tuple[tuple[DemoPin, ...], tuple[StaffPinConfig, ...]]:
         StaffPinConfig(actor=p.actor, role=p.role, pin_hash=hash_pin(p.pin)) for p in pins
     )
     return pins, entries
+
+
+def demo_trust(data_dir: Path) -> TrustConfig:
+    """The trust settings of a demo whose fleet lives in `data_dir/fleet` (support tools)."""
+    roots, bundle = fleet_trust_files(data_dir / "fleet")
+    return TrustConfig(root_keys=roots, bundle=bundle)
 
 
 def demo_config(

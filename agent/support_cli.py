@@ -8,7 +8,6 @@ JSON object per item and never write to the agent's database.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sqlite3
 import sys
@@ -16,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.config import AgentConfig, load_config
-from agent.demo import demo_config
+from agent.demo import demo_config, demo_trust
 from agent.errors import ConfigError
-from agent.services.trust import BUNDLE_SETTING, FLOOR_SETTING, TrustPolicy, load_roots
+from agent.services.trust import TrustPolicy, load_roots, stored_trust_state
 from agent.tokens.check import check_token
 from agent.tokens.claims import Purpose
 from agent.tokens.errors import TrustBundleError
@@ -56,15 +55,8 @@ def _config_source(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> AgentConfig:
     if args.data_dir is not None:
-        fleet = args.data_dir / "fleet"
-        config = demo_config(args.data_dir.resolve(), 0)
-        trust = config.trust.model_copy(
-            update={
-                "root_keys": (fleet / "root-primary.pub.pem", fleet / "root-backup.pub.pem"),
-                "bundle": fleet / "bundle.cose",
-            }
-        )
-        return config.model_copy(update={"trust": trust})
+        data_dir = args.data_dir.resolve()
+        return demo_config(data_dir, 0).model_copy(update={"trust": demo_trust(data_dir)})
     return load_config(args.config or DEFAULT_CONFIG)
 
 
@@ -86,18 +78,11 @@ def _stored_trust(database: Path) -> tuple[bytes | None, float]:
         return None, 0.0
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        rows = dict(
-            conn.execute(
-                "SELECT key, value FROM settings WHERE key IN (?, ?)",
-                (BUNDLE_SETTING, FLOOR_SETTING),
-            ).fetchall()
-        )
+        return stored_trust_state(conn)
     except sqlite3.DatabaseError:
         return None, 0.0
     finally:
         conn.close()
-    bundle = rows.get(BUNDLE_SETTING)
-    return (base64.b64decode(bundle) if bundle else None), float(rows.get(FLOOR_SETTING) or 0)
 
 
 def token_check(args: argparse.Namespace) -> int:

@@ -79,11 +79,19 @@ def _key_pair(directory: Path, name: str) -> tuple[PrivateKey, Path, Path]:
     return key, private_path, public_path
 
 
+def fleet_trust_files(directory: Path) -> tuple[tuple[Path, Path], Path]:
+    """The root public keys a device pins, and the signed bundle, of a fleet in `directory`."""
+    return (
+        directory / "root-primary.pub.pem",
+        directory / "root-backup.pub.pem",
+    ), directory / "bundle.cose"
+
+
 def create_demo_fleet(directory: Path, locker_id: str, now: float) -> DemoFleet:
     """Create roots, issuing and command keys and a signed bundle in `directory` (created)."""
     directory.mkdir(parents=True, exist_ok=True)
-    primary, primary_priv, primary_pub = _key_pair(directory, "root-primary")
-    backup, backup_priv, backup_pub = _key_pair(directory, "root-backup")
+    primary, primary_priv, _ = _key_pair(directory, "root-primary")
+    backup, backup_priv, _ = _key_pair(directory, "root-backup")
     issuing, issuing_path, _ = _key_pair(directory, "issuing")
     command, command_path, _ = _key_pair(directory, "command")
     start, end = int(now) - 3600, int(now) + KEY_VALIDITY_S
@@ -94,12 +102,12 @@ def create_demo_fleet(directory: Path, locker_id: str, now: float) -> DemoFleet:
     write_descriptor(directory / "issuing.json", entries[0])
     write_descriptor(directory / "command.json", entries[1])
     bundle = build_bundle(primary, entries, version=1, now=now, valid_s=BUNDLE_VALIDITY_S)
-    bundle_path = directory / "bundle.cose"
+    root_public_paths, bundle_path = fleet_trust_files(directory)
     bundle_path.write_bytes(bundle)
     return DemoFleet(
         directory=directory,
         locker_id=locker_id,
-        root_public_paths=(primary_pub, backup_pub),
+        root_public_paths=root_public_paths,
         root_private_paths=(primary_priv, backup_priv),
         issuing_key_path=issuing_path,
         command_key_path=command_path,

@@ -91,7 +91,7 @@ class TrustService:
 
     async def start(self, initial_bundle: Path | None) -> None:
         """Load the stored bundle (or the configured file) and the time floor."""
-        stored, self.time_floor = await self._db.read(_stored_state)
+        stored, self.time_floor = await self._db.read(stored_trust_state)
         revoked, overrides = await self._db.read(_stored_extras)
         self._set_revoked(revoked)
         self._apply(overrides)
@@ -194,7 +194,8 @@ def _read_file(path: Path | None) -> bytes | None:
         raise ConfigError(f"trust.bundle: cannot read {path}: {err.strerror}") from err
 
 
-def _stored_state(conn: sqlite3.Connection) -> tuple[bytes | None, float]:
+def stored_trust_state(conn: sqlite3.Connection) -> tuple[bytes | None, float]:
+    """The stored bundle (None if none) and time floor; also read by `locker-agent token check`."""
     stored = journal.get_setting(conn, BUNDLE_SETTING)
     floor = float(journal.get_setting(conn, FLOOR_SETTING) or 0.0)
     return (base64.b64decode(stored) if stored else None), floor
