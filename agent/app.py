@@ -32,6 +32,7 @@ from agent.services.trust import TrustPolicy, TrustService, load_roots
 from agent.store import journal, lockers
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
+from agent.tokens.typed_codes import parse_code_key
 from hardware.camera import Camera
 from hardware.door_drivers import make_door_driver
 from hardware.doors import DoorController, DoorSensors
@@ -88,14 +89,11 @@ def _read_key_file(path: Path | None) -> bytes | None:
     if path is None:
         return None
     try:
-        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
+        return parse_code_key(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"typed_codes.key_file: cannot read {path}: {err.strerror}") from err
-    except ValueError:
-        raise ConfigError(f"typed_codes.key_file: {path} is not a hex key") from None
-    if len(key) < 16:
-        raise ConfigError(f"typed_codes.key_file: {path}: the key is too short")
-    return key
+    except ValueError as err:
+        raise ConfigError(f"typed_codes.key_file: {path}: {err}") from None
 
 
 class Agent:

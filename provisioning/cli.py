@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agent.errors import AgentError
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
+from agent.tokens.typed_codes import code_lookup_key
 from provisioning import enroll, keyfiles, mint, qr, wallet
 from provisioning.errors import ExitStatus, ProvisioningError
 
@@ -102,7 +103,7 @@ def _stdin_secret(what: str) -> str:
 def _device_code_digest(args: argparse.Namespace) -> int:
     key = enroll.read_code_key(args.key_file)
     try:
-        digest = enroll.code_digest(_stdin_secret("typed code"), key)
+        digest = code_lookup_key(_stdin_secret("typed code"), key)
     except AgentError as err:
         raise ProvisioningError("not an 8-character typed code", ExitStatus.INPUT_INVALID) from err
     print(json.dumps({"scheme": "hmac-sha256", "salt": "", "digest": digest}))

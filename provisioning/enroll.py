@@ -3,7 +3,8 @@
 `locker-admin device enroll` writes, into a new folder for that one device:
 - `mqtt.password` (0600): a random password; the broker gets it through `mosquitto_passwd`;
 - `typed-code.key` (0600): the 32-byte key (hex) of the locker's typed-code lookups, shared with
-  the hub so that `order.upsert` can carry a typed code's digest (`code_digest`) but never the code;
+  the hub so that `order.upsert` can carry a typed code's digest (`code_lookup_key` in
+  `agent/tokens/typed_codes.py`) but never the code;
 - `agent.toml`: the `[locker]`, `[hub]` and `[typed_codes]` keys that point at those files;
 - `broker.txt`: the command that adds the credential to Mosquitto (the fleet ACL uses `%u`).
 Secrets never go to stdout or a log.
@@ -11,15 +12,13 @@ Secrets never go to stdout or a log.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.tokens.typed_codes import normalise_code
+from agent.tokens.typed_codes import parse_code_key
 from provisioning.errors import ExitStatus, ProvisioningError
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -70,16 +69,8 @@ def enroll_device(out: Path, locker_id: str, fleet: str, broker_url: str) -> Enr
 
 def read_code_key(path: Path) -> bytes:
     try:
-        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
+        return parse_code_key(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ProvisioningError(f"{path}: {err.strerror}", ExitStatus.INPUT_UNREADABLE) from err
-    except ValueError:
-        raise ProvisioningError(f"{path}: not a hex key", ExitStatus.INPUT_INVALID) from None
-    if len(key) < 16:
-        raise ProvisioningError(f"{path}: key too short", ExitStatus.INPUT_INVALID)
-    return key
-
-
-def code_digest(code: str, key: bytes) -> str:
-    """The `order.upsert` code digest (scheme `hmac-sha256`) of a typed code for one locker."""
-    return hmac.new(key, normalise_code(code).encode("ascii"), hashlib.sha256).hexdigest()
+    except ValueError as err:
+        raise ProvisioningError(f"{path}: {err}", ExitStatus.INPUT_INVALID) from None

@@ -48,8 +48,26 @@ def display_code(code: str) -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
+MIN_KEY_BYTES = 16
+
+
+def parse_code_key(text: str) -> bytes:
+    """A typed-code key file's content (hex, at least 16 bytes); ValueError saying what is wrong.
+
+    The key is created at enrollment and shared by the locker and the hub."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise ValueError("not a hex key") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError("the key is too short")
+    return key
+
+
 def code_lookup_key(code: str, locker_secret: bytes) -> str:
-    """Keyed hash (hex) of a normalised code, to index orders by code without storing it."""
+    """Keyed hash (hex) of a normalised code, to index orders by code without storing it.
+
+    Also the `hmac-sha256` code digest a hub sends in `order.upsert` (`docs/protocol.md`)."""
     return hmac.new(locker_secret, normalise_code(code).encode("ascii"), hashlib.sha256).hexdigest()
 
 
