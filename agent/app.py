@@ -152,17 +152,13 @@ class Agent:
         return self.services
 
     # Shortcuts to the services most tools and tests reach for.
-    pickup = property(lambda self: self.running.pickup)
     token_pickup = property(lambda self: self.running.tokens)
     expiry = property(lambda self: self.running.expiry)
     loading = property(lambda self: self.running.loading)
     returns = property(lambda self: self.running.returns)
     counter = property(lambda self: self.running.counter)
-    collection = property(lambda self: self.running.collection)
     sessions = property(lambda self: self.running.sessions)
     status = property(lambda self: self.running.status)
-    supervisor = property(lambda self: self.running.supervisor)
-    staff = property(lambda self: self.running.staff)
 
     async def _recover(self, now: float) -> None:
         openings = await self.db.run(recover_interrupted_openings, now)
@@ -320,16 +316,13 @@ class Agent:
 
     def _token_sign_in(self, payload: str) -> tuple[str, str]:
         """(actor, role) of a courier or staff token from the hub (verified offline)."""
-        assert self.services is not None  # noqa: S101 - started
-        for purpose in (Purpose.COURIER, Purpose.STAFF):
-            try:
-                token = self.services.tokens.verify(payload, purpose)
-            except AgentError as err:
-                if err.reason is not Reason.WRONG_PURPOSE or purpose is Purpose.STAFF:
-                    raise
-                continue
-            return token.order_ref, purpose.value
-        raise AssertionError("unreachable")
+        tokens = self.running.tokens
+        try:
+            return tokens.verify(payload, Purpose.COURIER).order_ref, Purpose.COURIER.value
+        except AgentError as err:
+            if err.reason is not Reason.WRONG_PURPOSE:
+                raise
+        return tokens.verify(payload, Purpose.STAFF).order_ref, Purpose.STAFF.value
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Run the long-lived tasks until `stop` is set; then cancel them cleanly."""
