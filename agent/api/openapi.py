@@ -247,6 +247,14 @@ _PATHS: dict[str, dict[str, object]] = {
     "/api/v1/kiosk/events": {
         "get": _op("Recent camera scan results for the kiosk page", "kiosk", errors=())
     },
+    "/api/v1/kiosk/layout": {
+        "get": _op(
+            "The locker's door columns (consecutive doors of one size, numbered from the top, "
+            "`low` = reachable seated), for the kiosk's 'where is door N' map",
+            "kiosk",
+            errors=(),
+        )
+    },
     "/api/v1/demo/controls": {
         "get": _op("Demo only: buttons that put a token in front of the camera", "demo", errors=())
     },

@@ -39,6 +39,8 @@ class ScanOutcome:
     door: int | None
     error: str | None
     message: str
+    ref: str | None = None  # the refusal's support reference (never a token)
+    receipt: str | None = None  # a return drop-off's receipt: the kiosk shows and speaks it
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -52,7 +54,14 @@ class ScanFeed:
         self._next_id = 1
 
     def add(
-        self, *, at: float, source: str, door: int | None, reason: Reason | None, ref: str = ""
+        self,
+        *,
+        at: float,
+        source: str,
+        door: int | None,
+        reason: Reason | None,
+        ref: str = "",
+        receipt: str | None = None,
     ) -> ScanOutcome:
         message = f"Door {door} is open" if reason is None else user_message(reason, ref)
         outcome = ScanOutcome(
@@ -63,6 +72,8 @@ class ScanFeed:
             door=door,
             error=None if reason is None else reason.value,
             message=message,
+            ref=ref or None,
+            receipt=receipt,
         )
         self._next_id += 1
         self._items.append(outcome)
@@ -98,7 +109,7 @@ class ScanService:
         except AgentError as err:
             self._record(source, None, err.reason, err.ref)
             raise
-        self._record(source, result.door, None)
+        self._record(source, result.door, None, receipt=result.receipt)
         return result
 
     async def on_camera_code(self, code: DecodedCode) -> None:
@@ -136,8 +147,18 @@ class ScanService:
             (time.perf_counter() - started) * 1000,
         )
 
-    def _record(self, source: str, door: int | None, reason: Reason | None, ref: str = "") -> None:
-        self._feed.add(at=self._clock.now(), source=source, door=door, reason=reason, ref=ref)
+    def _record(
+        self,
+        source: str,
+        door: int | None,
+        reason: Reason | None,
+        ref: str = "",
+        *,
+        receipt: str | None = None,
+    ) -> None:
+        self._feed.add(
+            at=self._clock.now(), source=source, door=door, reason=reason, ref=ref, receipt=receipt
+        )
         self._metrics.count(
             "locker_scans_total",
             "Scanned codes by source and result (reason code when refused).",

@@ -122,3 +122,27 @@ FOCUS_RING_JS = r"""
   return { id: el.id || el.textContent.trim(), ring: outline || s.boxShadow !== "none" };
 })()
 """
+
+
+async def press_keypad(page: CdpPage, code: str) -> None:
+    """Enters `code` with the on-screen keypad, by mouse clicks alone (hyphens are not keys)."""
+    for ch in code.replace("-", ""):
+        await page.click(f"#keypad button[data-key={json.dumps(ch)}]")
+
+
+# The kiosk speaks through speechSynthesis: keep what it says, to check it in a test.
+RECORD_SPEECH_JS = """
+(() => {
+  window.__spoken = [];
+  window.speechSynthesis.speak = (u) => window.__spoken.push({ lang: u.lang, text: u.text });
+  return true;
+})()
+"""
+
+
+async def spoken(page: CdpPage) -> list[dict[str, str]]:
+    said: list[dict[str, str]] = await page.evaluate("window.__spoken || []")
+    return said
+
+
+NO_SIDEWAYS_SCROLL_JS = "document.documentElement.scrollWidth <= window.innerWidth"

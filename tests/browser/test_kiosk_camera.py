@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
+from agent.tokens.claims import Purpose
 from hardware.camera_sim import SimulatedCamera
 from provisioning.fleet import create_demo_fleet
 from tests.agent.conftest import start_agent
@@ -15,7 +17,9 @@ pytestmark = BROWSER_TESTS
 
 
 async def test_a_camera_scan_appears_on_the_kiosk(tmp_path: Path, page: CdpPage) -> None:
-    fleet = create_demo_fleet(tmp_path / "fleet", "LK-DEMO-001", time.time())
+    fleet = await asyncio.to_thread(
+        create_demo_fleet, tmp_path / "fleet", "LK-DEMO-001", time.time()
+    )
     camera = SimulatedCamera(fps=20)
     camera.show_nothing()
     locker = await start_agent(tmp_path / "data", fleet=fleet, camera=camera)
@@ -38,5 +42,30 @@ async def test_a_camera_scan_appears_on_the_kiosk(tmp_path: Path, page: CdpPage)
         camera.show_payload(other.token, carrier="paper", seed=4)
         await wait_for_result(page, f"Fach {other.door} ist offen", within_s=10)
         assert locker.sim.pulses == [order.door, other.door]
+    finally:
+        await locker.close()
+
+
+async def test_a_return_token_shown_to_the_camera_gives_a_receipt(
+    tmp_path: Path, page: CdpPage
+) -> None:
+    fleet = await asyncio.to_thread(
+        create_demo_fleet, tmp_path / "fleet", "LK-DEMO-001", time.time()
+    )
+    camera = SimulatedCamera(fps=20)
+    camera.show_nothing()
+    locker = await start_agent(tmp_path / "data", fleet=fleet, camera=camera)
+    try:
+        token = fleet.mint_pickup(
+            "ORD-RET-CAM", now=locker.clock.now(), hold_s=86400, purpose=Purpose.RETURN
+        )
+        await open_kiosk(page, locker.url + "/?lang=de")
+        camera.show_payload(token, carrier="phone", seed=5)
+        await wait_for_result(page, "ist offen", within_s=10)
+        receipt = await page.evaluate("document.getElementById('result').dataset.receipt")
+        assert receipt.startswith("R-")
+        detail = await page.evaluate("document.getElementById('result-detail').textContent")
+        assert detail.endswith(f"Ihr Beleg: {receipt}")
+        assert not await is_shown(page, "not-open")
     finally:
         await locker.close()
