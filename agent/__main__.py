@@ -23,7 +23,7 @@ from pathlib import Path
 
 from agent import audit, demo
 from agent.api.demo_routes import DemoToken, demo_routes
-from agent.app import Agent
+from agent.app import Agent, DoorHardware
 from agent.config import AgentConfig, load_config
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.logs import setup_logging
@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the demo's data here (default: a fresh temporary folder)",
     )
     dem.add_argument("--json", action="store_true", help="print seeded orders as JSON lines")
+    dem.add_argument(
+        "--door-close-s",
+        type=float,
+        default=demo.DOOR_CLOSE_S,
+        help="simulated doors close by themselves this many seconds after opening (0: never)",
+    )
     dem.add_argument(
         "--hub",
         metavar="mqtt://HOST:PORT",
@@ -112,7 +118,13 @@ async def _demo(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"staff": staff})
     camera = SimulatedCamera()
     demo_tokens: list[DemoToken] = []
-    agent = Agent(config, camera=camera, extra_routes=[demo_routes(camera, lambda: demo_tokens)])
+    doors = demo.demo_doors(config, args.door_close_s if args.door_close_s > 0 else None)
+    agent = Agent(
+        config,
+        camera=camera,
+        hardware=DoorHardware(doors, doors),
+        extra_routes=[demo_routes(camera, lambda: demo_tokens)],
+    )
 
     async def announce(started: Agent) -> None:
         hold_s = config.hold.default_hours * 3600
@@ -128,7 +140,25 @@ async def _demo(args: argparse.Namespace) -> int:
             for o in seeded
             if o.token
         )
-        _print_demo(seeded, started.url or "", data_dir, as_json=args.json, pins=pins, hub=args.hub)
+        label = await started.db.run(
+            demo.announce_for_courier,
+            started.typed_code_secret,
+            now=started.clock.now(),
+            hold_s=hold_s,
+        )
+        refused = await asyncio.to_thread(
+            demo.refusal_tokens, fleet, seeded[0].order_id, started.clock.now()
+        )
+        demo_tokens.extend(DemoToken(r.label, r.key, r.token) for r in refused)
+        _print_demo(
+            seeded,
+            started.url or "",
+            data_dir,
+            as_json=args.json,
+            pins=pins,
+            hub=args.hub,
+            courier_label=label,
+        )
         if args.hub and not args.json:
             print(
                 f"Hub link: {args.hub} (fleet {demo.DEMO_FLEET}, device {config.locker.id});"
@@ -148,6 +178,7 @@ def _print_demo(
     as_json: bool,
     pins: Sequence[demo.DemoPin] = (),
     hub: str | None = None,
+    courier_label: str = "",
 ) -> None:
     if as_json:
         for order in seeded:
@@ -166,6 +197,8 @@ def _print_demo(
         print(json.dumps({"kiosk_url": url, "data_dir": str(data_dir), "hub": hub}), flush=True)
         for p in pins:  # after the kiosk line, which scripts read as the end of the orders
             print(json.dumps({"role": p.role, "actor": p.actor, "pin": p.pin}), flush=True)
+        screens = {name.lower(): link for name, link in demo.screen_urls(url)}
+        print(json.dumps({"screens": screens, "courier_label": courier_label}), flush=True)
         return
     link = "offline" if hub is None else f"syncing with {hub}"
     print(f"Demo locker (simulated doors, {link}) — data in {data_dir}")
@@ -173,8 +206,12 @@ def _print_demo(
         print(f"  order {order.order_id}  size {order.door_size}  code {order.code}")
         if order.token:
             print(f"    token {order.token}")
+    if courier_label:
+        print(f"  parcel for the courier to load: {courier_label}")
     for p in pins:
-        print(f"  {p.role} PIN {p.pin}  (sign in: POST /api/v1/staff/sign-in)")
+        print(f"  {p.role} PIN {p.pin}")
+    for name, link in demo.screen_urls(url)[1:]:
+        print(f"{name}: {link}")
     print(f"Kiosk: {url}   (Ctrl-C to stop)", flush=True)
 
 
