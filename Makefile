@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test check fmt bench clean
+.PHONY: install demo test check fmt bench clean screenshots
 
 $(STAMP): pyproject.toml requirements.lock scripts/system-deps.sh
 	scripts/system-deps.sh
@@ -30,6 +30,10 @@ test: check
 fmt: $(STAMP)
 	$(BIN)/ruff format agent hardware hub_sync provisioning tests bench
 	$(BIN)/ruff check --fix agent hardware hub_sync provisioning tests bench
+
+# docs/screens/*.png, made by the browser tests (docs/screens.md shows them)
+screenshots: $(STAMP)
+	SCREENSHOTS_DIR=docs/screens $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/test_screenshots.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/tokens.py
