@@ -48,7 +48,8 @@ def _store(png: bytes, path: Path, *, top: bool) -> None:
     """Re-encodes at the highest PNG compression and checks the picture (runs in a thread)."""
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None
-    assert image.shape[0] <= HEIGHT and image.shape[1] <= WIDTH, image.shape
+    assert image.shape[0] <= HEIGHT, image.shape
+    assert image.shape[1] <= WIDTH, image.shape
     assert float(image.std()) > 20, f"{path.name} is blank"
     header = np.all(np.abs(image[:40].astype(np.int16) - ACCENT_BGR) <= 3, axis=2).mean()
     assert header > 0.3 or not top, f"{path.name}: no header drawn"
