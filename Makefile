@@ -24,7 +24,14 @@ check: $(STAMP)
 	$(BIN)/ruff format --check agent hardware hub_sync provisioning tests bench
 	$(BIN)/mypy
 
-test: check
+# axe-core for the screens' accessibility checks (tests/browser/test_axe.py), from the lock file
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	command -v npm >/dev/null || apt-get install -y -q npm
+	npm ci --prefix tests/browser --no-audit --no-fund
+	touch $(AXE)
+
+test: check $(AXE)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 fmt: $(STAMP)

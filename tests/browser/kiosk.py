@@ -3,7 +3,9 @@ and the page checks a person would notice (labels, target sizes, contrast, focus
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +148,34 @@ async def spoken(page: CdpPage) -> list[dict[str, str]]:
 
 
 NO_SIDEWAYS_SCROLL_JS = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+AXE_JS = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TESTS = [
+    pytest.mark.skipif(
+        not AXE_JS.exists(),
+        reason=f"{AXE_JS} is missing (`make test` installs it: npm ci in tests/browser)",
+    )
+]
+
+# The serious and critical violations axe-core finds on the page as it is now.
+AXE_RUN_JS = """
+(async () => {
+  const found = await axe.run(document, { resultTypes: ["violations"] });
+  return found.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => {
+      const where = v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ");
+      return `${v.impact} ${v.id}: ${where}`;
+    });
+})()
+"""
+
+
+async def axe_problems(page: CdpPage) -> list[str]:
+    """Injects axe-core (once per page load) and runs it."""
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        source = await asyncio.to_thread(AXE_JS.read_text, encoding="utf-8")
+        await page.evaluate(source)
+    problems: list[str] = await page.evaluate(AXE_RUN_JS)
+    return problems
