@@ -11,7 +11,6 @@ const FEED_POLL_MS = 700;
 const DOOR_POLL_MS = 1000;
 const DOOR_WATCH_MS = 5 * 60 * 1000;
 const FINAL_STATES = new Set(["jammed", "out_of_service", "unknown"]);
-const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // the typed codes' Crockford alphabet
 const HOME_LANG = initialLanguage(); // ?lang=xx: the language this kiosk returns to when idle
 
 let mode = "collect"; // or "return"
@@ -51,40 +50,6 @@ function chime(ok) {
   }
 }
 
-// -- where a door is -------------------------------------------------------------------------
-
-function place(door) {
-  for (let c = 0; c < columns.length; c += 1) {
-    const row = columns[c].findIndex((d) => d.door === door);
-    if (row >= 0) return { column: c + 1, row, low: columns[c][row].low };
-  }
-  return null;
-}
-
-function whereText(door) {
-  const found = place(door);
-  if (!found) return "";
-  const vars = { column: found.column, columns: columns.length, row: found.row + 1 };
-  if (found.low) return t("whereLow", vars);
-  return t(found.row === 0 ? "whereTop" : "whereMiddle", vars);
-}
-
-function drawMap(door) {
-  const map = $("door-map");
-  map.replaceChildren();
-  for (const column of columns) {
-    const col = document.createElement("div");
-    col.className = "map-column";
-    for (const d of column) {
-      const cell = document.createElement("span");
-      cell.className = d.door === door ? "map-door here" : "map-door";
-      cell.textContent = String(d.door);
-      col.appendChild(cell);
-    }
-    map.appendChild(col);
-  }
-}
-
 // -- the result area -------------------------------------------------------------------------
 
 function render(speakIt) {
@@ -97,12 +62,12 @@ function render(speakIt) {
   $("result-door-number").textContent = shown.door === null ? "" : String(shown.door);
   const text = shown.text();
   const detail = shown.detail ? shown.detail() : "";
-  const where = shown.where && shown.door !== null ? whereText(shown.door) : "";
+  const where = shown.where && shown.door !== null ? whereText(columns, shown.door) : "";
   $("result-text").textContent = text;
   $("result-detail").textContent = detail;
   $("where").hidden = !where;
   $("where-text").textContent = where;
-  if (where) drawMap(shown.door);
+  if (where) drawMap($("door-map"), columns, shown.door);
   if (speakIt && text && shown.kind !== "busy") {
     if (shown.kind === "ok" || shown.kind === "err") chime(shown.kind === "ok");
     speak([text, detail, where].filter(Boolean).join(" "));
@@ -296,42 +261,6 @@ function chooseMode(next) {
   $("code").focus();
 }
 
-// Keys in the codes' alphabet; the hyphen after four characters is only for reading.
-function pressKey(key) {
-  const input = $("code");
-  let raw = input.value.toUpperCase().replace(/[^0-9A-Z]/g, "");
-  if (key === "delete") raw = raw.slice(0, -1);
-  else if (key === "clear") raw = "";
-  else if (raw.length < 8) raw += key;
-  input.value = raw.length > 4 ? `${raw.slice(0, 4)}-${raw.slice(4)}` : raw;
-  input.removeAttribute("aria-invalid");
-  armIdleReset();
-}
-
-function buildKeypad() {
-  const pad = $("keypad");
-  const keys = [...ALPHABET].map((ch) => [ch, ch, null]);
-  keys.push(["delete", "keyDelete", "keyDeleteName"], ["clear", "keyClear", "keyClearName"]);
-  for (const [key, label, name] of keys) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.dataset.key = key;
-    // a keyboard user types into the field: the keypad is for pointers, so Tab skips it
-    button.tabIndex = -1;
-    if (name) {
-      button.className = "key-wide";
-      button.dataset.i18n = label;
-      button.dataset.i18nLabel = name;
-    } else {
-      button.textContent = label;
-    }
-    // keep the caret in the field, so a physical keyboard goes on where the keypad stopped
-    button.addEventListener("pointerdown", (event) => event.preventDefault());
-    button.addEventListener("click", () => pressKey(key));
-    pad.appendChild(button);
-  }
-}
-
 function somethingToClear() {
   return Boolean(outcome || $("code").value || mode !== "collect" || I18N.lang !== HOME_LANG);
 }
@@ -452,7 +381,7 @@ async function demoAction(control) {
 async function init() {
   await loadLanguages();
   languageButtons($("languages"));
-  buildKeypad();
+  buildKeypad($("keypad"), $("code"), armIdleReset);
   I18N.onChange.push(() => render(Boolean(outcome)));
   $("code-form").addEventListener("submit", submitCode);
   $("not-open").addEventListener("click", reportNotOpened);
