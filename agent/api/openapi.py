@@ -108,10 +108,11 @@ _PATHS: dict[str, dict[str, object]] = {
     },
     "/api/v1/pickup/door-did-not-open": {
         "post": _op(
-            "Report that the door did not open (same code, within the grace period). Result: "
+            "Report that the door did not open (same code, or after a camera pickup the "
+            "`help_ticket` of its kiosk feed outcome, within the grace period). Result: "
             "jammed (door faulted, parcel stays collectable), open, was_open, unknown, collectable",
             "pickup",
-            body=_body({"code": _STR}, ["code"]),
+            body=_body({"code": _STR, "ticket": _STR}),
             errors=(400, 404, 409, 429),
             ok={"$ref": "#/components/schemas/HelpOutcome"},
         )

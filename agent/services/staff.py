@@ -251,8 +251,15 @@ class _Reported:
 
 def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None:
     order = lockers.find_order_by_code_key(conn, code_key)
-    if order is None:
-        return None
+    return None if order is None else _report_of(conn, order)
+
+
+def _reported_order_by_id(conn: sqlite3.Connection, order_id: str) -> _Reported | None:
+    order = lockers.get_order(conn, order_id)
+    return None if order is None else _report_of(conn, order)
+
+
+def _report_of(conn: sqlite3.Connection, order: Order) -> _Reported:
     fault = None
     if order.door is not None:
         fault = require_door(conn, order.door)["fault"]
@@ -321,7 +328,19 @@ class DoorHelpService:
         if found is None or found.order.door is None:
             self._limiter = self._limiter.record_failure(now)
             raise AgentError(reason=Reason.CODE_UNKNOWN)
+        return await self._answer(found, now)
+
+    async def door_did_not_open_for_order(self, order_id: str) -> HelpOutcome:
+        """The same report for a pickup that had no typed code (a camera scan), for the order a
+        kiosk help ticket stands for (`ScanFeed.order_for_help`): the same rules apply."""
+        found = await self._db.read(_reported_order_by_id, order_id)
+        if found is None or found.order.door is None:
+            raise AgentError(reason=Reason.GRACE_EXPIRED)
+        return await self._answer(found, self._clock.now())
+
+    async def _answer(self, found: _Reported, now: float) -> HelpOutcome:
         order, door = found.order, found.order.door
+        assert door is not None  # noqa: S101 - checked by the callers
         if order.state is OrderState.LOADED:
             result = "jammed" if found.fault == JAMMED else "collectable"
             return HelpOutcome(result, door, _message(result, door, order.order_id))

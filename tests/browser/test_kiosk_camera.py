@@ -32,8 +32,8 @@ async def test_a_camera_scan_appears_on_the_kiosk(tmp_path: Path, page: CdpPage)
         assert await wait_for_result(page, "is open", within_s=10) == (f"Door {order.door} is open")
         assert locker.sim.pulses == [order.door]
         assert await page.evaluate("document.getElementById('code').value") == ""
-        # "my door didn't open" needs the typed code, which a camera pickup never had
-        assert not await is_shown(page, "not-open")
+        # the door opened (the sensor saw it): a report would only say so
+        assert await is_shown(page, "not-open")
 
         camera.show_nothing()
         other = locker.orders[1]
@@ -67,5 +67,36 @@ async def test_a_return_token_shown_to_the_camera_gives_a_receipt(
         detail = await page.evaluate("document.getElementById('result-detail').textContent")
         assert detail.endswith(f"Ihr Beleg: {receipt}")
         assert not await is_shown(page, "not-open")
+    finally:
+        await locker.close()
+
+
+async def test_after_a_camera_pickup_my_door_did_not_open_reports_the_jam(
+    tmp_path: Path, page: CdpPage
+) -> None:
+    fleet = await asyncio.to_thread(
+        create_demo_fleet, tmp_path / "fleet", "LK-DEMO-001", time.time()
+    )
+    camera = SimulatedCamera(fps=20)
+    camera.show_nothing()
+    locker = await start_agent(tmp_path / "data", fleet=fleet, camera=camera)
+    try:
+        order = locker.orders[1]
+        assert order.token is not None
+        locker.sim.faults(order.door).jammed = True  # the latch clicks, the door stays shut
+        await open_kiosk(page, locker.url)
+        camera.show_payload(order.token, carrier="phone", seed=6)
+        await wait_for_result(page, f"Door {order.door} is open", within_s=10)
+        camera.show_nothing()
+        assert await is_shown(page, "not-open")  # the outcome carries a one-time help ticket
+        await page.click("#not-open")
+        text = await wait_for_result(page, "didn't open")
+        assert text.startswith(f"Door {order.door} didn't open. Your parcel is safe")
+        status, body = await locker.get(f"/api/v1/doors/{order.door}/state")
+        assert (status, body["state"]) == (200, "jammed")
+
+        # the ticket is for that one pickup: a made-up one is refused
+        status, body = await locker.post("/api/v1/pickup/door-did-not-open", {"ticket": "x" * 22})
+        assert (status, body["error"]) == (409, "GRACE_EXPIRED")
     finally:
         await locker.close()

@@ -101,6 +101,7 @@ function endPickup() {
   $("not-open").hidden = true;
 }
 
+// `code`: the typed code, or `{ticket}` after a camera pickup; either reports "didn't open".
 function showOpened(body, code) {
   const door = body.door;
   const receipt = body.receipt;
@@ -160,7 +161,8 @@ async function reportNotOpened() {
   const { door, code } = watch;
   $("not-open").disabled = true;
   try {
-    const { ok, body } = await postJson("/api/v1/pickup/door-did-not-open", { code });
+    const report = typeof code === "string" ? { code } : { ticket: code.ticket };
+    const { ok, body } = await postJson("/api/v1/pickup/door-did-not-open", report);
     if (ok && body && typeof body.result === "string") {
       showHelpOutcome(body, door);
     } else {
@@ -314,7 +316,7 @@ function onCameraEvent(event) {
   endPickup();
   if (event.result === "open" && event.door !== null) {
     if (event.receipt) showReturnOpened(event);
-    else showOpened(event, null);
+    else showOpened(event, event.help_ticket ? { ticket: event.help_ticket } : null);
   } else {
     show("err", () => refusalText(event));
   }
