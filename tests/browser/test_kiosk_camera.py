@@ -1,4 +1,5 @@
-"""A token shown to the (simulated) camera: the kiosk shows the outcome without any typing."""
+"""Signed tokens: shown to the (simulated) camera the kiosk shows the outcome without any typing;
+a courier signs in on /courier with a hub-issued token."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from provisioning.fleet import create_demo_fleet
 from tests.agent.conftest import start_agent
 from tests.browser.cdp import CdpPage
 from tests.browser.kiosk import BROWSER_TESTS, is_shown, open_kiosk, wait_for_result
+from tests.browser.staff import fill, open_screen, signed_in, wait_for_message
 
 pytestmark = BROWSER_TESTS
 
@@ -98,5 +100,27 @@ async def test_after_a_camera_pickup_my_door_did_not_open_reports_the_jam(
         # the ticket is for that one pickup: a made-up one is refused
         status, body = await locker.post("/api/v1/pickup/door-did-not-open", {"ticket": "x" * 22})
         assert (status, body["error"]) == (409, "GRACE_EXPIRED")
+    finally:
+        await locker.close()
+
+
+async def test_a_courier_signs_in_with_a_hub_issued_token(tmp_path: Path, page: CdpPage) -> None:
+    fleet = await asyncio.to_thread(
+        create_demo_fleet, tmp_path / "fleet", "LK-DEMO-001", time.time()
+    )
+    locker = await start_agent(tmp_path / "data", fleet=fleet)
+    try:
+        token = fleet.mint_pickup(
+            "courier-42", now=locker.clock.now(), hold_s=3600, purpose=Purpose.COURIER
+        )
+        await open_screen(page, locker.url + "/courier?lang=pl")
+        await fill(page, "token", token)
+        await page.click("#sign-in-form button[type=submit]")
+        assert await signed_in(page) == "Zalogowano: courier-42 (kurier)"
+        await page.click("#sign-out")
+        await page.wait_for("!document.getElementById('sign-in-view').hidden")
+        await fill(page, "token", token[:-4] + "AAAA")  # a token that was tampered with
+        await page.click("#sign-in-form button[type=submit]")
+        await wait_for_message(page, "Nie przyjęto tego PIN-u ani tokenu.")
     finally:
         await locker.close()

@@ -47,8 +47,10 @@ async function signIn(event) {
   $("pin").value = "";
   if ($("token")) $("token").value = "";
   if (!ok || !body) {
+    // a wrong PIN, or a token that is forged, expired or not a courier's: one answer for all
     const reason = reasonOf(body);
-    say("err", () => (reason === "NOT_AUTHORISED" ? t("s_wrongPin") : refusalText(body)));
+    const wrong = reason && reason !== "RATE_LIMITED" && reason !== "INTERNAL";
+    say("err", () => (wrong ? t("s_wrongPin") : refusalText(body)));
     return;
   }
   if (!SCREEN.roles.includes(body.role)) {
