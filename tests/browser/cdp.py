@@ -230,7 +230,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(*, width: int = 900, height: int = 1280) -> AsyncIterator[CdpPage]:
+async def chromium_page(
+    *, width: int = 900, height: int = 1280, extra_flags: tuple[str, ...] = ()
+) -> AsyncIterator[CdpPage]:
     """A fresh headless Chromium (new profile, no network services) with one page to drive.
 
     The browser and its profile folder are gone when the block exits, whatever happened in it.
@@ -242,6 +244,7 @@ async def chromium_page(*, width: int = 900, height: int = 1280) -> AsyncIterato
         [
             str(CHROMIUM),
             *_FLAGS,
+            *extra_flags,
             f"--user-data-dir={profile}",
             f"--window-size={width},{height}",
             "about:blank",

@@ -24,11 +24,21 @@ let watchSerial = 0;
 
 const $ = (id) => document.getElementById(id);
 
+// A voice of the page's language: speech-dispatcher offers espeak-ng's voices as "fr-FR",
+// "pl", "en-GB"..., and without an explicit voice Chromium may read French with an English one.
+function voiceFor(lang) {
+  const voices = window.speechSynthesis.getVoices();
+  const exact = voices.find((v) => v.lang.toLowerCase() === lang);
+  return exact || voices.find((v) => v.lang.toLowerCase().startsWith(`${lang}-`)) || null;
+}
+
 function speak(text) {
   if (!("speechSynthesis" in window) || !text) return;
   window.speechSynthesis.cancel();
   const utterance = new SpeechSynthesisUtterance(text);
   utterance.lang = I18N.lang;
+  const voice = voiceFor(I18N.lang);
+  if (voice) utterance.voice = voice;
   window.speechSynthesis.speak(utterance);
 }
 
