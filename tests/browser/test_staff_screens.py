@@ -11,7 +11,7 @@ from agent.domain.orders import OrderPolicy, OrderState
 from agent.tokens.typed_codes import display_code, new_typed_code
 from tests.agent.ops.conftest import COURIER_PIN, STAFF_PIN, OpsAgent
 from tests.browser.cdp import CdpPage
-from tests.browser.kiosk import AUDIT_JS, BROWSER_TESTS
+from tests.browser.kiosk import AUDIT_JS, BROWSER_TESTS, NO_SIDEWAYS_SCROLL_JS
 from tests.browser.staff import (
     MESSAGE,
     fill,
@@ -209,3 +209,17 @@ async def test_an_idle_staff_screen_signs_out(ops_locker: OpsAgent, page: CdpPag
     await signed_in(page)
     await page.wait_for(SIGN_IN_SHOWN, within_s=5)
     assert await page.evaluate(MESSAGE) == "Wylogowano z powodu braku aktywności."
+
+
+async def test_staff_screens_reflow_at_320_css_px(ops_locker: OpsAgent, page: CdpPage) -> None:
+    for path, pin in (("/courier", COURIER_PIN), ("/staff", STAFF_PIN)):
+        await open_screen(page, ops_locker.url + path)
+        await page.resize(320, 640)
+        await sign_in_by_pointer(page, pin)
+        await signed_in(page)
+        for lang in ("en", "de", "pl", "fr"):
+            await page.click(f"#languages button[data-lang={lang}]")
+            assert await page.evaluate(NO_SIDEWAYS_SCROLL_JS), (path, lang)
+        await page.click("#sign-out")
+        await page.wait_for(SIGN_IN_SHOWN)
+        assert await page.evaluate(NO_SIDEWAYS_SCROLL_JS), path
