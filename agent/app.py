@@ -233,6 +233,7 @@ class Agent:
             trust=trust,
             remote_open=services.staff.open_door,
             default_hold_s=self.config.hold.default_hours * 3600,
+            returns=services.returns,
         )
         sync = DeviceSync(
             settings,

@@ -176,17 +176,41 @@ def cancel_order(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
     if order.state in (OrderState.LOADED, OrderState.EXPIRED):
         request_retrieval(conn, order, "cancelled", now)
         return order
+    cancelled = _drop_unloaded(conn, order, now)
+    journal.record(
+        conn, "order.cancelled", {"order": order_id}, now=now, actor="hub", order_id=order_id
+    )
+    return cancelled
+
+
+def _drop_unloaded(conn: sqlite3.Connection, order: Order, now: float) -> Order:
     cancelled = order.apply(OrderEvent.CANCEL, now)
     lockers.save_order(conn, cancelled, now=now)
     conn.execute(
         "UPDATE loads SET state = 'cancelled', finished_at = ? WHERE order_id = ?"
         " AND state = 'pending'",
-        (now, order_id),
-    )
-    journal.record(
-        conn, "order.cancelled", {"order": order_id}, now=now, actor="hub", order_id=order_id
+        (now, order.order_id),
     )
     return cancelled
+
+
+def redirect_order(
+    conn: sqlite3.Connection, order_id: str, destination: str | None, now: float
+) -> Order:
+    """The hub moves the order to another locker. This locker gives it up exactly as on a cancel
+    (a parcel in a door waits for a courier, retrieval reason `cancelled`; an unloaded order
+    becomes CANCELLED), recorded as `order.redirected` so the hub can tell the two apart."""
+    order = _require_order(conn, order_id)
+    body = {"order": order_id, "door": order.door, "destination": destination}
+    if order.state in (OrderState.LOADED, OrderState.EXPIRED):
+        request_retrieval(conn, order, "cancelled", now)
+        result = order
+    else:
+        result = _drop_unloaded(conn, order, now)
+    journal.record(
+        conn, "order.redirected", body, now=now, actor="hub", order_id=order_id, door=order.door
+    )
+    return result
 
 
 def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Order:
@@ -269,6 +293,9 @@ class ExpiryService:
 
     async def cancel(self, order_id: str, now: float) -> Order:
         return await self._db.run(cancel_order, order_id, now)
+
+    async def redirect(self, order_id: str, destination: str | None, now: float) -> Order:
+        return await self._db.run(redirect_order, order_id, destination, now)
 
     async def upsert_announcement(self, ann: Announcement) -> Order:
         return await self._db.run(upsert_order, ann, self._clock.now())
