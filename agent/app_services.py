@@ -20,12 +20,13 @@ from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.metrics import Metrics
+from agent.services.collection import CollectionService
 from agent.services.counter import CounterService
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
 from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
-from agent.services.returns import CollectionService, ReturnService
+from agent.services.returns import ReturnService
 from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.staff import DoorHelpService, StaffService

@@ -217,6 +217,16 @@ _PATHS: dict[str, dict[str, object]] = {
             errors=(400, 404, 409, 503),
         )
     },
+    "/api/v1/returns/packaging": {
+        "post": _op(
+            "Return reusable packaging (no order needed): opens a door, reported for credit",
+            "returns",
+            body=_body(
+                {"items": {"type": "integer", "minimum": 1, "maximum": 50}, "credit_ref": _STR}
+            ),
+            errors=(400, 409, 429, 503),
+        )
+    },
     "/api/v1/counter/receive": {
         "post": _op(
             "Counter mode: receive a parcel by its label",
