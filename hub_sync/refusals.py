@@ -28,7 +28,9 @@ class RefusalLog:
             key, first = ("*", "*"), False
         self.counts[key] += 1
         level = logging.WARNING if first else logging.DEBUG
-        self._log.log(level, "%s refused: %s %s", key[0], key[1], detail[:120])
+        # details may echo a sender's text (a command name): one printable line, bounded
+        shown = "".join(c if c.isprintable() else "?" for c in detail[:120])
+        self._log.log(level, "%s refused: %s %s", key[0], key[1], shown)
 
     @property
     def total(self) -> int:

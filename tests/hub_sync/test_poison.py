@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from hub_sync.commands import decode_command
 from hub_sync.errors import WireError
+from hub_sync.refusals import RefusalLog
 from hub_sync.wire import decode_confirm, decode_events, loads_strict
 
 BIG_INT = b"1" * 5000
@@ -52,3 +55,17 @@ def test_wrong_types_in_the_envelope_are_wire_errors() -> None:
 def test_ordinary_nesting_and_unicode_still_decode() -> None:
     obj = loads_strict('{"a":{"b":[{"c":"é ✓ 𝄞"}]},"n":-9223372036854775808}'.encode())
     assert obj["a"]["b"][0]["c"] == "é ✓ 𝄞"
+
+
+def test_refusals_are_logged_once_per_kind_on_one_printable_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = RefusalLog(logging.getLogger("test.refusals"))
+    caplog.set_level(logging.DEBUG, logger="test.refusals")
+    for _ in range(1000):
+        log.refused("cmd", "UNKNOWN_COMMAND", "door.open\nFAKE LOG LINE\x1b[31m")
+    log.refused("cmd", "MALFORMED")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["cmd refused: UNKNOWN_COMMAND door.open?FAKE LOG LINE?[31m",
+                        "cmd refused: MALFORMED "]  # fmt: skip
+    assert log.total == 1001
