@@ -8,20 +8,24 @@ for, so nobody can squat an id the hub will use later.
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
 
+from agent.clock import ManualClock
 from agent.hub_link import command_keys
 from agent.store import lockers
 from agent.tokens.keys import key_id
 from agent.tokens.typed_codes import display_code, new_typed_code
 from hub_sync.commands import CommandEnvelope, encode_command
 from hub_sync.errors import WireError
+from hub_sync.mqtt import ConnectParams, MqttConnection
 from hub_sync.signing import sign
-from hub_sync.wire import Header, new_message_id
+from hub_sync.wire import Header, Topics, hub_topic, new_message_id
 from provisioning.fleet import DemoFleet
 from tests.agent.conftest import RunningAgent
+from tests.hub_sync.conftest import HUB_PASSWORD, HUB_USER
 from tests.integration.conftest import (
     AGENT_ID,
     FLEET,
@@ -31,7 +35,11 @@ from tests.integration.conftest import (
     RunningHub,
     command_bytes,
     command_payload,
+    hub_events,
     resent_as_new_message,
+    start_hub,
+    start_hub_agent,
+    stop_hub,
     wait_for,
 )
 from tests.integration.test_hub_commands import code_material, load, send
@@ -191,3 +199,62 @@ async def test_a_transaction_id_cannot_be_squatted(
                                               transaction_id="tx-X")  # fmt: skip
     assert (await signing_hub.hub.wait_reply(same, 10)).reason == "ORDER_UNKNOWN"
     assert hub_agent.sim.pulses == []
+
+
+POISON = [
+    b'{"v":1,"type":"command","message_id":"p1","fleet":"f1","device":"'
+    + AGENT_ID.encode()
+    + b'","sent_at":'
+    + b"1" * 5000
+    + b',"transaction_id":"t","name":"door.open","args":{}}',
+    b'{"v":1,"type":"command","message_id":"p2","fleet":"f1","device":"'
+    + AGENT_ID.encode()
+    + b'","sent_at":1,"transaction_id":"\\ud800","name":"door.open","args":{"door":1}}',
+    b'{"a":' * 3000 + b"1" + b"}" * 3000,
+    b"[]",
+    b'{"v":1,"type":"confirm","through_seq":"all"}',
+]
+
+
+async def test_poison_on_every_topic_leaves_the_agent_syncing(
+    idle_broker: Broker, fleet: DemoFleet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    idle_broker.start()
+    hub = await start_hub(idle_broker, tmp_path / "hub.db", sign_key=fleet.command_key)
+    raw = MqttConnection(
+        ConnectParams(host="127.0.0.1", port=idle_broker.port, client_id="mallory",
+                      username=HUB_USER, password=HUB_PASSWORD, clean_start=True),
+        lambda _msg: None,
+    )  # fmt: skip
+    await raw.connect()
+    topics = Topics(FLEET, AGENT_ID)
+    # retained poison on the fleet topics (over the hub's own status): every subscriber gets it
+    await raw.publish(
+        hub_topic(FLEET), POISON[0].replace(b'"command"', b'"hub_status"'), retain=True
+    )
+    await raw.publish(topics.trust, POISON[1].replace(b'"command"', b'"trust"'), retain=True)
+    running = await start_hub_agent(tmp_path / "data", idle_broker, fleet, ManualClock(time.time()))
+    sync = running.agent.sync
+    assert sync is not None
+    try:
+        await wait_for(lambda: sync.stats().connected, 10, "the agent to connect")
+        for payload in POISON:
+            for topic in (topics.command, topics.confirm, topics.trust, hub_topic(FLEET)):
+                await raw.publish(topic, payload)
+        await wait_for(lambda: sync.stats().refused >= 4 * len(POISON) + 2, 10, "refusals")
+        # still in sync: a hub command is answered and its events reach the hub
+        args = {"order_id": "AFTER-POISON", "size": "S", "hold_s": 3600, "policy": {}}
+        assert (await send(hub, "order.upsert", args))[0] == "ok"
+
+        def announced() -> bool:
+            stored = hub_events(tmp_path / "hub.db")
+            return any(e.body.get("order") == "AFTER-POISON" for e in stored)
+
+        await wait_for(announced, 10, "the order's event at the hub")
+        stats = sync.stats()
+        assert (stats.connected, stats.reconnects) == (True, 0)
+        assert not [r for r in caplog.records if r.exc_info]
+    finally:
+        await raw.disconnect()
+        await running.close()
+        await stop_hub(hub)
