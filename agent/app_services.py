@@ -20,7 +20,7 @@ from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.metrics import Metrics
-from agent.services.counter import CounterService
+from agent.services.counter import CounterService, TokenVerifier
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
 from agent.services.loading import LoadingService
@@ -91,7 +91,6 @@ def build_services(
     versions: dict[str, object],
 ) -> Services:
     db, clock = ports.db, ports.clock
-    counter_mode = config.locker.mode == "counter"
 
     def code_key(code: str) -> str:
         return code_lookup_key(code, code_secret)
@@ -104,14 +103,14 @@ def build_services(
         attempt_policy=attempt_policy(config),
         reopen_grace_s=config.supervision.reopen_grace_s,
     )
-    tokens = TokenPickupService(db, pickup, trust, clock, id_check_available=counter_mode)
+    tokens = TokenPickupService(db, pickup, trust, clock)
     expiry = ExpiryService(db, clock)
 
     async def resume_holds(door: int, now: float) -> None:
         await expiry.resume_holds_for_door(door, now)
 
     staff = StaffService(db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds)
-    operations = _operations(config, ports, code_key, expiry)
+    operations = _operations(config, ports, code_key, expiry, verify=tokens.verify)
     supervisor = _supervisor(config, ports, expiry, operations)
     door_help = DoorHelpService(
         db,
@@ -161,7 +160,12 @@ class _Operations:
 
 
 def _operations(
-    config: AgentConfig, ports: Ports, code_key: Callable[[str], str], expiry: ExpiryService
+    config: AgentConfig,
+    ports: Ports,
+    code_key: Callable[[str], str],
+    expiry: ExpiryService,
+    *,
+    verify: TokenVerifier,
 ) -> _Operations:
     """Loading, returns and courier collection at a locker; the counter in counter mode."""
     db, clock = ports.db, ports.clock
@@ -173,6 +177,7 @@ def _operations(
             typed_code_key=code_key,
             attempt_policy=attempt_policy(config),
             default_hold_s=hold_s,
+            verify=verify,
         )
         collection = CollectionService(db, None, clock)
         return _Operations(

@@ -228,10 +228,11 @@ _PATHS: dict[str, dict[str, object]] = {
     },
     "/api/v1/counter/handout": {
         "post": _op(
-            "Counter mode: hand out a parcel (customer code plus parcel label, ID check outcome)",
+            "Counter mode: hand out a parcel (the customer's typed code or QR token in `code`, "
+            "or the token in `token`; the parcel label; the ID check outcome)",
             "counter",
             role="staff",
-            body=_body({"code": _STR, "label": _STR, "id_check": _STR}, ["code", "label"]),
+            body=_body({"code": _STR, "token": _STR, "label": _STR, "id_check": _STR}, ["label"]),
             errors=(400, 403, 404, 409, 503),
         )
     },

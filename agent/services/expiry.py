@@ -16,6 +16,7 @@ from dataclasses import replace
 from agent.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.domain.policy import Withdrawal
 from agent.errors import AgentError, TransitionError
 from agent.reasons import Reason
 from agent.services.orders import Announcement, announce_order
@@ -136,6 +137,14 @@ def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: fl
         door=order.door,
     )
     return extended
+
+
+def withdrawal_of(conn: sqlite3.Connection, order: Order) -> Withdrawal | None:
+    """The hub's cancel or return-to-sender decision for a parcel still in its door, if any."""
+    row = conn.execute(
+        "SELECT reason FROM retrievals WHERE order_id = ?", (order.order_id,)
+    ).fetchone()
+    return None if row is None else Withdrawal(row[0])
 
 
 def request_retrieval(conn: sqlite3.Connection, order: Order, reason: str, now: float) -> None:

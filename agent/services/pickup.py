@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from agent.clock import Clock
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.domain.policy import Attempt, Credential, Setting, pickup_refusal
 from agent.errors import AgentError, DoorFailed, PickupRefused
 from agent.reasons import Reason
+from agent.services.expiry import withdrawal_of
 from agent.store import journal, lockers
 from agent.store.db import Database
 from hardware.doors import DoorController
@@ -51,11 +53,13 @@ def support_ref(order_id: str) -> str:
     return f"E-{order_id[-6:].upper()}"
 
 
-def _refuse_state(order: Order) -> None:
-    if order.state is OrderState.COLLECTED:
-        raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
-    if order.state is not OrderState.LOADED or order.door is None:
-        raise PickupRefused(reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order.order_id))
+def refuse(refusal: Reason | None, order_id: str) -> None:
+    """Raise `PickupRefused` for a policy refusal (nothing when `refusal` is None)."""
+    if refusal is not None:
+        raise PickupRefused(reason=refusal, ref=support_ref(order_id))
+
+
+TYPED_AT_DOOR = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
 
 
 def authorise_collect(
@@ -64,17 +68,22 @@ def authorise_collect(
     *,
     via: str,
     now: float,
+    attempt: Attempt,
     cti: bytes | None = None,
 ) -> PickupGrant:
     """Inside a transaction: mark `order` collected, spend `cti`, queue event + audit, note
-    the door opening as pending. Raises `PickupRefused` (and writes nothing) if not allowed."""
-    _refuse_state(order)
+    the door opening as pending. Raises `PickupRefused` (and writes nothing) if the order
+    policy (`agent.domain.policy`) does not let `attempt` take it now."""
+    withdrawn = withdrawal_of(conn, order)
+    refuse(pickup_refusal(order, attempt, now=now, withdrawn=withdrawn), order.order_id)
+    if order.door is None:
+        raise PickupRefused(reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order.order_id))
     if cti is not None:
         spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (cti,)).fetchone()
         if spent is not None:
             raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
     collected = order.apply(OrderEvent.COLLECT, now)
-    assert collected.door is not None  # noqa: S101 - _refuse_state checked it
+    assert collected.door is not None  # noqa: S101 - checked above
     lockers.save_order(conn, collected, now=now)
     opening = lockers.begin_opening(
         conn, collected.door, order_id=order.order_id, purpose="pickup", now=now
@@ -178,11 +187,16 @@ def _authorise_by_code(
     order = lockers.find_order_by_code_key(conn, code_key)
     if order is None:
         raise PickupRefused(reason=Reason.CODE_UNKNOWN)
-    if reopen_grace_s > 0:
+    if reopen_grace_s > 0 and order.state is OrderState.COLLECTED:
+        # the reopen obeys the same table as a pickup (a typed code never reopens a door it
+        # could not have opened, nor one whose opening a restart cut off)
+        withdrawn = withdrawal_of(conn, order)
+        refused = pickup_refusal(order, TYPED_AT_DOOR, now=now, withdrawn=withdrawn, reported=True)
+        refuse(refused, order.order_id)
         reopen = authorise_reopen(conn, order, now=now, grace_s=reopen_grace_s)
         if reopen is not None:
             return reopen
-    return authorise_collect(conn, order, via="typed_code", now=now)
+    return authorise_collect(conn, order, via="typed_code", now=now, attempt=TYPED_AT_DOOR)
 
 
 def authorise_reopen(
