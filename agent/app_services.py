@@ -109,7 +109,9 @@ def build_services(
     async def resume_holds(door: int, now: float) -> None:
         await expiry.resume_holds_for_door(door, now)
 
-    staff = StaffService(db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds)
+    staff = StaffService(
+        db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds, pickup=pickup
+    )
     operations = _operations(config, ports, code_key, expiry, verify=tokens.verify)
     supervisor = _supervisor(config, ports, expiry, operations)
     door_help = DoorHelpService(

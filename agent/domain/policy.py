@@ -23,8 +23,8 @@ customer's own credential still obeys its row: staff add the ID check, they remo
 
 Before the credential, the order itself must be collectable now: not cancelled or returning to
 the sender (the hub's decisions), not collected, its hold not ended (checked against the
-fault-paused hold clock at `now`, not only by the expiry sweep), and no door opening of it
-interrupted by a restart (staff decide those).
+fault-paused hold clock at `now`, not only by the expiry sweep), and, once collected, no door
+opening of it cut off by a restart (staff decide those, never the customer's word).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def order_refusal(
 ) -> Reason | None:
     """Is `order` itself collectable at `now`? `reported`: for "the door did not open", where a
     collected order is the expected case (the grace period is the caller's business)."""
-    if order.needs_attention == INTERRUPTED_OPENING:
+    if order.state is OrderState.COLLECTED and order.needs_attention == INTERRUPTED_OPENING:
         return Reason.OPENING_UNCONFIRMED
     if withdrawn is not None and order.state in (OrderState.LOADED, OrderState.EXPIRED):
         return _WITHDRAWN[withdrawn]
@@ -167,3 +167,14 @@ def pickup_refusal(
     if refusal is not None:
         return refusal
     return credential_refusal(flags_of(order.policy), attempt)
+
+
+def id_outcome_to_record(order: Order, attempt: Attempt, refusal: Reason | None) -> bool:
+    """Whether staff's ID check outcome is recorded for this attempt: when the order (or the
+    token) asks for the check, an outcome was given, and nothing but the outcome refuses it. It
+    is recorded even when it refuses the handout (only the outcome, never document data)."""
+    asked = order.policy.id_check_required or Flag.ID_CHECK in attempt.extra_flags
+    return asked and attempt.id_check is not None and refusal in _ID_OUTCOME_REASONS
+
+
+_ID_OUTCOME_REASONS = (None, Reason.ID_CHECK_FAILED, Reason.ID_CHECK_UNAVAILABLE)

@@ -21,7 +21,15 @@ from agent.clock import Clock
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
-from agent.domain.policy import Attempt, Credential, Flag, IdOutcome, Setting, pickup_refusal
+from agent.domain.policy import (
+    Attempt,
+    Credential,
+    Flag,
+    IdOutcome,
+    Setting,
+    id_outcome_to_record,
+    pickup_refusal,
+)
 from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
 from agent.services.expiry import start_hold, withdrawal_of
@@ -126,8 +134,7 @@ def hand_out(
         spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (shown.cti,)).fetchone()
         refusal = None if spent is None else Reason.ALREADY_USED
     id_checked = order.policy.id_check_required or Flag.ID_CHECK in shown.attempt.extra_flags
-    if id_checked and id_check is not None and refusal in _ID_OUTCOME_REASONS:
-        # only the outcome is kept, and it is kept even when it refuses the handout
+    if id_check is not None and id_outcome_to_record(order, shown.attempt, refusal):
         detail = {"outcome": id_check.value}
         journal.append_audit(
             conn, "id_check", now=now, actor=actor, order_id=order_id, detail=detail
@@ -146,9 +153,6 @@ def hand_out(
     body = {"order": order_id, "door": None, "via": shown.via, "id_check": outcome}
     journal.record(conn, "order.collected", body, now=now, actor=actor, order_id=order_id)
     return Handout(order_id, outcome)
-
-
-_ID_OUTCOME_REASONS = (None, Reason.ID_CHECK_FAILED, Reason.ID_CHECK_UNAVAILABLE)
 
 
 def _counter_return(

@@ -12,12 +12,18 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.clock import Clock
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.orders import Order, OrderEvent, OrderState
-from agent.domain.policy import Attempt, Credential, Setting, pickup_refusal
+from agent.domain.policy import (
+    INTERRUPTED_OPENING,
+    Attempt,
+    Credential,
+    Setting,
+    pickup_refusal,
+)
 from agent.errors import AgentError, DoorFailed, PickupRefused
 from agent.reasons import Reason
 from agent.services.expiry import withdrawal_of
@@ -232,25 +238,41 @@ def authorise_reopen(
 
 
 def recover_interrupted_openings(conn: sqlite3.Connection, now: float) -> int:
-    """At start: door openings that never finished (a crash between authorising and the door)
-    are marked interrupted and their orders flagged for staff. Nothing is opened again."""
+    """At start: door openings a restart cut off are never undone on a customer's word.
+
+    An opening that never finished (a crash between authorising and the door) is marked
+    `interrupted`; a pickup's opening that was commanded but never judged by the door sensor
+    (a crash before the first sensor poll after it) gets the outcome `interrupted`, so neither
+    supervision nor "the door did not open" can undo it. Their orders are flagged for staff
+    (`door_open_interrupted`), which the order policy table refuses on every customer path.
+    Nothing is opened again."""
     rows = lockers.unfinished_openings(conn)
     for row in rows:
         lockers.finish_opening(conn, int(row["id"]), "interrupted", now)
-        order_id = row["order_id"]
-        if order_id is not None:
-            order = lockers.get_order(conn, order_id)
-            if order is not None:
-                conn.execute(
-                    "UPDATE orders SET needs_attention = ?, updated_at = ? WHERE order_id = ?",
-                    ("door_open_interrupted", now, order_id),
-                )
-        journal.record(
-            conn,
-            "door.open_interrupted",
-            {"order": order_id, "door": int(row["door"])},
-            now=now,
-            order_id=order_id,
-            door=int(row["door"]),
-        )
-    return len(rows)
+        _flag_interrupted(conn, row["order_id"], int(row["door"]), now)
+    unjudged = conn.execute(
+        "SELECT id, door, order_id FROM door_openings WHERE result = 'opened'"
+        " AND outcome IS NULL AND purpose IN ('pickup', 'reopen') ORDER BY id"
+    ).fetchall()
+    for row in unjudged:
+        conn.execute("UPDATE door_openings SET outcome = 'interrupted' WHERE id = ?", (row[0],))
+        _flag_interrupted(conn, row["order_id"], int(row["door"]), now)
+    return len(rows) + len(unjudged)
+
+
+def _flag_interrupted(
+    conn: sqlite3.Connection, order_id: str | None, door: int, now: float
+) -> None:
+    if order_id is not None:
+        order = lockers.get_order(conn, order_id)
+        if order is not None:
+            flagged = replace(order, needs_attention=INTERRUPTED_OPENING)
+            lockers.save_order(conn, flagged, now=now)
+    journal.record(
+        conn,
+        "door.open_interrupted",
+        {"order": order_id, "door": door},
+        now=now,
+        order_id=order_id,
+        door=door,
+    )

@@ -16,9 +16,25 @@ from dataclasses import dataclass
 from agent.clock import Clock
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.orders import IN_A_DOOR, Order, OrderState
+from agent.domain.policy import (
+    Attempt,
+    Credential,
+    IdOutcome,
+    Setting,
+    Withdrawal,
+    id_outcome_to_record,
+    pickup_refusal,
+)
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason
-from agent.services.pickup import support_ref
+from agent.services.expiry import withdrawal_of
+from agent.services.pickup import (
+    PickupGrant,
+    PickupResult,
+    PickupService,
+    authorise_collect,
+    support_ref,
+)
 from agent.services.supervision import DoorCallback, DoorSupervisor
 from agent.services.supervision_records import JAMMED
 from agent.store import journal, lockers
@@ -55,6 +71,26 @@ def _finish_staff_open(
     else:
         body = {"door": door, "detail": error}
         journal.record(conn, "door.open_failed", body, now=now, actor=actor, door=door)
+
+
+def _authorise_for_customer(
+    conn: sqlite3.Connection, order_id: str, attempt: Attempt, *, actor: str, now: float
+) -> PickupGrant | Reason:
+    """In a transaction: staff open an order's door for its customer. The order policy table
+    decides (staff vouch for the holder; an ID-check order needs the outcome `passed`, which is
+    recorded even when it refuses). Returns the refusal to raise after committing the outcome."""
+    order = lockers.get_order(conn, order_id)
+    if order is None or order.kind != "pickup":
+        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+    refusal = pickup_refusal(order, attempt, now=now, withdrawn=withdrawal_of(conn, order))
+    if attempt.id_check is not None and id_outcome_to_record(order, attempt, refusal):
+        detail = {"outcome": attempt.id_check.value}
+        journal.append_audit(
+            conn, "id_check", now=now, actor=actor, order_id=order_id, detail=detail
+        )
+    if refusal is not None:
+        return refusal
+    return authorise_collect(conn, order, via="staff", now=now, attempt=attempt)
 
 
 def _set_enabled(
@@ -141,7 +177,9 @@ class StaffService:
         clock: Clock,
         *,
         on_fault_cleared: DoorCallback | None = None,
+        pickup: PickupService | None = None,
     ) -> None:
+        self._pickup = pickup
         self._db = db
         self._doors = doors
         self._sensors = sensors
@@ -163,6 +201,21 @@ class StaffService:
         )
         if error is not None:
             raise DoorFailed(error, ref=f"D-{door}")
+
+    async def open_for_customer(
+        self, actor: str, order_id: str, id_check: IdOutcome | None
+    ) -> PickupResult:
+        """Open an order's door for its customer and hand the parcel out (the same atomic
+        collect and door path as a pickup), if the order policy table allows it."""
+        if self._pickup is None:
+            raise AgentError("no pickup service", reason=Reason.ORDER_NOT_COLLECTABLE)
+        attempt = Attempt(Credential.STAFF, Setting.STAFFED, id_check)
+        grant = await self._db.run(
+            _authorise_for_customer, order_id, attempt, actor=actor, now=self._clock.now()
+        )
+        if isinstance(grant, Reason):
+            raise AgentError(order_id, reason=grant, ref=support_ref(order_id))
+        return await self._pickup.open_granted(grant)
 
     async def set_enabled(self, actor: str, door: int, *, enabled: bool, reason: str) -> None:
         await self._db.run(
@@ -247,6 +300,7 @@ class _Reported:
     opening_id: int | None
     finished_at: float | None
     seen_open: bool
+    withdrawn: Withdrawal | None = None
 
 
 def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None:
@@ -261,9 +315,14 @@ def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None
         " AND purpose IN ('pickup', 'reopen') AND result = 'opened' ORDER BY id DESC LIMIT 1",
         (order.order_id,),
     ).fetchone()
+    withdrawn = withdrawal_of(conn, order)
     if last is None:
-        return _Reported(order, fault, None, None, seen_open=False)
-    return _Reported(order, fault, int(last[0]), last[1], seen_open=last[2] is not None)
+        return _Reported(order, fault, None, None, seen_open=False, withdrawn=withdrawn)
+    seen = last[2] is not None
+    return _Reported(order, fault, int(last[0]), last[1], seen_open=seen, withdrawn=withdrawn)
+
+
+_REPORT = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
 
 
 class DoorHelpService:
@@ -322,6 +381,11 @@ class DoorHelpService:
             self._limiter = self._limiter.record_failure(now)
             raise AgentError(reason=Reason.CODE_UNKNOWN)
         order, door = found.order, found.order.door
+        # the report is a typed code at a door: the order policy table decides as for a pickup
+        # (an opening a restart cut off is staff's to judge, never the customer's word)
+        refusal = pickup_refusal(order, _REPORT, now=now, withdrawn=found.withdrawn, reported=True)
+        if refusal is not None:
+            raise AgentError(reason=refusal, ref=support_ref(order.order_id))
         if order.state is OrderState.LOADED:
             result = "jammed" if found.fault == JAMMED else "collectable"
             return HelpOutcome(result, door, _message(result, door, order.order_id))
