@@ -47,6 +47,7 @@ async def _prepare(data_dir: Path, broker: Broker) -> tuple[Path, list[tuple[int
     config.write_text(
         f'[locker]\nid = "{DEMO_LOCKER_ID}"\ndata_dir = "{data_dir}"\n\n'
         '[api]\nhost = "127.0.0.1"\nport = 0\n\n[camera]\nenabled = false\n\n'
+        '[doors.driver]\ntype = "simulator"\n\n'
         f'[hub]\nurl = "{hub.url}"\nfleet = "{FLEET}"\nusername = "{hub.username}"\n'
         f'password_file = "{hub.password_file}"\n',
         encoding="utf-8",
