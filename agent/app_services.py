@@ -212,6 +212,12 @@ def _supervisor(
     async def pause_holds(door: int, now: float) -> None:
         await expiry.pause_holds_for_door(door, now)
 
+    async def pause_all(now: float) -> None:
+        await expiry.pause_all(now)
+
+    async def resume_all(now: float) -> None:
+        await expiry.resume_all(now)
+
     async def confirm_loads(door: int, now: float) -> None:
         if loading is not None:
             await loading.confirm_closed(door, now)
@@ -229,4 +235,6 @@ def _supervisor(
         ),
         on_door_fault=pause_holds,
         on_door_closed=confirm_loads,
+        on_locker_fault=pause_all,  # the door bus down: nobody can collect, every hold pauses
+        on_locker_restored=resume_all,
     )
