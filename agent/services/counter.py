@@ -66,7 +66,7 @@ class Handout:
 
 
 @dataclass(frozen=True, slots=True)
-class _Presented:
+class Presented:
     """What the customer showed at the counter: their order and credential (a token's `cti`)."""
 
     order_id: str
@@ -115,7 +115,7 @@ def _check_label(order_id: str, parcels: tuple[str, ...], label: ParcelLabel) ->
 
 def hand_out(
     conn: sqlite3.Connection,
-    shown: _Presented,
+    shown: Presented,
     label: ParcelLabel,
     *,
     actor: str,
@@ -219,7 +219,7 @@ class CounterService:
             now=self._clock.now(),
         )
 
-    async def handout(self, shown: _Presented, label: str, *, actor: str) -> Handout:
+    async def handout(self, shown: Presented, label: str, *, actor: str) -> Handout:
         """Hand out the order the customer's credential names, against its parcel's label."""
         parsed = parse_label(label)
         result = await self._db.run(hand_out, shown, parsed, actor=actor, now=self._clock.now())
@@ -236,7 +236,7 @@ class CounterService:
             raise AgentError(reason=Reason.CODE_UNKNOWN)
         attempt = Attempt(Credential.TYPED_CODE, Setting.STAFFED, id_check)
         return await self.handout(
-            _Presented(order.order_id, attempt, "typed_code"), label, actor=actor
+            Presented(order.order_id, attempt, "typed_code"), label, actor=actor
         )
 
     async def handout_with_token(
@@ -249,7 +249,7 @@ class CounterService:
             raise AgentError("no token verifier", reason=Reason.TRUSTLIST_STALE)
         token = self._verify(payload, Purpose.PICKUP)
         attempt = replace(token_attempt(token, Setting.STAFFED), id_check=id_check)
-        shown = _Presented(token.order_ref, attempt, "token", token.cti)
+        shown = Presented(token.order_ref, attempt, "token", token.cti)
         return await self.handout(shown, label, actor=actor)
 
     async def accept_return(

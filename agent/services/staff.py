@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from agent.clock import Clock
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
-from agent.domain.orders import IN_A_DOOR, Order, OrderState
+from agent.domain.orders import Order, OrderState
 from agent.domain.policy import (
     Attempt,
     Credential,
@@ -35,6 +35,7 @@ from agent.services.pickup import (
     authorise_collect,
     support_ref,
 )
+from agent.services.staff_inventory import door_inventory
 from agent.services.supervision import DoorCallback, DoorSupervisor
 from agent.services.supervision_records import JAMMED
 from agent.store import journal, lockers
@@ -118,53 +119,6 @@ def _clear_fault(conn: sqlite3.Connection, door: int, *, actor: str, now: float)
     return str(fault)
 
 
-def _order_entry(order: Order, now: float) -> dict[str, object]:
-    return {
-        "order": order.order_id,
-        "kind": order.kind,
-        "state": order.state.value,
-        "size": order.size,
-        "parcels": list(order.parcels),
-        "needs_attention": order.needs_attention,
-        "hold_remaining_s": round(order.hold.remaining(now)),
-        "hold_paused": order.hold.paused,
-    }
-
-
-def _inventory(conn: sqlite3.Connection, now: float) -> dict[str, object]:
-    rows = {int(r["number"]): r for r in conn.execute("SELECT * FROM doors")}
-    orders = [lockers.order_from_row(r) for r in conn.execute("SELECT * FROM orders")]
-    in_doors: dict[int, list[Order]] = {}
-    for order in orders:
-        if order.door is not None and order.state in IN_A_DOOR:
-            in_doors.setdefault(order.door, []).append(order)
-    doors = []
-    for door in lockers.list_doors(conn):
-        held = in_doors.get(door.number, [])
-        attention = [f"fault:{door.fault}"] if door.fault else []
-        attention += [o.needs_attention for o in held if o.needs_attention]
-        attention += [f"expired:{o.order_id}" for o in held if o.state is OrderState.EXPIRED]
-        doors.append(
-            {
-                "door": door.number,
-                "size": door.size.value,
-                "low": door.low,
-                "enabled": door.enabled,
-                "fault": door.fault,
-                "fault_since": rows[door.number]["fault_since"],
-                "occupied": door.occupied,
-                "orders": [_order_entry(o, now) for o in held],
-                "needs_attention": attention,
-            }
-        )
-    elsewhere = [
-        _order_entry(o, now) | {"door": o.door}
-        for o in orders
-        if o.needs_attention and not (o.door is not None and o.state in IN_A_DOOR)
-    ]
-    return {"doors": doors, "orders_needing_attention": elsewhere}
-
-
 class StaffService:
     """Staff actions on doors. `on_fault_cleared(door, now)` is awaited after a fault was
     cleared (e.g. to resume the holds that the fault paused)."""
@@ -235,7 +189,7 @@ class StaffService:
 
     async def inventory(self) -> dict[str, object]:
         """Every door with its orders, states, flags, live sensor and what needs attention."""
-        found = await self._db.read(_inventory, self._clock.now())
+        found = await self._db.read(door_inventory, self._clock.now())
         readings = await self._sensors.read_all()
         doors = found["doors"]
         assert isinstance(doors, list)  # noqa: S101 - built by _inventory
