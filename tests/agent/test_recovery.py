@@ -30,6 +30,8 @@ async def test_a_crash_between_authorising_and_the_door_never_opens_twice(
         assert status == 409
         # staff decide about an opening a crash cut off: the code says so, and opens nothing
         assert body["error"] == "OPENING_UNCONFIRMED"
+        status, body = await second.post("/api/v1/pickup/door-did-not-open", {"code": order.code})
+        assert (status, body["error"]) == (409, "OPENING_UNCONFIRMED")
         assert second.sim.pulses == []
         conn = sqlite3.connect(second.agent.config.database_path)
         flagged = conn.execute(
