@@ -104,15 +104,18 @@ class Attempt:
     extra_flags: frozenset[Flag] = frozenset()  # flags a token carries besides the order's
 
 
+def flags_from(*, live_required: bool, high_value: bool, id_check: bool) -> frozenset[Flag]:
+    """The flags set among the three bits (an order's policy, or a token's flag claim)."""
+    bits = {Flag.LIVE_ONLY: live_required, Flag.HIGH_VALUE: high_value, Flag.ID_CHECK: id_check}
+    return frozenset(flag for flag, on in bits.items() if on)
+
+
 def flags_of(policy: OrderPolicy) -> frozenset[Flag]:
-    found = set()
-    if policy.live_required:
-        found.add(Flag.LIVE_ONLY)
-    if policy.high_value:
-        found.add(Flag.HIGH_VALUE)
-    if policy.id_check_required:
-        found.add(Flag.ID_CHECK)
-    return frozenset(found)
+    return flags_from(
+        live_required=policy.live_required,
+        high_value=policy.high_value,
+        id_check=policy.id_check_required,
+    )
 
 
 def credential_refusal(flags: frozenset[Flag], attempt: Attempt) -> Reason | None:

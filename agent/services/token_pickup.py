@@ -8,7 +8,7 @@ import logging
 import sqlite3
 
 from agent.clock import Clock
-from agent.domain.policy import Attempt, Credential, Flag, Setting
+from agent.domain.policy import Attempt, Credential, Setting, flags_from
 from agent.errors import PickupRefused
 from agent.reasons import Reason
 from agent.services.pickup import PickupGrant, PickupResult, PickupService, authorise_collect
@@ -26,15 +26,12 @@ def token_attempt(token: VerifiedToken, setting: Setting = Setting.UNATTENDED) -
     """The policy table's view of a verified token: a live code when the holder proved
     possession, a static token otherwise (a delegate token is either); its flags bind as much
     as the order's (both come from the hub)."""
-    extra = set()
-    if token.flags.live_required:
-        extra.add(Flag.LIVE_ONLY)
-    if token.flags.high_value:
-        extra.add(Flag.HIGH_VALUE)
-    if token.flags.id_check:
-        extra.add(Flag.ID_CHECK)
+    flags = token.flags
+    extra = flags_from(
+        live_required=flags.live_required, high_value=flags.high_value, id_check=flags.id_check
+    )
     credential = Credential.LIVE_CODE if token.holder_proven else Credential.STATIC_TOKEN
-    return Attempt(credential, setting, extra_flags=frozenset(extra))
+    return Attempt(credential, setting, extra_flags=extra)
 
 
 def _authorise_by_token(
