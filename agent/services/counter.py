@@ -246,7 +246,7 @@ class CounterService:
         at a locker, then the same policy table, its `cti` spent with the handout."""
         parse_label(label)
         if self._verify is None:
-            raise AgentError("no token verifier", reason=Reason.TRUSTLIST_STALE)
+            raise RequestError("this counter does not accept scanned tokens")
         token = self._verify(payload, Purpose.PICKUP)
         attempt = replace(token_attempt(token, Setting.STAFFED), id_check=id_check)
         shown = Presented(token.order_ref, attempt, "token", token.cti)
