@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from agent.app import Agent, DoorHardware
 from agent.clock import ManualClock
+from agent.demo import demo_config, seed_orders
 from agent.domain.orders import Order
 from agent.store import lockers
+from hardware.doors import SensorState
+from hardware.doors_sim import SimulatedLocker
+from hardware.errors import SensorError
 from tests.agent.conftest import RunningAgent, start_agent
 
 DAY = 86400.0
@@ -95,3 +101,41 @@ async def test_time_with_the_agent_off_does_not_use_up_holds(tmp_path: Path) -> 
     finally:
         if not second.stop.is_set():
             await second.close()
+
+
+class _BusOfSensors(SimulatedLocker):
+    """The simulated bank behind a bus that can go down as a whole (`read_all` raises)."""
+
+    bus_down = False
+
+    async def read_all(self) -> Mapping[int, SensorState]:
+        if self.bus_down:
+            raise SensorError(0, "no answer from the bus")
+        return await super().read_all()
+
+
+async def test_a_sensor_bus_that_raises_is_a_locker_wide_fault_too(tmp_path: Path) -> None:
+    clock = ManualClock(time.time())
+    config = demo_config(tmp_path / "data", port=0)
+    config = config.model_copy(
+        update={"camera": config.camera.model_copy(update={"enabled": False})}
+    )
+    bank = _BusOfSensors(len(config.doors.layout()))
+    agent = Agent(config, clock=clock, hardware=DoorHardware(bank, bank))
+    await agent.start()
+    try:
+        seeded = await agent.db.run(
+            seed_orders, agent.typed_code_secret, now=clock.now(), hold_s=DAY
+        )
+        supervisor = agent.running.supervisor
+        await supervisor.poll_once()
+        bank.bus_down = True
+        await supervisor.poll_once()
+        clock.advance(DAY)  # a day with the bus down uses up no hold
+        bank.bus_down = False
+        await supervisor.poll_once()
+        assert await agent.expiry.sweep(clock.now()) == []
+        clock.advance(DAY)
+        assert sorted(await agent.expiry.sweep(clock.now())) == sorted(o.order_id for o in seeded)
+    finally:
+        await agent.stop()
