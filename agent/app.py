@@ -25,6 +25,7 @@ from agent.errors import AgentError, ConfigError
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.metrics import Gauge, Metrics
 from agent.reasons import Reason
+from agent.services.expiry import credit_downtime
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
@@ -163,6 +164,7 @@ class Agent:
     async def _recover(self, now: float) -> None:
         openings = await self.db.run(recover_interrupted_openings, now)
         returns = await self.db.run(recover_interrupted_returns, now)
+        await self.db.run(credit_downtime, now)  # time off counts as a locker-wide fault
         if openings or returns:
             _LOG.warning("a restart interrupted %s door openings; flagged for staff", openings)
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from agent.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.domain.policy import Withdrawal
 from agent.errors import AgentError, TransitionError
 from agent.reasons import Reason
 from agent.services.orders import Announcement, announce_order
@@ -25,6 +26,7 @@ from agent.store.db import Database
 _LOG = logging.getLogger(__name__)
 
 _ALL_PAUSED = "holds_paused_all"
+_ALIVE_AT = "holds_alive_at"
 _HOLDING = (OrderState.LOADED,)
 
 
@@ -72,6 +74,9 @@ def resume_door_holds(conn: sqlite3.Connection, door: int, now: float) -> int:
 
 
 def pause_all_holds(conn: sqlite3.Connection, now: float) -> int:
+    """In a transaction: a locker-wide fault stops every hold clock (idempotent)."""
+    if _locker_paused(conn):
+        return 0
     journal.put_setting(conn, _ALL_PAUSED, "1")
     changed = _set_paused(conn, lockers.orders_in_states(conn, _HOLDING), True, now)
     journal.append_audit(conn, "hold.paused_all", now=now, detail={"orders": changed})
@@ -79,13 +84,48 @@ def pause_all_holds(conn: sqlite3.Connection, now: float) -> int:
 
 
 def resume_all_holds(conn: sqlite3.Connection, now: float) -> int:
-    """Restart every clock except those of parcels whose own door is still faulted."""
+    """Restart every clock except those of parcels whose own door is still faulted (nothing
+    to do unless a locker-wide pause is in force)."""
+    if not _locker_paused(conn):
+        return 0
     journal.put_setting(conn, _ALL_PAUSED, "0")
     waiting = lockers.orders_in_states(conn, _HOLDING)
     healthy = [o for o in waiting if not _door_faulted(conn, o.door)]
     changed = _set_paused(conn, healthy, False, now)
     journal.append_audit(conn, "hold.resumed_all", now=now, detail={"orders": changed})
     return changed
+
+
+def note_alive(conn: sqlite3.Connection, now: float) -> None:
+    """The heartbeat the downtime credit starts from (written by every expiry sweep)."""
+    journal.put_setting(conn, _ALIVE_AT, repr(now))
+
+
+def credit_downtime(conn: sqlite3.Connection, now: float) -> int:
+    """At start: the time the agent was off counts as a locker-wide fault (nobody could collect),
+    so it is added to the paused time of every running hold, from the last heartbeat (or the
+    hold's start, if later) to `now`. Holds already paused (a faulted door, a locker-wide fault)
+    stayed paused through the gap anyway. Returns how many holds were credited."""
+    raw = journal.get_setting(conn, _ALIVE_AT)
+    note_alive(conn, now)
+    if raw is None:
+        return 0
+    since = float(raw)
+    if now <= since:
+        return 0  # the clock went back: nothing to credit
+    credited = 0
+    for order in lockers.orders_in_states(conn, _HOLDING):
+        hold = order.hold
+        if hold.started_at is None or hold.paused:
+            continue
+        start = max(since, hold.started_at)
+        if now <= start:
+            continue
+        lockers.save_order(conn, replace(order, hold=hold.pause(start).resume(now)), now=now)
+        credited += 1
+    detail = {"off_s": round(now - since, 1), "orders": credited}
+    journal.append_audit(conn, "hold.downtime_credited", now=now, detail=detail)
+    return credited
 
 
 def start_hold(conn: sqlite3.Connection, order: Order, now: float) -> Order:
@@ -96,7 +136,9 @@ def start_hold(conn: sqlite3.Connection, order: Order, now: float) -> Order:
 
 
 def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
-    """In a transaction: every loaded pickup whose hold ran out becomes EXPIRED (+ event)."""
+    """In a transaction: every loaded pickup whose hold ran out becomes EXPIRED (+ event);
+    the sweep is also the heartbeat that `credit_downtime` measures the agent's off time from."""
+    note_alive(conn, now)
     expired = []
     for order in lockers.orders_in_states(conn, _HOLDING):
         if order.kind != "pickup" or not order.hold.is_expired(now):
@@ -136,6 +178,14 @@ def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: fl
         door=order.door,
     )
     return extended
+
+
+def withdrawal_of(conn: sqlite3.Connection, order: Order) -> Withdrawal | None:
+    """The hub's cancel or return-to-sender decision for a parcel still in its door, if any."""
+    row = conn.execute(
+        "SELECT reason FROM retrievals WHERE order_id = ?", (order.order_id,)
+    ).fetchone()
+    return None if row is None else Withdrawal(row[0])
 
 
 def request_retrieval(conn: sqlite3.Connection, order: Order, reason: str, now: float) -> None:

@@ -50,6 +50,7 @@ async def _prepare(
     config.write_text(
         f'[locker]\nid = "{DEMO_LOCKER_ID}"\ndata_dir = "{data_dir}"\n\n'
         '[api]\nhost = "127.0.0.1"\nport = 0\n\n[camera]\nenabled = false\n\n'
+        '[doors.driver]\ntype = "simulator"\n\n'
         # the trust bundle holds the hub's command key, which signs the hub's confirms
         f"[trust]\nroot_keys = {[str(p) for p in fleet.root_public_paths]}\n"
         f'bundle = "{fleet.bundle_path}"\n\n'
