@@ -43,7 +43,6 @@ from hub_sync.signing import PublicKey as CommandKey
 from hub_sync.wire import OutboxEvent, OutboxStats
 
 _LOG = logging.getLogger(__name__)
-CODE_SCHEME = "hmac-sha256"  # digest = HMAC-SHA256(locker typed-code key, normalised code), hex
 _APPLYING = "applying"
 
 
@@ -194,11 +193,8 @@ class HubCommands:
             size = DoorSize(args.size.upper())
         except ValueError:
             raise AgentError("size must be S, M or L", reason=Reason.BAD_REQUEST) from None
-        code_key = None
-        if args.code is not None:
-            if args.code.scheme != CODE_SCHEME:
-                raise AgentError(f"code scheme must be {CODE_SCHEME}", reason=Reason.BAD_REQUEST)
-            code_key = args.code.digest.lower()
+        # the parser accepted only `hmac-sha256`: the digest is our own code lookup key
+        code_key = None if args.code is None else args.code.digest
         policy = args.policy
         return Announcement(
             order_id=args.order_id,

@@ -16,12 +16,18 @@ from hub_sync.wire import Header, decode, encode, get
 Scalar = str | int | bool | None
 
 
+#: The one typed-code scheme: `digest` = lower-case hex of HMAC-SHA256(the device's typed-code
+#: key, the normalised code) (docs/protocol.md, "Typed-code material").
+CODE_SCHEME: Final = "hmac-sha256"
+_CODE_FIELDS: Final = frozenset({"scheme", "digest"})
+_HEX: Final = frozenset("0123456789abcdef")
+
+
 @dataclass(frozen=True, slots=True)
 class CodeMaterial:
-    """Typed-code material: the device stores and compares only a salted digest, never the code."""
+    """Typed-code material: the device stores and compares only a keyed digest, never the code."""
 
     scheme: str
-    salt: str
     digest: str
 
 
@@ -150,11 +156,7 @@ def _scalars(obj: Mapping[str, Any], key: str) -> dict[str, Scalar]:
 
 def _order_upsert(a: Mapping[str, Any]) -> OrderUpsert:
     code_raw = get(a, "code", dict, optional=True)
-    code = None
-    if code_raw is not None:
-        code = CodeMaterial(
-            _s(code_raw, "scheme", 32), _s(code_raw, "salt"), _s(code_raw, "digest")
-        )
+    code = None if code_raw is None else _code_material(code_raw)
     door = get(a, "door", int, optional=True)
     if door is not None and door < 1:
         raise WireError("MALFORMED", "door must be >= 1")
@@ -166,6 +168,18 @@ def _order_upsert(a: Mapping[str, Any]) -> OrderUpsert:
         code=code,
         door=door,
     )
+
+
+def _code_material(raw: Mapping[str, Any]) -> CodeMaterial:
+    unknown = sorted(set(raw) - _CODE_FIELDS)
+    if unknown:
+        raise WireError("MALFORMED", f"code has unknown fields: {', '.join(unknown)[:64]}")
+    scheme, digest = _s(raw, "scheme", 32), _s(raw, "digest", 64)
+    if scheme != CODE_SCHEME:
+        raise WireError("MALFORMED", f"code.scheme must be {CODE_SCHEME}")
+    if len(digest) != 64 or not set(digest) <= _HEX:
+        raise WireError("MALFORMED", "code.digest must be 64 lower-case hex digits")
+    return CodeMaterial(scheme, digest)
 
 
 def _return_decision(a: Mapping[str, Any]) -> ReturnDecision:

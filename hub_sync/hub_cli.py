@@ -2,7 +2,7 @@
 
     hub run --broker mqtt://hub:pw@host:1883 --db hub.db --fleet F [--sign-key hub.pem]
     hub send-order --broker ... --db hub.db --fleet F --device D --order-id O --size M \
-        --hold-hours 48 [--code-scheme S --code-salt B64 --code-digest B64] --sign-key hub.pem
+        --hold-hours 48 [--code-digest HEX] --sign-key hub.pem
     hub open --broker ... --db hub.db --fleet F --device D --door 3 --reason R --sign-key hub.pem
     hub send --broker ... --db hub.db --fleet F --device D --name order.cancel --args '{...}'
     hub status --db hub.db --fleet F [--json]
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub_sync.commands import CODE_SCHEME
 from hub_sync.errors import SyncError
 from hub_sync.hub import ALL_LEAVES, Hub, HubSettings
 from hub_sync.hub_store import HubStore
@@ -63,9 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     order.add_argument("--size", required=True)
     order.add_argument("--hold-hours", type=float, required=True)
     order.add_argument("--door", type=int)
-    order.add_argument("--code-scheme")
-    order.add_argument("--code-salt")
-    order.add_argument("--code-digest")
+    order.add_argument(
+        "--code-digest",
+        help="typed-code digest, 64 hex digits (`locker-admin device code-digest` prints it)",
+    )
     door = sub.add_parser("open", help="hub-signed remote open of one door")
     _sender(door)
     door.add_argument("--door", type=int, required=True)
@@ -108,8 +110,7 @@ def _command(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         if ns.door:
             args["door"] = ns.door
         if ns.code_digest:
-            args["code"] = {"scheme": ns.code_scheme or "sha256-salted",
-                            "salt": ns.code_salt or "", "digest": ns.code_digest}  # fmt: skip
+            args["code"] = {"scheme": CODE_SCHEME, "digest": ns.code_digest.strip().lower()}
         return "order.upsert", args
     parsed = json.loads(ns.args)
     if not isinstance(parsed, dict):

@@ -17,6 +17,7 @@ from agent.errors import AgentError
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.typed_codes import code_lookup_key
+from hub_sync.commands import CODE_SCHEME
 from provisioning import enroll, keyfiles, mint, qr, wallet
 from provisioning.errors import ExitStatus, ProvisioningError
 
@@ -106,7 +107,7 @@ def _device_code_digest(args: argparse.Namespace) -> int:
         digest = code_lookup_key(_stdin_secret("typed code"), key)
     except AgentError as err:
         raise ProvisioningError("not an 8-character typed code", ExitStatus.INPUT_INVALID) from err
-    print(json.dumps({"scheme": "hmac-sha256", "salt": "", "digest": digest}))
+    print(json.dumps({"scheme": CODE_SCHEME, "digest": digest}))
     return int(ExitStatus.OK)
 
 
