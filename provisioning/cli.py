@@ -153,6 +153,9 @@ def _add_token(parser: argparse.ArgumentParser) -> None:
     cmds = parser.add_subparsers(dest="cmd", required=True)
     issue = cmds.add_parser("issue", help="mint a token and print its LK1: string")
     issue.add_argument("--key", type=Path, required=True, help="issuing private key (PEM)")
+    issue.add_argument(
+        "--entry", type=Path, help="the key's bundle entry (default: NAME.json beside NAME.key.pem)"
+    )
     issue.add_argument("--order", required=True, help="opaque order reference (no personal data)")
     issue.add_argument("--locker", action="append", required=True, help="locker id (repeatable)")
     issue.add_argument("--hold-hours", type=float, required=True)
@@ -263,15 +266,34 @@ def _bundle_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _entry_path(key: Path, entry: Path | None) -> Path:
+    if entry is not None:
+        return entry
+    name = key.name.removesuffix(".pem").removesuffix(".key")
+    beside = key.with_name(f"{name}.json")
+    if not beside.exists():
+        raise ProvisioningError(
+            f"give --entry: no {beside.name} beside the key (its purposes and validity)",
+            ExitStatus.USAGE,
+        )
+    return beside
+
+
 def _token_issue(args: argparse.Namespace) -> int:
+    key = keyfiles.load_private_key(args.key)
+    entry = keyfiles.load_descriptor(_entry_path(args.key, args.entry))
+    purpose, now = Purpose(args.purpose or Purpose.PICKUP), parse_time(args.at)
+    hold_s = args.hold_hours * 3600
+    mint.check_issue(key, entry, order_ref=args.order, lockers=args.locker, purpose=purpose,
+                     now=now, hold_s=hold_s)  # fmt: skip
     print(
         mint.mint_token(
-            keyfiles.load_private_key(args.key),
+            key,
             order_ref=args.order,
             lockers=args.locker,
-            now=parse_time(args.at),
-            hold_s=args.hold_hours * 3600,
-            purpose=Purpose(args.purpose or Purpose.PICKUP),
+            now=now,
+            hold_s=hold_s,
+            purpose=purpose,
             flags=TokenFlags(args.live, args.id_check, args.high_value),
             compartment=args.compartment,
             holder_key=_holder_public(args.holder_pub),

@@ -29,12 +29,24 @@ _ECDSA_SIGN = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 _P256_COORD = 32
 
 
+RSA_MIN_BITS = 2048  # below: too weak
+RSA_MAX_BITS = 4096  # above: a bundle entry could make every verification slow
+
+
 class Alg(IntEnum):
     """COSE algorithm identifiers we accept."""
 
     ES256 = -7
     EDDSA = -8
     PS256 = -37
+
+    @property
+    def label(self) -> str:
+        """The IANA COSE name (`ES256`, `EdDSA`, `PS256`) used in files and docs."""
+        return _ALG_LABELS[self]
+
+
+_ALG_LABELS = {Alg.ES256: "ES256", Alg.EDDSA: "EdDSA", Alg.PS256: "PS256"}
 
 
 def alg_for_key(key: PublicKey | PrivateKey) -> Alg:
@@ -44,7 +56,10 @@ def alg_for_key(key: PublicKey | PrivateKey) -> Alg:
             return Alg.ES256
     elif isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
         return Alg.EDDSA
-    elif isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey) and key.key_size >= 2048:
+    elif (
+        isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey)
+        and RSA_MIN_BITS <= key.key_size <= RSA_MAX_BITS
+    ):
         return Alg.PS256
     raise TokenError("key type not allowed", reason=Reason.ALG_NOT_ALLOWED)
 
