@@ -45,15 +45,16 @@ async def mini_hub(broker: Broker, fleet: DemoFleet) -> AsyncIterator[MiniHub]:
         await asyncio.to_thread(hub.stop)
 
 
-@pytest.fixture
-async def linked_agent(
-    tmp_path: Path, broker: Broker, fleet: DemoFleet, mini_hub: MiniHub
-) -> AsyncIterator[RunningAgent]:
-    """The real agent (demo config, typed-code key from an enrollment-style key file), online."""
-    del mini_hub  # started first, so it sees the agent's first messages
-    config = agent_config(tmp_path / "data", hub_config(broker, tmp_path / "secrets"), fleet)
-    typed = config.typed_codes.model_copy(update={"key_file": await typed_code_key(tmp_path)})
-    config = config.model_copy(update={"typed_codes": typed})
+async def start_linked_agent(
+    folder: Path, broker: Broker, fleet: DemoFleet, **hub: object
+) -> RunningAgent:
+    """The real agent (demo config, typed-code key from an enrollment-style key file, `hub`
+    settings overridden), connected to the broker."""
+    config = agent_config(folder / "data", hub_config(broker, folder / "secrets"), fleet)
+    typed = config.typed_codes.model_copy(update={"key_file": await typed_code_key(folder)})
+    config = config.model_copy(
+        update={"typed_codes": typed, "hub": config.hub.model_copy(update=hub)}
+    )
     sim = SimulatedLocker(len(config.doors.layout()))
     clock = ManualClock(time.time())
     agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))
@@ -64,6 +65,17 @@ async def linked_agent(
     sync = running.agent.sync
     assert sync is not None
     await wait_for(lambda: sync.stats().connected, 10, "the agent to connect")
+    return running
+
+
+@pytest.fixture
+async def linked_agent(
+    tmp_path: Path, broker: Broker, fleet: DemoFleet, mini_hub: MiniHub
+) -> AsyncIterator[RunningAgent]:
+    """The real agent with default hub settings, online (after the mini hub, which so sees the
+    agent's first messages)."""
+    del mini_hub
+    running = await start_linked_agent(tmp_path, broker, fleet)
     try:
         yield running
     finally:

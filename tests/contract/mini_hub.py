@@ -113,6 +113,8 @@ class MiniHub:
     password: str
     fleet: str
     sign_key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | None = None
+    #: False: a hub that is down for events (stores and confirms nothing) but still listening
+    confirming: bool = True
     received: list[Received] = field(default_factory=list)
     through: dict[str, int] = field(default_factory=dict)
     _replies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -145,7 +147,7 @@ class MiniHub:
         parts = msg.topic.split("/")
         device, leaf = parts[3], parts[4]
         body = json.loads(msg.payload)
-        if leaf == "evt":
+        if leaf == "evt" and self.confirming:
             self._confirm(client, device, body)
         with self._cond:
             self.received.append(Received(msg.topic, leaf, body))
