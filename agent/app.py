@@ -238,7 +238,7 @@ class Agent:
             self.clock,
             expiry=services.expiry,
             trust=trust,
-            remote_open=services.staff.open_door,
+            remote_open=services.staff.open_for_hub,
             default_hold_s=self.config.hold.default_hours * 3600,
         )
         sync = DeviceSync(
