@@ -40,7 +40,6 @@ class OrderUpsert:
     hold_s: int
     policy: Mapping[str, Scalar]
     code: CodeMaterial | None
-    door: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,16 +156,12 @@ def _scalars(obj: Mapping[str, Any], key: str) -> dict[str, Scalar]:
 def _order_upsert(a: Mapping[str, Any]) -> OrderUpsert:
     code_raw = get(a, "code", dict, optional=True)
     code = None if code_raw is None else _code_material(code_raw)
-    door = get(a, "door", int, optional=True)
-    if door is not None and door < 1:
-        raise WireError("MALFORMED", "door must be >= 1")
     return OrderUpsert(
         order_id=_s(a, "order_id"),
         size=_s(a, "size", 8),
         hold_s=_pos(a, "hold_s"),
         policy=_scalars(a, "policy"),
         code=code,
-        door=door,
     )
 
 

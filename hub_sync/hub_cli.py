@@ -63,7 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     order.add_argument("--order-id", required=True)
     order.add_argument("--size", required=True)
     order.add_argument("--hold-hours", type=float, required=True)
-    order.add_argument("--door", type=int)
     order.add_argument(
         "--code-digest",
         help="typed-code digest, 64 hex digits (`locker-admin device code-digest` prints it)",
@@ -107,8 +106,6 @@ def _command(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return "door.open", args
     if ns.cmd == "send-order":
         args = {"order_id": ns.order_id, "size": ns.size, "hold_s": int(ns.hold_hours * 3600)}
-        if ns.door:
-            args["door"] = ns.door
         if ns.code_digest:
             args["code"] = {"scheme": CODE_SCHEME, "digest": ns.code_digest.strip().lower()}
         return "order.upsert", args
