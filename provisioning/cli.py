@@ -169,6 +169,7 @@ def _add_token(parser: argparse.ArgumentParser) -> None:
     issue.set_defaults(handler=_token_issue)
     delegate = cmds.add_parser("delegate", help="mint a delegate token for the same order")
     delegate.add_argument("--key", type=Path, required=True)
+    delegate.add_argument("--entry", type=Path, help="the key's bundle entry (as for issue)")
     delegate.add_argument("--token", required=True, help="LK1: string, or @FILE")
     delegate.add_argument("--holder-pub", type=Path)
     delegate.add_argument("--at")
@@ -304,8 +305,15 @@ def _token_issue(args: argparse.Namespace) -> int:
 
 def _token_delegate(args: argparse.Namespace) -> int:
     key = keyfiles.load_private_key(args.key)
+    entry = keyfiles.load_descriptor(_entry_path(args.key, args.entry))
     holder = _holder_public(args.holder_pub)
     token = _text_arg(args.token)
+    original = mint.read_claims(token)
+    mint.check_issue(
+        key, entry, order_ref=original.order_ref, lockers=original.audience,
+        purpose=original.purpose, now=original.not_before,
+        hold_s=original.expires - original.not_before,
+    )  # fmt: skip
     print(mint.mint_delegate(key, token, now=parse_time(args.at), holder_key=holder))
     return 0
 

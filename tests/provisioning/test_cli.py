@@ -176,3 +176,26 @@ def test_help_lists_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "hub tools missing" in capsys.readouterr().out
+
+
+def test_a_delegate_is_refused_from_a_key_lockers_would_not_accept_for_it(
+    fleet_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = str(fleet_dir)
+    status, token, _ = _run(
+        capsys, "token", "issue", "--key", f"{d}/issuing.key.pem", "--order", "ORD-D",
+        "--locker", "LCK-9", "--hold-hours", "4", "--at", AT, "--purpose", "return",
+    )  # fmt: skip
+    assert status == 0
+    assert _run(capsys, "keys", "issuing-create", "--out-dir", d, "--name", "pick",
+                "--purpose", "pickup", "--at", "2027-01-01T00:00:00Z")[0] == 0  # fmt: skip
+    status, _, err = _run(capsys, "token", "delegate", "--key", f"{d}/pick.key.pem",
+                          "--token", token, "--at", AT)  # fmt: skip
+    assert (status, err) == (
+        ExitStatus.USAGE,
+        "locker-admin: error: this key is for pickup, not return: lockers would refuse the token",
+    )
+    status, delegate, _ = _run(capsys, "token", "delegate", "--key", f"{d}/issuing.key.pem",
+                               "--token", token, "--at", AT)  # fmt: skip
+    assert status == 0
+    assert delegate.startswith("LK1:")
