@@ -172,8 +172,9 @@ def _code_material(raw: Mapping[str, Any]) -> CodeMaterial:
     scheme, digest = _s(raw, "scheme", 32), _s(raw, "digest", 64)
     if scheme != CODE_SCHEME:
         raise WireError("MALFORMED", f"code.scheme must be {CODE_SCHEME}")
+    digest = digest.lower()  # some languages print hex in upper case: same bytes
     if len(digest) != 64 or not set(digest) <= _HEX:
-        raise WireError("MALFORMED", "code.digest must be 64 lower-case hex digits")
+        raise WireError("MALFORMED", "code.digest must be 64 hex digits")
     return CodeMaterial(scheme, digest)
 
 

@@ -75,13 +75,21 @@ async def test_code_material_with_a_salt_or_another_scheme_is_refused_as_malform
     for code, detail in (
         ({**good, "salt": ""}, "unknown fields: salt"),
         ({**good, "scheme": "sha256-salted"}, "code.scheme must be hmac-sha256"),
-        ({**good, "digest": good["digest"].upper()}, "64 lower-case hex"),
+        ({**good, "digest": good["digest"][:-1]}, "64 hex digits"),
+        ({**good, "digest": "g" * 64}, "64 hex digits"),
     ):
         args = {"order_id": "EXT-2", "size": "S", "hold_s": 3600, "code": code}
         reply = await _upsert(mini_hub, linked_agent, args)
         assert (reply["ok"], reply["reason"]) == (False, "MALFORMED"), reply
         assert detail in reply["detail"]
     assert await linked_agent.agent.db.read(lockers.get_order, "EXT-2") is None
+    # hex in upper case (what some languages print) is the same digest
+    upper = {**good, "digest": good["digest"].upper()}
+    args = {"order_id": "EXT-3", "size": "S", "hold_s": 3600, "code": upper}
+    assert (await _upsert(mini_hub, linked_agent, args))["ok"]
+    door = await _load(linked_agent, "EXT-3")
+    status, body = await linked_agent.post("/api/v1/pickup/code", {"code": CODE})
+    assert (status, body["door"]) == (200, door)
 
 
 def test_locker_admin_code_digest_prints_exactly_the_code_object(tmp_path: Path) -> None:
