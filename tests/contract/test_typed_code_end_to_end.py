@@ -22,6 +22,7 @@ from hub_sync.hub_cli import _command, _parser
 from tests.agent.conftest import RunningAgent
 from tests.contract.conftest import AGENT_ID, KEY_FILE
 from tests.contract.mini_hub import MiniHub, code_material, read_code_key
+from tests.contract.schemas import message_problems
 
 ADMIN = [sys.executable, "-c", "import sys; from provisioning.cli import main; sys.exit(main())"]
 CODE = "K7QD-4M2X"  # as the hub shows it to the customer
@@ -82,6 +83,7 @@ async def test_code_material_with_a_salt_or_another_scheme_is_refused_as_malform
         reply = await _upsert(mini_hub, linked_agent, args)
         assert (reply["ok"], reply["reason"]) == (False, "MALFORMED"), reply
         assert detail in reply["detail"]
+        assert await asyncio.to_thread(message_problems, "reply", reply) == []
     assert await linked_agent.agent.db.read(lockers.get_order, "EXT-2") is None
     # hex in upper case (what some languages print) is the same digest
     upper = {**good, "digest": good["digest"].upper()}
