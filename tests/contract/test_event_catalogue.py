@@ -160,8 +160,8 @@ async def _orders_and_commands(d: Driver, fleet: DemoFleet, key: bytes) -> None:
     await d.load("C-D")
     await d.command("order.cancel", {"order_id": "C-D", "reason": "sender recalled it"})
     await d.load("C-G")
-    await d.command("order.redirect",
-                    {"order_id": "C-G", "reason": "customer asked", "destination": "LK-2"})  # fmt: skip
+    redirect = {"order_id": "C-G", "reason": "customer asked", "destination": "LK-2"}
+    await d.command("order.redirect", redirect)
     await d.command("return.expect", {"order_ref": "RET-7", "size": "S"})
 
     # a token pickup
