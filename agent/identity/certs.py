@@ -3,7 +3,7 @@
 The chain has exactly two links: the DS certificate from the IssuerAuth `x5chain` must be issued
 directly by one of the configured IACA roots; intermediate certificates are never used. Checked,
 in this order: issuer found among the IACA roots by name and signature (ISSUER_UNTRUSTED);
-the IACA profile (CA with path length 0 at most, key usage keyCertSign, a country) and the DS
+the IACA profile (CA with path length 0, key usage keyCertSign, a country) and the DS
 profile (not a CA, key usage digitalSignature and never keyCertSign/cRLSign, extended key usage
 mdlDS 1.0.18013.5.1.2, an EC key on P-256/384/521, the IACA's country, and state if the IACA
 names one, the IACA key identifier when it names one, and the IACA's name constraints)
@@ -117,7 +117,7 @@ def _check_iaca_profile(iaca: x509.Certificate) -> str:
     _profile(
         isinstance(constraints, x509.BasicConstraints)
         and constraints.ca
-        and constraints.path_length in (None, 0),
+        and constraints.path_length == 0,
         "IACA: not a CA with path length 0",
     )
     usage = _ext(iaca, x509.KeyUsage)

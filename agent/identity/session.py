@@ -34,6 +34,15 @@ def hkdf32(secret: bytes, salt: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
 
 
+def shared_secret(
+    own_private: ec.EllipticCurvePrivateKey, peer_public: ec.EllipticCurvePublicKey
+) -> bytes:
+    """ECDH `Z_AB` (the same from either side)."""
+    if own_private.curve.name != peer_public.curve.name:
+        raise MdocError(MdocReason.MALFORMED, "ECDH keys on different curves")
+    return own_private.exchange(ec.ECDH(), peer_public)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionKeys:
     sk_reader: bytes
@@ -46,9 +55,7 @@ def derive_session_keys(
     transcript: SessionTranscript,
 ) -> SessionKeys:
     """Both keys from either side's private key and the other side's public key."""
-    if own_private.curve.name != peer_public.curve.name:
-        raise MdocError(MdocReason.MALFORMED, "session keys on different curves")
-    shared = own_private.exchange(ec.ECDH(), peer_public)
+    shared = shared_secret(own_private, peer_public)
     salt = transcript.salt
     return SessionKeys(hkdf32(shared, salt, b"SKReader"), hkdf32(shared, salt, b"SKDevice"))
 

@@ -3,7 +3,7 @@
 The order of the checks (docs/identity.md states it and the reason codes):
 
 1. clock: `now` above the time floor;
-2. DeviceResponse: size cap, strict CBOR, version 1.x, status 0, a document of an allowed doctype;
+2. DeviceResponse: size cap, strict CBOR, version 1.0, status 0, a document of an allowed doctype;
 3. IssuerAuth: COSE_Sign1 shape, DS certificate from `x5chain`, issued directly by a trusted IACA,
    both certificates' profile and validity at `now`;
 4. the IssuerAuth signature (algorithm bound to the DS key's curve) over the MSO;
@@ -107,9 +107,9 @@ def _select_document(
 ) -> Mapping[str, Any]:
     what = "DeviceResponse"
     top = wire.as_map(response, what)
-    version = wire.field(top, "version", str, what)
-    if not version.startswith("1."):
-        raise MdocError(MdocReason.MALFORMED, f"{what}: version not supported")
+    # Only "1.0" exists; the version is not authenticated, so nothing else is let through.
+    if wire.field(top, "version", str, what) != "1.0":
+        raise MdocError(MdocReason.MALFORMED, f"{what}: version is not 1.0")
     if wire.field(top, "status", int, what) != 0:
         raise MdocError(MdocReason.RESPONSE_STATUS, f"{what}: status is not OK")
     documents = wire.as_array(top.get("documents", []), what, max_len=MAX_DOCUMENTS)
