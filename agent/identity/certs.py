@@ -12,14 +12,16 @@ names one, the IACA key identifier when it names one, and the IACA's name constr
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from agent.identity.errors import MdocError, MdocReason
@@ -28,6 +30,14 @@ OID_MDL_DS = x509.ObjectIdentifier("1.0.18013.5.1.2")
 OID_MDL_READER_AUTH = x509.ObjectIdentifier("1.0.18013.5.1.6")
 MAX_CERT_BYTES = 8 * 1024
 _ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+_BROKEN_CERTIFICATE = (
+    ValueError,
+    TypeError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    CryptographyDeprecationWarning,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +70,23 @@ class IacaTrustList:
 def load_ds_certificate(der: bytes) -> x509.Certificate:
     if len(der) > MAX_CERT_BYTES:
         raise MdocError(MdocReason.TOO_LARGE, "DS certificate over cap")
+    # cryptography parses fields lazily: touch every one used later, so that a damaged
+    # certificate fails here, and turn its deprecation warnings (negative serials) into errors.
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as err:
-        raise MdocError(MdocReason.MALFORMED, "x5chain: not a DER certificate") from err
+        with warnings.catch_warnings(action="error", category=CryptographyDeprecationWarning):
+            cert = x509.load_der_x509_certificate(der)
+            _ = (cert.issuer, cert.subject, cert.extensions, cert.public_key())
+            _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.signature)
+            _ = cert.tbs_certificate_bytes, cert.signature_hash_algorithm, cert.version
+    except _BROKEN_CERTIFICATE as err:
+        raise MdocError(MdocReason.MALFORMED, "x5chain: not a valid DER certificate") from err
+    except UnsupportedAlgorithm as err:
+        raise MdocError(MdocReason.ALG_NOT_ALLOWED, "DS certificate algorithm") from err
+    # The signature BIT STRING ends the DER; its unused-bits octet must be 0 (DER), or the
+    # certificate's bytes could change without its signature noticing.
+    if not der.endswith(b"\x00" + cert.signature):
+        raise MdocError(MdocReason.MALFORMED, "x5chain: signature bit string not DER")
+    return cert
 
 
 def issuing_iaca(ds: x509.Certificate, trust: IacaTrustList) -> x509.Certificate:

@@ -67,6 +67,8 @@ def verify_device_auth(
     """Check the document's DeviceSigned; returns the method that proved possession."""
     what = "DeviceSigned"
     signed = wire.as_map(device_signed, what)
+    if set(signed) != {"nameSpaces", "deviceAuth"}:
+        raise MdocError(MdocReason.MALFORMED, f"{what}: keys are not nameSpaces and deviceAuth")
     name_spaces = wire.untag24(signed.get("nameSpaces"), what)
     wire.as_map(wire.loads(name_spaces, "DeviceNameSpaces"), "DeviceNameSpaces")
     auth: Mapping[Any, Any] = wire.as_map(signed.get("deviceAuth"), what)

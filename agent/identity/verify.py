@@ -32,6 +32,10 @@ from agent.identity.transcript import SessionTranscript
 DEFAULT_LEEWAY_S = 60.0
 MAX_DOCUMENTS = 8
 MAX_X5CHAIN = 4
+# Unknown keys are refused: nothing unauthenticated may change what a response says.
+_RESPONSE_KEYS = frozenset({"version", "documents", "documentErrors", "status"})
+_DOCUMENT_KEYS = frozenset({"docType", "issuerSigned", "deviceSigned", "errors"})
+_ISSUER_SIGNED_KEYS = frozenset({"nameSpaces", "issuerAuth"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,7 @@ def verify_device_response(
         raise MdocError(MdocReason.CLOCK_UNTRUSTED, "clock below the time floor")
     document = _select_document(wire.loads(data, "DeviceResponse"), policy, doctype)
     doc_type: str = document["docType"]
-    issuer_signed = wire.as_map(document.get("issuerSigned"), "IssuerSigned")
+    issuer_signed = _exact_keys(document.get("issuerSigned"), "IssuerSigned", _ISSUER_SIGNED_KEYS)
     payload, country = _issuer_auth(issuer_signed.get("issuerAuth"), policy.trust, now)
     checked = mso.parse_mso(payload)
     if checked.doctype != doc_type:
@@ -106,7 +110,7 @@ def _select_document(
     response: object, policy: MdocPolicy, doctype: str | None
 ) -> Mapping[str, Any]:
     what = "DeviceResponse"
-    top = wire.as_map(response, what)
+    top = _exact_keys(response, what, _RESPONSE_KEYS)
     # Only "1.0" exists; the version is not authenticated, so nothing else is let through.
     if wire.field(top, "version", str, what) != "1.0":
         raise MdocError(MdocReason.MALFORMED, f"{what}: version is not 1.0")
@@ -116,7 +120,7 @@ def _select_document(
     if not documents:
         raise MdocError(MdocReason.DOCUMENT_MISSING, f"{what}: no document")
     for item in documents:
-        document = wire.as_map(item, "Document")
+        document = _exact_keys(item, "Document", _DOCUMENT_KEYS)
         doc_type = wire.field(document, "docType", str, "Document")
         if doctype is None or doc_type == doctype:
             if doc_type not in policy.doctypes:
@@ -152,3 +156,10 @@ def _x5chain_first(unprotected: Mapping[Any, Any]) -> bytes:
         if isinstance(first, bytes):
             return first
     raise MdocError(MdocReason.MALFORMED, "issuerAuth: no x5chain with the DS certificate")
+
+
+def _exact_keys(item: object, what: str, allowed: frozenset[str]) -> Mapping[str, Any]:
+    mapping = wire.as_map(item, what)
+    if not mapping.keys() <= allowed:
+        raise MdocError(MdocReason.MALFORMED, f"{what}: unknown keys")
+    return mapping
