@@ -52,6 +52,7 @@ def make_iaca(
     *,
     country: str | None = "UT",
     cn: str = "Test IACA",
+    state: str | None = None,
     curve: ec.EllipticCurve | None = None,
     cert_sign: bool = True,
     ca: bool = True,
@@ -62,7 +63,7 @@ def make_iaca(
     key: ec.EllipticCurvePrivateKey | None = None,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = key or ec.generate_private_key(curve or ec.SECP256R1())
-    name = _name(country, cn)
+    name = _name(country, cn, state)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
