@@ -45,3 +45,8 @@ def age_over_results(doctype: str, elements: Iterable[tuple[str, str, object]]) 
         if ns == namespace and match and isinstance(value, bool):
             results[int(match.group(1))] = value
     return results
+
+
+def name_elements(doctype: str) -> tuple[str, str] | None:
+    """The (given name, family name) elements of a doctype; None for the age attestation."""
+    return None if doctype == EU_AV else ("given_name", "family_name")

@@ -46,6 +46,8 @@ class MdocReason(StrEnum):
     SESSION_DECRYPT_FAILED = "SESSION_DECRYPT_FAILED"
     SESSION_CLOSED = "SESSION_CLOSED"
     BAD_READER_AUTH = "BAD_READER_AUTH"
+    # the recipient named on the order
+    NAME_MISMATCH = "NAME_MISMATCH"
 
 
 _AGENT_REASONS = {

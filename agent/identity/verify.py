@@ -27,6 +27,7 @@ from agent.identity import certs, cose, doctypes, mso, wire
 from agent.identity.certs import IacaTrustList
 from agent.identity.device_auth import DeviceAuthMethod, verify_device_auth
 from agent.identity.errors import MdocError, MdocReason
+from agent.identity.names import NameCheck
 from agent.identity.transcript import SessionTranscript
 
 DEFAULT_LEEWAY_S = 60.0
@@ -57,6 +58,7 @@ class MdocOutcome:
     age_over: Mapping[int, bool]
     device_auth: DeviceAuthMethod
     signed: float = field(repr=False)  # the issuer's verified signing time (raises the floor)
+    name_matches: bool | None = None  # None: no name check was asked for
 
 
 def verify_device_response(
@@ -67,11 +69,13 @@ def verify_device_response(
     now: float,
     reader_key: ec.EllipticCurvePrivateKey | None = None,
     doctype: str | None = None,
+    name_check: NameCheck | None = None,
 ) -> MdocOutcome:
     """Verify the document of `doctype` (default: the first) in a DeviceResponse.
 
     Raises `MdocError` only. `reader_key` is the reader's ephemeral private key, needed when
-    the mdoc authenticates with a DeviceMac.
+    the mdoc authenticates with a DeviceMac. With `name_check`, the disclosed given and family
+    names are compared with the order's salted digest; only the yes/no answer is kept.
     """
     if not math.isfinite(now) or now + policy.leeway_s < policy.time_floor:
         raise MdocError(MdocReason.CLOCK_UNTRUSTED, "clock below the time floor")
@@ -94,7 +98,8 @@ def verify_device_response(
     ages = doctypes.age_over_results(
         doc_type, ((i.namespace, i.identifier, i.value) for i in items)
     )
-    return MdocOutcome(doc_type, country, ages, method, checked.signed)
+    matches = None if name_check is None else _name_matches(doc_type, items, name_check)
+    return MdocOutcome(doc_type, country, ages, method, checked.signed, matches)
 
 
 def require_age(outcome: MdocOutcome, min_age: int) -> None:
@@ -104,6 +109,15 @@ def require_age(outcome: MdocOutcome, min_age: int) -> None:
         raise MdocError(MdocReason.AGE_NOT_DISCLOSED, f"no {doctypes.age_over_element(min_age)}")
     if not proven:
         raise MdocError(MdocReason.UNDER_AGE, "age threshold not met")
+
+
+def _name_matches(doc_type: str, items: list[mso.IssuerSignedItem], check: NameCheck) -> bool:
+    names = doctypes.name_elements(doc_type)
+    namespace = doctypes.AGE_NAMESPACE.get(doc_type)
+    values = {i.identifier: i.value for i in items if i.namespace == namespace}
+    if names is None or not all(isinstance(values.get(n), str) for n in names):
+        return False
+    return check.matches(values[names[0]], values[names[1]])
 
 
 def _select_document(
