@@ -8,6 +8,7 @@ the session and MAC keys is SHA-256 over `SessionTranscriptBytes` (the tag-24 wr
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from agent.identity import cose, wire
 from agent.identity.errors import MdocError, MdocReason
 
 CIPHER_SUITE_1 = 1
+QR_ENGAGEMENT_PREFIX = "mdoc:"
+MAX_QR_TEXT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +102,31 @@ def parse_device_engagement(data: bytes) -> DeviceEngagement:
     key = cose.public_key_from_cose(wire.loads(key_bytes, "EDeviceKey"), "EDeviceKey")
     methods = engagement.get(2, ())
     return DeviceEngagement(version, key_bytes, key, tuple(wire.as_array(methods, what)))
+
+
+def engagement_from_qr(text: str) -> bytes:
+    """DeviceEngagement bytes from a wallet's QR code, `mdoc:` + base64url without padding
+    (18013-5 8.2.2.3); MALFORMED otherwise. The bytes still go through `parse_device_engagement`.
+    """
+    if len(text) > MAX_QR_TEXT:
+        raise MdocError(MdocReason.TOO_LARGE, "engagement QR text over cap")
+    if not text.startswith(QR_ENGAGEMENT_PREFIX):
+        raise MdocError(MdocReason.MALFORMED, "not an mdoc: engagement")
+    body = text[len(QR_ENGAGEMENT_PREFIX) :]
+    if (
+        not body
+        or "=" in body
+        or not all(c.isalnum() or c in "-_" for c in body)
+        or not body.isascii()
+    ):
+        raise MdocError(MdocReason.MALFORMED, "engagement is not base64url")
+    try:
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError as err:
+        raise MdocError(MdocReason.MALFORMED, "engagement is not base64url") from err
+
+
+def engagement_qr(device_engagement: bytes) -> str:
+    """The QR text a wallet shows for its engagement (used by the simulated wallet)."""
+    body = base64.urlsafe_b64encode(device_engagement).rstrip(b"=").decode("ascii")
+    return QR_ENGAGEMENT_PREFIX + body

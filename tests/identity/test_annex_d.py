@@ -142,6 +142,14 @@ def test_device_engagement() -> None:
     assert qr.e_device_key.public_numbers() == nfc.e_device_key.public_numbers() == published
     assert wire.tag24(qr.e_device_key_bytes) == raw("D.3.1/EDeviceKeyBytes")
     assert qr.version == "1.0"
+    # shown as a QR code: mdoc: + base64url (no padding), read back to the same bytes
+    text = transcript.engagement_qr(raw("D.3.1"))
+    assert text.startswith("mdoc:")
+    assert "=" not in text
+    assert transcript.engagement_from_qr(text) == raw("D.3.1")
+    for bad in ("mdoc:", "MDOC:" + text[5:], text + "=", text + "+", "mdoc:" + "A" * 5000):
+        with pytest.raises(MdocError):
+            transcript.engagement_from_qr(bad)
     assert qr.retrieval_methods[0][0] == 2
 
 
