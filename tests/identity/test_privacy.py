@@ -138,3 +138,45 @@ def test_the_cli_prints_only_the_outcome(tmp_path: Path) -> None:
         assert set(json.loads(done.stdout)) == ALLOWED_OUTPUT_KEYS
     assert _leaks("\n".join(outputs)) == []
     assert '"18": true' in outputs[0]
+
+
+async def test_what_a_check_leaves_behind_holds_no_personal_value() -> None:
+    """The audit/outbox record of a wallet check and of a counter check: outcome fields only."""
+    from datetime import date
+
+    from agent.identity.id_documents import assess
+    from agent.identity.mrz import parse_mrz
+    from agent.identity.names import NameCheck, name_digest
+    from agent.identity.proximity import AgeRequirement, prove_age
+    from agent.identity.record import counter_record, mdoc_record
+    from tests.identity.wallet_sim import SimulatedWallet
+
+    world = new_world()
+    salt = bytes(range(16))
+    need = AgeRequirement(
+        18, recipient=NameCheck(salt, name_digest(salt, "Zuzanna Quill", "Privacyova"))
+    )
+    outcome = await prove_age(SimulatedWallet(world.doc), need, world.policy, now=NOW)
+    wallet = mdoc_record(outcome, reason=None, min_age=18, recipient_checked=True).as_dict()
+    assert wallet == {
+        "passed": True,
+        "reason": None,
+        "method": "mdoc_signature",
+        "document": "eu.europa.ec.eudi.pid.1",
+        "issuer_country": "UT",
+        "min_age": 18,
+        "recipient_checked": True,
+    }
+    refused = mdoc_record(None, reason="UNDER_AGE", min_age=18).as_dict()
+    assert refused["passed"] is False
+    mrz = "\n".join(
+        (
+            "IDUTOQX74411PR0<<<<<<<<<<<<<<<",
+            "0102034F3001012UTO<<<<<<<<<<<0",
+            "PRIVACYOVA<<ZUZANNA<QUILL<<<<<",
+        )
+    )
+    assist = assess(parse_mrz(mrz, today=date(2026, 1, 1)), today=date(2026, 1, 1), min_age=18)
+    counter = counter_record(assist, confirmed_by_staff=True).as_dict()
+    assert counter["method"] == "counter_td1"
+    assert _leaks(json.dumps([wallet, refused, counter])) == []
