@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cbor2
 import pytest
@@ -354,3 +355,8 @@ def test_any_single_bit_flip_of_the_annex_d_response_is_refused(bit: int) -> Non
             now=ANNEX_D_TIME,
             reader_key=private_key("D.5.1/EReaderKey.priv"),
         )
+
+
+def test_the_spec_lists_every_reason_code() -> None:
+    spec = (Path(__file__).resolve().parents[2] / "docs" / "identity.md").read_text()
+    assert [r.value for r in MdocReason if f"`{r.value}`" not in spec] == []
