@@ -121,9 +121,12 @@ def engagement_from_qr(text: str) -> bytes:
     ):
         raise MdocError(MdocReason.MALFORMED, "engagement is not base64url")
     try:
-        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        decoded = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except ValueError as err:
         raise MdocError(MdocReason.MALFORMED, "engagement is not base64url") from err
+    if engagement_qr(decoded) != text:  # non-zero padding bits: not the one encoding
+        raise MdocError(MdocReason.MALFORMED, "engagement is not canonical base64url")
+    return decoded
 
 
 def engagement_qr(device_engagement: bytes) -> str:
