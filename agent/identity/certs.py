@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -56,16 +55,6 @@ class IacaTrustList:
             raise ValueError("no IACA certificate")
         return cls(tuple(roots))
 
-    @classmethod
-    def from_path(cls, path: Path) -> IacaTrustList:
-        """A PEM file, or every `*.pem`/`*.crt` file of a directory (I/O for the CLI and config)."""
-        files = (
-            sorted(p for p in path.iterdir() if p.suffix in {".pem", ".crt"})
-            if path.is_dir()
-            else [path]
-        )
-        return cls.from_pem(p.read_bytes() for p in files)
-
 
 def load_ds_certificate(der: bytes) -> x509.Certificate:
     if len(der) > MAX_CERT_BYTES:
@@ -96,7 +85,7 @@ def issuing_iaca(ds: x509.Certificate, trust: IacaTrustList) -> x509.Certificate
             continue
         try:
             ds.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             continue
         return root
     raise MdocError(MdocReason.ISSUER_UNTRUSTED, "DS certificate not issued by a trusted IACA")

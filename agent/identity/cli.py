@@ -104,11 +104,20 @@ def _inputs(
     except MdocError as err:
         raise _BadArgument(f"--transcript: not a SessionTranscript ({err.detail})") from None
     try:
-        trust = IacaTrustList.from_path(args.iaca)
+        trust = _trust_list(args.iaca)
     except (OSError, ValueError) as err:
         raise _BadArgument(f"--iaca: no PEM certificate read from {args.iaca} ({err})") from None
     reader_key = _reader_key(args.reader_key) if args.reader_key else None
     return response, transcript, MdocPolicy(trust), reader_key, now
+
+
+def _trust_list(path: Path) -> IacaTrustList:
+    """A PEM file, or every `*.pem` / `*.crt` file of a folder."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in {".pem", ".crt"})
+    else:
+        files = [path]
+    return IacaTrustList.from_pem(p.read_bytes() for p in files)
 
 
 def _read(path: Path, what: str) -> bytes:
