@@ -37,7 +37,9 @@ def add_identity_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         "mdoc-check",
         help="verify a CBOR DeviceResponse against a SessionTranscript and IACA roots",
     )
-    check.add_argument("response", type=Path, help="file with the CBOR DeviceResponse")
+    check.add_argument(
+        "response", type=Path, metavar="RESPONSE", help="file with the CBOR DeviceResponse"
+    )
     check.add_argument(
         "--transcript",
         type=Path,
@@ -45,15 +47,22 @@ def add_identity_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         help="file with the SessionTranscript (CBOR array or tag-24 SessionTranscriptBytes)",
     )
     check.add_argument(
-        "--iaca", type=Path, required=True, help="IACA root PEM file, or a folder of them"
+        "--iaca",
+        type=Path,
+        required=True,
+        metavar="PEM_OR_DIR",
+        help="IACA root PEM file, or a folder of them",
     )
     check.add_argument(
         "--reader-key",
         type=Path,
+        metavar="PEM",
         help="the reader's ephemeral private key (PEM, PKCS#8 or SEC1) for a DeviceMac",
     )
-    check.add_argument("--at", help="check as of this ISO 8601 time (default: now)")
-    check.add_argument("--min-age", type=int, help="require age_over_NN = true")
+    check.add_argument(
+        "--at", metavar="ISO8601", help="check as of this ISO 8601 time (default: now)"
+    )
+    check.add_argument("--min-age", type=int, metavar="N", help="require age_over_NN = true")
     check.add_argument("--doctype", help="verify the document of this doctype (default: first)")
 
 
