@@ -61,6 +61,14 @@ def requested_elements(need: AgeRequirement) -> dict[str, dict[str, bool]]:
     return {namespace: elements}
 
 
+@dataclass(frozen=True, slots=True)
+class ReaderIdentity:
+    """The locker's reader-authentication key and its DER certificate (EKU 1.0.18013.5.1.6)."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: bytes
+
+
 class ReaderSession:
     """One session with one wallet, from the engagement on (18013-5 9.1.1)."""
 
@@ -79,8 +87,21 @@ class ReaderSession:
         keys = session.derive_session_keys(e_reader_key, engagement.e_device_key, self.transcript)
         self._session = session.Session(keys, reader=True)
 
-    def establishment(self, doctype: str, elements: Mapping[str, Mapping[str, bool]]) -> bytes:
-        device_request = request.device_request([(request.items_request(doctype, elements), None)])
+    def establishment(
+        self,
+        doctype: str,
+        elements: Mapping[str, Mapping[str, bool]],
+        reader_identity: ReaderIdentity | None = None,
+    ) -> bytes:
+        """SessionEstablishment with the DeviceRequest, signed by the locker when it has an
+        identity (ReaderAuth lets a wallet show who asks and refuse unknown readers)."""
+        items = request.items_request(doctype, elements)
+        reader_auth = None
+        if reader_identity is not None:
+            reader_auth = request.sign_reader_auth(
+                reader_identity.key, reader_identity.certificate, self.transcript, items
+            )
+        device_request = request.device_request([(items, reader_auth)])
         encrypted = self._session.encrypt(device_request)
         return session.session_establishment(self.e_reader_key.public_key(), encrypted)
 
@@ -103,15 +124,19 @@ async def prove_age(
     *,
     now: float,
     e_reader_key: ec.EllipticCurvePrivateKey | None = None,
+    reader_identity: ReaderIdentity | None = None,
 ) -> MdocOutcome:
-    """Run one presentation; returns the outcome or raises `MdocError` (the session is ended)."""
+    """Run one presentation; returns the outcome or raises `MdocError` (the session is ended).
+
+    Transport errors (a lost link, a timeout) propagate as they are, after `close`.
+    """
     key = e_reader_key or ec.generate_private_key(ec.SECP256R1())
     reader: ReaderSession | None = None
     try:
         engagement, handover = await transport.engagement()
         reader = ReaderSession(engagement, handover, key)
         answer = await transport.exchange(
-            reader.establishment(need.doctype, requested_elements(need))
+            reader.establishment(need.doctype, requested_elements(need), reader_identity)
         )
         outcome = verify_device_response(
             reader.open_response(answer),

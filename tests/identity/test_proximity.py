@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.identity import MdocError, MdocReason
 from agent.identity.names import NameCheck, name_digest, normalise_name
-from agent.identity.proximity import AgeRequirement, prove_age, requested_elements
+from agent.identity.proximity import (
+    AgeRequirement,
+    ReaderIdentity,
+    prove_age,
+    requested_elements,
+)
 from tests.identity.conftest import NOW, World, new_world
 from tests.identity.holder import AV_NS, PERSON, PID_NS
+from tests.identity.pki import make_iaca, make_reader_cert
 from tests.identity.wallet_sim import SimulatedWallet
 
 
@@ -94,3 +102,31 @@ def test_name_normalisation_and_check_arguments() -> None:
     assert normalise_name("ﬁona", "STRAẞE") == normalise_name("fiona", "strasse")
     with pytest.raises(ValueError, match="salt"):
         NameCheck(b"short", bytes(32))
+
+
+async def test_reader_authentication_towards_the_wallet() -> None:
+    """The locker signs its request; the wallet checks it against the reader roots it trusts."""
+    world = new_world()
+    root_key, root = make_iaca(cn="Locker reader root")
+    reader_key, reader_cert = make_reader_cert(root_key, root)
+    identity = ReaderIdentity(reader_key, reader_cert.public_bytes(serialization.Encoding.DER))
+    wallet = SimulatedWallet(world.doc, reader_roots=[root])
+    outcome = await prove_age(
+        wallet, AgeRequirement(18), world.policy, now=NOW, reader_identity=identity
+    )
+    assert outcome.age_over == {18: True}
+    assert wallet.reader_seen == ["CN=Test reader,C=UT"]
+    # an unsigned request, or one signed under another root, gets nothing from this wallet
+    for reader in (None, ReaderIdentity(*_other_reader())):
+        refusing = SimulatedWallet(world.doc, reader_roots=[root])
+        with pytest.raises(MdocError) as caught:
+            await prove_age(
+                refusing, AgeRequirement(18), world.policy, now=NOW, reader_identity=reader
+            )
+        assert caught.value.code is MdocReason.SESSION_CLOSED
+
+
+def _other_reader() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    other_root_key, other_root = make_iaca(cn="Locker reader root")
+    key, cert = make_reader_cert(other_root_key, other_root)
+    return key, cert.public_bytes(serialization.Encoding.DER)

@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cbor2
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from agent.identity import MdocError, parse_session_transcript
+from agent.identity.request import parse_device_request, verify_reader_auth
+from tests.identity.conftest import NOW
 from tests.identity.holder import IssuedDocument, Wallet, cose_key, tag24
 
 
@@ -33,6 +37,8 @@ class SimulatedWallet:
     decline: bool = False
     garble: bool = False
     requested: list[dict[str, dict[str, bool]]] = field(default_factory=list)
+    reader_roots: list[x509.Certificate] | None = None  # set: ReaderAuth is required and checked
+    reader_seen: list[str] = field(default_factory=list)
     closed_with: Any = None
     e_device: ec.EllipticCurvePrivateKey = field(
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
@@ -62,6 +68,16 @@ class SimulatedWallet:
         shared = self.e_device.exchange(ec.ECDH(), reader_public)
         sk_reader, sk_device = _hkdf(shared, salt, b"SKReader"), _hkdf(shared, salt, b"SKDevice")
         plain = AESGCM(sk_reader).decrypt(bytes(8) + b"\0\0\0\1", establishment["data"], None)
+        if self.reader_roots is not None:  # the wallet side of reader authentication
+            (doc_request,) = parse_device_request(plain)
+            transcript_parsed = parse_session_transcript(transcript)
+            try:
+                cert = verify_reader_auth(
+                    doc_request, transcript_parsed, self.reader_roots, now=NOW
+                )
+            except MdocError:
+                return cbor2.dumps({"status": 20})  # an unknown reader gets nothing
+            self.reader_seen.append(cert.subject.rfc4514_string())
         items = cbor2.loads(cbor2.loads(plain)["docRequests"][0]["itemsRequest"].value)
         self.requested.append(items["nameSpaces"])
         if self.decline:
