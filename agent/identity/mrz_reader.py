@@ -138,6 +138,9 @@ class MrzRead:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    def __repr__(self) -> str:  # the lines are personal data: keep them out of logs
+        return f"MrzRead({len(self.lines)} lines)"
+
 
 def read_mrz(gray: Gray, templates: GlyphTemplates) -> MrzRead | None:
     """The MRZ in a grayscale frame, or None when no MRZ-like band is found."""

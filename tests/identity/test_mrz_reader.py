@@ -7,6 +7,8 @@ from datetime import date
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.identity.id_documents import assess
 from agent.identity.mrz import parse_mrz
@@ -57,3 +59,18 @@ def test_a_failed_check_digit_is_repaired_at_the_least_certain_position() -> Non
         (line, TD1.splitlines()[1], TD1.splitlines()[2]), (runner, "", ""), (tuple(margins), (), ())
     )
     assert _repair(read, "td1").lines[0] == TD1.splitlines()[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_any_frame_gives_a_read_or_none(seed: int) -> None:
+    """Clutter, bars and noise: the reader returns a read or None, and never raises."""
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, size=(720, 1280), dtype=np.uint8)
+    for _ in range(int(rng.integers(0, 12))):
+        x, y = int(rng.integers(0, 1200)), int(rng.integers(0, 700))
+        w, h = int(rng.integers(5, 900)), int(rng.integers(2, 60))
+        frame[y : y + h, x : x + w] = int(rng.integers(0, 256))
+    read = read_mrz(frame, templates())
+    assert read is None or len(read.lines) in (2, 3)
+    assert read is None or "<" not in repr(read)
