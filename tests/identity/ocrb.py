@@ -44,11 +44,11 @@ def _render(text: str, ptsize: int) -> tuple[Gray, list[tuple[str, int, int, int
                 "--margin=30",
                 "--resolution=300",
                 "--leading=14",
-                f"--fonts_dir={FONT_DIR}",
             ],
             check=True,
             capture_output=True,
             timeout=60,
+            cwd=tmp,  # text2image writes a fonts.conf into its working folder
         )
         image = cv2.imread(str(base) + ".tif", cv2.IMREAD_GRAYSCALE)
         boxes = []
