@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -10,7 +11,13 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared/datasets/iso18013-5-annex-d/vectors.json"
+# `../shared` beside the repository (the project's layout); LOCKER_ANNEX_D_VECTORS overrides it.
+VECTORS = Path(
+    os.environ.get(
+        "LOCKER_ANNEX_D_VECTORS",
+        Path(__file__).resolve().parents[3] / "shared/datasets/iso18013-5-annex-d/vectors.json",
+    )
+)
 # Inside every Annex D validity period (MSO 2020-10-01T13:30:02Z .. 2021-10-01T13:30:02Z).
 ANNEX_D_TIME = datetime(2021, 1, 1, tzinfo=UTC).timestamp()
 ANNEX_D_AT = "2021-01-01T00:00:00Z"
