@@ -26,10 +26,11 @@ from agent.errors import AgentError, ConfigError
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.metrics import Gauge, Metrics
 from agent.reasons import Reason
+from agent.services.expiry import credit_downtime
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
-from agent.services.trust import TrustPolicy, TrustService, load_roots
+from agent.services.trust import TrustPolicy, TrustService, load_roots, persisted_time_floor
 from agent.store import journal, lockers
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
@@ -164,6 +165,7 @@ class Agent:
     async def _recover(self, now: float) -> None:
         openings = await self.db.run(recover_interrupted_openings, now)
         returns = await self.db.run(recover_interrupted_returns, now)
+        await self.db.run(credit_downtime, now)  # time off counts as a locker-wide fault
         if openings or returns:
             _LOG.warning("a restart interrupted %s door openings; flagged for staff", openings)
 
@@ -223,6 +225,13 @@ class Agent:
                 keepalive=hub.keepalive_s,
                 protocol=parse_protocol(hub.protocol),
                 drain_alarm_s=hub.drain_alarm_minutes * 60,
+                batch_size=hub.batch_size,
+                inflight_window=hub.inflight_window,
+                confirm_timeout_s=hub.confirm_timeout_s,
+                confirm_timeout_max_s=hub.confirm_timeout_max_s,
+                state_interval_s=hub.state_interval_s,
+                backoff_min_s=hub.backoff_min_s,
+                backoff_max_s=hub.backoff_max_s,
             )
         except (ValueError, OSError) as err:
             raise ConfigError(f"hub: {err}") from err
@@ -232,8 +241,9 @@ class Agent:
             self.clock,
             expiry=services.expiry,
             trust=trust,
-            remote_open=services.staff.open_door,
+            remote_open=services.staff.open_for_hub,
             default_hold_s=self.config.hold.default_hours * 3600,
+            returns=services.returns,
         )
         sync = DeviceSync(
             settings,
@@ -243,6 +253,7 @@ class Agent:
             command_keys=lambda: command_keys(trust, self.clock.now()),
             clock=self.clock.now,
             on_alarm=self._on_drain_alarm,
+            time_floor=lambda: self.db.read(persisted_time_floor),
         )
         self.db.after_commit.append(sync.outbox_changed)
         return sync

@@ -20,12 +20,13 @@ from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.metrics import Metrics
-from agent.services.counter import CounterService
+from agent.services.collection import CollectionService
+from agent.services.counter import CounterService, TokenVerifier
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
 from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
-from agent.services.returns import CollectionService, ReturnService
+from agent.services.returns import ReturnService
 from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.staff import DoorHelpService, StaffService
@@ -91,7 +92,6 @@ def build_services(
     versions: dict[str, object],
 ) -> Services:
     db, clock = ports.db, ports.clock
-    counter_mode = config.locker.mode == "counter"
 
     def code_key(code: str) -> str:
         return code_lookup_key(code, code_secret)
@@ -104,14 +104,16 @@ def build_services(
         attempt_policy=attempt_policy(config),
         reopen_grace_s=config.supervision.reopen_grace_s,
     )
-    tokens = TokenPickupService(db, pickup, trust, clock, id_check_available=counter_mode)
+    tokens = TokenPickupService(db, pickup, trust, clock)
     expiry = ExpiryService(db, clock)
 
     async def resume_holds(door: int, now: float) -> None:
         await expiry.resume_holds_for_door(door, now)
 
-    staff = StaffService(db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds)
-    operations = _operations(config, ports, code_key, expiry)
+    staff = StaffService(
+        db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds, pickup=pickup
+    )
+    operations = _operations(config, ports, code_key, expiry, verify=tokens.verify)
     supervisor = _supervisor(config, ports, expiry, operations)
     door_help = DoorHelpService(
         db,
@@ -161,7 +163,12 @@ class _Operations:
 
 
 def _operations(
-    config: AgentConfig, ports: Ports, code_key: Callable[[str], str], expiry: ExpiryService
+    config: AgentConfig,
+    ports: Ports,
+    code_key: Callable[[str], str],
+    expiry: ExpiryService,
+    *,
+    verify: TokenVerifier,
 ) -> _Operations:
     """Loading, returns and courier collection at a locker; the counter in counter mode."""
     db, clock = ports.db, ports.clock
@@ -173,6 +180,7 @@ def _operations(
             typed_code_key=code_key,
             attempt_policy=attempt_policy(config),
             default_hold_s=hold_s,
+            verify=verify,
         )
         collection = CollectionService(db, None, clock)
         return _Operations(
@@ -205,6 +213,12 @@ def _supervisor(
     async def pause_holds(door: int, now: float) -> None:
         await expiry.pause_holds_for_door(door, now)
 
+    async def pause_all(now: float) -> None:
+        await expiry.pause_all(now)
+
+    async def resume_all(now: float) -> None:
+        await expiry.resume_all(now)
+
     async def confirm_loads(door: int, now: float) -> None:
         if loading is not None:
             await loading.confirm_closed(door, now)
@@ -222,4 +236,6 @@ def _supervisor(
         ),
         on_door_fault=pause_holds,
         on_door_closed=confirm_loads,
+        on_locker_fault=pause_all,  # the door bus down: nobody can collect, every hold pauses
+        on_locker_restored=resume_all,
     )

@@ -206,6 +206,44 @@ class HubConfig(_Section):
     drain_alarm_minutes: float = Field(
         10, gt=0, description="Alarm when the outbox has not drained for this long while online."
     )
+    batch_size: int = Field(100, ge=1, le=10_000, description="Events per `events` message.")
+    inflight_window: int = Field(
+        8,
+        ge=1,
+        le=100,
+        description="Event messages awaiting the broker's PUBACK; `inflight_window * batch_size` "
+        "events at most await the hub's confirm.",
+    )
+    confirm_timeout_s: float = Field(
+        15,
+        gt=0,
+        le=3600,
+        description="Without a hub confirm for this long, resend from the last confirmed seq.",
+    )
+    confirm_timeout_max_s: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        description="Each resend without progress doubles the confirm timeout, up to this.",
+    )
+    state_interval_s: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        description="Republish the retained state snapshot at least this often, even unchanged.",
+    )
+    backoff_min_s: float = Field(0.5, gt=0, le=60, description="Shortest wait before a reconnect.")
+    backoff_max_s: float = Field(
+        60, gt=0, le=3600, description="Longest wait before a reconnect (full jitter, doubling)."
+    )
+
+    @model_validator(mode="after")
+    def _check_timers(self) -> HubConfig:
+        if self.confirm_timeout_s > self.confirm_timeout_max_s:
+            raise ValueError("hub.confirm_timeout_s must not exceed hub.confirm_timeout_max_s")
+        if self.backoff_min_s > self.backoff_max_s:
+            raise ValueError("hub.backoff_min_s must not exceed hub.backoff_max_s")
+        return self
 
 
 class AgentConfig(_Section):
@@ -253,6 +291,28 @@ def load_config(path: Path) -> AgentConfig:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
     return config_from_mapping(raw, source=path)
+
+
+def require_explicit_hardware(config: AgentConfig, source: Path) -> None:
+    """For `locker-agent run`: a real locker never runs on simulated hardware by accident.
+
+    The door driver (at a locker; a counter has no doors) and the camera (when enabled) must be
+    named in the file; the simulators are used only when the file says so. Raises
+    `ConfigError` (exit status 2) naming the file and the key. `locker-agent demo` is simulated
+    on purpose and does not ask."""
+    if config.locker.mode == "locker" and "driver" not in config.doors.model_fields_set:
+        raise ConfigError(
+            f"{source}: doors.driver: not set. Name the door driver in [doors.driver] (type ="
+            ' "modbus_tcp", "modbus_rtu" or "gpio"), or type = "simulator" to run on'
+            " simulated doors on purpose"
+        )
+    camera = config.camera
+    if camera.enabled and "source" not in camera.model_fields_set:
+        raise ConfigError(
+            f"{source}: camera.source: not set. Name the camera in [camera] (a device index,"
+            ' /dev/videoN, a video file or an rtsp:// URL), source = "simulated" on purpose,'
+            " or enabled = false"
+        )
 
 
 def config_from_mapping(raw: dict[str, object], *, source: Path) -> AgentConfig:

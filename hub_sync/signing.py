@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -31,15 +31,23 @@ SIGN_CONTEXT: Final = "lk-cmd/v1"
 _P256_LEN: Final = 32
 
 
-def key_id(key: PublicKey) -> str:
-    """First 8 bytes of SHA-256 over the raw public key (Ed25519: 32 bytes; P-256: X9.62 point)."""
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    else:
-        raw = key.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-    return hashlib.sha256(raw).digest()[:8].hex()
+KID_BYTES: Final = 8
+#: Any public key a kid is computed for: command keys here, token and bundle keys in agent.tokens.
+SpkiKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+
+def key_id_bytes(key: SpkiKey) -> bytes:
+    """THE key id of the fleet (tokens, trust bundles, commands): the first 8 bytes of SHA-256
+    over the key's DER SubjectPublicKeyInfo (docs/tokens.md, section 1.1)."""
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).digest()[:KID_BYTES]
+
+
+def key_id(key: SpkiKey) -> str:
+    """`key_id_bytes` as lower-case hex, as it appears in a command's `sig.kid`."""
+    return key_id_bytes(key).hex()
 
 
 def signed_bytes(
@@ -100,13 +108,16 @@ def sign(
         exp=exp,
         nonce=nonce,
     )
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        alg, value = "EdDSA", key.sign(data)
-    else:
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-        alg, value = "ES256", r.to_bytes(_P256_LEN, "big") + s.to_bytes(_P256_LEN, "big")
+    alg, value = _raw_sign(key, data)
     kid = key_id(key.public_key())
     return {"alg": alg, "kid": kid, "exp": exp, "nonce": nonce, "value": _b64(value)}
+
+
+def _raw_sign(key: PrivateKey, data: bytes) -> tuple[str, bytes]:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "EdDSA", key.sign(data)
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return "ES256", r.to_bytes(_P256_LEN, "big") + s.to_bytes(_P256_LEN, "big")
 
 
 def _verify_one(key: PublicKey, alg: str, sig: bytes, data: bytes) -> bool:
@@ -215,3 +226,62 @@ def load_public_key(pem: bytes) -> PublicKey:
     if isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
         return key
     raise SignatureError("ALG_NOT_ALLOWED", "command key must be Ed25519 or P-256")
+
+
+# -- confirms ---------------------------------------------------------------------------------
+
+CONFIRM_CONTEXT: Final = "lk-confirm/v1"
+
+
+def confirm_bytes(*, fleet: str, device: str, through_seq: int, in_reply_to: str) -> bytes:
+    """The exact bytes a hub signs in a confirm (docs/protocol.md, "Confirms are signed")."""
+    return canonical_json(
+        {
+            "ctx": CONFIRM_CONTEXT,
+            "fleet": fleet,
+            "device": device,
+            "through_seq": through_seq,
+            "in_reply_to": in_reply_to,
+        }
+    )
+
+
+def sign_confirm(
+    key: PrivateKey, *, fleet: str, device: str, through_seq: int, in_reply_to: str
+) -> dict[str, object]:
+    """The `sig` object of a confirm: no expiry or nonce, see `verify_confirm`."""
+    data = confirm_bytes(
+        fleet=fleet, device=device, through_seq=through_seq, in_reply_to=in_reply_to
+    )
+    alg, value = _raw_sign(key, data)
+    return {"alg": alg, "kid": key_id(key.public_key()), "value": _b64(value)}
+
+
+def verify_confirm(
+    keys: Sequence[PublicKey],
+    sig: Mapping[str, Any] | None,
+    *,
+    fleet: str,
+    device: str,
+    through_seq: int,
+    in_reply_to: str,
+) -> None:
+    """Raises `SignatureError` unless a trusted command key signed this confirm.
+
+    No expiry or nonce: `in_reply_to` is a random id the device minted for one events message of
+    its current connection, so a replayed genuine confirm can only repeat what the hub stored.
+    """
+    if sig is None:
+        raise SignatureError("SIG_MISSING", "confirm")
+    try:
+        alg: str = get(sig, "alg", str)
+        value = _unb64(get(sig, "value", str))
+    except WireError as err:
+        raise SignatureError("SIG_MALFORMED", err.detail) from err
+    if alg not in ("EdDSA", "ES256"):
+        raise SignatureError("ALG_NOT_ALLOWED", "confirm")
+    data = confirm_bytes(
+        fleet=fleet, device=device, through_seq=through_seq, in_reply_to=in_reply_to
+    )
+    if not any(_verify_one(k, alg, value, data) for k in keys):
+        raise SignatureError("BAD_SIGNATURE", "confirm")

@@ -140,6 +140,16 @@ _PATHS: dict[str, dict[str, object]] = {
             "Doors with their orders, states, flags and needs_attention", "staff", role="staff"
         )
     },
+    "/api/v1/staff/handout": {
+        "post": _op(
+            "Open an order's door for its customer and hand it out, under the order policy "
+            "table (an ID-check order needs `id_check`: passed)",
+            "staff",
+            role="staff",
+            body=_body({"order": _STR, "id_check": _STR}, ["order"]),
+            errors=(400, 401, 403, 404, 409, 503),
+        )
+    },
     "/api/v1/staff/doors/{door}/open": {
         "post": _door_op(
             "Open a door with a reason (audited with the staff id)",
@@ -218,6 +228,16 @@ _PATHS: dict[str, dict[str, object]] = {
             errors=(400, 404, 409, 503),
         )
     },
+    "/api/v1/returns/packaging": {
+        "post": _op(
+            "Return reusable packaging (no order needed): opens a door, reported for credit",
+            "returns",
+            body=_body(
+                {"items": {"type": "integer", "minimum": 1, "maximum": 50}, "credit_ref": _STR}
+            ),
+            errors=(400, 409, 429, 503),
+        )
+    },
     "/api/v1/counter/receive": {
         "post": _op(
             "Counter mode: receive a parcel by its label",
@@ -229,10 +249,11 @@ _PATHS: dict[str, dict[str, object]] = {
     },
     "/api/v1/counter/handout": {
         "post": _op(
-            "Counter mode: hand out a parcel (customer code plus parcel label, ID check outcome)",
+            "Counter mode: hand out a parcel (the customer's typed code or QR token in `code`, "
+            "or the token in `token`; the parcel label; the ID check outcome)",
             "counter",
             role="staff",
-            body=_body({"code": _STR, "label": _STR, "id_check": _STR}, ["code", "label"]),
+            body=_body({"code": _STR, "token": _STR, "label": _STR, "id_check": _STR}, ["label"]),
             errors=(400, 403, 404, 409, 503),
         )
     },

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from agent.clock import ManualClock
 from agent.domain.orders import Order
-from agent.hub_link import CODE_SCHEME
 from agent.store import lockers
 from agent.tokens.typed_codes import display_code, new_typed_code
+from hub_sync.commands import CODE_SCHEME
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.mint import build_bundle
@@ -22,8 +22,10 @@ from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import (
     AGENT_ID,
     Broker,
+    CommandProbe,
     RunningHub,
     audit_rows,
+    command_bytes,
     start_hub,
     start_hub_agent,
     stop_hub,
@@ -37,7 +39,7 @@ def code_material(code: str, typed_code_key: bytes) -> dict[str, str]:
     """What the hub sends for a typed code: HMAC-SHA256(key, normalised code), hex; no code."""
     normalised = code.replace("-", "").upper().encode("ascii")
     digest = hmac.new(typed_code_key, normalised, hashlib.sha256).hexdigest()
-    return {"scheme": CODE_SCHEME, "salt": "-", "digest": digest}
+    return {"scheme": CODE_SCHEME, "digest": digest}
 
 
 async def send(
@@ -102,7 +104,7 @@ async def test_a_hub_order_with_a_typed_code_is_loaded_extended_and_collected(
 
 
 async def test_a_cancelled_hub_order_does_not_open(
-    hub_agent: RunningAgent, signing_hub: RunningHub
+    hub_agent: RunningAgent, signing_hub: RunningHub, broker: Broker
 ) -> None:
     await connected(hub_agent)
     code = display_code(new_typed_code(_RNG))
@@ -116,9 +118,10 @@ async def test_a_cancelled_hub_order_does_not_open(
     assert hub_agent.sim.pulses == []
     # an unsigned upsert is refused: new code material is as good as an open door
     unsigned = {**args, "order_id": "HUB-C"}
-    assert (await send(signing_hub, "order.upsert", unsigned, signed=False))[:2] == (
-        "nack", "SIG_MISSING",
-    )  # fmt: skip
+    async with CommandProbe(broker) as probe:
+        payload = command_bytes("order.upsert", unsigned, sent_at=hub_agent.clock.now())
+        reply = await probe.send(payload)
+    assert (reply.ok, reply.reason) == (False, "SIG_MISSING")
     assert await order_of(hub_agent, "HUB-C") is None
 
 
