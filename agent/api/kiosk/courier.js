@@ -112,6 +112,7 @@ async function confirmLoad(loadId) {
   const { ok, body } = await call("POST", `/api/v1/courier/load/${loadId}/confirm`);
   if (ok && body) {
     if (ticket && ticket.load === loadId) ticket = null;
+    renderTicket();
     say("ok", () => t("c_loaded", { door: body.door }));
     await refreshLists();
     $("label").focus();
@@ -136,6 +137,7 @@ async function cancelLoad(loadId) {
   const { ok, body } = await call("POST", `/api/v1/courier/load/${loadId}/cancel`);
   if (ok) {
     if (ticket && ticket.load === loadId) ticket = null;
+    renderTicket();
     say("warn", () => t("c_cancelled"));
     await refreshLists();
   } else if (STAFF.session) {
