@@ -208,3 +208,19 @@ async def test_at_320_css_px_nothing_scrolls_sideways_in_any_language(
         await page.click("#mode-collect")
     await page.evaluate("document.getElementById('demo').open = true")
     assert await page.evaluate(NO_SIDEWAYS_SCROLL_JS)
+
+
+async def test_reusable_packaging_goes_back_without_a_code(
+    locker: RunningAgent, page: CdpPage
+) -> None:
+    await open_kiosk(page, locker.url + "/?lang=fr")
+    assert not await is_shown(page, "packaging")  # only when returning
+    await page.click("#mode-return")
+    assert await page.evaluate("document.getElementById('packaging').textContent") == (
+        "Rendre un emballage réutilisable (sans code)"
+    )
+    await page.click("#packaging")
+    await wait_for_result(page, "est ouverte")
+    receipt = await page.evaluate("document.getElementById('result').dataset.receipt")
+    assert receipt.startswith("R-")
+    assert len(locker.sim.pulses) == 1

@@ -166,6 +166,22 @@ async function submitCode(event) {
   }
 }
 
+// Reusable packaging (liners, boxes) goes back without a code: the agent picks a door.
+async function returnPackaging() {
+  endPickup();
+  $("packaging").disabled = true;
+  show("busy", () => t("working"));
+  try {
+    const { ok, body } = await postJson("/api/v1/returns/packaging", { items: 1 });
+    if (ok && body && body.result === "open") showReturnOpened(body);
+    else show("err", () => refusalText(body));
+  } catch (err) {
+    show("err", () => t("network"));
+  } finally {
+    $("packaging").disabled = false;
+  }
+}
+
 async function reportNotOpened() {
   if (!watch || !watch.code) return;
   const { door, code } = watch;
@@ -259,6 +275,7 @@ function setMode(next) {
   for (const b of document.querySelectorAll("#modes button")) {
     b.setAttribute("aria-pressed", String(b.dataset.mode === mode));
   }
+  $("packaging").hidden = !returning;
   setLanguage(I18N.lang); // the swapped keys get their words
 }
 
@@ -397,6 +414,7 @@ async function init() {
   I18N.onChange.push(() => render(Boolean(outcome)));
   $("code-form").addEventListener("submit", submitCode);
   $("not-open").addEventListener("click", reportNotOpened);
+  $("packaging").addEventListener("click", returnPackaging);
   for (const b of document.querySelectorAll("#modes button")) {
     b.addEventListener("click", () => chooseMode(b.dataset.mode));
   }
