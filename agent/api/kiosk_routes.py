@@ -7,6 +7,7 @@ endpoint here, `/api/v1/kiosk/layout`, tells the kiosk where each door is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
 
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from agent.api.context import context_of
 
+_ASSET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z]{2,4}", re.ASCII)
 _KIOSK = resources.files("agent.api") / "kiosk"
 _TYPES = {
     ".html": "text/html",
@@ -47,7 +49,7 @@ async def kiosk_words(request: web.Request) -> web.Response:
 
 def _asset(folder: str, name: str) -> web.Response:
     suffix = name[name.rfind(".") :] if "." in name else ""
-    if len(name) > 64 or "/" in name or name.startswith(".") or suffix not in _TYPES:
+    if _ASSET_NAME.fullmatch(name) is None or suffix not in _TYPES:
         raise web.HTTPNotFound(reason="no such kiosk file")
     asset = _KIOSK / folder / name if folder else _KIOSK / name
     if not asset.is_file():

@@ -23,7 +23,13 @@ async def test_every_screen_and_its_words_are_served(locker: RunningAgent) -> No
     for lang in ("en", "de", "pl", "fr"):
         status, kind, _ = await _get(locker, f"/kiosk/i18n/{lang}.json")
         assert (status, kind) == (200, "application/json")
-    for bad in ("/kiosk/i18n/..%2fkiosk.js", "/kiosk/i18n/xx.json", "/kiosk/i18n/en.py"):
+    for bad in (
+        "/kiosk/i18n/..%2fkiosk.js",
+        "/kiosk/i18n/xx.json",
+        "/kiosk/i18n/en.py",
+        "/kiosk/" + "a" * 300 + ".js",
+        "/kiosk/%C3%A9.js",
+    ):
         status, _, text = await _get(locker, bad)
         assert status == 404, bad
         assert "Traceback" not in text
