@@ -210,6 +210,13 @@ async def test_an_idle_staff_screen_signs_out(ops_locker: OpsAgent, page: CdpPag
     await page.wait_for(SIGN_IN_SHOWN, within_s=5)
     assert await page.evaluate(MESSAGE) == "Wylogowano z powodu braku aktywności."
 
+    # the maintenance screen refreshes itself every few seconds: that is not a person there
+    await open_screen(page, ops_locker.url + "/staff?idle=6")
+    await sign_in_by_pointer(page, STAFF_PIN)
+    await signed_in(page)
+    await page.wait_for(SIGN_IN_SHOWN, within_s=12)
+    assert await page.evaluate(MESSAGE) == "Signed out after a period of inactivity."
+
 
 async def test_staff_screens_reflow_at_320_css_px(ops_locker: OpsAgent, page: CdpPage) -> None:
     for path, pin in (("/courier", COURIER_PIN), ("/staff", STAFF_PIN)):

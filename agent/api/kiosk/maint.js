@@ -123,7 +123,7 @@ function renderAll() {
 async function refresh() {
   clearTimeout(refreshTimer);
   const [inventory, state] = await Promise.all([
-    call("GET", "/api/v1/staff/inventory"),
+    call("GET", "/api/v1/staff/inventory", null, { background: true }),
     requestJson("/api/v1/status"),
   ]);
   if (!STAFF.session) return;

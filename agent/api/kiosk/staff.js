@@ -95,10 +95,10 @@ function armStaffIdle() {
   );
 }
 
-// A request with the session. A 401 means the sign-in ended (expired, or the agent restarted):
+// A request with the session (`background`: the screen refreshing itself). A 401 means the sign-in ended (expired, or the agent restarted):
 // back to the sign-in form, saying which sign-in this screen needs.
-async function call(method, path, payload = null) {
-  armStaffIdle();
+async function call(method, path, payload = null, { background = false } = {}) {
+  if (!background) armStaffIdle(); // a screen's own refresh is no sign of a person there
   const result =
     method === "GET" ? await getJson(path, STAFF.session) : await postJson(path, payload, STAFF.session);
   if (result.status === 401 && STAFF.session) {
