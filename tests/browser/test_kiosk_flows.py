@@ -224,3 +224,22 @@ async def test_reusable_packaging_goes_back_without_a_code(
     receipt = await page.evaluate("document.getElementById('result').dataset.receipt")
     assert receipt.startswith("R-")
     assert len(locker.sim.pulses) == 1
+
+
+async def test_a_new_customer_hears_where_the_keypad_is_and_each_key(
+    locker: RunningAgent, page: CdpPage
+) -> None:
+    await open_kiosk(page, locker.url + "/?lang=de&idle=2")
+    await page.evaluate(RECORD_SPEECH_JS)
+    await press_keypad(page, "A7")
+    said = [s["text"] for s in await spoken(page)]
+    assert said[0].startswith("Halten Sie den QR-Code")
+    assert "Tastenfeld in der Bildschirmmitte" in said[0]
+    assert said[1:] == ["A", "7"]
+    await page.click("#keypad button[data-key=delete]")
+    assert (await spoken(page))[-1]["text"] == "Letztes Zeichen löschen"
+
+    await page.wait_for("document.getElementById('code').value === ''", within_s=5)  # reset
+    await page.evaluate("window.__spoken = []")
+    await press_keypad(page, "B")
+    assert [s["text"][:20] for s in await spoken(page)] == ["Halten Sie den QR-Co", "B"]

@@ -21,6 +21,7 @@ let idleTimer = null;
 let warnTimer = null;
 let watch = null; // the door being watched after an opening: {door, code, seenOpen, id}
 let watchSerial = 0;
+let guided = false; // the spoken guide was given since the last reset
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,9 +33,10 @@ function voiceFor(lang) {
   return exact || voices.find((v) => v.lang.toLowerCase().startsWith(`${lang}-`)) || null;
 }
 
-function speak(text) {
+// `queue`: after what is being said (a key's echo after the guide), not instead of it.
+function speak(text, { queue = false } = {}) {
   if (!("speechSynthesis" in window) || !text) return;
-  window.speechSynthesis.cancel();
+  if (!queue) window.speechSynthesis.cancel();
   const utterance = new SpeechSynthesisUtterance(text);
   utterance.lang = I18N.lang;
   const voice = voiceFor(I18N.lang);
@@ -290,11 +292,26 @@ function chooseMode(next) {
   $("code").focus();
 }
 
+// An audio-guided path: the first touch of a new customer speaks where everything is, and each
+// key says what it typed, so a person who cannot see the screen can find the keypad and enter a
+// code; the outcome then says which door opened and where it is.
+function guideOnFirstTouch() {
+  if (guided) return;
+  guided = true;
+  speak(t("guide"));
+}
+
+function echoKey(key) {
+  const name = key === "delete" ? t("keyDeleteName") : key === "clear" ? t("keyClearName") : key;
+  speak(name, { queue: true });
+}
+
 function somethingToClear() {
   return Boolean(outcome || $("code").value || mode !== "collect" || I18N.lang !== HOME_LANG);
 }
 
 function resetPage() {
+  guided = false;
   endPickup();
   hideWarning();
   outcome = null;
@@ -410,7 +427,11 @@ async function demoAction(control) {
 async function init() {
   await loadLanguages();
   languageButtons($("languages"));
-  buildKeypad($("keypad"), $("code"), armIdleReset);
+  buildKeypad($("keypad"), $("code"), (key) => {
+    echoKey(key);
+    armIdleReset();
+  });
+  document.addEventListener("pointerdown", guideOnFirstTouch, { capture: true });
   I18N.onChange.push(() => render(Boolean(outcome)));
   $("code-form").addEventListener("submit", submitCode);
   $("not-open").addEventListener("click", reportNotOpened);

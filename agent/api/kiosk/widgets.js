@@ -68,7 +68,7 @@ function buildKeypad(pad, input, onPress) {
     button.addEventListener("pointerdown", (event) => event.preventDefault());
     button.addEventListener("click", () => {
       pressKey(input, key);
-      onPress();
+      onPress(key);
     });
     pad.appendChild(button);
   }
