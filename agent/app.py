@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from agent.api.context import ApiContext
+from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
 from agent.app_services import Ports, Services, build_services
 from agent.audit import DeviceKey, device_key_path, load_or_create_device_key
@@ -124,6 +125,7 @@ class Agent:
         self._camera = camera
         self._extra_routes = tuple(extra_routes)
         self._runner: web.AppRunner | None = None
+        self.connection_guard: ConnectionGuard | None = None
 
     async def start(self) -> None:
         """Open the store, switch relays off, recover, build the services, serve HTTP."""
@@ -307,11 +309,24 @@ class Agent:
             metrics=self.metrics,
             token_sign_in=self._token_sign_in,
         )
-        self._runner = web.AppRunner(make_web_app(context), access_log=None)
+        api = self.config.api
+        guard = self.connection_guard = ConnectionGuard(
+            header_timeout_s=api.header_timeout_s,
+            body_timeout_s=api.body_timeout_s,
+            max_connections=api.max_connections,
+        )
+        # Idle keep-alive connections close as a slow request would; a body the handler did
+        # not read (or gave up on) is not drained at the client's pace: the connection closes.
+        self._runner = web.AppRunner(
+            make_web_app(context, guard),
+            access_log=None,
+            keepalive_timeout=api.header_timeout_s,
+            lingering_time=0,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port)
+        site = GuardedSite(self._runner, api.host, api.port, guard)
         await site.start()
-        self.url = f"http://{self.config.api.host}:{_bound_port(site)}/"
+        self.url = f"http://{api.host}:{site.bound_port}/"
         _LOG.info("kiosk and API listening on %s", self.url)
 
     def _token_sign_in(self, payload: str) -> tuple[str, str]:
@@ -370,9 +385,3 @@ def _tls(ca: object, cert: object, key: object) -> TlsSettings:
         cert=None if cert is None else str(cert),
         key=None if key is None else str(key),
     )
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
-    sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else int(site._port)

@@ -73,6 +73,22 @@ class DoorsConfig(_Section):
 class ApiConfig(_Section):
     host: str = Field("127.0.0.1", description="Address the HTTP API and kiosk bind to.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A connection that has not sent a request's headers this long after "
+        "opening (or after its previous response) is closed (slow-client defence).",
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Time a client has to send a request body (408 after)."
+    )
+    max_connections: int = Field(
+        64,
+        ge=4,
+        le=10000,
+        description="Open HTTP connections at most; further ones are closed at once.",
+    )
 
 
 class TypedCodeConfig(_Section):

@@ -61,6 +61,12 @@ class Reason(StrEnum):
     ID_CHECK_NEEDED = "ID_CHECK_NEEDED"
     ID_CHECK_FAILED = "ID_CHECK_FAILED"
     ID_CHECK_UNAVAILABLE = "ID_CHECK_UNAVAILABLE"
+    # hostile or broken requests, and a locker that cannot store
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    STORAGE_FAULT = "STORAGE_FAULT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +163,13 @@ REASONS: dict[Reason, ReasonInfo] = {
         503,
         "The ID check can't be done right now. The parcel stays here and can be collected "
         "later (ref {ref}).",
+    ),
+    Reason.METHOD_NOT_ALLOWED: ReasonInfo(405, "That request wasn't understood."),
+    Reason.UNSUPPORTED_MEDIA_TYPE: ReasonInfo(415, "That request wasn't understood."),
+    Reason.PAYLOAD_TOO_LARGE: ReasonInfo(413, "That request wasn't understood."),
+    Reason.REQUEST_TIMEOUT: ReasonInfo(408, "That took too long — please try again."),
+    Reason.STORAGE_FAULT: ReasonInfo(
+        503, "This locker is out of service right now; staff have been informed."
     ),
 }
 
