@@ -20,6 +20,7 @@ from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.metrics import Metrics
+from agent.services.attempts import AttemptGate
 from agent.services.counter import CounterService
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
@@ -73,9 +74,9 @@ class Services:
 def attempt_policy(config: AgentConfig) -> AttemptPolicy:
     codes = config.typed_codes
     return AttemptPolicy(
-        max_failures_per_window=codes.max_failures_per_minute,
-        lockout_after=codes.lockout_after,
-        lockout_s=codes.lockout_minutes * 60,
+        burst=codes.max_failures_per_minute,
+        refill_s=60.0 / codes.max_failures_per_minute,
+        daily_budget=codes.daily_failure_budget,
     )
 
 
@@ -96,12 +97,14 @@ def build_services(
     def code_key(code: str) -> str:
         return code_lookup_key(code, code_secret)
 
+    attempts = AttemptGate(db, clock, attempt_policy(config))
+
     pickup = PickupService(
         db,
         ports.doors,
         clock,
         typed_code_key=code_key,
-        attempt_policy=attempt_policy(config),
+        attempts=attempts,
         reopen_grace_s=config.supervision.reopen_grace_s,
     )
     tokens = TokenPickupService(db, pickup, trust, clock, id_check_available=counter_mode)
@@ -111,7 +114,7 @@ def build_services(
         await expiry.resume_holds_for_door(door, now)
 
     staff = StaffService(db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds)
-    operations = _operations(config, ports, code_key, expiry)
+    operations = _operations(config, ports, code_key, attempts)
     supervisor = _supervisor(config, ports, expiry, operations)
     door_help = DoorHelpService(
         db,
@@ -120,7 +123,7 @@ def build_services(
         supervisor,
         typed_code_key=code_key,
         grace_s=config.supervision.reopen_grace_s,
-        attempt_policy=attempt_policy(config),
+        attempts=attempts,
     )
     audit = AuditSigner(
         db,
@@ -137,7 +140,9 @@ def build_services(
         tokens=tokens,
         scans=ScanService(tokens, feed, clock, returns=operations.returns, metrics=metrics),
         sessions=sessions,
-        status=StatusService(db, ports.sensors, clock, versions),
+        status=StatusService(
+            db, ports.sensors, clock, versions, attempt_policy=attempt_policy(config)
+        ),
         expiry=expiry,
         staff=staff,
         door_help=door_help,
@@ -161,7 +166,7 @@ class _Operations:
 
 
 def _operations(
-    config: AgentConfig, ports: Ports, code_key: Callable[[str], str], expiry: ExpiryService
+    config: AgentConfig, ports: Ports, code_key: Callable[[str], str], attempts: AttemptGate
 ) -> _Operations:
     """Loading, returns and courier collection at a locker; the counter in counter mode."""
     db, clock = ports.db, ports.clock
@@ -171,7 +176,7 @@ def _operations(
             db,
             clock,
             typed_code_key=code_key,
-            attempt_policy=attempt_policy(config),
+            attempts=attempts,
             default_hold_s=hold_s,
         )
         collection = CollectionService(db, None, clock)
@@ -180,13 +185,10 @@ def _operations(
             counter=counter,
             collection=collection,
         )
-    del expiry  # holds pause through the supervisor's fault callback
     check_s = config.operations.door_open_check_ms / 1000
     opener = DoorOpener(ports.doors, ports.sensors, check_s=check_s)
     loading = LoadingService(db, opener, clock, default_hold_s=hold_s)
-    returns = ReturnService(
-        db, opener, clock, typed_code_key=code_key, attempt_policy=attempt_policy(config)
-    )
+    returns = ReturnService(db, opener, clock, typed_code_key=code_key, attempts=attempts)
     collection = CollectionService(db, opener, clock)
     return _Operations(
         (courier_routes(loading, collection), returns_routes(returns)),

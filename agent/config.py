@@ -98,13 +98,18 @@ class TypedCodeConfig(_Section):
         "(`locker-admin device enroll`); none: a key is created in the database.",
     )
     max_failures_per_minute: int = Field(
-        5, ge=1, le=1000, description="Wrong typed codes per minute before attempts wait."
+        5,
+        ge=1,
+        le=60,
+        description="Wrong typed codes allowed back to back, and refilled per minute (the "
+        "next person waits at most 60 s / this after someone's typos).",
     )
-    lockout_after: int = Field(
-        20, ge=2, le=10000, description="Wrong typed codes within 10 minutes that lock codes out."
-    )
-    lockout_minutes: float = Field(
-        15, gt=0, le=1440, description="How long typed codes stay locked out."
+    daily_failure_budget: int = Field(
+        100,
+        ge=1,
+        le=100000,
+        description="Wrong typed codes per day at most (refilled evenly): the bound on guessing "
+        "(docs/operations.md, 'Typed-code attempts').",
     )
 
 

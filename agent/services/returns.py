@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.clock import Clock
-from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.doors import DoorSize, assign_door
 from agent.domain.orders import OrderEvent, OrderState
 from agent.errors import AgentError, DoorFailed, RequestError
 from agent.reasons import Reason
+from agent.services.attempts import AttemptGate
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
 from agent.services.loading import ID_PATTERN
 from agent.store import journal, lockers
@@ -187,6 +187,13 @@ def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, D
     return str(row["order_ref"]), DoorSize(row["size"])
 
 
+def _find_return_or_refuse(conn: sqlite3.Connection, key: str) -> tuple[str, DoorSize]:
+    found = find_return_by_code(conn, key)
+    if found is None:
+        raise AgentError(reason=Reason.CODE_UNKNOWN)
+    return found
+
+
 class ReturnService:
     """Customer return drop-off into a door (token scan or typed return code)."""
 
@@ -197,13 +204,13 @@ class ReturnService:
         clock: Clock,
         *,
         typed_code_key: Callable[[str], str],
-        attempt_policy: AttemptPolicy,
+        attempts: AttemptGate,
     ) -> None:
         self._db = db
         self._opener = opener
         self._clock = clock
         self._typed_code_key = typed_code_key
-        self._limiter = AttemptLimiter(attempt_policy)
+        self._attempts = attempts
 
     async def start_return_dropoff(
         self, order_ref: str, size: DoorSize, *, now: float, via: str
@@ -233,20 +240,12 @@ class ReturnService:
 
     async def start_with_code(self, code: str) -> ReturnGrant:
         """A typed return code (announced by the hub with `expect`); rate-limited like pickups."""
-        now = self._clock.now()
-        wait = self._limiter.retry_after(now)
-        if wait > 0:
-            raise AgentError(f"retry after {wait:.0f}s", reason=Reason.RATE_LIMITED)
         try:
-            found = await self._db.read(find_return_by_code, self._typed_code_key(code))
-        except AgentError as err:
-            if err.reason is Reason.ALREADY_USED:
-                raise
-            found = None
-        if found is None:
-            self._limiter = self._limiter.record_failure(now)
-            raise AgentError(reason=Reason.CODE_UNKNOWN)
-        return await self.start_return_dropoff(*found, now=now, via="typed_code")
+            key = self._typed_code_key(code)
+        except AgentError:
+            raise AgentError(reason=Reason.CODE_UNKNOWN) from None
+        found = await self._attempts.run("return", _find_return_or_refuse, key)
+        return await self.start_return_dropoff(*found, now=self._clock.now(), via="typed_code")
 
     async def expected_size(self, order_ref: str) -> DoorSize | None:
         """The size the hub announced for this return, if it did."""
