@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -31,9 +29,9 @@ from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
 from agent.services.trust import TrustPolicy, TrustService, load_roots
 from agent.store import journal, lockers
+from agent.store import secrets as secrets_at_rest
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
-from agent.tokens.typed_codes import parse_code_key
 from hardware.camera import Camera
 from hardware.door_drivers import make_door_driver
 from hardware.doors import DoorController, DoorSensors
@@ -75,28 +73,6 @@ def build_door_hardware(config: AgentConfig) -> DoorHardware:
     return DoorHardware(controller, sensors)
 
 
-def _typed_code_secret(conn: sqlite3.Connection, now: float, enrolled: bytes | None) -> bytes:
-    """The key of typed-code lookups: the enrolled one (shared with the hub) if configured,
-    otherwise one created on first start."""
-    stored = journal.get_setting(conn, "typed_code_secret")
-    wanted = enrolled.hex() if enrolled is not None else stored or secrets.token_hex(32)
-    if stored != wanted:
-        journal.put_setting(conn, "typed_code_secret", wanted)
-        journal.append_audit(conn, "secret.installed", now=now, detail={"name": "typed_code"})
-    return bytes.fromhex(wanted)
-
-
-def _read_key_file(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return parse_code_key(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"typed_codes.key_file: cannot read {path}: {err.strerror}") from err
-    except ValueError as err:
-        raise ConfigError(f"typed_codes.key_file: {path}: {err}") from None
-
-
 class Agent:
     """One locker agent: `start()`, `serve()` until stopped, `stop()`."""
 
@@ -129,13 +105,13 @@ class Agent:
 
     async def start(self) -> None:
         """Open the store, switch relays off, recover, build the services, serve HTTP."""
+        await asyncio.to_thread(secrets_at_rest.secure_data_dir, self.config.locker.data_dir)
         await self.db.open()
         now = self.clock.now()
         await self.db.run(lockers.ensure_doors, self.config.doors.layout())
         await self.hardware.controller.start()  # all relays off before anything else
         await self._recover(now)
-        enrolled = await asyncio.to_thread(_read_key_file, self.config.typed_codes.key_file)
-        self.typed_code_secret = await self.db.run(_typed_code_secret, now, enrolled)
+        self.typed_code_secret = await self._typed_code_secret(now)
         device_key = await asyncio.to_thread(
             load_or_create_device_key, device_key_path(self.config)
         )
@@ -161,6 +137,33 @@ class Agent:
     counter = property(lambda self: self.running.counter)
     sessions = property(lambda self: self.running.sessions)
     status = property(lambda self: self.running.status)
+
+    @property
+    def typed_code_key_file(self) -> Path:
+        configured = self.config.typed_codes.key_file
+        return configured or self.config.locker.data_dir / secrets_at_rest.DEFAULT_KEY_FILE
+
+    async def _typed_code_secret(self, now: float) -> bytes:
+        """The key of typed-code lookups, from its file (outside the database). The configured
+        file must exist (it is shared with the hub at enrollment); the default one is created,
+        from the key an older agent kept in the database if there is one, which is then erased
+        from the database."""
+        path = self.typed_code_key_file
+        key = await asyncio.to_thread(secrets_at_rest.read_key_file, path)
+        if key is None and self.config.typed_codes.key_file is not None:
+            raise ConfigError(f"typed_codes.key_file: {path} does not exist")
+        legacy = await self.db.read(secrets_at_rest.stored_legacy_key)
+        if key is None:
+            created = legacy or secrets_at_rest.new_key()
+            key = await asyncio.to_thread(secrets_at_rest.write_key_file, path, created)
+            if legacy is None:
+                detail = {"name": "typed_code"}
+                await self.db.run(journal.append_audit, "secret.installed", now=now, detail=detail)
+        if legacy is not None:
+            await self.db.run(secrets_at_rest.forget_legacy_key, now, path)
+            await self.db.call(secrets_at_rest.finish_forgetting)
+            _LOG.warning("moved the typed-code key out of the database into %s", path)
+        return key
 
     async def _recover(self, now: float) -> None:
         openings = await self.db.run(recover_interrupted_openings, now)

@@ -95,7 +95,8 @@ class TypedCodeConfig(_Section):
     key_file: Path | None = Field(
         None,
         description="File with the hex typed-code key shared with the hub at enrollment "
-        "(`locker-admin device enroll`); none: a key is created in the database.",
+        "(`locker-admin device enroll`); none: `typed_code.key` in the data folder, created "
+        "(0600) at first start. Never kept in the database.",
     )
     max_failures_per_minute: int = Field(
         5,

@@ -7,7 +7,10 @@ of one per statement (FIELD-NOTES section 4), and the event loop never waits on 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from importlib import resources
@@ -51,6 +54,25 @@ def _configure(conn: sqlite3.Connection, *, synchronous: str) -> None:
     if str(mode).lower() != "wal":
         raise StoreError(f"could not switch the database to WAL (got {mode})")
     conn.execute(f"PRAGMA synchronous={synchronous}")
+
+
+PRIVATE_FILE = 0o600
+SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file as 0600 before SQLite does (it would honour the umask)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+
+
+def _make_private(path: Path) -> None:
+    for suffix in SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if side.stat().st_mode & 0o077:
+                side.chmod(PRIVATE_FILE)
 
 
 def _integrity_check(conn: sqlite3.Connection) -> None:
@@ -120,10 +142,12 @@ class Database:
 
     async def open(self, *, migrate: bool = True) -> tuple[int, int]:
         """Open, check integrity, migrate (unless `migrate=False`). Returns (was, now) versions."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_create_private, self.path)
         try:
             self._conn = await aiosqlite.connect(self.path, isolation_level=None)
             await self.call(_configure, synchronous=self._synchronous)
+            # SQLite gives -wal and -shm the database file's mode; older ones may predate that.
+            await asyncio.to_thread(_make_private, self.path)
             await self.call(_integrity_check)
             if not migrate:
                 version = await self.call(_user_version)
