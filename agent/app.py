@@ -30,7 +30,7 @@ from agent.services.scans import ScanFeed
 from agent.services.trust import TrustPolicy, TrustService, load_roots
 from agent.store import journal, lockers
 from agent.store import secrets as secrets_at_rest
-from agent.store.db import Database
+from agent.store.db import Database, StorageEpisode
 from agent.tokens.claims import Purpose
 from hardware.camera import Camera
 from hardware.door_drivers import make_door_driver
@@ -251,12 +251,24 @@ class Agent:
         self.db.after_commit.append(sync.outbox_changed)
         return sync
 
+    async def _storage_recovered(self, episode: StorageEpisode) -> None:
+        """Writes work again: now the fault can be recorded for the hub and the audit."""
+        body = {
+            "fault": episode.kind,
+            "since": episode.since,
+            "until": episode.until,
+            "failures": episode.failures,
+        }
+        await self.db.run(journal.record, "storage.fault", body, now=self.clock.now())
+
     async def _on_drain_alarm(self, active: bool, stats: SyncStats) -> None:
         body = {"active": active, "outbox_depth": stats.outbox_depth}
         await self.db.run(journal.record, "link.drain_alarm", body, now=self.clock.now())
 
     def _register_status(self, services: Services) -> None:
         providers = services.status.providers
+        providers["storage"] = self.db.health.as_json
+        self.db.on_storage_recovered.append(self._storage_recovered)
         if self.scanner is not None:
             scanner = self.scanner
             providers["camera"] = lambda: asdict(scanner.health())
@@ -266,8 +278,18 @@ class Agent:
             sync = self.sync
             providers["hub"] = lambda: asdict(sync.stats())
         self.metrics.gauges.append(self._gauges)
+        self.metrics.refreshers.append(services.kpis.refresh)
+        self.metrics.gauges.append(services.kpis.samples)
 
     def _gauges(self) -> Iterable[Gauge]:
+        health = self.db.health
+        yield Gauge("locker_storage_ok", "1 while the database can be written.", float(health.ok))
+        yield Gauge(
+            "locker_storage_faults_total",
+            "Storage faults (disk full, I/O errors) since start.",
+            health.episodes,
+            kind="counter",
+        )
         if self.services is not None:
             for kind, count in sorted(self.services.supervisor.alarm_counts.items()):
                 yield Gauge(
@@ -275,25 +297,25 @@ class Agent:
                     "Door alarms since start (forced, left open, jammed, dead sensor).",
                     count,
                     {"kind": kind},
+                    kind="counter",
                 )
         if self.scanner is not None:
-            health = self.scanner.health()
-            yield Gauge("locker_camera_ok", "1 when frames are flowing.", float(health.ok))
-            if health.decode_ms_p50 is not None:
+            camera = self.scanner.health()
+            yield Gauge("locker_camera_ok", "1 when frames are flowing.", float(camera.ok))
+            if camera.decode_ms_p50 is not None:
                 yield Gauge(
                     "locker_decode_p50_seconds",
                     "Median QR decode time per frame.",
-                    health.decode_ms_p50 / 1000,
+                    camera.decode_ms_p50 / 1000,
                 )
         if self.sync is not None:
             stats = self.sync.stats()
             yield Gauge("locker_hub_connected", "1 while connected.", float(stats.connected))
-            yield Gauge("locker_hub_reconnects", "Reconnects since start.", stats.reconnects)
-            yield Gauge("locker_outbox_depth", "Events not yet confirmed.", stats.outbox_depth)
             yield Gauge(
-                "locker_outbox_oldest_age_seconds",
-                "Age of the oldest unconfirmed event.",
-                stats.oldest_age_s or 0.0,
+                "locker_hub_reconnects_total",
+                "Reconnects since start.",
+                stats.reconnects,
+                kind="counter",
             )
             yield Gauge(
                 "locker_outbox_drain_alarm", "1 while the outbox is stuck.", stats.drain_alarm
@@ -351,6 +373,7 @@ class Agent:
             tasks = [
                 group.create_task(services.expiry.run(self._sweep_s, stop), name="agent.expiry"),
                 group.create_task(services.audit.run(), name="agent.audit-signer"),
+                group.create_task(services.kpis.run(), name="agent.kpi-snapshot"),
             ]
             if self.config.locker.mode == "locker":
                 tasks.append(group.create_task(services.supervisor.run(), name="agent.doors"))

@@ -24,6 +24,7 @@ from agent.services.attempts import AttemptGate
 from agent.services.counter import CounterService
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
+from agent.services.kpis import KpiService
 from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
 from agent.services.returns import CollectionService, ReturnService
@@ -64,6 +65,7 @@ class Services:
     door_help: DoorHelpService
     supervisor: DoorSupervisor  # run only at a locker (a counter has no doors)
     audit: AuditSigner
+    kpis: KpiService
     routes: tuple[RouteAdder, ...]
     loading: LoadingService | None = None
     returns: ReturnService | None = None
@@ -148,6 +150,7 @@ def build_services(
         door_help=door_help,
         supervisor=supervisor,
         audit=audit,
+        kpis=KpiService(db, clock),
         routes=(*operations.routes, door_tool_routes(staff, door_help)),
         loading=operations.loading,
         returns=operations.returns,

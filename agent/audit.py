@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.clock import Clock
 from agent.config import AgentConfig
-from agent.errors import AgentError, StoreError
+from agent.errors import AgentError, StorageFault, StoreError
 from agent.store import journal
 from agent.store.db import Database
 
@@ -210,7 +210,9 @@ class AuditSigner:
     async def run(self) -> None:
         """Check every `check_s` seconds until cancelled."""
         while True:
-            await self.maybe_checkpoint()
+            # a full disk is logged and alarmed by the store; sign when it is back
+            with contextlib.suppress(StorageFault):
+                await self.maybe_checkpoint()
             await self._sleep(self._check_s)
 
 

@@ -34,6 +34,12 @@ class DatabaseCorruptError(StoreError):
     """`PRAGMA integrity_check` failed or the file is not a database."""
 
 
+class StorageFault(StoreError):
+    """The disk is full or failing: the locker is out of service until writes work again."""
+
+    reason = Reason.STORAGE_FAULT
+
+
 class RequestError(AgentError):
     """A client sent a request we cannot act on (HTTP 400)."""
 

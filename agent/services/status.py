@@ -70,10 +70,16 @@ class StatusService:
         now = self._clock.now()
         floor = stored.pop("time_floor")
         assert isinstance(floor, float)  # noqa: S101
-        return {
+        snapshot: dict[str, object] = {
             **stored,
             "clock": {"now": now, "time_floor": floor, "trusted": now >= floor},
             "versions": {**self._versions, "schema": schema_version_of_code()},
             **self.extras,
             **{name: provide() for name, provide in self.providers.items()},
         }
+        hub = snapshot.get("hub")
+        if isinstance(hub, dict):
+            # The link's own figure only knows what it loaded while connected; the outbox
+            # table is the truth, offline included.
+            hub["outbox_depth"] = stored["outbox_depth"]
+        return snapshot

@@ -12,14 +12,16 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
-from agent.errors import DatabaseCorruptError, SchemaTooNewError, StoreError
+from agent.errors import DatabaseCorruptError, SchemaTooNewError, StorageFault, StoreError
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +75,68 @@ def _make_private(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError, PermissionError):
             if side.stat().st_mode & 0o077:
                 side.chmod(PRIVATE_FILE)
+
+
+_STORAGE_FAULTS = {sqlite3.SQLITE_FULL: "disk_full", sqlite3.SQLITE_IOERR: "io_error"}
+
+
+def storage_fault_kind(err: sqlite3.Error) -> str | None:
+    """`disk_full` or `io_error` when the storage failed (not our SQL); None otherwise."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is None:
+        return "disk_full" if "disk is full" in str(err) else None
+    return _STORAGE_FAULTS.get(int(code) & 0xFF)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageEpisode:
+    """A storage fault that has ended: what it was, when, and how many operations it failed."""
+
+    kind: str
+    since: float
+    until: float
+    failures: int
+
+
+@dataclass(slots=True)
+class StorageHealth:
+    """Whether the database can be written now (status, metrics, the kiosk's 503)."""
+
+    kind: str | None = None
+    detail: str = ""
+    since: float | None = None
+    failures: int = 0
+    episodes: int = 0  # faults since start (a counter)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is None
+
+    def failed(self, kind: str, detail: str) -> None:
+        if self.kind is None:
+            self.kind, self.since, self.failures = kind, time.time(), 0
+            self.episodes += 1
+            _LOG.error("storage fault (%s): %s; typed codes and pickups are refused", kind, detail)
+        self.failures += 1
+        self.detail = detail
+
+    def succeeded(self) -> StorageEpisode | None:
+        """Mark writes working; the episode that just ended, if any."""
+        if self.kind is None or self.since is None:
+            return None
+        ended = StorageEpisode(self.kind, self.since, time.time(), self.failures)
+        self.kind, self.detail, self.since, self.failures = None, "", None, 0
+        _LOG.warning("storage works again after %.0f s", ended.until - ended.since)
+        return ended
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "fault": self.kind,
+            "since": self.since,
+            "failures": self.failures,
+            "faults_since_start": self.episodes,
+        }
 
 
 def _integrity_check(conn: sqlite3.Connection) -> None:
@@ -139,6 +203,9 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         # Called on the loop after every committed write transaction (e.g. wake the hub sync).
         self.after_commit: list[Callable[[], None]] = []
+        self.health = StorageHealth()
+        # Called once when writes work again after a storage fault (e.g. record it for the hub).
+        self.on_storage_recovered: list[Callable[[StorageEpisode], Awaitable[None]]] = []
 
     async def open(self, *, migrate: bool = True) -> tuple[int, int]:
         """Open, check integrity, migrate (unless `migrate=False`). Returns (was, now) versions."""
@@ -170,15 +237,33 @@ class Database:
             await conn.close()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn(conn, *args)` in the database thread, outside any transaction we open."""
+        """Run `fn(conn, *args)` in the database thread, outside any transaction we open.
+
+        A full disk or an I/O error becomes `StorageFault` (503 "out of service") and marks
+        `health` faulted; the next successful write transaction clears it."""
         if self._conn is None:
             raise StoreError("database is not open")
-        # aiosqlite's worker runs callables against its connection; this is the one place we use it.
-        return await self._conn._execute(fn, self._conn._conn, *args, **kwargs)  # type: ignore[no-untyped-call,no-any-return]
+        try:
+            # aiosqlite's worker runs callables on its connection; the one place we use it.
+            return await self._conn._execute(fn, self._conn._conn, *args, **kwargs)  # type: ignore[no-untyped-call,no-any-return]
+        except sqlite3.OperationalError as err:
+            kind = storage_fault_kind(err)
+            if kind is None:
+                raise
+            self.health.failed(kind, str(err))
+            raise StorageFault(f"{kind}: {err}") from err
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args)` as ONE write transaction (BEGIN IMMEDIATE .. COMMIT/ROLLBACK)."""
         result: T = await self.call(_in_transaction, fn, *args, **kwargs)
+        ended = self.health.succeeded()
+        if ended is not None:
+            # The caller's transaction committed: nothing here may turn it into a failure.
+            for on_recovered in self.on_storage_recovered:
+                try:
+                    await on_recovered(ended)
+                except Exception:
+                    _LOG.exception("recording the end of a storage fault failed")
         for hook in self.after_commit:
             hook()
         return result
@@ -196,10 +281,11 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, 
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args, **kw)
+        conn.execute("COMMIT")  # may fail too (a full disk): then roll back as well
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite rolls back on its own after some errors (SQLITE_FULL)
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 

@@ -1,0 +1,96 @@
+"""Storage faults: a full disk puts the kiosk out of service with an alarm, and it recovers."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.reasons import Reason
+from tests.agent.conftest import start_agent
+
+
+@contextlib.contextmanager
+def _small_disk(where: Path, size: str = "3m") -> Iterator[Path]:
+    """A real, small filesystem (tmpfs) at `where`: writes past its size fail with ENOSPC."""
+    where.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode()[:100]}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Write a filler file until the disk is full."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    chunk = b"\0" * 65536
+    try:
+        while True:
+            try:
+                os.write(fd, chunk)
+            except OSError as err:
+                if err.errno != errno.ENOSPC:
+                    raise
+                if len(chunk) == 1:
+                    break
+                chunk = chunk[: len(chunk) // 2]
+    finally:
+        os.close(fd)
+    return filler
+
+
+async def test_a_full_disk_is_out_of_service_with_an_alarm_and_recovers(tmp_path: Path) -> None:
+    with _small_disk(tmp_path / "disk") as disk:
+        running = await start_agent(disk / "data")
+        try:
+            filler = await _run_blocking(_fill, disk)
+            order = running.orders[0]
+            status, body = await running.post("/api/v1/pickup/code", {"code": order.code})
+            assert status == 503
+            assert body["reason"] == Reason.STORAGE_FAULT
+            assert "out of service" in str(body["message"])
+            assert "staff" in str(body["message"])
+            assert running.sim.pulses == []  # nothing was authorised, no door opened
+            status, snapshot = await running.get("/api/v1/status")
+            assert status == 200  # reads still work: staff and the hub can see the alarm
+            storage = snapshot["storage"]
+            assert isinstance(storage, dict)
+            assert (storage["ok"], storage["fault"]) == (False, "disk_full")
+            async with running.http.get(running.url + "/metrics") as response:
+                metrics = await response.text()
+            assert "locker_storage_ok 0.0" in metrics
+
+            filler.unlink()  # space returns
+            status, body = await running.post("/api/v1/pickup/code", {"code": order.code})
+            assert status == 200
+            assert running.sim.pulses == [order.door]
+            status, snapshot = await running.get("/api/v1/status")
+            assert snapshot["storage"]["ok"] is True  # type: ignore[index]
+            kinds = await running.agent.db.read(
+                lambda conn: [r[0] for r in conn.execute("SELECT kind FROM outbox")]
+            )
+            assert "storage.fault" in kinds  # the hub learns of it once writes work again
+        finally:
+            await running.close()
+
+
+async def _run_blocking(fn: object, *args: object) -> Path:
+    import asyncio
+
+    assert callable(fn)
+    result = await asyncio.to_thread(fn, *args)
+    assert isinstance(result, Path)
+    return result
