@@ -32,7 +32,7 @@ from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.errors import AgentError, StorageFault, StoreError
 from agent.store import journal
-from agent.store.db import Database
+from agent.store.db import Database, open_read_only
 
 _LOG = logging.getLogger(__name__)
 
@@ -364,13 +364,10 @@ def verify_audit(
 
 def verify_audit_file(database: Path, keys: dict[str, ed25519.Ed25519PublicKey]) -> AuditReport:
     """Open `database` read-only and verify it. Blocking: call through `asyncio.to_thread`."""
-    if not database.is_file():
-        raise StoreError(f"{database}: no such database")
     try:
-        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        conn = open_read_only(database)
     except sqlite3.Error as err:
         raise StoreError(f"{database}: {err}") from err
-    conn.row_factory = sqlite3.Row
     try:
         return verify_audit(conn, keys)
     except sqlite3.Error as err:

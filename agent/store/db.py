@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -137,6 +139,48 @@ class StorageHealth:
             "failures": self.failures,
             "faults_since_start": self.episodes,
         }
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a database, even in a read-only folder or filesystem.
+
+    `mode=ro` still needs to create the WAL index (`-shm`) beside a WAL database; where that is
+    impossible and no WAL is left (a clean shutdown checkpoints and removes it), the file is
+    opened `immutable` (nothing can be writing it); with a WAL left, the database and its WAL
+    are copied to a private temporary folder and the copy is read. Blocking."""
+    if not path.is_file():
+        raise StoreError(f"{path}: no such database")
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError:
+        conn.close()
+    else:
+        conn.row_factory = sqlite3.Row
+        return conn
+    wal = path.with_name(path.name + "-wal")
+    if not wal.exists() or wal.stat().st_size == 0:
+        conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+    else:
+        conn = _open_copy(path, wal)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _open_copy(path: Path, wal: Path) -> sqlite3.Connection:
+    folder = Path(tempfile.mkdtemp(prefix="locker-ro-"))
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    shutil.copyfile(wal, folder / wal.name)
+    source = sqlite3.connect(copy)
+    try:
+        memory = sqlite3.connect(":memory:")
+        source.backup(memory)  # applies the WAL; the copies can go at once
+    finally:
+        source.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return memory
 
 
 def _integrity_check(conn: sqlite3.Connection) -> None:

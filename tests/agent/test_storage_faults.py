@@ -94,3 +94,64 @@ async def _run_blocking(fn: object, *args: object) -> Path:
     result = await asyncio.to_thread(fn, *args)
     assert isinstance(result, Path)
     return result
+
+
+async def _audit_verify(data_dir: Path) -> tuple[int, dict[str, object]]:
+    import asyncio
+    import json
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agent",
+        "audit",
+        "verify",
+        "--data-dir",
+        str(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    report = json.loads(out) if out.strip() else {"stderr": err.decode()}
+    return process.returncode, report
+
+
+def _remount_read_only(disk: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+
+
+async def test_audit_verify_works_on_a_read_only_data_folder(tmp_path: Path) -> None:
+    import asyncio
+    import shutil
+
+    with _small_disk(tmp_path / "disk", size="20m") as disk:
+        # a cleanly stopped agent (no WAL left) ...
+        running = await start_agent(disk / "clean")
+        assert (await running.post("/api/v1/pickup/code", {"code": running.orders[0].code}))[
+            0
+        ] == 200
+        await running.close()
+        # ... and a copy of a running one, whose latest entries are only in the WAL
+        live = await start_agent(tmp_path / "live")
+        try:
+            assert (await live.post("/api/v1/pickup/code", {"code": live.orders[0].code}))[0] == 200
+            entries = await live.agent.db.read(
+                lambda conn: conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+            )
+            source = live.agent.config.locker.data_dir
+            assert (source / "agent.db-wal").stat().st_size > 0
+            copy = disk / "crashed"
+            copy.mkdir()
+            for name in ("agent.db", "agent.db-wal", "device_key.pem"):
+                await asyncio.to_thread(shutil.copyfile, source / name, copy / name)
+        finally:
+            await live.close()
+        await asyncio.to_thread(_remount_read_only, disk)
+
+        status, report = await _audit_verify(disk / "clean")
+        assert status == 0, report
+        assert report["problems"] == []
+        status, report = await _audit_verify(disk / "crashed")
+        assert (status, report["entries"]) == (0, entries), report
