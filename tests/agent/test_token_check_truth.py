@@ -1,4 +1,4 @@
-"""`locker-agent token check` says what the locker would do now, not only whether a token verifies."""
+"""`locker-agent token check` says what the locker would do now, not only if a token verifies."""
 
 from __future__ import annotations
 
