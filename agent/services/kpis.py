@@ -146,7 +146,7 @@ def _queue_snapshot(conn: sqlite3.Connection, body: dict[str, object], now: floa
     last = float(journal.get_setting(conn, _SNAPSHOT_SETTING) or 0.0)
     if 0 <= now - last < KPI_SNAPSHOT_EVERY_S:
         return False
-    journal.append_outbox(conn, "kpi.snapshot", body, now=now)
+    journal.record(conn, "kpi.snapshot", body, now=now)  # the hub gets it, the audit too
     journal.put_setting(conn, _SNAPSHOT_SETTING, repr(now))
     return True
 
