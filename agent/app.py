@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -16,13 +16,20 @@ from aiohttp import web
 from agent.api.context import ApiContext
 from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
+from agent.app_metrics import (
+    COUNTER_SAVE_S,
+    register_metrics,
+    restore_counters,
+    save_counters,
+    save_counters_every,
+)
 from agent.app_services import Ports, Services, build_services
 from agent.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
 from agent.errors import AgentError, ConfigError
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
-from agent.metrics import Gauge, Metrics
+from agent.metrics import Metrics
 from agent.reasons import Reason
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
@@ -117,6 +124,7 @@ class Agent:
         )
         self.trust = await self._start_trust()
         self.services = services = self._build_services(self.trust, device_key)
+        await restore_counters(self.metrics, self.db)
         self.scanner = self._build_scanner(services)
         self.sync = self._build_sync(services, self.trust)
         self._register_status(services)
@@ -277,49 +285,7 @@ class Agent:
         if self.sync is not None:
             sync = self.sync
             providers["hub"] = lambda: asdict(sync.stats())
-        self.metrics.gauges.append(self._gauges)
-        self.metrics.refreshers.append(services.kpis.refresh)
-        self.metrics.gauges.append(services.kpis.samples)
-
-    def _gauges(self) -> Iterable[Gauge]:
-        health = self.db.health
-        yield Gauge("locker_storage_ok", "1 while the database can be written.", float(health.ok))
-        yield Gauge(
-            "locker_storage_faults_total",
-            "Storage faults (disk full, I/O errors) since start.",
-            health.episodes,
-            kind="counter",
-        )
-        if self.services is not None:
-            for kind, count in sorted(self.services.supervisor.alarm_counts.items()):
-                yield Gauge(
-                    "locker_door_alarms_total",
-                    "Door alarms since start (forced, left open, jammed, dead sensor).",
-                    count,
-                    {"kind": kind},
-                    kind="counter",
-                )
-        if self.scanner is not None:
-            camera = self.scanner.health()
-            yield Gauge("locker_camera_ok", "1 when frames are flowing.", float(camera.ok))
-            if camera.decode_ms_p50 is not None:
-                yield Gauge(
-                    "locker_decode_p50_seconds",
-                    "Median QR decode time per frame.",
-                    camera.decode_ms_p50 / 1000,
-                )
-        if self.sync is not None:
-            stats = self.sync.stats()
-            yield Gauge("locker_hub_connected", "1 while connected.", float(stats.connected))
-            yield Gauge(
-                "locker_hub_reconnects_total",
-                "Reconnects since start.",
-                stats.reconnects,
-                kind="counter",
-            )
-            yield Gauge(
-                "locker_outbox_drain_alarm", "1 while the outbox is stuck.", stats.drain_alarm
-            )
+        register_metrics(self.metrics, self.db.health, services, self.scanner, self.sync)
 
     async def _start_web(self, services: Services) -> None:
         context = ApiContext(
@@ -374,6 +340,10 @@ class Agent:
                 group.create_task(services.expiry.run(self._sweep_s, stop), name="agent.expiry"),
                 group.create_task(services.audit.run(), name="agent.audit-signer"),
                 group.create_task(services.kpis.run(), name="agent.kpi-snapshot"),
+                group.create_task(
+                    save_counters_every(self.metrics, self.db, COUNTER_SAVE_S),
+                    name="agent.counter-saver",
+                ),
             ]
             if self.config.locker.mode == "locker":
                 tasks.append(group.create_task(services.supervisor.run(), name="agent.doors"))
@@ -401,6 +371,10 @@ class Agent:
                 await self.services.audit.checkpoint()
             except Exception:
                 _LOG.exception("could not sign the audit log at shutdown")
+            try:
+                await save_counters(self.metrics, self.db)
+            except Exception:
+                _LOG.exception("could not save the metric counters at shutdown")
         await self.hardware.controller.stop()
         await self.db.close()
 

@@ -11,6 +11,7 @@ Labels are reason codes and fixed names, never a token, code or order id.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ from prometheus_client.registry import Collector
 
 # `_created` series would double the output, and no dashboard reads them
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# Help texts of the in-process counters, so a counter restored at start reads as it will.
+COUNTER_HELP = {
+    "locker_scans_total": "Scanned codes by source and result (reason code when refused).",
+    "locker_typed_code_pickups_total": "Typed-code pickups by result (reason code when refused).",
+}
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -115,15 +122,41 @@ class Metrics:
         self.refreshers: list[Callable[[], Awaitable[None]]] = []
         self.registry.register(_ProvidedValues(self))
 
-    def count(self, name: str, help_text: str, **labels: str) -> None:
-        """Add one to counter `name` (ending in `_total`) with these labels."""
+    def _counter(self, name: str, help_text: str, label_names: Iterable[str]) -> Counter:
         counter = self._counters.get(name)
         if counter is None:
             counter = Counter(
-                name.removesuffix("_total"), help_text, sorted(labels), registry=self.registry
+                name.removesuffix("_total"), help_text, sorted(label_names), registry=self.registry
             )
             self._counters[name] = counter
+        return counter
+
+    def count(self, name: str, help_text: str, **labels: str) -> None:
+        """Add one to counter `name` (ending in `_total`) with these labels."""
+        counter = self._counter(name, help_text, labels)
         (counter.labels(**labels) if labels else counter).inc()
+
+    def counter_values(self) -> list[tuple[str, str, float]]:
+        """(name, labels as JSON, value) of every in-process counter, to persist."""
+        rows = []
+        for name, counter in self._counters.items():
+            for family in counter.collect():
+                for sample in family.samples:
+                    if sample.name == name:
+                        labels = json.dumps(sample.labels, sort_keys=True)
+                        rows.append((name, labels, sample.value))
+        return rows
+
+    def restore(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        """Start counters from persisted values (at start, before anything counts)."""
+        for name, labels_json, value in rows:
+            labels = json.loads(labels_json)
+            help_text = COUNTER_HELP.get(name, name.replace("_", " "))
+            try:
+                counter = self._counter(name, help_text, labels)
+                (counter.labels(**labels) if labels else counter).inc(value)
+            except ValueError:
+                continue  # the label set changed between versions: start that one afresh
 
     def observe_ms(self, name: str, help_text: str, value_ms: float) -> None:
         """Record a duration in the histogram `name` (seconds, as Prometheus expects)."""

@@ -58,6 +58,9 @@ async def test_kpis_come_from_the_database_and_survive_a_restart(tmp_path: Path)
     assert values["locker_order_dwell_seconds_count"] == "1.0"
     key = 'locker_typed_code_failures_total{reason="CODE_UNKNOWN",via="pickup"}'
     assert values[key] == "1.0"  # counted before the restart, still there after it
+    # in-process counters are saved at shutdown and restored at start
+    assert values['locker_typed_code_pickups_total{result="open"}'] == "1.0"
+    assert values['locker_typed_code_pickups_total{result="CODE_UNKNOWN"}'] == "1.0"
 
 
 async def test_counters_are_counters_and_latencies_histograms(running: RunningAgent) -> None:
