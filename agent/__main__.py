@@ -25,7 +25,7 @@ from pathlib import Path
 from agent import audit, demo
 from agent.api.demo_routes import DemoToken, demo_routes
 from agent.app import Agent
-from agent.config import AgentConfig, load_config
+from agent.config import AgentConfig, load_config, require_explicit_hardware
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.logs import setup_logging
 from agent.store.db import Database, schema_version_of_code
@@ -232,6 +232,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _audit(args)
     config = load_config(args.config)
     if args.command == "run":
+        require_explicit_hardware(config, args.config)
         return await _run(config)
     return await _db(args.action, config)
 

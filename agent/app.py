@@ -31,6 +31,7 @@ from agent.errors import AgentError, ConfigError
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.metrics import Metrics
 from agent.reasons import Reason
+from agent.services.expiry import credit_downtime
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
@@ -176,6 +177,7 @@ class Agent:
     async def _recover(self, now: float) -> None:
         openings = await self.db.run(recover_interrupted_openings, now)
         returns = await self.db.run(recover_interrupted_returns, now)
+        await self.db.run(credit_downtime, now)  # time off counts as a locker-wide fault
         if openings or returns:
             _LOG.warning("a restart interrupted %s door openings; flagged for staff", openings)
 
@@ -246,6 +248,7 @@ class Agent:
             trust=trust,
             remote_open=services.staff.open_door,
             default_hold_s=self.config.hold.default_hours * 3600,
+            returns=services.returns,
         )
         sync = DeviceSync(
             settings,

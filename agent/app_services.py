@@ -21,13 +21,14 @@ from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.metrics import Metrics
 from agent.services.attempts import AttemptGate
-from agent.services.counter import CounterService
+from agent.services.collection import CollectionService
+from agent.services.counter import CounterService, TokenVerifier
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
 from agent.services.kpis import KpiService
 from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
-from agent.services.returns import CollectionService, ReturnService
+from agent.services.returns import ReturnService
 from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
 from agent.services.staff import DoorHelpService, StaffService
@@ -94,7 +95,6 @@ def build_services(
     versions: dict[str, object],
 ) -> Services:
     db, clock = ports.db, ports.clock
-    counter_mode = config.locker.mode == "counter"
 
     def code_key(code: str) -> str:
         return code_lookup_key(code, code_secret)
@@ -109,14 +109,18 @@ def build_services(
         attempts=attempts,
         reopen_grace_s=config.supervision.reopen_grace_s,
     )
-    tokens = TokenPickupService(db, pickup, trust, clock, id_check_available=counter_mode)
+    tokens = TokenPickupService(db, pickup, trust, clock)
     expiry = ExpiryService(db, clock)
 
     async def resume_holds(door: int, now: float) -> None:
         await expiry.resume_holds_for_door(door, now)
 
-    staff = StaffService(db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds)
-    operations = _operations(config, ports, code_key, attempts)
+    staff = StaffService(
+        db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds, pickup=pickup
+    )
+    operations = _operations(
+        config, ports, code_key, expiry, verify=tokens.verify, attempts=attempts
+    )
     supervisor = _supervisor(config, ports, expiry, operations)
     door_help = DoorHelpService(
         db,
@@ -169,7 +173,13 @@ class _Operations:
 
 
 def _operations(
-    config: AgentConfig, ports: Ports, code_key: Callable[[str], str], attempts: AttemptGate
+    config: AgentConfig,
+    ports: Ports,
+    code_key: Callable[[str], str],
+    expiry: ExpiryService,
+    *,
+    verify: TokenVerifier,
+    attempts: AttemptGate,
 ) -> _Operations:
     """Loading, returns and courier collection at a locker; the counter in counter mode."""
     db, clock = ports.db, ports.clock
@@ -181,6 +191,7 @@ def _operations(
             typed_code_key=code_key,
             attempts=attempts,
             default_hold_s=hold_s,
+            verify=verify,
         )
         collection = CollectionService(db, None, clock)
         return _Operations(
@@ -188,6 +199,7 @@ def _operations(
             counter=counter,
             collection=collection,
         )
+    del expiry  # holds pause through the supervisor's fault callback
     check_s = config.operations.door_open_check_ms / 1000
     opener = DoorOpener(ports.doors, ports.sensors, check_s=check_s)
     loading = LoadingService(db, opener, clock, default_hold_s=hold_s)
@@ -210,6 +222,12 @@ def _supervisor(
     async def pause_holds(door: int, now: float) -> None:
         await expiry.pause_holds_for_door(door, now)
 
+    async def pause_all(now: float) -> None:
+        await expiry.pause_all(now)
+
+    async def resume_all(now: float) -> None:
+        await expiry.resume_all(now)
+
     async def confirm_loads(door: int, now: float) -> None:
         if loading is not None:
             await loading.confirm_closed(door, now)
@@ -227,4 +245,6 @@ def _supervisor(
         ),
         on_door_fault=pause_holds,
         on_door_closed=confirm_loads,
+        on_locker_fault=pause_all,  # the door bus down: nobody can collect, every hold pauses
+        on_locker_restored=resume_all,
     )

@@ -277,6 +277,28 @@ def load_config(path: Path) -> AgentConfig:
     return config_from_mapping(raw, source=path)
 
 
+def require_explicit_hardware(config: AgentConfig, source: Path) -> None:
+    """For `locker-agent run`: a real locker never runs on simulated hardware by accident.
+
+    The door driver (at a locker; a counter has no doors) and the camera (when enabled) must be
+    named in the file; the simulators are used only when the file says so. Raises
+    `ConfigError` (exit status 2) naming the file and the key. `locker-agent demo` is simulated
+    on purpose and does not ask."""
+    if config.locker.mode == "locker" and "driver" not in config.doors.model_fields_set:
+        raise ConfigError(
+            f"{source}: doors.driver: not set. Name the door driver in [doors.driver] (type ="
+            ' "modbus_tcp", "modbus_rtu" or "gpio"), or type = "simulator" to run on'
+            " simulated doors on purpose"
+        )
+    camera = config.camera
+    if camera.enabled and "source" not in camera.model_fields_set:
+        raise ConfigError(
+            f"{source}: camera.source: not set. Name the camera in [camera] (a device index,"
+            ' /dev/videoN, a video file or an rtsp:// URL), source = "simulated" on purpose,'
+            " or enabled = false"
+        )
+
+
 def config_from_mapping(raw: dict[str, object], *, source: Path) -> AgentConfig:
     try:
         config = AgentConfig.model_validate(raw)

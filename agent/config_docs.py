@@ -23,6 +23,11 @@ unknown key, a wrong type or an out-of-range value stops the agent with exit sta
 message naming the file, the key and the problem. Relative paths are relative to the file's
 folder. `locker-agent demo` runs on the defaults below (simulated doors and camera, no hub).
 
+A real locker never runs on simulated hardware by accident: `locker-agent run` refuses to start
+(exit status 2, naming the key) unless the file names the door driver in `[doors.driver]` (a
+counter has no doors) and the camera's `source` in `[camera]` (or sets `enabled = false`). To
+run on the simulators on purpose, say so: `type = "simulator"` and `source = "simulated"`.
+
 This page is generated from the code (`python -m agent.config_docs`); a test keeps it current.
 
 ## Example

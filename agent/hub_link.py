@@ -22,20 +22,25 @@ from agent.errors import AgentError
 from agent.reasons import Reason
 from agent.services.expiry import ExpiryService
 from agent.services.orders import Announcement
+from agent.services.returns import ReturnService
 from agent.services.trust import TrustService
 from agent.store import journal
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
 from agent.tokens.errors import TrustBundleError
 from hub_sync.commands import (
+    TRANSACTION_REUSED,
+    CodeMaterial,
     Command,
     CommandResult,
     ConfigChange,
     OrderCancel,
     OrderExtend,
+    OrderRedirect,
     OrderUpsert,
     RemoteOpen,
     ReturnDecision,
+    ReturnExpect,
     Revocation,
     TrustUpdate,
 )
@@ -126,16 +131,18 @@ class HubCommands:
         trust: TrustService,
         remote_open: RemoteOpener,
         default_hold_s: float,
+        returns: ReturnService | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._expiry = expiry
+        self._returns = returns
         self._trust = trust
         self._remote_open = remote_open
         self._default_hold_s = default_hold_s
 
     async def apply(self, command: Command) -> CommandResult:
-        claimed = await self._db.run(_claim, command.transaction_id, command.name, self._now())
+        claimed = await self._db.run(_claim, command, self._now())
         if claimed is not None:
             return claimed
         try:
@@ -158,6 +165,8 @@ class HubCommands:
             OrderUpsert: self._upsert,
             OrderCancel: self._cancel,
             OrderExtend: self._extend,
+            OrderRedirect: self._redirect,
+            ReturnExpect: self._return_expect,
             ReturnDecision: self._return_decision,
             TrustUpdate: self._install_bundle,
             Revocation: self._revoke,
@@ -179,6 +188,17 @@ class HubCommands:
     async def _extend(self, args: OrderExtend, now: float) -> CommandResult:
         return _state(await self._expiry.extend(args.order_id, float(args.extend_s), now))
 
+    async def _redirect(self, args: OrderRedirect, now: float) -> CommandResult:
+        return _state(await self._expiry.redirect(args.order_id, args.destination, now))
+
+    async def _return_expect(self, args: ReturnExpect, now: float) -> CommandResult:
+        del now
+        if self._returns is None:
+            raise AgentError("this locker takes no returns", reason=Reason.BAD_REQUEST)
+        code_key = None if args.code is None else _code_key(args.code)
+        await self._returns.expect(args.order_ref, _size(args.size), code_key)
+        return CommandResult(ok=True, data={"return": args.order_ref})
+
     async def _revoke(self, args: Revocation, now: float) -> CommandResult:
         del now
         await self._trust.revoke(args.ctis, args.kids)
@@ -190,19 +210,11 @@ class HubCommands:
         return CommandResult(ok=True, data={"door": args.door})
 
     def _announcement(self, args: OrderUpsert) -> Announcement:
-        try:
-            size = DoorSize(args.size.upper())
-        except ValueError:
-            raise AgentError("size must be S, M or L", reason=Reason.BAD_REQUEST) from None
-        code_key = None
-        if args.code is not None:
-            if args.code.scheme != CODE_SCHEME:
-                raise AgentError(f"code scheme must be {CODE_SCHEME}", reason=Reason.BAD_REQUEST)
-            code_key = args.code.digest.lower()
+        code_key = None if args.code is None else _code_key(args.code)
         policy = args.policy
         return Announcement(
             order_id=args.order_id,
-            size=size,
+            size=_size(args.size),
             hold_s=float(args.hold_s or self._default_hold_s),
             policy=OrderPolicy(
                 live_required=bool(policy.get("live_required")),
@@ -239,19 +251,39 @@ def _state(order: Order) -> CommandResult:
     return CommandResult(ok=True, data={"state": order.state.value})
 
 
-def _claim(
-    conn: sqlite3.Connection, transaction_id: str, kind: str, now: float
-) -> CommandResult | None:
-    """The stored result of this transaction, or None after claiming it for a first run."""
+def _size(text: str) -> DoorSize:
+    try:
+        return DoorSize(text.upper())
+    except ValueError:
+        raise AgentError("size must be S, M or L", reason=Reason.BAD_REQUEST) from None
+
+
+def _code_key(code: CodeMaterial) -> str:
+    if code.scheme != CODE_SCHEME:
+        raise AgentError(f"code scheme must be {CODE_SCHEME}", reason=Reason.BAD_REQUEST)
+    return code.digest.lower()
+
+
+def _claim(conn: sqlite3.Connection, command: Command, now: float) -> CommandResult | None:
+    """The stored result of this transaction, or None after claiming it for a first run.
+
+    A transaction id is bound to the command it was first used for (name and args digest): the
+    same id with anything else is refused, so nobody can squat an id the hub will use later."""
     row = conn.execute(
-        "SELECT result FROM inbox WHERE transaction_id = ?", (transaction_id,)
+        "SELECT result, kind, args_digest FROM inbox WHERE transaction_id = ?",
+        (command.transaction_id,),
     ).fetchone()
     if row is None:
         conn.execute(
-            "INSERT INTO inbox (transaction_id, kind, result, applied_at) VALUES (?, ?, ?, ?)",
-            (transaction_id, kind, _APPLYING, now),
+            "INSERT INTO inbox (transaction_id, kind, args_digest, result, applied_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (command.transaction_id, command.name, command.args_digest, _APPLYING, now),
         )
         return None
+    if row[1] != command.name or (row[2] is not None and row[2] != command.args_digest):
+        return CommandResult(
+            ok=False, reason=TRANSACTION_REUSED, detail="transaction id used for another command"
+        )
     if row[0] == _APPLYING:
         # The agent stopped while applying it: never run a command twice; the hub decides.
         return CommandResult(ok=False, reason="INTERRUPTED", detail="re-send with a new id")

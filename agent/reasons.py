@@ -61,6 +61,12 @@ class Reason(StrEnum):
     ID_CHECK_NEEDED = "ID_CHECK_NEEDED"
     ID_CHECK_FAILED = "ID_CHECK_FAILED"
     ID_CHECK_UNAVAILABLE = "ID_CHECK_UNAVAILABLE"
+    # order policy on every path (agent/domain/policy.py)
+    TOKEN_REQUIRED = "TOKEN_REQUIRED"  # noqa: S105 (a reason code, not a secret)
+    ORDER_CANCELLED = "ORDER_CANCELLED"
+    ORDER_RETURNING = "ORDER_RETURNING"
+    HOLD_EXPIRED = "HOLD_EXPIRED"
+    OPENING_UNCONFIRMED = "OPENING_UNCONFIRMED"
     # hostile or broken requests, and a locker that cannot store
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
@@ -163,6 +169,29 @@ REASONS: dict[Reason, ReasonInfo] = {
         503,
         "The ID check can't be done right now. The parcel stays here and can be collected "
         "later (ref {ref}).",
+    ),
+    Reason.TOKEN_REQUIRED: ReasonInfo(
+        403, "This parcel can't be opened with a typed code — please show the QR code from the app."
+    ),
+    Reason.ORDER_CANCELLED: ReasonInfo(
+        409,
+        "This order was cancelled, so the parcel can't be collected. It will be picked up by "
+        "the carrier — contact support (ref {ref}).",
+    ),
+    Reason.ORDER_RETURNING: ReasonInfo(
+        409,
+        "This parcel is being returned to the sender and can't be collected any more. "
+        "Contact support (ref {ref}).",
+    ),
+    Reason.HOLD_EXPIRED: ReasonInfo(
+        409,
+        "The pickup period for this parcel has ended, so it can't be collected here any more. "
+        "Contact support (ref {ref}).",
+    ),
+    Reason.OPENING_UNCONFIRMED: ReasonInfo(
+        409,
+        "We couldn't confirm how this door's last opening ended, so staff will check it. Your "
+        "parcel is safe — please contact staff (ref {ref}).",
     ),
     Reason.METHOD_NOT_ALLOWED: ReasonInfo(405, "That request wasn't understood."),
     Reason.UNSUPPORTED_MEDIA_TYPE: ReasonInfo(415, "That request wasn't understood."),

@@ -6,14 +6,19 @@ A command is parsed completely before anything acts on it; a malformed or unknow
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from hub_sync.errors import WireError
-from hub_sync.wire import Header, decode, encode, get
+from hub_sync.wire import Header, canonical_json, decode, encode, get
 
 Scalar = str | int | bool | None
+#: reply reason: a `transaction_id` already used for another command name or other args
+TRANSACTION_REUSED: Final = "TRANSACTION_REUSED"
+#: the longest pickup window or extension a hub may grant in one command (30 days)
+MAX_HOLD_S: Final = 30 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,25 @@ class OrderCancel:
 class OrderExtend:
     order_id: str
     extend_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRedirect:
+    """Give the order up here: the hub re-announces it at another locker (`destination`, for the
+    record only). A loaded parcel waits for a courier; an unloaded order is dropped."""
+
+    order_id: str
+    reason: str
+    destination: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnExpect:
+    """Announce a customer return so its typed return code works offline at this locker."""
+
+    order_ref: str
+    size: str
+    code: CodeMaterial | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +118,8 @@ CommandArgs = (
     OrderUpsert
     | OrderCancel
     | OrderExtend
+    | OrderRedirect
+    | ReturnExpect
     | ReturnDecision
     | TrustUpdate
     | Revocation
@@ -112,6 +138,8 @@ class Command:
     args: CommandArgs
     issued_at: float
     signed: bool
+    #: `args_digest(name, args)`: binds an idempotency key to what it was first used for
+    args_digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +159,18 @@ def _s(obj: Mapping[str, Any], key: str, max_len: int = 128) -> str:
     return value
 
 
-def _pos(obj: Mapping[str, Any], key: str) -> int:
+def _pos(obj: Mapping[str, Any], key: str, maximum: int = 10**9) -> int:
     value: int = get(obj, key, int)
-    if value <= 0 or value > 10**9:
-        raise WireError("MALFORMED", f"{key} must be a positive integer")
+    if value <= 0 or value > maximum:
+        raise WireError("MALFORMED", f"{key} must be an integer in 1..{maximum}")
     return value
+
+
+def _code(a: Mapping[str, Any]) -> CodeMaterial | None:
+    code_raw = get(a, "code", dict, optional=True)
+    if code_raw is None:
+        return None
+    return CodeMaterial(_s(code_raw, "scheme", 32), _s(code_raw, "salt"), _s(code_raw, "digest"))
 
 
 def _scalars(obj: Mapping[str, Any], key: str) -> dict[str, Scalar]:
@@ -149,19 +184,14 @@ def _scalars(obj: Mapping[str, Any], key: str) -> dict[str, Scalar]:
 
 
 def _order_upsert(a: Mapping[str, Any]) -> OrderUpsert:
-    code_raw = get(a, "code", dict, optional=True)
-    code = None
-    if code_raw is not None:
-        code = CodeMaterial(
-            _s(code_raw, "scheme", 32), _s(code_raw, "salt"), _s(code_raw, "digest")
-        )
+    code = _code(a)
     door = get(a, "door", int, optional=True)
     if door is not None and door < 1:
         raise WireError("MALFORMED", "door must be >= 1")
     return OrderUpsert(
         order_id=_s(a, "order_id"),
         size=_s(a, "size", 8),
-        hold_s=_pos(a, "hold_s"),
+        hold_s=_pos(a, "hold_s", MAX_HOLD_S),
         policy=_scalars(a, "policy"),
         code=code,
         door=door,
@@ -173,8 +203,8 @@ def _return_decision(a: Mapping[str, Any]) -> ReturnDecision:
     if decision not in ("return_to_sender", "keep"):
         raise WireError("MALFORMED", "decision must be return_to_sender or keep")
     hold = get(a, "hold_s", int, optional=True)
-    if decision == "keep" and (hold is None or hold <= 0):
-        raise WireError("MALFORMED", "keep needs a positive hold_s")
+    if decision == "keep" and (hold is None or not 0 < hold <= MAX_HOLD_S):
+        raise WireError("MALFORMED", f"keep needs a hold_s in 1..{MAX_HOLD_S}")
     return ReturnDecision(order_id=_s(a, "order_id"), decision=decision, hold_s=hold)
 
 
@@ -193,10 +223,23 @@ def _remote_open(a: Mapping[str, Any]) -> RemoteOpen:
     return RemoteOpen(door=door, order_id=order, reason=_s(a, "reason", 200))
 
 
+def _redirect(a: Mapping[str, Any]) -> OrderRedirect:
+    destination = get(a, "destination", str, optional=True)
+    if destination is not None and not 0 < len(destination) <= 64:
+        raise WireError("MALFORMED", "destination must be 1..64 characters")
+    return OrderRedirect(_s(a, "order_id"), _s(a, "reason", 200), destination)
+
+
+def _return_expect(a: Mapping[str, Any]) -> ReturnExpect:
+    return ReturnExpect(order_ref=_s(a, "order_ref", 64), size=_s(a, "size", 8), code=_code(a))
+
+
 _PARSERS: Final[dict[str, Callable[[Mapping[str, Any]], CommandArgs]]] = {
     "order.upsert": _order_upsert,
     "order.cancel": lambda a: OrderCancel(_s(a, "order_id"), _s(a, "reason", 200)),
-    "order.extend": lambda a: OrderExtend(_s(a, "order_id"), _pos(a, "extend_s")),
+    "order.extend": lambda a: OrderExtend(_s(a, "order_id"), _pos(a, "extend_s", MAX_HOLD_S)),
+    "order.redirect": _redirect,
+    "return.expect": _return_expect,
     "order.return_decision": _return_decision,
     "trust.update": lambda a: TrustUpdate(_s(a, "bundle", 512_000), _pos(a, "version")),
     "trust.revoke": lambda a: Revocation(_ids(a, "ctis"), _ids(a, "kids")),
@@ -205,6 +248,12 @@ _PARSERS: Final[dict[str, Callable[[Mapping[str, Any]], CommandArgs]]] = {
 }
 
 COMMAND_NAMES: Final = frozenset(_PARSERS)
+
+
+def args_digest(name: str, args: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a command's name and raw args: what its
+    `transaction_id` was first used for (a reuse with other args is refused, not answered)."""
+    return hashlib.sha256(canonical_json({"name": name, "args": dict(args)})).hexdigest()
 
 
 def parse_args(name: str, args: Mapping[str, Any]) -> CommandArgs:

@@ -17,9 +17,10 @@ from dataclasses import replace
 
 from hub_sync.device_commands import CommandHandler
 from hub_sync.device_publisher import Publisher
-from hub_sync.errors import MqttError
+from hub_sync.errors import MqttError, WireError
 from hub_sync.mqtt import Inbound, MqttConnection, Will
 from hub_sync.ports import CommandSink, DeviceState, OutboxSource, SyncStats
+from hub_sync.refusals import RefusalLog
 from hub_sync.settings import SyncSettings
 from hub_sync.signing import CommandVerifier, PublicKey
 from hub_sync.wire import Header, Status, Topics, encode_reply, encode_status, new_message_id
@@ -47,14 +48,17 @@ class DeviceSync:
         self._topics = Topics(settings.fleet_id, settings.device_id)
         self._clock = clock
         self._on_alarm = on_alarm
-        self._pub = Publisher(settings, self._topics, outbox, state, clock)
+        self._pub = Publisher(
+            settings, self._topics, outbox, state, clock=clock, command_keys=command_keys
+        )
+        self._refusals = RefusalLog(_LOG)
         self._commands = CommandHandler(
             fleet=settings.fleet_id,
             device=settings.device_id,
             sink=sink,
             verifier=CommandVerifier(command_keys, clock),
-            signed_commands=settings.signed_commands,
             clock=clock,
+            refusals=self._refusals,
         )
         self._stats = SyncStats(
             connected=False, reconnects=0, outbox_depth=0, oldest_age_s=None, published=0,
@@ -75,6 +79,7 @@ class DeviceSync:
             outbox_depth=p.depth,
             oldest_age_s=p.oldest_age(),
             drain_alarm=p.alarm,
+            refused=self._refusals.total,
         )
 
     async def notify_outbox(self) -> None:
@@ -171,24 +176,35 @@ class DeviceSync:
         await conn.disconnect()
 
     async def _inbound(self, conn: MqttConnection) -> None:
+        """One message at a time; nothing in a message can end this loop (or the session)."""
         while True:
             msg = await self._inbox.get()
-            leaf = msg.topic.rsplit("/", 1)[-1]
-            if msg.topic == self._topics.confirm:
-                await self._pub.on_confirm(msg.payload)
-            elif msg.topic == self._topics.command:
-                outcome = await self._commands.handle(msg.payload)
-                if not outcome.duplicate:
-                    key = "commands_ok" if outcome.ok else "commands_nack"
-                    self._stats = replace(self._stats, **{key: getattr(self._stats, key) + 1})
-                with contextlib.suppress(MqttError):
-                    await conn.publish(self._topics.reply, encode_reply(outcome.reply))
-            elif msg.topic == self._topics.trust:
-                await self._commands.trust_bundle(msg.payload)
-            elif msg.topic == self._topics.hub:
-                self._pub.on_hub_status(msg.payload)
-            else:
-                _LOG.debug("ignored message on %s", leaf)
+            leaf = msg.topic.rsplit("/", 1)[-1][:16]
+            try:
+                await self._dispatch(conn, msg)
+            except WireError as err:
+                self._refusals.refused(leaf, err.reason, err.detail)
+            except MqttError:
+                raise
+            except Exception as err:  # a defect of ours: logged without the payload, go on
+                self._refusals.refused(leaf, "INTERNAL", type(err).__name__)
+
+    async def _dispatch(self, conn: MqttConnection, msg: Inbound) -> None:
+        if msg.topic == self._topics.confirm:
+            await self._pub.on_confirm(msg.payload)
+        elif msg.topic == self._topics.command:
+            outcome = await self._commands.handle(msg.payload)
+            if not outcome.duplicate:
+                key = "commands_ok" if outcome.ok else "commands_nack"
+                self._stats = replace(self._stats, **{key: getattr(self._stats, key) + 1})
+            with contextlib.suppress(MqttError):
+                await conn.publish(self._topics.reply, encode_reply(outcome.reply))
+        elif msg.topic == self._topics.trust:
+            await self._commands.trust_bundle(msg.payload)
+        elif msg.topic == self._topics.hub:
+            self._pub.on_hub_status(msg.payload)
+        else:
+            raise WireError("BAD_TOPIC")
 
     async def _watch_alarm(self, conn: MqttConnection) -> None:
         period = min(5.0, self._s.drain_alarm_s / 4)

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from hub_sync.commands import (
     Command,
     CommandEnvelope,
     CommandResult,
     TrustUpdate,
+    args_digest,
     decode_command,
     parse_args,
 )
 from hub_sync.errors import WireError
 from hub_sync.ports import CommandSink
+from hub_sync.refusals import RefusalLog
 from hub_sync.signing import CommandVerifier
-from hub_sync.wire import Header, Reply, get, loads_strict, new_message_id
+from hub_sync.wire import Header, Reply, decode, get, loads_strict, new_message_id
 
 _LOG = logging.getLogger(__name__)
 _REPLY_CACHE = 1024
@@ -49,15 +50,15 @@ class CommandHandler:
         device: str,
         sink: CommandSink,
         verifier: CommandVerifier,
-        signed_commands: frozenset[str],
         clock: Callable[[], float],
+        refusals: RefusalLog,
     ) -> None:
         self._fleet = fleet
         self._device = device
         self._sink = sink
         self._verifier = verifier
-        self._signed = signed_commands | {"door.open"}
         self._clock = clock
+        self._refusals = refusals
         self._replies: OrderedDict[str, Outcome] = OrderedDict()
 
     async def handle(self, payload: bytes) -> Outcome:
@@ -65,7 +66,7 @@ class CommandHandler:
             env = decode_command(payload)
         except WireError as err:
             tx, mid = _best_effort_ids(payload)
-            _LOG.warning("command refused: %s", err.reason)
+            self._refusals.refused("cmd", err.reason)
             return self._outcome(tx, mid, CommandResult(ok=False, reason=err.reason))
         cached = self._replies.get(env.header.message_id)
         if cached is not None:
@@ -81,7 +82,7 @@ class CommandHandler:
         try:
             command = self._validate(env)
         except WireError as err:
-            _LOG.warning("command %s refused: %s", env.name[:64], err.reason)
+            self._refusals.refused("cmd", err.reason, env.name[:64])
             return CommandResult(ok=False, reason=err.reason, detail=err.detail[:200])
         try:
             return await self._sink.apply(command)
@@ -93,16 +94,16 @@ class CommandHandler:
         if env.header.fleet != self._fleet or env.header.device != self._device:
             raise WireError("WRONG_DEVICE")
         args = parse_args(env.name, env.args)
-        signed = env.name in self._signed or env.sig is not None
-        if signed:
-            self._verifier.verify(env, fleet=self._fleet, device=self._device)
+        # every command changes state, so every command is hub-signed (docs/protocol.md)
+        self._verifier.verify(env, fleet=self._fleet, device=self._device)
         return Command(
             message_id=env.header.message_id,
             transaction_id=env.transaction_id,
             name=env.name,
             args=args,
             issued_at=env.header.sent_at,
-            signed=signed,
+            signed=True,
+            args_digest=args_digest(env.name, env.args),
         )
 
     def _outcome(self, tx: str, mid: str, result: CommandResult) -> Outcome:
@@ -125,33 +126,35 @@ class CommandHandler:
         return Outcome(reply=reply, ok=result.ok)
 
     async def trust_bundle(self, payload: bytes) -> None:
-        """A retained fleet trust bundle, applied as `trust.update` (the agent checks rollback)."""
-        try:
-            obj, args = _parse_trust(payload)
-        except WireError as err:
-            _LOG.warning("trust bundle message refused: %s", err.reason)
-            return
+        """A retained fleet trust bundle, applied as `trust.update`. Not hub-signed: the bundle is
+        signed by the fleet's roots and the agent checks that and rollback. Raises `WireError`
+        for a malformed message or a bundle the agent refused."""
+        header, args = _parse_trust(payload)
+        raw = {"bundle": args.bundle, "version": args.version}
+        digest = args_digest("trust.update", raw)
         command = Command(
-            message_id=str(obj.get("message_id", ""))[:64],
-            transaction_id=f"trust-{args.version}",
+            message_id=header.message_id,
+            # keyed by the bundle's bytes: a forged bundle cannot take a later version's place
+            transaction_id=f"trust-{digest[:32]}",
             name="trust.update",
             args=args,
             issued_at=self._clock(),
             signed=False,
+            args_digest=digest,
         )
-        try:
-            result = await self._sink.apply(command)
-        except Exception:
-            _LOG.exception("applying trust bundle %s failed", args.version)
-            return
-        _LOG.info("trust bundle %s: ok=%s reason=%s", args.version, result.ok, result.reason)
+        result = await self._sink.apply(command)
+        if not result.ok:
+            raise WireError(result.reason or "REFUSED", f"trust bundle {args.version}")
+        _LOG.info("trust bundle %s installed", args.version)
 
 
-def _parse_trust(payload: bytes) -> tuple[Mapping[str, Any], TrustUpdate]:
-    obj = loads_strict(payload)
-    if get(obj, "type", str) != "trust":
-        raise WireError("UNKNOWN_TYPE")
-    return obj, TrustUpdate(bundle=get(obj, "bundle", str), version=get(obj, "version", int))
+def _parse_trust(payload: bytes) -> tuple[Header, TrustUpdate]:
+    header, obj = decode(payload, "trust")
+    bundle = get(obj, "bundle", str)
+    version = get(obj, "version", int)
+    if not bundle or len(bundle) > 512_000 or version <= 0:
+        raise WireError("MALFORMED", "bundle or version out of range")
+    return header, TrustUpdate(bundle=bundle, version=version)
 
 
 def _best_effort_ids(payload: bytes) -> tuple[str, str]:

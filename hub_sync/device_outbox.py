@@ -16,7 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-from hub_sync.commands import Command, CommandResult, OrderUpsert, RemoteOpen
+from hub_sync.commands import (
+    TRANSACTION_REUSED,
+    Command,
+    CommandResult,
+    OrderUpsert,
+    RemoteOpen,
+)
 from hub_sync.sqlite_file import LockedSqlite
 from hub_sync.wire import OutboxEvent, OutboxStats, canonical_json
 
@@ -34,6 +40,7 @@ _DEVICE_DDL: Final = """
 CREATE TABLE IF NOT EXISTS command_results (
     transaction_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
+    args_digest TEXT NOT NULL,              -- what the transaction id was first used for
     ok INTEGER NOT NULL,
     reason TEXT,
     data TEXT NOT NULL,
@@ -118,17 +125,20 @@ class ReferenceDevice(LockedSqlite):
         return outcome
 
     def _apply(self, db: sqlite3.Connection, cmd: Command) -> tuple[CommandResult, int | None]:
-        """Idempotent by transaction_id: the stored result is returned for a repeat."""
+        """Idempotent by transaction_id: the stored result is returned for a repeat of the same
+        command; the same id with another name or other args is refused (`TRANSACTION_REUSED`)."""
         row = db.execute(
-            "SELECT ok, reason, data FROM command_results WHERE transaction_id = ?",
+            "SELECT ok, reason, data, args_digest FROM command_results WHERE transaction_id = ?",
             (cmd.transaction_id,),
         ).fetchone()
         if row is not None:
+            if row[3] != cmd.args_digest:
+                return CommandResult(ok=False, reason=TRANSACTION_REUSED), None
             return CommandResult(ok=bool(row[0]), reason=row[1], data=json.loads(row[2])), None
         result, opened = self._effect(db, cmd)
         db.execute(
-            "INSERT INTO command_results VALUES (?,?,?,?,?,?)",
-            (cmd.transaction_id, cmd.name, int(result.ok), result.reason,
+            "INSERT INTO command_results VALUES (?,?,?,?,?,?,?)",
+            (cmd.transaction_id, cmd.name, cmd.args_digest, int(result.ok), result.reason,
              canonical_json(dict(result.data)).decode(), self._clock()),
         )  # fmt: skip
         db.execute(

@@ -1,5 +1,8 @@
 """Publishing the outbox in order, with a window, and forgetting events only on the hub's confirm.
 
+Confirms are trusted only when hub-signed, for a message sent in the current connection session,
+and for no more than that session sent (docs/protocol.md, "Confirms are signed").
+
 Back-pressure: at most `inflight_window` messages wait for a PUBACK, and at most
 `inflight_window * batch_size` events wait for the hub's confirm. When the hub makes no progress
 for `confirm_timeout_s` (a broker dropped a message, the hub was down), the cursor rewinds to the
@@ -18,16 +21,17 @@ from hub_sync.errors import WireError
 from hub_sync.mqtt import MqttConnection
 from hub_sync.ports import DeviceState, OutboxSource
 from hub_sync.settings import SyncSettings
+from hub_sync.signing import PublicKey, verify_confirm
 from hub_sync.wire import (
     Header,
     OutboxEvent,
     Topics,
     canonical_json,
+    decode,
     decode_confirm,
     encode,
     encode_events,
     get,
-    loads_strict,
     new_message_id,
 )
 
@@ -46,7 +50,9 @@ class Publisher:
         topics: Topics,
         outbox: OutboxSource,
         state: DeviceState,
+        *,
         clock: Callable[[], float],
+        command_keys: Callable[[], Sequence[PublicKey]],
     ) -> None:
         self._s = settings
         self._topics = topics
@@ -69,6 +75,8 @@ class Publisher:
         self.oldest_created_at: float | None = None
         self.alarm = False
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
+        self._session_max = 0
+        self._keys = command_keys
 
     def wake(self) -> None:
         self._wake.set()
@@ -85,6 +93,9 @@ class Publisher:
     async def run(self, conn: MqttConnection) -> None:
         """Publish until the connection ends (a `ConnectionLostError` from a PUBACK future)."""
         self._cursor = self.confirmed_seq  # a new connection sends everything unconfirmed again
+        # confirms are accepted only for what this connection session sent
+        self._sent_ids.clear()
+        self._session_max = 0
         self._progress_at = time.monotonic()
         self._state_dirty = True
         inflight: deque[asyncio.Future[None]] = deque()
@@ -125,6 +136,7 @@ class Publisher:
         self._sent_ids[header.message_id] = None
         while len(self._sent_ids) > _SENT_IDS:
             self._sent_ids.popitem(last=False)
+        self._session_max = max(self._session_max, events[-1].seq)
         inflight.append(conn.publish_future(self._topics.events, payload, qos=1))
         self._cursor = events[-1].seq
         self.published += len(events)
@@ -145,32 +157,39 @@ class Publisher:
         self._rewind_after = min(self._rewind_after * 2, _MAX_REWIND_S)
 
     def on_hub_status(self, payload: bytes) -> None:
-        """A hub that (re)connects may have missed what the broker did not keep: resend now."""
-        try:
-            online = get(loads_strict(payload), "online", bool)
-        except WireError as err:
-            _LOG.warning("hub status refused: %s", err.reason)
-            return
+        """A hub that (re)connects may have missed what the broker did not keep: resend now.
+
+        Raises `WireError` for a malformed status. A forged "online" only causes a resend."""
+        header, obj = decode(payload, "hub_status")
+        if header.fleet != self._s.fleet_id:
+            raise WireError("WRONG_DEVICE", "hub status of another fleet")
+        online = get(obj, "online", bool)
         if online and self._cursor > self.confirmed_seq:
             self._cursor = self.confirmed_seq
             self._progress_at = time.monotonic()
             self._wake.set()
 
     async def on_confirm(self, payload: bytes) -> None:
-        try:
-            confirm = decode_confirm(payload)
-        except WireError as err:
-            _LOG.warning("confirm refused: %s", err.reason)
-            return
+        """Forget events the hub confirmed. Raises `WireError` (the confirm changes nothing) for
+        a malformed, foreign, stale, over-reaching or unsigned/forged confirm."""
+        confirm = decode_confirm(payload)
         if confirm.header.device != self._s.device_id or confirm.header.fleet != self._s.fleet_id:
-            _LOG.warning("confirm for another device ignored")
-            return
+            raise WireError("WRONG_DEVICE", "confirm for another device")
         if confirm.in_reply_to not in self._sent_ids:
-            _LOG.info("confirm of a message this process did not send ignored")
-            return
+            raise WireError("STALE", "confirm of a message not sent in this session")
         through = confirm.through_seq
+        if through > self._session_max:
+            raise WireError("BEYOND_SENT", f"through_seq above {self._session_max}")
         if through <= self.confirmed_seq:
             return
+        verify_confirm(
+            self._keys(),
+            confirm.sig,
+            fleet=self._s.fleet_id,
+            device=self._s.device_id,
+            through_seq=through,
+            in_reply_to=confirm.in_reply_to,
+        )
         await self._outbox.confirm_through(through)
         self.confirmed += through - self.confirmed_seq
         self.confirmed_seq = through

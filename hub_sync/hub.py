@@ -20,9 +20,9 @@ from hub_sync.commands import CommandEnvelope, encode_command, parse_args
 from hub_sync.errors import MqttError, WireError
 from hub_sync.hub_store import HubStore, PendingCommand
 from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection, Will
-from hub_sync.settings import DEFAULT_SIGNED
-from hub_sync.signing import PrivateKey, sign
+from hub_sync.signing import PrivateKey, sign, sign_confirm
 from hub_sync.wire import (
+    Confirm,
     EventBatch,
     Header,
     Reply,
@@ -31,6 +31,7 @@ from hub_sync.wire import (
     decode_reply,
     decode_status,
     encode,
+    encode_confirm,
     fleet_filter,
     hub_topic,
     new_message_id,
@@ -166,8 +167,12 @@ class Hub:
         last_message = {(b.header.fleet, b.header.device): b.header.message_id for b in batches}
         for (fleet, device), seq in applied.through.items():
             header = Header("confirm", new_message_id(), fleet, device, self._clock())
-            fields = {"through_seq": seq, "in_reply_to": last_message[fleet, device]}
-            payload = encode(header, fields)
+            in_reply_to = last_message[fleet, device]
+            sig = None
+            if self._key is not None:  # without a key devices ignore the confirm (and alarm)
+                sig = sign_confirm(self._key, fleet=fleet, device=device, through_seq=seq,
+                                   in_reply_to=in_reply_to)  # fmt: skip
+            payload = encode_confirm(Confirm(header, seq, in_reply_to, sig))
             self._track(conn.publish_future(Topics(fleet, device).confirm, payload))
 
     async def _on_replies(self, replies: list[Reply], now: float) -> None:
@@ -217,26 +222,24 @@ class Hub:
         args: Mapping[str, Any],
         *,
         transaction_id: str | None = None,
-        signed: bool | None = None,
         ttl_s: int | None = None,
     ) -> str:
-        """Store and publish a command (signed when required and a key is loaded); its message id.
+        """Store, sign and publish a command; its message id.
 
         The args are validated with the device's own parser first, so the hub never sends what a
-        device would nack as malformed. Raises `WireError` for bad args or a missing key.
+        device would nack as malformed. Every command is signed (devices refuse unsigned ones).
+        Raises `WireError` for bad args or a missing key.
         """
         parse_args(name, args)
         fleet = self._s.fleet
         tx = transaction_id or new_message_id()
         header = Header("command", new_message_id(), fleet, device, self._clock())
-        sig = None
-        if signed or (signed is None and name in DEFAULT_SIGNED):
-            if self._key is None:
-                raise WireError("SIG_MISSING", f"{name} needs a hub signing key")
-            ttl = ttl_s or (self._s.open_ttl_s if name == "door.open" else self._s.command_ttl_s)
-            exp = int(self._clock()) + ttl
-            sig = sign(self._key, fleet=fleet, device=device, name=name, transaction_id=tx,
-                       args=args, exp=exp)  # fmt: skip
+        if self._key is None:
+            raise WireError("SIG_MISSING", f"{name} needs a hub signing key")
+        ttl = ttl_s or (self._s.open_ttl_s if name == "door.open" else self._s.command_ttl_s)
+        exp = int(self._clock()) + ttl
+        sig = sign(self._key, fleet=fleet, device=device, name=name, transaction_id=tx,
+                   args=args, exp=exp)  # fmt: skip
         payload = encode_command(CommandEnvelope(header, tx, name, args, sig))
         await asyncio.to_thread(
             self._store.add_command, message_id=header.message_id, fleet=fleet, device=device,

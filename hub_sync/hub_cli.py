@@ -1,11 +1,17 @@
 """`locker-admin hub ...`: run the reference hub, send commands, show fleet status.
 
-    hub run --broker mqtt://hub:pw@host:1883 --db hub.db --fleet F [--sign-key hub.pem]
+    hub run --broker mqtt://hub:pw@host:1883 --db hub.db --fleet F --sign-key hub.pem
     hub send-order --broker ... --db hub.db --fleet F --device D --order-id O --size M \
         --hold-hours 48 [--code-scheme S --code-salt B64 --code-digest B64] --sign-key hub.pem
     hub open --broker ... --db hub.db --fleet F --device D --door 3 --reason R --sign-key hub.pem
-    hub send --broker ... --db hub.db --fleet F --device D --name order.cancel --args '{...}'
+    hub redirect ... --device D --order-id O --reason R [--destination LOCKER] --sign-key hub.pem
+    hub expect-return ... --device D --order-ref R --size S [--code-digest HEX] --sign-key hub.pem
+    hub send --broker ... --db hub.db --fleet F --device D --name order.cancel --args '{...}' \
+        --sign-key hub.pem
     hub status --db hub.db --fleet F [--json]
+
+Everything the hub sends is signed with `--sign-key` (the fleet's command key): commands, and the
+confirms `hub run` publishes; devices refuse anything unsigned (docs/protocol.md).
 
 Exit status: 0 ok, 1 the device refused (nack), 2 bad usage, 3 no answer yet (the command stays
 pending in the database; `hub run` re-sends it when the device comes online).
@@ -41,7 +47,10 @@ def _common(p: argparse.ArgumentParser, *, broker: bool = True) -> None:
         p.add_argument("--broker", required=True, help="mqtt://user:pass@host:port or mqtts://")
         p.add_argument("--ca", help="CA bundle for mqtts://")
         p.add_argument("--protocol", default="5", help="5 or 3.1.1")
-        p.add_argument("--sign-key", type=Path, help="hub signing key (PEM, Ed25519 or P-256)")
+        p.add_argument(
+            "--sign-key", type=Path, required=True,
+            help="hub command key (PEM, Ed25519 or P-256): signs commands and confirms",
+        )  # fmt: skip
 
 
 def _sender(p: argparse.ArgumentParser) -> None:
@@ -71,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     door.add_argument("--door", type=int, required=True)
     door.add_argument("--reason", required=True)
     door.add_argument("--order-id")
+    redirect = sub.add_parser("redirect", help="give an order up at this locker (re-announce it)")
+    _sender(redirect)
+    redirect.add_argument("--order-id", required=True)
+    redirect.add_argument("--reason", required=True)
+    redirect.add_argument("--destination", help="the locker it goes to (for the record)")
+    expect = sub.add_parser("expect-return", help="announce a customer return (typed code)")
+    _sender(expect)
+    expect.add_argument("--order-ref", required=True)
+    expect.add_argument("--size", required=True, choices=("S", "M", "L"))
+    expect.add_argument("--code-digest", help="HMAC-SHA256 of the return code, hex")
     send = sub.add_parser("send", help="any command, args as a JSON object")
     _sender(send)
     send.add_argument("--name", required=True)
@@ -93,8 +112,8 @@ def _settings(ns: argparse.Namespace, *, client_id: str, leaves: tuple[str, ...]
     return HubSettings(fleet=ns.fleet, connect=params, leaves=leaves)
 
 
-def _key(ns: argparse.Namespace) -> PrivateKey | None:
-    return load_private_key(ns.sign_key.read_bytes()) if ns.sign_key else None
+def _key(ns: argparse.Namespace) -> PrivateKey:
+    return load_private_key(ns.sign_key.read_bytes())
 
 
 def _command(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -111,6 +130,16 @@ def _command(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             args["code"] = {"scheme": ns.code_scheme or "sha256-salted",
                             "salt": ns.code_salt or "", "digest": ns.code_digest}  # fmt: skip
         return "order.upsert", args
+    if ns.cmd == "redirect":
+        args = {"order_id": ns.order_id, "reason": ns.reason}
+        if ns.destination:
+            args["destination"] = ns.destination
+        return "order.redirect", args
+    if ns.cmd == "expect-return":
+        args = {"order_ref": ns.order_ref, "size": ns.size}
+        if ns.code_digest:
+            args["code"] = {"scheme": "hmac-sha256", "salt": "-", "digest": ns.code_digest}
+        return "return.expect", args
     parsed = json.loads(ns.args)
     if not isinstance(parsed, dict):
         raise SyncError("--args must be a JSON object")

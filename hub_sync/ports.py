@@ -66,3 +66,5 @@ class SyncStats:
     commands_nack: int
     last_confirm_at: float | None
     drain_alarm: bool
+    #: messages from the broker refused (malformed, unsigned, forged, stale confirms, ...)
+    refused: int = 0

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from hub_sync.mqtt import MQTT_V5, MQTT_V311, ConnectParams, TlsSettings, Will
 from hub_sync.wire import check_id
-
-#: Commands that must carry a valid hub signature. `door.open` is always added: without it,
-#: whoever controls the broker could open doors. `order.upsert` and `config.set` are here because
-#: new typed-code material or a changed policy is as good as an open door to a broker attacker.
-DEFAULT_SIGNED = frozenset({"door.open", "order.upsert", "config.set"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +31,6 @@ class SyncSettings:
     confirm_timeout_s: float = 15.0
     drain_alarm_s: float = 600.0
     state_interval_s: float = 300.0
-    signed_commands: frozenset[str] = field(default=DEFAULT_SIGNED)
 
     def __post_init__(self) -> None:
         check_id(self.device_id, "device_id")

@@ -100,13 +100,16 @@ def sign(
         exp=exp,
         nonce=nonce,
     )
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        alg, value = "EdDSA", key.sign(data)
-    else:
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-        alg, value = "ES256", r.to_bytes(_P256_LEN, "big") + s.to_bytes(_P256_LEN, "big")
+    alg, value = _raw_sign(key, data)
     kid = key_id(key.public_key())
     return {"alg": alg, "kid": kid, "exp": exp, "nonce": nonce, "value": _b64(value)}
+
+
+def _raw_sign(key: PrivateKey, data: bytes) -> tuple[str, bytes]:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "EdDSA", key.sign(data)
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return "ES256", r.to_bytes(_P256_LEN, "big") + s.to_bytes(_P256_LEN, "big")
 
 
 def _verify_one(key: PublicKey, alg: str, sig: bytes, data: bytes) -> bool:
@@ -215,3 +218,62 @@ def load_public_key(pem: bytes) -> PublicKey:
     if isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
         return key
     raise SignatureError("ALG_NOT_ALLOWED", "command key must be Ed25519 or P-256")
+
+
+# -- confirms ---------------------------------------------------------------------------------
+
+CONFIRM_CONTEXT: Final = "lk-confirm/v1"
+
+
+def confirm_bytes(*, fleet: str, device: str, through_seq: int, in_reply_to: str) -> bytes:
+    """The exact bytes a hub signs in a confirm (docs/protocol.md, "Confirms are signed")."""
+    return canonical_json(
+        {
+            "ctx": CONFIRM_CONTEXT,
+            "fleet": fleet,
+            "device": device,
+            "through_seq": through_seq,
+            "in_reply_to": in_reply_to,
+        }
+    )
+
+
+def sign_confirm(
+    key: PrivateKey, *, fleet: str, device: str, through_seq: int, in_reply_to: str
+) -> dict[str, object]:
+    """The `sig` object of a confirm: no expiry or nonce, see `verify_confirm`."""
+    data = confirm_bytes(
+        fleet=fleet, device=device, through_seq=through_seq, in_reply_to=in_reply_to
+    )
+    alg, value = _raw_sign(key, data)
+    return {"alg": alg, "kid": key_id(key.public_key()), "value": _b64(value)}
+
+
+def verify_confirm(
+    keys: Sequence[PublicKey],
+    sig: Mapping[str, Any] | None,
+    *,
+    fleet: str,
+    device: str,
+    through_seq: int,
+    in_reply_to: str,
+) -> None:
+    """Raises `SignatureError` unless a trusted command key signed this confirm.
+
+    No expiry or nonce: `in_reply_to` is a random id the device minted for one events message of
+    its current connection, so a replayed genuine confirm can only repeat what the hub stored.
+    """
+    if sig is None:
+        raise SignatureError("SIG_MISSING", "confirm")
+    try:
+        alg: str = get(sig, "alg", str)
+        value = _unb64(get(sig, "value", str))
+    except WireError as err:
+        raise SignatureError("SIG_MALFORMED", err.detail) from err
+    if alg not in ("EdDSA", "ES256"):
+        raise SignatureError("ALG_NOT_ALLOWED", "confirm")
+    data = confirm_bytes(
+        fleet=fleet, device=device, through_seq=through_seq, in_reply_to=in_reply_to
+    )
+    if not any(_verify_one(k, alg, value, data) for k in keys):
+        raise SignatureError("BAD_SIGNATURE", "confirm")

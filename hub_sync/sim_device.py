@@ -1,7 +1,7 @@
 """A simulated locker in its own process: the reference device plus `DeviceSync`.
 
     python -m hub_sync.sim_device --broker mqtt://d1:pw@127.0.0.1:1883 --fleet f1 --device d1 \
-        --db d1.db [--generate 3000] [--command-key hub.pub.pem] [--protocol 3.1.1]
+        --db d1.db --command-key hub.pub.pem [--generate 3000] [--protocol 3.1.1]
 
 It is what the crash tests kill with SIGKILL, and an example of wiring `DeviceSync` for the agent.
 SIGTERM or SIGINT stops it cleanly (status "offline" is published before it disconnects).
@@ -35,7 +35,10 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device", required=True)
     p.add_argument("--db", required=True, type=Path)
     p.add_argument("--generate", type=int, default=0, help="commit this many events first")
-    p.add_argument("--command-key", type=Path, action="append", default=[])
+    p.add_argument(
+        "--command-key", type=Path, action="append", required=True,
+        help="the hub's public key (PEM); it signs commands and confirms (repeatable)",
+    )  # fmt: skip
     p.add_argument("--protocol", default="5")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--read-delay-ms", type=float, default=0.0, help="simulate a slow disk")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,12 @@ SCHEMA_VERSION: Final = 1
 TOPIC_ROOT: Final = "lk/v1"
 MAX_PAYLOAD: Final = 1_048_576
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: deepest nesting any message needs is 4 (events > event > body > value); room to spare
+MAX_DEPTH: Final = 32
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**63 - 1
+_INT_DIGITS_MAX: Final = 20  # sign and 19 digits
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def check_id(value: str, what: str) -> str:
@@ -120,8 +127,50 @@ def _no_constant(name: str) -> Any:
     raise WireError("MALFORMED", f"non-finite number {name}")
 
 
+def _int64(text: str) -> int:
+    # checked on the digits before int() runs: a 5,000-digit literal is refused, not converted
+    if len(text) > _INT_DIGITS_MAX:
+        raise WireError("MALFORMED", "integer out of range")
+    value = int(text)
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise WireError("MALFORMED", "integer out of range")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise WireError("MALFORMED", "non-finite number")
+    return value
+
+
+def _check_tree(root: object) -> None:
+    """Depth at most `MAX_DEPTH`; no lone surrogates in keys or strings (they cannot be UTF-8)."""
+    stack: list[tuple[object, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii() and _SURROGATE.search(node):
+                raise WireError("MALFORMED", "string is not valid Unicode")
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            raise WireError("MALFORMED", f"nested deeper than {MAX_DEPTH}")
+        if isinstance(node, dict):
+            stack.extend((key, depth) for key in node)
+            stack.extend((value, depth + 1) for value in node.values())
+        else:
+            stack.extend((value, depth + 1) for value in node)
+
+
 def loads_strict(payload: bytes) -> Mapping[str, Any]:
-    """Parse a JSON object strictly; any defect is a `WireError` (never a library exception)."""
+    """Parse a JSON object strictly; any defect is a `WireError` (never a library exception).
+
+    Refused: more than 1 MiB, invalid UTF-8, duplicate keys, NaN/Infinity or a float that
+    overflows, integers outside the signed 64-bit range, lone surrogates (`"\\ud800"`), nesting
+    deeper than `MAX_DEPTH`, and anything but an object at the top.
+    """
     if len(payload) > MAX_PAYLOAD:
         raise WireError("TOO_LARGE", f"{len(payload)} bytes")
     try:
@@ -129,11 +178,17 @@ def loads_strict(payload: bytes) -> Mapping[str, Any]:
             payload.decode("utf-8"),
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constant,
+            parse_int=_int64,
+            parse_float=_finite,
         )
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except WireError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        # ValueError covers JSONDecodeError and int()'s digit limit
         raise WireError("MALFORMED", "not JSON") from err
     if not isinstance(obj, dict):
         raise WireError("MALFORMED", "not a JSON object")
+    _check_tree(obj)
     return obj
 
 
@@ -279,21 +334,38 @@ class Confirm:
     """The hub's application-level ack: it has stored every event with seq <= `through_seq`.
 
     `in_reply_to` is the `message_id` of the events message that prompted it: a device accepts
-    only confirms of messages it sent itself, so a stale confirm left in a persistent session
-    (from before a factory reset) cannot delete events the hub never stored.
+    only confirms of messages it sent in its current connection session, for no more than it sent
+    in it, and only with a valid hub signature `sig` (docs/protocol.md, "Confirms are signed"):
+    whoever can publish on the broker can also read what the device sent, so only the hub's key
+    can say "the hub stored it".
     """
 
     header: Header
     through_seq: int
     in_reply_to: str
+    sig: Mapping[str, Any] | None = None
+
+
+def encode_confirm(confirm: Confirm) -> bytes:
+    fields: dict[str, object] = {
+        "through_seq": confirm.through_seq,
+        "in_reply_to": confirm.in_reply_to,
+    }
+    if confirm.sig is not None:
+        fields["sig"] = dict(confirm.sig)
+    return encode(confirm.header, fields)
 
 
 def decode_confirm(payload: bytes) -> Confirm:
     header, obj = decode(payload, "confirm")
+    through: int = get(obj, "through_seq", int)
+    if through < 0:
+        raise WireError("MALFORMED", "through_seq must be >= 0")
     return Confirm(
         header=header,
-        through_seq=get(obj, "through_seq", int),
-        in_reply_to=get(obj, "in_reply_to", str),
+        through_seq=through,
+        in_reply_to=get(obj, "in_reply_to", str)[:64],
+        sig=get(obj, "sig", dict, optional=True),
     )
 
 

@@ -1,7 +1,8 @@
 """Counter endpoints (locker.mode = "counter"): scan parcels in, hand out, take returns.
 
-Staff session required. The customer's typed code and the parcel's label must name the same
-order; signed tokens reach `CounterService.handout` / `accept_return` through the scan path.
+Staff session required. The customer's typed code or scanned QR token (`code` or `token`) and
+the parcel's label must name the same order; both reach `CounterService.handout` through the
+order policy table (`agent.domain.policy`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from agent.api.errors import read_json_object, string_field
 from agent.errors import RequestError
 from agent.services.counter import CounterService, IdCheck
 from agent.services.sessions import Role
+from agent.tokens.codec import LIVE_PREFIX, TOKEN_PREFIX
 
+MAX_TYPED = 64
+MAX_TOKEN = 4096
 COUNTER_KEY: web.AppKey[CounterService] = web.AppKey("counter", CounterService)
 
 
@@ -33,6 +37,16 @@ def _optional_string(body: dict[str, object], name: str) -> str | None:
     return None if body.get(name) is None else string_field(body, name, max_len=128)
 
 
+def _customer_code(body: dict[str, object]) -> str:
+    """The customer's typed code or scanned QR token (a scanner types it into `code`)."""
+    if body.get("token") is not None:
+        return string_field(body, "token", max_len=MAX_TOKEN)
+    code = string_field(body, "code", max_len=MAX_TOKEN)
+    if len(code) > MAX_TYPED and not code.startswith((TOKEN_PREFIX, LIVE_PREFIX)):
+        raise RequestError(f"`code` is longer than {MAX_TYPED} characters and is not a token")
+    return code
+
+
 async def receive(request: web.Request) -> web.Response:
     session = require_session(request, (Role.STAFF,))
     body = await read_json_object(request)
@@ -46,11 +60,13 @@ async def receive(request: web.Request) -> web.Response:
 async def handout(request: web.Request) -> web.Response:
     session = require_session(request, (Role.STAFF,))
     body = await read_json_object(request)
-    code = string_field(body, "code", max_len=64)
     label = string_field(body, "label", max_len=256)
-    done = await request.app[COUNTER_KEY].handout_with_code(
-        code, label, _id_check(body), actor=session.actor
-    )
+    counter = request.app[COUNTER_KEY]
+    shown = _customer_code(body)
+    if shown.startswith((TOKEN_PREFIX, LIVE_PREFIX)):
+        done = await counter.handout_with_token(shown, label, _id_check(body), actor=session.actor)
+    else:
+        done = await counter.handout_with_code(shown, label, _id_check(body), actor=session.actor)
     return web.json_response(
         {
             "result": "handed_out",

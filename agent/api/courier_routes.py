@@ -15,8 +15,8 @@ from agent.api.bodies import MAX_DOOR, digits
 from agent.api.errors import read_json_object, string_field
 from agent.domain.doors import DoorSize
 from agent.errors import RequestError
+from agent.services.collection import CollectionService, PickupItem
 from agent.services.loading import LoadingService, LoadTicket
-from agent.services.returns import CollectionService, PickupItem
 from agent.services.sessions import Role, Session
 
 LOADING_KEY: web.AppKey[LoadingService] = web.AppKey("loading", LoadingService)

@@ -160,6 +160,19 @@ _PATHS: dict[str, dict[str, object]] = {
             "Doors with their orders, states, flags and needs_attention", "staff", role="staff"
         )
     },
+    "/api/v1/staff/handout": {
+        "post": _op(
+            "Open an order's door for its customer and hand it out, under the order policy "
+            "table (an ID-check order needs `id_check`: passed)",
+            "staff",
+            role="staff",
+            body=_body(
+                {"order": _ORDER, "id_check": {"enum": ["passed", "failed", "not_possible"]}},
+                ["order"],
+            ),
+            errors=(400, 401, 403, 404, 409, 503),
+        )
+    },
     "/api/v1/staff/doors/{door}/open": {
         "post": _door_op(
             "Open a door with a reason (audited with the staff id)",
@@ -238,6 +251,16 @@ _PATHS: dict[str, dict[str, object]] = {
             errors=(400, 404, 409, 503),
         )
     },
+    "/api/v1/returns/packaging": {
+        "post": _op(
+            "Return reusable packaging (no order needed): opens a door, reported for credit",
+            "returns",
+            body=_body(
+                {"items": {"type": "integer", "minimum": 1, "maximum": 50}, "credit_ref": _ORDER}
+            ),
+            errors=(400, 409, 429, 503),
+        )
+    },
     "/api/v1/counter/receive": {
         "post": _op(
             "Counter mode: receive a parcel by its label",
@@ -249,16 +272,18 @@ _PATHS: dict[str, dict[str, object]] = {
     },
     "/api/v1/counter/handout": {
         "post": _op(
-            "Counter mode: hand out a parcel (customer code plus parcel label, ID check outcome)",
+            "Counter mode: hand out a parcel (the customer's typed code or QR token in `code`, "
+            "or the token in `token`; the parcel label; the ID check outcome)",
             "counter",
             role="staff",
             body=_body(
                 {
-                    "code": _CODE,
+                    "code": _TOKEN,
+                    "token": _TOKEN,
                     "label": _LABEL,
                     "id_check": {"enum": ["passed", "failed", "not_possible"]},
                 },
-                ["code", "label"],
+                ["label"],
             ),
             errors=(400, 403, 404, 409, 503),
         )

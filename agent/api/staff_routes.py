@@ -11,6 +11,8 @@ from aiohttp import web
 from agent.api.auth import require_session
 from agent.api.bodies import digits
 from agent.api.errors import read_json_object, string_field
+from agent.domain.policy import IdOutcome
+from agent.errors import RequestError
 from agent.services.sessions import Role, Session
 from agent.services.staff import DoorHelpService, StaffService
 
@@ -69,6 +71,19 @@ async def staff_open_door(request: web.Request) -> web.Response:
     return web.json_response({"result": "open", "door": door})
 
 
+async def staff_open_for_customer(request: web.Request) -> web.Response:
+    """Open an order's door for its customer: a handout under the order policy table."""
+    session = _staff(request)
+    body = await read_json_object(request)
+    order = string_field(body, "order", max_len=64)
+    id_check = body.get("id_check")
+    if id_check is not None and id_check not in {c.value for c in IdOutcome}:
+        raise RequestError("`id_check` must be passed, failed or not_possible")
+    outcome = None if id_check is None else IdOutcome(str(id_check))
+    done = await _tools(request).staff.open_for_customer(session.actor, order, outcome)
+    return web.json_response({"result": "open", "door": done.door, "order": done.order_id})
+
+
 def _set_enabled(enabled: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         session = _staff(request)
@@ -103,6 +118,7 @@ def door_tool_routes(
         app.router.add_get(f"/api/v1/doors/{door}/state", door_state)
         app.router.add_post("/api/v1/pickup/door-did-not-open", door_did_not_open)
         app.router.add_post(f"/api/v1/staff/doors/{door}/open", staff_open_door)
+        app.router.add_post("/api/v1/staff/handout", staff_open_for_customer)
         app.router.add_post(f"/api/v1/staff/doors/{door}/enable", _set_enabled(True))
         app.router.add_post(f"/api/v1/staff/doors/{door}/disable", _set_enabled(False))
         app.router.add_post(f"/api/v1/staff/doors/{door}/clear-fault", staff_clear_fault)

@@ -15,16 +15,24 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import TypeVar
 
 from agent.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.domain.policy import (
+    Attempt,
+    Credential,
+    Flag,
+    IdOutcome,
+    Setting,
+    id_outcome_to_record,
+    pickup_refusal,
+)
 from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import start_hold
+from agent.services.expiry import start_hold, withdrawal_of
 from agent.services.loading import ParcelLabel, parse_label
 from agent.services.orders import Announcement, announce_order
 from agent.services.pickup import support_ref
@@ -35,18 +43,20 @@ from agent.services.returns import (
     find_return_by_code,
     record_dropped_off,
 )
+from agent.services.token_pickup import token_attempt
 from agent.store import journal, lockers
 from agent.store.db import Database
+from agent.tokens.claims import Purpose
+from agent.tokens.verify import VerifiedToken
 
 _LOG = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
-class IdCheck(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    NOT_POSSIBLE = "not_possible"  # e.g. the check system is down
+IdCheck = IdOutcome  # the outcome staff record: passed, failed or not_possible
+
+TokenVerifier = Callable[[str, Purpose], VerifiedToken]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +65,14 @@ class Handout:
     id_check: IdCheck | None
 
 
-_ID_CHECK_REFUSALS = {
-    IdCheck.FAILED: Reason.ID_CHECK_FAILED,
-    IdCheck.NOT_POSSIBLE: Reason.ID_CHECK_UNAVAILABLE,
-}
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """What the customer showed at the counter: their order and credential (a token's `cti`)."""
+
+    order_id: str
+    attempt: Attempt
+    via: str
+    cti: bytes | None = None
 
 
 def receive_parcel(
@@ -101,36 +115,42 @@ def _check_label(order_id: str, parcels: tuple[str, ...], label: ParcelLabel) ->
 
 def hand_out(
     conn: sqlite3.Connection,
-    order_id: str,
+    shown: Presented,
     label: ParcelLabel,
-    id_check: IdCheck | None,
     *,
     actor: str,
-    via: str,
     now: float,
 ) -> Handout | Reason:
     """In a transaction: hand the parcel over, or return the ID-check refusal to raise once the
-    recorded outcome has been committed."""
+    recorded outcome has been committed. The order policy table decides
+    (`agent.domain.policy`): the customer's credential obeys its row, staff add the ID check."""
+    order_id, id_check = shown.order_id, shown.attempt.id_check
     order = lockers.get_order(conn, order_id)
     if order is None or order.kind != "pickup":
         raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
     _check_label(order.order_id, order.parcels, label)
-    if order.state is OrderState.COLLECTED:
-        raise AgentError(order_id, reason=Reason.ALREADY_USED, ref=support_ref(order_id))
-    if order.state is not OrderState.LOADED:
-        raise AgentError(order_id, reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order_id))
-    outcome = id_check if order.policy.id_check_required else None
-    if order.policy.id_check_required:
-        if id_check is None:
-            raise AgentError(order_id, reason=Reason.ID_CHECK_NEEDED)
+    refusal = pickup_refusal(order, shown.attempt, now=now, withdrawn=withdrawal_of(conn, order))
+    if shown.cti is not None and refusal is None:
+        spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (shown.cti,)).fetchone()
+        refusal = None if spent is None else Reason.ALREADY_USED
+    id_checked = order.policy.id_check_required or Flag.ID_CHECK in shown.attempt.extra_flags
+    if id_check is not None and id_outcome_to_record(order, shown.attempt, refusal):
         detail = {"outcome": id_check.value}
         journal.append_audit(
             conn, "id_check", now=now, actor=actor, order_id=order_id, detail=detail
         )
-        if id_check in _ID_CHECK_REFUSALS:
-            return _ID_CHECK_REFUSALS[id_check]
+        if refusal is not None:
+            return refusal
+    if refusal is not None:
+        raise AgentError(order_id, reason=refusal, ref=support_ref(order_id))
     lockers.save_order(conn, order.apply(OrderEvent.COLLECT, now), now=now)
-    body = {"order": order_id, "door": None, "via": via, "id_check": outcome}
+    if shown.cti is not None:
+        conn.execute(
+            "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, NULL)",
+            (shown.cti, order_id, now),
+        )
+    outcome = id_check if id_checked else None
+    body = {"order": order_id, "door": None, "via": shown.via, "id_check": outcome}
     journal.record(conn, "order.collected", body, now=now, actor=actor, order_id=order_id)
     return Handout(order_id, outcome)
 
@@ -189,7 +209,9 @@ class CounterService:
         typed_code_key: Callable[[str], str],
         attempts: AttemptGate,
         default_hold_s: float,
+        verify: TokenVerifier | None = None,
     ) -> None:
+        self._verify = verify
         self._db = db
         self._clock = clock
         self._typed_code_key = typed_code_key
@@ -206,16 +228,12 @@ class CounterService:
             now=self._clock.now(),
         )
 
-    async def handout(
-        self, order_id: str, label: str, id_check: IdCheck | None, *, actor: str, via: str
-    ) -> Handout:
-        """Hand out `order_id` (from a verified token or a typed code) against its label."""
+    async def handout(self, shown: Presented, label: str, *, actor: str) -> Handout:
+        """Hand out the order the customer's credential names, against its parcel's label."""
         parsed = parse_label(label)
-        result = await self._db.run(
-            hand_out, order_id, parsed, id_check, actor=actor, via=via, now=self._clock.now()
-        )
+        result = await self._db.run(hand_out, shown, parsed, actor=actor, now=self._clock.now())
         if isinstance(result, Reason):
-            raise AgentError(order_id, reason=result, ref=support_ref(order_id))
+            raise AgentError(shown.order_id, reason=result, ref=support_ref(shown.order_id))
         return result
 
     async def handout_with_code(
@@ -225,7 +243,23 @@ class CounterService:
         order = await self._lookup(code, lockers.find_order_by_code_key)
         if order is None:
             raise AgentError(reason=Reason.CODE_UNKNOWN)
-        return await self.handout(order.order_id, label, id_check, actor=actor, via="typed_code")
+        attempt = Attempt(Credential.TYPED_CODE, Setting.STAFFED, id_check)
+        return await self.handout(
+            Presented(order.order_id, attempt, "typed_code"), label, actor=actor
+        )
+
+    async def handout_with_token(
+        self, payload: str, label: str, id_check: IdCheck | None, *, actor: str
+    ) -> Handout:
+        """The customer's QR (static or live, or a delegate's): verified offline like a scan
+        at a locker, then the same policy table, its `cti` spent with the handout."""
+        parse_label(label)
+        if self._verify is None:
+            raise RequestError("this counter does not accept scanned tokens")
+        token = self._verify(payload, Purpose.PICKUP)
+        attempt = replace(token_attempt(token, Setting.STAFFED), id_check=id_check)
+        shown = Presented(token.order_ref, attempt, "token", token.cti)
+        return await self.handout(shown, label, actor=actor)
 
     async def accept_return(
         self, order_ref: str, label: str, evidence_sha256: str | None, *, actor: str, via: str

@@ -16,6 +16,7 @@ from dataclasses import replace
 from agent.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.domain.policy import Withdrawal
 from agent.errors import AgentError, TransitionError
 from agent.reasons import Reason
 from agent.services.orders import Announcement, announce_order
@@ -25,6 +26,7 @@ from agent.store.db import Database
 _LOG = logging.getLogger(__name__)
 
 _ALL_PAUSED = "holds_paused_all"
+_ALIVE_AT = "holds_alive_at"
 _HOLDING = (OrderState.LOADED,)
 
 
@@ -72,6 +74,9 @@ def resume_door_holds(conn: sqlite3.Connection, door: int, now: float) -> int:
 
 
 def pause_all_holds(conn: sqlite3.Connection, now: float) -> int:
+    """In a transaction: a locker-wide fault stops every hold clock (idempotent)."""
+    if _locker_paused(conn):
+        return 0
     journal.put_setting(conn, _ALL_PAUSED, "1")
     changed = _set_paused(conn, lockers.orders_in_states(conn, _HOLDING), True, now)
     journal.append_audit(conn, "hold.paused_all", now=now, detail={"orders": changed})
@@ -79,13 +84,48 @@ def pause_all_holds(conn: sqlite3.Connection, now: float) -> int:
 
 
 def resume_all_holds(conn: sqlite3.Connection, now: float) -> int:
-    """Restart every clock except those of parcels whose own door is still faulted."""
+    """Restart every clock except those of parcels whose own door is still faulted (nothing
+    to do unless a locker-wide pause is in force)."""
+    if not _locker_paused(conn):
+        return 0
     journal.put_setting(conn, _ALL_PAUSED, "0")
     waiting = lockers.orders_in_states(conn, _HOLDING)
     healthy = [o for o in waiting if not _door_faulted(conn, o.door)]
     changed = _set_paused(conn, healthy, False, now)
     journal.append_audit(conn, "hold.resumed_all", now=now, detail={"orders": changed})
     return changed
+
+
+def note_alive(conn: sqlite3.Connection, now: float) -> None:
+    """The heartbeat the downtime credit starts from (written by every expiry sweep)."""
+    journal.put_setting(conn, _ALIVE_AT, repr(now))
+
+
+def credit_downtime(conn: sqlite3.Connection, now: float) -> int:
+    """At start: the time the agent was off counts as a locker-wide fault (nobody could collect),
+    so it is added to the paused time of every running hold, from the last heartbeat (or the
+    hold's start, if later) to `now`. Holds already paused (a faulted door, a locker-wide fault)
+    stayed paused through the gap anyway. Returns how many holds were credited."""
+    raw = journal.get_setting(conn, _ALIVE_AT)
+    note_alive(conn, now)
+    if raw is None:
+        return 0
+    since = float(raw)
+    if now <= since:
+        return 0  # the clock went back: nothing to credit
+    credited = 0
+    for order in lockers.orders_in_states(conn, _HOLDING):
+        hold = order.hold
+        if hold.started_at is None or hold.paused:
+            continue
+        start = max(since, hold.started_at)
+        if now <= start:
+            continue
+        lockers.save_order(conn, replace(order, hold=hold.pause(start).resume(now)), now=now)
+        credited += 1
+    detail = {"off_s": round(now - since, 1), "orders": credited}
+    journal.append_audit(conn, "hold.downtime_credited", now=now, detail=detail)
+    return credited
 
 
 def start_hold(conn: sqlite3.Connection, order: Order, now: float) -> Order:
@@ -96,7 +136,9 @@ def start_hold(conn: sqlite3.Connection, order: Order, now: float) -> Order:
 
 
 def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
-    """In a transaction: every loaded pickup whose hold ran out becomes EXPIRED (+ event)."""
+    """In a transaction: every loaded pickup whose hold ran out becomes EXPIRED (+ event);
+    the sweep is also the heartbeat that `credit_downtime` measures the agent's off time from."""
+    note_alive(conn, now)
     expired = []
     for order in lockers.orders_in_states(conn, _HOLDING):
         if order.kind != "pickup" or not order.hold.is_expired(now):
@@ -138,6 +180,14 @@ def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: fl
     return extended
 
 
+def withdrawal_of(conn: sqlite3.Connection, order: Order) -> Withdrawal | None:
+    """The hub's cancel or return-to-sender decision for a parcel still in its door, if any."""
+    row = conn.execute(
+        "SELECT reason FROM retrievals WHERE order_id = ?", (order.order_id,)
+    ).fetchone()
+    return None if row is None else Withdrawal(row[0])
+
+
 def request_retrieval(conn: sqlite3.Connection, order: Order, reason: str, now: float) -> None:
     """Put `order` on the couriers' pickup list (it stays in its door until collected)."""
     conn.execute(
@@ -176,17 +226,41 @@ def cancel_order(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
     if order.state in (OrderState.LOADED, OrderState.EXPIRED):
         request_retrieval(conn, order, "cancelled", now)
         return order
+    cancelled = _drop_unloaded(conn, order, now)
+    journal.record(
+        conn, "order.cancelled", {"order": order_id}, now=now, actor="hub", order_id=order_id
+    )
+    return cancelled
+
+
+def _drop_unloaded(conn: sqlite3.Connection, order: Order, now: float) -> Order:
     cancelled = order.apply(OrderEvent.CANCEL, now)
     lockers.save_order(conn, cancelled, now=now)
     conn.execute(
         "UPDATE loads SET state = 'cancelled', finished_at = ? WHERE order_id = ?"
         " AND state = 'pending'",
-        (now, order_id),
-    )
-    journal.record(
-        conn, "order.cancelled", {"order": order_id}, now=now, actor="hub", order_id=order_id
+        (now, order.order_id),
     )
     return cancelled
+
+
+def redirect_order(
+    conn: sqlite3.Connection, order_id: str, destination: str | None, now: float
+) -> Order:
+    """The hub moves the order to another locker. This locker gives it up exactly as on a cancel
+    (a parcel in a door waits for a courier, retrieval reason `cancelled`; an unloaded order
+    becomes CANCELLED), recorded as `order.redirected` so the hub can tell the two apart."""
+    order = _require_order(conn, order_id)
+    body = {"order": order_id, "door": order.door, "destination": destination}
+    if order.state in (OrderState.LOADED, OrderState.EXPIRED):
+        request_retrieval(conn, order, "cancelled", now)
+        result = order
+    else:
+        result = _drop_unloaded(conn, order, now)
+    journal.record(
+        conn, "order.redirected", body, now=now, actor="hub", order_id=order_id, door=order.door
+    )
+    return result
 
 
 def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Order:
@@ -269,6 +343,9 @@ class ExpiryService:
 
     async def cancel(self, order_id: str, now: float) -> Order:
         return await self._db.run(cancel_order, order_id, now)
+
+    async def redirect(self, order_id: str, destination: str | None, now: float) -> Order:
+        return await self._db.run(redirect_order, order_id, destination, now)
 
     async def upsert_announcement(self, ann: Announcement) -> Order:
         return await self._db.run(upsert_order, ann, self._clock.now())

@@ -12,13 +12,21 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.clock import Clock
 from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.domain.policy import (
+    INTERRUPTED_OPENING,
+    Attempt,
+    Credential,
+    Setting,
+    pickup_refusal,
+)
 from agent.errors import AgentError, DoorFailed, PickupRefused
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
+from agent.services.expiry import withdrawal_of
 from agent.store import journal, lockers
 from agent.store.db import Database
 from hardware.doors import DoorController
@@ -51,11 +59,13 @@ def support_ref(order_id: str) -> str:
     return f"E-{order_id[-6:].upper()}"
 
 
-def _refuse_state(order: Order) -> None:
-    if order.state is OrderState.COLLECTED:
-        raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
-    if order.state is not OrderState.LOADED or order.door is None:
-        raise PickupRefused(reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order.order_id))
+def refuse(refusal: Reason | None, order_id: str) -> None:
+    """Raise `PickupRefused` for a policy refusal (nothing when `refusal` is None)."""
+    if refusal is not None:
+        raise PickupRefused(reason=refusal, ref=support_ref(order_id))
+
+
+TYPED_AT_DOOR = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
 
 
 def authorise_collect(
@@ -64,17 +74,22 @@ def authorise_collect(
     *,
     via: str,
     now: float,
+    attempt: Attempt,
     cti: bytes | None = None,
 ) -> PickupGrant:
     """Inside a transaction: mark `order` collected, spend `cti`, queue event + audit, note
-    the door opening as pending. Raises `PickupRefused` (and writes nothing) if not allowed."""
-    _refuse_state(order)
+    the door opening as pending. Raises `PickupRefused` (and writes nothing) if the order
+    policy (`agent.domain.policy`) does not let `attempt` take it now."""
+    withdrawn = withdrawal_of(conn, order)
+    refuse(pickup_refusal(order, attempt, now=now, withdrawn=withdrawn), order.order_id)
+    if order.door is None:
+        raise PickupRefused(reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order.order_id))
     if cti is not None:
         spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (cti,)).fetchone()
         if spent is not None:
             raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
     collected = order.apply(OrderEvent.COLLECT, now)
-    assert collected.door is not None  # noqa: S101 - _refuse_state checked it
+    assert collected.door is not None  # noqa: S101 - checked above
     lockers.save_order(conn, collected, now=now)
     opening = lockers.begin_opening(
         conn, collected.door, order_id=order.order_id, purpose="pickup", now=now
@@ -172,11 +187,16 @@ def _authorise_by_code(
     order = lockers.find_order_by_code_key(conn, code_key)
     if order is None:
         raise PickupRefused(reason=Reason.CODE_UNKNOWN)
-    if reopen_grace_s > 0:
+    if reopen_grace_s > 0 and order.state is OrderState.COLLECTED:
+        # the reopen obeys the same table as a pickup (a typed code never reopens a door it
+        # could not have opened, nor one whose opening a restart cut off)
+        withdrawn = withdrawal_of(conn, order)
+        refused = pickup_refusal(order, TYPED_AT_DOOR, now=now, withdrawn=withdrawn, reported=True)
+        refuse(refused, order.order_id)
         reopen = authorise_reopen(conn, order, now=now, grace_s=reopen_grace_s)
         if reopen is not None:
             return reopen
-    return authorise_collect(conn, order, via="typed_code", now=now)
+    return authorise_collect(conn, order, via="typed_code", now=now, attempt=TYPED_AT_DOOR)
 
 
 def authorise_reopen(
@@ -212,25 +232,41 @@ def authorise_reopen(
 
 
 def recover_interrupted_openings(conn: sqlite3.Connection, now: float) -> int:
-    """At start: door openings that never finished (a crash between authorising and the door)
-    are marked interrupted and their orders flagged for staff. Nothing is opened again."""
+    """At start: door openings a restart cut off are never undone on a customer's word.
+
+    An opening that never finished (a crash between authorising and the door) is marked
+    `interrupted`; a pickup's opening that was commanded but never judged by the door sensor
+    (a crash before the first sensor poll after it) gets the outcome `interrupted`, so neither
+    supervision nor "the door did not open" can undo it. Their orders are flagged for staff
+    (`door_open_interrupted`), which the order policy table refuses on every customer path.
+    Nothing is opened again."""
     rows = lockers.unfinished_openings(conn)
     for row in rows:
         lockers.finish_opening(conn, int(row["id"]), "interrupted", now)
-        order_id = row["order_id"]
-        if order_id is not None:
-            order = lockers.get_order(conn, order_id)
-            if order is not None:
-                conn.execute(
-                    "UPDATE orders SET needs_attention = ?, updated_at = ? WHERE order_id = ?",
-                    ("door_open_interrupted", now, order_id),
-                )
-        journal.record(
-            conn,
-            "door.open_interrupted",
-            {"order": order_id, "door": int(row["door"])},
-            now=now,
-            order_id=order_id,
-            door=int(row["door"]),
-        )
-    return len(rows)
+        _flag_interrupted(conn, row["order_id"], int(row["door"]), now)
+    unjudged = conn.execute(
+        "SELECT id, door, order_id FROM door_openings WHERE result = 'opened'"
+        " AND outcome IS NULL AND purpose IN ('pickup', 'reopen') ORDER BY id"
+    ).fetchall()
+    for row in unjudged:
+        conn.execute("UPDATE door_openings SET outcome = 'interrupted' WHERE id = ?", (row[0],))
+        _flag_interrupted(conn, row["order_id"], int(row["door"]), now)
+    return len(rows) + len(unjudged)
+
+
+def _flag_interrupted(
+    conn: sqlite3.Connection, order_id: str | None, door: int, now: float
+) -> None:
+    if order_id is not None:
+        order = lockers.get_order(conn, order_id)
+        if order is not None:
+            flagged = replace(order, needs_attention=INTERRUPTED_OPENING)
+            lockers.save_order(conn, flagged, now=now)
+    journal.record(
+        conn,
+        "door.open_interrupted",
+        {"order": order_id, "door": door},
+        now=now,
+        order_id=order_id,
+        door=door,
+    )

@@ -1,12 +1,14 @@
-"""Customer returns at a locker, and couriers taking out returns and expired parcels.
+"""Customer returns at a locker: announced returns, typed return codes, reusable packaging.
 
 A return drop-off follows the pickup pattern: reserve a door in one transaction (the return row
 is `opening`, the door opening pending), pulse the latch, then record `return.dropped_off` with a
 short receipt reference, or free the door, mark it faulted and try another. A crash between the
 two leaves the opening to `recover_interrupted_openings` and the return in its door for a courier.
 
-Couriers see what is to be taken (`pickups`) and take it (`collect`): the door opens first, the
-order becomes RETRIEVED (or RETURNED when the hub already decided so) only once it has.
+A packaging return (a reusable liner or box, docs/operations.md) needs no order: the customer
+asks for a door, the locker counts the items and reports `packaging.returned` (with a receipt and
+an optional opaque credit reference) so the hub can credit the customer. Couriers take returns out
+through `agent.services.collection`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from dataclasses import dataclass
 
 from agent.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
-from agent.domain.orders import OrderEvent, OrderState
-from agent.errors import AgentError, DoorFailed, RequestError
+from agent.errors import AgentError, DoorFailed, RateLimited, RequestError
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
@@ -30,6 +31,8 @@ from agent.store.db import Database
 
 _LOG = logging.getLogger(__name__)
 _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: packaging drop-offs need no credential: at most this many door openings for them an hour
+PACKAGING_PER_HOUR = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +45,18 @@ class ReturnGrant:
 
 
 @dataclass(frozen=True, slots=True)
+class Packaging:
+    """A packaging return: how many items, and the customer's opaque credit reference."""
+
+    items: int
+    credit_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _ReturnReserved:
     grant: ReturnGrant
     opening_id: int
+    packaging: Packaging | None = None
 
 
 def _new_receipt(conn: sqlite3.Connection) -> str:
@@ -106,6 +118,7 @@ def reserve_return(
     via: str,
     now: float,
     exclude: frozenset[int],
+    packaging: Packaging | None = None,
 ) -> _ReturnReserved | None:
     doors = [d for d in lockers.list_doors(conn) if d.number not in exclude]
     chosen = assign_door(doors, size, accessible=False)
@@ -116,8 +129,14 @@ def reserve_return(
     receipt = accept_return(
         conn, order_ref, size, state="opening", door=chosen.number, via=via, now=now
     )
+    if packaging is not None:
+        conn.execute(
+            "UPDATE returns SET purpose = 'packaging', items = ?, credit_ref = ?"
+            " WHERE order_ref = ?",
+            (packaging.items, packaging.credit_ref, order_ref),
+        )
     opening = lockers.begin_opening(conn, chosen.number, order_id=None, purpose="return", now=now)
-    return _ReturnReserved(ReturnGrant(order_ref, chosen.number, receipt), opening)
+    return _ReturnReserved(ReturnGrant(order_ref, chosen.number, receipt), opening, packaging)
 
 
 def _return_opened(
@@ -129,17 +148,42 @@ def _return_opened(
         "UPDATE returns SET state = 'dropped_off', updated_at = ? WHERE order_ref = ?",
         (now, reserved.grant.order_ref),
     )
-    record_dropped_off(conn, reserved.grant, via=via, actor=via, now=now)
+    if reserved.packaging is not None:
+        _record_packaging(conn, reserved.grant, reserved.packaging, now)
+    else:
+        record_dropped_off(conn, reserved.grant, via=via, actor=via, now=now)
+
+
+def _record_packaging(
+    conn: sqlite3.Connection, grant: ReturnGrant, packaging: Packaging, now: float
+) -> None:
+    (total,) = conn.execute(
+        "SELECT COALESCE(SUM(items), 0) FROM returns"
+        " WHERE purpose = 'packaging' AND state != 'opening'"
+    ).fetchone()
+    body = {
+        "return": grant.order_ref,
+        "door": grant.door,
+        "receipt": grant.receipt,
+        "items": packaging.items,
+        "credit_ref": packaging.credit_ref,
+        "total_items": int(total),
+    }
+    journal.record(conn, "packaging.returned", body, now=now, actor="customer", door=grant.door)
 
 
 def _return_failed(
     conn: sqlite3.Connection, reserved: _ReturnReserved, fault: str, now: float
 ) -> None:
     assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
-    conn.execute(
-        "UPDATE returns SET state = 'expected', door = NULL, updated_at = ? WHERE order_ref = ?",
-        (now, reserved.grant.order_ref),
-    )
+    if reserved.packaging is not None:  # nothing was announced: nothing to keep
+        conn.execute("DELETE FROM returns WHERE order_ref = ?", (reserved.grant.order_ref,))
+    else:
+        conn.execute(
+            "UPDATE returns SET state = 'expected', door = NULL, updated_at = ?"
+            " WHERE order_ref = ?",
+            (now, reserved.grant.order_ref),
+        )
     door_fault(conn, reserved.grant.door, fault, now, opening_id=reserved.opening_id)
 
 
@@ -211,9 +255,16 @@ class ReturnService:
         self._clock = clock
         self._typed_code_key = typed_code_key
         self._attempts = attempts
+        self._packaging_at: list[float] = []
 
     async def start_return_dropoff(
-        self, order_ref: str, size: DoorSize, *, now: float, via: str
+        self,
+        order_ref: str,
+        size: DoorSize,
+        *,
+        now: float,
+        via: str,
+        packaging: Packaging | None = None,
     ) -> ReturnGrant:
         """Open a free door of `size` for the verified return `order_ref`; record the drop-off.
 
@@ -224,7 +275,13 @@ class ReturnService:
         tried: frozenset[int] = frozenset()
         for _ in range(MAX_DOORS_TRIED):
             reserved = await self._db.run(
-                reserve_return, order_ref, size, via=via, now=now, exclude=tried
+                reserve_return,
+                order_ref,
+                size,
+                via=via,
+                now=now,
+                exclude=tried,
+                packaging=packaging,
             )
             if reserved is None:
                 raise AgentError(size.value, reason=Reason.NO_DOOR_AVAILABLE)
@@ -247,6 +304,27 @@ class ReturnService:
         found = await self._attempts.run("return", _find_return_or_refuse, key)
         return await self.start_return_dropoff(*found, now=self._clock.now(), via="typed_code")
 
+    async def start_packaging(
+        self, items: int, credit_ref: str | None, size: DoorSize = DoorSize.S
+    ) -> ReturnGrant:
+        """Open a door for reusable packaging (no order needed) and report it for credit.
+
+        At most `PACKAGING_PER_HOUR` such openings an hour (RATE_LIMITED): they need no
+        credential, so this bounds how fast anyone can fill doors with them."""
+        if not 1 <= items <= 50:
+            raise RequestError("items must be a whole number from 1 to 50")
+        if credit_ref is not None:
+            check_order_ref(credit_ref)
+        now = self._clock.now()
+        recent = [t for t in self._packaging_at if now - t < 3600]
+        if len(recent) >= PACKAGING_PER_HOUR:
+            raise RateLimited(3600 - (now - recent[0]))
+        self._packaging_at = [*recent, now]
+        order_ref = "PKG-" + secrets.token_hex(6).upper()
+        return await self.start_return_dropoff(
+            order_ref, size, now=now, via="packaging", packaging=Packaging(items, credit_ref)
+        )
+
     async def expected_size(self, order_ref: str) -> DoorSize | None:
         """The size the hub announced for this return, if it did."""
         row = await self._db.read(
@@ -260,127 +338,3 @@ class ReturnService:
         """For the hub command that announces a return (`code_key`: `code_lookup_key(code)`)."""
         check_order_ref(order_ref)
         await self._db.run(expect_return, order_ref, size, code_key, self._clock.now())
-
-
-# -- couriers taking parcels out -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PickupItem:
-    """Something a courier is to take out: an `expired` parcel, a `retrieval` the hub ordered
-    (reason `return_to_sender` or `cancelled`), or a customer's `return`."""
-
-    kind: str
-    ref: str  # the order id, or the return's order reference
-    door: int | None  # None at a counter
-    reason: str | None = None
-    receipt: str | None = None
-
-
-def list_pickups(conn: sqlite3.Connection) -> list[PickupItem]:
-    retrievals = {
-        str(r[0]): str(r[1]) for r in conn.execute("SELECT order_id, reason FROM retrievals")
-    }
-    items = []
-    for order in lockers.orders_in_states(conn, (OrderState.LOADED, OrderState.EXPIRED)):
-        reason = retrievals.get(order.order_id)
-        if reason is not None:
-            items.append(PickupItem("retrieval", order.order_id, order.door, reason))
-        elif order.state is OrderState.EXPIRED:
-            items.append(PickupItem("expired", order.order_id, order.door, "expired"))
-    rows = conn.execute(
-        "SELECT order_ref, door, receipt FROM returns WHERE state = 'dropped_off'"
-        " ORDER BY order_ref"
-    )
-    items.extend(PickupItem("return", str(r[0]), r[1], None, r[2]) for r in rows)
-    return items
-
-
-def _find_item(conn: sqlite3.Connection, door: int | None, ref: str | None) -> PickupItem:
-    for item in list_pickups(conn):
-        if (door is not None and item.door == door) or (ref is not None and item.ref == ref):
-            return item
-    raise AgentError(f"nothing to collect at {door or ref}", reason=Reason.NOT_FOUND)
-
-
-def _begin_take(
-    conn: sqlite3.Connection, door: int | None, ref: str | None, with_door: bool, now: float
-) -> tuple[PickupItem, int | None]:
-    item = _find_item(conn, door, ref)
-    if item.door is None or not with_door:
-        return item, None
-    in_progress = conn.execute(
-        "SELECT 1 FROM door_openings WHERE door = ? AND purpose = 'retrieve' AND result IS NULL",
-        (item.door,),
-    ).fetchone()
-    if in_progress is not None:
-        # a second courier scan while the first opening is under way: one pulse is enough
-        raise AgentError("a collection of this door is under way", reason=Reason.ALREADY_USED)
-    order_id = None if item.kind == "return" else item.ref
-    return item, lockers.begin_opening(
-        conn, item.door, order_id=order_id, purpose="retrieve", now=now
-    )
-
-
-def record_taken(
-    conn: sqlite3.Connection, item: PickupItem, opening_id: int | None, actor: str, now: float
-) -> None:
-    """In a transaction: the courier has it. Returns are collected; orders RETRIEVED, and
-    RETURNED at once when the hub already decided to send them back."""
-    if opening_id is not None and item.door is not None:
-        door_opened(conn, opening_id, item.door, now)
-    if item.kind == "return":
-        cur = conn.execute(
-            "UPDATE returns SET state = 'collected', updated_at = ?"
-            " WHERE order_ref = ? AND state = 'dropped_off'",
-            (now, item.ref),
-        )
-        if cur.rowcount:
-            body = {"return": item.ref, "door": item.door, "receipt": item.receipt}
-            journal.record(conn, "return.collected", body, now=now, actor=actor, door=item.door)
-        return
-    order = lockers.get_order(conn, item.ref)
-    if order is None or order.state not in (OrderState.LOADED, OrderState.EXPIRED):
-        return  # taken meanwhile by a concurrent request: nothing more to record
-    taken = order.apply(OrderEvent.RETRIEVE, now)
-    body = {"order": item.ref, "door": item.door, "reason": item.reason}
-    journal.record(
-        conn, "order.retrieved", body, now=now, actor=actor, order_id=item.ref, door=item.door
-    )
-    if item.reason == "return_to_sender":
-        taken = taken.apply(OrderEvent.RETURN_TO_SENDER, now)
-        journal.record(conn, "order.returned", {"order": item.ref}, now=now, order_id=item.ref)
-    lockers.save_order(conn, taken, now=now)
-
-
-def _take_failed(
-    conn: sqlite3.Connection, door: int, opening_id: int, fault: str, now: float
-) -> None:
-    door_fault(conn, door, fault, now, opening_id=opening_id)
-
-
-class CollectionService:
-    """What couriers take out, and taking it: through a door, or over the counter (no opener)."""
-
-    def __init__(self, db: Database, opener: DoorOpener | None, clock: Clock) -> None:
-        self._db = db
-        self._opener = opener
-        self._clock = clock
-
-    async def pickups(self) -> list[PickupItem]:
-        return await self._db.read(list_pickups)
-
-    async def collect(self, *, door: int | None, ref: str | None, actor: str) -> PickupItem:
-        """Open the door of one item (by door number or by order/return reference) and record
-        that the courier took it. DOOR_FAILED (door marked faulted) if it would not open."""
-        item, opening = await self._db.run(
-            _begin_take, door, ref, self._opener is not None, self._clock.now()
-        )
-        if self._opener is not None and item.door is not None and opening is not None:
-            fault = await self._opener.open(item.door)
-            if fault is not None:
-                await self._db.run(_take_failed, item.door, opening, fault, self._clock.now())
-                raise DoorFailed(fault, ref=item.ref[-6:].upper())
-        await self._db.run(record_taken, item, opening, actor, self._clock.now())
-        _LOG.info("courier took a %s item (door %s)", item.kind, item.door)
-        return item

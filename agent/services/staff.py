@@ -14,11 +14,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.clock import Clock
-from agent.domain.orders import IN_A_DOOR, Order, OrderState
+from agent.domain.orders import Order, OrderState
+from agent.domain.policy import (
+    Attempt,
+    Credential,
+    IdOutcome,
+    Setting,
+    Withdrawal,
+    id_outcome_to_record,
+    pickup_refusal,
+)
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.pickup import support_ref
+from agent.services.expiry import withdrawal_of
+from agent.services.pickup import (
+    PickupGrant,
+    PickupResult,
+    PickupService,
+    authorise_collect,
+    support_ref,
+)
+from agent.services.staff_inventory import door_inventory
 from agent.services.supervision import DoorCallback, DoorSupervisor
 from agent.services.supervision_records import JAMMED
 from agent.store import journal, lockers
@@ -57,6 +74,26 @@ def _finish_staff_open(
         journal.record(conn, "door.open_failed", body, now=now, actor=actor, door=door)
 
 
+def _authorise_for_customer(
+    conn: sqlite3.Connection, order_id: str, attempt: Attempt, *, actor: str, now: float
+) -> PickupGrant | Reason:
+    """In a transaction: staff open an order's door for its customer. The order policy table
+    decides (staff vouch for the holder; an ID-check order needs the outcome `passed`, which is
+    recorded even when it refuses). Returns the refusal to raise after committing the outcome."""
+    order = lockers.get_order(conn, order_id)
+    if order is None or order.kind != "pickup":
+        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+    refusal = pickup_refusal(order, attempt, now=now, withdrawn=withdrawal_of(conn, order))
+    if attempt.id_check is not None and id_outcome_to_record(order, attempt, refusal):
+        detail = {"outcome": attempt.id_check.value}
+        journal.append_audit(
+            conn, "id_check", now=now, actor=actor, order_id=order_id, detail=detail
+        )
+    if refusal is not None:
+        return refusal
+    return authorise_collect(conn, order, via="staff", now=now, attempt=attempt)
+
+
 def _set_enabled(
     conn: sqlite3.Connection, door: int, enabled: bool, *, actor: str, reason: str, now: float
 ) -> None:
@@ -82,53 +119,6 @@ def _clear_fault(conn: sqlite3.Connection, door: int, *, actor: str, now: float)
     return str(fault)
 
 
-def _order_entry(order: Order, now: float) -> dict[str, object]:
-    return {
-        "order": order.order_id,
-        "kind": order.kind,
-        "state": order.state.value,
-        "size": order.size,
-        "parcels": list(order.parcels),
-        "needs_attention": order.needs_attention,
-        "hold_remaining_s": round(order.hold.remaining(now)),
-        "hold_paused": order.hold.paused,
-    }
-
-
-def _inventory(conn: sqlite3.Connection, now: float) -> dict[str, object]:
-    rows = {int(r["number"]): r for r in conn.execute("SELECT * FROM doors")}
-    orders = [lockers.order_from_row(r) for r in conn.execute("SELECT * FROM orders")]
-    in_doors: dict[int, list[Order]] = {}
-    for order in orders:
-        if order.door is not None and order.state in IN_A_DOOR:
-            in_doors.setdefault(order.door, []).append(order)
-    doors = []
-    for door in lockers.list_doors(conn):
-        held = in_doors.get(door.number, [])
-        attention = [f"fault:{door.fault}"] if door.fault else []
-        attention += [o.needs_attention for o in held if o.needs_attention]
-        attention += [f"expired:{o.order_id}" for o in held if o.state is OrderState.EXPIRED]
-        doors.append(
-            {
-                "door": door.number,
-                "size": door.size.value,
-                "low": door.low,
-                "enabled": door.enabled,
-                "fault": door.fault,
-                "fault_since": rows[door.number]["fault_since"],
-                "occupied": door.occupied,
-                "orders": [_order_entry(o, now) for o in held],
-                "needs_attention": attention,
-            }
-        )
-    elsewhere = [
-        _order_entry(o, now) | {"door": o.door}
-        for o in orders
-        if o.needs_attention and not (o.door is not None and o.state in IN_A_DOOR)
-    ]
-    return {"doors": doors, "orders_needing_attention": elsewhere}
-
-
 class StaffService:
     """Staff actions on doors. `on_fault_cleared(door, now)` is awaited after a fault was
     cleared (e.g. to resume the holds that the fault paused)."""
@@ -141,7 +131,9 @@ class StaffService:
         clock: Clock,
         *,
         on_fault_cleared: DoorCallback | None = None,
+        pickup: PickupService | None = None,
     ) -> None:
+        self._pickup = pickup
         self._db = db
         self._doors = doors
         self._sensors = sensors
@@ -164,6 +156,21 @@ class StaffService:
         if error is not None:
             raise DoorFailed(error, ref=f"D-{door}")
 
+    async def open_for_customer(
+        self, actor: str, order_id: str, id_check: IdOutcome | None
+    ) -> PickupResult:
+        """Open an order's door for its customer and hand the parcel out (the same atomic
+        collect and door path as a pickup), if the order policy table allows it."""
+        if self._pickup is None:
+            raise AgentError("no pickup service", reason=Reason.ORDER_NOT_COLLECTABLE)
+        attempt = Attempt(Credential.STAFF, Setting.STAFFED, id_check)
+        grant = await self._db.run(
+            _authorise_for_customer, order_id, attempt, actor=actor, now=self._clock.now()
+        )
+        if isinstance(grant, Reason):
+            raise AgentError(order_id, reason=grant, ref=support_ref(order_id))
+        return await self._pickup.open_granted(grant)
+
     async def set_enabled(self, actor: str, door: int, *, enabled: bool, reason: str) -> None:
         await self._db.run(
             _set_enabled, door, enabled, actor=actor, reason=reason, now=self._clock.now()
@@ -182,7 +189,7 @@ class StaffService:
 
     async def inventory(self) -> dict[str, object]:
         """Every door with its orders, states, flags, live sensor and what needs attention."""
-        found = await self._db.read(_inventory, self._clock.now())
+        found = await self._db.read(door_inventory, self._clock.now())
         readings = await self._sensors.read_all()
         doors = found["doors"]
         assert isinstance(doors, list)  # noqa: S101 - built by _inventory
@@ -247,6 +254,7 @@ class _Reported:
     opening_id: int | None
     finished_at: float | None
     seen_open: bool
+    withdrawn: Withdrawal | None = None
 
 
 def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None:
@@ -261,9 +269,14 @@ def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None
         " AND purpose IN ('pickup', 'reopen') AND result = 'opened' ORDER BY id DESC LIMIT 1",
         (order.order_id,),
     ).fetchone()
+    withdrawn = withdrawal_of(conn, order)
     if last is None:
-        return _Reported(order, fault, None, None, seen_open=False)
-    return _Reported(order, fault, int(last[0]), last[1], seen_open=last[2] is not None)
+        return _Reported(order, fault, None, None, seen_open=False, withdrawn=withdrawn)
+    seen = last[2] is not None
+    return _Reported(order, fault, int(last[0]), last[1], seen_open=seen, withdrawn=withdrawn)
+
+
+_REPORT = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
 
 
 def _reported_or_refuse(conn: sqlite3.Connection, code_key: str) -> _Reported:
@@ -326,6 +339,11 @@ class DoorHelpService:
         found = await self._attempts.run("door_did_not_open", _reported_or_refuse, key)
         order, door = found.order, found.order.door
         assert door is not None  # noqa: S101 - _reported_or_refuse checked it
+        # the report is a typed code at a door: the order policy table decides as for a pickup
+        # (an opening a restart cut off is staff's to judge, never the customer's word)
+        refusal = pickup_refusal(order, _REPORT, now=now, withdrawn=found.withdrawn, reported=True)
+        if refusal is not None:
+            raise AgentError(reason=refusal, ref=support_ref(order.order_id))
         if order.state is OrderState.LOADED:
             result = "jammed" if found.fault == JAMMED else "collectable"
             return HelpOutcome(result, door, _message(result, door, order.order_id))

@@ -37,6 +37,7 @@ from hardware.errors import HardwareError
 _LOG = logging.getLogger(__name__)
 
 DoorCallback = Callable[[int, float], Awaitable[None]]
+LockerCallback = Callable[[float], Awaitable[None]]
 _RECENT_ALARMS = 20
 
 
@@ -65,6 +66,8 @@ class DoorSupervisor:
         *,
         on_door_fault: DoorCallback | None = None,
         on_door_closed: DoorCallback | None = None,
+        on_locker_fault: LockerCallback | None = None,
+        on_locker_restored: LockerCallback | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._db = db
@@ -73,6 +76,9 @@ class DoorSupervisor:
         self._policy = policy or SupervisionPolicy()
         self._on_door_fault = on_door_fault
         self._on_door_closed = on_door_closed
+        self._on_locker_fault = on_locker_fault
+        self._on_locker_restored = on_locker_restored
+        self._bus_down: bool | None = None  # None: not read yet since start
         self._sleep = sleep
         self._doors: dict[int, _DoorWatch] | None = None
         self._started_at = 0.0
@@ -105,7 +111,9 @@ class DoorSupervisor:
     async def poll_once(self, now: float | None = None) -> list[Alarm]:
         """One sweep at `now` (default: the clock). Returns the alarms it raised."""
         now = self._clock.now() if now is None else now
-        readings = await self._read_sensors()
+        polled = await self._read_sensors()
+        await self._watch_bus(polled, now)
+        readings = polled if polled is not None else self._all_unknown()
         if self._doors is None:
             stored = await self._db.read(stored_sensors)
             self._doors = {n: _DoorWatch(s) for n, s in stored.items()}
@@ -154,12 +162,36 @@ class DoorSupervisor:
             ],
         }
 
-    async def _read_sensors(self) -> Mapping[int, SensorState]:
+    async def _read_sensors(self) -> Mapping[int, SensorState] | None:
+        """The readings, or None when the door bus as a whole could not be read."""
         try:
-            return dict(await self._sensors.read_all())
+            readings = dict(await self._sensors.read_all())
         except HardwareError as err:
             _LOG.warning("door sensors unreadable: %s", err)
-            return dict.fromkeys(self._doors or {}, SensorState.UNKNOWN)
+            return None
+        if len(readings) > 1 and all(r is SensorState.UNKNOWN for r in readings.values()):
+            return None  # not one door answers: the bus (or its power) is down, not a sensor
+        return readings
+
+    async def _watch_bus(self, readings: Mapping[int, SensorState] | None, now: float) -> None:
+        """A door bus that nobody can read is a locker-wide fault: every hold pauses until it
+        reads again (`on_locker_fault` / `on_locker_restored`, each once per change; the first
+        good reading after a start also resumes a pause a previous run left in force)."""
+        down = readings is None
+        if down == self._bus_down:
+            return
+        self._bus_down = down
+        if down:
+            _LOG.warning("door bus unreadable: locker-wide fault, every hold paused")
+        callback = self._on_locker_fault if down else self._on_locker_restored
+        if callback is not None:
+            try:
+                await callback(now)
+            except Exception:
+                _LOG.exception("a locker-wide supervision callback failed")
+
+    def _all_unknown(self) -> dict[int, SensorState]:
+        return dict.fromkeys(self._doors or {}, SensorState.UNKNOWN)
 
     def _changes(self, readings: Mapping[int, SensorState], now: float) -> list[SensorChange]:
         assert self._doors is not None  # noqa: S101 - set by poll_once

@@ -8,6 +8,7 @@ import logging
 import sqlite3
 
 from agent.clock import Clock
+from agent.domain.policy import Attempt, Credential, Setting, flags_from
 from agent.errors import PickupRefused
 from agent.reasons import Reason
 from agent.services.pickup import PickupGrant, PickupResult, PickupService, authorise_collect
@@ -21,18 +22,26 @@ from agent.tokens.verify import VerifiedToken, verify_token
 _LOG = logging.getLogger(__name__)
 
 
+def token_attempt(token: VerifiedToken, setting: Setting = Setting.UNATTENDED) -> Attempt:
+    """The policy table's view of a verified token: a live code when the holder proved
+    possession, a static token otherwise (a delegate token is either); its flags bind as much
+    as the order's (both come from the hub)."""
+    flags = token.flags
+    extra = flags_from(
+        live_required=flags.live_required, high_value=flags.high_value, id_check=flags.id_check
+    )
+    credential = Credential.LIVE_CODE if token.holder_proven else Credential.STATIC_TOKEN
+    return Attempt(credential, setting, extra_flags=extra)
+
+
 def _authorise_by_token(
-    conn: sqlite3.Connection, token: VerifiedToken, now: float, *, id_check_available: bool
+    conn: sqlite3.Connection, token: VerifiedToken, now: float
 ) -> tuple[PickupGrant, float]:
     order = lockers.get_order(conn, token.order_ref)
     if order is None:
         raise PickupRefused(reason=Reason.ORDER_UNKNOWN)
-    # The hub's order policy binds as much as the token's flags (either may say so).
-    if order.policy.live_required and not token.holder_proven:
-        raise PickupRefused(reason=Reason.HOLDER_PROOF_REQUIRED)
-    if order.policy.id_check_required and not id_check_available:
-        raise PickupRefused(reason=Reason.AGE_CHECK_REQUIRED)
-    grant = authorise_collect(conn, order, via="token", now=now, cti=token.cti)
+    attempt = token_attempt(token)
+    grant = authorise_collect(conn, order, via="token", now=now, attempt=attempt, cti=token.cti)
     return grant, set_time_floor(conn, token.issued_at)
 
 
@@ -43,14 +52,11 @@ class TokenPickupService:
         pickup: PickupService,
         trust: TrustService,
         clock: Clock,
-        *,
-        id_check_available: bool = False,
     ) -> None:
         self._db = db
         self._pickup = pickup
         self._trust = trust
         self._clock = clock
-        self._id_check_available = id_check_available
         self._seen_frames = SeenFrames()
 
     def verify(self, payload: str, purpose: Purpose = Purpose.PICKUP) -> VerifiedToken:
@@ -65,12 +71,7 @@ class TokenPickupService:
 
     async def collect(self, token: VerifiedToken) -> PickupResult:
         """Spend a verified pickup token and open its order's door."""
-        grant, floor = await self._db.run(
-            _authorise_by_token,
-            token,
-            self._clock.now(),
-            id_check_available=self._id_check_available,
-        )
+        grant, floor = await self._db.run(_authorise_by_token, token, self._clock.now())
         self._trust.note_floor(floor)
         return await self._pickup.open_granted(grant)
 

@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from agent.app import Agent
-from agent.config import load_config
+from agent.config import load_config, require_explicit_hardware
 from agent.demo import seed_orders
+from agent.errors import ConfigError
 
 AGENT = [sys.executable, "-m", "agent"]
 
@@ -26,10 +28,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(tmp_path: Path, port: int, extra: str = "") -> Path:
+SIMULATED = '\n[doors.driver]\ntype = "simulator"\n\n[camera]\nsource = "simulated"\n'
+
+
+def write_config(tmp_path: Path, port: int, extra: str = "", hardware: str = SIMULATED) -> Path:
+    """A config for `locker-agent run`; simulated hardware, said explicitly, by default."""
     path = tmp_path / "agent.toml"
     path.write_text(
-        f'[locker]\nid = "LK-E2E-1"\ndata_dir = "data"\n\n[api]\nport = {port}\n{extra}',
+        f'[locker]\nid = "LK-E2E-1"\ndata_dir = "data"\n\n[api]\nport = {port}\n{hardware}{extra}',
         encoding="utf-8",
     )
     return path
@@ -120,6 +126,32 @@ def test_a_bad_config_exits_2_naming_file_key_and_problem(tmp_path: Path) -> Non
 
     result = run_cli("run", "--config", str(tmp_path / "missing.toml"))
     assert (result.returncode, "file not found" in result.stderr) == (2, True)
+
+
+def test_run_refuses_simulated_hardware_unless_the_config_says_so(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 8080, hardware="")
+    result = run_cli("run", "--config", str(path))
+    assert result.returncode == 2
+    assert str(path) in result.stderr
+    assert "doors.driver" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    path = write_config(tmp_path, 8080, hardware='\n[doors.driver]\ntype = "simulator"\n')
+    result = run_cli("run", "--config", str(path))
+    assert (result.returncode, "camera.source" in result.stderr) == (2, True)
+
+
+def test_what_counts_as_hardware_said_explicitly(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    counter = '[locker]\nid = "LK-E2E-1"\nmode = "counter"\n\n[camera]\nenabled = false\n'
+    path.write_text(counter, encoding="utf-8")
+    require_explicit_hardware(load_config(path), path)  # a counter has no doors
+    real = '[locker]\nid = "LK-E2E-1"\n\n[doors.driver]\ntype = "modbus_tcp"\nhost = "10.0.0.2"\n'
+    path.write_text(real + '\n[camera]\nsource = "/dev/video0"\n', encoding="utf-8")
+    require_explicit_hardware(load_config(path), path)
+    path.write_text(real, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"camera\.source"):
+        require_explicit_hardware(load_config(path), path)
 
 
 def test_db_check_and_migrate(tmp_path: Path) -> None:

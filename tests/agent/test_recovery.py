@@ -1,7 +1,7 @@
 import sqlite3
 from pathlib import Path
 
-from agent.services.pickup import authorise_collect
+from agent.services.pickup import TYPED_AT_DOOR, authorise_collect
 from agent.store import lockers
 from tests.agent.conftest import start_agent
 
@@ -15,7 +15,10 @@ async def test_a_crash_between_authorising_and_the_door_never_opens_twice(
     def authorise_only(conn: sqlite3.Connection) -> None:
         found = lockers.get_order(conn, order.order_id)
         assert found is not None
-        authorise_collect(conn, found, via="typed_code", now=first.clock.now(), cti=b"x" * 16)
+        now = first.clock.now()
+        authorise_collect(
+            conn, found, via="typed_code", now=now, attempt=TYPED_AT_DOOR, cti=b"x" * 16
+        )
 
     # The transaction commits, then the process "dies" before the door command.
     await first.agent.db.run(authorise_only)
@@ -25,7 +28,10 @@ async def test_a_crash_between_authorising_and_the_door_never_opens_twice(
     try:
         status, body = await second.post("/api/v1/pickup/code", {"code": order.code})
         assert status == 409
-        assert body["error"] == "ALREADY_USED"
+        # staff decide about an opening a crash cut off: the code says so, and opens nothing
+        assert body["error"] == "OPENING_UNCONFIRMED"
+        status, body = await second.post("/api/v1/pickup/door-did-not-open", {"code": order.code})
+        assert (status, body["error"]) == (409, "OPENING_UNCONFIRMED")
         assert second.sim.pulses == []
         conn = sqlite3.connect(second.agent.config.database_path)
         flagged = conn.execute(

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from hub_sync.device import DeviceSync
 from hub_sync.device_outbox import ReferenceDevice
@@ -26,6 +28,7 @@ from hub_sync.hub import Hub, HubSettings
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import ConnectParams
 from hub_sync.settings import SyncSettings
+from hub_sync.signing import PublicKey
 from tests.hub_sync.tls import write_ca_and_server
 
 FLEET = "f1"
@@ -175,7 +178,7 @@ class RunningHub:
 @pytest.fixture
 async def hub(broker: Broker, tmp_path: Path) -> AsyncIterator[RunningHub]:
     store = HubStore(tmp_path / "hub.db")
-    h = Hub(broker.hub_settings(), store)
+    h = Hub(broker.hub_settings(), store, sign_key=HUB_KEY)
     task = asyncio.create_task(h.run(), name="test-hub")
     async with asyncio.timeout(10):
         await h.connected.wait()
@@ -188,8 +191,23 @@ async def hub(broker: Broker, tmp_path: Path) -> AsyncIterator[RunningHub]:
         await asyncio.to_thread(store.close)
 
 
-def no_keys() -> list[object]:
-    return []
+#: the fleet hub's signing key in these tests: it signs commands and confirms
+HUB_KEY = ed25519.Ed25519PrivateKey.generate()
+
+
+def hub_keys() -> list[PublicKey]:
+    """The command keys a test device trusts: the hub's."""
+    return [HUB_KEY.public_key()]
+
+
+def write_hub_public_key(path: Path) -> Path:
+    """The hub's public key as PEM (for `sim_device --command-key`)."""
+    path.write_bytes(
+        HUB_KEY.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return path
 
 
 @dataclass

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from hub_sync.commands import CommandEnvelope, encode_command
 from hub_sync.device import DeviceSync
 from hub_sync.device_outbox import ReferenceDevice
 from hub_sync.errors import MqttError
@@ -19,9 +20,16 @@ from hub_sync.hub import Hub
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.wire import Header, OutboxEvent, Topics, encode_events, new_message_id
-from tests.hub_sync.conftest import FLEET, HUB_PASSWORD, HUB_USER, Broker, RunningDevice, wait_for
+from tests.hub_sync.conftest import (
+    FLEET,
+    HUB_KEY,
+    HUB_PASSWORD,
+    HUB_USER,
+    Broker,
+    RunningDevice,
+    wait_for,
+)
 
-HUB_KEY = ed25519.Ed25519PrivateKey.generate()
 ROGUE_KEY = ed25519.Ed25519PrivateKey.generate()
 ORDER = {"order_id": "o-1", "size": "M", "hold_s": 172_800, "policy": {"dyn_required": False},
          "code": {"scheme": "sha256-salted", "salt": "c2FsdA", "digest": "ZGlnZXN0"}}  # fmt: skip
@@ -83,10 +91,16 @@ async def test_forged_and_unsigned_remote_open_are_refused(
     try:
         await asyncio.wait_for(rogue.connected.wait(), 10)
         forged = await rogue.send_command("d1", "door.open", {"door": 1, "reason": "x"})
-        unsigned = await rogue.send_command("d1", "door.open", {"door": 2, "reason": "x"},
-                                            signed=False)  # fmt: skip
         assert (await rogue.wait_reply(forged, 10)).reason == "BAD_SIGNATURE"
-        assert (await rogue.wait_reply(unsigned, 10)).reason == "SIG_MISSING"
+        replies: list[Inbound] = []
+        raw = await _raw_hub(broker, replies)
+        header = Header("command", new_message_id(), FLEET, "d1", time.time())
+        args = {"door": 2, "reason": "x"}
+        unsigned = encode_command(CommandEnvelope(header, "tx-u", "door.open", args, None))
+        await raw.publish(Topics(FLEET, "d1").command, unsigned)
+        await wait_for(lambda: replies, 10, "the nack of the unsigned open")
+        assert json.loads(replies[0].payload)["reason"] == "SIG_MISSING"
+        await raw.disconnect()
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -53,8 +53,9 @@ async def test_hub_cli_run_send_order_open_and_status(broker: Broker, tmp_path: 
     dev_url = f"mqtt://d1:{broker.passwords['d1']}@127.0.0.1:{broker.port}"
     common = ["--broker", hub_url, "--db", str(db), "--fleet", FLEET]
     hub = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub_sync.hub_cli", "run", *common, stderr=asyncio.subprocess.DEVNULL
-    )
+        sys.executable, "-m", "hub_sync.hub_cli", "run", *common, "--sign-key", str(priv),
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
     dev = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub_sync.sim_device", "--broker", dev_url, "--fleet", FLEET,
         "--device", "d1", "--db", str(tmp_path / "d1.db"), "--generate", "50",
@@ -73,6 +74,15 @@ async def test_hub_cli_run_send_order_open_and_status(broker: Broker, tmp_path: 
                              "--sign-key", str(priv))  # fmt: skip
         assert rc == 1
         assert "DOOR_UNKNOWN" in out
+        signed = [*common, "--device", "d1", "--sign-key", str(priv)]
+        rc, out = await _cli("redirect", *signed, "--order-id", "o-7", "--reason", "moved",
+                             "--destination", "L-2")  # fmt: skip
+        assert (rc, '"status": "ok"' in out) == (0, True), out
+        rc, out = await _cli("expect-return", *signed, "--order-ref", "R-1", "--size", "S",
+                             "--code-digest", "ab" * 32)  # fmt: skip
+        assert (rc, '"status": "ok"' in out) == (0, True), out
+        # 50 events, then one per command the device answered (order, open 99, redirect, return)
+        await wait_for(lambda: any(r["confirmed_seq"] == 54 for r in _status(db)), 20, "events")
     finally:
         for proc in (dev, hub):
             proc.terminate()

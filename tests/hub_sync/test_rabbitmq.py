@@ -27,7 +27,7 @@ from hub_sync.hub import Hub, HubSettings
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection
 from hub_sync.settings import SyncSettings
-from tests.hub_sync.conftest import FLEET, RunningDevice, no_keys, wait_for
+from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys, wait_for
 
 pytestmark = pytest.mark.rabbitmq
 MQTT_PORT = 1884
@@ -121,14 +121,14 @@ async def test_drain_and_command_through_rabbitmq(rabbit: Rabbit, tmp_path: Path
     params = ConnectParams(host="127.0.0.1", port=rabbit.port, client_id=hub_id,
                            username=rabbit.hub_user, password=rabbit.hub_password,
                            protocol=MQTT_V311)  # fmt: skip
-    hub = Hub(HubSettings(fleet=FLEET, connect=params), store)
+    hub = Hub(HubSettings(fleet=FLEET, connect=params), store, sign_key=HUB_KEY)
     hub_task = asyncio.create_task(hub.run())
     dev = ReferenceDevice(tmp_path / "d1.db")
     settings = SyncSettings(host="127.0.0.1", port=rabbit.port, device_id=device, fleet_id=FLEET,
                             username=rabbit.device_user, password=rabbit.device_password,
                             protocol=MQTT_V311, backoff_min_s=0.1, backoff_max_s=1.0,
                             confirm_timeout_s=3.0)  # fmt: skip
-    rd = RunningDevice(dev, DeviceSync(settings, dev, dev, dev, command_keys=no_keys,
+    rd = RunningDevice(dev, DeviceSync(settings, dev, dev, dev, command_keys=hub_keys,
                                        clock=time.time))  # fmt: skip
     await dev.append([("e", f"t{i}", {"i": i}) for i in range(2000)])
     try:

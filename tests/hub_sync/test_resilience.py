@@ -9,7 +9,15 @@ from pathlib import Path
 
 from hub_sync.device import DeviceSync
 from hub_sync.sim_device import SlowDisk
-from tests.hub_sync.conftest import FLEET, Broker, RunningDevice, RunningHub, no_keys, wait_for
+from tests.hub_sync.conftest import (
+    FLEET,
+    Broker,
+    RunningDevice,
+    RunningHub,
+    hub_keys,
+    wait_for,
+    write_hub_public_key,
+)
 from tests.hub_sync.test_sync import backlog, make_device
 
 
@@ -19,7 +27,7 @@ async def test_broker_killed_and_restarted_mid_drain(
     rd = make_device(broker, tmp_path, batch_size=25, inflight_window=2, confirm_timeout_s=2.0)
     slow = SlowDisk(tmp_path / "d1.db")  # about 2,500 events/s: the restart lands mid-drain
     slow.delay_s = 0.01
-    rd = RunningDevice(slow, DeviceSync(rd.sync._s, slow, slow, slow, command_keys=no_keys,
+    rd = RunningDevice(slow, DeviceSync(rd.sync._s, slow, slow, slow, command_keys=hub_keys,
                                         clock=time.time))  # fmt: skip
     for chunk in range(4):
         await rd.device.append(backlog(1000, chunk * 1000))
@@ -43,6 +51,7 @@ async def _spawn(broker: Broker, db: Path, generate: int) -> asyncio.subprocess.
         sys.executable, "-m", "hub_sync.sim_device", "--broker", url, "--fleet", FLEET,
         "--device", "d2", "--db", str(db), "--generate", str(generate), "--batch-size", "10",
         "--read-delay-ms", "2",  # about 5,000 events/s: the kill lands mid-drain
+        "--command-key", str(write_hub_public_key(db.parent / "hub.pub.pem")),
     )  # fmt: skip
 
 

@@ -14,13 +14,21 @@ from hub_sync.hub import Hub
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import MQTT_V311, TlsSettings
 from hub_sync.ports import SyncStats
-from tests.hub_sync.conftest import FLEET, Broker, RunningDevice, RunningHub, no_keys, wait_for
+from tests.hub_sync.conftest import (
+    FLEET,
+    HUB_KEY,
+    Broker,
+    RunningDevice,
+    RunningHub,
+    hub_keys,
+    wait_for,
+)
 
 
 def make_device(broker: Broker, tmp_path: Path, name: str = "d1", **kw: object) -> RunningDevice:
     dev = ReferenceDevice(tmp_path / f"{name}.db")
     sync = DeviceSync(
-        broker.device_settings(name, **kw), dev, dev, dev, command_keys=no_keys, clock=time.time
+        broker.device_settings(name, **kw), dev, dev, dev, command_keys=hub_keys, clock=time.time
     )
     return RunningDevice(dev, sync)
 
@@ -83,12 +91,12 @@ async def test_drain_alarm_when_connected_but_hub_never_confirms(
     # retained "online" arrives (confirm_timeout_s is long on purpose)
     settings = broker.device_settings("d1", drain_alarm_s=0.4, confirm_timeout_s=60.0)
     sync = DeviceSync(settings, dev, dev, dev,
-                      command_keys=no_keys, clock=time.time, on_alarm=on_alarm)  # fmt: skip
+                      command_keys=hub_keys, clock=time.time, on_alarm=on_alarm)  # fmt: skip
     rd = RunningDevice(dev, sync)
     await dev.append(backlog(10))
     rd.start()
     store = HubStore(tmp_path / "hub.db")
-    hub = Hub(broker.hub_settings(), store)
+    hub = Hub(broker.hub_settings(), store, sign_key=HUB_KEY)
     try:
         await wait_for(lambda: alarms == [True], 10, "alarm on")
         assert sync.stats().drain_alarm
@@ -106,7 +114,11 @@ async def test_drain_alarm_when_connected_but_hub_never_confirms(
 async def test_mqtt_311_device_and_hub(broker: Broker, tmp_path: Path) -> None:
     store = HubStore(tmp_path / "hub.db")
     settings = broker.hub_settings()
-    hub = Hub(replace(settings, connect=replace(settings.connect, protocol=MQTT_V311)), store)
+    hub = Hub(
+        replace(settings, connect=replace(settings.connect, protocol=MQTT_V311)),
+        store,
+        sign_key=HUB_KEY,
+    )
     hub_task = asyncio.create_task(hub.run())
     rd = make_device(broker, tmp_path, protocol=MQTT_V311)
     await rd.device.append(backlog(500))

@@ -133,7 +133,7 @@ async def start_hub(
     broker: Broker,
     db_path: Path,
     *,
-    sign_key: PrivateKey | None = None,
+    sign_key: PrivateKey,
     clock: Callable[[], float] = time.time,
     client_id: str | None = None,
     leaves: tuple[str, ...] = ALL_LEAVES,

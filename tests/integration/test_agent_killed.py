@@ -14,6 +14,7 @@ from pathlib import Path
 from agent.demo import DEMO_LOCKER_ID
 from agent.store import journal
 from agent.store.db import Database
+from provisioning.fleet import DemoFleet
 from tests.integration.conftest import (
     FLEET,
     Broker,
@@ -33,7 +34,9 @@ def _fill(conn: sqlite3.Connection, count: int, now: float) -> None:
         journal.record(conn, "test.backlog", {"n": n}, now=now + n / 1000)
 
 
-async def _prepare(data_dir: Path, broker: Broker) -> tuple[Path, list[tuple[int, str]]]:
+async def _prepare(
+    data_dir: Path, broker: Broker, fleet: DemoFleet
+) -> tuple[Path, list[tuple[int, str]]]:
     """A data folder whose outbox already holds `EVENTS` committed events, and its config."""
     db = Database(data_dir / "agent.db")
     await db.open()
@@ -47,6 +50,10 @@ async def _prepare(data_dir: Path, broker: Broker) -> tuple[Path, list[tuple[int
     config.write_text(
         f'[locker]\nid = "{DEMO_LOCKER_ID}"\ndata_dir = "{data_dir}"\n\n'
         '[api]\nhost = "127.0.0.1"\nport = 0\n\n[camera]\nenabled = false\n\n'
+        '[doors.driver]\ntype = "simulator"\n\n'
+        # the trust bundle holds the hub's command key, which signs the hub's confirms
+        f"[trust]\nroot_keys = {[str(p) for p in fleet.root_public_paths]}\n"
+        f'bundle = "{fleet.bundle_path}"\n\n'
         f'[hub]\nurl = "{hub.url}"\nfleet = "{FLEET}"\nusername = "{hub.username}"\n'
         f'password_file = "{hub.password_file}"\n',
         encoding="utf-8",
@@ -71,12 +78,12 @@ def _agent_outbox(path: Path) -> list[int]:
 
 
 async def test_an_agent_killed_mid_drain_delivers_every_event_exactly_once(
-    tmp_path: Path, broker: Broker
+    tmp_path: Path, broker: Broker, fleet: DemoFleet
 ) -> None:
     data_dir = tmp_path / "data"
-    config, queued = await _prepare(data_dir, broker)
+    config, queued = await _prepare(data_dir, broker, fleet)
     assert [seq for seq, _ in queued] == list(range(1, EVENTS + 1))
-    hub = await start_hub(broker, tmp_path / "hub.db")
+    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=fleet.command_key)
     log = tmp_path / "agent.log"
     proc = _spawn(config, log)
     try:

@@ -18,6 +18,7 @@ from agent.demo import DEMO_FLEET, DEMO_LOCKER_ID
 from hub_sync.hub import Hub, HubSettings
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import ConnectParams
+from hub_sync.signing import load_private_key
 from tests.integration.conftest import (
     Broker,
     RunningHub,
@@ -45,13 +46,15 @@ def anonymous_broker(tmp_path: Path) -> Iterator[Broker]:
         b.kill()
 
 
-async def _start_demo_hub(broker: Broker, db: Path) -> RunningHub:
+async def _start_demo_hub(broker: Broker, db: Path, data_dir: Path) -> RunningHub:
     params = ConnectParams(host="127.0.0.1", port=broker.port, client_id="hub-demo",
                            session_expiry_s=3600)  # fmt: skip
     settings = HubSettings(fleet=DEMO_FLEET, connect=params, backoff_min_s=0.05,
                            backoff_max_s=0.5)  # fmt: skip
     store = HubStore(db)
-    hub = Hub(settings, store)
+    # the demo's fleet command key (its path is in the demo's banner): it signs the confirms
+    key = load_private_key((data_dir / "fleet" / "command.key.pem").read_bytes())
+    hub = Hub(settings, store, sign_key=key)
     task = asyncio.create_task(hub.run(), name="test-demo-hub")
     async with asyncio.timeout(10):
         await hub.connected.wait()
@@ -120,7 +123,7 @@ async def test_the_demo_syncs_through_a_broker_and_serves_while_it_is_down(
     first, second = demo.orders[0], demo.orders[1]
     await _pick_up(demo, first)  # the broker has not started yet: the demo serves anyway
     anonymous_broker.start()
-    hub = await _start_demo_hub(anonymous_broker, hub_db)
+    hub = await _start_demo_hub(anonymous_broker, hub_db, tmp_path / "demo")
     try:
         await wait_for(lambda: _has(collected_at_hub, first), 30, "the first pickup at the hub")
         anonymous_broker.kill()

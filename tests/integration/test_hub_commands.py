@@ -22,8 +22,10 @@ from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import (
     AGENT_ID,
     Broker,
+    CommandProbe,
     RunningHub,
     audit_rows,
+    command_bytes,
     start_hub,
     start_hub_agent,
     stop_hub,
@@ -102,7 +104,7 @@ async def test_a_hub_order_with_a_typed_code_is_loaded_extended_and_collected(
 
 
 async def test_a_cancelled_hub_order_does_not_open(
-    hub_agent: RunningAgent, signing_hub: RunningHub
+    hub_agent: RunningAgent, signing_hub: RunningHub, broker: Broker
 ) -> None:
     await connected(hub_agent)
     code = display_code(new_typed_code(_RNG))
@@ -116,9 +118,10 @@ async def test_a_cancelled_hub_order_does_not_open(
     assert hub_agent.sim.pulses == []
     # an unsigned upsert is refused: new code material is as good as an open door
     unsigned = {**args, "order_id": "HUB-C"}
-    assert (await send(signing_hub, "order.upsert", unsigned, signed=False))[:2] == (
-        "nack", "SIG_MISSING",
-    )  # fmt: skip
+    async with CommandProbe(broker) as probe:
+        payload = command_bytes("order.upsert", unsigned, sent_at=hub_agent.clock.now())
+        reply = await probe.send(payload)
+    assert (reply.ok, reply.reason) == (False, "SIG_MISSING")
     assert await order_of(hub_agent, "HUB-C") is None
 
 

@@ -186,4 +186,4 @@ async def test_an_expired_counter_parcel_is_not_handed_out(counter: OpsAgent) ->
     status, body = await counter.staff_post(
         "/api/v1/counter/handout", {"code": code, "label": "PCL:ORD-OLD:P1"}
     )
-    assert (status, body["error"]) == (409, Reason.ORDER_NOT_COLLECTABLE)
+    assert (status, body["error"]) == (409, Reason.HOLD_EXPIRED)

@@ -32,7 +32,7 @@ async def test_a_parcel_expires_when_its_hold_runs_out_not_before(ops: OpsAgent)
     assert [e["order"] for e in await ops.events("order.expired")] == ["ORD-E1"]
     assert await ops.agent.expiry.sweep(ops.clock.now()) == []
     status, body = await ops.call("POST", "/api/v1/pickup/code", {"code": code})
-    assert (status, body["error"]) == (409, Reason.ORDER_NOT_COLLECTABLE)
+    assert (status, body["error"]) == (409, Reason.HOLD_EXPIRED)
 
 
 async def test_a_faulted_door_stops_its_parcels_clock(ops: OpsAgent) -> None:

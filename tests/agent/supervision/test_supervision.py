@@ -2,6 +2,7 @@
 
 import asyncio
 
+from agent.domain.policy import Attempt, Credential, Setting
 from agent.services.pickup import authorise_collect
 from agent.store import lockers
 from tests.agent.supervision.conftest import Locker
@@ -105,7 +106,9 @@ async def test_a_jam_unspends_the_token_of_a_scanned_pickup(locker: Locker) -> N
 
     def authorise(conn):  # type: ignore[no-untyped-def]
         found = lockers.get_order(conn, order.order_id)
-        return authorise_collect(conn, found, via="token", now=locker.clock.now(), cti=cti)
+        attempt = Attempt(Credential.STATIC_TOKEN, Setting.UNATTENDED)
+        now = locker.clock.now()
+        return authorise_collect(conn, found, via="token", now=now, attempt=attempt, cti=cti)
 
     grant = await db.run(authorise)
     await locker.pickup.open_granted(grant)

@@ -1,4 +1,4 @@
--- Schema 4: the typed-code attempt budget and the locker's counters survive restarts.
+-- Schema 5: the typed-code attempt budget and the locker's counters survive restarts.
 -- `attempt_budget` holds the two token buckets of `agent/domain/attempts.py` (one row, scope
 -- 'typed_code'); a restart used to reset an in-memory limiter. `kpi_counters` holds counters
 -- that Prometheus must never see go down (failed attempts by reason, expiries, returns...).

@@ -1,0 +1,146 @@
+"""Couriers taking parcels out: expired parcels, retrievals the hub ordered, customer returns.
+
+Couriers see what is to be taken (`pickups`) and take it (`collect`): the door opens first, the
+order becomes RETRIEVED (or RETURNED when the hub already decided so) only once it has.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+
+from agent.clock import Clock
+from agent.domain.orders import OrderEvent, OrderState
+from agent.errors import AgentError, DoorFailed
+from agent.reasons import Reason
+from agent.services.door_opener import DoorOpener, door_fault, door_opened
+from agent.store import journal, lockers
+from agent.store.db import Database
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PickupItem:
+    """Something a courier is to take out: an `expired` parcel, a `retrieval` the hub ordered
+    (reason `return_to_sender` or `cancelled`), or a customer's `return` (reason `packaging` for
+    reusable packaging)."""
+
+    kind: str
+    ref: str  # the order id, or the return's order reference
+    door: int | None  # None at a counter
+    reason: str | None = None
+    receipt: str | None = None
+
+
+def list_pickups(conn: sqlite3.Connection) -> list[PickupItem]:
+    retrievals = {
+        str(r[0]): str(r[1]) for r in conn.execute("SELECT order_id, reason FROM retrievals")
+    }
+    items = []
+    for order in lockers.orders_in_states(conn, (OrderState.LOADED, OrderState.EXPIRED)):
+        reason = retrievals.get(order.order_id)
+        if reason is not None:
+            items.append(PickupItem("retrieval", order.order_id, order.door, reason))
+        elif order.state is OrderState.EXPIRED:
+            items.append(PickupItem("expired", order.order_id, order.door, "expired"))
+    rows = conn.execute(
+        "SELECT order_ref, door, receipt, purpose FROM returns WHERE state = 'dropped_off'"
+        " ORDER BY order_ref"
+    )
+    items.extend(
+        PickupItem("return", str(r[0]), r[1], "packaging" if r[3] == "packaging" else None, r[2])
+        for r in rows
+    )
+    return items
+
+
+def _find_item(conn: sqlite3.Connection, door: int | None, ref: str | None) -> PickupItem:
+    for item in list_pickups(conn):
+        if (door is not None and item.door == door) or (ref is not None and item.ref == ref):
+            return item
+    raise AgentError(f"nothing to collect at {door or ref}", reason=Reason.NOT_FOUND)
+
+
+def _begin_take(
+    conn: sqlite3.Connection, door: int | None, ref: str | None, with_door: bool, now: float
+) -> tuple[PickupItem, int | None]:
+    item = _find_item(conn, door, ref)
+    if item.door is None or not with_door:
+        return item, None
+    in_progress = conn.execute(
+        "SELECT 1 FROM door_openings WHERE door = ? AND purpose = 'retrieve' AND result IS NULL",
+        (item.door,),
+    ).fetchone()
+    if in_progress is not None:
+        # a second courier scan while the first opening is under way: one pulse is enough
+        raise AgentError("a collection of this door is under way", reason=Reason.ALREADY_USED)
+    order_id = None if item.kind == "return" else item.ref
+    return item, lockers.begin_opening(
+        conn, item.door, order_id=order_id, purpose="retrieve", now=now
+    )
+
+
+def record_taken(
+    conn: sqlite3.Connection, item: PickupItem, opening_id: int | None, actor: str, now: float
+) -> None:
+    """In a transaction: the courier has it. Returns are collected; orders RETRIEVED, and
+    RETURNED at once when the hub already decided to send them back."""
+    if opening_id is not None and item.door is not None:
+        door_opened(conn, opening_id, item.door, now)
+    if item.kind == "return":
+        cur = conn.execute(
+            "UPDATE returns SET state = 'collected', updated_at = ?"
+            " WHERE order_ref = ? AND state = 'dropped_off'",
+            (now, item.ref),
+        )
+        if cur.rowcount:
+            body = {"return": item.ref, "door": item.door, "receipt": item.receipt}
+            journal.record(conn, "return.collected", body, now=now, actor=actor, door=item.door)
+        return
+    order = lockers.get_order(conn, item.ref)
+    if order is None or order.state not in (OrderState.LOADED, OrderState.EXPIRED):
+        return  # taken meanwhile by a concurrent request: nothing more to record
+    taken = order.apply(OrderEvent.RETRIEVE, now)
+    body = {"order": item.ref, "door": item.door, "reason": item.reason}
+    journal.record(
+        conn, "order.retrieved", body, now=now, actor=actor, order_id=item.ref, door=item.door
+    )
+    if item.reason == "return_to_sender":
+        taken = taken.apply(OrderEvent.RETURN_TO_SENDER, now)
+        journal.record(conn, "order.returned", {"order": item.ref}, now=now, order_id=item.ref)
+    lockers.save_order(conn, taken, now=now)
+
+
+def _take_failed(
+    conn: sqlite3.Connection, door: int, opening_id: int, fault: str, now: float
+) -> None:
+    door_fault(conn, door, fault, now, opening_id=opening_id)
+
+
+class CollectionService:
+    """What couriers take out, and taking it: through a door, or over the counter (no opener)."""
+
+    def __init__(self, db: Database, opener: DoorOpener | None, clock: Clock) -> None:
+        self._db = db
+        self._opener = opener
+        self._clock = clock
+
+    async def pickups(self) -> list[PickupItem]:
+        return await self._db.read(list_pickups)
+
+    async def collect(self, *, door: int | None, ref: str | None, actor: str) -> PickupItem:
+        """Open the door of one item (by door number or by order/return reference) and record
+        that the courier took it. DOOR_FAILED (door marked faulted) if it would not open."""
+        item, opening = await self._db.run(
+            _begin_take, door, ref, self._opener is not None, self._clock.now()
+        )
+        if self._opener is not None and item.door is not None and opening is not None:
+            fault = await self._opener.open(item.door)
+            if fault is not None:
+                await self._db.run(_take_failed, item.door, opening, fault, self._clock.now())
+                raise DoorFailed(fault, ref=item.ref[-6:].upper())
+        await self._db.run(record_taken, item, opening, actor, self._clock.now())
+        _LOG.info("courier took a %s item (door %s)", item.kind, item.door)
+        return item
