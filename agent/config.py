@@ -87,7 +87,8 @@ class ApiConfig(_Section):
         64,
         ge=4,
         le=10000,
-        description="Open HTTP connections at most; further ones are closed at once.",
+        description="Open HTTP connections at most; a new one replaces the oldest that is not "
+        "being served (a slow or idle client), else it is closed.",
     )
 
 

@@ -125,7 +125,9 @@ REASONS: dict[Reason, ReasonInfo] = {
     ),
     Reason.CODE_UNKNOWN: ReasonInfo(404, "That code wasn't recognised — check it and try again."),
     Reason.RATE_LIMITED: ReasonInfo(
-        429, "Too many attempts. Please wait a minute, then try again."
+        429,
+        "Too many wrong codes were typed here. Please try again shortly, or show the QR code "
+        "from your app.",
     ),
     Reason.ORDER_UNKNOWN: ReasonInfo(404, "We couldn't find that parcel at this locker."),
     Reason.ORDER_NOT_COLLECTABLE: ReasonInfo(

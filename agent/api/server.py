@@ -3,8 +3,9 @@
 aiohttp times out idle keep-alive connections but not a client that sends its request line and
 headers one byte a minute (slowloris): 200 such connections stayed open for good. Here each
 connection must deliver a request's headers within `header_timeout_s` of opening (or of the
-previous response); the body has its own deadline (`read_json_object`). Past
-`max_connections`, new connections are closed at once, so slow clients cannot starve the kiosk.
+previous response); the body has its own deadline (`read_json_object`). At
+`max_connections`, a new connection replaces the oldest one that is not being served, so a
+flood of slow clients cannot keep the kiosk's own requests out.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class _Connection:
     transport: asyncio.Transport
     deadline: asyncio.TimerHandle | None = None
     busy: int = 0
+    closing: bool = False
 
 
 @dataclass(slots=True)
@@ -46,14 +48,33 @@ class ConnectionGuard:
         return len(self._open)
 
     def opened(self, transport: asyncio.Transport) -> bool:
-        """A new connection; False (and closed) when the cap is reached."""
-        if len(self._open) >= self.max_connections:
+        """A new connection. At the cap, the oldest connection that is not being served (a
+        slow client that has not finished its headers, or an idle keep-alive) makes room;
+        only when every connection is being served is the new one refused (closed)."""
+        live = sum(1 for c in self._open.values() if not c.closing)
+        if live >= self.max_connections and not self._evict_oldest_idle():
             self.refused += 1
             transport.abort()
             return False
         conn = self._open[transport] = _Connection(transport)
         self._arm(conn)
         return True
+
+    def _evict_oldest_idle(self) -> bool:
+        for conn in self._open.values():  # insertion order: oldest first
+            if conn.busy == 0 and not conn.closing:
+                self._close(conn)
+                return True
+        return False
+
+    def _close(self, conn: _Connection) -> None:
+        """Abort a slow or idle connection (`connection_lost` then forgets it)."""
+        conn.closing = True
+        if conn.deadline is not None:
+            conn.deadline.cancel()
+            conn.deadline = None
+        self.closed_slow += 1
+        conn.transport.abort()
 
     def tracks(self, transport: asyncio.BaseTransport) -> bool:
         return transport in self._open
@@ -75,7 +96,7 @@ class ConnectionGuard:
         conn = self._open.get(transport) if transport is not None else None
         if conn is not None:
             conn.busy -= 1
-            if conn.busy == 0:
+            if conn.busy == 0 and not conn.closing:
                 self._arm(conn)
 
     def _arm(self, conn: _Connection) -> None:
@@ -84,9 +105,8 @@ class ConnectionGuard:
 
     def _expire(self, conn: _Connection) -> None:
         conn.deadline = None
-        if conn.busy == 0 and conn.transport in self._open:
-            self.closed_slow += 1
-            conn.transport.abort()
+        if conn.busy == 0 and conn.transport in self._open and not conn.closing:
+            self._close(conn)
 
     def middleware(self) -> Middleware:
         """Marks a connection busy while a handler runs (headers have arrived by then)."""

@@ -184,22 +184,25 @@ async def test_slow_clients_are_closed_and_connections_are_capped(
     # a short header timeout and a small cap, as a test can wait for them
     guard = running.agent.connection_guard
     assert guard is not None
-    guard.header_timeout_s = 0.5
+    guard.header_timeout_s = 2.0
     guard.max_connections = 20
     host, port = running.url.removeprefix("http://").split(":")
     conns = [await asyncio.open_connection(host, int(port)) for _ in range(40)]
     for _, writer in conns:
         writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")  # never finishes
         await writer.drain()
+    # the flood does not keep the kiosk out: a new client replaces the oldest slow one
     started = time.monotonic()
-    closed = await asyncio.gather(*(asyncio.wait_for(r.read(), 5) for r, _ in conns))
-    assert time.monotonic() - started < 3
-    assert all(chunk == b"" or chunk.startswith(b"HTTP/1.1 408") for chunk in closed)
-    for _, writer in conns:
-        writer.close()
-    # a normal client is still served afterwards
     status, body = await running.get("/api/v1/health")
     assert (status, body["status"]) == (200, "ok")
+    assert time.monotonic() - started < 1.5
+    assert guard.open_connections <= 21
+    # and every slow connection is closed within the header timeout
+    closed = await asyncio.gather(*(asyncio.wait_for(r.read(), 10) for r, _ in conns))
+    assert time.monotonic() - started < 5
+    assert all(chunk == b"" for chunk in closed)
+    for _, writer in conns:
+        writer.close()
 
 
 async def test_a_slow_body_is_timed_out_with_a_4xx(running: RunningAgent) -> None:
