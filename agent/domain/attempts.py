@@ -87,6 +87,16 @@ def spend_failure(state: AttemptState, policy: AttemptPolicy, now: float) -> Att
     )
 
 
+def refund(state: AttemptState, policy: AttemptPolicy, now: float) -> AttemptState:
+    """The buckets after giving back one reserved attempt that turned out right."""
+    current = refilled(state, policy, now)
+    return AttemptState(
+        burst=min(float(policy.burst), current.burst + 1.0),
+        daily=min(float(policy.daily_budget), current.daily + 1.0),
+        updated_at=now,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptLimiter:
     """An in-memory holder of one state (staff PIN sign-in, which has no database)."""

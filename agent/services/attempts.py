@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from agent.clock import Clock
-from agent.domain.attempts import AttemptPolicy, AttemptState, retry_after, spend_failure
+from agent.domain.attempts import (
+    AttemptPolicy,
+    AttemptState,
+    refund,
+    retry_after,
+    spend_failure,
+)
 from agent.errors import AgentError, RateLimited
 from agent.reasons import Reason
 from agent.store.db import Database
@@ -26,25 +32,42 @@ T = TypeVar("T")
 
 SCOPE = "typed_code"
 COUNTED = frozenset({Reason.CODE_UNKNOWN})
-FAILED_COUNTER = "typed_code_failures"
+FAILED_COUNTER = "failed_attempts"
 
 
-def load_budget(conn: sqlite3.Connection, policy: AttemptPolicy, now: float) -> AttemptState:
+def load_budget(
+    conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str = SCOPE
+) -> AttemptState:
     row = conn.execute(
-        "SELECT burst, daily, updated_at FROM attempt_budget WHERE scope = ?", (SCOPE,)
+        "SELECT burst, daily, updated_at FROM attempt_budget WHERE scope = ?", (scope,)
     ).fetchone()
     if row is None:
         return AttemptState.full(policy, now)
     return AttemptState(float(row[0]), float(row[1]), float(row[2]))
 
 
-def _save_budget(conn: sqlite3.Connection, state: AttemptState) -> None:
+def _save_budget(conn: sqlite3.Connection, state: AttemptState, scope: str = SCOPE) -> None:
     conn.execute(
         "INSERT INTO attempt_budget (scope, burst, daily, updated_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (scope) DO UPDATE SET burst = excluded.burst, daily = excluded.daily,"
         " updated_at = excluded.updated_at",
-        (SCOPE, state.burst, state.daily, state.updated_at),
+        (scope, state.burst, state.daily, state.updated_at),
     )
+
+
+def _reserve(conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str) -> float:
+    """Spend one attempt now (0 returned) or say how long to wait (nothing spent)."""
+    state = load_budget(conn, policy, now, scope)
+    wait = retry_after(state, policy, now)
+    if wait > 0:
+        bump_counter(conn, FAILED_COUNTER, f"{scope}:{Reason.RATE_LIMITED.value}")
+        return wait
+    _save_budget(conn, spend_failure(state, policy, now), scope)
+    return 0.0
+
+
+def _refund(conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str) -> None:
+    _save_budget(conn, refund(load_budget(conn, policy, now, scope), policy, now), scope)
 
 
 def bump_counter(conn: sqlite3.Connection, name: str, label: str = "", by: int = 1) -> None:
@@ -110,6 +133,20 @@ class AttemptGate:
         if isinstance(outcome, _Refused):
             raise outcome.error
         return outcome
+
+    async def reserve(self, scope: str) -> None:
+        """For a secret checked outside the database (a staff PIN, slow scrypt): spend one
+        attempt of budget `scope` before checking, atomically, or raise `RateLimited`. Call
+        `refund(scope)` when the secret was right, `failed(scope, reason)` when it was not."""
+        wait = await self._db.run(_reserve, self.policy, self._clock.now(), scope)
+        if wait > 0:
+            raise RateLimited(wait)
+
+    async def refund(self, scope: str) -> None:
+        await self._db.run(_refund, self.policy, self._clock.now(), scope)
+
+    async def failed(self, scope: str, reason: Reason) -> None:
+        await self._db.run(bump_counter, FAILED_COUNTER, f"{scope}:{reason.value}")
 
     async def retry_after(self) -> float:
         """Seconds until a typed code may be tried (for status and the kiosk)."""

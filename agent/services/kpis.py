@@ -104,8 +104,8 @@ class KpiService:
         for label, count in sorted(self._failures.items()):
             via, _, reason = label.partition(":")
             yield _counter(
-                "locker_typed_code_failures_total",
-                "Failed typed-code attempts by path and reason (persisted).",
+                "locker_failed_attempts_total",
+                "Failed typed-code and staff PIN attempts by path and reason (persisted).",
                 count,
                 via=via,
                 reason=reason,
@@ -123,7 +123,7 @@ class KpiService:
                 ["+Inf" if b == float("inf") else int(b), c] for b, c in state.cumulative_dwell()
             ],
             "returns": dict(sorted(state.returns.items())),
-            "typed_code_failures": dict(sorted(self._failures.items())),
+            "failed_attempts": dict(sorted(self._failures.items())),
         }
 
     async def maybe_send_snapshot(self) -> bool:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import aiohttp
 
+from agent.app import Agent, DoorHardware
 from agent.reasons import Reason
+from hardware.doors_sim import SimulatedLocker
 from tests.agent.conftest import RunningAgent, start_agent
+from tests.agent.ops.conftest import STAFF_PIN, OpsAgent, ops_config, start_ops_agent
 
 WRONG = "ZZZZ-ZZZZ"
 
@@ -99,3 +102,37 @@ async def test_a_sustained_guesser_meets_the_daily_budget(running: RunningAgent)
     assert 60 < wait <= 864
     _, status_body = await running.get("/api/v1/status")
     assert status_body["typed_codes"]["retry_after_s"] > 60  # type: ignore[index]
+
+
+async def test_wrong_staff_pins_spend_a_persisted_budget_of_their_own(tmp_path: Path) -> None:
+    ops = await start_ops_agent(tmp_path / "data")
+    try:
+        # concurrent guesses cannot check more PINs than the burst (scrypt runs outside the DB)
+        answers = await asyncio.gather(
+            *(ops.call("POST", "/api/v1/staff/sign-in", {"pin": f"{i:06d}"}) for i in range(30))
+        )
+        statuses = sorted(status for status, _ in answers)
+        assert statuses.count(401) == 5
+        assert statuses.count(429) == 25
+        clock = ops.clock
+        # typed codes have their own budget: a PIN guesser does not lock customers out
+        status, _ = await ops.call("POST", "/api/v1/pickup/code", {"code": WRONG})
+        assert status == 404
+    finally:
+        await ops.http.close()
+        await ops.agent.stop()
+    # the same data after a restart: still limited (start_ops_agent signs in, so by hand)
+    config = ops_config(tmp_path / "data", "locker")
+    sim = SimulatedLocker(len(config.doors.layout()))
+    agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))
+    await agent.start()
+    restarted = OpsAgent(agent, sim, clock, aiohttp.ClientSession())
+    try:
+        status, body = await restarted.call("POST", "/api/v1/staff/sign-in", {"pin": STAFF_PIN})
+        assert (status, body["reason"]) == (429, Reason.RATE_LIMITED)
+        clock.advance(12)
+        status, _ = await restarted.call("POST", "/api/v1/staff/sign-in", {"pin": STAFF_PIN})
+        assert status == 200  # a right PIN gives its attempt back
+    finally:
+        await restarted.http.close()
+        await agent.stop()

@@ -56,7 +56,7 @@ async def test_kpis_come_from_the_database_and_survive_a_restart(tmp_path: Path)
     assert values['locker_order_dwell_seconds_bucket{le="3600"}'] == "0.0"
     assert values['locker_order_dwell_seconds_bucket{le="14400"}'] == "1.0"
     assert values["locker_order_dwell_seconds_count"] == "1.0"
-    key = 'locker_typed_code_failures_total{reason="CODE_UNKNOWN",via="pickup"}'
+    key = 'locker_failed_attempts_total{reason="CODE_UNKNOWN",via="pickup"}'
     assert values[key] == "1.0"  # counted before the restart, still there after it
     # in-process counters are saved at shutdown and restored at start
     assert values['locker_typed_code_pickups_total{result="open"}'] == "1.0"
@@ -120,4 +120,4 @@ async def test_a_daily_kpi_snapshot_goes_to_the_hub(running: RunningAgent) -> No
     body = json.loads(rows[0][0])
     assert body["collected"] == 1
     assert body["dwell_buckets"][-1] == ["+Inf", 1]
-    assert set(body) >= {"expired", "returns", "typed_code_failures", "collected_within_hold"}
+    assert set(body) >= {"expired", "returns", "failed_attempts", "collected_within_hold"}
