@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/scan_to_unlock.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/identity.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

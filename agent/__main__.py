@@ -2,7 +2,7 @@
 
 Exit statuses: 0 ok; 1 failed at run time; 2 bad configuration or arguments; 3 database refused
 (corrupt, or newer than this agent); 4 a check found a problem (pending migrations, a refused
-token, an image without a code);
+token or identity document, an image without a code);
 5 `audit verify`: an audit entry is altered, missing or out of order; 6 `audit verify`: a
 checkpoint signature does not verify.
 """
@@ -27,6 +27,7 @@ from agent.api.demo_routes import DemoToken, demo_routes
 from agent.app import Agent
 from agent.config import AgentConfig, load_config, require_explicit_hardware
 from agent.errors import AgentError, ConfigError, StoreError
+from agent.identity.cli import add_identity_commands, mdoc_check
 from agent.logs import setup_logging
 from agent.store.db import Database, schema_version_of_code
 from agent.support_cli import add_support_commands, scan_files, token_check
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--data-dir", type=Path, help="a demo's data folder")
     aud.add_argument("--public-key", type=Path, help="PEM key to check signatures with")
     add_support_commands(sub)
+    add_identity_commands(sub)
     return parser
 
 
@@ -220,6 +222,7 @@ _EXIT_FOR: tuple[tuple[type[BaseException], int, str], ...] = (
 _SYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "token": token_check,
     "scan": scan_files,
+    "identity": mdoc_check,
 }
 
 

@@ -35,7 +35,7 @@ from agent.services.expiry import credit_downtime
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
-from agent.services.trust import TrustPolicy, TrustService, load_roots
+from agent.services.trust import TrustPolicy, TrustService, load_roots, persisted_time_floor
 from agent.store import journal, lockers
 from agent.store import secrets as secrets_at_rest
 from agent.store.db import Database, StorageEpisode
@@ -237,6 +237,13 @@ class Agent:
                 keepalive=hub.keepalive_s,
                 protocol=parse_protocol(hub.protocol),
                 drain_alarm_s=hub.drain_alarm_minutes * 60,
+                batch_size=hub.batch_size,
+                inflight_window=hub.inflight_window,
+                confirm_timeout_s=hub.confirm_timeout_s,
+                confirm_timeout_max_s=hub.confirm_timeout_max_s,
+                state_interval_s=hub.state_interval_s,
+                backoff_min_s=hub.backoff_min_s,
+                backoff_max_s=hub.backoff_max_s,
             )
         except (ValueError, OSError) as err:
             raise ConfigError(f"hub: {err}") from err
@@ -246,7 +253,7 @@ class Agent:
             self.clock,
             expiry=services.expiry,
             trust=trust,
-            remote_open=services.staff.open_door,
+            remote_open=services.staff.open_for_hub,
             default_hold_s=self.config.hold.default_hours * 3600,
             returns=services.returns,
         )
@@ -258,6 +265,7 @@ class Agent:
             command_keys=lambda: command_keys(trust, self.clock.now()),
             clock=self.clock.now,
             on_alarm=self._on_drain_alarm,
+            time_floor=lambda: self.db.read(persisted_time_floor),
         )
         self.db.after_commit.append(sync.outbox_changed)
         return sync

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from agent.config import AgentConfig
 from agent.errors import AgentError, StorageFault, StoreError
 from agent.store import journal
 from agent.store.db import Database, open_read_only
+from hub_sync.signing import key_id
 
 _LOG = logging.getLogger(__name__)
 
@@ -62,10 +62,8 @@ class DeviceKey:
 
 
 def public_key_id(key: ed25519.Ed25519PublicKey) -> str:
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).digest()[:8].hex()
+    """The fleet's one key id (`hub_sync.signing.key_id`), hex."""
+    return key_id(key)
 
 
 def device_key_path(config: AgentConfig) -> Path:

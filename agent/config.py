@@ -229,6 +229,44 @@ class HubConfig(_Section):
     drain_alarm_minutes: float = Field(
         10, gt=0, description="Alarm when the outbox has not drained for this long while online."
     )
+    batch_size: int = Field(100, ge=1, le=10_000, description="Events per `events` message.")
+    inflight_window: int = Field(
+        8,
+        ge=1,
+        le=100,
+        description="Event messages awaiting the broker's PUBACK; `inflight_window * batch_size` "
+        "events at most await the hub's confirm.",
+    )
+    confirm_timeout_s: float = Field(
+        15,
+        gt=0,
+        le=3600,
+        description="Without a hub confirm for this long, resend from the last confirmed seq.",
+    )
+    confirm_timeout_max_s: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        description="Each resend without progress doubles the confirm timeout, up to this.",
+    )
+    state_interval_s: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        description="Republish the retained state snapshot at least this often, even unchanged.",
+    )
+    backoff_min_s: float = Field(0.5, gt=0, le=60, description="Shortest wait before a reconnect.")
+    backoff_max_s: float = Field(
+        60, gt=0, le=3600, description="Longest wait before a reconnect (full jitter, doubling)."
+    )
+
+    @model_validator(mode="after")
+    def _check_timers(self) -> HubConfig:
+        if self.confirm_timeout_s > self.confirm_timeout_max_s:
+            raise ValueError("hub.confirm_timeout_s must not exceed hub.confirm_timeout_max_s")
+        if self.backoff_min_s > self.backoff_max_s:
+            raise ValueError("hub.backoff_min_s must not exceed hub.backoff_max_s")
+        return self
 
 
 class AgentConfig(_Section):

@@ -30,7 +30,6 @@ from agent.tokens.claims import Purpose
 from agent.tokens.errors import TrustBundleError
 from hub_sync.commands import (
     TRANSACTION_REUSED,
-    CodeMaterial,
     Command,
     CommandResult,
     ConfigChange,
@@ -48,7 +47,6 @@ from hub_sync.signing import PublicKey as CommandKey
 from hub_sync.wire import OutboxEvent, OutboxStats
 
 _LOG = logging.getLogger(__name__)
-CODE_SCHEME = "hmac-sha256"  # digest = HMAC-SHA256(locker typed-code key, normalised code), hex
 _APPLYING = "applying"
 
 
@@ -195,7 +193,7 @@ class HubCommands:
         del now
         if self._returns is None:
             raise AgentError("this locker takes no returns", reason=Reason.BAD_REQUEST)
-        code_key = None if args.code is None else _code_key(args.code)
+        code_key = None if args.code is None else args.code.digest
         await self._returns.expect(args.order_ref, _size(args.size), code_key)
         return CommandResult(ok=True, data={"return": args.order_ref})
 
@@ -210,7 +208,8 @@ class HubCommands:
         return CommandResult(ok=True, data={"door": args.door})
 
     def _announcement(self, args: OrderUpsert) -> Announcement:
-        code_key = None if args.code is None else _code_key(args.code)
+        # the parser accepted only `hmac-sha256`: the digest is our own code lookup key
+        code_key = None if args.code is None else args.code.digest
         policy = args.policy
         return Announcement(
             order_id=args.order_id,
@@ -256,12 +255,6 @@ def _size(text: str) -> DoorSize:
         return DoorSize(text.upper())
     except ValueError:
         raise AgentError("size must be S, M or L", reason=Reason.BAD_REQUEST) from None
-
-
-def _code_key(code: CodeMaterial) -> str:
-    if code.scheme != CODE_SCHEME:
-        raise AgentError(f"code scheme must be {CODE_SCHEME}", reason=Reason.BAD_REQUEST)
-    return code.digest.lower()
 
 
 def _claim(conn: sqlite3.Connection, command: Command, now: float) -> CommandResult | None:

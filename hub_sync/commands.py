@@ -21,12 +21,18 @@ TRANSACTION_REUSED: Final = "TRANSACTION_REUSED"
 MAX_HOLD_S: Final = 30 * 86_400
 
 
+#: The one typed-code scheme: `digest` = lower-case hex of HMAC-SHA256(the device's typed-code
+#: key, the normalised code) (docs/protocol.md, "Typed-code material").
+CODE_SCHEME: Final = "hmac-sha256"
+_CODE_FIELDS: Final = frozenset({"scheme", "digest"})
+_HEX: Final = frozenset("0123456789abcdef")
+
+
 @dataclass(frozen=True, slots=True)
 class CodeMaterial:
-    """Typed-code material: the device stores and compares only a salted digest, never the code."""
+    """Typed-code material: the device stores and compares only a keyed digest, never the code."""
 
     scheme: str
-    salt: str
     digest: str
 
 
@@ -39,7 +45,6 @@ class OrderUpsert:
     hold_s: int
     policy: Mapping[str, Scalar]
     code: CodeMaterial | None
-    door: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +173,7 @@ def _pos(obj: Mapping[str, Any], key: str, maximum: int = 10**9) -> int:
 
 def _code(a: Mapping[str, Any]) -> CodeMaterial | None:
     code_raw = get(a, "code", dict, optional=True)
-    if code_raw is None:
-        return None
-    return CodeMaterial(_s(code_raw, "scheme", 32), _s(code_raw, "salt"), _s(code_raw, "digest"))
+    return None if code_raw is None else _code_material(code_raw)
 
 
 def _scalars(obj: Mapping[str, Any], key: str) -> dict[str, Scalar]:
@@ -185,17 +188,26 @@ def _scalars(obj: Mapping[str, Any], key: str) -> dict[str, Scalar]:
 
 def _order_upsert(a: Mapping[str, Any]) -> OrderUpsert:
     code = _code(a)
-    door = get(a, "door", int, optional=True)
-    if door is not None and door < 1:
-        raise WireError("MALFORMED", "door must be >= 1")
     return OrderUpsert(
         order_id=_s(a, "order_id"),
         size=_s(a, "size", 8),
         hold_s=_pos(a, "hold_s", MAX_HOLD_S),
         policy=_scalars(a, "policy"),
         code=code,
-        door=door,
     )
+
+
+def _code_material(raw: Mapping[str, Any]) -> CodeMaterial:
+    unknown = sorted(set(raw) - _CODE_FIELDS)
+    if unknown:
+        raise WireError("MALFORMED", f"code has unknown fields: {', '.join(unknown)[:64]}")
+    scheme, digest = _s(raw, "scheme", 32), _s(raw, "digest", 64)
+    if scheme != CODE_SCHEME:
+        raise WireError("MALFORMED", f"code.scheme must be {CODE_SCHEME}")
+    digest = digest.lower()  # some languages print hex in upper case: same bytes
+    if len(digest) != 64 or not set(digest) <= _HEX:
+        raise WireError("MALFORMED", "code.digest must be 64 hex digits")
+    return CodeMaterial(scheme, digest)
 
 
 def _return_decision(a: Mapping[str, Any]) -> ReturnDecision:

@@ -43,13 +43,22 @@ class DeviceSync:
         command_keys: Callable[[], Sequence[PublicKey]],
         clock: Callable[[], float],
         on_alarm: AlarmCallback | None = None,
+        time_floor: Callable[[], Awaitable[float | None]] | None = None,
     ) -> None:
+        """`time_floor`: reads the device's persisted time floor, for every events envelope
+        (without it, the floor of the last state snapshot is sent)."""
         self._s = settings
         self._topics = Topics(settings.fleet_id, settings.device_id)
         self._clock = clock
         self._on_alarm = on_alarm
         self._pub = Publisher(
-            settings, self._topics, outbox, state, clock=clock, command_keys=command_keys
+            settings,
+            self._topics,
+            outbox,
+            state,
+            clock=clock,
+            command_keys=command_keys,
+            time_floor=time_floor,
         )
         self._refusals = RefusalLog(_LOG)
         self._commands = CommandHandler(

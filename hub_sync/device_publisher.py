@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from hub_sync.errors import WireError
 from hub_sync.mqtt import MqttConnection
@@ -37,7 +37,6 @@ from hub_sync.wire import (
 
 _LOG = logging.getLogger(__name__)
 _IDLE_POLL_S = 2.0
-_MAX_REWIND_S = 300.0
 _SENT_IDS = 4096
 
 
@@ -53,8 +52,10 @@ class Publisher:
         *,
         clock: Callable[[], float],
         command_keys: Callable[[], Sequence[PublicKey]],
+        time_floor: Callable[[], Awaitable[float | None]] | None = None,
     ) -> None:
         self._s = settings
+        self._floor_source = time_floor
         self._topics = topics
         self._outbox = outbox
         self._state = state
@@ -123,6 +124,9 @@ class Publisher:
             return False
         after = self._cursor
         rows = await self._outbox.pending(after, self._s.batch_size)
+        if self._floor_source is not None:
+            # the envelope carries the floor persisted now, not the one of the last snapshot
+            self._time_floor = await self._floor_source()
         if self._cursor != after:
             return True  # a confirm or a rewind moved the cursor meanwhile: read again
         if not rows:
@@ -154,7 +158,7 @@ class Publisher:
         )
         self._cursor = self.confirmed_seq
         self._progress_at = time.monotonic()
-        self._rewind_after = min(self._rewind_after * 2, _MAX_REWIND_S)
+        self._rewind_after = min(self._rewind_after * 2, self._s.confirm_timeout_max_s)
 
     def on_hub_status(self, payload: bytes) -> None:
         """A hub that (re)connects may have missed what the broker did not keep: resend now.

@@ -2,7 +2,7 @@
 
     hub run --broker mqtt://hub:pw@host:1883 --db hub.db --fleet F --sign-key hub.pem
     hub send-order --broker ... --db hub.db --fleet F --device D --order-id O --size M \
-        --hold-hours 48 [--code-scheme S --code-salt B64 --code-digest B64] --sign-key hub.pem
+        --hold-hours 48 [--code-digest HEX] --sign-key hub.pem
     hub open --broker ... --db hub.db --fleet F --device D --door 3 --reason R --sign-key hub.pem
     hub redirect ... --device D --order-id O --reason R [--destination LOCKER] --sign-key hub.pem
     hub expect-return ... --device D --order-ref R --size S [--code-digest HEX] --sign-key hub.pem
@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub_sync.commands import CODE_SCHEME
 from hub_sync.errors import SyncError
 from hub_sync.hub import ALL_LEAVES, Hub, HubSettings
 from hub_sync.hub_store import HubStore
@@ -71,10 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     order.add_argument("--order-id", required=True)
     order.add_argument("--size", required=True)
     order.add_argument("--hold-hours", type=float, required=True)
-    order.add_argument("--door", type=int)
-    order.add_argument("--code-scheme")
-    order.add_argument("--code-salt")
-    order.add_argument("--code-digest")
+    order.add_argument(
+        "--code-digest",
+        help="typed-code digest, 64 hex digits (`locker-admin device code-digest` prints it)",
+    )
     door = sub.add_parser("open", help="hub-signed remote open of one door")
     _sender(door)
     door.add_argument("--door", type=int, required=True)
@@ -124,11 +125,8 @@ def _command(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return "door.open", args
     if ns.cmd == "send-order":
         args = {"order_id": ns.order_id, "size": ns.size, "hold_s": int(ns.hold_hours * 3600)}
-        if ns.door:
-            args["door"] = ns.door
         if ns.code_digest:
-            args["code"] = {"scheme": ns.code_scheme or "sha256-salted",
-                            "salt": ns.code_salt or "", "digest": ns.code_digest}  # fmt: skip
+            args["code"] = {"scheme": CODE_SCHEME, "digest": ns.code_digest.strip().lower()}
         return "order.upsert", args
     if ns.cmd == "redirect":
         args = {"order_id": ns.order_id, "reason": ns.reason}
@@ -138,7 +136,7 @@ def _command(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if ns.cmd == "expect-return":
         args = {"order_ref": ns.order_ref, "size": ns.size}
         if ns.code_digest:
-            args["code"] = {"scheme": "hmac-sha256", "salt": "-", "digest": ns.code_digest}
+            args["code"] = {"scheme": "hmac-sha256", "digest": ns.code_digest}
         return "return.expect", args
     parsed = json.loads(ns.args)
     if not isinstance(parsed, dict):

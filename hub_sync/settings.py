@@ -11,7 +11,14 @@ from hub_sync.wire import check_id
 
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
-    """Connection, batching and alarm settings. Times are seconds."""
+    """Connection, batching and alarm settings. Times are seconds.
+
+    The timers and limits of docs/protocol.md ("Timers and limits"): `batch_size` events per
+    message, `inflight_window` messages awaiting PUBACK (and `inflight_window * batch_size` events
+    awaiting the hub's confirm), `confirm_timeout_s` without a confirm before resending from the
+    last confirmed seq (doubling up to `confirm_timeout_max_s`), the retained state republished
+    every `state_interval_s` even when unchanged, reconnects after `backoff_min_s` ..
+    `backoff_max_s` (full jitter)."""
 
     host: str
     port: int
@@ -29,6 +36,7 @@ class SyncSettings:
     batch_size: int = 100
     inflight_window: int = 8
     confirm_timeout_s: float = 15.0
+    confirm_timeout_max_s: float = 300.0
     drain_alarm_s: float = 600.0
     state_interval_s: float = 300.0
 
@@ -41,6 +49,10 @@ class SyncSettings:
             raise ValueError("need 0 < backoff_min_s <= backoff_max_s")
         if self.batch_size < 1 or self.inflight_window < 1:
             raise ValueError("batch_size and inflight_window must be >= 1")
+        if not 0 < self.confirm_timeout_s <= self.confirm_timeout_max_s:
+            raise ValueError("need 0 < confirm_timeout_s <= confirm_timeout_max_s")
+        if self.state_interval_s <= 0 or self.drain_alarm_s <= 0:
+            raise ValueError("state_interval_s and drain_alarm_s must be > 0")
 
     def connect_params(self, will: Will) -> ConnectParams:
         return ConnectParams(

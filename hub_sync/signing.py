@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -31,15 +31,23 @@ SIGN_CONTEXT: Final = "lk-cmd/v1"
 _P256_LEN: Final = 32
 
 
-def key_id(key: PublicKey) -> str:
-    """First 8 bytes of SHA-256 over the raw public key (Ed25519: 32 bytes; P-256: X9.62 point)."""
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    else:
-        raw = key.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-    return hashlib.sha256(raw).digest()[:8].hex()
+KID_BYTES: Final = 8
+#: Any public key a kid is computed for: command keys here, token and bundle keys in agent.tokens.
+SpkiKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+
+def key_id_bytes(key: SpkiKey) -> bytes:
+    """THE key id of the fleet (tokens, trust bundles, commands): the first 8 bytes of SHA-256
+    over the key's DER SubjectPublicKeyInfo (docs/tokens.md, section 1.1)."""
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).digest()[:KID_BYTES]
+
+
+def key_id(key: SpkiKey) -> str:
+    """`key_id_bytes` as lower-case hex, as it appears in a command's `sig.kid`."""
+    return key_id_bytes(key).hex()
 
 
 def signed_bytes(

@@ -17,6 +17,7 @@ from agent.errors import AgentError
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.typed_codes import code_lookup_key
+from hub_sync.commands import CODE_SCHEME
 from provisioning import enroll, keyfiles, mint, qr, wallet
 from provisioning.errors import ExitStatus, ProvisioningError
 
@@ -106,7 +107,7 @@ def _device_code_digest(args: argparse.Namespace) -> int:
         digest = code_lookup_key(_stdin_secret("typed code"), key)
     except AgentError as err:
         raise ProvisioningError("not an 8-character typed code", ExitStatus.INPUT_INVALID) from err
-    print(json.dumps({"scheme": "hmac-sha256", "salt": "", "digest": digest}))
+    print(json.dumps({"scheme": CODE_SCHEME, "digest": digest}))
     return int(ExitStatus.OK)
 
 
@@ -152,6 +153,9 @@ def _add_token(parser: argparse.ArgumentParser) -> None:
     cmds = parser.add_subparsers(dest="cmd", required=True)
     issue = cmds.add_parser("issue", help="mint a token and print its LK1: string")
     issue.add_argument("--key", type=Path, required=True, help="issuing private key (PEM)")
+    issue.add_argument(
+        "--entry", type=Path, help="the key's bundle entry (default: NAME.json beside NAME.key.pem)"
+    )
     issue.add_argument("--order", required=True, help="opaque order reference (no personal data)")
     issue.add_argument("--locker", action="append", required=True, help="locker id (repeatable)")
     issue.add_argument("--hold-hours", type=float, required=True)
@@ -165,6 +169,7 @@ def _add_token(parser: argparse.ArgumentParser) -> None:
     issue.set_defaults(handler=_token_issue)
     delegate = cmds.add_parser("delegate", help="mint a delegate token for the same order")
     delegate.add_argument("--key", type=Path, required=True)
+    delegate.add_argument("--entry", type=Path, help="the key's bundle entry (as for issue)")
     delegate.add_argument("--token", required=True, help="LK1: string, or @FILE")
     delegate.add_argument("--holder-pub", type=Path)
     delegate.add_argument("--at")
@@ -262,15 +267,34 @@ def _bundle_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _entry_path(key: Path, entry: Path | None) -> Path:
+    if entry is not None:
+        return entry
+    name = key.name.removesuffix(".pem").removesuffix(".key")
+    beside = key.with_name(f"{name}.json")
+    if not beside.exists():
+        raise ProvisioningError(
+            f"give --entry: no {beside.name} beside the key (its purposes and validity)",
+            ExitStatus.USAGE,
+        )
+    return beside
+
+
 def _token_issue(args: argparse.Namespace) -> int:
+    key = keyfiles.load_private_key(args.key)
+    entry = keyfiles.load_descriptor(_entry_path(args.key, args.entry))
+    purpose, now = Purpose(args.purpose or Purpose.PICKUP), parse_time(args.at)
+    hold_s = args.hold_hours * 3600
+    mint.check_issue(key, entry, order_ref=args.order, lockers=args.locker, purpose=purpose,
+                     now=now, hold_s=hold_s)  # fmt: skip
     print(
         mint.mint_token(
-            keyfiles.load_private_key(args.key),
+            key,
             order_ref=args.order,
             lockers=args.locker,
-            now=parse_time(args.at),
-            hold_s=args.hold_hours * 3600,
-            purpose=Purpose(args.purpose or Purpose.PICKUP),
+            now=now,
+            hold_s=hold_s,
+            purpose=purpose,
             flags=TokenFlags(args.live, args.id_check, args.high_value),
             compartment=args.compartment,
             holder_key=_holder_public(args.holder_pub),
@@ -281,8 +305,15 @@ def _token_issue(args: argparse.Namespace) -> int:
 
 def _token_delegate(args: argparse.Namespace) -> int:
     key = keyfiles.load_private_key(args.key)
+    entry = keyfiles.load_descriptor(_entry_path(args.key, args.entry))
     holder = _holder_public(args.holder_pub)
     token = _text_arg(args.token)
+    original = mint.read_claims(token)
+    mint.check_issue(
+        key, entry, order_ref=original.order_ref, lockers=original.audience,
+        purpose=original.purpose, now=original.not_before,
+        hold_s=original.expires - original.not_before,
+    )  # fmt: skip
     print(mint.mint_delegate(key, token, now=parse_time(args.at), holder_key=holder))
     return 0
 

@@ -116,7 +116,7 @@ class IssuingKeyEntry:
 def write_descriptor(path: Path, entry: IssuingKeyEntry) -> None:
     doc = {
         "kid": key_id(entry.public_key).hex(),
-        "alg": alg_for_key(entry.public_key).name,
+        "alg": alg_for_key(entry.public_key).label,
         "public_key_pem": public_pem(entry.public_key).decode("ascii"),
         "purposes": sorted(p.value for p in entry.purposes),
         "not_before": entry.not_before,

@@ -9,11 +9,20 @@ from dataclasses import replace
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.tokens import codec, cose
-from agent.tokens.claims import CTI_BYTES, Claims, Purpose, TokenFlags, encode_claims, parse_claims
+from agent.tokens.claims import (
+    CTI_BYTES,
+    MAX_AUDIENCES,
+    Claims,
+    Purpose,
+    TokenFlags,
+    encode_claims,
+    parse_claims,
+    valid_text,
+)
 from agent.tokens.errors import TokenError
-from agent.tokens.keys import PrivateKey, p256_point
+from agent.tokens.keys import PrivateKey, key_id, p256_point
 from agent.tokens.trust import make_bundle, sign_bundle
-from provisioning.errors import ProvisioningError
+from provisioning.errors import ExitStatus, ProvisioningError
 from provisioning.keyfiles import IssuingKeyEntry
 
 DEFAULT_ISSUER = "hub"
@@ -55,6 +64,45 @@ def mint_token(
         holder_key=None if holder_key is None else p256_point(holder_key),
     )
     return sign_claims(key, claims)
+
+
+def check_issue(
+    key: PrivateKey,
+    entry: IssuingKeyEntry,
+    *,
+    order_ref: str,
+    lockers: Sequence[str],
+    purpose: Purpose,
+    now: float,
+    hold_s: float,
+) -> None:
+    """Refuse (exit status USAGE) what lockers would refuse: a key used for a purpose its bundle
+    entry does not list, a token outside the key's validity, a malformed order ref or locker id."""
+    if key_id(entry.public_key) != key_id(key.public_key()):
+        raise ProvisioningError("the key does not match its bundle entry", ExitStatus.USAGE)
+    if purpose not in entry.purposes:
+        listed = ", ".join(sorted(entry.purposes))
+        raise ProvisioningError(
+            f"this key is for {listed}, not {purpose}: lockers would refuse the token",
+            ExitStatus.USAGE,
+        )
+    if int(now) < entry.not_before:
+        raise ProvisioningError("the key is not valid yet at the issue time", ExitStatus.USAGE)
+    if int(now + hold_s) > entry.not_after:
+        raise ProvisioningError(
+            "the hold ends after the key's validity: use a newer key or a shorter hold",
+            ExitStatus.USAGE,
+        )
+    if not valid_text(order_ref):
+        raise ProvisioningError(
+            "the order ref must be 1-64 ASCII printable characters (no personal data)",
+            ExitStatus.USAGE,
+        )
+    if not 0 < len(lockers) <= MAX_AUDIENCES or not all(valid_text(x) for x in lockers):
+        raise ProvisioningError(
+            f"give 1-{MAX_AUDIENCES} locker ids of 1-64 ASCII printable characters",
+            ExitStatus.USAGE,
+        )
 
 
 def sign_claims(key: PrivateKey, claims: Claims) -> str:

@@ -15,6 +15,9 @@ have_lib libGL.so.1 || missing+=(libgl1)
 have_lib libglib-2.0.so.0 || missing+=(libglib2.0-0)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# OCR-B glyphs for the MRZ reader's templates, rendered by tesseract's text2image
+command -v text2image >/dev/null 2>&1 || missing+=(tesseract-ocr)
+[ -f /usr/share/fonts/opentype/ocr-b/OCRB.otf ] || missing+=(fonts-ocr-b)
 if [ "${LOCKER_SKIP_OPTIONAL_DEPS:-}" != "1" ]; then
   [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 \
     || optional+=(rabbitmq-server)

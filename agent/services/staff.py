@@ -54,23 +54,30 @@ def require_door(conn: sqlite3.Connection, door: int) -> sqlite3.Row:
 
 
 def _begin_staff_open(
-    conn: sqlite3.Connection, door: int, *, actor: str, reason: str, now: float
+    conn: sqlite3.Connection, door: int, *, actor: str, reason: str, by: str, now: float
 ) -> int:
     require_door(conn, door)
     opening = lockers.begin_opening(conn, door, order_id=None, purpose="staff", now=now)
-    body = {"door": door, "reason": reason}
+    body = {"door": door, "reason": reason, "by": by}
     journal.record(conn, "staff.open_door", body, now=now, actor=actor, door=door)
     return opening
 
 
 def _finish_staff_open(
-    conn: sqlite3.Connection, opening: int, door: int, *, actor: str, error: str | None, now: float
+    conn: sqlite3.Connection,
+    opening: int,
+    door: int,
+    *,
+    actor: str,
+    by: str,
+    error: str | None,
+    now: float,
 ) -> None:
     lockers.finish_opening(conn, opening, "failed" if error else "opened", now)
     if error is None:
         journal.append_audit(conn, "door.opened", now=now, actor=actor, door=door)
     else:
-        body = {"door": door, "detail": error}
+        body = {"door": door, "detail": error, "by": by}
         journal.record(conn, "door.open_failed", body, now=now, actor=actor, door=door)
 
 
@@ -140,10 +147,12 @@ class StaffService:
         self._clock = clock
         self._on_fault_cleared = on_fault_cleared
 
-    async def open_door(self, actor: str, door: int, reason: str) -> None:
-        """Record the intent, pulse the latch, record the result. DOOR_FAILED if it failed."""
+    async def open_door(self, actor: str, door: int, reason: str, *, by: str = "staff") -> None:
+        """Record the intent, pulse the latch, record the result. DOOR_FAILED if it failed.
+
+        `by` tells the hub who asked: `staff` at the locker, or `hub` (a signed `door.open`)."""
         opening = await self._db.run(
-            _begin_staff_open, door, actor=actor, reason=reason, now=self._clock.now()
+            _begin_staff_open, door, actor=actor, reason=reason, by=by, now=self._clock.now()
         )
         error = None
         try:
@@ -151,8 +160,9 @@ class StaffService:
         except HardwareError as err:
             error = str(err)
         await self._db.run(
-            _finish_staff_open, opening, door, actor=actor, error=error, now=self._clock.now()
-        )
+            _finish_staff_open, opening, door, actor=actor, by=by, error=error,
+            now=self._clock.now(),
+        )  # fmt: skip
         if error is not None:
             raise DoorFailed(error, ref=f"D-{door}")
 
@@ -170,6 +180,10 @@ class StaffService:
         if isinstance(grant, Reason):
             raise AgentError(order_id, reason=grant, ref=support_ref(order_id))
         return await self._pickup.open_granted(grant)
+
+    async def open_for_hub(self, actor: str, door: int, reason: str) -> None:
+        """A hub-signed `door.open`: a staff opening whose events say `by: hub`."""
+        await self.open_door(actor, door, reason, by="hub")
 
     async def set_enabled(self, actor: str, door: int, *, enabled: bool, reason: str) -> None:
         await self._db.run(

@@ -58,9 +58,14 @@ def load_roots(paths: Sequence[Path]) -> tuple[PublicKey, ...]:
     return tuple(roots)
 
 
+def persisted_time_floor(conn: sqlite3.Connection) -> float:
+    """The persisted time floor (0 before any hub-signed time was verified)."""
+    return float(journal.get_setting(conn, FLOOR_SETTING) or 0.0)
+
+
 def set_time_floor(conn: sqlite3.Connection, verified_time: float) -> float:
     """Raise the persisted floor to `verified_time` (never lowers it); returns the floor."""
-    floor = float(journal.get_setting(conn, FLOOR_SETTING) or 0.0)
+    floor = persisted_time_floor(conn)
     raised = raise_floor(floor, verified_time)
     if raised != floor:
         journal.put_setting(conn, FLOOR_SETTING, repr(raised))
@@ -197,7 +202,7 @@ def _read_file(path: Path | None) -> bytes | None:
 def stored_trust_state(conn: sqlite3.Connection) -> tuple[bytes | None, float]:
     """The stored bundle (None if none) and time floor; also read by `locker-agent token check`."""
     stored = journal.get_setting(conn, BUNDLE_SETTING)
-    floor = float(journal.get_setting(conn, FLOOR_SETTING) or 0.0)
+    floor = persisted_time_floor(conn)
     return (base64.b64decode(stored) if stored else None), floor
 
 

@@ -30,6 +30,10 @@ CTI_BYTES = 16
 MAX_TIME = 2**40  # seconds; keeps every time a float without rounding
 MAX_AUDIENCES = 16
 MAX_TEXT = 64
+#: Text claims (`iss`, `sub`, each `aud`): 1-64 characters, each U+0020..U+007E (ASCII printable,
+#: space included). Spelled out so that another language gets the same answer as Python would not
+#: with `str.isprintable` (which accepts most of Unicode).
+TEXT_CHARS = frozenset(map(chr, range(0x20, 0x7F)))
 MAX_COMPARTMENT = 9999
 COSE_KEY = 1  # RFC 8747 cnf member holding a COSE_Key
 
@@ -165,9 +169,15 @@ def _uint(value: object, maximum: int) -> int:
     return value
 
 
+def valid_text(value: object) -> bool:
+    """True for a text claim the locker accepts (see `TEXT_CHARS`); issuers check it too."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT and set(value) <= TEXT_CHARS
+
+
 def _text(value: object) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT or not value.isprintable():
-        raise TokenError("text claim of wrong type or length")
+    if not valid_text(value):
+        raise TokenError("text claim of wrong type, length or characters")
+    assert isinstance(value, str)  # noqa: S101 - valid_text checked it
     return value
 
 

@@ -18,9 +18,11 @@ from agent.reasons import Reason
 from agent.tokens.errors import TokenError
 
 MAX_TEXT_CHARS = 1024
-MAX_CBOR_BYTES = 768
 TOKEN_PREFIX = "LK1:"  # noqa: S105 (a format prefix, not a secret)
 LIVE_PREFIX = "LK1L:"
+# What the 1024-character cap leaves after the prefix: 1020 Base45 characters are 680 bytes. A
+# larger byte cap could never be reached by a string that passed the character cap.
+MAX_CBOR_BYTES = (MAX_TEXT_CHARS - len(TOKEN_PREFIX)) // 3 * 2
 B45_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _B45_INVALID = 0xFF
 _B45_VALUES = bytes(

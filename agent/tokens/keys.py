@@ -7,7 +7,6 @@ into checking an ECDSA key with another scheme.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from enum import IntEnum
 from typing import Any
@@ -19,15 +18,19 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from agent.reasons import Reason
 from agent.tokens.errors import TokenError
+from hub_sync.signing import key_id_bytes
 
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
-KID_BYTES = 8
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 # RFC 6979: no dependence on the signing host's RNG, and reproducible test vectors
 _ECDSA_SIGN = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 _P256_COORD = 32
+
+
+RSA_MIN_BITS = 2048  # below: too weak
+RSA_MAX_BITS = 4096  # above: a bundle entry could make every verification slow
 
 
 class Alg(IntEnum):
@@ -37,6 +40,14 @@ class Alg(IntEnum):
     EDDSA = -8
     PS256 = -37
 
+    @property
+    def label(self) -> str:
+        """The IANA COSE name (`ES256`, `EdDSA`, `PS256`) used in files and docs."""
+        return _ALG_LABELS[self]
+
+
+_ALG_LABELS = {Alg.ES256: "ES256", Alg.EDDSA: "EdDSA", Alg.PS256: "PS256"}
+
 
 def alg_for_key(key: PublicKey | PrivateKey) -> Alg:
     """The one algorithm a key may be used with; MALFORMED for any other key type."""
@@ -45,20 +56,19 @@ def alg_for_key(key: PublicKey | PrivateKey) -> Alg:
             return Alg.ES256
     elif isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
         return Alg.EDDSA
-    elif isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey) and key.key_size >= 2048:
+    elif (
+        isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey)
+        and RSA_MIN_BITS <= key.key_size <= RSA_MAX_BITS
+    ):
         return Alg.PS256
     raise TokenError("key type not allowed", reason=Reason.ALG_NOT_ALLOWED)
 
 
-def spki_der(key: PublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def key_id(key: PublicKey) -> bytes:
-    """`kid`: the first 8 bytes of SHA-256 over the key's DER SubjectPublicKeyInfo."""
-    return hashlib.sha256(spki_der(key)).digest()[:KID_BYTES]
+    """`kid`: the first 8 bytes of SHA-256 over the key's DER SubjectPublicKeyInfo.
+
+    One definition for tokens, trust bundles and hub commands (`hub_sync.signing.key_id_bytes`)."""
+    return key_id_bytes(key)
 
 
 def verify_signature(key: PublicKey, alg: Alg, signature: bytes, data: bytes) -> bool:

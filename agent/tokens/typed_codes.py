@@ -1,11 +1,9 @@
 """Typed pickup codes: 8 Crockford base32 characters (40 bits), never stored in clear.
 
-- `code_lookup_key`: HMAC-SHA256 keyed with a per-locker secret. Deterministic, so the store can
-  find the order by code; useless to whoever reads the database without the secret file.
-- `code_digest`: scrypt (N=2^12, r=8, p=1, ~9 ms, 4 MiB) with a per-order salt, for a second
-  check after the lookup. A 40-bit code falls quickly to a plain hash; scrypt makes an offline
-  guess of a stolen row cost ~10^4 times more while one check per typed attempt stays cheap
-  (attempts are rate limited anyway).
+`code_lookup_key` is HMAC-SHA256 keyed with the locker's typed-code key (created at enrollment and
+shared with the hub, which sends this same digest in `order.upsert`). Deterministic, so the store
+can find the order by code; useless to whoever reads the database without the key, which lives in
+its own file. Typed attempts are rate limited, so the 40-bit code is not guessed at the kiosk.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 8
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = str.maketrans("", "", " -\t")
-_SCRYPT = {"n": 2**12, "r": 8, "p": 1, "dklen": 32}
 _MAX_INPUT = 64
 
 
@@ -69,8 +66,3 @@ def code_lookup_key(code: str, locker_secret: bytes) -> str:
 
     Also the `hmac-sha256` code digest a hub sends in `order.upsert` (`docs/protocol.md`)."""
     return hmac.new(locker_secret, normalise_code(code).encode("ascii"), hashlib.sha256).hexdigest()
-
-
-def code_digest(code: str, salt: bytes) -> bytes:
-    """Salted, slow hash of a normalised code (store it; compare with `hmac.compare_digest`)."""
-    return hashlib.scrypt(normalise_code(code).encode("ascii"), salt=salt, **_SCRYPT)

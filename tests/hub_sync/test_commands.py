@@ -32,7 +32,7 @@ from tests.hub_sync.conftest import (
 
 ROGUE_KEY = ed25519.Ed25519PrivateKey.generate()
 ORDER = {"order_id": "o-1", "size": "M", "hold_s": 172_800, "policy": {"dyn_required": False},
-         "code": {"scheme": "sha256-salted", "salt": "c2FsdA", "digest": "ZGlnZXN0"}}  # fmt: skip
+         "code": {"scheme": "hmac-sha256", "digest": "ab" * 32}}  # fmt: skip
 
 
 @pytest.fixture

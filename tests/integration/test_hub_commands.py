@@ -12,9 +12,9 @@ from pathlib import Path
 
 from agent.clock import ManualClock
 from agent.domain.orders import Order
-from agent.hub_link import CODE_SCHEME
 from agent.store import lockers
 from agent.tokens.typed_codes import display_code, new_typed_code
+from hub_sync.commands import CODE_SCHEME
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.mint import build_bundle
@@ -39,7 +39,7 @@ def code_material(code: str, typed_code_key: bytes) -> dict[str, str]:
     """What the hub sends for a typed code: HMAC-SHA256(key, normalised code), hex; no code."""
     normalised = code.replace("-", "").upper().encode("ascii")
     digest = hmac.new(typed_code_key, normalised, hashlib.sha256).hexdigest()
-    return {"scheme": CODE_SCHEME, "salt": "-", "digest": digest}
+    return {"scheme": CODE_SCHEME, "digest": digest}
 
 
 async def send(

@@ -6,9 +6,9 @@ import random
 from pathlib import Path
 
 from agent.domain.orders import OrderState
-from agent.hub_link import CODE_SCHEME
 from agent.services.collection import list_pickups
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
+from hub_sync.commands import CODE_SCHEME
 from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import RunningHub, hub_events, wait_for
 from tests.integration.test_hub_commands import code_material, connected, load, order_of, send
@@ -69,7 +69,7 @@ async def test_a_hub_announced_return_code_opens_a_door(
     code = display_code(new_typed_code(_RNG))
     digest = code_lookup_key(code, hub_agent.agent.typed_code_secret)
     args = {"order_ref": "RET-77", "size": "M",
-            "code": {"scheme": CODE_SCHEME, "salt": "-", "digest": digest}}  # fmt: skip
+            "code": {"scheme": CODE_SCHEME, "digest": digest}}  # fmt: skip
     assert await send(signing_hub, "return.expect", args) == ("ok", None, {"return": "RET-77"})
     bad = await send(signing_hub, "return.expect", {**args, "size": "XL"})
     assert bad[:2] == ("nack", "BAD_REQUEST")

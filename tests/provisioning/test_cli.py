@@ -109,11 +109,33 @@ def test_render_writes_a_readable_qr(tmp_path: Path, capsys: pytest.CaptureFixtu
           "--hold-hours", "1"], ExitStatus.INPUT_INVALID, "not an ES256 or EdDSA private key"),
         (["keys", "root-create", "--out-dir", "{d}"], ExitStatus.OUTPUT_FAILED, "exists already"),
         (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "O", "--locker", "L",
-          "--hold-hours", "1", "--live"], ExitStatus.INPUT_INVALID, "holder"),
+          "--hold-hours", "1", "--live", "--at", AT], ExitStatus.INPUT_INVALID, "holder"),
         (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "O", "--locker", "L",
           "--hold-hours", "1", "--at", "yesterday"], ExitStatus.USAGE, "ISO 8601"),
         (["token", "render", "lowercase is not alphanumeric", "--png", "{d}/x.png"],
          ExitStatus.INPUT_INVALID, "alphanumeric"),
+        # what a locker would refuse is refused at issue time, as a usage error (exit 2)
+        (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "O", "--locker", "L",
+          "--hold-hours", "1", "--at", AT, "--purpose", "courier"], ExitStatus.USAGE,
+         "this key is for pickup, return, not courier"),
+        (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "O", "--locker", "L",
+          "--hold-hours", "20000", "--at", AT], ExitStatus.USAGE, "after the key's validity"),
+        (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "O", "--locker", "L",
+          "--hold-hours", "1", "--at", "2026-12-31T00:00:00Z"], ExitStatus.USAGE,
+         "not valid yet"),
+        (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "Müller-7", "--locker",
+          "L", "--hold-hours", "1", "--at", AT], ExitStatus.USAGE, "ASCII printable"),
+        (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "O" * 65, "--locker",
+          "L", "--hold-hours", "1", "--at", AT], ExitStatus.USAGE, "ASCII printable"),
+        (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "O\tX", "--locker",
+          "L", "--hold-hours", "1", "--at", AT], ExitStatus.USAGE, "ASCII printable"),
+        (["token", "issue", "--key", "{d}/issuing.key.pem", "--order", "O", "--locker",
+          "Lé", "--hold-hours", "1", "--at", AT], ExitStatus.USAGE, "locker ids"),
+        (["token", "issue", "--key", "{d}/root-primary.key.pem", "--entry", "{d}/issuing.json",
+          "--order", "O", "--locker", "L", "--hold-hours", "1", "--at", AT], ExitStatus.USAGE,
+         "does not match its bundle entry"),
+        (["token", "issue", "--key", "{d}/root-primary.key.pem", "--order", "O", "--locker",
+          "L", "--hold-hours", "1", "--at", AT], ExitStatus.USAGE, "give --entry"),
     ],
 )  # fmt: skip
 def test_errors_are_one_line_with_a_named_status(
@@ -154,3 +176,26 @@ def test_help_lists_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "hub tools missing" in capsys.readouterr().out
+
+
+def test_a_delegate_is_refused_from_a_key_lockers_would_not_accept_for_it(
+    fleet_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = str(fleet_dir)
+    status, token, _ = _run(
+        capsys, "token", "issue", "--key", f"{d}/issuing.key.pem", "--order", "ORD-D",
+        "--locker", "LCK-9", "--hold-hours", "4", "--at", AT, "--purpose", "return",
+    )  # fmt: skip
+    assert status == 0
+    assert _run(capsys, "keys", "issuing-create", "--out-dir", d, "--name", "pick",
+                "--purpose", "pickup", "--at", "2027-01-01T00:00:00Z")[0] == 0  # fmt: skip
+    status, _, err = _run(capsys, "token", "delegate", "--key", f"{d}/pick.key.pem",
+                          "--token", token, "--at", AT)  # fmt: skip
+    assert (status, err) == (
+        ExitStatus.USAGE,
+        "locker-admin: error: this key is for pickup, not return: lockers would refuse the token",
+    )
+    status, delegate, _ = _run(capsys, "token", "delegate", "--key", f"{d}/issuing.key.pem",
+                               "--token", token, "--at", AT)  # fmt: skip
+    assert status == 0
+    assert delegate.startswith("LK1:")

@@ -12,7 +12,6 @@ from agent.reasons import Reason
 from agent.tokens.errors import TokenError
 from agent.tokens.typed_codes import (
     ALPHABET,
-    code_digest,
     code_lookup_key,
     display_code,
     new_typed_code,
@@ -62,9 +61,3 @@ def test_lookup_key_is_keyed_and_ignores_typing_variants() -> None:
     assert key != code_lookup_key("ABCD1234", b"t" * 32)
     assert "ABCD1234" not in key
     assert len(key) == 64
-
-
-def test_digest_is_salted() -> None:
-    first = code_digest("ABCD1234", b"salt-1")
-    assert first == code_digest("abcd-1234", b"salt-1")
-    assert first != code_digest("ABCD1234", b"salt-2")

@@ -25,7 +25,7 @@ async def test_staff_open_a_door_with_a_reason_audited_under_their_id(locker: Lo
     assert locker.sim.pulses == [9]
     assert await locker.sweep(0.25) == []  # commanded, so not forced
     audit = await locker.rows("SELECT actor, detail FROM audit WHERE action = 'staff.open_door'")
-    assert audit == [("staff-42", '{"door":9,"reason":"cleaning"}')]
+    assert audit == [("staff-42", '{"by":"staff","door":9,"reason":"cleaning"}')]
     outbox = await locker.rows("SELECT kind FROM outbox WHERE kind LIKE 'staff.%'")
     assert outbox == [("staff.open_door",)]
 
