@@ -2,34 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import json
 import os
+import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from agent.reasons import Reason
 from tests.agent.conftest import start_agent
+from tests.contract.schemas import problems
 
 
-@contextlib.contextmanager
-def _small_disk(where: Path, size: str = "3m") -> Iterator[Path]:
-    """A real, small filesystem (tmpfs) at `where`: writes past its size fail with ENOSPC."""
+def _mount(where: Path, size: str) -> subprocess.CompletedProcess[bytes]:
     where.mkdir(parents=True)
-    mounted = subprocess.run(
+    return subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
         capture_output=True,
         check=False,
     )
+
+
+def _umount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@contextlib.asynccontextmanager
+async def _small_disk(where: Path, size: str = "3m") -> AsyncIterator[Path]:
+    """A real, small filesystem (tmpfs) at `where`: writes past its size fail with ENOSPC."""
+    mounted = await asyncio.to_thread(_mount, where, size)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode()[:100]}")
     try:
         yield where
     finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
+        await asyncio.to_thread(_umount, where)
 
 
 def _fill(disk: Path) -> Path:
@@ -53,7 +66,7 @@ def _fill(disk: Path) -> Path:
 
 
 async def test_a_full_disk_is_out_of_service_with_an_alarm_and_recovers(tmp_path: Path) -> None:
-    with _small_disk(tmp_path / "disk") as disk:
+    async with _small_disk(tmp_path / "disk") as disk:
         running = await start_agent(disk / "data")
         try:
             filler = await _run_blocking(_fill, disk)
@@ -79,17 +92,21 @@ async def test_a_full_disk_is_out_of_service_with_an_alarm_and_recovers(tmp_path
             assert running.sim.pulses == [order.door]
             status, snapshot = await running.get("/api/v1/status")
             assert snapshot["storage"]["ok"] is True  # type: ignore[index]
-            kinds = await running.agent.db.read(
-                lambda conn: [r[0] for r in conn.execute("SELECT kind FROM outbox")]
+            rows = await running.agent.db.read(
+                lambda conn: conn.execute(
+                    "SELECT body FROM outbox WHERE kind = 'storage.fault'"
+                ).fetchall()
             )
-            assert "storage.fault" in kinds  # the hub learns of it once writes work again
+            assert len(rows) == 1  # the hub learns of it once writes work again
+            body = json.loads(rows[0][0])
+            assert (body["fault"], body["failures"] >= 1) == ("disk_full", True)
+            schema = "#/components/schemas/event.storage.fault"
+            assert await asyncio.to_thread(problems, schema, body) == []
         finally:
             await running.close()
 
 
 async def _run_blocking(fn: object, *args: object) -> Path:
-    import asyncio
-
     assert callable(fn)
     result = await asyncio.to_thread(fn, *args)
     assert isinstance(result, Path)
@@ -97,10 +114,6 @@ async def _run_blocking(fn: object, *args: object) -> Path:
 
 
 async def _audit_verify(data_dir: Path) -> tuple[int, dict[str, object]]:
-    import asyncio
-    import json
-    import sys
-
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -123,10 +136,7 @@ def _remount_read_only(disk: Path) -> None:
 
 
 async def test_audit_verify_works_on_a_read_only_data_folder(tmp_path: Path) -> None:
-    import asyncio
-    import shutil
-
-    with _small_disk(tmp_path / "disk", size="20m") as disk:
+    async with _small_disk(tmp_path / "disk", size="20m") as disk:
         # a cleanly stopped agent (no WAL left) ...
         running = await start_agent(disk / "clean")
         assert (await running.post("/api/v1/pickup/code", {"code": running.orders[0].code}))[
