@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -148,10 +149,11 @@ async def _demo(args: argparse.Namespace) -> int:
             now=started.clock.now(),
             hold_s=hold_s,
         )
-        refused = await asyncio.to_thread(
-            demo.refusal_tokens, fleet, seeded[0].order_id, started.clock.now()
-        )
-        demo_tokens.extend(DemoToken(r.label, r.key, r.token) for r in refused)
+        if seeded:  # a demo restarted on full doors seeds nothing new
+            refused = await asyncio.to_thread(
+                demo.refusal_tokens, fleet, seeded[0].order_id, started.clock.now()
+            )
+            demo_tokens.extend(DemoToken(r.label, r.key, r.token) for r in refused)
         _print_demo(
             seeded,
             started.url or "",
@@ -263,6 +265,8 @@ _SYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in {"run", "demo"}:
+        os.umask(0o077)  # whatever the agent writes (database, WAL, keys) is its own
     if args.command == "demo":
         return await _demo(args)
     if args.command == "audit":
