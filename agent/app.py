@@ -17,11 +17,13 @@ from aiohttp import web
 
 from agent.api.context import ApiContext
 from agent.api.web import make_web_app
+from agent.app_evidence import build_evidence
 from agent.app_services import Ports, Services, build_services
 from agent.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
 from agent.errors import AgentError, ConfigError
+from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.metrics import Gauge, Metrics
 from agent.reasons import Reason
@@ -35,6 +37,7 @@ from agent.store.db import Database
 from agent.tokens.claims import Purpose
 from agent.tokens.typed_codes import parse_code_key
 from hardware.camera import Camera
+from hardware.compartment import CompartmentCamera
 from hardware.door_drivers import make_door_driver
 from hardware.doors import DoorController, DoorSensors
 from hardware.errors import DriverConfigError
@@ -107,6 +110,7 @@ class Agent:
         clock: Clock | None = None,
         hardware: DoorHardware | None = None,
         camera: Camera | None = None,
+        compartment_camera: CompartmentCamera | None = None,
         extra_routes: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         self.config = config
@@ -123,6 +127,8 @@ class Agent:
         self.scanner: Scanner | None = None
         self.sync: DeviceSync | None = None
         self._camera = camera
+        self._compartment_camera = compartment_camera
+        self.evidence: EvidenceRecorder = NoEvidence()
         self._extra_routes = tuple(extra_routes)
         self._runner: web.AppRunner | None = None
 
@@ -139,6 +145,9 @@ class Agent:
             load_or_create_device_key, device_key_path(self.config)
         )
         self.trust = await self._start_trust()
+        self.evidence = await build_evidence(
+            self.config, self.db, self.clock, self._compartment_camera
+        )
         self.services = services = self._build_services(self.trust, device_key)
         self.scanner = self._build_scanner(services)
         self.sync = self._build_sync(services, self.trust)
@@ -171,7 +180,9 @@ class Agent:
     def _build_services(self, trust: TrustService, device_key: DeviceKey) -> Services:
         return build_services(
             self.config,
-            Ports(self.db, self.hardware.controller, self.hardware.sensors, self.clock),
+            Ports(
+                self.db, self.hardware.controller, self.hardware.sensors, self.clock, self.evidence
+            ),
             trust=trust,
             code_secret=self.typed_code_secret,
             device_key=device_key,

@@ -7,7 +7,7 @@ a short, readable list of steps.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ from agent.audit import AuditSigner, DeviceKey
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
+from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.metrics import Metrics
 from agent.services.collection import CollectionService
 from agent.services.counter import CounterService, TokenVerifier
@@ -50,6 +51,7 @@ class Ports:
     doors: DoorController
     sensors: DoorSensors
     clock: Clock
+    evidence: EvidenceRecorder = field(default_factory=NoEvidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,7 @@ def build_services(
         typed_code_key=code_key,
         grace_s=config.supervision.reopen_grace_s,
         attempt_policy=attempt_policy(config),
+        evidence=ports.evidence,
     )
     audit = AuditSigner(
         db,
@@ -191,9 +194,14 @@ def _operations(
     del expiry  # holds pause through the supervisor's fault callback
     check_s = config.operations.door_open_check_ms / 1000
     opener = DoorOpener(ports.doors, ports.sensors, check_s=check_s)
-    loading = LoadingService(db, opener, clock, default_hold_s=hold_s)
+    loading = LoadingService(db, opener, clock, default_hold_s=hold_s, evidence=ports.evidence)
     returns = ReturnService(
-        db, opener, clock, typed_code_key=code_key, attempt_policy=attempt_policy(config)
+        db,
+        opener,
+        clock,
+        typed_code_key=code_key,
+        attempt_policy=attempt_policy(config),
+        evidence=ports.evidence,
     )
     collection = CollectionService(db, opener, clock)
     return _Operations(
@@ -222,6 +230,7 @@ def _supervisor(
     async def confirm_loads(door: int, now: float) -> None:
         if loading is not None:
             await loading.confirm_closed(door, now)
+        await ports.evidence.door_closed(door)  # the "after" photo of a drop-off or load
 
     return DoorSupervisor(
         ports.db,

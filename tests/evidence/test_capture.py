@@ -1,0 +1,199 @@
+"""Evidence capture in a running agent: real SQLite, simulated doors and compartment camera,
+real C2PA signing; the photos verify, link before to after, and sit in the audit chain."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import stat
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.app import Agent, DoorHardware
+from agent.clock import ManualClock
+from agent.domain.doors import DoorSize
+from agent.evidence.recorder import EVIDENCE_FOLDER
+from agent.evidence.verify import verify_photo
+from agent.store.journal import audit_digest
+from hardware.compartment_sim import Parcel, SimulatedCompartmentCamera
+from hardware.doors_sim import SimulatedLocker
+from provisioning import device_ca
+from tests.agent.ops.conftest import ops_config
+from tests.contract.schemas import problems
+from tests.hub_sync.conftest import wait_for
+
+LOCKER = "LK-OPS-001"
+
+
+@dataclass
+class EvidenceLocker:
+    agent: Agent
+    sim: SimulatedLocker
+    camera: SimulatedCompartmentCamera
+    ca_pem: str
+    folder: Path
+
+    async def photos(self) -> list[dict[str, object]]:
+        def read(conn: sqlite3.Connection) -> list[dict[str, object]]:
+            rows = conn.execute("SELECT * FROM evidence_photos ORDER BY captured_at, rowid")
+            return [dict(r) for r in rows]
+
+        return await self.agent.db.read(read)
+
+    async def close_when_seen_open(self, door: int) -> None:
+        """Close `door` once the supervisor has seen it open (as a person would, later)."""
+
+        def seen(conn: sqlite3.Connection) -> bool:
+            rows = conn.execute("SELECT body FROM outbox WHERE kind = 'door.sensor'").fetchall()
+            return any(
+                json.loads(r[0]) == {**json.loads(r[0]), "door": door, "to": "open"} for r in rows
+            )
+
+        async def opened() -> bool:
+            return await self.agent.db.read(seen)
+
+        await wait_for(opened, 10, f"the supervisor to see door {door} open")
+        self.sim.close_door(door)
+
+
+@pytest.fixture
+async def locker(tmp_path: Path) -> AsyncIterator[EvidenceLocker]:
+    data = tmp_path / "data"
+    ca = device_ca.create_ca("fleet-e", now=time.time())
+    _, ca_path = device_ca.write_ca(ca, tmp_path / "fleet")
+    device_ca.write_device_credentials(ca, LOCKER, data, now=time.time())
+    config = ops_config(data, "locker")
+    evidence = config.evidence.model_copy(update={"enabled": True, "width": 640, "height": 360})
+    config = config.model_copy(update={"evidence": evidence})
+    sim = SimulatedLocker(len(config.doors.layout()))
+    camera = SimulatedCompartmentCamera((640, 360))
+    agent = Agent(
+        config,
+        clock=ManualClock(time.time()),
+        hardware=DoorHardware(sim, sim),
+        compartment_camera=camera,
+    )
+    await agent.start()
+    stop = asyncio.Event()
+    serving = asyncio.create_task(agent.serve(stop), name="test.evidence-serve")
+    try:
+        yield EvidenceLocker(agent, sim, camera, ca_path.read_text(), data / EVIDENCE_FOLDER)
+    finally:
+        stop.set()
+        await serving
+        await agent.stop()
+
+
+async def test_a_load_is_photographed_before_and_after_and_both_verify(
+    locker: EvidenceLocker,
+) -> None:
+    ticket = await locker.agent.loading.start_load("PCL:ORD-E1:P1", DoorSize.S, actor="courier-1")
+    photos = await locker.photos()
+    assert [(p["event"], p["door"], p["occupied"]) for p in photos] == [
+        ("courier_load", ticket.door, 0)  # the first photo of a door is its empty reference
+    ]
+    locker.camera.place(ticket.door, Parcel("box", 3))
+    await locker.close_when_seen_open(ticket.door)
+
+    async def two() -> bool:
+        return len(await locker.photos()) == 2
+
+    await wait_for(two, 10, "the after photo")
+    before, after = await locker.photos()
+    assert after["before_id"] == before["id"]
+    assert after["occupied"] == 1
+    assert after["order_ref"] == "ORD-E1"
+    for photo in (before, after):
+        path = locker.folder / str(photo["file"])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        data = path.read_bytes()
+        assert hashlib.sha256(data).hexdigest() == photo["sha256"]
+        verdict = verify_photo(data, locker.ca_pem, LOCKER)
+        assert verdict.valid, verdict
+        assert verdict.facts["event"] == "courier_load"
+        assert verdict.facts["audit"]["seq"] == photo["audit_seq"]
+
+
+async def test_the_manifest_chain_link_matches_the_audit_log_and_the_log_holds_the_photo(
+    locker: EvidenceLocker,
+) -> None:
+    grant = await locker.agent.returns.start_return_dropoff(
+        "RET-E1", DoorSize.S, now=locker.agent.clock.now(), via="token"
+    )
+    assert grant.door is not None
+    (photo,) = await locker.photos()
+    facts = verify_photo(
+        (locker.folder / str(photo["file"])).read_bytes(), locker.ca_pem, LOCKER
+    ).facts
+    assert facts["order_ref"] == "RET-E1"
+
+    def audit(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+        return conn.execute(
+            "SELECT seq, at, actor, action, order_id, door, detail, prev_hash, hash FROM audit"
+            " ORDER BY seq"
+        ).fetchall()
+
+    rows = await locker.agent.db.read(audit)
+    by_seq = {int(r[0]): r for r in rows}
+    linked = by_seq[facts["audit"]["seq"]]
+    assert bytes(linked[8]).hex() == facts["audit"]["hash"]  # the photo names a real entry
+    assert linked[3] == "return.dropped_off"  # ... the event it documents
+    seq, at, actor, action, order_id, door, detail, prev_hash, digest = linked
+    recomputed = audit_digest(
+        bytes(prev_hash), seq=seq, at=at, actor=actor, action=action, order_id=order_id,
+        door=door, detail_json=detail,
+    )  # fmt: skip
+    assert recomputed == bytes(digest)
+    captured = [r for r in rows if r[3] == "evidence.captured"]
+    assert json.loads(captured[-1][6])["sha256"] == photo["sha256"]
+    assert int(captured[-1][0]) > facts["audit"]["seq"]
+    outbox = await locker.agent.db.read(
+        lambda conn: conn.execute(
+            "SELECT body FROM outbox WHERE kind = 'evidence.captured'"
+        ).fetchall()
+    )
+    assert [json.loads(r[0])["sha256"] for r in outbox] == [photo["sha256"]]
+    for row in outbox:  # what the hub receives matches docs/asyncapi.yaml
+        pointer = "#/components/schemas/event.evidence.captured"
+        assert await asyncio.to_thread(problems, pointer, json.loads(row[0])) == []
+
+
+async def test_a_staff_photo_of_an_empty_door_is_judged_empty(locker: EvidenceLocker) -> None:
+    ticket = await locker.agent.loading.start_load("PCL:ORD-E2:P1", DoorSize.S, actor="courier-1")
+    await locker.close_when_seen_open(
+        ticket.door
+    )  # the courier changed their mind: nothing went in
+
+    async def two() -> bool:
+        return len(await locker.photos()) == 2
+
+    await wait_for(two, 10, "the after photo")
+    assert [p["occupied"] for p in await locker.photos()] == [0, 0]
+    photo_id = await locker.agent.evidence.photograph(
+        "staff", door=ticket.door, order_ref=None, actor="staff-1"
+    )
+    assert photo_id is not None
+    photos = await locker.photos()
+    assert (photos[-1]["event"], photos[-1]["occupied"]) == ("staff", 0)
+
+
+async def test_no_photo_when_the_policy_is_off(tmp_path: Path) -> None:
+    config = ops_config(tmp_path / "data", "locker")  # evidence.enabled defaults to false
+    sim = SimulatedLocker(len(config.doors.layout()))
+    agent = Agent(config, clock=ManualClock(time.time()), hardware=DoorHardware(sim, sim))
+    await agent.start()
+    try:
+        await agent.loading.start_load("PCL:ORD-E3:P1", DoorSize.S, actor="courier-1")
+        count = await agent.db.read(
+            lambda conn: conn.execute("SELECT COUNT(*) FROM evidence_photos").fetchone()[0]
+        )
+        assert count == 0
+        assert not (tmp_path / "data" / EVIDENCE_FOLDER).exists()
+    finally:
+        await agent.stop()
