@@ -25,6 +25,7 @@ from agent.config import (
     TrustConfig,
     describe_validation_error,
 )
+from agent.config_evidence import EvidenceConfig
 from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy
 from agent.errors import ConfigError
@@ -32,6 +33,7 @@ from agent.services.orders import Announcement, announce_order, load_into_door
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import TokenFlags
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
+from provisioning import device_ca
 from provisioning.fleet import DemoFleet, create_demo_fleet, fleet_trust_files
 
 DEMO_LOCKER_ID = "LK-DEMO-001"
@@ -78,6 +80,20 @@ def demo_pins() -> tuple[tuple[DemoPin, ...], tuple[StaffPinConfig, ...]]:
         StaffPinConfig(actor=p.actor, role=p.role, pin_hash=hash_pin(p.pin)) for p in pins
     )
     return pins, entries
+
+
+def demo_evidence(data_dir: Path, now: float) -> EvidenceConfig:
+    """Evidence photos on: a demo fleet device CA (`fleet/device-ca.pem`, kept so a newcomer can
+    verify photos against it) and this locker's signing key and chain in the data folder.
+    Blocking (key generation, files); an existing CA and chain are kept."""
+    fleet_dir = data_dir / "fleet"
+    ca_key, ca_cert = fleet_dir / device_ca.CA_KEY_FILE, fleet_dir / device_ca.CA_CERT_FILE
+    if not ca_cert.exists():
+        device_ca.write_ca(device_ca.create_ca(DEMO_FLEET, now=now), fleet_dir)
+    if not (data_dir / device_ca.DEVICE_CHAIN_FILE).exists():
+        ca = device_ca.load_ca(ca_key, ca_cert)
+        device_ca.write_device_credentials(ca, DEMO_LOCKER_ID, data_dir, now=now)
+    return EvidenceConfig(enabled=True)
 
 
 def demo_trust(data_dir: Path) -> TrustConfig:

@@ -9,11 +9,7 @@ import json
 import sqlite3
 import stat
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from agent.app import Agent, DoorHardware
 from agent.clock import ManualClock
@@ -21,73 +17,12 @@ from agent.domain.doors import DoorSize
 from agent.evidence.recorder import EVIDENCE_FOLDER
 from agent.evidence.verify import verify_photo
 from agent.store.journal import audit_digest
-from hardware.compartment_sim import Parcel, SimulatedCompartmentCamera
+from hardware.compartment_sim import Parcel
 from hardware.doors_sim import SimulatedLocker
-from provisioning import device_ca
 from tests.agent.ops.conftest import ops_config
 from tests.contract.schemas import problems
+from tests.evidence.conftest import LOCKER, EvidenceLocker
 from tests.hub_sync.conftest import wait_for
-
-LOCKER = "LK-OPS-001"
-
-
-@dataclass
-class EvidenceLocker:
-    agent: Agent
-    sim: SimulatedLocker
-    camera: SimulatedCompartmentCamera
-    ca_pem: str
-    folder: Path
-
-    async def photos(self) -> list[dict[str, object]]:
-        def read(conn: sqlite3.Connection) -> list[dict[str, object]]:
-            rows = conn.execute("SELECT * FROM evidence_photos ORDER BY captured_at, rowid")
-            return [dict(r) for r in rows]
-
-        return await self.agent.db.read(read)
-
-    async def close_when_seen_open(self, door: int) -> None:
-        """Close `door` once the supervisor has seen it open (as a person would, later)."""
-
-        def seen(conn: sqlite3.Connection) -> bool:
-            rows = conn.execute("SELECT body FROM outbox WHERE kind = 'door.sensor'").fetchall()
-            return any(
-                json.loads(r[0]) == {**json.loads(r[0]), "door": door, "to": "open"} for r in rows
-            )
-
-        async def opened() -> bool:
-            return await self.agent.db.read(seen)
-
-        await wait_for(opened, 10, f"the supervisor to see door {door} open")
-        self.sim.close_door(door)
-
-
-@pytest.fixture
-async def locker(tmp_path: Path) -> AsyncIterator[EvidenceLocker]:
-    data = tmp_path / "data"
-    ca = device_ca.create_ca("fleet-e", now=time.time())
-    _, ca_path = device_ca.write_ca(ca, tmp_path / "fleet")
-    device_ca.write_device_credentials(ca, LOCKER, data, now=time.time())
-    config = ops_config(data, "locker")
-    evidence = config.evidence.model_copy(update={"enabled": True, "width": 640, "height": 360})
-    config = config.model_copy(update={"evidence": evidence})
-    sim = SimulatedLocker(len(config.doors.layout()))
-    camera = SimulatedCompartmentCamera((640, 360))
-    agent = Agent(
-        config,
-        clock=ManualClock(time.time()),
-        hardware=DoorHardware(sim, sim),
-        compartment_camera=camera,
-    )
-    await agent.start()
-    stop = asyncio.Event()
-    serving = asyncio.create_task(agent.serve(stop), name="test.evidence-serve")
-    try:
-        yield EvidenceLocker(agent, sim, camera, ca_path.read_text(), data / EVIDENCE_FOLDER)
-    finally:
-        stop.set()
-        await serving
-        await agent.stop()
 
 
 async def test_a_load_is_photographed_before_and_after_and_both_verify(

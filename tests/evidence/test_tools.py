@@ -1,0 +1,78 @@
+"""`locker-agent evidence list|export` on a running locker's data, and the demo's evidence setup."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.__main__ import main as agent_main
+from agent.demo import demo_evidence
+from agent.domain.doors import DoorSize
+from agent.evidence.signing import EvidenceSigner
+from hardware.compartment_sim import Parcel
+from provisioning import device_ca
+from provisioning.cli import main as admin_main
+from tests.evidence.conftest import LOCKER, EvidenceLocker
+from tests.hub_sync.conftest import wait_for
+
+
+async def _loaded(locker: EvidenceLocker, order: str) -> None:
+    ticket = await locker.agent.loading.start_load(f"PCL:{order}:P1", DoorSize.M, actor="c-1")
+    locker.camera.place(ticket.door, Parcel("polybag", 5))
+    await locker.close_when_seen_open(ticket.door)
+
+    async def both() -> bool:
+        return len([p for p in await locker.photos() if p["order_ref"] == order]) == 2
+
+    await wait_for(both, 10, "before and after photos")
+
+
+async def test_list_and_export_an_orders_photos_which_then_verify(
+    locker: EvidenceLocker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _loaded(locker, "ORD-X1")
+    await _loaded(locker, "ORD-X2")
+    data_dir = str(locker.folder.parent)
+    assert agent_main(["evidence", "list", "--data-dir", data_dir]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(p["order"], p["occupied"]) for p in listed] == [
+        ("ORD-X1", False), ("ORD-X1", True), ("ORD-X2", False), ("ORD-X2", True),
+    ]  # fmt: skip
+    assert listed[1]["before"] == listed[0]["photo"]
+    assert listed[1]["audit"]["action"] == "order.loaded"
+
+    out = tmp_path / "export"
+    status = agent_main(
+        ["evidence", "export", "--order", "ORD-X2", "--out", str(out), "--data-dir", data_dir]
+    )
+    assert status == 0
+    capsys.readouterr()
+    index = json.loads((out / "index.json").read_text())
+    assert [p["order"] for p in index] == ["ORD-X2", "ORD-X2"]
+    files = [str(out / p["file"]) for p in index]
+    ca = locker.folder.parent.parent / "fleet" / device_ca.CA_CERT_FILE
+    assert admin_main(["evidence", "verify", *files, "--ca", str(ca), "--locker", LOCKER]) == 0
+    verdicts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [v["valid"] for v in verdicts] == [True, True]
+
+    status = agent_main(
+        ["evidence", "export", "--order", "ORD-NONE", "--out", str(out), "--data-dir", data_dir]
+    )
+    assert status == 4
+
+
+def test_the_demo_makes_its_device_ca_and_signing_chain_once(tmp_path: Path) -> None:
+    config = demo_evidence(tmp_path, time.time())
+    assert config.enabled
+    ca_pem = (tmp_path / "fleet" / device_ca.CA_CERT_FILE).read_bytes()
+    chain = (tmp_path / device_ca.DEVICE_CHAIN_FILE).read_bytes()
+    demo_evidence(tmp_path, time.time())  # a restart keeps them
+    assert (tmp_path / "fleet" / device_ca.CA_CERT_FILE).read_bytes() == ca_pem
+    assert (tmp_path / device_ca.DEVICE_CHAIN_FILE).read_bytes() == chain
+    signer = EvidenceSigner.from_files(
+        tmp_path / device_ca.DEVICE_KEY_FILE, tmp_path / device_ca.DEVICE_CHAIN_FILE
+    )
+    assert signer.certificate.subject.rfc4514_string().startswith("CN=LK-DEMO-001")
