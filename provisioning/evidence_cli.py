@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import sqlite3
 import time
 from pathlib import Path
 
-from agent.evidence.verify import verify_photo
+from agent.evidence.verify import audit_link_problem, verify_photo
 from provisioning import device_ca
 from provisioning.errors import ExitStatus, ProvisioningError
 
@@ -39,6 +41,11 @@ def add_evidence(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("files", type=Path, nargs="+", metavar="FILE")
     verify.add_argument("--ca", type=Path, required=True, help="the fleet device CA (PEM)")
     verify.add_argument("--locker", help="the locker id the photos must come from")
+    verify.add_argument(
+        "--audit-db",
+        type=Path,
+        help="the locker's agent.db (or a copy): each photo must sit in its audit log",
+    )
     verify.set_defaults(handler=_evidence_verify)
 
 
@@ -67,6 +74,7 @@ def _evidence_verify(args: argparse.Namespace) -> int:
         ) from err
     if "BEGIN CERTIFICATE" not in ca_pem:
         raise ProvisioningError(f"{args.ca} holds no PEM certificate", ExitStatus.USAGE)
+    audit = _open_audit(args.audit_db)
     refused = 0
     for path in args.files:
         try:
@@ -74,7 +82,19 @@ def _evidence_verify(args: argparse.Namespace) -> int:
         except OSError:
             line: dict[str, object] = {"valid": False, "reason": "unreadable"}
         else:
-            line = verify_photo(data, ca_pem, args.locker).as_json()
+            verdict = verify_photo(data, ca_pem, args.locker)
+            line = verdict.as_json()
+            if verdict.valid and audit is not None:
+                problem = audit_link_problem(audit, verdict.facts, hashlib.sha256(data).hexdigest())
+                line.update(valid=problem is None, reason=problem)
         refused += not line["valid"]
         print(json.dumps({"file": str(path), **line}, sort_keys=True))
     return EXIT_REFUSED if refused else int(ExitStatus.OK)
+
+
+def _open_audit(path: Path | None) -> sqlite3.Connection | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise ProvisioningError(f"cannot read {path}", ExitStatus.INPUT_UNREADABLE)
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -16,6 +16,8 @@ Checks, in order, each with its own reason code:
 from __future__ import annotations
 
 import io
+import json
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,3 +109,23 @@ def verify_photo(data: bytes, ca_pem: str, expected_locker: str | None) -> Verdi
     if facts.get("locker_id") != signer:
         return Verdict(False, "signer_mismatch", facts, signer)
     return Verdict(True, None, facts, signer)
+
+
+def audit_link_problem(conn: sqlite3.Connection, facts: dict[str, Any], sha256: str) -> str | None:
+    """None when the photo sits in this audit log both ways, else a reason code.
+
+    The manifest's `audit` entry must exist with that hash (`audit_link_mismatch`), and an
+    `evidence.captured` entry must hold this photo's id and SHA-256 (`not_in_audit_log`). The
+    chain itself is checked by `locker-agent audit verify`.
+    """
+    link = facts.get("audit") or {}
+    row = conn.execute("SELECT hash FROM audit WHERE seq = ?", (link.get("seq"),)).fetchone()
+    if row is None or bytes(row[0]).hex() != link.get("hash"):
+        return "audit_link_mismatch"
+    for (detail,) in conn.execute(
+        "SELECT detail FROM audit WHERE action = 'evidence.captured' AND seq > ?", (link["seq"],)
+    ):
+        body = json.loads(detail)
+        if body.get("photo") == facts.get("photo_id") and body.get("sha256") == sha256:
+            return None
+    return "not_in_audit_log"

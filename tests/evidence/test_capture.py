@@ -11,8 +11,11 @@ import stat
 import time
 from pathlib import Path
 
+import aiohttp
+
 from agent.app import Agent, DoorHardware
 from agent.clock import ManualClock
+from agent.demo import seed_orders
 from agent.domain.doors import DoorSize
 from agent.evidence.recorder import EVIDENCE_FOLDER
 from agent.evidence.verify import verify_photo
@@ -132,3 +135,30 @@ async def test_no_photo_when_the_policy_is_off(tmp_path: Path) -> None:
         assert not (tmp_path / "data" / EVIDENCE_FOLDER).exists()
     finally:
         await agent.stop()
+
+
+async def test_a_customers_door_did_not_open_report_is_photographed(
+    locker: EvidenceLocker,
+) -> None:
+    agent = locker.agent
+    (order, *_) = await agent.db.run(
+        seed_orders, agent.typed_code_secret, now=agent.clock.now(), hold_s=86400
+    )
+    locker.sim.faults(order.door).jammed = True
+    async with aiohttp.ClientSession() as http:
+        url = str(agent.url).rstrip("/")
+        async with http.post(f"{url}/api/v1/pickup/code", json={"code": order.code}) as answer:
+            assert answer.status == 200
+        async with http.post(
+            f"{url}/api/v1/pickup/door-did-not-open", json={"code": order.code}
+        ) as answer:
+            assert answer.status == 200
+    photos = await locker.photos()
+    assert [(p["event"], p["door"], p["order_ref"]) for p in photos] == [
+        ("door_not_opened", order.door, order.order_id)
+    ]
+    verdict = verify_photo(
+        (locker.folder / str(photos[0]["file"])).read_bytes(), locker.ca_pem, LOCKER
+    )
+    assert verdict.valid, verdict
+    assert verdict.facts["event"] == "door_not_opened"

@@ -12,6 +12,7 @@ from agent.__main__ import main as agent_main
 from agent.demo import demo_evidence
 from agent.domain.doors import DoorSize
 from agent.evidence.signing import EvidenceSigner
+from agent.store.db import Database
 from hardware.compartment_sim import Parcel
 from provisioning import device_ca
 from provisioning.cli import main as admin_main
@@ -62,6 +63,25 @@ async def test_list_and_export_an_orders_photos_which_then_verify(
         ["evidence", "export", "--order", "ORD-NONE", "--out", str(out), "--data-dir", data_dir]
     )
     assert status == 4
+
+
+async def test_verify_checks_the_photo_against_the_lockers_audit_log(
+    locker: EvidenceLocker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _loaded(locker, "ORD-Y1")
+    photos = [str(locker.folder / str(p["file"])) for p in await locker.photos()]
+    ca = str(locker.folder.parent.parent / "fleet" / device_ca.CA_CERT_FILE)
+    own_db = str(locker.folder.parent / "agent.db")
+    args = ["evidence", "verify", *photos, "--ca", ca, "--locker", LOCKER]
+    assert admin_main([*args, "--audit-db", own_db]) == 0
+    assert all(json.loads(line)["valid"] for line in capsys.readouterr().out.splitlines())
+
+    other = Database(tmp_path / "other.db")  # another locker's log: the photos are not in it
+    await other.open()
+    await other.close()
+    assert admin_main([*args, "--audit-db", str(tmp_path / "other.db")]) == 4
+    reasons = {json.loads(line)["reason"] for line in capsys.readouterr().out.splitlines()}
+    assert reasons == {"audit_link_mismatch"}
 
 
 def test_the_demo_makes_its_device_ca_and_signing_chain_once(tmp_path: Path) -> None:
