@@ -65,9 +65,9 @@ class EvidenceConfig(_Section):
         le=3650,
         description="Photos the hub has confirmed are deleted after this many days.",
     )
-    budget_mb: int = Field(
+    budget_mb: float = Field(
         2048,
-        ge=16,
+        gt=0,
         le=1_000_000,
         description="Disk budget for photos; when full, the oldest uploaded photos go first.",
     )

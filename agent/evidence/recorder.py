@@ -6,8 +6,8 @@ never stops a service: a camera or signing failure is logged (without personal d
 customer's return, the courier's load or the report goes on.
 
 One photo, `PhotoRecorder.photograph`:
-1. read the audit chain head (sequence number and hash) and the time floor: the photo documents
-   the event the service has just recorded, and its manifest says so;
+1. read the audit entry the photo documents (the newest about this door or order: the event the
+   service has just recorded) and the time floor; the manifest names the entry's seq and hash;
 2. in a worker thread: take the photo (`CompartmentCamera.capture`), scale it to the configured
    size, encode the JPEG (`cv2.imencode`), judge the compartment against the door's empty
    reference, sign the C2PA manifest (the "before" photo as ingredient), write the file
@@ -37,7 +37,9 @@ import numpy as np
 
 from agent.clock import Clock
 from agent.config_evidence import EvidenceConfig
+from agent.domain.retention import RetentionPlan
 from agent.evidence.compartment import check_compartment
+from agent.evidence.housekeeping import enforce_retention
 from agent.evidence.manifest import EvidenceFacts
 from agent.evidence.signing import EvidenceError, EvidenceSigner
 from agent.services.trust import persisted_time_floor
@@ -99,8 +101,19 @@ class _Shot:
     occupied: bool | None
 
 
-def _audit_head(conn: sqlite3.Connection) -> tuple[int, str, float]:
-    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+def _audit_link(
+    conn: sqlite3.Connection, door: int, order_ref: str | None
+) -> tuple[int, str, float]:
+    """The audit entry the photo documents: the newest about this door or order (sensor
+    readings and other photos aside), else the chain head; and the time floor."""
+    row = conn.execute(
+        "SELECT seq, hash FROM audit WHERE (door = ? OR order_id = ?)"
+        " AND action != 'door.sensor' AND action NOT LIKE 'evidence.%'"
+        " ORDER BY seq DESC LIMIT 1",
+        (door, order_ref),
+    ).fetchone()
+    if row is None:
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     seq, digest = (int(row[0]), bytes(row[1]).hex()) if row else (0, journal.GENESIS_HASH.hex())
     return seq, digest, persisted_time_floor(conn)
 
@@ -165,6 +178,7 @@ class PhotoRecorder:
         self.folder = data_dir / EVIDENCE_FOLDER
         self._config = config
         self._armed: dict[int, _Armed] = {}
+        self._full: bool | None = None  # the budget is full (None: not checked yet)
 
     def _policy(self, event: str) -> str:
         return str(getattr(self._config.events, event, "off"))
@@ -197,8 +211,15 @@ class PhotoRecorder:
     ) -> str | None:
         if self._policy(event) == "off":
             return None
+        if self._full is not False:  # unknown yet, or full: photos may have been confirmed since
+            self._full = (await self._housekeeping()).full
+        if self._full:
+            _LOG.warning(
+                "evidence photo of door %s (%s) not taken: the budget is full", door, event
+            )
+            return None
         try:
-            seq, digest, floor = await self._db.read(_audit_head)
+            seq, digest, floor = await self._db.read(_audit_link, door, order_ref)
             facts = EvidenceFacts(
                 photo_id=uuid.uuid4().hex[:20],
                 locker_id=self._locker_id,
@@ -217,7 +238,11 @@ class PhotoRecorder:
         except (HardwareError, EvidenceError, OSError) as err:
             _LOG.warning("evidence photo of door %s (%s) not taken: %s", door, event, err)
             return None
+        self._full = (await self._housekeeping()).full
         return facts.photo_id
+
+    async def _housekeeping(self) -> RetentionPlan:
+        return await enforce_retention(self._db, self.folder, self._config, self._clock.now())
 
     async def _before_sha256(self, before_id: str | None) -> str | None:
         if before_id is None:

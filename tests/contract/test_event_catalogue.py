@@ -281,4 +281,5 @@ async def test_every_message_the_agent_sends_matches_the_schemas(
     assert await asyncio.to_thread(emitted_event_kinds) - seen == {
         "audit.checkpoint", "door.open_interrupted", "door.reported_not_opened",
         "link.drain_alarm", "locker.full", "return.open_interrupted", "evidence.captured",
+        "evidence.pruned", "evidence.budget_alarm",
     }  # fmt: skip

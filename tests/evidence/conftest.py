@@ -119,13 +119,18 @@ class EvidenceLocker:
 
 
 @pytest.fixture
-async def locker(tmp_path: Path) -> AsyncIterator[EvidenceLocker]:
+async def locker(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[EvidenceLocker]:
+    """A locker taking evidence photos; `@pytest.mark.parametrize("locker", [{...}],
+    indirect=True)` changes `[evidence]` keys."""
+    changes = getattr(request, "param", {})
     data = tmp_path / "data"
     ca = device_ca.create_ca("fleet-e", now=time.time())
     _, ca_path = device_ca.write_ca(ca, tmp_path / "fleet")
     device_ca.write_device_credentials(ca, LOCKER, data, now=time.time())
     config = ops_config(data, "locker")
-    evidence = config.evidence.model_copy(update={"enabled": True, "width": 640, "height": 360})
+    evidence = config.evidence.model_copy(
+        update={"enabled": True, "width": 640, "height": 360, **changes}
+    )
     config = config.model_copy(update={"evidence": evidence})
     sim = SimulatedLocker(len(config.doors.layout()))
     camera = SimulatedCompartmentCamera((640, 360))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from agent.app import Agent, DoorHardware
 from agent.clock import ManualClock
@@ -162,3 +163,52 @@ async def test_a_customers_door_did_not_open_report_is_photographed(
     )
     assert verdict.valid, verdict
     assert verdict.facts["event"] == "door_not_opened"
+
+
+@pytest.mark.parametrize("locker", [{"budget_mb": 0.1, "alarm_percent": 50}], indirect=True)
+async def test_the_budget_prunes_uploaded_photos_oldest_first_and_stops_before_the_disk_fills(
+    locker: EvidenceLocker,
+) -> None:
+    agent, recorder = locker.agent, locker.agent.evidence
+    clock = agent.clock
+    assert isinstance(clock, ManualClock)
+    taken = []
+    while (photo := await recorder.photograph("staff", door=1, order_ref=None)) is not None:
+        taken.append(photo)
+        clock.advance(60)
+        assert len(taken) < 50
+    # photos the hub does not have are never deleted: the budget (100 KiB) is full, no more
+    assert len(taken) >= 2
+    photos = await locker.photos()
+    assert [p["id"] for p in photos] == taken
+    assert sum(int(str(p["bytes"])) for p in photos) >= 0.1 * 2**20
+    alarms = await _bodies(locker, "evidence.budget_alarm")
+    assert alarms == [{"active": True, "used_bytes": alarms[0]["used_bytes"],
+                      "budget_bytes": 104857}]  # fmt: skip
+
+    # the hub confirms the two oldest (the upload is not built: the row is marked as it would)
+    def confirm(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE evidence_photos SET uploaded_at = ? WHERE id IN (?, ?)",
+                     (clock.now(), taken[0], taken[1]))  # fmt: skip
+
+    await agent.db.run(confirm)
+    assert await recorder.photograph("staff", door=1, order_ref=None) is not None
+    photos = await locker.photos()
+    pruned = [p["id"] for p in photos if p["pruned_at"] is not None]
+    assert pruned[0] == taken[0]  # oldest uploaded first
+    assert set(pruned) <= {taken[0], taken[1]}
+    for photo in photos:
+        on_disk = (locker.folder / str(photo["file"])).exists()
+        assert on_disk is (photo["pruned_at"] is None)
+    pruned_events = await _bodies(locker, "evidence.pruned")
+    assert sum(int(str(b["photos"])) for b in pruned_events) == len(pruned)
+
+
+async def _bodies(locker: EvidenceLocker, kind: str) -> list[dict[str, object]]:
+    rows = await locker.agent.db.read(
+        lambda conn: conn.execute("SELECT body FROM outbox WHERE kind = ?", (kind,)).fetchall()
+    )
+    bodies = [json.loads(r[0]) for r in rows]
+    for body in bodies:
+        assert await asyncio.to_thread(problems, f"#/components/schemas/event.{kind}", body) == []
+    return bodies
