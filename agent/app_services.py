@@ -13,6 +13,7 @@ from aiohttp import web
 
 from agent.api.counter_routes import counter_routes
 from agent.api.courier_routes import courier_routes
+from agent.api.evidence_routes import evidence_routes
 from agent.api.returns_routes import returns_routes
 from agent.api.staff_routes import door_tool_routes
 from agent.audit import AuditSigner, DeviceKey
@@ -148,7 +149,11 @@ def build_services(
         door_help=door_help,
         supervisor=supervisor,
         audit=audit,
-        routes=(*operations.routes, door_tool_routes(staff, door_help)),
+        routes=(
+            *operations.routes,
+            door_tool_routes(staff, door_help),
+            evidence_routes(ports.evidence, db, config.locker.data_dir),
+        ),
         loading=operations.loading,
         returns=operations.returns,
         counter=operations.counter,

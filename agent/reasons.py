@@ -67,6 +67,8 @@ class Reason(StrEnum):
     ORDER_RETURNING = "ORDER_RETURNING"
     HOLD_EXPIRED = "HOLD_EXPIRED"
     OPENING_UNCONFIRMED = "OPENING_UNCONFIRMED"
+    # evidence photos (docs/evidence.md)
+    EVIDENCE_UNAVAILABLE = "EVIDENCE_UNAVAILABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,11 @@ REASONS: dict[Reason, ReasonInfo] = {
         409,
         "We couldn't confirm how this door's last opening ended, so staff will check it. Your "
         "parcel is safe — please contact staff (ref {ref}).",
+    ),
+    Reason.EVIDENCE_UNAVAILABLE: ReasonInfo(
+        503,
+        "No photo could be taken: evidence photos are off, the camera failed, or the photo "
+        "budget is full (see the log and the evidence alarm).",
     ),
 }
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.config import load_config
 from agent.demo import demo_config
-from agent.evidence.manifest import iso_time
+from agent.evidence.catalog import photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER
 
 DEFAULT_CONFIG = Path("/etc/locker-agent/agent.toml")
@@ -44,44 +44,10 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 def _rows(database: Path, order: str | None) -> list[dict[str, Any]]:
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
     try:
-        query = "SELECT * FROM evidence_photos"
-        params: tuple[str, ...] = ()
-        if order is not None:
-            query += " WHERE order_ref = ?"
-            params = (order,)
-        rows = [dict(r) for r in conn.execute(query + " ORDER BY captured_at, rowid", params)]
-        for row in rows:
-            audit = conn.execute(
-                "SELECT seq, action, hash FROM audit WHERE seq = ?", (row["audit_seq"],)
-            ).fetchone()
-            row["audit_entry"] = (
-                None
-                if audit is None
-                else {"seq": audit[0], "action": audit[1], "hash": bytes(audit[2]).hex()}
-            )
-        return rows
+        return photo_rows(conn, order)
     finally:
         conn.close()
-
-
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "photo": row["id"],
-        "event": row["event"],
-        "door": row["door"],
-        "order": row["order_ref"],
-        "captured_at": iso_time(row["captured_at"]),
-        "file": row["file"],
-        "bytes": row["bytes"],
-        "sha256": row["sha256"],
-        "occupied": None if row["occupied"] is None else bool(row["occupied"]),
-        "before": row["before_id"],
-        "audit": row["audit_entry"],
-        "uploaded": row["uploaded_at"] is not None,
-        "pruned": row["pruned_at"] is not None,
-    }
 
 
 def evidence_command(args: argparse.Namespace) -> int:
@@ -90,7 +56,7 @@ def evidence_command(args: argparse.Namespace) -> int:
     if not database.exists():
         print(f"locker-agent: no database in {data_dir}", flush=True)
         return 2
-    rows = [_public(r) for r in _rows(database, args.order)]
+    rows = _rows(database, args.order)
     if args.action == "list":
         for row in rows:
             print(json.dumps(row, sort_keys=True))
