@@ -55,8 +55,11 @@ EVIDENCE_FOLDER = "evidence"
 class EvidenceRecorder(Protocol):
     """What the services tell the evidence recorder. Never raises."""
 
-    async def door_opened(self, event: str, *, door: int, order_ref: str | None) -> None:
-        """A door opened for `event` (`return_dropoff`, `courier_load`)."""
+    async def door_opened(
+        self, event: str, *, door: int, order_ref: str | None, empty: bool = True
+    ) -> None:
+        """A door opened for `event` (`return_dropoff`, `courier_load`); `empty`: the locker
+        believes the compartment empty (not a second parcel into an order's own door)."""
         ...
 
     async def door_closed(self, door: int) -> None:
@@ -73,8 +76,10 @@ class EvidenceRecorder(Protocol):
 class NoEvidence:
     """The recorder of a locker without evidence photos: does nothing."""
 
-    async def door_opened(self, event: str, *, door: int, order_ref: str | None) -> None:
-        del event, door, order_ref
+    async def door_opened(
+        self, event: str, *, door: int, order_ref: str | None, empty: bool = True
+    ) -> None:
+        del event, door, order_ref, empty
 
     async def door_closed(self, door: int) -> None:
         del door
@@ -183,13 +188,15 @@ class PhotoRecorder:
     def _policy(self, event: str) -> str:
         return str(getattr(self._config.events, event, "off"))
 
-    async def door_opened(self, event: str, *, door: int, order_ref: str | None) -> None:
+    async def door_opened(
+        self, event: str, *, door: int, order_ref: str | None, empty: bool = True
+    ) -> None:
         policy = self._policy(event)
         if policy == "off":
             return
         before = None
         if policy == "before_after":
-            before = await self.photograph(event, door=door, order_ref=order_ref, reference=True)
+            before = await self.photograph(event, door=door, order_ref=order_ref, reference=empty)
         self._armed[door] = _Armed(event, order_ref, before)
 
     async def door_closed(self, door: int) -> None:

@@ -391,7 +391,10 @@ class LoadingService:
                 await self._db.run(door_opened, reserved.opening_id, ticket.door, self._clock.now())
                 _LOG.info("load %s: door %s open", ticket.load_id, ticket.door)
                 await self._evidence.door_opened(
-                    "courier_load", door=ticket.door, order_ref=ticket.order_id
+                    "courier_load",
+                    door=ticket.door,
+                    order_ref=ticket.order_id,
+                    empty=not ticket.shared,
                 )
                 return ticket
             await self._db.run(load_failed, reserved, fault, self._clock.now())

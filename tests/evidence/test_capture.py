@@ -212,3 +212,13 @@ async def _bodies(locker: EvidenceLocker, kind: str) -> list[dict[str, object]]:
     for body in bodies:
         assert await asyncio.to_thread(problems, f"#/components/schemas/event.{kind}", body) == []
     return bodies
+
+
+async def test_a_door_believed_occupied_never_becomes_the_empty_reference(
+    locker: EvidenceLocker,
+) -> None:
+    locker.camera.place(5, Parcel("box", 8))  # the order's first parcel, loaded before
+    await locker.agent.evidence.door_opened("courier_load", door=5, order_ref="ORD-Z", empty=False)
+    assert not (locker.folder / "reference" / "door-5.png").exists()
+    (before,) = await locker.photos()
+    assert before["occupied"] is None  # nothing to compare with yet
