@@ -134,7 +134,10 @@ async def _demo(args: argparse.Namespace) -> int:
             if o.token
         )
         _print_demo(seeded, started.url or "", data_dir, as_json=args.json, pins=pins, hub=args.hub)
+        return_token = await started.db.run(demo.seed_return, fleet, now=started.clock.now())
+        demo_tokens.append(DemoToken(f"Return {demo.DEMO_RETURN}", demo.DEMO_RETURN, return_token))
         if not args.json:
+            print(f"Return {demo.DEMO_RETURN} (size S): token {return_token}", flush=True)
             print(
                 f"Evidence photos in {data_dir / 'evidence'}; verify one with: locker-admin"
                 f" evidence verify FILE --ca {data_dir / 'fleet' / 'device-ca.pem'}"

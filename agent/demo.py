@@ -30,14 +30,16 @@ from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy
 from agent.errors import ConfigError
 from agent.services.orders import Announcement, announce_order, load_into_door
+from agent.services.returns import expect_return
 from agent.services.sessions import hash_pin
-from agent.tokens.claims import TokenFlags
+from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
 from provisioning import device_ca
 from provisioning.fleet import DemoFleet, create_demo_fleet, fleet_trust_files
 
 DEMO_LOCKER_ID = "LK-DEMO-001"
 DEMO_FLEET = "demo"
+DEMO_RETURN = "RET-DEMO-001"
 
 DEMO_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = (
     (DoorSize.S, OrderPolicy()),
@@ -94,6 +96,12 @@ def demo_evidence(data_dir: Path, now: float) -> EvidenceConfig:
         ca = device_ca.load_ca(ca_key, ca_cert)
         device_ca.write_device_credentials(ca, DEMO_LOCKER_ID, data_dir, now=now)
     return EvidenceConfig(enabled=True)
+
+
+def seed_return(conn: sqlite3.Connection, fleet: DemoFleet, *, now: float) -> str:
+    """An expected return (size S) and its return token, to try a drop-off and its photos."""
+    expect_return(conn, DEMO_RETURN, DoorSize.S, None, now)
+    return fleet.mint_pickup(DEMO_RETURN, now=now, hold_s=7 * 86400, purpose=Purpose.RETURN)
 
 
 def demo_trust(data_dir: Path) -> TrustConfig:

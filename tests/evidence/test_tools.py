@@ -6,14 +6,26 @@ import json
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from agent.__main__ import main as agent_main
-from agent.demo import demo_evidence
+from agent.app import Agent, DoorHardware
+from agent.clock import ManualClock
+from agent.demo import (
+    DEMO_LOCKER_ID,
+    DEMO_RETURN,
+    demo_config,
+    demo_evidence,
+    demo_fleet,
+    seed_return,
+)
 from agent.domain.doors import DoorSize
 from agent.evidence.signing import EvidenceSigner
+from agent.evidence.verify import verify_photo
 from agent.store.db import Database
 from hardware.compartment_sim import Parcel
+from hardware.doors_sim import SimulatedLocker
 from provisioning import device_ca
 from provisioning.cli import main as admin_main
 from tests.evidence.conftest import LOCKER, EvidenceLocker
@@ -96,3 +108,38 @@ def test_the_demo_makes_its_device_ca_and_signing_chain_once(tmp_path: Path) -> 
         tmp_path / device_ca.DEVICE_KEY_FILE, tmp_path / device_ca.DEVICE_CHAIN_FILE
     )
     assert signer.certificate.subject.rfc4514_string().startswith("CN=LK-DEMO-001")
+
+
+async def test_the_demos_return_token_drops_off_and_its_photo_verifies(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    now = time.time()
+    fleet = demo_fleet(data, now)
+    config = demo_config(data, 0, fleet)
+    config = config.model_copy(
+        update={
+            "evidence": demo_evidence(data, now).model_copy(update={"width": 640, "height": 360}),
+            "camera": config.camera.model_copy(update={"enabled": False}),
+        }
+    )
+    sim = SimulatedLocker(len(config.doors.layout()))
+    agent = Agent(config, clock=ManualClock(now), hardware=DoorHardware(sim, sim))
+    await agent.start()
+    try:
+        token = await agent.db.run(seed_return, fleet, now=now)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{agent.url}api/v1/pickup/scan", json={"payload": token}) as answer,
+        ):
+            body = await answer.json()
+            assert answer.status == 200, body
+        rows = await agent.db.read(
+            lambda conn: conn.execute(
+                "SELECT file, order_ref, event FROM evidence_photos"
+            ).fetchall()
+        )
+        assert [(r[1], r[2]) for r in rows] == [(DEMO_RETURN, "return_dropoff")]
+        photo = (data / "evidence" / rows[0][0]).read_bytes()
+        ca_pem = (data / "fleet" / device_ca.CA_CERT_FILE).read_text()
+        assert verify_photo(photo, ca_pem, DEMO_LOCKER_ID).valid
+    finally:
+        await agent.stop()
