@@ -57,7 +57,13 @@ class EvidenceSigner:
         try:
             self._signer: Any = c2pa.Signer.from_info(info)
             # No thumbnail: the photo is small already and a thumbnail would double the work.
-            settings = c2pa.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+            # and never a network request from the device (ingredients are read offline)
+            settings = c2pa.Settings.from_dict(
+                {
+                    "builder": {"thumbnail": {"enabled": False}},
+                    "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+                }
+            )
             self._context: Any = c2pa.Context(settings)
         except c2pa.C2paError as err:
             raise EvidenceError(f"c2pa refused the evidence signing credentials: {err}") from err

@@ -54,7 +54,11 @@ class Verdict:
 
 
 def _context(ca_pem: str) -> Any:
-    settings = {"verify": {"verify_trust": True}, "trust": {"trust_anchors": ca_pem}}
+    # offline: a photo may name a remote manifest or OCSP responder; a verifier fetches nothing
+    settings = {
+        "verify": {"verify_trust": True, "remote_manifest_fetch": False, "ocsp_fetch": False},
+        "trust": {"trust_anchors": ca_pem},
+    }
     return c2pa.Context(c2pa.Settings.from_dict(settings))
 
 
