@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scan_to_unlock.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/identity.py
+	$(BIN)/python bench/evidence.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

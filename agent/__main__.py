@@ -27,6 +27,7 @@ from agent.api.demo_routes import DemoToken, demo_routes
 from agent.app import Agent, DoorHardware
 from agent.config import AgentConfig, load_config, require_explicit_hardware
 from agent.errors import AgentError, ConfigError, StoreError
+from agent.evidence.cli import add_evidence_commands, evidence_command
 from agent.identity.cli import add_identity_commands, mdoc_check
 from agent.logs import setup_logging
 from agent.store.db import Database, schema_version_of_code
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--public-key", type=Path, help="PEM key to check signatures with")
     add_support_commands(sub)
     add_identity_commands(sub)
+    add_evidence_commands(sub)
     return parser
 
 
@@ -118,7 +120,8 @@ async def _demo(args: argparse.Namespace) -> int:
     fleet = demo.demo_fleet(data_dir, time.time())
     pins, staff = await asyncio.to_thread(demo.demo_pins)
     config = demo.demo_config(data_dir, args.port, fleet, hub_url=args.hub)
-    config = config.model_copy(update={"staff": staff})
+    evidence = await asyncio.to_thread(demo.demo_evidence, data_dir, time.time())
+    config = config.model_copy(update={"staff": staff, "evidence": evidence})
     camera = SimulatedCamera()
     demo_tokens: list[DemoToken] = []
     doors = demo.demo_doors(config, args.door_close_s if args.door_close_s > 0 else None)
@@ -163,6 +166,16 @@ async def _demo(args: argparse.Namespace) -> int:
             hub=args.hub,
             courier_label=label,
         )
+        return_token = await started.db.run(demo.seed_return, fleet, now=started.clock.now())
+        demo_tokens.append(DemoToken(f"Return {demo.DEMO_RETURN}", demo.DEMO_RETURN, return_token))
+        if not args.json:
+            print(f"Return {demo.DEMO_RETURN} (size S): token {return_token}", flush=True)
+            print(
+                f"Evidence photos in {data_dir / 'evidence'}; verify one with: locker-admin"
+                f" evidence verify FILE --ca {data_dir / 'fleet' / 'device-ca.pem'}"
+                f" --locker {config.locker.id}",
+                flush=True,
+            )
         if args.hub and not args.json:
             print(
                 f"Hub link: {args.hub} (fleet {demo.DEMO_FLEET}, device {config.locker.id});"
@@ -261,6 +274,7 @@ _SYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "token": token_check,
     "scan": scan_files,
     "identity": mdoc_check,
+    "evidence": evidence_command,
 }
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from agent.api.context import ApiContext
 from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
+from agent.app_evidence import build_evidence
 from agent.app_metrics import (
     COUNTER_SAVE_S,
     register_metrics,
@@ -29,6 +30,7 @@ from agent.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
 from agent.errors import AgentError, ConfigError
+from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.metrics import Metrics
 from agent.reasons import Reason
@@ -42,6 +44,7 @@ from agent.store import secrets as secrets_at_rest
 from agent.store.db import Database, StorageEpisode
 from agent.tokens.claims import Purpose
 from hardware.camera import Camera
+from hardware.compartment import CompartmentCamera
 from hardware.door_drivers import make_door_driver
 from hardware.doors import DoorController, DoorSensors
 from hardware.errors import DriverConfigError
@@ -92,6 +95,7 @@ class Agent:
         clock: Clock | None = None,
         hardware: DoorHardware | None = None,
         camera: Camera | None = None,
+        compartment_camera: CompartmentCamera | None = None,
         extra_routes: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         self.config = config
@@ -108,6 +112,8 @@ class Agent:
         self.scanner: Scanner | None = None
         self.sync: DeviceSync | None = None
         self._camera = camera
+        self._compartment_camera = compartment_camera
+        self.evidence: EvidenceRecorder = NoEvidence()
         self._extra_routes = tuple(extra_routes)
         self._runner: web.AppRunner | None = None
         self.connection_guard: ConnectionGuard | None = None
@@ -125,6 +131,9 @@ class Agent:
             load_or_create_device_key, device_key_path(self.config)
         )
         self.trust = await self._start_trust()
+        self.evidence = await build_evidence(
+            self.config, self.db, self.clock, self._compartment_camera
+        )
         self.services = services = self._build_services(self.trust, device_key)
         await restore_counters(self.metrics, self.db)
         self.scanner = self._build_scanner(services)
@@ -185,7 +194,9 @@ class Agent:
     def _build_services(self, trust: TrustService, device_key: DeviceKey) -> Services:
         return build_services(
             self.config,
-            Ports(self.db, self.hardware.controller, self.hardware.sensors, self.clock),
+            Ports(
+                self.db, self.hardware.controller, self.hardware.sensors, self.clock, self.evidence
+            ),
             trust=trust,
             code_secret=self.typed_code_secret,
             device_key=device_key,

@@ -7,18 +7,20 @@ a short, readable list of steps.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from agent.api.counter_routes import counter_routes
 from agent.api.courier_routes import courier_routes
+from agent.api.evidence_routes import evidence_routes
 from agent.api.returns_routes import returns_routes
 from agent.api.staff_routes import door_tool_routes
 from agent.audit import AuditSigner, DeviceKey
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
+from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.metrics import Metrics
 from agent.services.attempts import AttemptGate
 from agent.services.collection import CollectionService
@@ -52,6 +54,7 @@ class Ports:
     doors: DoorController
     sensors: DoorSensors
     clock: Clock
+    evidence: EvidenceRecorder = field(default_factory=NoEvidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,7 @@ def build_services(
         typed_code_key=code_key,
         grace_s=config.supervision.reopen_grace_s,
         attempts=attempts,
+        evidence=ports.evidence,
     )
     audit = AuditSigner(
         db,
@@ -162,7 +166,11 @@ def build_services(
         supervisor=supervisor,
         audit=audit,
         kpis=KpiService(db, clock),
-        routes=(*operations.routes, door_tool_routes(staff, door_help)),
+        routes=(
+            *operations.routes,
+            door_tool_routes(staff, door_help),
+            evidence_routes(ports.evidence, db, config.locker.data_dir),
+        ),
         loading=operations.loading,
         returns=operations.returns,
         counter=operations.counter,
@@ -209,8 +217,10 @@ def _operations(
     del expiry  # holds pause through the supervisor's fault callback
     check_s = config.operations.door_open_check_ms / 1000
     opener = DoorOpener(ports.doors, ports.sensors, check_s=check_s)
-    loading = LoadingService(db, opener, clock, default_hold_s=hold_s)
-    returns = ReturnService(db, opener, clock, typed_code_key=code_key, attempts=attempts)
+    loading = LoadingService(db, opener, clock, default_hold_s=hold_s, evidence=ports.evidence)
+    returns = ReturnService(
+        db, opener, clock, typed_code_key=code_key, attempts=attempts, evidence=ports.evidence
+    )
     collection = CollectionService(db, opener, clock)
     return _Operations(
         (courier_routes(loading, collection), returns_routes(returns)),
@@ -238,6 +248,7 @@ def _supervisor(
     async def confirm_loads(door: int, now: float) -> None:
         if loading is not None:
             await loading.confirm_closed(door, now)
+        await ports.evidence.door_closed(door)  # the "after" photo of a drop-off or load
 
     return DoorSupervisor(
         ports.db,

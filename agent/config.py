@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.config_evidence import EvidenceConfig
 from agent.config_hardware import CameraConfig, DoorDriverConfig, SimulatorDriverConfig
 from agent.domain.doors import DoorSize
 from agent.errors import ConfigError
@@ -291,6 +292,9 @@ class AgentConfig(_Section):
         default_factory=SupervisionConfig, description="Door supervision and reopen grace."
     )
     audit: AuditConfig = Field(default_factory=AuditConfig, description="Audit signing.")
+    evidence: EvidenceConfig = Field(
+        default_factory=EvidenceConfig, description="Evidence photos (C2PA-signed)."
+    )
 
     @model_validator(mode="after")
     def _check_doors(self) -> AgentConfig:

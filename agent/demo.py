@@ -25,16 +25,19 @@ from agent.config import (
     TrustConfig,
     describe_validation_error,
 )
+from agent.config_evidence import EvidenceConfig
 from agent.domain.doors import DoorSize, assign_door
 from agent.domain.orders import OrderPolicy
 from agent.errors import ConfigError
 from agent.services.orders import Announcement, announce_order, load_into_door
+from agent.services.returns import expect_return
 from agent.services.sessions import hash_pin
 from agent.store import lockers
-from agent.tokens.claims import TokenFlags
+from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.trust import load_trust_bundle
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
 from hardware.doors_sim import SimulatedLocker
+from provisioning import device_ca
 from provisioning.fleet import (
     BUNDLE_VALIDITY_S,
     DemoFleet,
@@ -49,6 +52,7 @@ DEMO_FLEET = "demo"
 DOOR_CLOSE_S = 4.0  # the demo's doors close by themselves this long after opening
 # The screens a newcomer tries, by role (`/counter` needs a counter: locker.mode = "counter").
 DEMO_SCREENS = (("Kiosk", "/"), ("Courier", "/courier"), ("Staff", "/staff"))
+DEMO_RETURN = "RET-DEMO-001"
 
 DEMO_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = (
     (DoorSize.S, OrderPolicy()),
@@ -128,6 +132,26 @@ def demo_pins() -> tuple[tuple[DemoPin, ...], tuple[StaffPinConfig, ...]]:
         StaffPinConfig(actor=p.actor, role=p.role, pin_hash=hash_pin(p.pin)) for p in pins
     )
     return pins, entries
+
+
+def demo_evidence(data_dir: Path, now: float) -> EvidenceConfig:
+    """Evidence photos on: a demo fleet device CA (`fleet/device-ca.pem`, kept so a newcomer can
+    verify photos against it) and this locker's signing key and chain in the data folder.
+    Blocking (key generation, files); an existing CA and chain are kept."""
+    fleet_dir = data_dir / "fleet"
+    ca_key, ca_cert = fleet_dir / device_ca.CA_KEY_FILE, fleet_dir / device_ca.CA_CERT_FILE
+    if not ca_cert.exists():
+        device_ca.write_ca(device_ca.create_ca(DEMO_FLEET, now=now), fleet_dir)
+    if not (data_dir / device_ca.DEVICE_CHAIN_FILE).exists():
+        ca = device_ca.load_ca(ca_key, ca_cert)
+        device_ca.write_device_credentials(ca, DEMO_LOCKER_ID, data_dir, now=now)
+    return EvidenceConfig(enabled=True)
+
+
+def seed_return(conn: sqlite3.Connection, fleet: DemoFleet, *, now: float) -> str:
+    """An expected return (size S) and its return token, to try a drop-off and its photos."""
+    expect_return(conn, DEMO_RETURN, DoorSize.S, None, now)
+    return fleet.mint_pickup(DEMO_RETURN, now=now, hold_s=7 * 86400, purpose=Purpose.RETURN)
 
 
 def demo_trust(data_dir: Path) -> TrustConfig:

@@ -73,6 +73,8 @@ class Reason(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     STORAGE_FAULT = "STORAGE_FAULT"
+    # evidence photos (docs/evidence.md)
+    EVIDENCE_UNAVAILABLE = "EVIDENCE_UNAVAILABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,11 @@ REASONS: dict[Reason, ReasonInfo] = {
     Reason.REQUEST_TIMEOUT: ReasonInfo(408, "That took too long — please try again."),
     Reason.STORAGE_FAULT: ReasonInfo(
         503, "This locker is out of service right now; staff have been informed."
+    ),
+    Reason.EVIDENCE_UNAVAILABLE: ReasonInfo(
+        503,
+        "No photo could be taken: evidence photos are off, the camera failed, or the photo "
+        "budget is full (see the log and the evidence alarm).",
     ),
 }
 

@@ -18,7 +18,7 @@ from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.typed_codes import code_lookup_key
 from hub_sync.commands import CODE_SCHEME
-from provisioning import enroll, keyfiles, mint, qr, wallet
+from provisioning import enroll, evidence_cli, keyfiles, mint, qr, wallet
 from provisioning.errors import ExitStatus, ProvisioningError
 
 _EPILOG = "exit statuses:\n" + "\n".join(
@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bundle(areas.add_parser("bundle", help="sign a trust bundle"))
     _add_token(areas.add_parser("token", help="issue and render tokens"))
     _add_wallet(areas.add_parser("wallet", help="reference phone wallet (live codes)"))
-    _add_device(areas.add_parser("device", help="enroll a device; typed-code digests"))
+    _add_device(areas.add_parser("device", help="enroll a device; typed-code digests; certs"))
+    evidence_cli.add_evidence(areas.add_parser("evidence", help="verify C2PA evidence photos"))
     hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub_cli)")
     hub.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -86,6 +87,7 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
     digest.set_defaults(handler=_device_code_digest)
     pin = cmds.add_parser("hash-pin", help="the [[staff]] pin_hash of a PIN read from stdin")
     pin.set_defaults(handler=_device_hash_pin)
+    evidence_cli.add_device_commands(cmds)
 
 
 def _device_enroll(args: argparse.Namespace) -> int:

@@ -156,6 +156,31 @@ _PATHS: dict[str, dict[str, object]] = {
         )
     },
     "/api/v1/staff/sign-out": {"post": _op("End the session", "staff", role="staff or courier")},
+    "/api/v1/staff/doors/{door}/photo": {
+        "post": _door_op(
+            "Take a C2PA-signed evidence photo of a door's compartment (docs/evidence.md)",
+            "staff",
+            errors=(400, 503),
+        )
+    },
+    "/api/v1/staff/evidence": {
+        "get": _op(
+            "An order's evidence photos (`?order=REF`): event, door, time, SHA-256, occupied, "
+            "the audit entry each names",
+            "staff",
+            role="staff",
+            errors=(400, 401),
+        )
+    },
+    "/api/v1/staff/evidence/{photo}": {
+        "get": _op(
+            "One evidence photo, the signed JPEG (image/jpeg)",
+            "staff",
+            role="staff",
+            params=("photo",),
+            errors=(400, 401, 404),
+        )
+    },
     "/api/v1/staff/inventory": {
         "get": _op(
             "Doors with their orders, states, flags and needs_attention", "staff", role="staff"

@@ -22,6 +22,7 @@ from agent.clock import Clock
 from agent.domain.doors import DoorSize, assign_door, next_size_up
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.errors import AgentError, DoorFailed, RequestError
+from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
 from agent.services.expiry import start_hold
@@ -310,8 +311,10 @@ class LoadingService:
         clock: Clock,
         *,
         default_hold_s: float,
+        evidence: EvidenceRecorder | None = None,
     ) -> None:
         self._db = db
+        self._evidence = evidence or NoEvidence()
         self._opener = opener
         self._clock = clock
         self._default_hold_s = default_hold_s
@@ -387,6 +390,12 @@ class LoadingService:
             if fault is None:
                 await self._db.run(door_opened, reserved.opening_id, ticket.door, self._clock.now())
                 _LOG.info("load %s: door %s open", ticket.load_id, ticket.door)
+                await self._evidence.door_opened(
+                    "courier_load",
+                    door=ticket.door,
+                    order_ref=ticket.order_id,
+                    empty=not ticket.shared,
+                )
                 return ticket
             await self._db.run(load_failed, reserved, fault, self._clock.now())
             if ticket.shared:

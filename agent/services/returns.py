@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from agent.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
 from agent.errors import AgentError, DoorFailed, RateLimited, RequestError
+from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
@@ -249,8 +250,10 @@ class ReturnService:
         *,
         typed_code_key: Callable[[str], str],
         attempts: AttemptGate,
+        evidence: EvidenceRecorder | None = None,
     ) -> None:
         self._db = db
+        self._evidence = evidence or NoEvidence()
         self._opener = opener
         self._clock = clock
         self._typed_code_key = typed_code_key
@@ -289,6 +292,8 @@ class ReturnService:
             fault = await self._opener.open(reserved.grant.door)
             if fault is None:
                 await self._db.run(_return_opened, reserved, via, self._clock.now())
+                door = reserved.grant.door
+                await self._evidence.door_opened("return_dropoff", door=door, order_ref=order_ref)
                 return reserved.grant
             await self._db.run(_return_failed, reserved, fault, self._clock.now())
             tried |= {reserved.grant.door}

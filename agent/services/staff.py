@@ -26,6 +26,7 @@ from agent.domain.policy import (
     pickup_refusal,
 )
 from agent.errors import AgentError, DoorFailed
+from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.expiry import withdrawal_of
@@ -327,11 +328,13 @@ class DoorHelpService:
         typed_code_key: Callable[[str], str],
         attempts: AttemptGate,
         grace_s: float = 60.0,
+        evidence: EvidenceRecorder | None = None,
     ) -> None:
         self._db = db
         self._sensors = sensors
         self._clock = clock
         self._supervisor = supervisor
+        self._evidence = evidence or NoEvidence()
         self._typed_code_key = typed_code_key
         self._grace_s = grace_s
         self._attempts = attempts
@@ -392,6 +395,9 @@ class DoorHelpService:
         ):
             raise AgentError(reason=Reason.GRACE_EXPIRED, ref=support_ref(order.order_id))
         result = await self._judge_report(found, door)
+        await self._evidence.photograph(
+            "door_not_opened", door=door, order_ref=order.order_id, actor="customer"
+        )
         return HelpOutcome(result, door, _message(result, door, order.order_id))
 
     async def _judge_report(self, found: _Reported, door: int) -> str:

@@ -276,9 +276,11 @@ async def test_every_message_the_agent_sends_matches_the_schemas(
     assert {"door": 23, "detail": failed[0]["detail"], "by": "staff"} in failed
     # what this drive does not reach (crash recovery, a full locker, a stalled link, audit
     # checkpoints, a customer's report, a full disk) is still checked against the schemas by
-    # kind above (a full disk's storage.fault in tests/agent/test_storage_faults.py)
+    # kind above (a full disk's storage.fault in tests/agent/test_storage_faults.py; evidence
+    # photos, off by default, in tests/evidence/test_capture.py)
     seen = {e["kind"] for e in mini_hub.events()}
     assert await asyncio.to_thread(emitted_event_kinds) - seen == {
         "audit.checkpoint", "door.open_interrupted", "door.reported_not_opened",
         "link.drain_alarm", "locker.full", "return.open_interrupted", "storage.fault",
+        "evidence.captured", "evidence.pruned", "evidence.budget_alarm",
     }  # fmt: skip

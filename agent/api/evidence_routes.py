@@ -1,0 +1,90 @@
+"""Staff endpoints for evidence photos: take one of a door, list an order's, fetch one JPEG."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from agent.api.auth import require_session
+from agent.errors import AgentError, RequestError
+from agent.evidence.catalog import photo_file, photo_rows
+from agent.evidence.recorder import EVIDENCE_FOLDER, EvidenceRecorder
+from agent.reasons import Reason
+from agent.services.sessions import Role
+from agent.store import lockers
+from agent.store.db import Database
+
+_PHOTO_ID = re.compile(r"^[0-9a-f]{20}$")
+_ORDER_REF = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    recorder: EvidenceRecorder
+    db: Database
+    folder: Path
+
+
+EVIDENCE_KEY: web.AppKey[_Evidence] = web.AppKey("evidence", _Evidence)
+
+
+async def staff_photo(request: web.Request) -> web.Response:
+    session = require_session(request, (Role.STAFF,))
+    evidence = request.app[EVIDENCE_KEY]
+    door = int(request.match_info["door"])  # the route pattern admits digits only
+    known = {d.number for d in await evidence.db.read(lockers.list_doors)}
+    if door not in known:
+        raise RequestError(f"no door {door}")
+    photo = await evidence.recorder.photograph(
+        "staff", door=door, order_ref=None, actor=session.actor
+    )
+    if photo is None:
+        raise AgentError(f"door {door}", reason=Reason.EVIDENCE_UNAVAILABLE)
+    return web.json_response({"photo": photo, "door": door})
+
+
+async def list_photos(request: web.Request) -> web.Response:
+    require_session(request, (Role.STAFF,))
+    order = request.query.get("order")
+    if order is None or not _ORDER_REF.match(order):
+        raise RequestError("give ?order=REF (letters, digits, . _ : -)")
+    rows = await request.app[EVIDENCE_KEY].db.read(photo_rows, order)
+    for row in rows:
+        del row["file"]
+    return web.json_response({"order": order, "photos": rows})
+
+
+async def photo_jpeg(request: web.Request) -> web.Response:
+    require_session(request, (Role.STAFF,))
+    evidence = request.app[EVIDENCE_KEY]
+    photo_id = request.match_info["photo"]
+    if not _PHOTO_ID.match(photo_id):
+        raise RequestError("not a photo id")
+    name = await evidence.db.read(photo_file, photo_id)
+    if name is None:
+        raise AgentError(photo_id, reason=Reason.NOT_FOUND)
+    try:
+        data = await asyncio.to_thread((evidence.folder / name).read_bytes)
+    except OSError:
+        raise AgentError(photo_id, reason=Reason.NOT_FOUND) from None
+    return web.Response(body=data, content_type="image/jpeg")
+
+
+def evidence_routes(
+    recorder: EvidenceRecorder, db: Database, data_dir: Path
+) -> Callable[[web.Application], None]:
+    """An `ApiContext.extra_routes` entry registering the evidence endpoints."""
+
+    def add(app: web.Application) -> None:
+        app[EVIDENCE_KEY] = _Evidence(recorder, db, data_dir / EVIDENCE_FOLDER)
+        door = "{door:[0-9]{1,6}}"
+        app.router.add_post(f"/api/v1/staff/doors/{door}/photo", staff_photo)
+        app.router.add_get("/api/v1/staff/evidence", list_photos)
+        app.router.add_get("/api/v1/staff/evidence/{photo}", photo_jpeg)
+
+    return add
