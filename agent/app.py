@@ -23,9 +23,11 @@ from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig
 from agent.errors import AgentError, ConfigError
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
+from agent.identity.proximity import WalletLink
 from agent.metrics import Gauge, Metrics
 from agent.reasons import Reason
 from agent.services.expiry import credit_downtime
+from agent.services.identity_check import WalletSettings, load_iaca
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
@@ -108,6 +110,7 @@ class Agent:
         hardware: DoorHardware | None = None,
         camera: Camera | None = None,
         extra_routes: Sequence[Callable[[web.Application], None]] = (),
+        wallet_link: WalletLink | None = None,
     ) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
@@ -124,6 +127,8 @@ class Agent:
         self.sync: DeviceSync | None = None
         self._camera = camera
         self._extra_routes = tuple(extra_routes)
+        self._wallet_link = wallet_link
+        self._identity = WalletSettings(None, config.identity.doctype, 0.0)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -139,6 +144,9 @@ class Agent:
             load_or_create_device_key, device_key_path(self.config)
         )
         self.trust = await self._start_trust()
+        iaca = await asyncio.to_thread(load_iaca, self.config.identity.iaca)
+        identity = self.config.identity
+        self._identity = WalletSettings(iaca, identity.doctype, identity.session_timeout_s)
         self.services = services = self._build_services(self.trust, device_key)
         self.scanner = self._build_scanner(services)
         self.sync = self._build_sync(services, self.trust)
@@ -171,13 +179,20 @@ class Agent:
     def _build_services(self, trust: TrustService, device_key: DeviceKey) -> Services:
         return build_services(
             self.config,
-            Ports(self.db, self.hardware.controller, self.hardware.sensors, self.clock),
+            Ports(
+                self.db,
+                self.hardware.controller,
+                self.hardware.sensors,
+                self.clock,
+                wallet_link=self._wallet_link,
+            ),
             trust=trust,
             code_secret=self.typed_code_secret,
             device_key=device_key,
             feed=self.scan_feed,
             metrics=self.metrics,
             versions={"agent": self.version, "locker": self.config.locker.id},
+            identity=self._identity,
         )
 
     async def _start_trust(self) -> TrustService:

@@ -13,17 +13,20 @@ from aiohttp import web
 
 from agent.api.counter_routes import counter_routes
 from agent.api.courier_routes import courier_routes
+from agent.api.identity_routes import wallet_routes
 from agent.api.returns_routes import returns_routes
 from agent.api.staff_routes import door_tool_routes
 from agent.audit import AuditSigner, DeviceKey
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
+from agent.identity.proximity import WalletLink
 from agent.metrics import Metrics
 from agent.services.collection import CollectionService
 from agent.services.counter import CounterService, TokenVerifier
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
+from agent.services.identity_check import WalletPickupService, WalletSettings
 from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
 from agent.services.returns import ReturnService
@@ -50,6 +53,7 @@ class Ports:
     doors: DoorController
     sensors: DoorSensors
     clock: Clock
+    wallet_link: WalletLink | None = None  # reaches a customer's wallet (BLE, or simulated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ class Services:
     returns: ReturnService | None = None
     counter: CounterService | None = None
     collection: CollectionService | None = None
+    wallet: WalletPickupService | None = None
 
 
 def attempt_policy(config: AgentConfig) -> AttemptPolicy:
@@ -90,6 +95,7 @@ def build_services(
     feed: ScanFeed,
     metrics: Metrics,
     versions: dict[str, object],
+    identity: WalletSettings,
 ) -> Services:
     db, clock = ports.db, ports.clock
 
@@ -134,6 +140,20 @@ def build_services(
     sessions = SessionService(
         [StaffCredential(s.actor, Role(s.role), s.pin_hash) for s in config.staff], clock
     )
+    wallet = None
+    if config.locker.mode == "locker":
+        wallet = WalletPickupService(
+            db,
+            pickup,
+            tokens,
+            clock,
+            identity,
+            time_floor=lambda: trust.time_floor,
+            link=ports.wallet_link,
+            typed_code_key=code_key,
+            attempt_policy=attempt_policy(config),
+        )
+    wallet_route = () if wallet is None else (wallet_routes(wallet),)
     return Services(
         pickup=pickup,
         tokens=tokens,
@@ -145,11 +165,12 @@ def build_services(
         door_help=door_help,
         supervisor=supervisor,
         audit=audit,
-        routes=(*operations.routes, door_tool_routes(staff, door_help)),
+        routes=(*operations.routes, door_tool_routes(staff, door_help), *wallet_route),
         loading=operations.loading,
         returns=operations.returns,
         counter=operations.counter,
         collection=operations.collection,
+        wallet=wallet,
     )
 
 

@@ -246,6 +246,24 @@ class HubConfig(_Section):
         return self
 
 
+class IdentityConfig(_Section):
+    iaca: tuple[Path, ...] = Field(
+        (),
+        description="IACA root certificates trusted for wallet credentials (ISO 18013-5): PEM "
+        "files, or folders whose *.pem / *.crt files are read. Empty: no wallet pickup.",
+    )
+    doctype: Literal["eu.europa.ec.eudi.pid.1", "eu.europa.ec.av.1", "org.iso.18013.5.1.mDL"] = (
+        Field(
+            "eu.europa.ec.eudi.pid.1",
+            description="The credential the locker asks a wallet for: the EU PID, the EU age "
+            "attestation (cannot prove a named recipient) or a mobile driving licence.",
+        )
+    )
+    session_timeout_s: float = Field(
+        20, gt=0, le=120, description="How long one wallet session (request and answer) may take."
+    )
+
+
 class AgentConfig(_Section):
     locker: LockerConfig = Field(default_factory=LockerConfig, description="Identity.")
     doors: DoorsConfig = Field(default_factory=DoorsConfig, description="Doors and driver.")
@@ -268,6 +286,9 @@ class AgentConfig(_Section):
         default_factory=SupervisionConfig, description="Door supervision and reopen grace."
     )
     audit: AuditConfig = Field(default_factory=AuditConfig, description="Audit signing.")
+    identity: IdentityConfig = Field(
+        default_factory=IdentityConfig, description="Identity checks (wallet at the locker)."
+    )
 
     @model_validator(mode="after")
     def _check_doors(self) -> AgentConfig:
@@ -348,9 +369,18 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
             "bundle": resolve(config.trust.bundle) if config.trust.bundle else None,
         }
     )
+    identity = config.identity.model_copy(
+        update={"iaca": tuple(resolve(p) for p in config.identity.iaca)}
+    )
     # audit.device_key stays as written: a relative key path lives in the data folder.
     return config.model_copy(
-        update={"locker": locker, "trust": trust, "hub": hub, "typed_codes": typed_codes}
+        update={
+            "locker": locker,
+            "trust": trust,
+            "hub": hub,
+            "typed_codes": typed_codes,
+            "identity": identity,
+        }
     )
 
 
