@@ -1,7 +1,7 @@
 """A simulated EU wallet: a real mdoc holder (the mdoc side of 18013-5) with its own issuer.
 
 The demo and the tests use it as the phone in front of the locker: `SimulatedIssuer` makes an
-IACA root and a document signer and issues a PID to a `TestPerson`; `SimulatedWallet` shows its
+IACA root and a document signer and issues a PID to a `MadeUpPerson`; `SimulatedWallet` shows its
 QR device engagement and answers one SessionEstablishment with a selectively disclosed
 DeviceResponse (DeviceSignature or DeviceMac); `SimulatedWalletLink` is the `WalletLink` the
 locker reaches it through (where a BLE driver would connect to the phone).
@@ -62,7 +62,7 @@ def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class TestPerson:
+class MadeUpPerson:
     """A made-up person for the demo and the tests (its fields stay out of `repr`)."""
 
     given_name: str = field(repr=False)
@@ -75,11 +75,11 @@ class TestPerson:
         return day.year - self.birth_date.year - before_birthday
 
 
-def person_aged(age: int, *, today: date, given: str, family: str) -> TestPerson:
+def person_aged(age: int, *, today: date, given: str, family: str) -> MadeUpPerson:
     """A test person exactly `age` years old (born `age` years and 40 days before `today`)."""
     birth = (today - timedelta(days=40)).replace(year=today.year - age)
     number = f"SIM{secrets.randbelow(10**8):08d}"
-    return TestPerson(given, family, birth, number)
+    return MadeUpPerson(given, family, birth, number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +160,7 @@ class SimulatedIssuer:
         """The IACA root a locker configures (`[identity] iaca`)."""
         return self.iaca.public_bytes(serialization.Encoding.PEM)
 
-    def issue_pid(self, person: TestPerson, *, now: float) -> IssuedDocument:
+    def issue_pid(self, person: MadeUpPerson, *, now: float) -> IssuedDocument:
         """An EU PID for `person` with age_over_18/21/65 as of `now`."""
         age = person.age_on(datetime.fromtimestamp(now, UTC).date())
         values: dict[str, Any] = {
