@@ -27,10 +27,10 @@ from agent.domain.orders import OrderPolicy, OrderState
 from agent.identity.names import name_digest
 from agent.identity.simulated_wallet import (
     IssuedDocument,
+    MadeUpPerson,
     SimulatedIssuer,
     SimulatedWallet,
     SimulatedWalletLink,
-    MadeUpPerson,
     person_aged,
     tag24,
 )
@@ -113,9 +113,7 @@ async def start_locker(tmp_path: Path) -> Locker:
     )
     sim = SimulatedLocker(len(config.doors.layout()))
     link = SimulatedWalletLink()
-    agent = Agent(
-        config, clock=ManualClock(now), hardware=DoorHardware(sim, sim), wallet_link=link
-    )
+    agent = Agent(config, clock=ManualClock(now), hardware=DoorHardware(sim, sim), wallet_link=link)
     await agent.start()
     return Locker(agent, sim, aiohttp.ClientSession(), fleet, issuer, link, tmp_path)
 
