@@ -23,10 +23,12 @@ from pathlib import Path
 
 from agent import audit, demo
 from agent.api.demo_routes import DemoToken, demo_routes
+from agent.api.demo_wallet_routes import demo_wallet_routes
 from agent.app import Agent
-from agent.config import AgentConfig, load_config, require_explicit_hardware
+from agent.config import AgentConfig, IdentityConfig, load_config, require_explicit_hardware
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.identity.cli import add_identity_commands, mdoc_check
+from agent.identity.simulated_wallet import SimulatedWalletLink
 from agent.logs import setup_logging
 from agent.store.db import Database, schema_version_of_code
 from agent.support_cli import add_support_commands, scan_files, token_check
@@ -114,7 +116,18 @@ async def _demo(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"staff": staff})
     camera = SimulatedCamera()
     demo_tokens: list[DemoToken] = []
-    agent = Agent(config, camera=camera, extra_routes=[demo_routes(camera, lambda: demo_tokens)])
+    issuer, iaca = await asyncio.to_thread(demo.demo_identity, data_dir, time.time())
+    config = config.model_copy(update={"identity": IdentityConfig(iaca=(iaca,))})
+    wallets, age_orders = SimulatedWalletLink(), list[DemoToken]()
+    wallet_demo = demo_wallet_routes(
+        issuer, wallets, lambda: agent.running.wallet, lambda: age_orders, time.time
+    )
+    agent = Agent(
+        config,
+        camera=camera,
+        extra_routes=[demo_routes(camera, lambda: demo_tokens), wallet_demo],
+        wallet_link=wallets,
+    )
 
     async def announce(started: Agent) -> None:
         hold_s = config.hold.default_hours * 3600
@@ -131,6 +144,18 @@ async def _demo(args: argparse.Namespace) -> int:
             if o.token
         )
         _print_demo(seeded, started.url or "", data_dir, as_json=args.json, pins=pins, hub=args.hub)
+        restricted = await started.db.run(
+            demo.seed_orders,
+            started.typed_code_secret,
+            now=started.clock.now(),
+            hold_s=hold_s,
+            fleet=fleet,
+            orders=demo.DEMO_AGE_ORDERS,
+        )
+        age_orders.extend(
+            DemoToken(f"18+ {o.order_id}", o.order_id, o.token or "") for o in restricted
+        )
+        _print_age_orders(restricted, as_json=args.json)
         if args.hub and not args.json:
             print(
                 f"Hub link: {args.hub} (fleet {demo.DEMO_FLEET}, device {config.locker.id});"
@@ -140,6 +165,16 @@ async def _demo(args: argparse.Namespace) -> int:
 
     await _serve(agent, on_started=announce)
     return EXIT_OK
+
+
+def _print_age_orders(seeded: Sequence[demo.SeededOrder], *, as_json: bool) -> None:
+    """The age-restricted demo orders (18+): they open only for a wallet proving the age."""
+    for order in () if as_json else seeded:
+        print(
+            f"  18+ order {order.order_id}  code {order.code}: opens only with a wallet —"
+            f' POST /api/v1/demo/wallet {{"order": "{order.order_id}", "age": 25}} (or 16)',
+            flush=True,
+        )
 
 
 def _print_demo(
