@@ -27,7 +27,8 @@ from agent.identity.proximity import WalletLink
 from agent.metrics import Gauge, Metrics
 from agent.reasons import Reason
 from agent.services.expiry import credit_downtime
-from agent.services.identity_check import WalletSettings, load_iaca
+from agent.services.id_assist import mrz_templates
+from agent.services.identity_check import WalletSettings, wallet_settings
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
@@ -144,10 +145,10 @@ class Agent:
             load_or_create_device_key, device_key_path(self.config)
         )
         self.trust = await self._start_trust()
-        iaca = await asyncio.to_thread(load_iaca, self.config.identity.iaca)
-        identity = self.config.identity
-        self._identity = WalletSettings(iaca, identity.doctype, identity.session_timeout_s)
+        self._identity = await wallet_settings(self.config.identity)
         self.services = services = self._build_services(self.trust, device_key)
+        if services.id_assist is not None:
+            services.id_assist.use_templates(await mrz_templates(self.config.identity.mrz_font_dir))
         self.scanner = self._build_scanner(services)
         self.sync = self._build_sync(services, self.trust)
         self._register_status(services)
@@ -179,13 +180,7 @@ class Agent:
     def _build_services(self, trust: TrustService, device_key: DeviceKey) -> Services:
         return build_services(
             self.config,
-            Ports(
-                self.db,
-                self.hardware.controller,
-                self.hardware.sensors,
-                self.clock,
-                wallet_link=self._wallet_link,
-            ),
+            Ports(self.db, self.hardware.controller, self.hardware.sensors, self.clock),
             trust=trust,
             code_secret=self.typed_code_secret,
             device_key=device_key,
@@ -193,6 +188,7 @@ class Agent:
             metrics=self.metrics,
             versions={"agent": self.version, "locker": self.config.locker.id},
             identity=self._identity,
+            wallet_link=self._wallet_link,
         )
 
     async def _start_trust(self) -> TrustService:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from agent.api.counter_routes import counter_routes
 from agent.api.courier_routes import courier_routes
-from agent.api.identity_routes import wallet_routes
+from agent.api.identity_routes import id_assist_routes, wallet_routes
 from agent.api.returns_routes import returns_routes
 from agent.api.staff_routes import door_tool_routes
 from agent.audit import AuditSigner, DeviceKey
@@ -26,6 +26,7 @@ from agent.services.collection import CollectionService
 from agent.services.counter import CounterService, TokenVerifier
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
+from agent.services.id_assist import IdAssistService
 from agent.services.identity_check import WalletPickupService, WalletSettings
 from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
@@ -53,7 +54,6 @@ class Ports:
     doors: DoorController
     sensors: DoorSensors
     clock: Clock
-    wallet_link: WalletLink | None = None  # reaches a customer's wallet (BLE, or simulated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,7 @@ class Services:
     counter: CounterService | None = None
     collection: CollectionService | None = None
     wallet: WalletPickupService | None = None
+    id_assist: IdAssistService | None = None
 
 
 def attempt_policy(config: AgentConfig) -> AttemptPolicy:
@@ -96,6 +97,7 @@ def build_services(
     metrics: Metrics,
     versions: dict[str, object],
     identity: WalletSettings,
+    wallet_link: WalletLink | None = None,  # reaches a customer's wallet (BLE, or simulated)
 ) -> Services:
     db, clock = ports.db, ports.clock
 
@@ -149,11 +151,14 @@ def build_services(
             clock,
             identity,
             time_floor=lambda: trust.time_floor,
-            link=ports.wallet_link,
+            link=wallet_link,
             typed_code_key=code_key,
             attempt_policy=attempt_policy(config),
         )
     wallet_route = () if wallet is None else (wallet_routes(wallet),)
+    id_assist = IdAssistService(db, clock) if config.locker.mode == "counter" else None
+    if id_assist is not None:
+        wallet_route = (id_assist_routes(id_assist),)
     return Services(
         pickup=pickup,
         tokens=tokens,
@@ -171,6 +176,7 @@ def build_services(
         counter=operations.counter,
         collection=operations.collection,
         wallet=wallet,
+        id_assist=id_assist,
     )
 
 

@@ -262,6 +262,12 @@ class IdentityConfig(_Section):
     session_timeout_s: float = Field(
         20, gt=0, le=120, description="How long one wallet session (request and answer) may take."
     )
+    mrz_font_dir: Path | None = Field(
+        None,
+        description="Counter: folder of the OCR-B font (Debian fonts-ocr-b: "
+        "/usr/share/fonts/opentype/ocr-b) to render the MRZ reader's templates from at start "
+        "(needs tesseract's text2image). Unset: ID assist reads AAMVA PDF417 only.",
+    )
 
 
 class AgentConfig(_Section):
@@ -370,7 +376,10 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
         }
     )
     identity = config.identity.model_copy(
-        update={"iaca": tuple(resolve(p) for p in config.identity.iaca)}
+        update={
+            "iaca": tuple(resolve(p) for p in config.identity.iaca),
+            "mrz_font_dir": maybe(config.identity.mrz_font_dir),
+        }
     )
     # audit.device_key stays as written: a relative key path lives in the data folder.
     return config.model_copy(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.clock import Clock
+from agent.config import IdentityConfig
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.orders import Order
 from agent.domain.policy import (
@@ -132,6 +133,12 @@ def load_iaca(paths: tuple[Path, ...]) -> IacaTrustList | None:
         return IacaTrustList.from_pem(blobs)
     except ValueError as err:
         raise ConfigError(f"identity.iaca: no PEM certificate read ({err})") from None
+
+
+async def wallet_settings(config: IdentityConfig) -> WalletSettings:
+    """The `[identity]` section read (the IACA files off the loop)."""
+    trust = await asyncio.to_thread(load_iaca, config.iaca)
+    return WalletSettings(trust, config.doctype, config.session_timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
