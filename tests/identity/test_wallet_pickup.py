@@ -24,6 +24,7 @@ from agent.clock import ManualClock
 from agent.demo import demo_config
 from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy, OrderState
+from agent.domain.policy import Attempt, Credential, Flag, Setting, flags_of, with_verified_identity
 from agent.identity.names import name_digest
 from agent.identity.simulated_wallet import (
     IssuedDocument,
@@ -32,8 +33,8 @@ from agent.identity.simulated_wallet import (
     SimulatedWallet,
     SimulatedWalletLink,
     person_aged,
-    tag24,
 )
+from agent.reasons import Reason
 from agent.services.identity_check import identity_policy
 from agent.services.orders import Announcement, load_into_door
 from agent.store import lockers
@@ -293,7 +294,35 @@ def test_the_hub_policy_fields() -> None:
 
 
 def test_min_age_makes_an_id_check_order() -> None:
-    from agent.domain.policy import Flag, flags_of
-
     assert Flag.ID_CHECK in flags_of(AGE_18)
-    assert tag24(b"") == cbor2.CBORTag(24, b"")
+    assert Flag.ID_CHECK not in flags_of(OrderPolicy())
+
+
+def test_a_wallet_adds_the_id_check_and_removes_nothing() -> None:
+    typed = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
+    static = Attempt(Credential.STATIC_TOKEN, Setting.UNATTENDED)
+    live = Attempt(Credential.LIVE_CODE, Setting.UNATTENDED)
+    id_only = frozenset({Flag.ID_CHECK})
+    assert with_verified_identity(id_only, typed) is None
+    assert with_verified_identity(id_only | {Flag.HIGH_VALUE}, typed) is Reason.TOKEN_REQUIRED
+    assert with_verified_identity(id_only | {Flag.HIGH_VALUE}, static) is None
+    live_only = id_only | {Flag.LIVE_ONLY}
+    assert with_verified_identity(live_only, static) is Reason.HOLDER_PROOF_REQUIRED
+    assert with_verified_identity(live_only, live) is None
+    # a token's own ID-check flag is satisfied by the wallet as well
+    flagged = Attempt(Credential.STATIC_TOKEN, Setting.UNATTENDED, extra_flags=id_only)
+    assert with_verified_identity(frozenset(), flagged) is None
+
+
+async def test_the_hub_can_make_a_loaded_order_age_restricted(locker: Locker) -> None:
+    order_id, code, _, _ = await locker.place(OrderPolicy())
+    salt = os.urandom(16)
+    policy = OrderPolicy(min_age=18, recipient_salt=salt, recipient_digest=bytes(32))
+    await locker.agent.expiry.upsert_announcement(
+        Announcement(order_id, DoorSize.S, 86400.0, policy)
+    )
+    order = await locker.agent.db.read(lockers.get_order, order_id)
+    assert order is not None
+    assert order.policy == policy  # stored and read back
+    status, body = await locker.post("/api/v1/pickup/code", {"code": code})
+    assert (status, body["error"]) == (403, "AGE_CHECK_REQUIRED")
