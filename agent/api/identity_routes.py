@@ -1,5 +1,5 @@
 """Identity endpoints: a wallet at the locker (`POST /api/v1/pickup/wallet`), ID-document
-assist for staff at the counter (`POST /api/v1/counter/id-assist`)."""
+assist for staff at the counter (`POST /api/v1/counter/id-assist/{order}`)."""
 
 from __future__ import annotations
 
@@ -64,15 +64,15 @@ async def _image(request: web.Request) -> bytes:
 
 
 def id_assist_routes(assist: IdAssistService) -> Callable[[web.Application], None]:
-    """`POST /api/v1/counter/id-assist?order=ID` with a counter camera frame (PNG or JPEG) as
+    """`POST /api/v1/counter/id-assist/{order}` with a counter camera frame (PNG or JPEG) as
     the body; staff session. Answers only outcomes: staff still confirm with the handout's
     `id_check`."""
 
     async def id_assist(request: web.Request) -> web.Response:
         session = require_session(request, (Role.STAFF,))
-        order = request.query.get("order", "")
-        if not 0 < len(order) <= 64:
-            raise RequestError("`order` query parameter needed")
+        order = request.match_info["order"]
+        if len(order) > 64:
+            raise RequestError("`order` is too long")
         result = await assist.assist(order, await _image(request), actor=session.actor)
         return web.json_response(
             {
@@ -83,6 +83,6 @@ def id_assist_routes(assist: IdAssistService) -> Callable[[web.Application], Non
         )
 
     def add(app: web.Application) -> None:
-        app.router.add_post("/api/v1/counter/id-assist", id_assist)
+        app.router.add_post("/api/v1/counter/id-assist/{order}", id_assist)
 
     return add

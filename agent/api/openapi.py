@@ -80,6 +80,21 @@ def _door_op(
     return op
 
 
+_ID_ASSIST = {
+    **_op(
+        "Counter mode: read an ID document (MRZ or AAMVA PDF417) from a camera frame for an "
+        "order; answers outcomes only (staff still record the ID check)",
+        "counter",
+        role="staff",
+        params=("order",),
+        errors=(400, 404, 503),
+    ),
+    "requestBody": {
+        "required": True,
+        "content": {"image/png": {"schema": {}}, "image/jpeg": {"schema": {}}},
+    },
+}
+
 _PATHS: dict[str, dict[str, object]] = {
     "/api/v1/health": {"get": _op("Liveness: locker id and agent version", "status", errors=())},
     "/api/v1/status": {
@@ -104,6 +119,16 @@ _PATHS: dict[str, dict[str, object]] = {
             "pickup",
             body=_body({"payload": _STR}, ["payload"]),
             errors=(400, 403, 404, 409, 503),
+        )
+    },
+    "/api/v1/pickup/wallet": {
+        "post": _op(
+            "Collect an age-restricted order: the customer's typed code (`code`) or token "
+            "(`payload`) and the wallet's QR device engagement (`engagement`, `mdoc:...`), "
+            "verified offline (docs/identity.md)",
+            "pickup",
+            body=_body({"code": _STR, "payload": _STR, "engagement": _STR}, ["engagement"]),
+            errors=(400, 403, 404, 409, 429, 503),
         )
     },
     "/api/v1/pickup/door-did-not-open": {
@@ -256,6 +281,7 @@ _PATHS: dict[str, dict[str, object]] = {
             errors=(400, 403, 404, 409, 503),
         )
     },
+    "/api/v1/counter/id-assist/{order}": {"post": _ID_ASSIST},
     "/api/v1/counter/return": {
         "post": _op(
             "Counter mode: accept a customer return",
@@ -277,6 +303,16 @@ _PATHS: dict[str, dict[str, object]] = {
             "demo",
             body=_body({"order": _STR, "carrier": {"enum": ["phone", "paper"]}}),
         )
+    },
+    "/api/v1/demo/wallet": {
+        "get": _op("Demo only: buttons that present a simulated wallet", "demo", errors=()),
+        "post": _op(
+            "Demo only: a simulated wallet of a person of `age` collects the age-restricted "
+            "demo order `order`",
+            "demo",
+            body=_body({"order": _STR, "age": _INT}, ["order", "age"]),
+            errors=(400, 403, 404, 409, 503),
+        ),
     },
 }
 

@@ -73,7 +73,7 @@ async def assist(
 ) -> tuple[int, dict[str, object]]:
     headers = {"Content-Type": "image/png", "Authorization": f"Bearer {session or counter.staff}"}
     async with counter.http.post(
-        f"{counter.url}/api/v1/counter/id-assist?order={order}", data=image, headers=headers
+        f"{counter.url}/api/v1/counter/id-assist/{order}", data=image, headers=headers
     ) as response:
         return response.status, await response.json()
 
