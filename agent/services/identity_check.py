@@ -219,13 +219,6 @@ class WalletPickupService:
         transport = await self._link.connect(device_engagement)
         return await self._collect(claim, transport)
 
-    async def collect_with_transport(
-        self, transport: MdocTransport, *, code: str | None = None, payload: str | None = None
-    ) -> PickupResult:
-        """The same, with a wallet already reached (a transport from the caller)."""
-        claim = await self._claim(code, payload)
-        return await self._collect(claim, transport)
-
     async def _claim(self, code: str | None, payload: str | None) -> _Claim:
         if (code is None) == (payload is None):
             raise AgentError("give the order's code or its token", reason=Reason.BAD_REQUEST)
