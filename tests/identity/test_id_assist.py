@@ -131,3 +131,20 @@ async def test_bad_requests(counter: OpsAgent) -> None:
     ]
     for (status, body), want_status, reason in cases:
         assert (status, body["error"]) == (want_status, reason)
+
+
+async def test_staff_confirm_the_assist_with_the_handout_id_check(counter: OpsAgent) -> None:
+    """A `min_age` order at the counter: no handout without a recorded ID check; the assist
+    helps, the staff's `passed` hands it out."""
+    code = await counter.announce("ORD-A5", policy=OrderPolicy(min_age=18))
+    status, _ = await counter.staff_post("/api/v1/counter/receive", {"label": "PCL:ORD-A5:P1"})
+    assert status == 200
+    body = {"code": code, "label": "PCL:ORD-A5:P1"}
+    status, answer = await counter.staff_post("/api/v1/counter/handout", body)
+    assert (status, answer["error"]) == (409, "ID_CHECK_NEEDED")
+    status, answer = await assist(counter, "ORD-A5", await mrz_png(PASSPORT, 3))
+    assert (status, answer["assist"]["age_ok"]) == (200, True)  # type: ignore[index]
+    status, answer = await counter.staff_post(
+        "/api/v1/counter/handout", {**body, "id_check": "passed"}
+    )
+    assert (status, answer["id_check"]) == (200, "passed")
