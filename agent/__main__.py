@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -261,6 +262,8 @@ _SYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in {"run", "demo"}:
+        os.umask(0o077)  # whatever the agent writes (database, WAL, keys) is its own
     if args.command == "demo":
         return await _demo(args)
     if args.command == "audit":

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -16,7 +14,15 @@ from pathlib import Path
 from aiohttp import web
 
 from agent.api.context import ApiContext
+from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
+from agent.app_metrics import (
+    COUNTER_SAVE_S,
+    register_metrics,
+    restore_counters,
+    save_counters,
+    save_counters_every,
+)
 from agent.app_services import Ports, Services, build_services
 from agent.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.clock import Clock, SystemClock
@@ -24,7 +30,7 @@ from agent.config import AgentConfig
 from agent.errors import AgentError, ConfigError
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.identity.proximity import WalletLink
-from agent.metrics import Gauge, Metrics
+from agent.metrics import Metrics
 from agent.reasons import Reason
 from agent.services.expiry import credit_downtime
 from agent.services.id_assist import mrz_templates
@@ -34,9 +40,9 @@ from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
 from agent.services.trust import TrustPolicy, TrustService, load_roots, persisted_time_floor
 from agent.store import journal, lockers
-from agent.store.db import Database
+from agent.store import secrets as secrets_at_rest
+from agent.store.db import Database, StorageEpisode
 from agent.tokens.claims import Purpose
-from agent.tokens.typed_codes import parse_code_key
 from hardware.camera import Camera
 from hardware.door_drivers import make_door_driver
 from hardware.doors import DoorController, DoorSensors
@@ -78,28 +84,6 @@ def build_door_hardware(config: AgentConfig) -> DoorHardware:
     return DoorHardware(controller, sensors)
 
 
-def _typed_code_secret(conn: sqlite3.Connection, now: float, enrolled: bytes | None) -> bytes:
-    """The key of typed-code lookups: the enrolled one (shared with the hub) if configured,
-    otherwise one created on first start."""
-    stored = journal.get_setting(conn, "typed_code_secret")
-    wanted = enrolled.hex() if enrolled is not None else stored or secrets.token_hex(32)
-    if stored != wanted:
-        journal.put_setting(conn, "typed_code_secret", wanted)
-        journal.append_audit(conn, "secret.installed", now=now, detail={"name": "typed_code"})
-    return bytes.fromhex(wanted)
-
-
-def _read_key_file(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return parse_code_key(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"typed_codes.key_file: cannot read {path}: {err.strerror}") from err
-    except ValueError as err:
-        raise ConfigError(f"typed_codes.key_file: {path}: {err}") from None
-
-
 class Agent:
     """One locker agent: `start()`, `serve()` until stopped, `stop()`."""
 
@@ -131,16 +115,17 @@ class Agent:
         self._wallet_link = wallet_link
         self._identity = WalletSettings(None, config.identity.doctype, 0.0)
         self._runner: web.AppRunner | None = None
+        self.connection_guard: ConnectionGuard | None = None
 
     async def start(self) -> None:
         """Open the store, switch relays off, recover, build the services, serve HTTP."""
+        await asyncio.to_thread(secrets_at_rest.secure_data_dir, self.config.locker.data_dir)
         await self.db.open()
         now = self.clock.now()
         await self.db.run(lockers.ensure_doors, self.config.doors.layout())
         await self.hardware.controller.start()  # all relays off before anything else
         await self._recover(now)
-        enrolled = await asyncio.to_thread(_read_key_file, self.config.typed_codes.key_file)
-        self.typed_code_secret = await self.db.run(_typed_code_secret, now, enrolled)
+        self.typed_code_secret = await self._typed_code_secret(now)
         device_key = await asyncio.to_thread(
             load_or_create_device_key, device_key_path(self.config)
         )
@@ -149,6 +134,7 @@ class Agent:
         self.services = services = self._build_services(self.trust, device_key)
         if services.id_assist is not None:
             services.id_assist.use_templates(await mrz_templates(self.config.identity.mrz_font_dir))
+        await restore_counters(self.metrics, self.db)
         self.scanner = self._build_scanner(services)
         self.sync = self._build_sync(services, self.trust)
         self._register_status(services)
@@ -169,6 +155,33 @@ class Agent:
     counter = property(lambda self: self.running.counter)
     sessions = property(lambda self: self.running.sessions)
     status = property(lambda self: self.running.status)
+
+    @property
+    def typed_code_key_file(self) -> Path:
+        configured = self.config.typed_codes.key_file
+        return configured or self.config.locker.data_dir / secrets_at_rest.DEFAULT_KEY_FILE
+
+    async def _typed_code_secret(self, now: float) -> bytes:
+        """The key of typed-code lookups, from its file (outside the database). The configured
+        file must exist (it is shared with the hub at enrollment); the default one is created,
+        from the key an older agent kept in the database if there is one, which is then erased
+        from the database."""
+        path = self.typed_code_key_file
+        key = await asyncio.to_thread(secrets_at_rest.read_key_file, path)
+        if key is None and self.config.typed_codes.key_file is not None:
+            raise ConfigError(f"typed_codes.key_file: {path} does not exist")
+        legacy = await self.db.read(secrets_at_rest.stored_legacy_key)
+        if key is None:
+            created = legacy or secrets_at_rest.new_key()
+            key = await asyncio.to_thread(secrets_at_rest.write_key_file, path, created)
+            if legacy is None:
+                detail = {"name": "typed_code"}
+                await self.db.run(journal.append_audit, "secret.installed", now=now, detail=detail)
+        if legacy is not None:
+            await self.db.run(secrets_at_rest.forget_legacy_key, now, path)
+            await self.db.call(secrets_at_rest.finish_forgetting)
+            _LOG.warning("moved the typed-code key out of the database into %s", path)
+        return key
 
     async def _recover(self, now: float) -> None:
         openings = await self.db.run(recover_interrupted_openings, now)
@@ -268,12 +281,24 @@ class Agent:
         self.db.after_commit.append(sync.outbox_changed)
         return sync
 
+    async def _storage_recovered(self, episode: StorageEpisode) -> None:
+        """Writes work again: now the fault can be recorded for the hub and the audit."""
+        body = {
+            "fault": episode.kind,
+            "since": episode.since,
+            "until": episode.until,
+            "failures": episode.failures,
+        }
+        await self.db.run(journal.record, "storage.fault", body, now=self.clock.now())
+
     async def _on_drain_alarm(self, active: bool, stats: SyncStats) -> None:
         body = {"active": active, "outbox_depth": stats.outbox_depth}
         await self.db.run(journal.record, "link.drain_alarm", body, now=self.clock.now())
 
     def _register_status(self, services: Services) -> None:
         providers = services.status.providers
+        providers["storage"] = self.db.health.as_json
+        self.db.on_storage_recovered.append(self._storage_recovered)
         if self.scanner is not None:
             scanner = self.scanner
             providers["camera"] = lambda: asdict(scanner.health())
@@ -282,39 +307,7 @@ class Agent:
         if self.sync is not None:
             sync = self.sync
             providers["hub"] = lambda: asdict(sync.stats())
-        self.metrics.gauges.append(self._gauges)
-
-    def _gauges(self) -> Iterable[Gauge]:
-        if self.services is not None:
-            for kind, count in sorted(self.services.supervisor.alarm_counts.items()):
-                yield Gauge(
-                    "locker_door_alarms_total",
-                    "Door alarms since start (forced, left open, jammed, dead sensor).",
-                    count,
-                    {"kind": kind},
-                )
-        if self.scanner is not None:
-            health = self.scanner.health()
-            yield Gauge("locker_camera_ok", "1 when frames are flowing.", float(health.ok))
-            if health.decode_ms_p50 is not None:
-                yield Gauge(
-                    "locker_decode_p50_seconds",
-                    "Median QR decode time per frame.",
-                    health.decode_ms_p50 / 1000,
-                )
-        if self.sync is not None:
-            stats = self.sync.stats()
-            yield Gauge("locker_hub_connected", "1 while connected.", float(stats.connected))
-            yield Gauge("locker_hub_reconnects", "Reconnects since start.", stats.reconnects)
-            yield Gauge("locker_outbox_depth", "Events not yet confirmed.", stats.outbox_depth)
-            yield Gauge(
-                "locker_outbox_oldest_age_seconds",
-                "Age of the oldest unconfirmed event.",
-                stats.oldest_age_s or 0.0,
-            )
-            yield Gauge(
-                "locker_outbox_drain_alarm", "1 while the outbox is stuck.", stats.drain_alarm
-            )
+        register_metrics(self.metrics, self.db.health, services, self.scanner, self.sync)
 
     async def _start_web(self, services: Services) -> None:
         context = ApiContext(
@@ -329,11 +322,24 @@ class Agent:
             metrics=self.metrics,
             token_sign_in=self._token_sign_in,
         )
-        self._runner = web.AppRunner(make_web_app(context), access_log=None)
+        api = self.config.api
+        guard = self.connection_guard = ConnectionGuard(
+            header_timeout_s=api.header_timeout_s,
+            body_timeout_s=api.body_timeout_s,
+            max_connections=api.max_connections,
+        )
+        # Idle keep-alive connections close as a slow request would; a body the handler did
+        # not read (or gave up on) is not drained at the client's pace: the connection closes.
+        self._runner = web.AppRunner(
+            make_web_app(context, guard),
+            access_log=None,
+            keepalive_timeout=api.header_timeout_s,
+            lingering_time=0,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port)
+        site = GuardedSite(self._runner, api.host, api.port, guard)
         await site.start()
-        self.url = f"http://{self.config.api.host}:{_bound_port(site)}/"
+        self.url = f"http://{api.host}:{site.bound_port}/"
         _LOG.info("kiosk and API listening on %s", self.url)
 
     def _token_sign_in(self, payload: str) -> tuple[str, str]:
@@ -355,6 +361,11 @@ class Agent:
             tasks = [
                 group.create_task(services.expiry.run(self._sweep_s, stop), name="agent.expiry"),
                 group.create_task(services.audit.run(), name="agent.audit-signer"),
+                group.create_task(services.kpis.run(), name="agent.kpi-snapshot"),
+                group.create_task(
+                    save_counters_every(self.metrics, self.db, COUNTER_SAVE_S),
+                    name="agent.counter-saver",
+                ),
             ]
             if self.config.locker.mode == "locker":
                 tasks.append(group.create_task(services.supervisor.run(), name="agent.doors"))
@@ -382,6 +393,10 @@ class Agent:
                 await self.services.audit.checkpoint()
             except Exception:
                 _LOG.exception("could not sign the audit log at shutdown")
+            try:
+                await save_counters(self.metrics, self.db)
+            except Exception:
+                _LOG.exception("could not save the metric counters at shutdown")
         await self.hardware.controller.stop()
         await self.db.close()
 
@@ -392,9 +407,3 @@ def _tls(ca: object, cert: object, key: object) -> TlsSettings:
         cert=None if cert is None else str(cert),
         key=None if key is None else str(key),
     )
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
-    sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else int(site._port)

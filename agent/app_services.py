@@ -22,12 +22,14 @@ from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.identity.proximity import WalletLink
 from agent.metrics import Metrics
+from agent.services.attempts import AttemptGate
 from agent.services.collection import CollectionService
 from agent.services.counter import CounterService, TokenVerifier
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
 from agent.services.id_assist import IdAssistService
 from agent.services.identity_check import WalletPickupService, WalletSettings
+from agent.services.kpis import KpiService
 from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
 from agent.services.returns import ReturnService
@@ -68,6 +70,7 @@ class Services:
     door_help: DoorHelpService
     supervisor: DoorSupervisor  # run only at a locker (a counter has no doors)
     audit: AuditSigner
+    kpis: KpiService
     routes: tuple[RouteAdder, ...]
     loading: LoadingService | None = None
     returns: ReturnService | None = None
@@ -77,12 +80,17 @@ class Services:
     id_assist: IdAssistService | None = None
 
 
+# Staff PINs (6 digits, 10^6 values) get the typed codes' burst rules and 20 wrong PINs a day:
+# at most 20 x 366 = 7,320 guesses a year, under 0.75 % of one PIN's space.
+PIN_POLICY = AttemptPolicy(burst=5, refill_s=12.0, daily_budget=20)
+
+
 def attempt_policy(config: AgentConfig) -> AttemptPolicy:
     codes = config.typed_codes
     return AttemptPolicy(
-        max_failures_per_window=codes.max_failures_per_minute,
-        lockout_after=codes.lockout_after,
-        lockout_s=codes.lockout_minutes * 60,
+        burst=codes.max_failures_per_minute,
+        refill_s=60.0 / codes.max_failures_per_minute,
+        daily_budget=codes.daily_failure_budget,
     )
 
 
@@ -104,12 +112,14 @@ def build_services(
     def code_key(code: str) -> str:
         return code_lookup_key(code, code_secret)
 
+    attempts = AttemptGate(db, clock, attempt_policy(config))
+
     pickup = PickupService(
         db,
         ports.doors,
         clock,
         typed_code_key=code_key,
-        attempt_policy=attempt_policy(config),
+        attempts=attempts,
         reopen_grace_s=config.supervision.reopen_grace_s,
     )
     tokens = TokenPickupService(db, pickup, trust, clock)
@@ -121,7 +131,9 @@ def build_services(
     staff = StaffService(
         db, ports.doors, ports.sensors, clock, on_fault_cleared=resume_holds, pickup=pickup
     )
-    operations = _operations(config, ports, code_key, expiry, verify=tokens.verify)
+    operations = _operations(
+        config, ports, code_key, expiry, verify=tokens.verify, attempts=attempts
+    )
     supervisor = _supervisor(config, ports, expiry, operations)
     door_help = DoorHelpService(
         db,
@@ -130,7 +142,7 @@ def build_services(
         supervisor,
         typed_code_key=code_key,
         grace_s=config.supervision.reopen_grace_s,
-        attempt_policy=attempt_policy(config),
+        attempts=attempts,
     )
     audit = AuditSigner(
         db,
@@ -140,7 +152,9 @@ def build_services(
         every_s=config.audit.checkpoint_minutes * 60,
     )
     sessions = SessionService(
-        [StaffCredential(s.actor, Role(s.role), s.pin_hash) for s in config.staff], clock
+        [StaffCredential(s.actor, Role(s.role), s.pin_hash) for s in config.staff],
+        clock,
+        attempts=AttemptGate(db, clock, PIN_POLICY),
     )
     wallet = None
     if config.locker.mode == "locker":
@@ -153,7 +167,7 @@ def build_services(
             time_floor=lambda: trust.time_floor,
             link=wallet_link,
             typed_code_key=code_key,
-            attempt_policy=attempt_policy(config),
+            attempts=attempts,
         )
     wallet_route = () if wallet is None else (wallet_routes(wallet),)
     id_assist = IdAssistService(db, clock) if config.locker.mode == "counter" else None
@@ -164,12 +178,15 @@ def build_services(
         tokens=tokens,
         scans=ScanService(tokens, feed, clock, returns=operations.returns, metrics=metrics),
         sessions=sessions,
-        status=StatusService(db, ports.sensors, clock, versions),
+        status=StatusService(
+            db, ports.sensors, clock, versions, attempt_policy=attempt_policy(config)
+        ),
         expiry=expiry,
         staff=staff,
         door_help=door_help,
         supervisor=supervisor,
         audit=audit,
+        kpis=KpiService(db, clock),
         routes=(*operations.routes, door_tool_routes(staff, door_help), *wallet_route),
         loading=operations.loading,
         returns=operations.returns,
@@ -196,6 +213,7 @@ def _operations(
     expiry: ExpiryService,
     *,
     verify: TokenVerifier,
+    attempts: AttemptGate,
 ) -> _Operations:
     """Loading, returns and courier collection at a locker; the counter in counter mode."""
     db, clock = ports.db, ports.clock
@@ -205,7 +223,7 @@ def _operations(
             db,
             clock,
             typed_code_key=code_key,
-            attempt_policy=attempt_policy(config),
+            attempts=attempts,
             default_hold_s=hold_s,
             verify=verify,
         )
@@ -219,9 +237,7 @@ def _operations(
     check_s = config.operations.door_open_check_ms / 1000
     opener = DoorOpener(ports.doors, ports.sensors, check_s=check_s)
     loading = LoadingService(db, opener, clock, default_hold_s=hold_s)
-    returns = ReturnService(
-        db, opener, clock, typed_code_key=code_key, attempt_policy=attempt_policy(config)
-    )
+    returns = ReturnService(db, opener, clock, typed_code_key=code_key, attempts=attempts)
     collection = CollectionService(db, opener, clock)
     return _Operations(
         (courier_routes(loading, collection), returns_routes(returns)),

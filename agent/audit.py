@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.clock import Clock
 from agent.config import AgentConfig
-from agent.errors import AgentError, StoreError
+from agent.errors import AgentError, StorageFault, StoreError
 from agent.store import journal
-from agent.store.db import Database
+from agent.store.db import Database, open_read_only
 from hub_sync.signing import key_id
 
 _LOG = logging.getLogger(__name__)
@@ -208,7 +208,9 @@ class AuditSigner:
     async def run(self) -> None:
         """Check every `check_s` seconds until cancelled."""
         while True:
-            await self.maybe_checkpoint()
+            # a full disk is logged and alarmed by the store; sign when it is back
+            with contextlib.suppress(StorageFault):
+                await self.maybe_checkpoint()
             await self._sleep(self._check_s)
 
 
@@ -360,13 +362,10 @@ def verify_audit(
 
 def verify_audit_file(database: Path, keys: dict[str, ed25519.Ed25519PublicKey]) -> AuditReport:
     """Open `database` read-only and verify it. Blocking: call through `asyncio.to_thread`."""
-    if not database.is_file():
-        raise StoreError(f"{database}: no such database")
     try:
-        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        conn = open_read_only(database)
     except sqlite3.Error as err:
         raise StoreError(f"{database}: {err}") from err
-    conn.row_factory = sqlite3.Row
     try:
         return verify_audit(conn, keys)
     except sqlite3.Error as err:

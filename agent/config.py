@@ -73,22 +73,45 @@ class DoorsConfig(_Section):
 class ApiConfig(_Section):
     host: str = Field("127.0.0.1", description="Address the HTTP API and kiosk bind to.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A connection that has not sent a request's headers this long after "
+        "opening (or after its previous response) is closed (slow-client defence).",
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Time a client has to send a request body (408 after)."
+    )
+    max_connections: int = Field(
+        64,
+        ge=4,
+        le=10000,
+        description="Open HTTP connections at most; a new one replaces the oldest that is not "
+        "being served (a slow or idle client), else it is closed.",
+    )
 
 
 class TypedCodeConfig(_Section):
     key_file: Path | None = Field(
         None,
         description="File with the hex typed-code key shared with the hub at enrollment "
-        "(`locker-admin device enroll`); none: a key is created in the database.",
+        "(`locker-admin device enroll`); none: `typed_code.key` in the data folder, created "
+        "(0600) at first start. Never kept in the database.",
     )
     max_failures_per_minute: int = Field(
-        5, ge=1, le=1000, description="Wrong typed codes per minute before attempts wait."
+        5,
+        ge=1,
+        le=60,
+        description="Wrong typed codes allowed back to back, and refilled per minute (the "
+        "next person waits at most 60 s / this after someone's typos).",
     )
-    lockout_after: int = Field(
-        20, ge=2, le=10000, description="Wrong typed codes within 10 minutes that lock codes out."
-    )
-    lockout_minutes: float = Field(
-        15, gt=0, le=1440, description="How long typed codes stay locked out."
+    daily_failure_budget: int = Field(
+        100,
+        ge=1,
+        le=100000,
+        description="Wrong typed codes per day at most (refilled evenly): the bound on guessing "
+        "(docs/operations.md, 'Typed-code attempts').",
     )
 
 

@@ -26,15 +26,24 @@ from agent.config import (
     TrustConfig,
     describe_validation_error,
 )
-from agent.domain.doors import DoorSize
+from agent.domain.doors import DoorSize, assign_door
 from agent.domain.orders import OrderPolicy
 from agent.errors import ConfigError
 from agent.identity.simulated_wallet import SimulatedIssuer
 from agent.services.orders import Announcement, announce_order, load_into_door
 from agent.services.sessions import hash_pin
+from agent.store import lockers
 from agent.tokens.claims import TokenFlags
+from agent.tokens.trust import load_trust_bundle
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
-from provisioning.fleet import DemoFleet, create_demo_fleet, fleet_trust_files
+from provisioning.fleet import (
+    BUNDLE_VALIDITY_S,
+    DemoFleet,
+    create_demo_fleet,
+    fleet_trust_files,
+)
+from provisioning.keyfiles import load_descriptor, load_private_key
+from provisioning.mint import build_bundle
 
 DEMO_LOCKER_ID = "LK-DEMO-001"
 DEMO_FLEET = "demo"
@@ -70,8 +79,45 @@ def demo_identity(data_dir: Path, now: float) -> tuple[SimulatedIssuer, Path]:
 
 
 def demo_fleet(data_dir: Path, now: float) -> DemoFleet:
-    """A fresh demo fleet in `data_dir/fleet` (new keys each start)."""
-    return create_demo_fleet(data_dir / "fleet", DEMO_LOCKER_ID, now)
+    """The demo fleet in `data_dir/fleet`: created at the first start; at a restart on the same
+    data its keys are reused and a fresh bundle (next version) is signed, so the locker keeps
+    trusting the tokens it handed out before. Blocking file I/O."""
+    directory = data_dir / "fleet"
+    if not (directory / "root-primary.key.pem").exists():
+        return create_demo_fleet(directory, DEMO_LOCKER_ID, now)
+    return _reopened_fleet(directory, now)
+
+
+def _reopened_fleet(directory: Path, now: float) -> DemoFleet:
+    keys = {
+        name: load_private_key(directory / f"{name}.key.pem")
+        for name in ("root-primary", "root-backup", "issuing", "command")
+    }
+    roots = (keys["root-primary"].public_key(), keys["root-backup"].public_key())
+    root_paths, bundle_path = fleet_trust_files(directory)
+    previous = load_trust_bundle(bundle_path.read_bytes(), roots, current_version=None)
+    entries = [load_descriptor(directory / f"{n}.json") for n in ("issuing", "command")]
+    bundle = build_bundle(
+        keys["root-primary"],
+        entries,
+        version=previous.version + 1,
+        now=now,
+        valid_s=BUNDLE_VALIDITY_S,
+    )
+    bundle_path.write_bytes(bundle)
+    return DemoFleet(
+        directory=directory,
+        locker_id=DEMO_LOCKER_ID,
+        root_public_paths=root_paths,
+        root_private_paths=(directory / "root-primary.key.pem", directory / "root-backup.key.pem"),
+        issuing_key_path=directory / "issuing.key.pem",
+        command_key_path=directory / "command.key.pem",
+        bundle_path=bundle_path,
+        roots=roots,
+        issuing_key=keys["issuing"],
+        command_key=keys["command"],
+        bundle_bytes=bundle,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +181,8 @@ def seed_orders(
     rng = random.SystemRandom()
     seeded = []
     for size, policy in orders:
+        if assign_door(lockers.list_doors(conn), size, accessible=policy.accessible) is None:
+            continue  # a demo restarted many times on its data: the doors of this size are full
         code = new_typed_code(rng)
         order_id = f"ORD-{uuid.uuid4().hex[:10].upper()}"
         announce_order(

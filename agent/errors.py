@@ -34,6 +34,12 @@ class DatabaseCorruptError(StoreError):
     """`PRAGMA integrity_check` failed or the file is not a database."""
 
 
+class StorageFault(StoreError):
+    """The disk is full or failing: the locker is out of service until writes work again."""
+
+    reason = Reason.STORAGE_FAULT
+
+
 class RequestError(AgentError):
     """A client sent a request we cannot act on (HTTP 400)."""
 
@@ -54,3 +60,13 @@ class DoorFailed(AgentError):
     """A door did not open; the order stays collectable."""
 
     reason = Reason.DOOR_FAILED
+
+
+class RateLimited(AgentError):
+    """Too many typed-code attempts; `retry_after_s` is when the limiter admits the next one."""
+
+    reason = Reason.RATE_LIMITED
+
+    def __init__(self, retry_after_s: float, detail: str = "") -> None:
+        super().__init__(detail or f"retry after {retry_after_s:.0f}s")
+        self.retry_after_s = max(1, int(-(-retry_after_s // 1)))  # whole seconds, rounded up

@@ -67,6 +67,12 @@ class Reason(StrEnum):
     ORDER_RETURNING = "ORDER_RETURNING"
     HOLD_EXPIRED = "HOLD_EXPIRED"
     OPENING_UNCONFIRMED = "OPENING_UNCONFIRMED"
+    # hostile or broken requests, and a locker that cannot store
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    STORAGE_FAULT = "STORAGE_FAULT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,9 @@ REASONS: dict[Reason, ReasonInfo] = {
     ),
     Reason.CODE_UNKNOWN: ReasonInfo(404, "That code wasn't recognised — check it and try again."),
     Reason.RATE_LIMITED: ReasonInfo(
-        429, "Too many attempts. Please wait a minute, then try again."
+        429,
+        "Too many wrong codes were typed here. Please try again shortly, or show the QR code "
+        "from your app.",
     ),
     Reason.ORDER_UNKNOWN: ReasonInfo(404, "We couldn't find that parcel at this locker."),
     Reason.ORDER_NOT_COLLECTABLE: ReasonInfo(
@@ -186,6 +194,13 @@ REASONS: dict[Reason, ReasonInfo] = {
         409,
         "We couldn't confirm how this door's last opening ended, so staff will check it. Your "
         "parcel is safe — please contact staff (ref {ref}).",
+    ),
+    Reason.METHOD_NOT_ALLOWED: ReasonInfo(405, "That request wasn't understood."),
+    Reason.UNSUPPORTED_MEDIA_TYPE: ReasonInfo(415, "That request wasn't understood."),
+    Reason.PAYLOAD_TOO_LARGE: ReasonInfo(413, "That request wasn't understood."),
+    Reason.REQUEST_TIMEOUT: ReasonInfo(408, "That took too long — please try again."),
+    Reason.STORAGE_FAULT: ReasonInfo(
+        503, "This locker is out of service right now; staff have been informed."
     ),
 }
 

@@ -1,8 +1,10 @@
 """Support tools of `locker-agent`: why was this code refused, and can this camera read it.
 
 `token check PAYLOAD` verifies a code exactly as the locker would, at an optional time, and
-spends nothing. `scan FILE...` decodes image files with the configured pipeline. Both print one
-JSON object per item and never write to the agent's database.
+spends nothing; with the locker's database it also says what the locker would do now (spent
+here, the order's state, revoked since the bundle). `scan FILE...` decodes image files with
+the configured pipeline. Both print one JSON object per item and never write to the agent's
+database.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pathlib import Path
 
 from agent.config import AgentConfig, load_config
 from agent.demo import demo_config, demo_trust
-from agent.errors import ConfigError
-from agent.services.trust import TrustPolicy, load_roots, stored_trust_state
-from agent.tokens.check import check_token
+from agent.errors import ConfigError, StoreError
+from agent.services.trust import REVOKED_SETTING, TrustPolicy, load_roots, stored_trust_state
+from agent.store import journal
+from agent.store.db import open_read_only
+from agent.tokens.check import LockerView, apply_locker_view, check_token
 from agent.tokens.claims import Purpose
 from agent.tokens.errors import TrustBundleError
 from agent.tokens.trust import load_trust_bundle
@@ -76,13 +80,44 @@ def _stored_trust(database: Path) -> tuple[bytes | None, float]:
     """The bundle and time floor the agent stored (read-only; absent database: none)."""
     if not database.exists():
         return None, 0.0
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        conn = open_read_only(database)
+    except (sqlite3.DatabaseError, StoreError):
+        return None, 0.0
     try:
         return stored_trust_state(conn)
     except sqlite3.DatabaseError:
         return None, 0.0
     finally:
         conn.close()
+
+
+def _locker_view(database: Path, cti_hex: str, order_ref: str, kid_hex: str) -> LockerView | None:
+    """What the locker's database says about a verified token (None: no readable database)."""
+    if not database.exists():
+        return None
+    try:
+        conn = open_read_only(database)
+    except (sqlite3.DatabaseError, StoreError):
+        return None
+    try:
+        spent = conn.execute(
+            "SELECT spent_at FROM spent_tokens WHERE cti = ?", (bytes.fromhex(cti_hex),)
+        ).fetchone()
+        order = conn.execute(
+            "SELECT state, door FROM orders WHERE order_id = ?", (order_ref,)
+        ).fetchone()
+        revoked = json.loads(journal.get_setting(conn, REVOKED_SETTING) or "{}")
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        conn.close()
+    return LockerView(
+        spent_at=None if spent is None else float(spent[0]),
+        order_state=None if order is None else str(order[0]),
+        door=None if order is None or order[1] is None else int(order[1]),
+        revoked_locally=cti_hex in revoked.get("ctis", ()) or kid_hex in revoked.get("kids", ()),
+    )
 
 
 def token_check(args: argparse.Namespace) -> int:
@@ -115,12 +150,23 @@ def token_check(args: argparse.Namespace) -> int:
         locker_id=config.locker.id,
         trust=bundle,
         leeway_s=policy.leeway_s,
-        time_floor=floor,
+        # installing a bundle raises the agent's floor to its issue time: so must we, even
+        # before the agent ever ran (no database yet)
+        time_floor=max(floor, bundle.issued_at),
         grace_s=policy.grace_s,
         live_window_s=config.trust.live_window_s,
         id_check_available=config.locker.mode == "counter",
     )
     result = check_token(args.payload, ctx, now=_parse_time(args.at), purpose=Purpose(args.purpose))
+    view = None
+    if result["valid"]:
+        view = _locker_view(
+            config.database_path,
+            str(result["cti"]),
+            str(result["order_ref"]),
+            str(result["kid"]),
+        )
+    result = apply_locker_view(result, view)
     print(json.dumps(result))
     return 0 if result["valid"] else 4
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -37,7 +36,7 @@ async def sign_in(request: web.Request) -> web.Response:
         actor, role = verify(string_field(body, "token", max_len=4096))
         return _session_response(sessions.open_session(actor, Role(role)), request)
     pin = string_field(body, "pin", max_len=32)
-    session = await asyncio.to_thread(sessions.sign_in_with_pin, pin)
+    session = await sessions.sign_in(pin)
     return _session_response(session, request)
 
 

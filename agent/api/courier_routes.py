@@ -11,6 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from agent.api.auth import require_session
+from agent.api.bodies import MAX_DOOR, digits
 from agent.api.errors import read_json_object, string_field
 from agent.domain.doors import DoorSize
 from agent.errors import RequestError
@@ -38,10 +39,7 @@ def _courier(request: web.Request) -> Session:
 
 
 def _load_id(request: web.Request) -> int:
-    raw = request.match_info["load"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise RequestError("a load id is a number")
-    return int(raw)
+    return digits(request.match_info["load"], "load")
 
 
 def _ticket(ticket: LoadTicket) -> web.Response:
@@ -127,8 +125,10 @@ async def collect(request: web.Request) -> web.Response:
     session = _courier(request)
     body = await read_json_object(request)
     door, ref = body.get("door"), body.get("order")
-    if isinstance(door, bool) or not (isinstance(door, int) or door is None):
-        raise RequestError("`door` must be a door number")
+    if door is not None and (
+        isinstance(door, bool) or not isinstance(door, int) or not 1 <= door <= MAX_DOOR
+    ):
+        raise RequestError(f"`door` must be a door number (1 to {MAX_DOOR})")
     if ref is not None:
         ref = string_field(body, "order", max_len=64)
     if (door is None) == (ref is None):

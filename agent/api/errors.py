@@ -1,23 +1,35 @@
 """The one place where errors become HTTP responses: a middleware for the whole application.
 
-An `AgentError` becomes `{"error": REASON, "message": <user message>}` with the reason's status.
+An `AgentError` becomes `{"error": REASON, "reason": REASON, "ref": <support ref or null>,
+"message": <user message>}` with the reason's status (`error` is kept for older kiosks).
 Anything else becomes a 500 with the generic message; the traceback goes to the log only.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from agent.errors import AgentError, RequestError
+from agent.api.bodies import read_json_object, string_field
+from agent.errors import AgentError, RateLimited, RequestError
 from agent.reasons import Reason, http_status, user_message
+
+__all__ = ["error_response", "errors_middleware", "read_json_object", "string_field"]
 
 _LOG = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_HTTP_REASONS = {
+    404: Reason.NOT_FOUND,
+    405: Reason.METHOD_NOT_ALLOWED,
+    408: Reason.REQUEST_TIMEOUT,
+    413: Reason.PAYLOAD_TOO_LARGE,
+    415: Reason.UNSUPPORTED_MEDIA_TYPE,
+}
 
 
 def error_response(
@@ -25,56 +37,79 @@ def error_response(
     *,
     ref: str = "",
     detail: str = "",
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    status: int | None = None,
 ) -> web.Response:
-    body = {"error": reason.value, "message": user_message(reason, ref)}
+    body: dict[str, object] = {
+        "error": reason.value,
+        "reason": reason.value,
+        "ref": ref or None,
+        "message": user_message(reason, ref),
+    }
     if detail:
         body["detail"] = detail
-    return web.json_response(body, status=http_status(reason), headers=headers)
+    response = web.json_response(
+        body, status=status or http_status(reason), headers=dict(headers or {})
+    )
+    if reason is Reason.REQUEST_TIMEOUT:
+        response.force_close()  # the rest of a slow body is not worth waiting for
+    return response
+
+
+# The one route whose body is a camera frame, not JSON (staff ID assist at the counter; the
+# handler reads and caps the frame itself).
+IMAGE_BODY_ROUTES = frozenset({"/api/v1/counter/id-assist/{order}"})
+_IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
+
+
+def _takes_image(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return (
+        resource is not None
+        and resource.canonical in IMAGE_BODY_ROUTES
+        and request.content_type in _IMAGE_TYPES
+    )
+
+
+def _check_content_type(request: web.Request) -> None:
+    """Bodies are JSON (or a frame where a route takes one): anything else is refused before a
+    handler parses it."""
+    if (
+        request.method in _BODY_METHODS
+        and request.body_exists
+        and request.content_type != "application/json"
+        and not _takes_image(request)
+    ):
+        raise RequestError(
+            f"send application/json, not {request.content_type}",
+            reason=Reason.UNSUPPORTED_MEDIA_TYPE,
+        )
+
+
+def _retry_after(err: AgentError) -> dict[str, str] | None:
+    """An honest `Retry-After`: the limiter's own wait, not a constant."""
+    if isinstance(err, RateLimited):
+        return {"Retry-After": str(err.retry_after_s)}
+    return None
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        _check_content_type(request)
         return await handler(request)
     except AgentError as err:
         _LOG.info("%s %s refused: %s", request.method, request.path, err.reason.value)
-        headers = {"Retry-After": "60"} if err.reason is Reason.RATE_LIMITED else None
+        headers = _retry_after(err)
         # Only request errors explain themselves: a refusal's detail may say which check failed.
         detail = err.detail if isinstance(err, RequestError) else ""
         return error_response(err.reason, ref=err.ref, detail=detail, headers=headers)
     except web.HTTPException as exc:
         if exc.status >= 400:
-            reason = Reason.NOT_FOUND if exc.status == 404 else Reason.BAD_REQUEST
-            return web.json_response(
-                {"error": reason.value, "message": exc.reason}, status=exc.status
-            )
+            reason = _HTTP_REASONS.get(exc.status, Reason.BAD_REQUEST)
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            return error_response(reason, detail=exc.reason, headers=headers, status=exc.status)
         raise
     except Exception:
         _LOG.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(Reason.INTERNAL)
-
-
-async def read_json_object(request: web.Request, *, max_bytes: int = 8192) -> dict[str, object]:
-    """The request body as a JSON object, or a `RequestError` (400) saying what is wrong."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise RequestError("body too large")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise RequestError("body too large")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RequestError("body is not JSON") from None
-    if not isinstance(body, dict):
-        raise RequestError("body is not a JSON object")
-    return body
-
-
-def string_field(body: dict[str, object], name: str, *, max_len: int = 2048) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise RequestError(f"`{name}` must be a non-empty string")
-    if len(value) > max_len:
-        raise RequestError(f"`{name}` is too long")
-    return value

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from aiohttp import web
 
+_ASSET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z]{2,4}", re.ASCII)
 _KIOSK = resources.files("agent.api") / "kiosk"
 _TYPES = {
     ".html": "text/html",
@@ -26,7 +28,7 @@ async def kiosk_asset(request: web.Request) -> web.Response:
 async def _asset(request: web.Request, name: str) -> web.Response:
     del request
     suffix = name[name.rfind(".") :] if "." in name else ""
-    if "/" in name or name.startswith(".") or suffix not in _TYPES:
+    if _ASSET_NAME.fullmatch(name) is None or suffix not in _TYPES:
         raise web.HTTPNotFound(reason="no such kiosk file")
     asset = _KIOSK / name
     if not asset.is_file():

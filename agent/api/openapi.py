@@ -15,6 +15,23 @@ from agent.api.context import CONTEXT_KEY
 
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
+
+
+def _text(max_length: int) -> dict[str, object]:
+    """A string field as `string_field` enforces it: non-empty, bounded, no control characters."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_length,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+    }
+
+
+_CODE = _text(64)
+_TOKEN = _text(4096)
+_LABEL = _text(256)
+_ORDER = _text(64)
+_DOOR_NUMBER = {"type": "integer", "minimum": 1, "maximum": 999_999}
 _BOOL = {"type": "boolean"}
 _OBJ = {"type": "object"}
 
@@ -46,6 +63,8 @@ def _op(
         }
     }
     statuses = sorted({*errors, 401} if role else set(errors))
+    if body is not None:
+        statuses = sorted({*statuses, 400, 408, 413, 415})
     for status in statuses:
         responses[str(status)] = {"$ref": "#/components/responses/Error"}
     op: dict[str, object] = {"summary": summary, "tags": [tag], "responses": responses}
@@ -56,14 +75,15 @@ def _op(
         op["requestBody"] = body
     if params:
         op["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in params
+            {"name": p, "in": "path", "required": True, "schema": _ID_PARAM} for p in params
         ]
     return op
 
 
-_DOOR = {"name": "door", "in": "path", "required": True, "schema": {"type": "integer"}}
-_REASON = _body({"reason": {"type": "string", "maxLength": 200}})
+_ID_PARAM = {"type": "integer", "minimum": 0, "maximum": 999_999_999_999}
+_DOOR = {"name": "door", "in": "path", "required": True, "schema": _DOOR_NUMBER}
+_REASON_TEXT = _text(200)
+_REASON = _body({"reason": _REASON_TEXT})
 
 
 def _door_op(
@@ -109,7 +129,7 @@ _PATHS: dict[str, dict[str, object]] = {
         "post": _op(
             "Collect by typed code; within the grace period the same code reopens the door once",
             "pickup",
-            body=_body({"code": _STR}, ["code"]),
+            body=_body({"code": _CODE}, ["code"]),
             errors=(400, 404, 409, 429, 503),
         )
     },
@@ -117,7 +137,7 @@ _PATHS: dict[str, dict[str, object]] = {
         "post": _op(
             "Collect by a scanned signed token",
             "pickup",
-            body=_body({"payload": _STR}, ["payload"]),
+            body=_body({"payload": _TOKEN}, ["payload"]),
             errors=(400, 403, 404, 409, 503),
         )
     },
@@ -136,7 +156,7 @@ _PATHS: dict[str, dict[str, object]] = {
             "Report that the door did not open (same code, within the grace period). Result: "
             "jammed (door faulted, parcel stays collectable), open, was_open, unknown, collectable",
             "pickup",
-            body=_body({"code": _STR}, ["code"]),
+            body=_body({"code": _CODE}, ["code"]),
             errors=(400, 404, 409, 429),
             ok={"$ref": "#/components/schemas/HelpOutcome"},
         )
@@ -152,9 +172,10 @@ _PATHS: dict[str, dict[str, object]] = {
     },
     "/api/v1/staff/sign-in": {
         "post": _op(
-            "Sign in with a staff or courier PIN; returns a session",
+            "Sign in with a staff or courier PIN, or a hub-issued courier/staff token; "
+            "returns a session",
             "staff",
-            body=_body({"pin": _STR}, ["pin"]),
+            body=_body({"pin": _text(32), "token": _TOKEN}),
             errors=(400, 401, 429),
         )
     },
@@ -170,7 +191,10 @@ _PATHS: dict[str, dict[str, object]] = {
             "table (an ID-check order needs `id_check`: passed)",
             "staff",
             role="staff",
-            body=_body({"order": _STR, "id_check": _STR}, ["order"]),
+            body=_body(
+                {"order": _ORDER, "id_check": {"enum": ["passed", "failed", "not_possible"]}},
+                ["order"],
+            ),
             errors=(400, 401, 403, 404, 409, 503),
         )
     },
@@ -178,7 +202,7 @@ _PATHS: dict[str, dict[str, object]] = {
         "post": _door_op(
             "Open a door with a reason (audited with the staff id)",
             "staff",
-            body=_body({"reason": {"type": "string", "maxLength": 200}}, ["reason"]),
+            body=_body({"reason": _REASON_TEXT}, ["reason"]),
             errors=(400, 404, 503),
         )
     },
@@ -196,7 +220,7 @@ _PATHS: dict[str, dict[str, object]] = {
             "Start loading a parcel by its label: opens the assigned door",
             "courier",
             role="courier or staff",
-            body=_body({"label": _STR, "size": {"enum": ["S", "M", "L"]}}, ["label"]),
+            body=_body({"label": _LABEL, "size": {"enum": ["S", "M", "L"]}}, ["label"]),
             errors=(400, 404, 409, 503),
         )
     },
@@ -240,7 +264,7 @@ _PATHS: dict[str, dict[str, object]] = {
             "Take an expired parcel or a return out of its door (by door or order)",
             "courier",
             role="courier or staff",
-            body=_body({"door": _INT, "order": _STR}),
+            body=_body({"door": _DOOR_NUMBER, "order": _ORDER}),
             errors=(400, 404, 409, 503),
         )
     },
@@ -248,7 +272,7 @@ _PATHS: dict[str, dict[str, object]] = {
         "post": _op(
             "Start a customer return drop-off with its return code: opens a door",
             "returns",
-            body=_body({"code": _STR, "size": {"enum": ["S", "M", "L"]}}, ["code"]),
+            body=_body({"code": _CODE, "size": {"enum": ["S", "M", "L"]}}, ["code"]),
             errors=(400, 404, 409, 503),
         )
     },
@@ -257,7 +281,7 @@ _PATHS: dict[str, dict[str, object]] = {
             "Return reusable packaging (no order needed): opens a door, reported for credit",
             "returns",
             body=_body(
-                {"items": {"type": "integer", "minimum": 1, "maximum": 50}, "credit_ref": _STR}
+                {"items": {"type": "integer", "minimum": 1, "maximum": 50}, "credit_ref": _ORDER}
             ),
             errors=(400, 409, 429, 503),
         )
@@ -267,7 +291,7 @@ _PATHS: dict[str, dict[str, object]] = {
             "Counter mode: receive a parcel by its label",
             "counter",
             role="staff",
-            body=_body({"label": _STR}, ["label"]),
+            body=_body({"label": _LABEL}, ["label"]),
             errors=(400, 404, 409),
         )
     },
@@ -277,7 +301,15 @@ _PATHS: dict[str, dict[str, object]] = {
             "or the token in `token`; the parcel label; the ID check outcome)",
             "counter",
             role="staff",
-            body=_body({"code": _STR, "token": _STR, "label": _STR, "id_check": _STR}, ["label"]),
+            body=_body(
+                {
+                    "code": _TOKEN,
+                    "token": _TOKEN,
+                    "label": _LABEL,
+                    "id_check": {"enum": ["passed", "failed", "not_possible"]},
+                },
+                ["label"],
+            ),
             errors=(400, 403, 404, 409, 503),
         )
     },
@@ -287,12 +319,17 @@ _PATHS: dict[str, dict[str, object]] = {
             "Counter mode: accept a customer return",
             "counter",
             role="staff",
-            body=_body({"code": _STR, "label": _STR}, ["code", "label"]),
+            body=_body({"code": _CODE, "label": _LABEL}, ["code", "label"]),
             errors=(400, 404, 409),
         )
     },
     "/api/v1/kiosk/events": {
-        "get": _op("Recent camera scan results for the kiosk page", "kiosk", errors=())
+        "get": {
+            **_op("Recent camera scan results for the kiosk page", "kiosk", errors=(400,)),
+            "parameters": [
+                {"name": "after", "in": "query", "required": False, "schema": _ID_PARAM}
+            ],
+        }
     },
     "/api/v1/demo/controls": {
         "get": _op("Demo only: buttons that put a token in front of the camera", "demo", errors=())
@@ -301,7 +338,7 @@ _PATHS: dict[str, dict[str, object]] = {
         "post": _op(
             "Demo only: show an order's token (on a phone or paper) to the simulated camera",
             "demo",
-            body=_body({"order": _STR, "carrier": {"enum": ["phone", "paper"]}}),
+            body=_body({"order": _ORDER, "carrier": {"enum": ["phone", "paper"]}}),
         )
     },
     "/api/v1/demo/wallet": {
@@ -332,9 +369,14 @@ _COMPONENTS: dict[str, object] = {
         },
         "Error": {
             "type": "object",
-            "required": ["error", "message"],
+            "required": ["error", "reason", "ref", "message"],
             "properties": {
-                "error": {"type": "string", "description": "Reason code (agent/reasons.py)"},
+                "error": {"type": "string", "description": "Reason code (same as `reason`)"},
+                "reason": {"type": "string", "description": "Reason code (agent/reasons.py)"},
+                "ref": {
+                    "type": ["string", "null"],
+                    "description": "Support reference to read to staff, if any",
+                },
                 "message": {"type": "string", "description": "Text to show the person"},
                 "detail": {"type": "string", "description": "Only for malformed requests"},
             },
@@ -364,7 +406,8 @@ _COMPONENTS: dict[str, object] = {
     },
     "responses": {
         "Error": {
-            "description": "Refused; `error` is the reason code, `message` the user message",
+            "description": "Refused; `reason` is the reason code, `ref` the support reference, "
+            "`message` the user message. A 405 carries `Allow`; a 429 an honest `Retry-After`.",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
     },
@@ -379,7 +422,10 @@ def openapi_document(version: str = "0") -> dict[str, object]:
             "title": "Locker agent API",
             "version": version,
             "description": "Kiosk, courier, counter and staff endpoints of one locker agent. "
-            "Errors share one shape: `{error: REASON, message: <user message>}`.",
+            "Request bodies are `application/json` (415 otherwise), at most 8 KiB, nested at "
+            "most 8 deep, integers of at most 19 digits, no lone surrogates. Errors share one "
+            "shape: `{error: REASON, reason: REASON, ref: <support ref or null>, message: "
+            "<user message>}`.",
         },
         "paths": _PATHS,
         "components": _COMPONENTS,

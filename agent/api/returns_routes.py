@@ -41,7 +41,9 @@ async def start_packaging_return(request: web.Request) -> web.Response:
     items = body.get("items", 1)
     if not isinstance(items, int) or isinstance(items, bool):
         raise RequestError("`items` must be a whole number")
-    credit_ref = None if body.get("credit_ref") is None else string_field(body, "credit_ref")
+    credit_ref = (
+        None if body.get("credit_ref") is None else string_field(body, "credit_ref", max_len=64)
+    )
     grant = await request.app[RETURNS_KEY].start_packaging(items, credit_ref)
     return return_opened(grant)
 

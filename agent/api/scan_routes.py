@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from agent.api.bodies import digits
 from agent.api.context import context_of
-from agent.errors import RequestError
 
 
 async def kiosk_events(request: web.Request) -> web.Response:
-    raw = request.query.get("after", "0")
-    if not raw.isdigit() or len(raw) > 12:
-        raise RequestError("`after` must be a non-negative integer")
+    after = digits(request.query.get("after", "0"), "after")
     feed = context_of(request).feed
-    events = [] if feed is None else [o.as_json() for o in feed.after(int(raw))]
+    events = [] if feed is None else [o.as_json() for o in feed.after(after)]
     return web.json_response({"events": events})
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from aiohttp import web
 
 from agent.api.auth import require_session
+from agent.api.bodies import digits
 from agent.api.errors import read_json_object, string_field
 from agent.domain.policy import IdOutcome
 from agent.errors import RequestError
@@ -32,7 +33,7 @@ def _tools(request: web.Request) -> DoorTools:
 
 
 def _door(request: web.Request) -> int:
-    return int(request.match_info["door"])  # the route pattern admits digits only
+    return digits(request.match_info["door"], "door", max_digits=6)
 
 
 def _staff(request: web.Request) -> Session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from agent.api.context import context_of
+from agent.metrics import CONTENT_TYPE
 
 
 async def health(request: web.Request) -> web.Response:
@@ -18,12 +19,10 @@ async def status(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     registry = context_of(request).metrics
-    text = registry.render() if registry is not None else ""
+    body = await registry.render() if registry is not None else b""
     return web.Response(
-        text=text,
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
+        body=body,
+        headers={"Content-Type": CONTENT_TYPE, "X-Content-Type-Options": "nosniff"},
     )
 
 

@@ -1,45 +1,114 @@
-"""Rate limiting of typed-code attempts (a short code can be guessed; a signed token cannot).
+"""The typed-code attempt budget (a short code can be guessed; a signed token cannot).
 
-Pure: the limiter is a value that the service replaces on every attempt. Only failures count:
-a customer who types their code right is never slowed down by someone else's guesses unless
-the locker is under a sustained guessing attack, when every typed code waits (tokens do not).
+Pure: time is passed in, the state is a value the caller stores. Two token buckets, both
+spent by every failed typed code (pickup, return, counter hand-out, "door did not open"):
+
+- a **burst** bucket (`burst` failures back to back, one more every `refill_s`): a person's
+  typos cost the next person at most `refill_s` of waiting (12 s by default; never over 60 s);
+- a **daily** bucket (`daily_budget` failures, refilled evenly over 24 h): the bound on
+  guessing. At the worst allowed rate an attacker gets `daily_budget` guesses a day, i.e.
+  `guesses_per_year()`; with 40-bit codes and N live codes at the locker the chance that any
+  guess in a year opens a door is at most `guesses_per_year() * N / 2**40`
+  (default 100/day, N = 24: 8.0e-7 a year).
+
+The trade-off, stated: a guesser and a customer share one kiosk, and the limiter cannot tell
+them apart without evaluating the code (which would be the oracle it exists to deny). A correct
+code costs nothing, but while the buckets are empty it waits like any other code. A passer-by's
+typos block typed codes for seconds; only a sustained attack (the daily budget spent) makes
+typed codes wait longer, one attempt per `86400 / daily_budget` s (14.4 min by default), and
+signed QR codes keep working throughout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+DAY_S = 86_400.0
+MAX_REFILL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptPolicy:
-    max_failures_per_window: int = 5
-    window_s: float = 60.0
-    lockout_after: int = 20  # failures within lockout_window_s lock typed codes out
-    lockout_window_s: float = 600.0
-    lockout_s: float = 900.0
+    burst: int = 5
+    refill_s: float = 12.0  # one more failure allowed every refill_s (5 a minute)
+    daily_budget: int = 100
+
+    def __post_init__(self) -> None:
+        if self.burst < 1 or self.daily_budget < 1:
+            raise ValueError("burst and daily_budget must be at least 1")
+        if not 0 < self.refill_s <= MAX_REFILL_S:
+            raise ValueError(f"refill_s must be in (0, {MAX_REFILL_S:g}]")
+
+    @property
+    def daily_refill_s(self) -> float:
+        return DAY_S / self.daily_budget
+
+    def guesses_per_year(self) -> int:
+        """Failed attempts one year allows at most (a full daily bucket plus 365 refills)."""
+        return self.daily_budget * 366
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptState:
+    burst: float
+    daily: float
+    updated_at: float
+
+    @classmethod
+    def full(cls, policy: AttemptPolicy, now: float) -> AttemptState:
+        return cls(float(policy.burst), float(policy.daily_budget), now)
+
+
+def refilled(state: AttemptState, policy: AttemptPolicy, now: float) -> AttemptState:
+    """The buckets at `now`. A clock that went backwards refills nothing and locks nothing."""
+    elapsed = max(0.0, now - state.updated_at)
+    return AttemptState(
+        burst=min(float(policy.burst), state.burst + elapsed / policy.refill_s),
+        daily=min(float(policy.daily_budget), state.daily + elapsed / policy.daily_refill_s),
+        updated_at=now,
+    )
+
+
+def retry_after(state: AttemptState, policy: AttemptPolicy, now: float) -> float:
+    """Seconds until a typed code may be tried (0: now). Honest: what `Retry-After` says."""
+    current = refilled(state, policy, now)
+    wait_burst = max(0.0, 1.0 - current.burst) * policy.refill_s
+    wait_daily = max(0.0, 1.0 - current.daily) * policy.daily_refill_s
+    return max(wait_burst, wait_daily)
+
+
+def spend_failure(state: AttemptState, policy: AttemptPolicy, now: float) -> AttemptState:
+    """The buckets after one failed attempt at `now` (the caller checked `retry_after` first)."""
+    current = refilled(state, policy, now)
+    return AttemptState(
+        burst=max(0.0, current.burst - 1.0),
+        daily=max(0.0, current.daily - 1.0),
+        updated_at=now,
+    )
+
+
+def refund(state: AttemptState, policy: AttemptPolicy, now: float) -> AttemptState:
+    """The buckets after giving back one reserved attempt that turned out right."""
+    current = refilled(state, policy, now)
+    return AttemptState(
+        burst=min(float(policy.burst), current.burst + 1.0),
+        daily=min(float(policy.daily_budget), current.daily + 1.0),
+        updated_at=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptLimiter:
+    """An in-memory holder of one state (staff PIN sign-in, which has no database)."""
+
     policy: AttemptPolicy = AttemptPolicy()
-    failures: tuple[float, ...] = ()
-    locked_until: float = 0.0
+    state: AttemptState | None = None
 
     def retry_after(self, now: float) -> float:
-        """Seconds until another typed code may be tried (0 when allowed now)."""
-        if now < self.locked_until:
-            return self.locked_until - now
-        recent = [t for t in self.failures if now - t < self.policy.window_s]
-        if len(recent) >= self.policy.max_failures_per_window:
-            return self.policy.window_s - (now - min(recent))
-        return 0.0
+        if self.state is None:
+            return 0.0
+        return retry_after(self.state, self.policy, now)
 
     def record_failure(self, now: float) -> AttemptLimiter:
-        horizon = max(self.policy.window_s, self.policy.lockout_window_s)
-        failures = (*(t for t in self.failures if now - t < horizon), now)
-        in_lockout_window = [t for t in failures if now - t < self.policy.lockout_window_s]
-        locked_until = self.locked_until
-        if len(in_lockout_window) >= self.policy.lockout_after:
-            locked_until = now + self.policy.lockout_s
-            failures = ()
-        return replace(self, failures=failures, locked_until=locked_until)
+        state = self.state or AttemptState.full(self.policy, now)
+        return AttemptLimiter(self.policy, spend_failure(state, self.policy, now))

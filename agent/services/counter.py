@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from agent.clock import Clock
-from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
@@ -33,6 +32,7 @@ from agent.domain.policy import (
 )
 from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
+from agent.services.attempts import AttemptGate
 from agent.services.expiry import start_hold, withdrawal_of
 from agent.services.loading import ParcelLabel, parse_label
 from agent.services.orders import Announcement, announce_order
@@ -190,6 +190,15 @@ def check_evidence(evidence_sha256: str | None) -> str | None:
     return evidence_sha256
 
 
+def _found_or_refuse(
+    conn: sqlite3.Connection, find: Callable[[sqlite3.Connection, str], _T | None], key: str
+) -> _T:
+    found = find(conn, key)
+    if found is None:
+        raise AgentError(reason=Reason.CODE_UNKNOWN)
+    return found
+
+
 class CounterService:
     """Counter operations; every method is one transaction. Callers hold a staff session."""
 
@@ -199,7 +208,7 @@ class CounterService:
         clock: Clock,
         *,
         typed_code_key: Callable[[str], str],
-        attempt_policy: AttemptPolicy,
+        attempts: AttemptGate,
         default_hold_s: float,
         verify: TokenVerifier | None = None,
     ) -> None:
@@ -207,7 +216,7 @@ class CounterService:
         self._db = db
         self._clock = clock
         self._typed_code_key = typed_code_key
-        self._limiter = AttemptLimiter(attempt_policy)
+        self._attempts = attempts
         self._default_hold_s = default_hold_s
 
     async def receive(self, label: str, size: DoorSize | None, *, actor: str) -> Order:
@@ -283,17 +292,10 @@ class CounterService:
     async def _lookup(
         self, code: str, find: Callable[[sqlite3.Connection, str], _T | None]
     ) -> _T | None:
-        """`find(conn, key of code)`, rate-limited: unknown codes count as failed attempts."""
-        now = self._clock.now()
-        wait = self._limiter.retry_after(now)
-        if wait > 0:
-            raise AgentError(f"retry after {wait:.0f}s", reason=Reason.RATE_LIMITED)
+        """`find(conn, key of code)` behind the locker's one attempt budget: an unknown code
+        is a failed attempt."""
         try:
-            found = await self._db.read(find, self._typed_code_key(code))
-        except AgentError as err:
-            if err.reason is not Reason.CODE_UNKNOWN:
-                raise
-            found = None
-        if found is None:
-            self._limiter = self._limiter.record_failure(now)
-        return found
+            key = self._typed_code_key(code)
+        except AgentError:
+            return None
+        return await self._attempts.run("counter", _found_or_refuse, find, key)

@@ -12,7 +12,6 @@ is recorded too (outcome only), and nothing personal is kept, logged or sent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -22,7 +21,6 @@ from typing import Any
 
 from agent.clock import Clock
 from agent.config import IdentityConfig
-from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.orders import Order
 from agent.domain.policy import (
     Attempt,
@@ -46,6 +44,7 @@ from agent.identity.proximity import (
 from agent.identity.record import IdentityRecord, mdoc_record
 from agent.identity.transcript import engagement_from_qr
 from agent.reasons import Reason
+from agent.services.attempts import AttemptGate
 from agent.services.expiry import withdrawal_of
 from agent.services.pickup import (
     PickupGrant,
@@ -150,6 +149,13 @@ class _Claim:
     cti: bytes | None = None
 
 
+def _order_of_code_key(conn: sqlite3.Connection, code_key: str) -> str:
+    order = lockers.find_order_by_code_key(conn, code_key)
+    if order is None:
+        raise PickupRefused(reason=Reason.CODE_UNKNOWN)
+    return order.order_id
+
+
 def _record_check(
     conn: sqlite3.Connection, order_id: str, record: IdentityRecord, now: float
 ) -> None:
@@ -193,7 +199,7 @@ class WalletPickupService:
         time_floor: Callable[[], float],
         link: WalletLink | None,
         typed_code_key: Callable[[str], str],
-        attempt_policy: AttemptPolicy,
+        attempts: AttemptGate,
     ) -> None:
         self._db = db
         self._pickup = pickup
@@ -203,7 +209,7 @@ class WalletPickupService:
         self._time_floor = time_floor
         self._link = link
         self._typed_code_key = typed_code_key
-        self._limiter = AttemptLimiter(attempt_policy)
+        self._attempts = attempts
 
     async def collect(
         self, *, code: str | None, payload: str | None, engagement: str
@@ -229,17 +235,12 @@ class WalletPickupService:
         return _Claim(await self._order_of_code(code), _TYPED_AT_DOOR)
 
     async def _order_of_code(self, code: str) -> str:
-        now = self._clock.now()
-        wait = self._limiter.retry_after(now)
-        if wait > 0:
-            raise PickupRefused(f"retry after {wait:.0f}s", reason=Reason.RATE_LIMITED)
-        order = None
-        with contextlib.suppress(AgentError):  # not a well-formed code: unknown as well
-            order = await self._db.read(lockers.find_order_by_code_key, self._typed_code_key(code))
-        if order is None:
-            self._limiter = self._limiter.record_failure(now)
-            raise PickupRefused(reason=Reason.CODE_UNKNOWN)
-        return order.order_id
+        """The order of a typed code, behind the locker's one typed-code attempt budget."""
+        try:
+            key = self._typed_code_key(code)
+        except AgentError:  # a malformed code is no guess and costs nothing
+            raise PickupRefused(reason=Reason.CODE_UNKNOWN) from None
+        return await self._attempts.run("wallet", _order_of_code_key, key)
 
     def _requirement(self, order: Order) -> tuple[AgeRequirement, IacaTrustList]:
         need = age_requirement(order, self._settings.doctype)

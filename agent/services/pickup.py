@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from agent.clock import Clock
-from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     INTERRUPTED_OPENING,
@@ -26,6 +25,7 @@ from agent.domain.policy import (
 )
 from agent.errors import AgentError, DoorFailed, PickupRefused
 from agent.reasons import Reason
+from agent.services.attempts import AttemptGate
 from agent.services.expiry import withdrawal_of
 from agent.store import journal, lockers
 from agent.store.db import Database
@@ -145,7 +145,7 @@ class PickupService:
         clock: Clock,
         *,
         typed_code_key: Callable[[str], str],
-        attempt_policy: AttemptPolicy,
+        attempts: AttemptGate,
         reopen_grace_s: float = 0.0,
     ) -> None:
         self._db = db
@@ -153,25 +153,19 @@ class PickupService:
         self._doors = doors
         self._clock = clock
         self._typed_code_key = typed_code_key
-        self._limiter = AttemptLimiter(attempt_policy)
+        self._attempts = attempts
 
     async def collect_with_code(self, code: str) -> PickupResult:
-        """Open the door of the order whose typed code is `code` (rate-limited)."""
-        now = self._clock.now()
-        wait = self._limiter.retry_after(now)
-        if wait > 0:
-            raise PickupRefused(f"retry after {wait:.0f}s", reason=Reason.RATE_LIMITED)
+        """Open the door of the order whose typed code is `code` (behind the attempt budget;
+        a malformed code is no guess and costs nothing)."""
         try:
             key = self._typed_code_key(code)
         except AgentError:
-            self._limiter = self._limiter.record_failure(now)
             raise PickupRefused(reason=Reason.CODE_UNKNOWN) from None
-        try:
-            grant = await self._db.run(_authorise_by_code, key, now, self._reopen_grace_s)
-        except PickupRefused as refused:
-            if refused.reason is Reason.CODE_UNKNOWN:
-                self._limiter = self._limiter.record_failure(now)
-            raise
+        now = self._clock.now()
+        grant = await self._attempts.run(
+            "pickup", _authorise_by_code, key, now, self._reopen_grace_s
+        )
         return await self.open_granted(grant)
 
     async def open_granted(self, grant: PickupGrant) -> PickupResult:

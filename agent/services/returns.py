@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.clock import Clock
-from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.doors import DoorSize, assign_door
-from agent.errors import AgentError, DoorFailed, RequestError
+from agent.errors import AgentError, DoorFailed, RateLimited, RequestError
 from agent.reasons import Reason
+from agent.services.attempts import AttemptGate
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
 from agent.services.loading import ID_PATTERN
 from agent.store import journal, lockers
@@ -231,6 +231,13 @@ def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, D
     return str(row["order_ref"]), DoorSize(row["size"])
 
 
+def _find_return_or_refuse(conn: sqlite3.Connection, key: str) -> tuple[str, DoorSize]:
+    found = find_return_by_code(conn, key)
+    if found is None:
+        raise AgentError(reason=Reason.CODE_UNKNOWN)
+    return found
+
+
 class ReturnService:
     """Customer return drop-off into a door (token scan or typed return code)."""
 
@@ -241,13 +248,13 @@ class ReturnService:
         clock: Clock,
         *,
         typed_code_key: Callable[[str], str],
-        attempt_policy: AttemptPolicy,
+        attempts: AttemptGate,
     ) -> None:
         self._db = db
         self._opener = opener
         self._clock = clock
         self._typed_code_key = typed_code_key
-        self._limiter = AttemptLimiter(attempt_policy)
+        self._attempts = attempts
         self._packaging_at: list[float] = []
 
     async def start_return_dropoff(
@@ -290,20 +297,12 @@ class ReturnService:
 
     async def start_with_code(self, code: str) -> ReturnGrant:
         """A typed return code (announced by the hub with `expect`); rate-limited like pickups."""
-        now = self._clock.now()
-        wait = self._limiter.retry_after(now)
-        if wait > 0:
-            raise AgentError(f"retry after {wait:.0f}s", reason=Reason.RATE_LIMITED)
         try:
-            found = await self._db.read(find_return_by_code, self._typed_code_key(code))
-        except AgentError as err:
-            if err.reason is Reason.ALREADY_USED:
-                raise
-            found = None
-        if found is None:
-            self._limiter = self._limiter.record_failure(now)
-            raise AgentError(reason=Reason.CODE_UNKNOWN)
-        return await self.start_return_dropoff(*found, now=now, via="typed_code")
+            key = self._typed_code_key(code)
+        except AgentError:
+            raise AgentError(reason=Reason.CODE_UNKNOWN) from None
+        found = await self._attempts.run("return", _find_return_or_refuse, key)
+        return await self.start_return_dropoff(*found, now=self._clock.now(), via="typed_code")
 
     async def start_packaging(
         self, items: int, credit_ref: str | None, size: DoorSize = DoorSize.S
@@ -319,8 +318,7 @@ class ReturnService:
         now = self._clock.now()
         recent = [t for t in self._packaging_at if now - t < 3600]
         if len(recent) >= PACKAGING_PER_HOUR:
-            wait = 3600 - (now - recent[0])
-            raise AgentError(f"retry after {wait:.0f}s", reason=Reason.RATE_LIMITED)
+            raise RateLimited(3600 - (now - recent[0]))
         self._packaging_at = [*recent, now]
         order_ref = "PKG-" + secrets.token_hex(6).upper()
         return await self.start_return_dropoff(

@@ -2,11 +2,13 @@
 
 A person signs in with a staff PIN (hashed in the config) or, once the token verifier is wired,
 with a courier/staff token from the hub. Sessions live only in memory: a restart signs everyone
-out, which is what a kiosk should do. Wrong PINs are rate-limited like typed codes.
+out, which is what a kiosk should do. Wrong PINs spend a persisted budget of their own
+(`AttemptGate`, scope `staff_pin`), with the typed codes' rules and a smaller daily budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -18,8 +20,10 @@ from agent.clock import Clock
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.errors import AgentError
 from agent.reasons import Reason
+from agent.services.attempts import AttemptGate
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+PIN_SCOPE = "staff_pin"
 
 
 class Role(StrEnum):
@@ -71,12 +75,35 @@ class SessionService:
         *,
         ttl_s: float = 900.0,
         attempt_policy: AttemptPolicy | None = None,
+        attempts: AttemptGate | None = None,
     ) -> None:
         self._credentials = tuple(credentials)
         self._clock = clock
         self._ttl_s = ttl_s
         self._sessions: dict[str, Session] = {}
         self._limiter = AttemptLimiter(attempt_policy or AttemptPolicy())
+        self._attempts = attempts
+
+    async def sign_in(self, pin: str) -> Session:
+        """A session for the holder of `pin`. With a persisted budget (`attempts`, scope
+        `staff_pin`), an attempt is reserved before the slow check and given back when the
+        PIN was right, so concurrent guesses cannot exceed it and a restart does not reset it."""
+        if self._attempts is None:
+            return await asyncio.to_thread(self.sign_in_with_pin, pin)
+        await self._attempts.reserve(PIN_SCOPE)
+        session = await asyncio.to_thread(self._match, pin)
+        if session is None:
+            await self._attempts.failed(PIN_SCOPE, Reason.NOT_AUTHORISED)
+            raise AgentError("wrong PIN", reason=Reason.NOT_AUTHORISED)
+        await self._attempts.refund(PIN_SCOPE)
+        return session
+
+    def _match(self, pin: str) -> Session | None:
+        """Blocking scrypt work (~30 ms per credential)."""
+        for credential in self._credentials:
+            if pin_matches(pin, credential.pin_hash):
+                return self.open_session(credential.actor, credential.role)
+        return None
 
     def now(self) -> float:
         return self._clock.now()

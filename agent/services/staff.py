@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.clock import Clock
-from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.orders import Order, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -27,6 +26,7 @@ from agent.domain.policy import (
 )
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason
+from agent.services.attempts import AttemptGate
 from agent.services.expiry import withdrawal_of
 from agent.services.pickup import (
     PickupGrant,
@@ -293,13 +293,20 @@ def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None
 _REPORT = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
 
 
+def _reported_or_refuse(conn: sqlite3.Connection, code_key: str) -> _Reported:
+    found = _reported_order(conn, code_key)
+    if found is None or found.order.door is None:
+        raise AgentError(reason=Reason.CODE_UNKNOWN)
+    return found
+
+
 class DoorHelpService:
     """Door state for the kiosk, and the customer's report that a door did not open.
 
     A report is accepted with the order's typed code within `grace_s` of the opening. If the
     sensor reads closed and was never seen open since the command, the door is treated as jammed
     (`DoorSupervisor.report_jam`: door faulted, pickup undone, parcel stays collectable).
-    Unknown codes count against the same kind of rate limit as typed-code pickups.
+    Reports go through the locker's one typed-code attempt budget (`AttemptGate`).
     """
 
     def __init__(
@@ -310,8 +317,8 @@ class DoorHelpService:
         supervisor: DoorSupervisor,
         *,
         typed_code_key: Callable[[str], str],
+        attempts: AttemptGate,
         grace_s: float = 60.0,
-        attempt_policy: AttemptPolicy | None = None,
     ) -> None:
         self._db = db
         self._sensors = sensors
@@ -319,7 +326,7 @@ class DoorHelpService:
         self._supervisor = supervisor
         self._typed_code_key = typed_code_key
         self._grace_s = grace_s
-        self._limiter = AttemptLimiter(attempt_policy or AttemptPolicy())
+        self._attempts = attempts
 
     async def door_status(self, door: int) -> DoorStatus:
         row, order_id = await self._db.read(_door_with_order, door)
@@ -339,16 +346,13 @@ class DoorHelpService:
 
     async def door_did_not_open(self, code: str) -> HelpOutcome:
         now = self._clock.now()
-        if self._limiter.retry_after(now) > 0:
-            raise AgentError("too many attempts", reason=Reason.RATE_LIMITED)
         try:
-            found = await self._db.read(_reported_order, self._typed_code_key(code))
+            key = self._typed_code_key(code)
         except AgentError:
-            found = None
-        if found is None or found.order.door is None:
-            self._limiter = self._limiter.record_failure(now)
-            raise AgentError(reason=Reason.CODE_UNKNOWN)
+            raise AgentError(reason=Reason.CODE_UNKNOWN) from None
+        found = await self._attempts.run("door_did_not_open", _reported_or_refuse, key)
         order, door = found.order, found.order.door
+        assert door is not None  # noqa: S101 - _reported_or_refuse checked it
         # the report is a typed code at a door: the order policy table decides as for a pickup
         # (an opening a restart cut off is staff's to judge, never the customer's word)
         refusal = pickup_refusal(order, _REPORT, now=now, withdrawn=found.withdrawn, reported=True)

@@ -6,13 +6,18 @@ import sqlite3
 from collections.abc import Callable, Mapping
 
 from agent.clock import Clock
+from agent.domain.attempts import AttemptPolicy, refilled, retry_after
+from agent.services.attempts import load_budget
 from agent.store import journal, lockers
 from agent.store.db import Database, schema_version_of_code
 from hardware.doors import DoorSensors
 
 
-def _store_snapshot(conn: sqlite3.Connection) -> dict[str, object]:
+def _store_snapshot(
+    conn: sqlite3.Connection, policy: AttemptPolicy, now: float
+) -> dict[str, object]:
     doors = lockers.list_doors(conn)
+    budget = load_budget(conn, policy, now)
     return {
         "doors": [
             {
@@ -28,6 +33,10 @@ def _store_snapshot(conn: sqlite3.Connection) -> dict[str, object]:
         "orders": lockers.count_orders_by_state(conn),
         "outbox_depth": int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]),
         "time_floor": float(journal.get_setting(conn, "time_floor") or 0.0),
+        "typed_codes": {
+            "retry_after_s": round(retry_after(budget, policy, now), 1),
+            "daily_budget_left": int(refilled(budget, policy, now).daily),
+        },
     }
 
 
@@ -39,7 +48,10 @@ class StatusService:
         clock: Clock,
         versions: Mapping[str, object],
         extras: Mapping[str, object] | None = None,
+        *,
+        attempt_policy: AttemptPolicy | None = None,
     ) -> None:
+        self._attempt_policy = attempt_policy or AttemptPolicy()
         self._db = db
         self._sensors = sensors
         self._clock = clock
@@ -49,7 +61,7 @@ class StatusService:
         self.providers: dict[str, Callable[[], object]] = {}
 
     async def snapshot(self) -> Mapping[str, object]:
-        stored = await self._db.read(_store_snapshot)
+        stored = await self._db.read(_store_snapshot, self._attempt_policy, self._clock.now())
         readings = await self._sensors.read_all()
         doors = stored["doors"]
         assert isinstance(doors, list)  # noqa: S101
@@ -58,10 +70,16 @@ class StatusService:
         now = self._clock.now()
         floor = stored.pop("time_floor")
         assert isinstance(floor, float)  # noqa: S101
-        return {
+        snapshot: dict[str, object] = {
             **stored,
             "clock": {"now": now, "time_floor": floor, "trusted": now >= floor},
             "versions": {**self._versions, "schema": schema_version_of_code()},
             **self.extras,
             **{name: provide() for name, provide in self.providers.items()},
         }
+        hub = snapshot.get("hub")
+        if isinstance(hub, dict):
+            # The link's own figure only knows what it loaded while connected; the outbox
+            # table is the truth, offline included.
+            hub["outbox_depth"] = stored["outbox_depth"]
+        return snapshot

@@ -7,16 +7,23 @@ of one per statement (FIELD-NOTES section 4), and the event loop never waits on 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import shutil
 import sqlite3
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
-from agent.errors import DatabaseCorruptError, SchemaTooNewError, StoreError
+from agent.errors import DatabaseCorruptError, SchemaTooNewError, StorageFault, StoreError
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +58,129 @@ def _configure(conn: sqlite3.Connection, *, synchronous: str) -> None:
     if str(mode).lower() != "wal":
         raise StoreError(f"could not switch the database to WAL (got {mode})")
     conn.execute(f"PRAGMA synchronous={synchronous}")
+
+
+PRIVATE_FILE = 0o600
+SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file as 0600 before SQLite does (it would honour the umask)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+
+
+def _make_private(path: Path) -> None:
+    for suffix in SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if side.stat().st_mode & 0o077:
+                side.chmod(PRIVATE_FILE)
+
+
+_STORAGE_FAULTS = {sqlite3.SQLITE_FULL: "disk_full", sqlite3.SQLITE_IOERR: "io_error"}
+
+
+def storage_fault_kind(err: sqlite3.Error) -> str | None:
+    """`disk_full` or `io_error` when the storage failed (not our SQL); None otherwise."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is None:
+        return "disk_full" if "disk is full" in str(err) else None
+    return _STORAGE_FAULTS.get(int(code) & 0xFF)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageEpisode:
+    """A storage fault that has ended: what it was, when, and how many operations it failed."""
+
+    kind: str
+    since: float
+    until: float
+    failures: int
+
+
+@dataclass(slots=True)
+class StorageHealth:
+    """Whether the database can be written now (status, metrics, the kiosk's 503)."""
+
+    kind: str | None = None
+    detail: str = ""
+    since: float | None = None
+    failures: int = 0
+    episodes: int = 0  # faults since start (a counter)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is None
+
+    def failed(self, kind: str, detail: str) -> None:
+        if self.kind is None:
+            self.kind, self.since, self.failures = kind, time.time(), 0
+            self.episodes += 1
+            _LOG.error("storage fault (%s): %s; typed codes and pickups are refused", kind, detail)
+        self.failures += 1
+        self.detail = detail
+
+    def succeeded(self) -> StorageEpisode | None:
+        """Mark writes working; the episode that just ended, if any."""
+        if self.kind is None or self.since is None:
+            return None
+        ended = StorageEpisode(self.kind, self.since, time.time(), self.failures)
+        self.kind, self.detail, self.since, self.failures = None, "", None, 0
+        _LOG.warning("storage works again after %.0f s", ended.until - ended.since)
+        return ended
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "fault": self.kind,
+            "since": self.since,
+            "failures": self.failures,
+            "faults_since_start": self.episodes,
+        }
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a database, even in a read-only folder or filesystem.
+
+    `mode=ro` still needs to create the WAL index (`-shm`) beside a WAL database; where that is
+    impossible and no WAL is left (a clean shutdown checkpoints and removes it), the file is
+    opened `immutable` (nothing can be writing it); with a WAL left, the database and its WAL
+    are copied to a private temporary folder and the copy is read. Blocking."""
+    if not path.is_file():
+        raise StoreError(f"{path}: no such database")
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError:
+        conn.close()
+    else:
+        conn.row_factory = sqlite3.Row
+        return conn
+    wal = path.with_name(path.name + "-wal")
+    if not wal.exists() or wal.stat().st_size == 0:
+        conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+    else:
+        conn = _open_copy(path, wal)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _open_copy(path: Path, wal: Path) -> sqlite3.Connection:
+    folder = Path(tempfile.mkdtemp(prefix="locker-ro-"))
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    shutil.copyfile(wal, folder / wal.name)
+    source = sqlite3.connect(copy)
+    try:
+        memory = sqlite3.connect(":memory:")
+        source.backup(memory)  # applies the WAL; the copies can go at once
+    finally:
+        source.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return memory
 
 
 def _integrity_check(conn: sqlite3.Connection) -> None:
@@ -117,13 +247,18 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         # Called on the loop after every committed write transaction (e.g. wake the hub sync).
         self.after_commit: list[Callable[[], None]] = []
+        self.health = StorageHealth()
+        # Called once when writes work again after a storage fault (e.g. record it for the hub).
+        self.on_storage_recovered: list[Callable[[StorageEpisode], Awaitable[None]]] = []
 
     async def open(self, *, migrate: bool = True) -> tuple[int, int]:
         """Open, check integrity, migrate (unless `migrate=False`). Returns (was, now) versions."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_create_private, self.path)
         try:
             self._conn = await aiosqlite.connect(self.path, isolation_level=None)
             await self.call(_configure, synchronous=self._synchronous)
+            # SQLite gives -wal and -shm the database file's mode; older ones may predate that.
+            await asyncio.to_thread(_make_private, self.path)
             await self.call(_integrity_check)
             if not migrate:
                 version = await self.call(_user_version)
@@ -146,15 +281,33 @@ class Database:
             await conn.close()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn(conn, *args)` in the database thread, outside any transaction we open."""
+        """Run `fn(conn, *args)` in the database thread, outside any transaction we open.
+
+        A full disk or an I/O error becomes `StorageFault` (503 "out of service") and marks
+        `health` faulted; the next successful write transaction clears it."""
         if self._conn is None:
             raise StoreError("database is not open")
-        # aiosqlite's worker runs callables against its connection; this is the one place we use it.
-        return await self._conn._execute(fn, self._conn._conn, *args, **kwargs)  # type: ignore[no-untyped-call,no-any-return]
+        try:
+            # aiosqlite's worker runs callables on its connection; the one place we use it.
+            return await self._conn._execute(fn, self._conn._conn, *args, **kwargs)  # type: ignore[no-untyped-call,no-any-return]
+        except sqlite3.OperationalError as err:
+            kind = storage_fault_kind(err)
+            if kind is None:
+                raise
+            self.health.failed(kind, str(err))
+            raise StorageFault(f"{kind}: {err}") from err
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args)` as ONE write transaction (BEGIN IMMEDIATE .. COMMIT/ROLLBACK)."""
         result: T = await self.call(_in_transaction, fn, *args, **kwargs)
+        ended = self.health.succeeded()
+        if ended is not None:
+            # The caller's transaction committed: nothing here may turn it into a failure.
+            for on_recovered in self.on_storage_recovered:
+                try:
+                    await on_recovered(ended)
+                except Exception:
+                    _LOG.exception("recording the end of a storage fault failed")
         for hook in self.after_commit:
             hook()
         return result
@@ -172,10 +325,11 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, 
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args, **kw)
+        conn.execute("COMMIT")  # may fail too (a full disk): then roll back as well
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite rolls back on its own after some errors (SQLITE_FULL)
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agent.reasons import Reason, user_message
@@ -52,6 +53,58 @@ def check_token(
         "holder_proven": token.holder_proven,
         "kid": token.kid.hex(),
         "issuer": token.issuer,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class LockerView:
+    """What this locker's database says about a verified token (read-only, spends nothing)."""
+
+    spent_at: float | None  # when its cti was spent here, if it was
+    order_state: str | None  # the order's state here; None when the locker has no such order
+    door: int | None = None
+    revoked_locally: bool = False  # the hub revoked its cti or key since the bundle
+
+
+_COLLECTABLE = "loaded"
+
+
+def apply_locker_view(result: dict[str, object], view: LockerView | None) -> dict[str, object]:
+    """`result` of `check_token` turned into what the locker would do now.
+
+    A token can verify and still be refused here: spent, revoked by the hub since the bundle, or
+    its order is unknown, collected, or not (any more) in a door. Without a database (`view` is
+    None) only the token itself was checked, which `locker` says."""
+    if view is None:
+        return {**result, "locker": {"database": False}}
+    locker: dict[str, object] = {
+        "database": True,
+        "spent": view.spent_at is not None,
+        "spent_at": None if view.spent_at is None else _iso(view.spent_at),
+        "order_state": view.order_state,
+        "door": view.door,
+    }
+    out = {**result, "locker": locker}
+    if not result.get("valid") or result.get("purpose") != "pickup":
+        return out
+    reason = None
+    if view.revoked_locally:
+        reason = Reason.REVOKED
+    elif view.spent_at is not None or view.order_state == "collected":
+        reason = Reason.ALREADY_USED
+    elif view.order_state is None:
+        reason = Reason.ORDER_UNKNOWN
+    elif view.order_state != _COLLECTABLE:
+        reason = Reason.ORDER_NOT_COLLECTABLE
+    if reason is None:
+        return out
+    return {
+        **out,
+        "valid": False,
+        "token_valid": True,
+        "reason": reason.value,
+        "message": user_message(reason),
+        "detail": "the token verifies, but this locker would refuse it now",
     }
 
 

@@ -173,8 +173,8 @@ async def test_metrics_count_pickups_by_result_in_prometheus_format(
         assert response.status == 200
         assert response.content_type == "text/plain"
         text = await response.text()
-    assert 'locker_typed_code_pickups_total{result="open"} 1' in text
-    assert 'locker_typed_code_pickups_total{result="CODE_UNKNOWN"} 1' in text
+    assert 'locker_typed_code_pickups_total{result="open"} 1.0' in text
+    assert 'locker_typed_code_pickups_total{result="CODE_UNKNOWN"} 1.0' in text
     assert "# TYPE locker_typed_code_pickups_total counter" in text
     assert 'locker_scans_total{result="' in text
     assert running.orders[0].code not in text

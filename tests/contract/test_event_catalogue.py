@@ -275,10 +275,12 @@ async def test_every_message_the_agent_sends_matches_the_schemas(
     failed = [e["body"] for e in mini_hub.events() if e["kind"] == "door.open_failed"]
     assert {"door": 23, "detail": failed[0]["detail"], "by": "staff"} in failed
     # what this drive does not reach (crash recovery, a full locker, a stalled link, audit
-    # checkpoints, a customer's report) is still checked against the schemas by kind above;
-    # identity.checked by tests/identity/test_wallet_pickup.py
+    # checkpoints, a customer's report, a full disk) is still checked against the schemas by
+    # kind above (a full disk's storage.fault in tests/agent/test_storage_faults.py,
+    # identity.checked in tests/identity/test_wallet_pickup.py)
     seen = {e["kind"] for e in mini_hub.events()}
     assert await asyncio.to_thread(emitted_event_kinds) - seen == {
         "audit.checkpoint", "door.open_interrupted", "door.reported_not_opened",
-        "link.drain_alarm", "locker.full", "return.open_interrupted", "identity.checked",
+        "link.drain_alarm", "locker.full", "return.open_interrupted", "storage.fault",
+        "identity.checked",
     }  # fmt: skip

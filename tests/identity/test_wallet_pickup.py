@@ -6,6 +6,7 @@ simulated wallets reach it through `SimulatedWalletLink` as a phone would over B
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -98,13 +99,18 @@ class Locker:
         return [json.loads(row[0]) for row in rows]
 
 
-async def start_locker(tmp_path: Path) -> Locker:
-    now = time.time()
+def _keys(tmp_path: Path, now: float) -> tuple[DemoFleet, SimulatedIssuer, Path]:
     fleet = create_demo_fleet(tmp_path / "fleet", "LK-DEMO-001", now)
     issuer = SimulatedIssuer(now=now)
     iaca = tmp_path / "iaca"
     iaca.mkdir()
     (iaca / "sim.pem").write_bytes(issuer.iaca_pem)
+    return fleet, issuer, iaca
+
+
+async def start_locker(tmp_path: Path) -> Locker:
+    now = time.time()
+    fleet, issuer, iaca = await asyncio.to_thread(_keys, tmp_path, now)  # key generation, files
     config = demo_config(tmp_path / "data", port=0, fleet=fleet)
     config = config.model_copy(
         update={

@@ -181,7 +181,7 @@ async def test_metrics_show_the_hub_link(hub_agent: RunningAgent, signing_hub: R
         assert response.status == 200
         text = await response.text()
     lines = set(text.splitlines())
-    assert "locker_hub_connected 1" in lines
+    assert "locker_hub_connected 1.0" in lines
     assert any(line.startswith("locker_outbox_depth ") for line in lines)
     assert any(line.startswith("locker_outbox_oldest_age_seconds ") for line in lines)
     assert any(line.startswith("locker_outbox_drain_alarm 0") for line in lines)

@@ -21,10 +21,14 @@ const $ = (id) => document.getElementById(id);
 const t = (key, vars = {}) =>
   (TEXT[lang][key] || TEXT.en[key] || "").replace(/\{(\w+)\}/g, (_, name) => vars[name] ?? "");
 
-// The agent's English message carries a support reference; keep it in every language.
+// A refusal carries its support reference as the `ref` field; keep it in every language.
 function withRef(text, agentMessage) {
   const ref = /\(ref ([^)]+)\)/.exec(agentMessage || "");
   return ref && ref[1] !== "-" ? `${text} (ref ${ref[1]})` : text;
+}
+
+function withRefField(text, body) {
+  return typeof body.ref === "string" && body.ref ? `${text} (ref ${body.ref})` : text;
 }
 
 // Door messages in the page's language, keeping the agent's support reference; the agent's own
@@ -38,7 +42,7 @@ function localised(key, vars, agentMessage) {
 function refusalText(body) {
   if (!body || typeof body.error !== "string") return t("network");
   const translated = REASONS[lang] && REASONS[lang][body.error];
-  if (translated) return withRef(translated, body.message);
+  if (translated) return withRefField(translated, body);
   return typeof body.message === "string" && body.message ? body.message : t("network");
 }
 

@@ -21,6 +21,7 @@ from agent.api.staff_routes import door_tool_routes
 from agent.api.web import make_web_app
 from agent.clock import ManualClock
 from agent.domain.attempts import AttemptPolicy
+from agent.services.attempts import AttemptGate
 from agent.services.pickup import PickupService
 from agent.services.sessions import Role
 from agent.services.staff import DoorHelpService, StaffService
@@ -111,19 +112,26 @@ async def start_locker(data_dir: Path) -> Locker:
     def key(code: str) -> str:
         return code_lookup_key(code, secret)
 
+    attempts = AttemptGate(agent.db, running.clock, AttemptPolicy())
     pickup = PickupService(
         agent.db,
         running.sim,
         running.clock,
         typed_code_key=key,
-        attempt_policy=AttemptPolicy(),
+        attempts=attempts,
         reopen_grace_s=GRACE_S,
     )
     staff = StaffService(
         agent.db, running.sim, running.sim, running.clock, on_fault_cleared=recorder("cleared")
     )
     door_help = DoorHelpService(
-        agent.db, running.sim, running.clock, supervisor, typed_code_key=key, grace_s=GRACE_S
+        agent.db,
+        running.sim,
+        running.clock,
+        supervisor,
+        typed_code_key=key,
+        attempts=attempts,
+        grace_s=GRACE_S,
     )
     context = ApiContext(
         pickup=pickup,

@@ -1,4 +1,4 @@
--- Schema 5: what an order needs proven about its customer (issue 15). `min_age` is the age to
+-- Schema 6: what an order needs proven about its customer (issue 15). `min_age` is the age to
 -- prove (a verified wallet at the locker, an ID check at the counter); `recipient_salt` and
 -- `recipient_digest` are the named recipient as SHA-256(salt || normalised name): the locker
 -- never stores the name itself.
