@@ -423,7 +423,8 @@ def openapi_document(version: str = "0") -> dict[str, object]:
             "version": version,
             "description": "Kiosk, courier, counter and staff endpoints of one locker agent. "
             "Request bodies are `application/json` (415 otherwise), at most 8 KiB, nested at "
-            "most 8 deep, integers of at most 19 digits, no lone surrogates. Errors share one "
+            "most 8 deep, integers of at most 19 digits, no lone surrogates (the counter ID "
+            "assist takes a PNG or JPEG frame instead). Errors share one "
             "shape: `{error: REASON, reason: REASON, ref: <support ref or null>, message: "
             "<user message>}`.",
         },
