@@ -147,7 +147,7 @@ _PATHS: dict[str, dict[str, object]] = {
             "(`payload`) and the wallet's QR device engagement (`engagement`, `mdoc:...`), "
             "verified offline (docs/identity.md)",
             "pickup",
-            body=_body({"code": _STR, "payload": _STR, "engagement": _STR}, ["engagement"]),
+            body=_body({"code": _CODE, "payload": _TOKEN, "engagement": _TOKEN}, ["engagement"]),
             errors=(400, 403, 404, 409, 429, 503),
         )
     },
@@ -347,7 +347,7 @@ _PATHS: dict[str, dict[str, object]] = {
             "Demo only: a simulated wallet of a person of `age` collects the age-restricted "
             "demo order `order`",
             "demo",
-            body=_body({"order": _STR, "age": _INT}, ["order", "age"]),
+            body=_body({"order": _ORDER, "age": _INT}, ["order", "age"]),
             errors=(400, 403, 404, 409, 503),
         ),
     },
