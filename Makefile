@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test check fmt bench clean
+.PHONY: install demo test check fmt bench clean screenshots
 
 $(STAMP): pyproject.toml requirements.lock scripts/system-deps.sh
 	scripts/system-deps.sh
@@ -24,12 +24,23 @@ check: $(STAMP)
 	$(BIN)/ruff format --check agent hardware hub_sync provisioning tests bench
 	$(BIN)/mypy
 
-test: check
+# axe-core for the screens' accessibility checks (tests/browser/test_axe.py), from the lock file
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	command -v npm >/dev/null || apt-get install -y -q npm
+	npm ci --prefix tests/browser --no-audit --no-fund
+	touch $(AXE)
+
+test: check $(AXE)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff format agent hardware hub_sync provisioning tests bench
 	$(BIN)/ruff check --fix agent hardware hub_sync provisioning tests bench
+
+# docs/screens/*.png, made by the browser tests (docs/screens.md shows them)
+screenshots: $(STAMP)
+	SCREENSHOTS_DIR=docs/screens $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/test_screenshots.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/tokens.py

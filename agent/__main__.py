@@ -25,7 +25,7 @@ from pathlib import Path
 from agent import audit, demo
 from agent.api.demo_routes import DemoToken, demo_routes
 from agent.api.demo_wallet_routes import demo_wallet_routes
-from agent.app import Agent
+from agent.app import Agent, DoorHardware
 from agent.config import AgentConfig, IdentityConfig, load_config, require_explicit_hardware
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.identity.cli import add_identity_commands, mdoc_check
@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the demo's data here (default: a fresh temporary folder)",
     )
     dem.add_argument("--json", action="store_true", help="print seeded orders as JSON lines")
+    dem.add_argument(
+        "--door-close-s",
+        type=float,
+        default=demo.DOOR_CLOSE_S,
+        help="simulated doors close by themselves this many seconds after opening (0: never)",
+    )
     dem.add_argument(
         "--hub",
         metavar="mqtt://HOST:PORT",
@@ -117,6 +123,7 @@ async def _demo(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"staff": staff})
     camera = SimulatedCamera()
     demo_tokens: list[DemoToken] = []
+    doors = demo.demo_doors(config, args.door_close_s if args.door_close_s > 0 else None)
     issuer, iaca = await asyncio.to_thread(demo.demo_identity, data_dir, time.time())
     config = config.model_copy(update={"identity": IdentityConfig(iaca=(iaca,))})
     wallets, age_orders = SimulatedWalletLink(), list[DemoToken]()
@@ -126,6 +133,7 @@ async def _demo(args: argparse.Namespace) -> int:
     agent = Agent(
         config,
         camera=camera,
+        hardware=DoorHardware(doors, doors),
         extra_routes=[demo_routes(camera, lambda: demo_tokens), wallet_demo],
         wallet_link=wallets,
     )
@@ -144,7 +152,26 @@ async def _demo(args: argparse.Namespace) -> int:
             for o in seeded
             if o.token
         )
-        _print_demo(seeded, started.url or "", data_dir, as_json=args.json, pins=pins, hub=args.hub)
+        label = await started.db.run(
+            demo.announce_for_courier,
+            started.typed_code_secret,
+            now=started.clock.now(),
+            hold_s=hold_s,
+        )
+        if seeded:  # a demo restarted on full doors seeds nothing new
+            refused = await asyncio.to_thread(
+                demo.refusal_tokens, fleet, seeded[0].order_id, started.clock.now()
+            )
+            demo_tokens.extend(DemoToken(r.label, r.key, r.token) for r in refused)
+        _print_demo(
+            seeded,
+            started.url or "",
+            data_dir,
+            as_json=args.json,
+            pins=pins,
+            hub=args.hub,
+            courier_label=label,
+        )
         restricted = await started.db.run(
             demo.seed_orders,
             started.typed_code_secret,
@@ -186,6 +213,7 @@ def _print_demo(
     as_json: bool,
     pins: Sequence[demo.DemoPin] = (),
     hub: str | None = None,
+    courier_label: str = "",
 ) -> None:
     if as_json:
         for order in seeded:
@@ -204,6 +232,8 @@ def _print_demo(
         print(json.dumps({"kiosk_url": url, "data_dir": str(data_dir), "hub": hub}), flush=True)
         for p in pins:  # after the kiosk line, which scripts read as the end of the orders
             print(json.dumps({"role": p.role, "actor": p.actor, "pin": p.pin}), flush=True)
+        screens = {name.lower(): link for name, link in demo.screen_urls(url)}
+        print(json.dumps({"screens": screens, "courier_label": courier_label}), flush=True)
         return
     link = "offline" if hub is None else f"syncing with {hub}"
     print(f"Demo locker (simulated doors, {link}) — data in {data_dir}")
@@ -211,8 +241,12 @@ def _print_demo(
         print(f"  order {order.order_id}  size {order.door_size}  code {order.code}")
         if order.token:
             print(f"    token {order.token}")
+    if courier_label:
+        print(f"  parcel for the courier to load: {courier_label}")
     for p in pins:
-        print(f"  {p.role} PIN {p.pin}  (sign in: POST /api/v1/staff/sign-in)")
+        print(f"  {p.role} PIN {p.pin}")
+    for name, link in demo.screen_urls(url)[1:]:
+        print(f"{name}: {link}")
     print(f"Kiosk: {url}   (Ctrl-C to stop)", flush=True)
 
 

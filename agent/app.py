@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -307,6 +308,8 @@ class Agent:
         if self.sync is not None:
             sync = self.sync
             providers["hub"] = lambda: asdict(sync.stats())
+        if self.trust is not None:
+            providers["trust"] = partial(_trust_section, self.trust)
         register_metrics(self.metrics, self.db.health, services, self.scanner, self.sync)
 
     async def _start_web(self, services: Services) -> None:
@@ -407,3 +410,15 @@ def _tls(ca: object, cert: object, key: object) -> TlsSettings:
         cert=None if cert is None else str(cert),
         key=None if key is None else str(key),
     )
+
+
+def _trust_section(trust: TrustService) -> dict[str, object]:
+    """The `trust` section of `/api/v1/status`: the bundle in force, for the staff screen."""
+    bundle = trust.bundle
+    if bundle is None:
+        return {"version": None, "issued_at": None, "next_update": None}
+    return {
+        "version": bundle.version,
+        "issued_at": bundle.issued_at,
+        "next_update": bundle.next_update,
+    }

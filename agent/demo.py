@@ -36,17 +36,21 @@ from agent.store import lockers
 from agent.tokens.claims import TokenFlags
 from agent.tokens.trust import load_trust_bundle
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
+from hardware.doors_sim import SimulatedLocker
 from provisioning.fleet import (
     BUNDLE_VALIDITY_S,
     DemoFleet,
     create_demo_fleet,
     fleet_trust_files,
 )
-from provisioning.keyfiles import load_descriptor, load_private_key
-from provisioning.mint import build_bundle
+from provisioning.keyfiles import generate_key, load_descriptor, load_private_key
+from provisioning.mint import build_bundle, mint_token
 
 DEMO_LOCKER_ID = "LK-DEMO-001"
 DEMO_FLEET = "demo"
+DOOR_CLOSE_S = 4.0  # the demo's doors close by themselves this long after opening
+# The screens a newcomer tries, by role (`/counter` needs a counter: locker.mode = "counter").
+DEMO_SCREENS = (("Kiosk", "/"), ("Courier", "/courier"), ("Staff", "/staff"))
 
 DEMO_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = (
     (DoorSize.S, OrderPolicy()),
@@ -205,3 +209,59 @@ def seed_orders(
             token = fleet.mint_pickup(order_id, now=now, hold_s=hold_s, flags=flags)
         seeded.append(SeededOrder(order_id, size.value, loaded.door, display_code(code), token))
     return seeded
+
+
+def announce_for_courier(
+    conn: sqlite3.Connection, secret: bytes, *, now: float, hold_s: float
+) -> str:
+    """Announce one more order, not yet in a door, for a courier to load on `/courier`; returns
+    its parcel label (what the courier scans)."""
+    order_id = f"ORD-{uuid.uuid4().hex[:10].upper()}"
+    parcel = f"PCL-{uuid.uuid4().hex[:8].upper()}"
+    code = new_typed_code(random.SystemRandom())
+    announce_order(
+        conn,
+        Announcement(
+            order_id=order_id,
+            size=DoorSize.S,
+            hold_s=hold_s,
+            policy=OrderPolicy(),
+            parcels=(parcel,),
+            code_key=code_lookup_key(code, secret),
+        ),
+        now=now,
+    )
+    return f"PCL:{order_id}:{parcel}"
+
+
+def demo_doors(config: AgentConfig, close_s: float | None) -> SimulatedLocker:
+    """The demo's simulated bank; with `close_s` its doors close by themselves after opening, so
+    a pickup ends with "closed, thank you" and a courier can confirm a load."""
+    return SimulatedLocker(len(config.doors.layout()), auto_close_s=close_s)
+
+
+def screen_urls(base_url: str) -> list[tuple[str, str]]:
+    """(name, URL) of each screen of a demo served at `base_url`."""
+    base = base_url.rstrip("/")
+    return [(name, base + path) for name, path in DEMO_SCREENS]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedToken:
+    label: str
+    key: str
+    token: str
+
+
+def refusal_tokens(fleet: DemoFleet, order_id: str, now: float) -> tuple[RefusedToken, ...]:
+    """Tokens for the demo camera that the locker refuses, so a newcomer sees how refusals look:
+    one of `order_id` that expired, and one signed by a key this fleet never trusted (blocking:
+    key generation)."""
+    expired = fleet.mint_pickup(order_id, now=now - 1800, hold_s=60)
+    forged = mint_token(
+        generate_key("es256"), order_ref=order_id, lockers=[fleet.locker_id], now=now, hold_s=3600
+    )
+    return (
+        RefusedToken("Expired token", "EXPIRED", expired),
+        RefusedToken("Forged token", "FORGED", forged),
+    )

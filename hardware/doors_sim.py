@@ -3,7 +3,9 @@
 Shipped in the package so that `make demo` and the tests run the same code. A simulated door
 behaves like a spring-loaded door: a latch pulse makes it pop open (its sensor turns OPEN) unless
 it is jammed; it stays open until somebody closes it (`close_door`), and can be forced
-(`force_open`) to test supervision.
+(`force_open`) to test supervision. With `auto_close_s` a door opened by a latch pulse closes by
+itself that long after (the demo: a pickup ends with "closed, thank you" and a courier can confirm
+a load without a person at the simulated bank); a forced door stays open.
 """
 
 from __future__ import annotations
@@ -29,17 +31,23 @@ class SimulatedFaults:
 @dataclass(slots=True)
 class _SimDoor:
     open: bool = False
+    moves: int = 0  # counts openings and closings: a late auto-close never shuts a newer opening
     faults: SimulatedFaults = field(default_factory=SimulatedFaults)
 
 
 class SimulatedLocker(DoorController, DoorSensors):
     """A bank of `door_count` simulated doors, all closed and locked at start."""
 
-    def __init__(self, door_count: int, *, relay_pulse_s: float = 0.0) -> None:
+    def __init__(
+        self, door_count: int, *, relay_pulse_s: float = 0.0, auto_close_s: float | None = None
+    ) -> None:
         if door_count < 1:
             raise ValueError("a locker has at least one door")
+        if auto_close_s is not None and auto_close_s <= 0:
+            raise ValueError("auto_close_s is a positive number of seconds (or None: never)")
         self._doors = {n: _SimDoor() for n in range(1, door_count + 1)}
         self._relay_pulse_s = relay_pulse_s
+        self._auto_close_s = auto_close_s
         self.relays_on: set[int] = set()
         self.pulses: list[int] = []  # every latch pulse delivered, in order (for tests and demo)
         self.started = False
@@ -67,6 +75,11 @@ class SimulatedLocker(DoorController, DoorSensors):
             self.pulses.append(door)
             if not faults.jammed:
                 sim.open = True
+                sim.moves += 1
+                if self._auto_close_s is not None:
+                    asyncio.get_running_loop().call_later(
+                        self._auto_close_s, self._auto_close, door, sim.moves
+                    )
         finally:
             self.relays_on.discard(door)
 
@@ -87,11 +100,20 @@ class SimulatedLocker(DoorController, DoorSensors):
     # -- what a person (or a test) does to the simulated bank -----------------------------------
     def close_door(self, door: int) -> None:
         """Somebody pushes the door shut."""
-        self._door(door).open = False
+        sim = self._door(door)
+        sim.open = False
+        sim.moves += 1
+
+    def _auto_close(self, door: int, moves: int) -> None:
+        sim = self._door(door)
+        if sim.moves == moves:
+            sim.open = False
 
     def force_open(self, door: int) -> None:
         """The door is pried open without a latch pulse."""
-        self._door(door).open = True
+        sim = self._door(door)
+        sim.open = True
+        sim.moves += 1
 
     def faults(self, door: int) -> SimulatedFaults:
         """The live fault settings of `door`, to change them."""

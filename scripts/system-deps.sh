@@ -18,6 +18,10 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # OCR-B glyphs for the MRZ reader's templates, rendered by tesseract's text2image
 command -v text2image >/dev/null 2>&1 || missing+=(tesseract-ocr)
 [ -f /usr/share/fonts/opentype/ocr-b/OCRB.otf ] || missing+=(fonts-ocr-b)
+# the kiosk speaks through Chromium's speech-dispatcher with espeak-ng voices (docs/deployment.md)
+command -v speech-dispatcher >/dev/null 2>&1 || missing+=(speech-dispatcher)
+[ -e /usr/lib/speech-dispatcher-modules/sd_espeak-ng ] || missing+=(speech-dispatcher-espeak-ng)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 if [ "${LOCKER_SKIP_OPTIONAL_DEPS:-}" != "1" ]; then
   [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 \
     || optional+=(rabbitmq-server)

@@ -153,10 +153,11 @@ _PATHS: dict[str, dict[str, object]] = {
     },
     "/api/v1/pickup/door-did-not-open": {
         "post": _op(
-            "Report that the door did not open (same code, within the grace period). Result: "
+            "Report that the door did not open (same code, or after a camera pickup the "
+            "`help_ticket` of its kiosk feed outcome, within the grace period). Result: "
             "jammed (door faulted, parcel stays collectable), open, was_open, unknown, collectable",
             "pickup",
-            body=_body({"code": _CODE}, ["code"]),
+            body=_body({"code": _CODE, "ticket": _CODE}),
             errors=(400, 404, 409, 429),
             ok={"$ref": "#/components/schemas/HelpOutcome"},
         )
@@ -330,6 +331,14 @@ _PATHS: dict[str, dict[str, object]] = {
                 {"name": "after", "in": "query", "required": False, "schema": _ID_PARAM}
             ],
         }
+    },
+    "/api/v1/kiosk/layout": {
+        "get": _op(
+            "The locker's door columns (consecutive doors of one size, numbered from the top, "
+            "`low` = reachable seated), for the kiosk's 'where is door N' map",
+            "kiosk",
+            errors=(),
+        )
     },
     "/api/v1/demo/controls": {
         "get": _op("Demo only: buttons that put a token in front of the camera", "demo", errors=())

@@ -10,9 +10,11 @@ from aiohttp import web
 
 from agent.api.auth import require_session
 from agent.api.bodies import digits
+from agent.api.context import context_of
 from agent.api.errors import read_json_object, string_field
 from agent.domain.policy import IdOutcome
-from agent.errors import RequestError
+from agent.errors import AgentError, RequestError
+from agent.reasons import Reason
 from agent.services.sessions import Role, Session
 from agent.services.staff import DoorHelpService, StaffService
 
@@ -57,7 +59,18 @@ async def door_state(request: web.Request) -> web.Response:
 
 
 async def door_did_not_open(request: web.Request) -> web.Response:
+    """`{"code": ...}` after a typed-code pickup, or `{"ticket": ...}`: the help ticket of a
+    camera pickup's outcome on the kiosk feed (a camera pickup has no code to report with)."""
     body = await read_json_object(request)
+    if "ticket" in body:
+        ticket = string_field(body, "ticket", max_len=64)
+        feed = context_of(request).feed
+        order = feed.order_for_help(ticket) if feed is not None else None
+        if order is None:
+            raise AgentError("unknown help ticket", reason=Reason.GRACE_EXPIRED)
+        return web.json_response(
+            asdict(await _tools(request).help.door_did_not_open_for_order(order))
+        )
     code = string_field(body, "code", max_len=64)
     return web.json_response(asdict(await _tools(request).help.door_did_not_open(code)))
 

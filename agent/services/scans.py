@@ -8,8 +8,9 @@ their language. The feed never holds a token: only the outcome, door and reason 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 
 from agent.clock import Clock
@@ -39,6 +40,10 @@ class ScanOutcome:
     door: int | None
     error: str | None
     message: str
+    ref: str | None = None  # the refusal's support reference (never a token)
+    receipt: str | None = None  # a return drop-off's receipt: the kiosk shows and speaks it
+    # one-time, random: lets the kiosk report "my door didn't open" for this camera pickup
+    help_ticket: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -50,11 +55,29 @@ class ScanFeed:
     def __init__(self, length: int = FEED_LENGTH) -> None:
         self._items: deque[ScanOutcome] = deque(maxlen=length)
         self._next_id = 1
+        self._length = length
+        self._help: OrderedDict[str, str] = OrderedDict()  # help ticket -> order id
 
     def add(
-        self, *, at: float, source: str, door: int | None, reason: Reason | None, ref: str = ""
+        self,
+        *,
+        at: float,
+        source: str,
+        door: int | None,
+        reason: Reason | None,
+        ref: str = "",
+        receipt: str | None = None,
+        help_order: str | None = None,
     ) -> ScanOutcome:
+        """Adds an outcome; with `help_order` (a camera pickup: no typed code to report with) it
+        carries a random ticket that `order_for_help` turns back into that order."""
         message = f"Door {door} is open" if reason is None else user_message(reason, ref)
+        ticket = None
+        if help_order is not None:
+            ticket = secrets.token_urlsafe(16)
+            self._help[ticket] = help_order
+            while len(self._help) > self._length:
+                self._help.popitem(last=False)
         outcome = ScanOutcome(
             id=self._next_id,
             at=at,
@@ -63,6 +86,9 @@ class ScanFeed:
             door=door,
             error=None if reason is None else reason.value,
             message=message,
+            ref=ref or None,
+            receipt=receipt,
+            help_ticket=ticket,
         )
         self._next_id += 1
         self._items.append(outcome)
@@ -70,6 +96,11 @@ class ScanFeed:
 
     def after(self, last_id: int) -> list[ScanOutcome]:
         return [item for item in self._items if item.id > last_id]
+
+    def order_for_help(self, ticket: str) -> str | None:
+        """The order a help ticket was issued for (None: unknown or forgotten). The door help
+        service still applies its own rules (grace period, what the sensor saw)."""
+        return self._help.get(ticket)
 
 
 class ScanService:
@@ -98,7 +129,8 @@ class ScanService:
         except AgentError as err:
             self._record(source, None, err.reason, err.ref)
             raise
-        self._record(source, result.door, None)
+        help_order = result.order_id if source == "camera" and not result.receipt else None
+        self._record(source, result.door, None, receipt=result.receipt, help_order=help_order)
         return result
 
     async def on_camera_code(self, code: DecodedCode) -> None:
@@ -136,8 +168,25 @@ class ScanService:
             (time.perf_counter() - started) * 1000,
         )
 
-    def _record(self, source: str, door: int | None, reason: Reason | None, ref: str = "") -> None:
-        self._feed.add(at=self._clock.now(), source=source, door=door, reason=reason, ref=ref)
+    def _record(
+        self,
+        source: str,
+        door: int | None,
+        reason: Reason | None,
+        ref: str = "",
+        *,
+        receipt: str | None = None,
+        help_order: str | None = None,
+    ) -> None:
+        self._feed.add(
+            at=self._clock.now(),
+            source=source,
+            door=door,
+            reason=reason,
+            ref=ref,
+            receipt=receipt,
+            help_order=help_order,
+        )
         self._metrics.count(
             "locker_scans_total",
             "Scanned codes by source and result (reason code when refused).",

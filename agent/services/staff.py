@@ -22,6 +22,7 @@ from agent.domain.policy import (
     Setting,
     Withdrawal,
     id_outcome_to_record,
+    order_refusal,
     pickup_refusal,
 )
 from agent.errors import AgentError, DoorFailed
@@ -273,8 +274,15 @@ class _Reported:
 
 def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None:
     order = lockers.find_order_by_code_key(conn, code_key)
-    if order is None:
-        return None
+    return None if order is None else _report_of(conn, order)
+
+
+def _reported_order_by_id(conn: sqlite3.Connection, order_id: str) -> _Reported | None:
+    order = lockers.get_order(conn, order_id)
+    return None if order is None else _report_of(conn, order)
+
+
+def _report_of(conn: sqlite3.Connection, order: Order) -> _Reported:
     fault = None
     if order.door is not None:
         fault = require_door(conn, order.door)["fault"]
@@ -351,11 +359,26 @@ class DoorHelpService:
         except AgentError:
             raise AgentError(reason=Reason.CODE_UNKNOWN) from None
         found = await self._attempts.run("door_did_not_open", _reported_or_refuse, key)
-        order, door = found.order, found.order.door
-        assert door is not None  # noqa: S101 - _reported_or_refuse checked it
         # the report is a typed code at a door: the order policy table decides as for a pickup
         # (an opening a restart cut off is staff's to judge, never the customer's word)
+        order = found.order
         refusal = pickup_refusal(order, _REPORT, now=now, withdrawn=found.withdrawn, reported=True)
+        return await self._answer(found, now, refusal)
+
+    async def door_did_not_open_for_order(self, order_id: str) -> HelpOutcome:
+        """The same report for a pickup that had no typed code (a camera scan), for the order a
+        kiosk help ticket stands for (`ScanFeed.order_for_help`). The token's credential was
+        checked when the door opened; the order's own rules are asked again."""
+        found = await self._db.read(_reported_order_by_id, order_id)
+        if found is None or found.order.door is None:
+            raise AgentError(reason=Reason.GRACE_EXPIRED)
+        now = self._clock.now()
+        refusal = order_refusal(found.order, now=now, withdrawn=found.withdrawn, reported=True)
+        return await self._answer(found, now, refusal)
+
+    async def _answer(self, found: _Reported, now: float, refusal: Reason | None) -> HelpOutcome:
+        order, door = found.order, found.order.door
+        assert door is not None  # noqa: S101 - checked by the callers
         if refusal is not None:
             raise AgentError(reason=refusal, ref=support_ref(order.order_id))
         if order.state is OrderState.LOADED:

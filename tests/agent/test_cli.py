@@ -95,7 +95,7 @@ def test_demo_json_prints_orders_and_the_kiosk_url(tmp_path: Path) -> None:
     )
     try:
         assert process.stdout is not None
-        lines = [json.loads(process.stdout.readline()) for _ in range(6)]
+        lines = [json.loads(process.stdout.readline()) for _ in range(9)]
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=20)
@@ -104,6 +104,13 @@ def test_demo_json_prints_orders_and_the_kiosk_url(tmp_path: Path) -> None:
     assert all({"order", "door_size", "code"} <= set(o) for o in orders)
     assert {o["door_size"] for o in orders} == {"S", "M", "L"}
     assert last["kiosk_url"].startswith("http://127.0.0.1:")
+    assert [(p["role"], len(p["pin"])) for p in lines[6:8]] == [("courier", 6), ("staff", 6)]
+    base = last["kiosk_url"].rstrip("/")
+    assert lines[8]["screens"] == {
+        "kiosk": base + "/",
+        "courier": base + "/courier",
+        "staff": base + "/staff",
+    }
     assert process.returncode == 0
 
 

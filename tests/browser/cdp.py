@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -196,11 +197,11 @@ class CdpPage:
         await self._reader
 
 
-async def _wait_for_port(profile: Path, process: asyncio.subprocess.Process) -> int:
+async def _wait_for_port(profile: Path, process: subprocess.Popen[bytes]) -> int:
     port_file = profile / "DevToolsActivePort"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if process.returncode is not None:
+        if process.poll() is not None:
             raise CdpError(f"chromium exited at start with code {process.returncode}")
         with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
             return int(port_file.read_text().splitlines()[0])
@@ -218,34 +219,41 @@ async def _page_socket_url(http: aiohttp.ClientSession, port: int) -> str:
         return str((await response.json())["webSocketDebuggerUrl"])
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
         process.terminate()
         try:
-            await asyncio.wait_for(process.wait(), timeout=5)
-        except TimeoutError:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             process.kill()
-            await process.wait()
+            process.wait()
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(*, width: int = 900, height: int = 1280) -> AsyncIterator[CdpPage]:
+async def chromium_page(
+    *, width: int = 900, height: int = 1280, extra_flags: tuple[str, ...] = ()
+) -> AsyncIterator[CdpPage]:
     """A fresh headless Chromium (new profile, no network services) with one page to drive.
 
     The browser and its profile folder are gone when the block exits, whatever happened in it.
     """
     profile = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="kiosk-chromium-"))
-    process = await asyncio.create_subprocess_exec(
-        str(CHROMIUM),
-        *_FLAGS,
-        f"--user-data-dir={profile}",
-        f"--window-size={width},{height}",
-        "about:blank",
+    # started from a thread: forking this large test process can hold the event loop too long
+    process = await asyncio.to_thread(
+        subprocess.Popen,
+        [
+            str(CHROMIUM),
+            *_FLAGS,
+            *extra_flags,
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ],
         # crash reports and caches go to the throwaway profile, not the user's home
         env={**os.environ, "XDG_CONFIG_HOME": str(profile), "XDG_CACHE_HOME": str(profile)},
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         port = await _wait_for_port(profile, process)
@@ -258,5 +266,5 @@ async def chromium_page(*, width: int = 900, height: int = 1280) -> AsyncIterato
                 finally:
                     await page.close()
     finally:
-        await _stop(process)
+        await asyncio.to_thread(_stop, process)
         await asyncio.to_thread(shutil.rmtree, profile, ignore_errors=True)

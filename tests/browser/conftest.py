@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.conftest import RunningAgent, start_agent
+from tests.agent.ops.conftest import OpsAgent, start_ops_agent
 from tests.browser.cdp import CdpPage, chromium_page
 
 
@@ -27,3 +28,25 @@ async def page() -> AsyncIterator[CdpPage]:
         yield opened
         if opened.exceptions:
             pytest.fail("the kiosk page threw: " + "; ".join(opened.exceptions[:3]))
+
+
+@pytest.fixture
+async def ops_locker(tmp_path: Path) -> AsyncIterator[OpsAgent]:
+    """A locker with a courier PIN and a staff PIN (tests.agent.ops.conftest), for staff screens."""
+    running = await start_ops_agent(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        await running.http.close()
+        await running.agent.stop()
+
+
+@pytest.fixture
+async def ops_counter(tmp_path: Path) -> AsyncIterator[OpsAgent]:
+    """A staffed counter (no doors) with the same PINs."""
+    running = await start_ops_agent(tmp_path / "data", mode="counter")
+    try:
+        yield running
+    finally:
+        await running.http.close()
+        await running.agent.stop()

@@ -3,7 +3,10 @@ and the page checks a person would notice (labels, target sizes, contrast, focus
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +125,59 @@ FOCUS_RING_JS = r"""
   return { id: el.id || el.textContent.trim(), ring: outline || s.boxShadow !== "none" };
 })()
 """
+
+
+async def press_keypad(page: CdpPage, code: str) -> None:
+    """Enters `code` with the on-screen keypad, by mouse clicks alone (hyphens are not keys)."""
+    for ch in code.replace("-", ""):
+        await page.click(f"#keypad button[data-key={json.dumps(ch)}]")
+
+
+# The kiosk speaks through speechSynthesis: keep what it says, to check it in a test.
+RECORD_SPEECH_JS = """
+(() => {
+  window.__spoken = [];
+  window.speechSynthesis.speak = (u) => window.__spoken.push({ lang: u.lang, text: u.text });
+  return true;
+})()
+"""
+
+
+async def spoken(page: CdpPage) -> list[dict[str, str]]:
+    said: list[dict[str, str]] = await page.evaluate("window.__spoken || []")
+    return said
+
+
+NO_SIDEWAYS_SCROLL_JS = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+AXE_JS = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+# Skipped only outside CI (a bare `pytest` run); under CI (`make test` installs it) it must run.
+AXE_TESTS = [
+    pytest.mark.skipif(
+        not AXE_JS.exists() and not os.environ.get("CI"),
+        reason=f"{AXE_JS} is missing (`make test` installs it: npm ci in tests/browser)",
+    )
+]
+
+# The serious and critical violations axe-core finds on the page as it is now.
+AXE_RUN_JS = """
+(async () => {
+  const found = await axe.run(document, { resultTypes: ["violations"] });
+  return found.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => {
+      const where = v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ");
+      return `${v.impact} ${v.id}: ${where}`;
+    });
+})()
+"""
+
+
+async def axe_problems(page: CdpPage) -> list[str]:
+    """Injects axe-core (once per page load) and runs it."""
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        source = await asyncio.to_thread(AXE_JS.read_text, encoding="utf-8")
+        await page.evaluate(source)
+    problems: list[str] = await page.evaluate(AXE_RUN_JS)
+    return problems

@@ -1,61 +1,50 @@
-// The kiosk page: typed codes, live results of camera scans, the opened door's state, messages in
-// the customer's language, spoken results and an inactivity reset. No framework and no network
-// beyond the agent: it must run on a small kiosk computer that is offline.
+// The customer kiosk: typed codes (on-screen keypad or keyboard), returns, live results of camera
+// scans, the opened door's state and where it is, words in four languages, spoken results and an
+// inactivity reset with a warning first. Runs offline on a small kiosk computer.
 "use strict";
 
 const PARAMS = new URLSearchParams(window.location.search);
 const IDLE_RESET_MS = 1000 * Math.max(1, Number(PARAMS.get("idle")) || 45);
+const WARNING_MS = Math.min(10000, IDLE_RESET_MS / 2); // "more time?" this long before the reset
 const THANKS_RESET_MS = Math.min(IDLE_RESET_MS, 10000);
 const FEED_POLL_MS = 700;
 const DOOR_POLL_MS = 1000;
 const DOOR_WATCH_MS = 5 * 60 * 1000;
 const FINAL_STATES = new Set(["jammed", "out_of_service", "unknown"]);
+const HOME_LANG = initialLanguage(); // ?lang=xx: the language this kiosk returns to when idle
 
-let lang = "en";
+let mode = "collect"; // or "return"
+let outcome = null; // what the result area shows: {kind, door, text(), detail(), where}
+let columns = []; // the locker's door columns, top to bottom: [[{door, low}], ...]
 let lastEventId = null; // null: the next poll only learns where the feed is
 let idleTimer = null;
+let warnTimer = null;
 let watch = null; // the door being watched after an opening: {door, code, seenOpen, id}
 let watchSerial = 0;
+let guided = false; // the spoken guide was given since the last reset
 
 const $ = (id) => document.getElementById(id);
-const t = (key, vars = {}) =>
-  (TEXT[lang][key] || TEXT.en[key] || "").replace(/\{(\w+)\}/g, (_, name) => vars[name] ?? "");
 
-// A refusal carries its support reference as the `ref` field; keep it in every language.
-function withRef(text, agentMessage) {
-  const ref = /\(ref ([^)]+)\)/.exec(agentMessage || "");
-  return ref && ref[1] !== "-" ? `${text} (ref ${ref[1]})` : text;
+// A voice of the page's language: speech-dispatcher offers espeak-ng's voices as "fr-FR",
+// "pl", "en-GB"..., and without an explicit voice Chromium may read French with an English one.
+function voiceFor(lang) {
+  const voices = window.speechSynthesis.getVoices();
+  const exact = voices.find((v) => v.lang.toLowerCase() === lang);
+  return exact || voices.find((v) => v.lang.toLowerCase().startsWith(`${lang}-`)) || null;
 }
 
-function withRefField(text, body) {
-  return typeof body.ref === "string" && body.ref ? `${text} (ref ${body.ref})` : text;
-}
-
-// Door messages in the page's language, keeping the agent's support reference; the agent's own
-// (English) words only when the page has no text for what it reported.
-function localised(key, vars, agentMessage) {
-  const text = t(key, vars);
-  if (text) return withRef(text, agentMessage);
-  return typeof agentMessage === "string" ? agentMessage : t("network");
-}
-
-function refusalText(body) {
-  if (!body || typeof body.error !== "string") return t("network");
-  const translated = REASONS[lang] && REASONS[lang][body.error];
-  if (translated) return withRefField(translated, body);
-  return typeof body.message === "string" && body.message ? body.message : t("network");
-}
-
-function speak(text) {
-  if (!("speechSynthesis" in window)) return;
-  window.speechSynthesis.cancel();
+// `queue`: after what is being said (a key's echo after the guide), not instead of it.
+function speak(text, { queue = false } = {}) {
+  if (!("speechSynthesis" in window) || !text) return;
+  if (!queue) window.speechSynthesis.cancel();
   const utterance = new SpeechSynthesisUtterance(text);
-  utterance.lang = lang;
+  utterance.lang = I18N.lang;
+  const voice = voiceFor(I18N.lang);
+  if (voice) utterance.voice = voice;
   window.speechSynthesis.speak(utterance);
 }
 
 // A short tone before the words, so a person who cannot see the screen knows the outcome at once.
-// On the kiosk Chromium runs with --autoplay-policy=no-user-gesture-required (camera scans).
 let audio = null; // one context for the page: browsers cap how many may exist at once
 function chime(ok) {
   try {
@@ -73,61 +62,77 @@ function chime(ok) {
   }
 }
 
-function show(kind, text, { door = null, detail = "" } = {}) {
+// -- the result area -------------------------------------------------------------------------
+
+function render(speakIt) {
   const box = $("result");
-  box.className = kind;
-  $("result-door").hidden = door === null;
-  $("result-door-number").textContent = door === null ? "" : String(door);
+  const shown = outcome || { kind: "", door: null, text: () => "" };
+  box.className = shown.kind;
+  box.setAttribute("aria-busy", String(shown.kind === "busy"));
+  $("progress").hidden = shown.kind !== "busy";
+  $("result-door").hidden = shown.door === null;
+  $("result-door-number").textContent = shown.door === null ? "" : String(shown.door);
+  const text = shown.text();
+  const detail = shown.detail ? shown.detail() : "";
+  const where = shown.where && shown.door !== null ? whereText(columns, shown.door) : "";
   $("result-text").textContent = text;
   $("result-detail").textContent = detail;
-  if (text && kind !== "busy") {
-    if (kind === "ok" || kind === "err") chime(kind === "ok");
-    speak(detail ? `${text}. ${detail}` : text);
+  $("where").hidden = !where;
+  $("where-text").textContent = where;
+  if (where) drawMap($("door-map"), columns, shown.door);
+  if (speakIt && text && shown.kind !== "busy") {
+    if (shown.kind === "ok" || shown.kind === "err") chime(shown.kind === "ok");
+    speak([text, detail, where].filter(Boolean).join(" "));
   }
+}
+
+function show(kind, text, { door = null, detail = null, where = false } = {}) {
+  outcome = { kind, door, text, detail, where };
+  render(true);
   armIdleReset();
 }
 
 function setDetail(kind, detail) {
-  $("result").className = kind;
-  $("result-detail").textContent = detail;
-  speak(detail);
+  if (!outcome) return;
+  outcome.kind = kind;
+  outcome.detail = detail;
+  render(true);
   armIdleReset();
+}
+
+// The door's words in the page's language with the agent's support reference; the agent's own
+// (English) words only when the page has no text for what it reported.
+function doorWords(key, vars, body) {
+  return () => (hasText(key) ? withRef(t(key, vars), refOf(body)) : body.message || t("network"));
 }
 
 function endPickup() {
   stopWatching();
   delete $("result").dataset.door;
+  delete $("result").dataset.receipt;
   $("not-open").hidden = true;
 }
 
-async function requestJson(path, options = {}) {
-  const response = await fetch(path, options);
-  let body = null;
-  try {
-    body = await response.json();
-  } catch (err) {
-    body = null; // a proxy's HTML error page: never shown to the person
-  }
-  return { ok: response.ok, body };
-}
-
-async function postJson(path, payload) {
-  return requestJson(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(payload),
-  });
-}
-
+// `code`: the typed code, or `{ticket}` after a camera pickup; either reports "didn't open".
 function showOpened(body, code) {
   const door = body.door;
-  const detail = body.receipt ? `${t("openedDetail")} ${t("receipt", { receipt: body.receipt })}`
-    : t("openedDetail");
-  show("ok", t(body.reopened ? "reopened" : "opened", { door }), { door, detail });
+  const receipt = body.receipt;
+  const detail = () =>
+    receipt ? `${t("openedDetail")} ${t("receipt", { receipt })}` : t("openedDetail");
+  show("ok", () => t(body.reopened ? "reopened" : "opened", { door }), { door, detail, where: true });
   $("not-open").hidden = !code;
   // on a short screen the door number and the help button must not sit below the fold
   ($("not-open").hidden ? $("result") : $("not-open")).scrollIntoView({ block: "nearest" });
   watchDoor(door, code);
+}
+
+function showReturnOpened(body) {
+  const { door, receipt } = body;
+  const detail = () => `${t("returnDetail")} ${t("receipt", { receipt })}`;
+  show("ok", () => t("returnOpened", { door }), { door, detail, where: true });
+  $("result").dataset.receipt = receipt;
+  $("result").scrollIntoView({ block: "nearest" });
+  watchDoor(door, null);
 }
 
 async function submitCode(event) {
@@ -136,27 +141,46 @@ async function submitCode(event) {
   const code = input.value.trim();
   if (!code) {
     // a second Enter after an opening must not hide which door opened
-    if (!(watch && $("result").className === "ok")) show("err", t("empty"));
+    if (!(watch && outcome && outcome.kind === "ok")) show("err", () => t("empty"));
     return;
   }
   endPickup(); // the previous pickup's door is no longer this person's business
+  const returning = mode === "return";
   $("submit").disabled = true;
-  show("busy", t("working"));
+  show("busy", () => t("working"));
   try {
-    const { ok, body } = await postJson("/api/v1/pickup/code", { code });
+    const path = returning ? "/api/v1/returns/start" : "/api/v1/pickup/code";
+    const { ok, body } = await postJson(path, { code });
     if (ok && body && body.result === "open") {
       input.value = "";
       input.removeAttribute("aria-invalid");
-      showOpened(body, code);
+      if (returning) showReturnOpened(body);
+      else showOpened(body, code);
     } else {
       input.setAttribute("aria-invalid", "true");
-      show("err", refusalText(body));
+      show("err", () => refusalText(body));
       input.select();
     }
   } catch (err) {
-    show("err", t("network"));
+    show("err", () => t("network"));
   } finally {
     $("submit").disabled = false;
+  }
+}
+
+// Reusable packaging (liners, boxes) goes back without a code: the agent picks a door.
+async function returnPackaging() {
+  endPickup();
+  $("packaging").disabled = true;
+  show("busy", () => t("working"));
+  try {
+    const { ok, body } = await postJson("/api/v1/returns/packaging", { items: 1 });
+    if (ok && body && body.result === "open") showReturnOpened(body);
+    else show("err", () => refusalText(body));
+  } catch (err) {
+    show("err", () => t("network"));
+  } finally {
+    $("packaging").disabled = false;
   }
 }
 
@@ -165,15 +189,16 @@ async function reportNotOpened() {
   const { door, code } = watch;
   $("not-open").disabled = true;
   try {
-    const { ok, body } = await postJson("/api/v1/pickup/door-did-not-open", { code });
+    const report = typeof code === "string" ? { code } : { ticket: code.ticket };
+    const { ok, body } = await postJson("/api/v1/pickup/door-did-not-open", report);
     if (ok && body && typeof body.result === "string") {
       showHelpOutcome(body, door);
     } else {
-      show("err", refusalText(body), { door });
+      show("err", () => refusalText(body), { door });
     }
     $("not-open").hidden = true;
   } catch (err) {
-    show("err", t("network"), { door });
+    show("err", () => t("network"), { door });
   } finally {
     $("not-open").disabled = false;
   }
@@ -181,16 +206,18 @@ async function reportNotOpened() {
 
 function showHelpOutcome(body, door) {
   const result = body.result;
-  const key = TEXT.en[`help_${result}`] ? `help_${result}` : `state_${result}`;
+  const key = hasText(`help_${result}`) ? `help_${result}` : `state_${result}`;
   const shown = body.door ?? door;
   const good = result === "open" || result === "was_open";
-  show(good ? "ok" : "warn", localised(key, { door: shown }, body.message), { door: shown });
+  show(good ? "ok" : "warn", doorWords(key, { door: shown }, body), { door: shown, where: true });
   // an open door is still followed until it closes; every other answer ends this pickup
   if (result !== "open") stopWatching();
 }
 
-// After an opening, follow the door's sensor: "closed" only counts once the door was seen open,
-// since a jammed door never leaves "closed" until the agent declares it jammed.
+// -- following the opened door ----------------------------------------------------------------
+
+// "closed" only counts once the door was seen open: a jammed door never leaves "closed" until
+// the agent declares it jammed.
 function watchDoor(door, code) {
   watchSerial += 1;
   const id = watchSerial;
@@ -224,46 +251,102 @@ function onDoorState(body) {
   if (state === watch.lastState) return;
   watch.lastState = state;
   if (state === "left_open") {
-    setDetail("warn", localised("state_left_open", { door }, body.message));
+    setDetail("warn", doorWords("state_left_open", { door }, body));
   } else if (state === "closed" && watch.seenOpen) {
-    show("ok", localised("state_closed", { door }, body.message), { door });
+    show("ok", doorWords("state_closed", { door }, body), { door });
     $("not-open").hidden = true;
     stopWatching();
     clearTimeout(idleTimer);
     idleTimer = setTimeout(resetPage, THANKS_RESET_MS);
   } else if (FINAL_STATES.has(state)) {
-    show("err", localised(`state_${state}`, { door }, body.message), { door });
+    show("err", doorWords(`state_${state}`, { door }, body), { door, where: true });
     $("not-open").hidden = true;
     stopWatching();
   }
 }
 
-function setLanguage(code) {
-  lang = code;
-  document.documentElement.lang = code;
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const b of document.querySelectorAll("#languages button")) {
-    b.setAttribute("aria-pressed", String(b.dataset.lang === code));
+// -- modes, keypad, language, idle reset -------------------------------------------------------
+
+function setMode(next) {
+  mode = next;
+  const returning = mode === "return";
+  $("title").dataset.i18n = returning ? "modeReturn" : "title";
+  $("hint").dataset.i18n = returning ? "returnHint" : "hint";
+  $("code-label").dataset.i18n = returning ? "returnCodeLabel" : "codeLabel";
+  $("submit").dataset.i18n = returning ? "returnOpen" : "open";
+  for (const b of document.querySelectorAll("#modes button")) {
+    b.setAttribute("aria-pressed", String(b.dataset.mode === mode));
   }
+  $("packaging").hidden = !returning;
+  setLanguage(I18N.lang); // the swapped keys get their words
 }
 
-function resetPage() {
+function chooseMode(next) {
+  if (next === mode) return;
   endPickup();
+  outcome = null;
+  render(false);
   $("code").value = "";
   $("code").removeAttribute("aria-invalid");
-  show("", "");
-  $("demo-status").textContent = "";
-  setLanguage("en");
+  setMode(next);
   $("code").focus();
 }
 
-// Nobody should find the previous customer's door number or language: reset when idle, except
-// while the door just opened is followed (the person is at the door; a closed door or a final
-// verdict ends the following).
+// An audio-guided path: the first touch of a new customer speaks where everything is, and each
+// key says what it typed, so a person who cannot see the screen can find the keypad and enter a
+// code; the outcome then says which door opened and where it is.
+function guideOnFirstTouch() {
+  if (guided) return;
+  guided = true;
+  speak(t("guide"));
+}
+
+function echoKey(key) {
+  const name = key === "delete" ? t("keyDeleteName") : key === "clear" ? t("keyClearName") : key;
+  speak(name, { queue: true });
+}
+
+function somethingToClear() {
+  return Boolean(outcome || $("code").value || mode !== "collect" || I18N.lang !== HOME_LANG);
+}
+
+function resetPage() {
+  guided = false;
+  endPickup();
+  hideWarning();
+  outcome = null;
+  $("code").value = "";
+  $("code").removeAttribute("aria-invalid");
+  $("demo-status").textContent = "";
+  setMode("collect");
+  setLanguage(HOME_LANG);
+  render(false);
+  $("code").focus();
+}
+
+function watching() {
+  return Boolean(watch && Date.now() < watch.until);
+}
+
+function showWarning() {
+  if (watching() || !somethingToClear()) return;
+  $("more-time").hidden = false;
+  speak(t("moreTime"));
+}
+
+function hideWarning() {
+  $("more-time").hidden = true;
+}
+
+// Nobody should find the previous customer's door number or language: warn, then reset when
+// idle, except while the door just opened is followed (the person is at the door).
 function armIdleReset() {
   clearTimeout(idleTimer);
+  clearTimeout(warnTimer);
+  hideWarning();
+  warnTimer = setTimeout(showWarning, IDLE_RESET_MS - WARNING_MS);
   idleTimer = setTimeout(() => {
-    if (watch && Date.now() < watch.until) {
+    if (watching()) {
       armIdleReset();
       return;
     }
@@ -271,12 +354,15 @@ function armIdleReset() {
   }, IDLE_RESET_MS);
 }
 
+// -- camera scans and the demo ---------------------------------------------------------------
+
 function onCameraEvent(event) {
   endPickup();
   if (event.result === "open" && event.door !== null) {
-    showOpened(event, null);
+    if (event.receipt) showReturnOpened(event);
+    else showOpened(event, event.help_ticket ? { ticket: event.help_ticket } : null);
   } else {
-    show("err", refusalText(event));
+    show("err", () => refusalText(event));
   }
 }
 
@@ -299,6 +385,15 @@ async function pollScanEvents() {
     lastEventId = null;
   }
   setTimeout(pollScanEvents, FEED_POLL_MS);
+}
+
+async function loadLayout() {
+  try {
+    const { ok, body } = await requestJson("/api/v1/kiosk/layout");
+    if (ok && body && Array.isArray(body.columns)) columns = body.columns.map((c) => c.doors);
+  } catch (err) {
+    columns = []; // no map: the door number alone still tells
+  }
 }
 
 async function loadDemoControls() {
@@ -329,23 +424,31 @@ async function demoAction(control) {
   }
 }
 
-function init() {
-  const nav = $("languages");
-  for (const code of Object.keys(TEXT)) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.dataset.lang = code;
-    button.lang = code;
-    button.textContent = TEXT[code].langName;
-    button.addEventListener("click", () => setLanguage(code));
-    nav.appendChild(button);
-  }
+async function init() {
+  await loadLanguages();
+  languageButtons($("languages"));
+  buildKeypad($("keypad"), $("code"), (key) => {
+    echoKey(key);
+    armIdleReset();
+  });
+  document.addEventListener("pointerdown", guideOnFirstTouch, { capture: true });
+  I18N.onChange.push(() => render(Boolean(outcome)));
   $("code-form").addEventListener("submit", submitCode);
   $("not-open").addEventListener("click", reportNotOpened);
+  $("packaging").addEventListener("click", returnPackaging);
+  for (const b of document.querySelectorAll("#modes button")) {
+    b.addEventListener("click", () => chooseMode(b.dataset.mode));
+  }
+  $("more-time-yes").addEventListener("click", () => {
+    armIdleReset();
+    $("code").focus();
+  });
   document.addEventListener("input", armIdleReset);
   document.addEventListener("keydown", armIdleReset);
   document.addEventListener("pointerdown", armIdleReset);
-  setLanguage("en");
+  setMode("collect");
+  setLanguage(HOME_LANG);
+  await loadLayout();
   loadDemoControls();
   pollScanEvents();
   $("code").focus();
