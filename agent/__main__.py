@@ -24,11 +24,13 @@ from pathlib import Path
 
 from agent import audit, demo
 from agent.api.demo_routes import DemoToken, demo_routes
+from agent.api.demo_wallet_routes import demo_wallet_routes
 from agent.app import Agent, DoorHardware
-from agent.config import AgentConfig, load_config, require_explicit_hardware
+from agent.config import AgentConfig, IdentityConfig, load_config, require_explicit_hardware
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.evidence.cli import add_evidence_commands, evidence_command
 from agent.identity.cli import add_identity_commands, mdoc_check
+from agent.identity.simulated_wallet import SimulatedWalletLink
 from agent.logs import setup_logging
 from agent.store.db import Database, schema_version_of_code
 from agent.support_cli import add_support_commands, scan_files, token_check
@@ -125,11 +127,18 @@ async def _demo(args: argparse.Namespace) -> int:
     camera = SimulatedCamera()
     demo_tokens: list[DemoToken] = []
     doors = demo.demo_doors(config, args.door_close_s if args.door_close_s > 0 else None)
+    issuer, iaca = await asyncio.to_thread(demo.demo_identity, data_dir, time.time())
+    config = config.model_copy(update={"identity": IdentityConfig(iaca=(iaca,))})
+    wallets, age_orders = SimulatedWalletLink(), list[DemoToken]()
+    wallet_demo = demo_wallet_routes(
+        issuer, wallets, lambda: agent.running.wallet, lambda: age_orders, time.time
+    )
     agent = Agent(
         config,
         camera=camera,
         hardware=DoorHardware(doors, doors),
-        extra_routes=[demo_routes(camera, lambda: demo_tokens)],
+        extra_routes=[demo_routes(camera, lambda: demo_tokens), wallet_demo],
+        wallet_link=wallets,
     )
 
     async def announce(started: Agent) -> None:
@@ -176,6 +185,18 @@ async def _demo(args: argparse.Namespace) -> int:
                 f" --locker {config.locker.id}",
                 flush=True,
             )
+        restricted = await started.db.run(
+            demo.seed_orders,
+            started.typed_code_secret,
+            now=started.clock.now(),
+            hold_s=hold_s,
+            fleet=fleet,
+            orders=demo.DEMO_AGE_ORDERS,
+        )
+        age_orders.extend(
+            DemoToken(f"18+ {o.order_id}", o.order_id, o.token or "") for o in restricted
+        )
+        _print_age_orders(restricted, as_json=args.json)
         if args.hub and not args.json:
             print(
                 f"Hub link: {args.hub} (fleet {demo.DEMO_FLEET}, device {config.locker.id});"
@@ -185,6 +206,16 @@ async def _demo(args: argparse.Namespace) -> int:
 
     await _serve(agent, on_started=announce)
     return EXIT_OK
+
+
+def _print_age_orders(seeded: Sequence[demo.SeededOrder], *, as_json: bool) -> None:
+    """The age-restricted demo orders (18+): they open only for a wallet proving the age."""
+    for order in () if as_json else seeded:
+        print(
+            f"  18+ order {order.order_id}  code {order.code}: opens only with a wallet —"
+            f' POST /api/v1/demo/wallet {{"order": "{order.order_id}", "age": 25}} (or 16)',
+            flush=True,
+        )
 
 
 def _print_demo(

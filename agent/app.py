@@ -32,9 +32,12 @@ from agent.config import AgentConfig
 from agent.errors import AgentError, ConfigError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
+from agent.identity.proximity import WalletLink
 from agent.metrics import Metrics
 from agent.reasons import Reason
 from agent.services.expiry import credit_downtime
+from agent.services.id_assist import mrz_templates
+from agent.services.identity_check import WalletSettings, wallet_settings
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
@@ -97,6 +100,7 @@ class Agent:
         camera: Camera | None = None,
         compartment_camera: CompartmentCamera | None = None,
         extra_routes: Sequence[Callable[[web.Application], None]] = (),
+        wallet_link: WalletLink | None = None,
     ) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
@@ -115,6 +119,8 @@ class Agent:
         self._compartment_camera = compartment_camera
         self.evidence: EvidenceRecorder = NoEvidence()
         self._extra_routes = tuple(extra_routes)
+        self._wallet_link = wallet_link
+        self._identity = WalletSettings(None, config.identity.doctype, 0.0)
         self._runner: web.AppRunner | None = None
         self.connection_guard: ConnectionGuard | None = None
 
@@ -134,7 +140,10 @@ class Agent:
         self.evidence = await build_evidence(
             self.config, self.db, self.clock, self._compartment_camera
         )
+        self._identity = await wallet_settings(self.config.identity)
         self.services = services = self._build_services(self.trust, device_key)
+        if services.id_assist is not None:
+            services.id_assist.use_templates(await mrz_templates(self.config.identity.mrz_font_dir))
         await restore_counters(self.metrics, self.db)
         self.scanner = self._build_scanner(services)
         self.sync = self._build_sync(services, self.trust)
@@ -203,6 +212,8 @@ class Agent:
             feed=self.scan_feed,
             metrics=self.metrics,
             versions={"agent": self.version, "locker": self.config.locker.id},
+            identity=self._identity,
+            wallet_link=self._wallet_link,
         )
 
     async def _start_trust(self) -> TrustService:

@@ -14,6 +14,7 @@ from aiohttp import web
 from agent.api.counter_routes import counter_routes
 from agent.api.courier_routes import courier_routes
 from agent.api.evidence_routes import evidence_routes
+from agent.api.identity_routes import id_assist_routes, wallet_routes
 from agent.api.returns_routes import returns_routes
 from agent.api.staff_routes import door_tool_routes
 from agent.audit import AuditSigner, DeviceKey
@@ -21,12 +22,15 @@ from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
+from agent.identity.proximity import WalletLink
 from agent.metrics import Metrics
 from agent.services.attempts import AttemptGate
 from agent.services.collection import CollectionService
 from agent.services.counter import CounterService, TokenVerifier
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
+from agent.services.id_assist import IdAssistService
+from agent.services.identity_check import WalletPickupService, WalletSettings
 from agent.services.kpis import KpiService
 from agent.services.loading import LoadingService
 from agent.services.pickup import PickupService
@@ -75,6 +79,8 @@ class Services:
     returns: ReturnService | None = None
     counter: CounterService | None = None
     collection: CollectionService | None = None
+    wallet: WalletPickupService | None = None
+    id_assist: IdAssistService | None = None
 
 
 # Staff PINs (6 digits, 10^6 values) get the typed codes' burst rules and 20 wrong PINs a day:
@@ -101,6 +107,8 @@ def build_services(
     feed: ScanFeed,
     metrics: Metrics,
     versions: dict[str, object],
+    identity: WalletSettings,
+    wallet_link: WalletLink | None = None,  # reaches a customer's wallet (BLE, or simulated)
 ) -> Services:
     db, clock = ports.db, ports.clock
 
@@ -152,6 +160,23 @@ def build_services(
         clock,
         attempts=AttemptGate(db, clock, PIN_POLICY),
     )
+    wallet = None
+    if config.locker.mode == "locker":
+        wallet = WalletPickupService(
+            db,
+            pickup,
+            tokens,
+            clock,
+            identity,
+            time_floor=lambda: trust.time_floor,
+            link=wallet_link,
+            typed_code_key=code_key,
+            attempts=attempts,
+        )
+    wallet_route = () if wallet is None else (wallet_routes(wallet),)
+    id_assist = IdAssistService(db, clock) if config.locker.mode == "counter" else None
+    if id_assist is not None:
+        wallet_route = (id_assist_routes(id_assist),)
     return Services(
         pickup=pickup,
         tokens=tokens,
@@ -170,11 +195,14 @@ def build_services(
             *operations.routes,
             door_tool_routes(staff, door_help),
             evidence_routes(ports.evidence, db, config.locker.data_dir),
+            *wallet_route,
         ),
         loading=operations.loading,
         returns=operations.returns,
         counter=operations.counter,
         collection=operations.collection,
+        wallet=wallet,
+        id_assist=id_assist,
     )
 
 

@@ -270,6 +270,30 @@ class HubConfig(_Section):
         return self
 
 
+class IdentityConfig(_Section):
+    iaca: tuple[Path, ...] = Field(
+        (),
+        description="IACA root certificates trusted for wallet credentials (ISO 18013-5): PEM "
+        "files, or folders whose *.pem / *.crt files are read. Empty: no wallet pickup.",
+    )
+    doctype: Literal["eu.europa.ec.eudi.pid.1", "eu.europa.ec.av.1", "org.iso.18013.5.1.mDL"] = (
+        Field(
+            "eu.europa.ec.eudi.pid.1",
+            description="The credential the locker asks a wallet for: the EU PID, the EU age "
+            "attestation (cannot prove a named recipient) or a mobile driving licence.",
+        )
+    )
+    session_timeout_s: float = Field(
+        20, gt=0, le=120, description="How long one wallet session (request and answer) may take."
+    )
+    mrz_font_dir: Path | None = Field(
+        None,
+        description="Counter: folder of the OCR-B font (Debian fonts-ocr-b: "
+        "/usr/share/fonts/opentype/ocr-b) to render the MRZ reader's templates from at start "
+        "(needs tesseract's text2image). Unset: ID assist reads AAMVA PDF417 only.",
+    )
+
+
 class AgentConfig(_Section):
     locker: LockerConfig = Field(default_factory=LockerConfig, description="Identity.")
     doors: DoorsConfig = Field(default_factory=DoorsConfig, description="Doors and driver.")
@@ -294,6 +318,9 @@ class AgentConfig(_Section):
     audit: AuditConfig = Field(default_factory=AuditConfig, description="Audit signing.")
     evidence: EvidenceConfig = Field(
         default_factory=EvidenceConfig, description="Evidence photos (C2PA-signed)."
+    )
+    identity: IdentityConfig = Field(
+        default_factory=IdentityConfig, description="Identity checks (wallet at the locker)."
     )
 
     @model_validator(mode="after")
@@ -375,9 +402,21 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
             "bundle": resolve(config.trust.bundle) if config.trust.bundle else None,
         }
     )
+    identity = config.identity.model_copy(
+        update={
+            "iaca": tuple(resolve(p) for p in config.identity.iaca),
+            "mrz_font_dir": maybe(config.identity.mrz_font_dir),
+        }
+    )
     # audit.device_key stays as written: a relative key path lives in the data folder.
     return config.model_copy(
-        update={"locker": locker, "trust": trust, "hub": hub, "typed_codes": typed_codes}
+        update={
+            "locker": locker,
+            "trust": trust,
+            "hub": hub,
+            "typed_codes": typed_codes,
+            "identity": identity,
+        }
     )
 
 

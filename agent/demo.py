@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from agent.config_evidence import EvidenceConfig
 from agent.domain.doors import DoorSize, assign_door
 from agent.domain.orders import OrderPolicy
 from agent.errors import ConfigError
+from agent.identity.simulated_wallet import SimulatedIssuer
 from agent.services.orders import Announcement, announce_order, load_into_door
 from agent.services.returns import expect_return
 from agent.services.sessions import hash_pin
@@ -61,6 +63,8 @@ DEMO_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = (
     (DoorSize.S, OrderPolicy(accessible=True)),
     (DoorSize.M, OrderPolicy(high_value=True)),
 )
+# seeded apart from DEMO_ORDERS: it opens only with a wallet proving 18+ (docs/identity.md)
+DEMO_AGE_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = ((DoorSize.S, OrderPolicy(min_age=18)),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,16 @@ class SeededOrder:
     door: int
     code: str  # shown once, to the person running the demo; stored only as a keyed hash
     token: str | None = None  # the order's signed pickup token (LK1:...)
+
+
+def demo_identity(data_dir: Path, now: float) -> tuple[SimulatedIssuer, Path]:
+    """A fresh simulated wallet issuer and its IACA root in `data_dir/identity/iaca.pem` (what
+    `[identity] iaca` names), so the demo locker trusts the simulated wallets (blocking)."""
+    issuer = SimulatedIssuer(now=now, name="Demo")
+    path = data_dir / "identity" / "iaca.pem"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(issuer.iaca_pem)
+    return issuer, path
 
 
 def demo_fleet(data_dir: Path, now: float) -> DemoFleet:
@@ -189,11 +203,12 @@ def seed_orders(
     now: float,
     hold_s: float,
     fleet: DemoFleet | None = None,
+    orders: Sequence[tuple[DoorSize, OrderPolicy]] = DEMO_ORDERS,
 ) -> list[SeededOrder]:
-    """Announce and load the demo orders (inside one transaction); returns their codes."""
+    """Announce and load the demo `orders` (inside one transaction); returns their codes."""
     rng = random.SystemRandom()
     seeded = []
-    for size, policy in DEMO_ORDERS:
+    for size, policy in orders:
         if assign_door(lockers.list_doors(conn), size, accessible=policy.accessible) is None:
             continue  # a demo restarted many times on its data: the doors of this size are full
         code = new_typed_code(rng)

@@ -21,6 +21,7 @@ from agent.domain.orders import Order, OrderPolicy
 from agent.errors import AgentError
 from agent.reasons import Reason
 from agent.services.expiry import ExpiryService
+from agent.services.identity_check import identity_policy
 from agent.services.orders import Announcement
 from agent.services.returns import ReturnService
 from agent.services.trust import TrustService
@@ -220,6 +221,7 @@ class HubCommands:
                 id_check_required=bool(policy.get("id_check")),
                 high_value=bool(policy.get("high_value")),
                 accessible=bool(policy.get("accessible")),
+                **identity_policy(policy),
             ),
             code_key=code_key,
         )

@@ -56,12 +56,29 @@ def error_response(
     return response
 
 
+# The one route whose body is a camera frame, not JSON (staff ID assist at the counter; the
+# handler reads and caps the frame itself).
+IMAGE_BODY_ROUTES = frozenset({"/api/v1/counter/id-assist/{order}"})
+_IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
+
+
+def _takes_image(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return (
+        resource is not None
+        and resource.canonical in IMAGE_BODY_ROUTES
+        and request.content_type in _IMAGE_TYPES
+    )
+
+
 def _check_content_type(request: web.Request) -> None:
-    """Bodies are JSON: anything else is refused before a handler parses it."""
+    """Bodies are JSON (or a frame where a route takes one): anything else is refused before a
+    handler parses it."""
     if (
         request.method in _BODY_METHODS
         and request.body_exists
         and request.content_type != "application/json"
+        and not _takes_image(request)
     ):
         raise RequestError(
             f"send application/json, not {request.content_type}",

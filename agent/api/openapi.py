@@ -100,6 +100,21 @@ def _door_op(
     return op
 
 
+_ID_ASSIST = {
+    **_op(
+        "Counter mode: read an ID document (MRZ or AAMVA PDF417) from a camera frame for an "
+        "order; answers outcomes only (staff still record the ID check)",
+        "counter",
+        role="staff",
+        params=("order",),
+        errors=(400, 404, 503),
+    ),
+    "requestBody": {
+        "required": True,
+        "content": {"image/png": {"schema": {}}, "image/jpeg": {"schema": {}}},
+    },
+}
+
 _PATHS: dict[str, dict[str, object]] = {
     "/api/v1/health": {"get": _op("Liveness: locker id and agent version", "status", errors=())},
     "/api/v1/status": {
@@ -124,6 +139,16 @@ _PATHS: dict[str, dict[str, object]] = {
             "pickup",
             body=_body({"payload": _TOKEN}, ["payload"]),
             errors=(400, 403, 404, 409, 503),
+        )
+    },
+    "/api/v1/pickup/wallet": {
+        "post": _op(
+            "Collect an age-restricted order: the customer's typed code (`code`) or token "
+            "(`payload`) and the wallet's QR device engagement (`engagement`, `mdoc:...`), "
+            "verified offline (docs/identity.md)",
+            "pickup",
+            body=_body({"code": _CODE, "payload": _TOKEN, "engagement": _TOKEN}, ["engagement"]),
+            errors=(400, 403, 404, 409, 429, 503),
         )
     },
     "/api/v1/pickup/door-did-not-open": {
@@ -314,6 +339,7 @@ _PATHS: dict[str, dict[str, object]] = {
             errors=(400, 403, 404, 409, 503),
         )
     },
+    "/api/v1/counter/id-assist/{order}": {"post": _ID_ASSIST},
     "/api/v1/counter/return": {
         "post": _op(
             "Counter mode: accept a customer return",
@@ -348,6 +374,16 @@ _PATHS: dict[str, dict[str, object]] = {
             "demo",
             body=_body({"order": _ORDER, "carrier": {"enum": ["phone", "paper"]}}),
         )
+    },
+    "/api/v1/demo/wallet": {
+        "get": _op("Demo only: buttons that present a simulated wallet", "demo", errors=()),
+        "post": _op(
+            "Demo only: a simulated wallet of a person of `age` collects the age-restricted "
+            "demo order `order`",
+            "demo",
+            body=_body({"order": _ORDER, "age": _INT}, ["order", "age"]),
+            errors=(400, 403, 404, 409, 503),
+        ),
     },
 }
 
@@ -421,7 +457,8 @@ def openapi_document(version: str = "0") -> dict[str, object]:
             "version": version,
             "description": "Kiosk, courier, counter and staff endpoints of one locker agent. "
             "Request bodies are `application/json` (415 otherwise), at most 8 KiB, nested at "
-            "most 8 deep, integers of at most 19 digits, no lone surrogates. Errors share one "
+            "most 8 deep, integers of at most 19 digits, no lone surrogates (the counter ID "
+            "assist takes a PNG or JPEG frame instead). Errors share one "
             "shape: `{error: REASON, reason: REASON, ref: <support ref or null>, message: "
             "<user message>}`.",
         },

@@ -119,6 +119,12 @@ class OrderPolicy:
     id_check_required: bool = False
     high_value: bool = False
     accessible: bool = False
+    # an age the customer must prove (an ID check at the counter, or a verified wallet)
+    min_age: int | None = None
+    # the named recipient as SHA-256(salt || normalised name) (agent/identity/names.py); the
+    # locker never receives the name in clear
+    recipient_salt: bytes | None = None
+    recipient_digest: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

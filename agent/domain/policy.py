@@ -19,7 +19,10 @@ member opening a door for a customer: the ID check outcome must be recorded as `
 (ID_CHECK_NEEDED if none, ID_CHECK_FAILED / ID_CHECK_UNAVAILABLE otherwise). At a counter the
 customer's own credential still obeys its row: staff add the ID check, they remove nothing.
 
-`VERIFIED_IDENTITY` is the hook for a wallet-verified identity; no path produces it yet.
+`VERIFIED_IDENTITY` is a wallet that proved the order's age (and named recipient) at the door
+(`agent/services/identity_check.py`). The wallet never stands alone: the customer's own code or
+token must also pass its row without the ID check (`with_verified_identity`), so the wallet adds
+the ID check and removes nothing. An order with `min_age` is an ID-check order.
 
 Before the credential, the order itself must be collectable now: not cancelled or returning to
 the sender (the hub's decisions), not collected, its hold not ended (checked against the
@@ -29,7 +32,7 @@ opening of it cut off by a restart (staff decide those, never the customer's wor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from agent.domain.orders import Order, OrderPolicy, OrderState
@@ -42,7 +45,7 @@ class Credential(StrEnum):
     TYPED_CODE = "typed_code"
     STATIC_TOKEN = "static_token"  # noqa: S105 - a signed token without holder proof (screenshot, paper)
     LIVE_CODE = "live_code"  # a signed token with a fresh holder proof
-    VERIFIED_IDENTITY = "verified_identity"  # a wallet-verified identity (no path yet)
+    VERIFIED_IDENTITY = "verified_identity"  # a wallet verified the order's age at the door
     STAFF = "staff"  # a signed-in staff member acting for the customer
 
 
@@ -111,10 +114,11 @@ def flags_from(*, live_required: bool, high_value: bool, id_check: bool) -> froz
 
 
 def flags_of(policy: OrderPolicy) -> frozenset[Flag]:
+    """An order's flags; an age to prove (`min_age`) is an ID check."""
     return flags_from(
         live_required=policy.live_required,
         high_value=policy.high_value,
-        id_check=policy.id_check_required,
+        id_check=policy.id_check_required or policy.min_age is not None,
     )
 
 
@@ -128,6 +132,15 @@ def credential_refusal(flags: frozenset[Flag], attempt: Attempt) -> Reason | Non
         if refusal is not None:
             return refusal
     return None
+
+
+def with_verified_identity(flags: frozenset[Flag], customer: Attempt) -> Reason | None:
+    """The customer's own credential (typed code or token) when a wallet verified the order's
+    age (and recipient) at the door: the wallet satisfies the ID check and removes nothing
+    else, so the credential still obeys its row for every other flag. None if allowed; the
+    order itself is then checked with `VERIFIED_IDENTITY` by `pickup_refusal`."""
+    without_id = replace(customer, extra_flags=customer.extra_flags - {Flag.ID_CHECK})
+    return credential_refusal(flags - {Flag.ID_CHECK}, without_id)
 
 
 def _id_check(attempt: Attempt) -> Reason | None:
@@ -176,7 +189,7 @@ def id_outcome_to_record(order: Order, attempt: Attempt, refusal: Reason | None)
     """Whether staff's ID check outcome is recorded for this attempt: when the order (or the
     token) asks for the check, an outcome was given, and nothing but the outcome refuses it. It
     is recorded even when it refuses the handout (only the outcome, never document data)."""
-    asked = order.policy.id_check_required or Flag.ID_CHECK in attempt.extra_flags
+    asked = Flag.ID_CHECK in flags_of(order.policy) | attempt.extra_flags
     return asked and attempt.id_check is not None and refusal in _ID_OUTCOME_REASONS
 
 

@@ -67,3 +67,10 @@ class MdocError(AgentError):
             detail or code.value, reason=_AGENT_REASONS.get(code, Reason.ID_CHECK_FAILED)
         )
         self.code = code
+
+
+class WalletUnreachable(AgentError):
+    """The locker could not reach (or lost) the wallet: no verdict on the credential."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, reason=Reason.ID_CHECK_UNAVAILABLE)

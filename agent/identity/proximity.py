@@ -42,6 +42,19 @@ class MdocTransport(Protocol):
     async def close(self, message: bytes) -> None: ...
 
 
+class WalletLink(Protocol):
+    """Reaches the wallet whose QR device engagement the locker read.
+
+    `connect` returns the transport to that one wallet, or raises `WalletUnreachable`. The real
+    driver is one module implementing this: BLE in the 18013-5 mdoc central client mode (the
+    locker as central, with `bleak` on BlueZ: scan for the service UUID the engagement's BLE
+    retrieval options name, then the State / Client2Server / Server2Client characteristics);
+    `simulated_wallet.SimulatedWalletLink` is the demo's and the tests'.
+    """
+
+    async def connect(self, device_engagement: bytes) -> MdocTransport: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AgeRequirement:
     """What an order needs proven: a minimum age and, optionally, the named recipient."""

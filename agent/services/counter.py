@@ -26,6 +26,7 @@ from agent.domain.policy import (
     Flag,
     IdOutcome,
     Setting,
+    flags_of,
     id_outcome_to_record,
     pickup_refusal,
 )
@@ -133,7 +134,7 @@ def hand_out(
     if shown.cti is not None and refusal is None:
         spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (shown.cti,)).fetchone()
         refusal = None if spent is None else Reason.ALREADY_USED
-    id_checked = order.policy.id_check_required or Flag.ID_CHECK in shown.attempt.extra_flags
+    id_checked = Flag.ID_CHECK in flags_of(order.policy) | shown.attempt.extra_flags
     if id_check is not None and id_outcome_to_record(order, shown.attempt, refusal):
         detail = {"outcome": id_check.value}
         journal.append_audit(

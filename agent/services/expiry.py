@@ -279,7 +279,8 @@ def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Ord
     lockers.save_order(conn, updated, now=now)
     conn.execute(
         "UPDATE orders SET size = ?, accessible = ?, live_required = ?, id_check_required = ?,"
-        " high_value = ?, code_key = COALESCE(?, code_key) WHERE order_id = ?",
+        " high_value = ?, code_key = COALESCE(?, code_key), min_age = ?, recipient_salt = ?,"
+        " recipient_digest = ? WHERE order_id = ?",
         (
             updated.size,
             int(ann.policy.accessible),
@@ -287,6 +288,9 @@ def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Ord
             int(ann.policy.id_check_required),
             int(ann.policy.high_value),
             ann.code_key,
+            ann.policy.min_age,
+            ann.policy.recipient_salt,
+            ann.policy.recipient_digest,
             ann.order_id,
         ),
     )

@@ -69,6 +69,9 @@ def order_from_row(row: sqlite3.Row) -> Order:
             id_check_required=bool(row["id_check_required"]),
             high_value=bool(row["high_value"]),
             accessible=bool(row["accessible"]),
+            min_age=row["min_age"],
+            recipient_salt=row["recipient_salt"],
+            recipient_digest=row["recipient_digest"],
         ),
         parcels=tuple(json.loads(row["parcels"])),
         kind=row["kind"],
@@ -102,8 +105,9 @@ def insert_order(
     conn.execute(
         "INSERT INTO orders (order_id, kind, state, size, door, parcels, accessible,"
         " live_required, id_check_required, high_value, hold_s, hold_started_at,"
-        " hold_paused_s, hold_paused_since, code_key, needs_attention, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " hold_paused_s, hold_paused_since, code_key, needs_attention, created_at, updated_at,"
+        " min_age, recipient_salt, recipient_digest)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             order.order_id,
             order.kind,
@@ -123,6 +127,9 @@ def insert_order(
             order.needs_attention,
             now,
             now,
+            order.policy.min_age,
+            order.policy.recipient_salt,
+            order.policy.recipient_digest,
         ),
     )
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from agent.identity.simulated_wallet import IssuedDocument
 from tests.identity.pki import T0, Pki
 
 MDL_NS = "org.iso.18013.5.1"
@@ -81,16 +82,6 @@ def sign1_detached_or_not(
     tbs = cbor2.dumps(["Signature1", protected, b"", payload])
     _, signature = raw_sign(key, tbs)
     return [protected, unprotected, None if detached else payload, signature]
-
-
-@dataclass
-class IssuedDocument:
-    """What an issuer hands to a wallet: items (IssuerSignedItemBytes) and the IssuerAuth."""
-
-    doctype: str
-    items: dict[str, list[bytes]]
-    issuer_auth: list[Any]
-    device_key: ec.EllipticCurvePrivateKey
 
 
 @dataclass

@@ -8,8 +8,6 @@ the QR frames (`hardware.synthetic`).
 from __future__ import annotations
 
 import math
-import subprocess
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -18,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.identity.mrz import check_digit
-from agent.identity.mrz_reader import ALPHABET, GlyphTemplates
+from agent.identity.mrz_reader import GlyphTemplates
+from agent.identity.ocrb import load_templates, render
 from hardware.synthetic import SceneParams, _background, _camera, _composite
 
 FONT_DIR = "/usr/share/fonts/opentype/ocr-b"
@@ -26,46 +25,12 @@ Gray = npt.NDArray[np.uint8]
 
 
 def _render(text: str, ptsize: int) -> tuple[Gray, list[tuple[str, int, int, int, int]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp, "text.txt")
-        source.write_text(text + "\n")
-        base = Path(tmp, "out")
-        subprocess.run(
-            [
-                "text2image",
-                f"--text={source}",
-                f"--outputbase={base}",
-                "--font=OCR B",
-                f"--fonts_dir={FONT_DIR}",
-                f"--ptsize={ptsize}",
-                "--degrade_image=false",
-                "--xsize=4000",
-                "--ysize=600",
-                "--margin=30",
-                "--resolution=300",
-                "--leading=14",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-            cwd=tmp,  # text2image writes a fonts.conf into its working folder
-        )
-        image = cv2.imread(str(base) + ".tif", cv2.IMREAD_GRAYSCALE)
-        boxes = []
-        height = image.shape[0]
-        for line in Path(str(base) + ".box").read_text().splitlines():
-            char, x0, y0, x1, y1, _ = line.split(" ")
-            if char.strip():
-                # box files count y from the bottom
-                boxes.append((char, int(x0), height - int(y1), int(x1), height - int(y0)))
-    return np.asarray(image, dtype=np.uint8), boxes
+    return render(text, ptsize, Path(FONT_DIR))
 
 
 @cache
 def templates() -> GlyphTemplates:
-    sheet, boxes = _render(ALPHABET, 24)
-    assert "".join(b[0] for b in boxes) == ALPHABET
-    return GlyphTemplates.from_sheet(sheet, boxes)
+    return load_templates(Path(FONT_DIR))
 
 
 @cache

@@ -1,0 +1,88 @@
+"""Identity endpoints: a wallet at the locker (`POST /api/v1/pickup/wallet`), ID-document
+assist for staff at the counter (`POST /api/v1/counter/id-assist/{order}`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import web
+
+from agent.api.auth import require_session
+from agent.api.errors import read_json_object, string_field
+from agent.errors import RequestError
+from agent.services.id_assist import MAX_IMAGE_BYTES, IdAssistService, assist_outcome
+from agent.services.identity_check import WalletPickupService
+from agent.services.pickup import PickupResult
+from agent.services.sessions import Role
+
+
+def _optional(body: dict[str, object], name: str, max_len: int) -> str | None:
+    return None if body.get(name) is None else string_field(body, name, max_len=max_len)
+
+
+def opened(result: PickupResult) -> web.Response:
+    return web.json_response(
+        {
+            "result": "open",
+            "door": result.door,
+            "order": result.order_id,
+            "message": f"Door {result.door} is open",
+        }
+    )
+
+
+def wallet_routes(wallet: WalletPickupService) -> Callable[[web.Application], None]:
+    """`POST /api/v1/pickup/wallet {"code" | "payload", "engagement"}`: the customer's typed
+    code or token names the order, `engagement` is the wallet's QR (`mdoc:` + base64url)."""
+
+    async def pickup_by_wallet(request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        result = await wallet.collect(
+            code=_optional(body, "code", 64),
+            payload=_optional(body, "payload", 4096),
+            engagement=string_field(body, "engagement", max_len=4096),
+        )
+        return opened(result)
+
+    def add(app: web.Application) -> None:
+        app.router.add_post("/api/v1/pickup/wallet", pickup_by_wallet)
+
+    return add
+
+
+async def _image(request: web.Request) -> bytes:
+    length = request.content_length
+    if request.content_type not in {"image/png", "image/jpeg"}:
+        raise RequestError("send the frame as image/png or image/jpeg")
+    if length is None or not 0 < length <= MAX_IMAGE_BYTES:
+        raise RequestError(f"the frame needs a Content-Length of 1..{MAX_IMAGE_BYTES} bytes")
+    try:
+        return await request.content.readexactly(length)
+    except asyncio.IncompleteReadError:
+        raise RequestError("the frame was cut short") from None
+
+
+def id_assist_routes(assist: IdAssistService) -> Callable[[web.Application], None]:
+    """`POST /api/v1/counter/id-assist/{order}` with a counter camera frame (PNG or JPEG) as
+    the body; staff session. Answers only outcomes: staff still confirm with the handout's
+    `id_check`."""
+
+    async def id_assist(request: web.Request) -> web.Response:
+        session = require_session(request, (Role.STAFF,))
+        order = request.match_info["order"]
+        if len(order) > 64:
+            raise RequestError("`order` is too long")
+        result = await assist.assist(order, await _image(request), actor=session.actor)
+        return web.json_response(
+            {
+                "order": order,
+                "assist": assist_outcome(result),
+                "message": "Compare the photo with the customer, then record the ID check.",
+            }
+        )
+
+    def add(app: web.Application) -> None:
+        app.router.add_post("/api/v1/counter/id-assist/{order}", id_assist)
+
+    return add
