@@ -115,6 +115,7 @@ class CrashRig:
         self.parcels: dict[str, Parcel] = {}
         self.returns: list[str] = []
         self._next_order = 0
+        self._reported: set[str] = set()
 
     # -- setup -----------------------------------------------------------------------------
     async def __aenter__(self) -> CrashRig:
@@ -133,7 +134,7 @@ class CrashRig:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.kill()
+        await asyncio.to_thread(self.kill)
         if self.hub is not None:
             await stop_hub(self.hub)
         self.broker.kill()
@@ -212,7 +213,7 @@ class CrashRig:
     # -- one cycle -------------------------------------------------------------------------
     async def cycle(self, *, kill: bool = True) -> None:
         started = time.monotonic()
-        self.spawn()
+        await asyncio.to_thread(self.spawn)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             await self.wait_ready(http)
             self.figures.restart_s.append(time.monotonic() - started)
@@ -225,7 +226,7 @@ class CrashRig:
                 for i in range(_WORKERS)
             ]
             await asyncio.sleep(self.rng.uniform(*_KILL_AFTER_S))
-            self.kill()
+            await asyncio.to_thread(self.kill)
             self.figures.kills += 1
             for w in workers:
                 w.cancel()
@@ -390,11 +391,16 @@ class CrashRig:
                 self.figures.check_failures += 1
                 self.figures.problems.append(f"{' '.join(argv)} exited {rc}: {out[-400:]}")
         doubles, unmatched = await asyncio.to_thread(agent_records, self.data_dir / "agent.db")
-        for order_id in doubles:
-            self.figures.problems.append(f"{order_id} handed out twice")
+        for order_id, story in doubles.items():
+            if order_id not in self._reported:
+                self._reported.add(order_id)
+                self.figures.problems.append(f"{order_id} handed out twice: {story}")
         self.figures.double_handouts = len(doubles)
         self.figures.unmatched_spends = len(unmatched)
-        self.figures.problems += [f"spent token without its opening: {u}" for u in unmatched]
+        for u in unmatched:
+            if u not in self._reported:
+                self._reported.add(u)
+                self.figures.problems.append(f"spent token without its opening: {u}")
         stored = await asyncio.to_thread(hub_events, self.root / "hub.db", AGENT_ID)
         seqs = [e.seq for e in stored]
         self.figures.hub_gaps = int(seqs != list(range(1, len(seqs) + 1)))
@@ -445,19 +451,24 @@ def _ro(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
-def agent_records(db: Path) -> tuple[list[str], list[str]]:
-    """(orders whose parcel a door opening handed out more than once, spent tokens whose
-    opening is missing or belongs to another order)."""
+def agent_records(db: Path) -> tuple[dict[str, str], list[str]]:
+    """(orders whose parcel a door opening handed out more than once, with the story the audit
+    log tells; spent tokens whose opening is missing or belongs to another order)."""
     conn = _ro(db)
     try:
-        doubles = [
-            str(r[0])
+        doubles = {
+            str(r[0]): ""
             for r in conn.execute(
                 "SELECT order_id FROM door_openings WHERE purpose = 'pickup'"
                 " AND order_id IS NOT NULL AND (result IS NULL OR result != 'failed')"
                 " GROUP BY order_id HAVING COUNT(*) > 1"
             )
-        ]
+        }
+        for order_id in doubles:
+            actions = conn.execute(
+                "SELECT action, actor FROM audit WHERE order_id = ? ORDER BY seq", (order_id,)
+            )
+            doubles[order_id] = " > ".join(f"{a}({b})" for a, b in actions)
         unmatched = [
             str(r[0])
             for r in conn.execute(
