@@ -37,11 +37,11 @@ from typing import Any
 import aiohttp
 
 from agent.demo import DEMO_LOCKER_ID
+from agent.domain.doors import DoorSize
 from agent.services.returns import expect_return
 from agent.services.sessions import hash_pin
 from agent.store.db import Database
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
-from agent.domain.doors import DoorSize
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.hub_sync.conftest import FLEET, HUB_PASSWORD, HUB_USER, Broker, RunningHub, free_port
 from tests.integration.conftest import hub_events, start_hub, stop_hub
@@ -240,8 +240,17 @@ class CrashRig:
                 await self._finish_loads(http, session)
             while True:
                 op = self.rng.choices(
-                    ("announce", "load", "code", "token", "dno", "return", "collect", "extend",
-                     "cancel"),
+                    (
+                        "announce",
+                        "load",
+                        "code",
+                        "token",
+                        "dno",
+                        "return",
+                        "collect",
+                        "extend",
+                        "cancel",
+                    ),
                     weights=(3, 4, 4, 4, 1, 2, 2, 1, 0.3),
                 )[0]
                 self.figures.ops[op] += 1
@@ -250,36 +259,39 @@ class CrashRig:
                 await asyncio.sleep(self.rng.uniform(0.0, 0.04))
 
     async def _do(self, op: str, http: aiohttp.ClientSession, session: str | None) -> bool:
-        if op == "announce":
-            waiting = sum(p.stage == "announced" for p in self.parcels.values())
-            return waiting < 12 and await self._announce()
-        if op in ("extend", "cancel"):
-            return await self._hub_change(op)
-        if op == "return":
-            code = self.rng.choice(self.returns)
-            return (await self._post(http, "/api/v1/returns/start", {"code": code}))[0] == 200
-        if op == "collect":
-            return session is not None and await self._collect(http, session)
-        if op == "load":
-            parcel = self._some_parcel("announced")
-            return parcel is not None and session is not None and await self._load(
-                http, session, parcel
-            )
-        if op in ("code", "token"):
-            # mostly a parcel waiting in its door; sometimes one already collected (never twice)
-            parcel = self._some_parcel("loaded" if self.rng.random() < 0.85 else "collected")
-            if parcel is None:
-                return False
-            if op == "code":
-                status, _ = await self._post(http, "/api/v1/pickup/code", {"code": parcel.code})
-            else:
-                body = {"payload": parcel.token}
-                status, _ = await self._post(http, "/api/v1/pickup/scan", body)
-            if status == 200:
-                parcel.stage = "collected"
-                parcel.collected_by_code |= op == "code"
-            return status == 200
-        # "my door did not open" on an order just collected by code (after a crash, too)
+        table = {
+            "announce": self._announce,
+            "extend": lambda: self._hub_change("extend"),
+            "cancel": lambda: self._hub_change("cancel"),
+            "return": lambda: self._drop_return(http),
+            "code": lambda: self._pickup("code", http),
+            "token": lambda: self._pickup("token", http),
+            "dno": lambda: self._door_did_not_open(http),
+            "collect": lambda: self._collect(http, session),
+            "load": lambda: self._load(http, session, self._some_parcel("announced")),
+        }
+        return await table[op]()
+
+    async def _drop_return(self, http: aiohttp.ClientSession) -> bool:
+        code = self.rng.choice(self.returns)
+        return (await self._post(http, "/api/v1/returns/start", {"code": code}))[0] == 200
+
+    async def _pickup(self, op: str, http: aiohttp.ClientSession) -> bool:
+        # mostly a parcel waiting in its door; sometimes one already collected (never twice)
+        parcel = self._some_parcel("loaded" if self.rng.random() < 0.85 else "collected")
+        if parcel is None:
+            return False
+        if op == "code":
+            status, _ = await self._post(http, "/api/v1/pickup/code", {"code": parcel.code})
+        else:
+            status, _ = await self._post(http, "/api/v1/pickup/scan", {"payload": parcel.token})
+        if status == 200:
+            parcel.stage = "collected"
+            parcel.collected_by_code |= op == "code"
+        return status == 200
+
+    async def _door_did_not_open(self, http: aiohttp.ClientSession) -> bool:
+        """ "My door did not open" on an order just collected by code (after a crash, too)."""
         done = [p for p in self.parcels.values() if p.collected_by_code]
         if not done:
             return False
@@ -298,7 +310,10 @@ class CrashRig:
         return self.rng.choice(fitting[-60:]) if fitting else None
 
     async def _announce(self) -> bool:
-        assert self.hub is not None and self.fleet is not None
+        assert self.hub is not None
+        assert self.fleet is not None
+        if sum(p.stage == "announced" for p in self.parcels.values()) >= 12:
+            return False  # parcels are announced about as fast as couriers bring them
         self._next_order += 1
         order_id = f"CH-{self._next_order:06d}"
         code = display_code(new_typed_code(self.rng))
@@ -321,7 +336,11 @@ class CrashRig:
         await self.hub.hub.send_command(AGENT_ID, name, args)
         return True
 
-    async def _load(self, http: aiohttp.ClientSession, session: str, parcel: Parcel) -> bool:
+    async def _load(
+        self, http: aiohttp.ClientSession, session: str | None, parcel: Parcel | None
+    ) -> bool:
+        if session is None or parcel is None:
+            return False
         auth = {"Authorization": f"Bearer {session}"}
         label = {"label": f"PCL:{parcel.order_id}:P1"}
         status, body = await self._post(http, "/api/v1/courier/load", label, auth)
@@ -335,8 +354,10 @@ class CrashRig:
             parcel.stage = "loaded"
         return True
 
-    async def _collect(self, http: aiohttp.ClientSession, session: str) -> bool:
+    async def _collect(self, http: aiohttp.ClientSession, session: str | None) -> bool:
         """A courier takes out a return, a cancelled or an expired parcel (frees its door)."""
+        if session is None:
+            return False
         auth = {"Authorization": f"Bearer {session}"}
         async with http.get(self.url("/api/v1/courier/pickups"), headers=auth) as response:
             items = (await response.json()).get("items", []) if response.status == 200 else []
