@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the rig lives in tests/
 from tests.reliability.crash_rig import CrashRig
 
 
