@@ -94,8 +94,10 @@ _NAMES = ("door.open", "order.upsert", "order.cancel", "order.extend", "order.re
 
 
 def _envelope(kind: str) -> dict[str, object]:
-    header: dict[str, object] = {"v": 1, "type": kind, "message_id": new_message_id(),
-                                 "fleet": FLEET, "device": AGENT_ID, "sent_at": time.time()}  # fmt: skip
+    header: dict[str, object] = {
+        "v": 1, "type": kind, "message_id": new_message_id(), "fleet": FLEET,
+        "device": AGENT_ID, "sent_at": time.time(),
+    }  # fmt: skip
     if kind == "command":
         return {**header, "transaction_id": new_message_id(), "name": "order.extend",
                 "args": {"order_id": "ORD-X", "extend_s": 60}}  # fmt: skip
@@ -122,7 +124,7 @@ def _mutated(kind: str) -> st.SearchStrategy[bytes]:
             env[target] = marker
         return json.dumps(env).replace(json.dumps(marker), hostile).encode()
 
-    return st.composite(lambda draw: build(draw))()
+    return st.composite(build)()
 
 
 def _raw() -> st.SearchStrategy[bytes]:
