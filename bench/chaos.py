@@ -34,7 +34,8 @@ async def run(kills: int, seed: int, root: Path) -> dict[str, object]:
                 print(
                     f"{n} kills, {time.monotonic() - started:.0f} s: double handouts"
                     f" {f.double_handouts}, check failures {f.check_failures},"
-                    f" hub gaps {f.hub_gaps}, duplicated {f.duplicated_events}",
+                    f" hub gaps {f.hub_gaps}, duplicated {f.duplicated_events}"
+                    f" | {json.dumps({'progress': f.as_json()}, sort_keys=True)}",
                     flush=True,
                 )
         await rig.drain()
