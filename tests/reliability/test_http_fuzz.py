@@ -20,7 +20,7 @@ import pytest
 
 from tests.hub_sync.conftest import free_port
 
-BUDGET_S = int(os.environ.get("HTTP_FUZZ_SECONDS", "50"))
+BUDGET_S = int(os.environ.get("HTTP_FUZZ_SECONDS", "35"))
 
 
 async def _demo(tmp_path: Path, port: int) -> tuple[asyncio.subprocess.Process, str]:

@@ -1,5 +1,5 @@
 """The compressed soak, bounded for CI: `bench/soak.py` as its own process (agent, camera
-pipeline, simulated doors; broker and hub as child processes) for about a minute of wall time,
+pipeline, simulated doors; broker and hub as child processes) for about 35 s of wall time,
 i.e. several simulated hours of traffic. RSS flat within 10 % after warm-up and at most 150 MB;
 open descriptors flat; the hub keeps up."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-SECONDS = float(os.environ.get("SOAK_SECONDS", "50"))
+SECONDS = float(os.environ.get("SOAK_SECONDS", "35"))
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
 
 
