@@ -1,6 +1,8 @@
 """The compressed soak: hours of simulated locker traffic in minutes; memory and descriptors.
 
-Run: .venv/bin/python bench/soak.py [--seconds 600] [--step-minutes 10] [--json]
+Run, with the malloc settings of the systemd unit (as `tests/reliability/test_soak.py` does):
+    env $(sed -n 's/^Environment=//p' deploy/locker-agent.service) \
+        .venv/bin/python bench/soak.py [--seconds 600] [--step-minutes 10] [--json]
 
 The agent with the camera pipeline running (simulated camera, real decoders), a real Mosquitto
 and the reference hub in this process (see `tests/reliability/soak_rig.py`). Each round loads 4
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +44,7 @@ def main() -> int:
         and int(figures["fds_end"]) <= int(figures["fds_after_warmup"]) + FD_SLACK  # type: ignore[call-overload]
     )
     figures["ok"] = ok
+    figures["malloc_env"] = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     if not args.json:
         print(
             f"{figures['simulated_hours']} simulated hours in {args.seconds:.0f} s:"

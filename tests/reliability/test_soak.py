@@ -1,7 +1,8 @@
 """The compressed soak, bounded for CI: `bench/soak.py` as its own process (agent, camera
 pipeline, simulated doors; broker and hub as child processes) for about 35 s of wall time,
-i.e. several simulated hours of traffic. RSS flat within 10 % after warm-up and at most 150 MB;
-open descriptors flat; the hub keeps up."""
+i.e. several simulated hours of traffic, with the environment of `deploy/locker-agent.service`
+(its malloc settings are what keeps the camera pipeline under 150 MB). RSS flat within 10 % after
+warm-up and at most 150 MB; open descriptors flat; the hub keeps up."""
 
 from __future__ import annotations
 
@@ -14,15 +15,30 @@ from pathlib import Path
 import pytest
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "35"))
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "bench" / "soak.py"
+UNIT = ROOT / "deploy" / "locker-agent.service"
+
+
+def unit_environment() -> dict[str, str]:
+    """The `Environment=` lines of the systemd unit: the soak runs the agent as it is deployed."""
+    env = {}
+    for line in UNIT.read_text(encoding="utf-8").splitlines():
+        if line.startswith("Environment="):
+            name, _, value = line.removeprefix("Environment=").partition("=")
+            env[name] = value
+    return env
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_hours_of_traffic_keep_memory_and_descriptors_flat() -> None:
+    deployed = unit_environment()
+    assert "MALLOC_MMAP_THRESHOLD_" in deployed
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(SCRIPT), "--seconds", str(SECONDS), "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **deployed},
     )  # fmt: skip
     out, err = await proc.communicate()
     lines = [line for line in out.decode().splitlines() if line.startswith("{")]
