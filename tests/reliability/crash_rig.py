@@ -53,7 +53,7 @@ from tests.reliability.chaos_records import (
 
 COURIER_PIN = "482913"
 HOLD_S = 3 * 86_400
-RETURNS = 400  # typed return codes the hub announced before the first start
+RETURNS = 400  # typed return codes the hub announced before the first start (default)
 _KILL_AFTER_S = (0.02, 1.0)  # the kill lands this long after the agent answered HTTP
 _WORKERS = 3
 # the children run a little below this process, so that on a busy machine the test's own event
@@ -73,9 +73,10 @@ class Parcel:
 class CrashRig:
     """Builds the broker, fleet, config and hub in `root`; `cycle()` is one start-work-kill."""
 
-    def __init__(self, root: Path, seed: int) -> None:
+    def __init__(self, root: Path, seed: int, *, returns: int = RETURNS) -> None:
         self.root = root
         self.rng = random.Random(seed)
+        self._returns = returns
         self.figures = Figures(seed)
         self.data_dir = root / "data"
         self.config = root / "agent.toml"
@@ -143,7 +144,7 @@ class CrashRig:
         db = Database(self.data_dir / "agent.db")
         await db.open()
         try:
-            for n in range(RETURNS):
+            for n in range(self._returns):
                 code = display_code(new_typed_code(self.rng))
                 ref = f"RET-{n:05d}"
                 key = code_lookup_key(code, self.key)
