@@ -228,7 +228,9 @@ class HubConfig(_Section):
     protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
     keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keepalive.")
     drain_alarm_minutes: float = Field(
-        10, gt=0, description="Alarm when the outbox has not drained for this long while online."
+        10,
+        gt=0,
+        description="Alarm when the outbox has not drained for this long (online or not).",
     )
     batch_size: int = Field(100, ge=1, le=10_000, description="Events per `events` message.")
     inflight_window: int = Field(

@@ -75,6 +75,7 @@ class DeviceSync:
             drain_alarm=False,
         )  # fmt: skip
         self._inbox: asyncio.Queue[Inbound] = asyncio.Queue(_INBOX_MAX)
+        self._conn: MqttConnection | None = None  # the live session's connection, if any
 
     def stats(self) -> SyncStats:
         """A snapshot for `GET /metrics` (cheap, no I/O)."""
@@ -104,7 +105,19 @@ class DeviceSync:
         self._pub.state_changed()
 
     async def run(self) -> None:
-        """Connect, sync, reconnect forever. Only cancellation ends it."""
+        """Connect, sync, reconnect forever. Only cancellation ends it.
+
+        The drain alarm is watched for the whole run, not per session: an outbox that cannot
+        drain because the link is down (a partition, a dead broker) is as stalled as one the hub
+        does not confirm."""
+        watcher = asyncio.create_task(self._watch_alarm(), name="sync-alarm")
+        try:
+            await self._connect_forever()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    async def _connect_forever(self) -> None:
         attempt = 0
         while True:
             conn = MqttConnection(self._s.connect_params(self._will()), self._enqueue)
@@ -142,6 +155,7 @@ class DeviceSync:
 
     async def _serve(self, conn: MqttConnection) -> None:
         self._stats = replace(self._stats, connected=True)
+        self._conn = conn
         tasks: list[asyncio.Task[None]] = []
         try:
             t = self._topics
@@ -150,7 +164,6 @@ class DeviceSync:
             tasks = [
                 asyncio.create_task(self._pub.run(conn), name="sync-publish"),
                 asyncio.create_task(self._inbound(conn), name="sync-inbound"),
-                asyncio.create_task(self._watch_alarm(conn), name="sync-alarm"),
             ]
             done, _ = await asyncio.wait(
                 [asyncio.ensure_future(conn.closed), *tasks], return_when=asyncio.FIRST_COMPLETED
@@ -168,6 +181,7 @@ class DeviceSync:
         except MqttError as err:
             _LOG.warning("hub session ended: %s", err)
         finally:
+            self._conn = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -215,7 +229,7 @@ class DeviceSync:
         else:
             raise WireError("BAD_TOPIC")
 
-    async def _watch_alarm(self, conn: MqttConnection) -> None:
+    async def _watch_alarm(self) -> None:
         period = min(5.0, self._s.drain_alarm_s / 4)
         while True:
             await asyncio.sleep(period)
@@ -224,9 +238,11 @@ class DeviceSync:
                 continue
             if self._pub.alarm:
                 _LOG.warning("outbox has not drained for %.0f s", self._s.drain_alarm_s)
-            payload = self._status_payload(online=True)
-            with contextlib.suppress(MqttError):
-                await conn.publish(self._topics.status, payload, retain=True)
+            conn = self._conn
+            if conn is not None:  # offline, the next session's first status carries the alarm
+                payload = self._status_payload(online=True)
+                with contextlib.suppress(MqttError):
+                    await conn.publish(self._topics.status, payload, retain=True)
             if self._on_alarm is not None:
                 try:
                     await self._on_alarm(self._pub.alarm, self.stats())

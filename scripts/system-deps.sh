@@ -14,6 +14,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 have_lib libGL.so.1 || missing+=(libgl1)
 have_lib libglib-2.0.so.0 || missing+=(libglib2.0-0)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)  # packet loss in tests/reliability
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # OCR-B glyphs for the MRZ reader's templates, rendered by tesseract's text2image
 command -v text2image >/dev/null 2>&1 || missing+=(tesseract-ocr)

@@ -1,0 +1,61 @@
+"""The compressed soak: hours of simulated locker traffic in minutes; memory and descriptors.
+
+Run, with the malloc settings of the systemd unit (as `tests/reliability/test_soak.py` does):
+    env $(sed -n 's/^Environment=//p' deploy/locker-agent.service) \
+        .venv/bin/python bench/soak.py [--seconds 600] [--step-minutes 10] [--json]
+
+The agent with the camera pipeline running (simulated camera, real decoders), a real Mosquitto
+and the reference hub in this process (see `tests/reliability/soak_rig.py`). Each round loads 4
+parcels and collects them (camera and typed code), then the agent's clock moves on. Prints the
+process's RSS and open descriptors: after warm-up, RSS may grow at most 10 % and stay at most
+150 MB; descriptors stay flat. Exit status 1 when a limit is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the rig lives in tests/
+from tests.reliability.soak_rig import Soak
+
+RSS_LIMIT_MB = 150.0
+RSS_GROWTH = 0.10
+FD_SLACK = 2
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--step-minutes", type=float, default=10)
+    parser.add_argument("--json", action="store_true", help="one JSON line only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="locker-soak-") as tmp:
+        soak = Soak(Path(tmp), step_s=args.step_minutes * 60)
+        figures = asyncio.run(soak.run(args.seconds)).summary()
+    ok = (
+        float(figures["rss_mb_max"]) <= RSS_LIMIT_MB  # type: ignore[arg-type]
+        and float(figures["rss_growth_after_warmup"]) <= RSS_GROWTH  # type: ignore[arg-type]
+        and int(figures["fds_end"]) <= int(figures["fds_after_warmup"]) + FD_SLACK  # type: ignore[call-overload]
+    )
+    figures["ok"] = ok
+    figures["malloc_env"] = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+    if not args.json:
+        print(
+            f"{figures['simulated_hours']} simulated hours in {args.seconds:.0f} s:"
+            f" {figures['pickups_camera']} camera and {figures['pickups_code']} code pickups;"
+            f" RSS {figures['rss_mb_after_warmup']} -> {figures['rss_mb_end']} MB"
+            f" (max {figures['rss_mb_max']}); fds {figures['fds_after_warmup']} ->"
+            f" {figures['fds_end']}"
+        )
+    print(json.dumps(figures, sort_keys=True))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
