@@ -1,5 +1,9 @@
 """Fails tests that block the event loop: asyncio's debug mode reports every callback that held
-the loop longer than a threshold; the guard collects those reports."""
+the loop longer than a threshold; the guard collects those reports.
+
+A test the guard fails is run once more (pytest-rerunfailures, `--only-rerun` in pyproject.toml):
+on a loaded 2-core machine CPU contention can stretch a short callback past the threshold, while
+a callback that really blocks (a sync call on the loop) fails both runs."""
 
 from __future__ import annotations
 
