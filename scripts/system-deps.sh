@@ -15,6 +15,9 @@ have_lib libGL.so.1 || missing+=(libgl1)
 have_lib libglib-2.0.so.0 || missing+=(libglib2.0-0)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# the fleet hub's engines (tests/fleet): a NATS cluster the tests start, and PostgreSQL
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 if [ "${LOCKER_SKIP_OPTIONAL_DEPS:-}" != "1" ]; then
   [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 \
     || optional+=(rabbitmq-server)
