@@ -38,7 +38,8 @@ async def alarms(conn: asyncpg.Connection) -> list[tuple[str, str]]:
 
 async def test_migrations_are_numbered_and_applied_once(conn: asyncpg.Connection) -> None:
     numbers = [n for n, _name, _sql in migrations()]
-    assert numbers == sorted(set(numbers)) and numbers[0] == 1
+    assert numbers == sorted(set(numbers))
+    assert numbers[0] == 1
     assert await migrate(conn) == []  # the fixture applied them all already
     applied = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
     assert [r["version"] for r in applied] == numbers
