@@ -32,6 +32,7 @@ from agent.services.trust import TrustPolicy, TrustService, load_roots
 from agent.store import journal, lockers
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
+from agent.tokens.trust import TrustBundle
 from agent.tokens.typed_codes import parse_code_key
 from hardware.camera import Camera
 from hardware.door_drivers import make_door_driver
@@ -261,6 +262,10 @@ class Agent:
         if self.sync is not None:
             sync = self.sync
             providers["hub"] = lambda: asdict(sync.stats())
+        if self.trust is not None:
+            trust = self.trust
+            # the fleet hub tracks each locker's bundle and alarms when it ages (docs/hub.md)
+            providers["trust"] = lambda: _trust_section(trust.bundle)
         self.metrics.gauges.append(self._gauges)
 
     def _gauges(self) -> Iterable[Gauge]:
@@ -377,3 +382,14 @@ def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here; needed for port 0
     sockets = getattr(server, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else int(site._port)
+
+
+def _trust_section(bundle: TrustBundle | None) -> dict[str, object]:
+    """The installed trust bundle for the state snapshot: version and age, never keys."""
+    if bundle is None:
+        return {"version": None}
+    return {
+        "version": bundle.version,
+        "issued_at": bundle.issued_at,
+        "next_update": bundle.next_update,
+    }

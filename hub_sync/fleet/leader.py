@@ -152,7 +152,7 @@ class Leader:
                         fleet, due["version"], now,
                     )  # fmt: skip
                     self.published.append(int(due["version"]))
-                    _LOG.warning("published trust bundle v%s for fleet %s", due["version"], fleet)
+                    _LOG.info("published trust bundle v%s for fleet %s", due["version"], fleet)
             await self._trust_alarms(conn, fleet, now)
 
     async def _trust_alarms(self, conn: Conn, fleet: str, now: float) -> None:
