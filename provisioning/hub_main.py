@@ -3,6 +3,8 @@
     locker-hub run|worker ...                        hub workers (hub_sync/fleet/cli.py)
     locker-hub presign-bundles --root R --key K.json ... --out DIR --count N
                                                      offline: a series of root-signed bundles
+    locker-hub api --fleet F --dsn ... --sign-key K --issuing-key I --enrolled DIR --api-key-file A
+                                                     order intake HTTP API, /metrics, OpenAPI
     locker-hub simulate-trust --days N               a locker and the hub for N simulated days
 
 It lives in `provisioning` because its offline tools sign with the fleet's roots and run a real
@@ -12,11 +14,13 @@ locker agent; `hub_sync` itself never imports `agent` (docs/hub.md).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from pathlib import Path
 
 from hub_sync.fleet import cli as fleet_cli
+from provisioning import hub_orders
 from provisioning.errors import ProvisioningError
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.trust_series import DAY, presign_series
@@ -48,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] in (["run"], ["worker"]):
         return fleet_cli.main(args)
     ns = _parser().parse_args(args)
+    if ns.cmd == "api":
+        asyncio.run(hub_orders.serve(ns))
+        return 0
     if ns.cmd == "simulate-trust":
         from provisioning import trust_sim
 

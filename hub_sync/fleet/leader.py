@@ -42,7 +42,6 @@ TRUST_ALARM = "TRUST_BUNDLE_OLD"
 class LeaderSettings:
     bundles: Path | None = None
     poll_s: float = 2.0
-    resend_every_s: float = 15.0
     #: the devices' trust grace (agent `trust.grace_hours`); alarm past half of it
     grace_s: float = 14 * 86_400
 
@@ -109,13 +108,11 @@ class Leader:
                 if self._s.bundles is not None:
                     async with pool.acquire() as conn:
                         await import_series(conn, self._w.s.fleet, self._s.bundles)
-                last_resend = 0.0
                 while True:
                     await self.tick(pool)
-                    if time.monotonic() - last_resend > self._s.resend_every_s:
-                        last_resend = time.monotonic()
-                        with contextlib.suppress(MqttError):
-                            await self._w.send_pending([None])
+                    # never-sent commands at once, unanswered ones to online lockers every 30 s
+                    with contextlib.suppress(MqttError):
+                        await self._w.send_pending([None])
                     await asyncio.sleep(self._s.poll_s)
             finally:
                 with contextlib.suppress(Exception):

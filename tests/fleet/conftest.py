@@ -43,12 +43,12 @@ async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
         await asyncio.to_thread(c.start)
         await wait_ready(c)
     except ClusterError as err:
-        c.stop()
+        await asyncio.to_thread(c.stop)
         pytest.fail(f"NATS cluster: {err} (scripts/system-deps.sh installs nats-server)")
     try:
         yield c
     finally:
-        c.stop()
+        await asyncio.to_thread(c.stop)
 
 
 @pytest.fixture
