@@ -1,6 +1,6 @@
 """`locker-hub`: the fleet hub's command line.
 
-    locker-hub run|worker ...                        hub workers (hub_sync/fleet/cli.py)
+    locker-hub run|worker|device-key ...             hub workers (hub_sync/fleet/cli.py)
     locker-hub presign-bundles --root R --key K.json ... --out DIR --count N
                                                      offline: a series of root-signed bundles
     locker-hub api --fleet F --dsn ... --sign-key K --issuing-key I --enrolled DIR --api-key-file A
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("run", help="N supervised hub workers (see locker-hub run --help)")
     sub.add_parser("worker", help="one hub worker in this process")
+    sub.add_parser("device-key", help="enroll a locker's audit device key")
     pre = sub.add_parser("presign-bundles", help="offline: sign a series of trust bundles")
     pre.add_argument("--root", required=True, type=Path, help="fleet root private key (PEM)")
     pre.add_argument("--key", required=True, type=Path, action="append",
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] in (["run"], ["worker"]):
+    if args[:1] in (["run"], ["worker"], ["device-key"]):
         return fleet_cli.main(args)
     ns = _parser().parse_args(args)
     if ns.cmd == "api":

@@ -3,6 +3,7 @@
     locker-hub run --workers 2 --fleet F --dsn postgresql://... --nats nats://a:4222,...
         --mqtt a:1883,b:1883 --sign-key command.key.pem
     locker-hub worker ...            one worker in this process (what `run` starts N times)
+    locker-hub device-key --dsn D --fleet F --device L --public-key device_key.pub.pem
 
 `run` supervises: a worker that dies is started again after a second. Workers hold no fixed
 identity, so N is only a matter of capacity (docs/hub.md, "Scaling").
@@ -20,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from hub_sync.fleet.audit import enroll_device_key
 from hub_sync.fleet.db import connect_pool
 from hub_sync.fleet.leader import Leader, LeaderSettings
 from hub_sync.fleet.worker import FleetWorker, WorkerSettings
@@ -55,7 +57,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=2)
     add_worker_args(run)
     add_worker_args(sub.add_parser("worker", help="one worker in this process"))
+    key = sub.add_parser("device-key", help="enroll a locker's audit device key (public PEM)")
+    key.add_argument("--dsn", required=True)
+    key.add_argument("--fleet", required=True)
+    key.add_argument("--device", required=True)
+    key.add_argument("--public-key", required=True, type=Path)
     return p
+
+
+async def _device_key(ns: argparse.Namespace) -> str:
+    pool = await connect_pool(ns.dsn, size=1)
+    try:
+        async with pool.acquire() as conn:
+            return await enroll_device_key(
+                conn, ns.fleet, ns.device, ns.public_key.read_bytes(), time.time()
+            )
+    finally:
+        await pool.close()
 
 
 async def run_worker(ns: argparse.Namespace) -> None:
@@ -117,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         if drop >= 0:
             del rest[drop : drop + 2]
         return _supervise(ns, rest)
+    if ns.cmd == "device-key":
+        try:
+            raw = asyncio.run(_device_key(ns))
+        except (OSError, ValueError, TypeError) as err:
+            print(f"locker-hub: error: {err}", file=sys.stderr)
+            return 1
+        print(f"device key of {ns.device} enrolled: {raw[:16]}…")
+        return 0
     asyncio.run(run_worker(ns))
     return 0
 

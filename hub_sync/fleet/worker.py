@@ -32,6 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 
 from hub_sync.errors import MqttError, WireError
 from hub_sync.fleet import store
+from hub_sync.fleet.audit import verify_checkpoints
 from hub_sync.fleet.ingest import Applied, apply_events
 from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection
 from hub_sync.signing import PrivateKey, sign_confirm
@@ -217,6 +218,7 @@ class FleetWorker:
             try:
                 async with self.pool.acquire() as conn:
                     applied = await apply_events(conn, decoded.events, now)
+                    await verify_checkpoints(conn, decoded.events, now)
                     await store.record_replies(conn, decoded.replies, now)
                     await store.record_states(conn, decoded.states, now)
                     await store.record_statuses(conn, decoded.statuses, now)
