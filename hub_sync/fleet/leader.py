@@ -28,6 +28,7 @@ import asyncpg
 from hub_sync.errors import MqttError
 from hub_sync.fleet.db import Conn
 from hub_sync.fleet.ingest import raise_alarms
+from hub_sync.fleet.store import COMMANDS_CHANNEL
 from hub_sync.wire import Header, encode, new_message_id, trust_topic
 
 if TYPE_CHECKING:
@@ -108,12 +109,16 @@ class Leader:
                 if self._s.bundles is not None:
                     async with pool.acquire() as conn:
                         await import_series(conn, self._w.s.fleet, self._s.bundles)
+                wake = asyncio.Event()
+                await lock_conn.add_listener(COMMANDS_CHANNEL, lambda *_a: wake.set())
                 while True:
                     await self.tick(pool)
-                    # never-sent commands at once, unanswered ones to online lockers every 30 s
+                    # new commands at once (NOTIFY), unanswered ones to online lockers every 30 s
                     with contextlib.suppress(MqttError):
                         await self._w.send_pending([None])
-                    await asyncio.sleep(self._s.poll_s)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self._s.poll_s)
+                    wake.clear()
             finally:
                 with contextlib.suppress(Exception):
                     await lock_conn.execute("SELECT pg_advisory_unlock($1)", _LEADER_LOCK)

@@ -13,6 +13,8 @@ from hub_sync.fleet.db import Conn
 from hub_sync.fleet.ingest import raise_alarms
 from hub_sync.wire import Reply, Status, loads_strict
 
+COMMANDS_CHANNEL = "lk_commands"
+
 
 @dataclass(frozen=True, slots=True)
 class PendingCommand:
@@ -90,6 +92,8 @@ async def add_command(
         " created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
         message_id, fleet, device, transaction_id, name, payload, now,
     )  # fmt: skip
+    # wakes the leader at commit (it would otherwise find the command on its next poll)
+    await conn.execute(f"NOTIFY {COMMANDS_CHANNEL}")
 
 
 async def pending_commands(
