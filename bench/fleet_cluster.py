@@ -82,49 +82,16 @@ async def main(ns: argparse.Namespace, root: Path) -> dict[str, object]:
         await migrate(conn)
         await conn.close()
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
-        key_file = root / "command.key.pem"
-        key_file.write_bytes(KEY.private_bytes(serialization.Encoding.PEM,
-                             serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
-        argv = ["--fleet", FLEET, "--dsn", dsn, "--nats", ",".join(cluster.urls),
-                "--mqtt", ",".join(f"127.0.0.1:{n.mqtt_port}" for n in cluster.nodes),
-                "--sign-key", str(key_file), "--ack-wait", "5"]  # fmt: skip
-        for i in range(ns.workers):
-            log = (root / f"worker{i}.log").open("wb")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "hub_sync.fleet.cli", "worker", *argv],
-                stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
+        procs += await asyncio.to_thread(_start_workers, ns.workers, root, cluster, dsn)
         names = [f"L{i:05d}" for i in range(ns.lockers)]
-        for i, name in enumerate(names):
+        for name in names:
             dev = ReferenceDevice(root / f"{name}.db")
             await dev.append([("sim.event", f"{name}-{k}", {"k": k}) for k in range(ns.events)])
             devices.append(dev)
         total = ns.lockers * ns.events
-        t0 = time.monotonic()
-        for i, (name, dev) in enumerate(zip(names, devices, strict=True)):
-            settings = SyncSettings(
-                host="127.0.0.1", port=cluster.nodes[i % 3].mqtt_port, device_id=name,
-                fleet_id=FLEET, protocol=MQTT_V311, backoff_min_s=0.2, backoff_max_s=2.0,
-                confirm_timeout_s=5.0, state_interval_s=3600,
-            )  # fmt: skip
-            sync = DeviceSync(settings, dev, dev, dev, command_keys=lambda: [KEY.public_key()],
-                              clock=time.time)  # fmt: skip
-            syncs.append(asyncio.create_task(sync.run()))
-        killed = ns.no_kill
-        while True:
-            stored = await _stored(pool)
-            if not killed and stored >= total // 3:
-                procs[0].send_signal(signal.SIGKILL)
-                await asyncio.to_thread(cluster.kill, 2)
-                await asyncio.sleep(2)
-                await asyncio.to_thread(cluster.start, 2)
-                killed = True
-            depths = [(await d.stats()).depth for d in devices]
-            if stored >= total and not any(depths):
-                break
-            if time.monotonic() - t0 > 900:
-                break
-            await asyncio.sleep(0.2)
-        drain_s = time.monotonic() - t0
+        drain_s = await _drain(
+            ns, cluster, pool, procs=procs, names=names, devices=devices, syncs=syncs
+        )
         rtts = await _commands(pool, names, ns.commands)
         trust_s = await _trust(cluster, devices)
         rows = await pool.fetch("SELECT device, count(*) AS n, count(DISTINCT seq) AS d,"
@@ -157,6 +124,58 @@ async def main(ns: argparse.Namespace, root: Path) -> dict[str, object]:
         await asyncio.to_thread(cluster.stop)
         with contextlib.suppress(Exception):
             await drop_database(ns.pg, db)
+
+
+async def _drain(
+    ns: argparse.Namespace, cluster: NatsCluster, pool: asyncpg.Pool, *,
+    procs: list[subprocess.Popen[bytes]], names: list[str], devices: list[ReferenceDevice],
+    syncs: list[asyncio.Task[None]],
+) -> float:  # fmt: skip
+    """Connect every locker, kill a worker and a node a third of the way, time the drain."""
+    total = ns.lockers * ns.events
+    t0 = time.monotonic()
+    for i, (name, dev) in enumerate(zip(names, devices, strict=True)):
+        settings = SyncSettings(
+            host="127.0.0.1", port=cluster.nodes[i % 3].mqtt_port, device_id=name,
+            fleet_id=FLEET, protocol=MQTT_V311, backoff_min_s=0.2, backoff_max_s=2.0,
+            confirm_timeout_s=5.0, state_interval_s=3600,
+        )  # fmt: skip
+        sync = DeviceSync(settings, dev, dev, dev, command_keys=lambda: [KEY.public_key()],
+                          clock=time.time)  # fmt: skip
+        syncs.append(asyncio.create_task(sync.run()))
+    killed = ns.no_kill
+    while time.monotonic() - t0 < 900:
+        stored = await _stored(pool)
+        if not killed and stored >= total // 3:
+            procs[0].send_signal(signal.SIGKILL)
+            await asyncio.to_thread(cluster.kill, 2)
+            await asyncio.sleep(2)
+            await asyncio.to_thread(cluster.start, 2)
+            killed = True
+        depths = [(await d.stats()).depth for d in devices]
+        if stored >= total and not any(depths):
+            break
+        await asyncio.sleep(0.2)
+    return time.monotonic() - t0
+
+
+def _start_workers(
+    n: int, root: Path, cluster: NatsCluster, dsn: str
+) -> list[subprocess.Popen[bytes]]:
+    key_file = root / "command.key.pem"
+    pem = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())  # fmt: skip
+    key_file.write_bytes(pem)
+    argv = ["--fleet", FLEET, "--dsn", dsn, "--nats", ",".join(cluster.urls),
+            "--mqtt", ",".join(f"127.0.0.1:{n.mqtt_port}" for n in cluster.nodes),
+            "--sign-key", str(key_file), "--ack-wait", "5"]  # fmt: skip
+    procs = []
+    for i in range(n):
+        with (root / f"worker{i}.log").open("wb") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "hub_sync.fleet.cli", "worker", *argv],
+                stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
+    return procs
 
 
 async def _commands(pool: asyncpg.Pool, names: list[str], count: int) -> list[float]:
