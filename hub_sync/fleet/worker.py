@@ -206,8 +206,8 @@ class FleetWorker:
             out.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await out
-            with contextlib.suppress(Exception):
-                await nc.close()
+            with contextlib.suppress(Exception):  # bounded: a reconnecting client may hang
+                await asyncio.wait_for(nc.close(), 5)
 
     async def _handle(self, msgs: list[Msg]) -> None:
         raw = [(m.subject, m.data) for m in msgs]

@@ -143,6 +143,18 @@ def fleet_device(tmp_path: Path, name: str, port: int) -> RunningDevice:
     return RunningDevice(device, sync)
 
 
+async def stop_hub_tasks(tasks: list[asyncio.Task[None]], pool: asyncpg.Pool) -> None:
+    """Cancel in-process worker/leader tasks and close the pool, bounded (never hang teardown)."""
+    for t in tasks:
+        t.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+    try:
+        await asyncio.wait_for(pool.close(), 10)
+    except TimeoutError:
+        pool.terminate()
+
+
 async def stop_devices(devices: list[RunningDevice]) -> None:
     for d in devices:
         await d.stop()

@@ -25,7 +25,7 @@ from hub_sync.fleet.orders import OrderService
 from hub_sync.fleet.worker import FleetWorker, WorkerSettings
 from provisioning.hub_orders import FleetCredentials
 from provisioning.keyfiles import generate_key
-from tests.fleet.conftest import FLEET, HUB_KEY, fleet_device, stop_devices
+from tests.fleet.conftest import FLEET, HUB_KEY, fleet_device, stop_devices, stop_hub_tasks
 from tests.hub_sync.conftest import RunningDevice, wait_for
 
 API_KEY = "k-" + secrets.token_hex(8)
@@ -78,11 +78,8 @@ async def hub(cluster: NatsCluster, dsn: str, tmp_path: Path) -> AsyncIterator[H
             yield Hub(http, f"http://127.0.0.1:{port}", pool, keys, devices)
         finally:
             await stop_devices(list(devices.values()))
-            await runner.cleanup()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await pool.close()
+            await asyncio.wait_for(runner.cleanup(), 10)
+            await stop_hub_tasks(tasks, pool)
 
 
 NEW = {"order_id": "o-1", "locker": "d1", "size": "M", "hold_s": 3 * 86400,

@@ -22,7 +22,7 @@ from hub_sync.wire import loads_strict, trust_topic
 from provisioning.fleet import create_demo_fleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.trust_series import DAY, presign_series
-from tests.fleet.conftest import FLEET, HUB_KEY, PG_SERVER
+from tests.fleet.conftest import FLEET, HUB_KEY, PG_SERVER, stop_hub_tasks
 from tests.hub_sync.conftest import wait_for
 
 
@@ -89,9 +89,7 @@ async def test_a_locker_offline_through_rotations_gets_only_the_newest_retained_
         assert got[0].retain
         assert loads_strict(got[0].payload)["version"] == 5
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await pool.close()
+        await stop_hub_tasks([task], pool)
 
 
 @pytest.mark.parametrize("age_days", [4.0, 1.0])
