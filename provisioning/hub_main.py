@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--count", type=int, default=120)
     pre.add_argument("--every-days", type=float, default=1.0)
     pre.add_argument("--valid-days", type=float, default=7.0)
+    hub_orders.add_args(sub.add_parser("api", help="order intake HTTP API, /metrics, OpenAPI"))
     from provisioning import trust_sim
 
     trust_sim.add_args(sub.add_parser("simulate-trust", help="N simulated days, 0 = never stale"))
