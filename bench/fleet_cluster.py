@@ -59,7 +59,7 @@ def _args() -> argparse.Namespace:
     p.add_argument("--events", type=int, default=50)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--commands", type=int, default=100)
-    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--pg", default="postgresql://postgres:postgres@127.0.0.1:5432/postgres")
     p.add_argument("--no-kill", action="store_true", help="skip the worker and node kills")
     return p.parse_args()
 

@@ -59,7 +59,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hub", action="store_true",
                    help="the hub publishes nothing (shows what happens without it)")  # fmt: skip
     p.add_argument(
-        "--pg", default="postgresql://postgres@127.0.0.1:5432/postgres",
+        "--pg", default="postgresql://postgres:postgres@127.0.0.1:5432/postgres",
         help="PostgreSQL server DSN (a scratch database is created and dropped)",
     )  # fmt: skip
 

@@ -32,7 +32,7 @@ from hub_sync.mqtt import MQTT_V311
 from hub_sync.settings import SyncSettings
 from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys
 
-PG_SERVER = os.environ.get("HUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_SERVER = os.environ.get("HUB_TEST_PG", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 __all__ = ["FLEET", "HUB_KEY"]
 
 
