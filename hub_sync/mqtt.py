@@ -207,6 +207,11 @@ class MqttConnection:
             self._fd = None
         with contextlib.suppress(Exception):
             self._client.disconnect()
+        # paho closes its socket only from its own loop calls, which stop here: close it now
+        sock = self._client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
         self._finish(ConnectionLostError("closed"))
 
     def _finish(self, err: MqttError) -> None:

@@ -32,6 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["hub"]:
         return _forward_to_hub(args_list[1:])
+    if args_list[:1] == ["fleet"]:  # the fleet hub's database (docs/hub.md)
+        from provisioning import fleet_status_cli
+
+        return fleet_status_cli.main(args_list[1:])
     args = build_parser().parse_args(args_list)
     handler: Handler = args.handler
     try:

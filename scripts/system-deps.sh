@@ -23,10 +23,25 @@ command -v text2image >/dev/null 2>&1 || missing+=(tesseract-ocr)
 command -v speech-dispatcher >/dev/null 2>&1 || missing+=(speech-dispatcher)
 [ -e /usr/lib/speech-dispatcher-modules/sd_espeak-ng ] || missing+=(speech-dispatcher-espeak-ng)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+# the fleet hub's engines (tests/fleet): a NATS cluster the tests start, and PostgreSQL
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 if [ "${LOCKER_SKIP_OPTIONAL_DEPS:-}" != "1" ]; then
   [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 \
     || optional+=(rabbitmq-server)
 fi
+
+# PostgreSQL for tests/fleet: running, user postgres reachable on 127.0.0.1 (password "postgres";
+# a machine with trust auth accepts it too). Only as root, only when it is not so already.
+pg_ready() { PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -Atqc 'select 1' >/dev/null 2>&1; }
+pg_setup() {
+  command -v psql >/dev/null 2>&1 && ! pg_ready || return 0
+  pg_isready -q -h 127.0.0.1 || service postgresql start >/dev/null 2>&1 || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+  pg_ready || su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" \
+    >/dev/null 2>&1 || echo "PostgreSQL: user postgres not reachable on 127.0.0.1" >&2
+}
+if [ "$(id -u)" -eq 0 ] && [ ${#missing[@]} -eq 0 ]; then pg_setup; fi
 
 [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
@@ -48,3 +63,4 @@ if [ ${#optional[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null \
     || echo "optional packages not installed (${optional[*]}): their tests are skipped" >&2
 fi
+pg_setup

@@ -1,0 +1,83 @@
+"""The fleet hub's credentials for order intake: tokens and typed codes with the fleet's keys.
+
+`FleetCredentials.handout` mints the QR token with the issuing key (provisioning/mint.py) for
+the one target locker, draws a typed code, and computes its `hmac-sha256` digest with that
+locker's typed-code key from its enrollment folder (`<enrolled>/<locker>/typed-code.key`,
+written by `locker-admin device enroll`). The hub stores only the digest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from agent.tokens.claims import TokenFlags
+from agent.tokens.keys import PrivateKey
+from agent.tokens.typed_codes import code_lookup_key, new_typed_code
+from hub_sync.fleet.api import make_app
+from hub_sync.fleet.db import connect_pool
+from hub_sync.fleet.orders import Handout, OrderError, OrderService
+from hub_sync.signing import load_private_key as load_hub_key
+from provisioning.enroll import read_code_key
+from provisioning.errors import ProvisioningError
+from provisioning.keyfiles import load_private_key
+from provisioning.mint import mint_token
+
+
+class FleetCredentials:
+    def __init__(self, issuing_key: PrivateKey, enrolled: Path) -> None:
+        self._key = issuing_key
+        self._enrolled = enrolled
+        self._rng = random.SystemRandom()
+
+    def handout(
+        self, *, order_id: str, device: str, hold_s: int, policy: Mapping[str, bool], now: float
+    ) -> tuple[Handout, str]:
+        try:
+            code_key = read_code_key(self._enrolled / device / "typed-code.key")
+        except ProvisioningError:
+            raise OrderError("LOCKER_UNKNOWN", 404, "no enrolled locker of that id") from None
+        flags = TokenFlags(id_check=policy.get("id_check", False),
+                           high_value=policy.get("high_value", False))  # fmt: skip
+        token = mint_token(self._key, order_ref=order_id, lockers=[device], now=now,
+                           hold_s=hold_s, flags=flags)  # fmt: skip
+        code = new_typed_code(self._rng)
+        return Handout(token, code), code_lookup_key(code, code_key)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fleet", required=True)
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--sign-key", required=True, type=Path, help="fleet command key (PEM)")
+    p.add_argument("--issuing-key", required=True, type=Path, help="token issuing key (PEM)")
+    p.add_argument("--enrolled", required=True, type=Path, help="folder of enrolled lockers")
+    p.add_argument("--api-key-file", required=True, type=Path)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8470)
+
+
+async def serve(ns: argparse.Namespace) -> None:
+    pool = await connect_pool(ns.dsn)
+    creds = FleetCredentials(load_private_key(ns.issuing_key), ns.enrolled)
+    service = OrderService(pool, ns.fleet, load_hub_key(ns.sign_key.read_bytes()), creds)
+    api_key = ns.api_key_file.read_text("utf-8").strip()
+    runner = web.AppRunner(make_app(service, pool, ns.fleet, api_key))
+    await runner.setup()
+    await web.TCPSite(runner, ns.host, ns.port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+        await pool.close()
