@@ -16,6 +16,7 @@ from typing import Any
 import cbor2
 
 from agent.identity.errors import MdocError, MdocReason
+from agent.tokens.codec import bstr_head  # the same shortest CBOR head as tokens
 
 MAX_RESPONSE_BYTES = 512 * 1024
 MAX_TRANSCRIPT_BYTES = 16 * 1024
@@ -45,19 +46,6 @@ def dumps(item: Any) -> bytes:
     """Encode in preferred serialisation, keeping map order (what `loads` accepts)."""
     encoded: bytes = cbor2.dumps(item)
     return encoded
-
-
-def bstr_head(size: int) -> bytes:
-    """The shortest CBOR head of a byte string of `size` bytes."""
-    if size < 24:
-        return bytes((0x40 | size,))
-    if size <= 0xFF:
-        return bytes((0x58, size))
-    if size <= 0xFFFF:
-        return b"\x59" + size.to_bytes(2, "big")
-    if size <= 0xFFFFFFFF:
-        return b"\x5a" + size.to_bytes(4, "big")
-    return b"\x5b" + size.to_bytes(8, "big")
 
 
 def tag24(content: bytes) -> bytes:
