@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -250,5 +251,20 @@ async def test_every_string_field_is_bounded_as_the_openapi_document_says(
                 assert "too long" in answer["detail"]
             checked += 1
     assert checked >= 8
+    assert running.sim.pulses == []
+    _no_tracebacks(caplog)
+
+
+@pytest.mark.parametrize("id_check", [{}, [], 1, True, "maybe"])
+async def test_an_id_check_that_is_not_one_of_its_words_is_a_400(
+    running: RunningAgent, caplog: pytest.LogCaptureFixture, id_check: object
+) -> None:
+    """Found by schemathesis: `{"order": "0", "id_check": {}}` was a 500 (a dict is unhashable)."""
+    session = running.agent.sessions.open_session("staff-1", Role.STAFF)
+    headers = {**JSON, "Authorization": f"Bearer {session.session_id}"}
+    body = json.dumps({"order": "CH-1", "id_check": id_check})
+    status, answer, _ = await _raw_post(running, "/api/v1/staff/handout", body, headers)
+    assert status == 400, answer
+    assert answer["reason"] == Reason.BAD_REQUEST
     assert running.sim.pulses == []
     _no_tracebacks(caplog)

@@ -127,7 +127,8 @@ class CrashRig:
         self.config.write_text(
             f'[locker]\nid = "{AGENT_ID}"\ndata_dir = "{self.data_dir}"\n\n'
             f'[api]\nhost = "127.0.0.1"\nport = {self.api_port}\n\n'
-            "[camera]\nenabled = false\n\n[supervision]\npoll_ms = 50\n\n"
+            '[camera]\nenabled = false\n\n[doors.driver]\ntype = "simulator"\n\n'
+            "[supervision]\npoll_ms = 50\n\n"
             f'[typed_codes]\nkey_file = "{key_file}"\n\n'
             f'[trust]\nroot_keys = [{roots}]\nbundle = "{fleet.bundle_path}"\n\n'
             f'[hub]\nurl = "mqtt://127.0.0.1:{self.broker.port}"\nfleet = "{FLEET}"\n'
