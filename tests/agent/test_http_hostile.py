@@ -268,3 +268,28 @@ async def test_an_id_check_that_is_not_one_of_its_words_is_a_400(
     assert answer["reason"] == Reason.BAD_REQUEST
     assert running.sim.pulses == []
     _no_tracebacks(caplog)
+
+
+async def test_a_nul_byte_in_a_header_is_a_400_logged_in_one_line_without_the_header(
+    running: RunningAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp's parser refuses the header; its server logger wrote a full traceback holding the
+    raw header line (which could be someone's `Authorization`): one line, no header, no trace."""
+    caplog.set_level(logging.DEBUG)
+    host, port = running.url.removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer SECRET-TOKEN\x00\r\n\r\n"
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status_line.split()[1] == b"400", status_line
+    http_records = [r for r in caplog.records if r.name.startswith("aiohttp")]
+    assert http_records, "the refusal is logged"
+    for record in http_records:
+        text = record.getMessage()
+        assert record.exc_info is None, text
+        assert "\n" not in text, text
+        assert "SECRET-TOKEN" not in text, text
+    _no_tracebacks(caplog)
