@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import Literal
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -30,3 +32,34 @@ def setup_logging(fmt: Literal["json", "text"] = "text", level: str = "INFO") ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    install_http_log_filter()
+
+
+class HttpClientErrorFilter(logging.Filter):
+    """Turns aiohttp's "Error handling request" records about a client's malformed HTTP (a NUL
+    byte in a header, a bad request line) into one warning line without traceback or the raw
+    input: the raw line may hold someone's `Authorization` header, and a traceback per bad
+    request would let anyone fill the log. Server-side errors keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "refused malformed HTTP from %s: %s %s"
+            record.args = (remote, exc.code, type(exc).__name__)
+            record.exc_info = None
+            record.exc_text = None
+            if record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_HTTP_FILTER = HttpClientErrorFilter()
+
+
+def install_http_log_filter() -> None:
+    """Install the filter on aiohttp's server and access loggers (idempotent)."""
+    for name in ("aiohttp.server", "aiohttp.access", "aiohttp.web"):
+        logger = logging.getLogger(name)
+        if _HTTP_FILTER not in logger.filters:
+            logger.addFilter(_HTTP_FILTER)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from enum import StrEnum
+from typing import TypeVar
 
 from aiohttp import web
 
 from agent.api.server import GUARD_KEY
 from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
+
+_E = TypeVar("_E", bound=StrEnum)
 
 MAX_DEPTH = 8  # our bodies are flat objects; a little room for future nesting
 MAX_INT_DIGITS = 19  # anything an int64 holds
@@ -143,3 +147,15 @@ def digits(raw: str, name: str, *, max_digits: int = 12) -> int:
             f"`{name}` must be a non-negative integer of at most {max_digits} digits"
         )
     return int(raw)
+
+
+def optional_choice(body: dict[str, object], name: str, choices: type[_E]) -> _E | None:
+    """An optional field that must be one of `choices`' words (any other JSON value is a 400,
+    also an object or a list, which a set-membership test would choke on)."""
+    value = body.get(name)
+    if value is None:
+        return None
+    words = [c.value for c in choices]
+    if not isinstance(value, str) or value not in words:
+        raise RequestError(f"`{name}` must be one of: {', '.join(words)}")
+    return choices(value)

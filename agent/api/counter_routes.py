@@ -12,6 +12,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from agent.api.auth import require_session
+from agent.api.bodies import optional_choice
 from agent.api.courier_routes import optional_size
 from agent.api.errors import read_json_object, string_field
 from agent.errors import RequestError
@@ -25,12 +26,7 @@ COUNTER_KEY: web.AppKey[CounterService] = web.AppKey("counter", CounterService)
 
 
 def _id_check(body: dict[str, object]) -> IdCheck | None:
-    value = body.get("id_check")
-    if value is None:
-        return None
-    if value not in {c.value for c in IdCheck}:
-        raise RequestError("`id_check` must be passed, failed or not_possible")
-    return IdCheck(str(value))
+    return optional_choice(body, "id_check", IdCheck)
 
 
 def _optional_string(body: dict[str, object], name: str) -> str | None:

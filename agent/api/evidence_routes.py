@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from agent.api.auth import require_session
+from agent.api.bodies import digits
 from agent.errors import AgentError, RequestError
 from agent.evidence.catalog import photo_file, photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER, EvidenceRecorder
@@ -36,7 +37,7 @@ EVIDENCE_KEY: web.AppKey[_Evidence] = web.AppKey("evidence", _Evidence)
 async def staff_photo(request: web.Request) -> web.Response:
     session = require_session(request, (Role.STAFF,))
     evidence = request.app[EVIDENCE_KEY]
-    door = int(request.match_info["door"])  # the route pattern admits digits only
+    door = digits(request.match_info["door"], "door", max_digits=6)
     known = {d.number for d in await evidence.db.read(lockers.list_doors)}
     if door not in known:
         raise RequestError(f"no door {door}")

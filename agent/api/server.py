@@ -19,6 +19,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
+from agent.logs import install_http_log_filter
+
 _LOG = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -176,6 +178,7 @@ class GuardedSite(web.BaseSite):
         return f"http://{self._host}:{self.bound_port}"
 
     async def start(self) -> None:
+        install_http_log_filter()
         await super().start()
         server = self._runner.server
         if server is None:

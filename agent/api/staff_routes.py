@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass
 from aiohttp import web
 
 from agent.api.auth import require_session
-from agent.api.bodies import digits
+from agent.api.bodies import digits, optional_choice
 from agent.api.context import context_of
 from agent.api.errors import read_json_object, string_field
 from agent.domain.policy import IdOutcome
-from agent.errors import AgentError, RequestError
+from agent.errors import AgentError
 from agent.reasons import Reason
 from agent.services.sessions import Role, Session
 from agent.services.staff import DoorHelpService, StaffService
@@ -89,10 +89,7 @@ async def staff_open_for_customer(request: web.Request) -> web.Response:
     session = _staff(request)
     body = await read_json_object(request)
     order = string_field(body, "order", max_len=64)
-    id_check = body.get("id_check")
-    if id_check is not None and id_check not in {c.value for c in IdOutcome}:
-        raise RequestError("`id_check` must be passed, failed or not_possible")
-    outcome = None if id_check is None else IdOutcome(str(id_check))
+    outcome = optional_choice(body, "id_check", IdOutcome)
     done = await _tools(request).staff.open_for_customer(session.actor, order, outcome)
     return web.json_response({"result": "open", "door": done.door, "order": done.order_id})
 

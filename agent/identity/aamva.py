@@ -44,6 +44,11 @@ def parse_aamva(data: bytes) -> IdDocument:
     )
 
 
+def _ascii_digits(text: str) -> bool:
+    """`str.isdigit` says yes to `³` (a Latin-1 byte), which `int` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _elements(text: str) -> dict[str, str]:
     body = text[9:]
     try:
@@ -55,7 +60,7 @@ def _elements(text: str) -> dict[str, str]:
         raise IdDocumentError("AAMVA: header numbers") from err
     for designator in designators:
         kind, offset, length = designator[:2], designator[2:6], designator[6:10]
-        if kind not in ("DL", "ID") or not (offset.isdigit() and length.isdigit()):
+        if kind not in ("DL", "ID") or not (_ascii_digits(offset) and _ascii_digits(length)):
             continue
         subfile = text[int(offset) : int(offset) + int(length)]
         if subfile.startswith(kind):
@@ -73,7 +78,7 @@ def _fields(subfile: str) -> dict[str, str]:
 
 
 def _date(text: str, *, canada: bool) -> date | None:
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not _ascii_digits(text):
         return None
     parts: tuple[Any, ...]
     parts = (text[:4], text[4:6], text[6:]) if canada else (text[4:], text[:2], text[2:4])

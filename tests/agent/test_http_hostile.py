@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -251,4 +252,44 @@ async def test_every_string_field_is_bounded_as_the_openapi_document_says(
             checked += 1
     assert checked >= 8
     assert running.sim.pulses == []
+    _no_tracebacks(caplog)
+
+
+@pytest.mark.parametrize("id_check", [{}, [], 1, True, "maybe"])
+async def test_an_id_check_that_is_not_one_of_its_words_is_a_400(
+    running: RunningAgent, caplog: pytest.LogCaptureFixture, id_check: object
+) -> None:
+    """Found by schemathesis: `{"order": "0", "id_check": {}}` was a 500 (a dict is unhashable)."""
+    session = running.agent.sessions.open_session("staff-1", Role.STAFF)
+    headers = {**JSON, "Authorization": f"Bearer {session.session_id}"}
+    body = json.dumps({"order": "CH-1", "id_check": id_check})
+    status, answer, _ = await _raw_post(running, "/api/v1/staff/handout", body, headers)
+    assert status == 400, answer
+    assert answer["reason"] == Reason.BAD_REQUEST
+    assert running.sim.pulses == []
+    _no_tracebacks(caplog)
+
+
+async def test_a_nul_byte_in_a_header_is_a_400_logged_in_one_line_without_the_header(
+    running: RunningAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp's parser refuses the header; its server logger wrote a full traceback holding the
+    raw header line (which could be someone's `Authorization`): one line, no header, no trace."""
+    caplog.set_level(logging.DEBUG)
+    host, port = running.url.removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer SECRET-TOKEN\x00\r\n\r\n"
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status_line.split()[1] == b"400", status_line
+    http_records = [r for r in caplog.records if r.name.startswith("aiohttp")]
+    assert http_records, "the refusal is logged"
+    for record in http_records:
+        text = record.getMessage()
+        assert record.exc_info is None, text
+        assert "\n" not in text, text
+        assert "SECRET-TOKEN" not in text, text
     _no_tracebacks(caplog)

@@ -124,3 +124,19 @@ def test_arbitrary_aamva_bytes(data: bytes) -> None:
     for candidate in (data, b"@\n\x1e\rANSI " + data):
         with pytest.raises(IdDocumentError):
             parse_aamva(candidate)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"@\n\x1e\rANSI 636000090002DL00410\xb379ZZ00000000",  # `³` in a subfile offset
+        b"@\n\x1e\rANSI 636000090002DL0041\xb2279ZZ00000000",  # `²` in an offset
+    ],
+)
+def test_latin1_superscript_digits_in_an_aamva_header_are_an_id_document_error(
+    header: bytes,
+) -> None:
+    """Latin-1 `²`/`³` pass `str.isdigit` and then broke `int()` with a bare ValueError."""
+    data = header + b"\nDLDCSX\nDACY\nDBB0101199\xb3\n"
+    with pytest.raises(IdDocumentError):
+        parse_aamva(data)

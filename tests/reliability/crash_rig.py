@@ -33,11 +33,8 @@ from typing import Any
 
 import aiohttp
 
-from agent.domain.doors import DoorSize
-from agent.services.returns import expect_return
 from agent.services.sessions import hash_pin
-from agent.store.db import Database
-from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
+from agent.tokens.typed_codes import display_code, new_typed_code
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.hub_sync.conftest import FLEET, HUB_PASSWORD, HUB_USER, Broker, RunningHub, free_port
 from tests.integration.conftest import hub_events, start_hub, stop_hub
@@ -53,7 +50,7 @@ from tests.reliability.chaos_records import (
 
 COURIER_PIN = "482913"
 HOLD_S = 3 * 86_400
-RETURNS = 400  # typed return codes the hub announced before the first start (default)
+_OPEN_RETURNS = 12  # typed return codes announced by the hub and not yet dropped off, at most
 _KILL_AFTER_S = (0.02, 1.0)  # the kill lands this long after the agent answered HTTP
 _WORKERS = 3
 # the children run a little below this process, so that on a busy machine the test's own event
@@ -73,10 +70,9 @@ class Parcel:
 class CrashRig:
     """Builds the broker, fleet, config and hub in `root`; `cycle()` is one start-work-kill."""
 
-    def __init__(self, root: Path, seed: int, *, returns: int = RETURNS) -> None:
+    def __init__(self, root: Path, seed: int) -> None:
         self.root = root
         self.rng = random.Random(seed)
-        self._returns = returns
         self.figures = Figures(seed)
         self.data_dir = root / "data"
         self.config = root / "agent.toml"
@@ -88,7 +84,8 @@ class CrashRig:
         self.hub: RunningHub | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.parcels: dict[str, Parcel] = {}
-        self.returns: list[str] = []
+        self.returns: list[str] = []  # typed return codes the hub announced (`return.expect`)
+        self._dropped: set[str] = set()
         self._next_order = 0
         self._reported: set[str] = set()
 
@@ -102,7 +99,6 @@ class CrashRig:
             create_demo_fleet, self.root / "fleet", AGENT_ID, time.time()
         )
         await asyncio.to_thread(self._write_config, self.fleet)
-        await self._announce_returns()
         self.hub = await start_hub(
             self.broker, self.root / "hub.db", sign_key=self.fleet.command_key
         )
@@ -127,7 +123,8 @@ class CrashRig:
         self.config.write_text(
             f'[locker]\nid = "{AGENT_ID}"\ndata_dir = "{self.data_dir}"\n\n'
             f'[api]\nhost = "127.0.0.1"\nport = {self.api_port}\n\n'
-            "[camera]\nenabled = false\n\n[supervision]\npoll_ms = 50\n\n"
+            '[camera]\nenabled = false\n\n[doors.driver]\ntype = "simulator"\n\n'
+            "[supervision]\npoll_ms = 50\n\n"
             f'[typed_codes]\nkey_file = "{key_file}"\n\n'
             f'[trust]\nroot_keys = [{roots}]\nbundle = "{fleet.bundle_path}"\n\n'
             f'[hub]\nurl = "mqtt://127.0.0.1:{self.broker.port}"\nfleet = "{FLEET}"\n'
@@ -136,22 +133,6 @@ class CrashRig:
             f'pin_hash = "{hash_pin(COURIER_PIN)}"\n',
             encoding="utf-8",
         )
-
-    async def _announce_returns(self) -> None:
-        """Typed return codes as the hub would announce them (no hub command carries them yet:
-        `ReturnService.expect` is what that command will call)."""
-        self.data_dir.mkdir(parents=True)
-        db = Database(self.data_dir / "agent.db")
-        await db.open()
-        try:
-            for n in range(self._returns):
-                code = display_code(new_typed_code(self.rng))
-                ref = f"RET-{n:05d}"
-                key = code_lookup_key(code, self.key)
-                await db.run(expect_return, ref, DoorSize.S, key, time.time())
-                self.returns.append(code)
-        finally:
-            await db.close()
 
     # -- the agent process -----------------------------------------------------------------
     def spawn(self) -> None:
@@ -225,8 +206,9 @@ class CrashRig:
                         "collect",
                         "extend",
                         "cancel",
+                        "expect",
                     ),
-                    weights=(3, 4, 4, 4, 1, 2, 2, 1, 0.3),
+                    weights=(3, 4, 4, 4, 1, 2, 2, 1, 0.3, 1),
                 )[0]
                 self.figures.ops[op] += 1
                 if await self._do(op, http, session):
@@ -244,12 +226,31 @@ class CrashRig:
             "dno": lambda: self._door_did_not_open(http),
             "collect": lambda: self._collect(http, session),
             "load": lambda: self._load(http, session, self._some_parcel("announced")),
+            "expect": self._expect_return,
         }
         return await table[op]()
 
+    async def _expect_return(self) -> bool:
+        """The hub announces a customer return with its typed return code (`return.expect`)."""
+        assert self.hub is not None
+        if len(self.returns) - len(self._dropped) >= _OPEN_RETURNS:
+            return False
+        code = display_code(new_typed_code(self.rng))
+        args = {"order_ref": f"RET-{len(self.returns):05d}", "size": "S",
+                "code": code_material(code, self.key)}  # fmt: skip
+        self.returns.append(code)
+        await self.hub.hub.send_command(AGENT_ID, "return.expect", args)
+        return True
+
     async def _drop_return(self, http: aiohttp.ClientSession) -> bool:
-        code = self.rng.choice(self.returns)
-        return (await self._post(http, "/api/v1/returns/start", {"code": code}))[0] == 200
+        # mostly a return the hub announced and nobody dropped off yet; sometimes one done
+        if not self.returns:
+            return False
+        code = self.rng.choice(self.returns[-2 * _OPEN_RETURNS :])
+        ok = (await self._post(http, "/api/v1/returns/start", {"code": code}))[0] == 200
+        if ok:
+            self._dropped.add(code)
+        return ok
 
     async def _pickup(self, op: str, http: aiohttp.ClientSession) -> bool:
         # mostly a parcel waiting in its door; sometimes one already collected (never twice)

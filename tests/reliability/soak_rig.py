@@ -107,10 +107,10 @@ class Soak:
 
     async def run(self, seconds: float) -> SoakFigures:
         try:
-            await asyncio.to_thread(self._start_children)
             self.fleet = await asyncio.to_thread(
                 create_demo_fleet, self.root / "fleet", AGENT_ID, time.time()
             )
+            await asyncio.to_thread(self._start_children, self.fleet)
             await self._with_agent(seconds)
         finally:
             for child in reversed(self.children):
@@ -119,7 +119,7 @@ class Soak:
                     await asyncio.to_thread(child.wait, 10)
         return self.figures
 
-    def _start_children(self) -> None:
+    def _start_children(self, fleet: DemoFleet) -> None:
         broker = self.root / "broker"
         broker.mkdir(parents=True)
         conf = broker / "mosquitto.conf"
@@ -140,7 +140,8 @@ class Soak:
             time.sleep(0.05)
         hub = [str(Path(sys.executable).parent / "locker-admin"), "hub", "run", "--db",
                str(self.root / "hub.db"), "--fleet", FLEET,
-               "--broker", f"mqtt://127.0.0.1:{self.broker_port}"]  # fmt: skip
+               "--broker", f"mqtt://127.0.0.1:{self.broker_port}",
+               "--sign-key", str(fleet.command_key_path)]  # fmt: skip
         with (self.root / "hub.log").open("wb") as log:
             self.children.append(subprocess.Popen(hub, stdout=log, stderr=log))
 

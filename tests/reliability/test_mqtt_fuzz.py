@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from agent.store import journal
 from hub_sync.mqtt import ConnectParams, MqttConnection
 from hub_sync.wire import Topics, new_message_id
+from provisioning.fleet import DemoFleet
 from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import (
     AGENT_ID,
@@ -155,7 +156,7 @@ def corpus(seed: int) -> dict[str, list[bytes]]:
 
 
 async def test_hostile_messages_on_every_topic_never_end_the_sync_session(
-    broker: Broker, hub_agent: RunningAgent, tmp_path: Path
+    broker: Broker, hub_agent: RunningAgent, fleet: DemoFleet, tmp_path: Path
 ) -> None:
     fuzz_seed = int(os.environ.get("MQTT_FUZZ_SEED", str(random.SystemRandom().randrange(2**32))))
     print(f"MQTT fuzz seed {fuzz_seed} (MQTT_FUZZ_SEED={fuzz_seed} replays it)")
@@ -199,7 +200,7 @@ async def test_hostile_messages_on_every_topic_never_end_the_sync_session(
 
     # and the session still carries events to a hub that confirms them
     hub_db = tmp_path / "fuzz-hub.db"
-    hub = await start_hub(broker, hub_db)
+    hub = await start_hub(broker, hub_db, sign_key=fleet.command_key, clock=hub_agent.clock.now)
     try:
         await hub_agent.agent.db.run(journal.record, "test.after_fuzz", {"ok": 1}, now=time.time())
         await wait_for(lambda: sync.stats().outbox_depth == 0 and sync.stats().confirmed > 0, 20,

@@ -106,7 +106,7 @@ async def test_loss_latency_partition_and_flapping_lose_and_double_nothing(
     settings = lab.broker.hub_settings()
     settings = replace(settings, connect=replace(settings.connect, host=lab.hub_host))
     hub_store = HubStore(tmp_path / "hub.db")
-    hub = Hub(settings, hub_store)
+    hub = Hub(settings, hub_store, sign_key=fleet.command_key)
     hub_task = asyncio.create_task(hub.run(), name="netfault-hub")
     traffic = Traffic(agent)
     hub_db = tmp_path / "hub.db"
