@@ -55,6 +55,7 @@ class SoakFigures:
     pickups_camera: int = 0
     refused: int = 0
     rss_mb: list[float] = field(default_factory=list)
+    anon_mb: list[float] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
     outbox_depth_end: int = -1
     frames: int = 0
@@ -75,6 +76,9 @@ class SoakFigures:
             "rss_mb_max": round(max(self.rss_mb), 1),
             "rss_mb_end": round(self.rss_mb[-1], 1),
             "rss_growth_after_warmup": round(max(tail) / base_rss - 1, 4),
+            # the process's own memory (heap, frames), without the shared libraries' file pages,
+            # whose resident share depends on the kernel's page cache, not on the agent
+            "anon_mb_max": round(max(self.anon_mb), 1),
             "fds_after_warmup": base_fds,
             "fds_end": self.fds[-1],
             "fds_max": max(self.fds),
@@ -82,11 +86,12 @@ class SoakFigures:
         }
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """`VmRSS` (all resident pages) or `RssAnon` (the process's own) of this process, in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def open_fds() -> int:
@@ -173,6 +178,7 @@ class Soak:
                     self.figures.rounds += 1
                     self.figures.simulated_hours += self.step_s / 3600
                     self.figures.rss_mb.append(rss_mb())
+                    self.figures.anon_mb.append(rss_mb("RssAnon"))
                     self.figures.fds.append(open_fds())
             if agent.sync is not None:
                 self.figures.outbox_depth_end = agent.sync.stats().outbox_depth
