@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.conftest import RunningAgent, start_agent
-from tests.agent.ops.conftest import OpsAgent, start_ops_agent
+from tests.agent.ops.conftest import OpsAgent, running_ops_agent
 from tests.browser.cdp import CdpPage, chromium_page
 
 
@@ -33,20 +33,12 @@ async def page() -> AsyncIterator[CdpPage]:
 @pytest.fixture
 async def ops_locker(tmp_path: Path) -> AsyncIterator[OpsAgent]:
     """A locker with a courier PIN and a staff PIN (tests.agent.ops.conftest), for staff screens."""
-    running = await start_ops_agent(tmp_path / "data")
-    try:
+    async with running_ops_agent(tmp_path / "data") as running:
         yield running
-    finally:
-        await running.http.close()
-        await running.agent.stop()
 
 
 @pytest.fixture
 async def ops_counter(tmp_path: Path) -> AsyncIterator[OpsAgent]:
     """A staffed counter (no doors) with the same PINs."""
-    running = await start_ops_agent(tmp_path / "data", mode="counter")
-    try:
+    async with running_ops_agent(tmp_path / "data", mode="counter") as running:
         yield running
-    finally:
-        await running.http.close()
-        await running.agent.stop()

@@ -3,6 +3,7 @@ a courier PIN and a staff PIN, and a short jam check so fault tests stay fast.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sqlite3
@@ -16,7 +17,14 @@ import pytest
 
 from agent.app import Agent, DoorHardware
 from agent.clock import ManualClock
-from agent.config import AgentConfig, ApiConfig, LockerConfig, OperationsConfig, StaffPinConfig
+from agent.config import (
+    AgentConfig,
+    ApiConfig,
+    LockerConfig,
+    OperationsConfig,
+    StaffPinConfig,
+    TrustConfig,
+)
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderPolicy
 from agent.services.orders import Announcement
@@ -156,9 +164,15 @@ def ops_config(data_dir: Path, mode: str) -> AgentConfig:
 
 
 async def start_ops_agent(
-    data_dir: Path, *, mode: str = "locker", clock: ManualClock | None = None
+    data_dir: Path,
+    *,
+    mode: str = "locker",
+    clock: ManualClock | None = None,
+    trust: TrustConfig | None = None,
 ) -> OpsAgent:
     config = ops_config(data_dir, mode)
+    if trust is not None:
+        config = config.model_copy(update={"trust": trust})
     clock = clock or ManualClock(time.time())
     sim = SimulatedLocker(len(config.doors.layout()))
     agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))
@@ -169,21 +183,26 @@ async def start_ops_agent(
     return ops
 
 
-@pytest.fixture
-async def ops(tmp_path: Path) -> AsyncIterator[OpsAgent]:
-    running = await start_ops_agent(tmp_path / "data")
+@contextlib.asynccontextmanager
+async def running_ops_agent(
+    data_dir: Path, *, mode: str = "locker", trust: TrustConfig | None = None
+) -> AsyncIterator[OpsAgent]:
+    """`start_ops_agent`, stopped (and its HTTP session closed) on the way out."""
+    running = await start_ops_agent(data_dir, mode=mode, trust=trust)
     try:
         yield running
     finally:
         await running.http.close()
         await running.agent.stop()
+
+
+@pytest.fixture
+async def ops(tmp_path: Path) -> AsyncIterator[OpsAgent]:
+    async with running_ops_agent(tmp_path / "data") as running:
+        yield running
 
 
 @pytest.fixture
 async def counter(tmp_path: Path) -> AsyncIterator[OpsAgent]:
-    running = await start_ops_agent(tmp_path / "data", mode="counter")
-    try:
+    async with running_ops_agent(tmp_path / "data", mode="counter") as running:
         yield running
-    finally:
-        await running.http.close()
-        await running.agent.stop()

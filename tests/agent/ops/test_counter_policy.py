@@ -7,20 +7,16 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
 from agent.config import TrustConfig
 from agent.domain.orders import OrderPolicy
 from agent.reasons import Reason
 from agent.tokens.claims import TokenFlags
-from hardware.doors_sim import SimulatedLocker
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from provisioning.wallet import Wallet
-from tests.agent.ops.conftest import COURIER_PIN, STAFF_PIN, OpsAgent, ops_config
+from tests.agent.ops.conftest import OpsAgent, running_ops_agent
 
 LOCKER = "LK-OPS-001"
 
@@ -30,38 +26,20 @@ def fleet(tmp_path: Path) -> DemoFleet:
     return create_demo_fleet(tmp_path / "fleet", LOCKER, time.time())
 
 
-async def _start(data_dir: Path, mode: str, fleet: DemoFleet) -> OpsAgent:
-    config = ops_config(data_dir, mode)
-    trust = TrustConfig(root_keys=fleet.root_public_paths, bundle=fleet.bundle_path)
-    config = config.model_copy(update={"trust": trust})
-    clock = ManualClock(time.time())
-    sim = SimulatedLocker(len(config.doors.layout()))
-    agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))
-    await agent.start()
-    ops = OpsAgent(agent, sim, clock, aiohttp.ClientSession())
-    ops.courier = await ops.sign_in(COURIER_PIN)
-    ops.staff = await ops.sign_in(STAFF_PIN)
-    return ops
+def _trust(fleet: DemoFleet) -> TrustConfig:
+    return TrustConfig(root_keys=fleet.root_public_paths, bundle=fleet.bundle_path)
 
 
 @pytest.fixture
 async def counter(tmp_path: Path, fleet: DemoFleet) -> AsyncIterator[OpsAgent]:
-    running = await _start(tmp_path / "data", "counter", fleet)
-    try:
-        yield running
-    finally:
-        await running.http.close()
-        await running.agent.stop()
+    async with running_ops_agent(tmp_path / "data", mode="counter", trust=_trust(fleet)) as ops:
+        yield ops
 
 
 @pytest.fixture
 async def locker(tmp_path: Path, fleet: DemoFleet) -> AsyncIterator[OpsAgent]:
-    running = await _start(tmp_path / "data", "locker", fleet)
-    try:
-        yield running
-    finally:
-        await running.http.close()
-        await running.agent.stop()
+    async with running_ops_agent(tmp_path / "data", trust=_trust(fleet)) as ops:
+        yield ops
 
 
 async def _received(counter: OpsAgent, order_id: str, policy: OrderPolicy) -> str:
