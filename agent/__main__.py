@@ -131,7 +131,7 @@ async def _demo(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"identity": IdentityConfig(iaca=(iaca,))})
     wallets, age_orders = SimulatedWalletLink(), list[DemoToken]()
     wallet_demo = demo_wallet_routes(
-        issuer, wallets, lambda: agent.running.wallet, lambda: age_orders, time.time
+        issuer, wallets, lambda: agent.running.wallet, lambda: age_orders, time.time, camera=camera
     )
     agent = Agent(
         config,
@@ -213,7 +213,8 @@ def _print_age_orders(seeded: Sequence[demo.SeededOrder], *, as_json: bool) -> N
     for order in () if as_json else seeded:
         print(
             f"  18+ order {order.order_id}  code {order.code}: opens only with a wallet —"
-            f' POST /api/v1/demo/wallet {{"order": "{order.order_id}", "age": 25}} (or 16)',
+            f' type the code at the kiosk, then press a "Wallet ..." demo button (or'
+            f' POST /api/v1/demo/wallet {{"order": "{order.order_id}", "age": 25}}, or 16)',
             flush=True,
         )
 

@@ -173,7 +173,7 @@ def build_services(
             typed_code_key=code_key,
             attempts=attempts,
         )
-    wallet_route = () if wallet is None else (wallet_routes(wallet),)
+    wallet_route = () if wallet is None else (wallet_routes(wallet, feed),)
     id_assist = IdAssistService(db, clock) if config.locker.mode == "counter" else None
     if id_assist is not None:
         wallet_route = (id_assist_routes(id_assist),)

@@ -14,6 +14,7 @@ from agent.errors import RequestError
 from agent.services.id_assist import MAX_IMAGE_BYTES, IdAssistService, assist_outcome
 from agent.services.identity_check import WalletPickupService
 from agent.services.pickup import PickupResult
+from agent.services.scans import ScanFeed
 from agent.services.sessions import Role
 
 
@@ -32,21 +33,34 @@ def opened(result: PickupResult) -> web.Response:
     )
 
 
-def wallet_routes(wallet: WalletPickupService) -> Callable[[web.Application], None]:
-    """`POST /api/v1/pickup/wallet {"code" | "payload", "engagement"}`: the customer's typed
-    code or token names the order, `engagement` is the wallet's QR (`mdoc:` + base64url)."""
+def wallet_routes(wallet: WalletPickupService, feed: ScanFeed) -> Callable[[web.Application], None]:
+    """`POST /api/v1/pickup/wallet {"code" | "payload" | "ticket", "engagement"}`: the
+    customer's typed code or token (or the kiosk feed's wallet ticket for a token the camera
+    read) names the order, `engagement` is the wallet's QR (`mdoc:` + base64url).
+    `GET /api/v1/kiosk/wallet` tells the kiosk whether it can offer its wallet screen."""
 
     async def pickup_by_wallet(request: web.Request) -> web.Response:
         body = await read_json_object(request)
+        payload = _optional(body, "payload", 4096)
+        ticket = _optional(body, "ticket", 64)
+        if ticket is not None:
+            payload = feed.token_for_wallet(ticket)
+            if payload is None:
+                raise RequestError("the wallet ticket is unknown or forgotten: scan again")
         result = await wallet.collect(
             code=_optional(body, "code", 64),
-            payload=_optional(body, "payload", 4096),
+            payload=payload,
             engagement=string_field(body, "engagement", max_len=4096),
         )
         return opened(result)
 
+    async def available(request: web.Request) -> web.Response:
+        del request
+        return web.json_response({"available": wallet.available})
+
     def add(app: web.Application) -> None:
         app.router.add_post("/api/v1/pickup/wallet", pickup_by_wallet)
+        app.router.add_get("/api/v1/kiosk/wallet", available)
 
     return add
 

@@ -144,10 +144,14 @@ _PATHS: dict[str, dict[str, object]] = {
     "/api/v1/pickup/wallet": {
         "post": _op(
             "Collect an age-restricted order: the customer's typed code (`code`) or token "
-            "(`payload`) and the wallet's QR device engagement (`engagement`, `mdoc:...`), "
+            "(`payload`, or the kiosk feed's `wallet_ticket` for a token the camera read as "
+            "`ticket`) and the wallet's QR device engagement (`engagement`, `mdoc:...`), "
             "verified offline (docs/identity.md)",
             "pickup",
-            body=_body({"code": _CODE, "payload": _TOKEN, "engagement": _TOKEN}, ["engagement"]),
+            body=_body(
+                {"code": _CODE, "payload": _TOKEN, "ticket": _CODE, "engagement": _TOKEN},
+                ["engagement"],
+            ),
             errors=(400, 403, 404, 409, 429, 503),
         )
     },
@@ -357,6 +361,14 @@ _PATHS: dict[str, dict[str, object]] = {
             ],
         }
     },
+    "/api/v1/kiosk/wallet": {
+        "get": _op(
+            "Whether this locker can check a customer's wallet (`available`): the kiosk then "
+            "offers its wallet screen for an age-restricted order",
+            "kiosk",
+            errors=(),
+        )
+    },
     "/api/v1/kiosk/layout": {
         "get": _op(
             "The locker's door columns (consecutive doors of one size, numbered from the top, "
@@ -383,6 +395,15 @@ _PATHS: dict[str, dict[str, object]] = {
             "demo",
             body=_body({"order": _ORDER, "age": _INT}, ["order", "age"]),
             errors=(400, 403, 404, 409, 503),
+        ),
+    },
+    "/api/v1/demo/wallet/camera": {
+        "post": _op(
+            "Demo only: a simulated wallet of a person of `age` (its issuer trusted or "
+            "`unknown`) shows its QR device engagement to the simulated camera",
+            "demo",
+            body=_body({"age": _INT, "issuer": {"enum": ["known", "unknown"]}}, ["age"]),
+            errors=(400, 404),
         ),
     },
 }

@@ -211,6 +211,11 @@ class WalletPickupService:
         self._typed_code_key = typed_code_key
         self._attempts = attempts
 
+    @property
+    def available(self) -> bool:
+        """Whether a wallet can be checked here: a wallet link and IACA roots."""
+        return self._link is not None and self._settings.trust is not None
+
     async def collect(
         self, *, code: str | None, payload: str | None, engagement: str
     ) -> PickupResult:

@@ -145,6 +145,7 @@ async function submitCode(event) {
     return;
   }
   endPickup(); // the previous pickup's door is no longer this person's business
+  closeWallet();
   const returning = mode === "return";
   $("submit").disabled = true;
   show("busy", () => t("working"));
@@ -156,6 +157,8 @@ async function submitCode(event) {
       input.removeAttribute("aria-invalid");
       if (returning) showReturnOpened(body);
       else showOpened(body, code);
+    } else if (!returning && reasonOf(body) === "AGE_CHECK_REQUIRED" && offerWallet({ code })) {
+      input.removeAttribute("aria-invalid"); // the code is right: the wallet screen takes over
     } else {
       input.setAttribute("aria-invalid", "true");
       show("err", () => refusalText(body));
@@ -307,12 +310,13 @@ function echoKey(key) {
 }
 
 function somethingToClear() {
-  return Boolean(outcome || $("code").value || mode !== "collect" || I18N.lang !== HOME_LANG);
+  return Boolean(outcome || WALLET.claim || $("code").value || mode !== "collect" || I18N.lang !== HOME_LANG);
 }
 
 function resetPage() {
   guided = false;
   endPickup();
+  closeWallet();
   hideWarning();
   outcome = null;
   $("code").value = "";
@@ -357,7 +361,15 @@ function armIdleReset() {
 // -- camera scans and the demo ---------------------------------------------------------------
 
 function onCameraEvent(event) {
+  if (event.result === "wallet") {
+    onWalletShown(event);
+    return;
+  }
   endPickup();
+  closeWallet();
+  if (event.error === "AGE_CHECK_REQUIRED" && event.wallet_ticket) {
+    if (offerWallet({ ticket: event.wallet_ticket })) return;
+  }
   if (event.result === "open" && event.door !== null) {
     if (event.receipt) showReturnOpened(event);
     else showOpened(event, event.help_ticket ? { ticket: event.help_ticket } : null);
@@ -449,7 +461,8 @@ async function init() {
   setMode("collect");
   setLanguage(HOME_LANG);
   await loadLayout();
-  loadDemoControls();
+  initWallet();
+  loadDemoControls().then(loadWalletDemo);
   pollScanEvents();
   $("code").focus();
 }
