@@ -210,7 +210,14 @@ async def _demo(args: argparse.Namespace) -> int:
 
 def _print_age_orders(seeded: Sequence[demo.SeededOrder], *, as_json: bool) -> None:
     """The age-restricted demo orders (18+): they open only for a wallet proving the age."""
-    for order in () if as_json else seeded:
+    if as_json:  # after the nine lines scripts read first
+        for order in seeded:
+            print(
+                json.dumps({"age_order": order.order_id, "code": order.code, "door": order.door}),
+                flush=True,
+            )
+        return
+    for order in seeded:
         print(
             f"  18+ order {order.order_id}  code {order.code}: opens only with a wallet —"
             f' type the code at the kiosk, then press a "Wallet ..." demo button (or'

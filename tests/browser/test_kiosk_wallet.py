@@ -13,6 +13,7 @@ from agent.identity.simulated_wallet import SimulatedIssuer
 from agent.store import lockers
 from tests.browser.cdp import CdpPage
 from tests.browser.kiosk import (
+    AUDIT_JS,
     BROWSER_TESTS,
     RECORD_SPEECH_JS,
     is_shown,
@@ -51,6 +52,7 @@ async def test_an_adult_wallet_opens_the_18_plus_order(tmp_path: Path, page: Cdp
         await wait_for_result(page, "needs a proof of age")
         assert await is_shown(page, "wallet")
         assert not await is_shown(page, "code-form")
+        assert await page.evaluate(AUDIT_JS) == []  # labels, 48 px targets, contrast
         said = " ".join(s["text"] for s in await spoken(page))
         assert "hold its QR code to the camera" in said
         assert locker.running.sim.pulses == []

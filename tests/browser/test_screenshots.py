@@ -29,6 +29,7 @@ from tests.browser.staff import (
     signed_in,
     wait_for_message,
 )
+from tests.browser.wallet import wallet_locker
 
 pytestmark = BROWSER_TESTS
 
@@ -173,3 +174,17 @@ async def test_maintenance_screens(ops_locker: OpsAgent, page: CdpPage, shots: P
     await page.click("#languages button[data-lang=pl]")
     await keep(page, shots, "staff-door-actions-pl", "#door-actions")
     await keep(page, shots, "staff-status-pl", "#alarms")
+
+
+async def test_kiosk_wallet_screens(tmp_path: Path, page: CdpPage, shots: Path) -> None:
+    async with wallet_locker(tmp_path) as locker:
+        for lang, words in (("en", "proof of age"), ("pl", "potwierdzenia wieku")):
+            await open_kiosk(page, f"{locker.running.url}/?lang={lang}")
+            await page.resize(WIDTH, HEIGHT)
+            await type_code(page, locker.order.code)
+            await wait_for_result(page, words)
+            await keep(page, shots, f"kiosk-wallet-{lang}")
+        await page.click("#languages button[data-lang=de]")
+        locker.show_wallet(locker.wallet(16), seed=8)
+        await wait_for_result(page, "nicht bestanden", within_s=15)
+        await keep(page, shots, "kiosk-wallet-refused-de", "#result")

@@ -28,6 +28,7 @@ function offerWallet(claim) {
   $("wallet").hidden = false;
   $("code-form").hidden = true;
   $("modes").hidden = true;
+  $("hint").hidden = true;
   show("warn", () => t("walletNeeded"), { detail: () => t("walletSpoken") });
   $("wallet-cancel").focus();
   return true;
@@ -38,6 +39,7 @@ function closeWallet() {
   $("wallet").hidden = true;
   $("code-form").hidden = false;
   $("modes").hidden = false;
+  $("hint").hidden = false;
 }
 
 function cancelWallet() {
