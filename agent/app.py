@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -214,7 +215,13 @@ class Agent:
             versions={"agent": self.version, "locker": self.config.locker.id},
             identity=self._identity,
             wallet_link=self._wallet_link,
+            camera_frame=self._camera_frame,
         )
+
+    async def _camera_frame(self, wait_s: float) -> Any | None:
+        """The scanner camera's current frame (the counter's ID checks read it)."""
+        scanner = self.scanner
+        return None if scanner is None else await scanner.latest_frame(wait_s)
 
     async def _start_trust(self) -> TrustService:
         trust_config = self.config.trust

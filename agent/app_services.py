@@ -14,7 +14,7 @@ from aiohttp import web
 from agent.api.counter_routes import counter_routes
 from agent.api.courier_routes import courier_routes
 from agent.api.evidence_routes import evidence_routes
-from agent.api.identity_routes import id_assist_routes, wallet_routes
+from agent.api.identity_routes import counter_id_check_routes, id_assist_routes, wallet_routes
 from agent.api.returns_routes import returns_routes
 from agent.api.staff_routes import door_tool_routes
 from agent.audit import AuditSigner, DeviceKey
@@ -27,6 +27,7 @@ from agent.metrics import Metrics
 from agent.services.attempts import AttemptGate
 from agent.services.collection import CollectionService
 from agent.services.counter import CounterService, TokenVerifier
+from agent.services.counter_identity import CounterIdentityService, FrameSource, no_frame
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
 from agent.services.id_assist import IdAssistService
@@ -109,6 +110,7 @@ def build_services(
     versions: dict[str, object],
     identity: WalletSettings,
     wallet_link: WalletLink | None = None,  # reaches a customer's wallet (BLE, or simulated)
+    camera_frame: FrameSource = no_frame,  # the camera's current frame (the counter's ID checks)
 ) -> Services:
     db, clock = ports.db, ports.clock
 
@@ -173,10 +175,19 @@ def build_services(
             typed_code_key=code_key,
             attempts=attempts,
         )
-    wallet_route = () if wallet is None else (wallet_routes(wallet, feed),)
+    wallet_route: tuple[RouteAdder, ...] = () if wallet is None else (wallet_routes(wallet, feed),)
     id_assist = IdAssistService(db, clock) if config.locker.mode == "counter" else None
     if id_assist is not None:
-        wallet_route = (id_assist_routes(id_assist),)
+        counter_checks = CounterIdentityService(
+            db,
+            clock,
+            id_assist,
+            identity,
+            frames=camera_frame,
+            link=wallet_link,
+            time_floor=lambda: trust.time_floor,
+        )
+        wallet_route = (id_assist_routes(id_assist), counter_id_check_routes(counter_checks))
     return Services(
         pickup=pickup,
         tokens=tokens,

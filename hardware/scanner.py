@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hardware.camera import Camera, FrameGrabber
+from hardware.camera import Camera, FrameGrabber, Gray
 from hardware.camera_cv import CaptureSettings, OpenCvCamera
 from hardware.camera_sim import SimulatedCamera
 from hardware.decoder import DecodedCode, DecoderKind
@@ -227,6 +227,12 @@ class Scanner:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             _LOG.error("QR code callback failed", exc_info=task.exception())
+
+    async def latest_frame(self, wait_s: float) -> Gray | None:
+        """The camera's newest frame (waiting up to `wait_s` for a first one), e.g. for the
+        counter's ID-document check; None when the camera gives none."""
+        frame = await asyncio.to_thread(self._grabber.next_frame, 0, wait_s)
+        return None if frame is None else frame.gray
 
     # -- decode thread --------------------------------------------------------------------------
     def _decode_loop(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -11,11 +11,14 @@ from aiohttp import web
 from agent.api.auth import require_session
 from agent.api.errors import read_json_object, string_field
 from agent.errors import RequestError
+from agent.services.counter_identity import CounterIdentityService
 from agent.services.id_assist import MAX_IMAGE_BYTES, IdAssistService, assist_outcome
 from agent.services.identity_check import WalletPickupService
 from agent.services.pickup import PickupResult
 from agent.services.scans import ScanFeed
 from agent.services.sessions import Role
+
+_CONFIRM = "Compare the photo with the customer, then record the ID check."
 
 
 def _optional(body: dict[str, object], name: str, max_len: int) -> str | None:
@@ -92,11 +95,40 @@ def id_assist_routes(assist: IdAssistService) -> Callable[[web.Application], Non
             {
                 "order": order,
                 "assist": assist_outcome(result),
-                "message": "Compare the photo with the customer, then record the ID check.",
+                "message": _CONFIRM,
             }
         )
 
     def add(app: web.Application) -> None:
         app.router.add_post("/api/v1/counter/id-assist/{order}", id_assist)
+
+    return add
+
+
+def counter_id_check_routes(checks: CounterIdentityService) -> Callable[[web.Application], None]:
+    """The counter screen's buttons, from the counter camera's current frame (staff session):
+    `POST /api/v1/counter/id-check/document {"label"}` (MRZ or PDF417) and
+    `POST /api/v1/counter/id-check/wallet {"label"}` (the wallet's QR, then the wallet itself).
+    Outcomes only; staff still confirm with the handout's `id_check`."""
+
+    async def document(request: web.Request) -> web.Response:
+        session = require_session(request, (Role.STAFF,))
+        body = await read_json_object(request)
+        label = string_field(body, "label", max_len=140)
+        order, result = await checks.check_document(label, actor=session.actor)
+        return web.json_response(
+            {"order": order, "assist": assist_outcome(result), "message": _CONFIRM}
+        )
+
+    async def wallet(request: web.Request) -> web.Response:
+        session = require_session(request, (Role.STAFF,))
+        body = await read_json_object(request)
+        label = string_field(body, "label", max_len=140)
+        order, record = await checks.check_wallet(label, actor=session.actor)
+        return web.json_response({"order": order, "wallet": record.as_dict(), "message": _CONFIRM})
+
+    def add(app: web.Application) -> None:
+        app.router.add_post("/api/v1/counter/id-check/document", document)
+        app.router.add_post("/api/v1/counter/id-check/wallet", wallet)
 
     return add

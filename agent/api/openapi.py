@@ -344,6 +344,28 @@ _PATHS: dict[str, dict[str, object]] = {
         )
     },
     "/api/v1/counter/id-assist/{order}": {"post": _ID_ASSIST},
+    "/api/v1/counter/id-check/document": {
+        "post": _op(
+            "Counter mode: read the ID document (ICAO 9303 MRZ or AAMVA PDF417) in the counter "
+            "camera's current frame for the order the parcel label names; outcomes only, staff "
+            "still confirm (docs/identity.md)",
+            "counter",
+            role="staff",
+            body=_body({"label": _LABEL}, ["label"]),
+            errors=(400, 404, 503),
+        )
+    },
+    "/api/v1/counter/id-check/wallet": {
+        "post": _op(
+            "Counter mode: read the wallet's QR device engagement in the counter camera's "
+            "current frame and verify the wallet offline for the order the parcel label names "
+            "(`wallet.passed`, `wallet.reason`); staff still confirm (docs/identity.md)",
+            "counter",
+            role="staff",
+            body=_body({"label": _LABEL}, ["label"]),
+            errors=(400, 404, 503),
+        )
+    },
     "/api/v1/counter/return": {
         "post": _op(
             "Counter mode: accept a customer return",

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from agent.clock import Clock
+from agent.domain.orders import Order
 from agent.errors import AgentError
 from agent.identity.aamva import decode_pdf417, parse_aamva
 from agent.identity.id_documents import IdAssist, IdDocument, assess
@@ -82,12 +83,23 @@ class IdAssistService:
         self._templates = templates
 
     async def assist(self, order_id: str, image: bytes, *, actor: str) -> IdAssist:
+        """The assist for a PNG/JPEG frame sent by the counter screen."""
+        await self._order(order_id)
+        gray = await asyncio.to_thread(decode_frame, image)
+        return await self.assist_frame(order_id, gray, actor=actor)
+
+    async def _order(self, order_id: str) -> Order:
         order = await self._db.read(lockers.get_order, order_id)
         if order is None:
             raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+        return order
+
+    async def assist_frame(self, order_id: str, gray: Any, *, actor: str) -> IdAssist:
+        """The assist for a grayscale frame (the counter camera's current one, or a decoded
+        upload)."""
+        order = await self._order(order_id)
         now = self._clock.now()
         today = datetime.fromtimestamp(now, UTC).date()
-        gray = await asyncio.to_thread(decode_frame, image)
         try:
             document = await asyncio.to_thread(read_document, gray, self._templates, today)
         except AgentError as err:
