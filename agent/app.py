@@ -38,7 +38,7 @@ from agent.metrics import Metrics
 from agent.reasons import Reason
 from agent.services.expiry import credit_downtime
 from agent.services.id_assist import mrz_templates
-from agent.services.identity_check import WalletSettings, wallet_settings
+from agent.services.identity_check import WalletSettings, ble_wallet_link, wallet_settings
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
@@ -120,7 +120,7 @@ class Agent:
         self._compartment_camera = compartment_camera
         self.evidence: EvidenceRecorder = NoEvidence()
         self._extra_routes = tuple(extra_routes)
-        self._wallet_link = wallet_link
+        self._wallet_link = wallet_link or ble_wallet_link(config.identity)
         self._identity = WalletSettings(None, config.identity.doctype, 0.0)
         self._runner: web.AppRunner | None = None
         self.connection_guard: ConnectionGuard | None = None
@@ -221,7 +221,7 @@ class Agent:
     async def _camera_frame(self, wait_s: float) -> Any | None:
         """The scanner camera's current frame (the counter's ID checks read it)."""
         scanner = self.scanner
-        return None if scanner is None else await scanner.latest_frame(wait_s)
+        return None if scanner is None else await scanner.current_frame(wait_s)
 
     async def _start_trust(self) -> TrustService:
         trust_config = self.config.trust

@@ -294,6 +294,17 @@ class IdentityConfig(_Section):
         "/usr/share/fonts/opentype/ocr-b) to render the MRZ reader's templates from at start "
         "(needs tesseract's text2image). Unset: ID assist reads AAMVA PDF417 only.",
     )
+    wallet_link: Literal["none", "ble"] = Field(
+        "none",
+        description="How the locker reaches a customer's wallet after reading its QR: `ble` "
+        "(ISO 18013-5 BLE, the locker as GATT central, with bleak on BlueZ) or `none` (no "
+        "wallet pickup). The demo and tests pass a simulated link instead.",
+    )
+    ble_adapter: str | None = Field(
+        None,
+        description='BlueZ adapter for `wallet_link = "ble"`, e.g. `hci0`. Unset: BlueZ\'s '
+        "default adapter.",
+    )
 
 
 class AgentConfig(_Section):

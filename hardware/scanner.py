@@ -228,10 +228,12 @@ class Scanner:
         if not task.cancelled() and task.exception() is not None:
             _LOG.error("QR code callback failed", exc_info=task.exception())
 
-    async def latest_frame(self, wait_s: float) -> Gray | None:
-        """The camera's newest frame (waiting up to `wait_s` for a first one), e.g. for the
-        counter's ID-document check; None when the camera gives none."""
-        frame = await asyncio.to_thread(self._grabber.next_frame, 0, wait_s)
+    async def current_frame(self, wait_s: float) -> Gray | None:
+        """The camera's current frame: one whose capture began after this call (the second
+        new frame, since the first may have been under way), e.g. for the counter's ID checks
+        when staff press a button; None when none comes within `wait_s`."""
+        seen = self._grabber.frames
+        frame = await asyncio.to_thread(self._grabber.next_frame, seen + 1, wait_s)
         return None if frame is None else frame.gray
 
     # -- decode thread --------------------------------------------------------------------------

@@ -31,12 +31,13 @@ from agent.services.identity_check import WalletSettings, age_requirement
 from agent.services.loading import parse_label
 from agent.store import journal, lockers
 from agent.store.db import Database
-from hardware.decoders.zxing import ZxingDecoder
+from hardware.decoders.cascade import CascadeDecoder
 
 _LOG = logging.getLogger(__name__)
 
 FRAME_WAIT_S = 2.0
-# The counter camera's newest grayscale frame (None: no camera, or none within the wait).
+# The counter camera's current grayscale frame, captured after the call (None: no camera,
+# or none within the wait).
 FrameSource = Callable[[float], Awaitable[Any | None]]
 
 
@@ -46,8 +47,9 @@ async def no_frame(wait_s: float) -> None:
 
 
 def wallet_qr_in(gray: Any) -> str | None:
-    """The first `mdoc:` QR code in the frame (blocking: zxing-cpp)."""
-    for code in ZxingDecoder().decode(gray):
+    """The first `mdoc:` QR code in the frame (blocking: zxing-cpp and its retry cascade, as
+    the scanner reads tokens)."""
+    for code in CascadeDecoder(thorough=True, budget_ms=400.0).decode(gray):
         if code.text.startswith(QR_ENGAGEMENT_PREFIX):
             return code.text
     return None

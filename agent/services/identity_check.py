@@ -134,6 +134,17 @@ def load_iaca(paths: tuple[Path, ...]) -> IacaTrustList | None:
         raise ConfigError(f"identity.iaca: no PEM certificate read ({err})") from None
 
 
+def ble_wallet_link(config: IdentityConfig) -> WalletLink | None:
+    """The configured real wallet link: BLE with bleak on BlueZ, or none."""
+    if config.wallet_link != "ble":
+        return None
+    # imported here: bleak (and D-Bus) only on a locker configured for BLE
+    from agent.identity.ble import BleWalletLink
+    from agent.identity.ble_bleak import BleakCentral
+
+    return BleWalletLink(BleakCentral(config.ble_adapter))
+
+
 async def wallet_settings(config: IdentityConfig) -> WalletSettings:
     """The `[identity]` section read (the IACA files off the loop)."""
     trust = await asyncio.to_thread(load_iaca, config.iaca)

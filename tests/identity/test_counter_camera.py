@@ -88,6 +88,7 @@ async def test_a_wallet_under_the_counter_camera(tmp_path: Path) -> None:
         counter.show_wallet(16)
         await asyncio.sleep(FRAME_S)
         status, body = await counter.ops.staff_post(WALLET, {"label": "PCL:ORD-C2:P1"})
+        assert status == 200, body
         assert (status, body["wallet"]["passed"], body["wallet"]["reason"]) == (  # type: ignore[index]
             200,
             False,
@@ -97,6 +98,7 @@ async def test_a_wallet_under_the_counter_camera(tmp_path: Path) -> None:
         counter.show_wallet(30, issuer=stranger)
         await asyncio.sleep(FRAME_S)
         status, body = await counter.ops.staff_post(WALLET, {"label": "PCL:ORD-C2:P1"})
+        assert status == 200, body
         assert body["wallet"]["reason"] == "ISSUER_UNTRUSTED"  # type: ignore[index]
         assert [c["passed"] for c in await _checks(counter)] == [True, False, False]
         # the assist decides nothing: the handout still needs the staff's ID check outcome
