@@ -20,6 +20,7 @@ import numpy.typing as npt
 from agent.app import Agent, DoorHardware
 from agent.clock import ManualClock
 from agent.identity.simulated_wallet import (
+    MadeUpPerson,
     SimulatedIssuer,
     SimulatedWallet,
     SimulatedWalletLink,
@@ -31,6 +32,14 @@ from tests.agent.ops.conftest import STAFF_PIN, OpsAgent, ops_config
 from tests.identity.id_scenes import PERSON as LICENCE
 from tests.identity.id_scenes import aamva, photographed
 from tests.identity.ocrb import FONT_DIR, counter_frame
+
+
+@dataclass
+class PersonsWallet(SimulatedWallet):
+    """A simulated wallet that remembers its made-up person (for the privacy checks)."""
+
+    doc_person: MadeUpPerson | None = None
+
 
 FPS = 10
 FRAME_S = 3 / FPS  # what the camera shows is in its current frame after a few frame periods
@@ -62,11 +71,20 @@ class CameraCounter:
         self.camera.show_image(path)
         await asyncio.sleep(FRAME_S)
 
-    def show_wallet(self, age: int, issuer: SimulatedIssuer | None = None) -> SimulatedWallet:
+    def show_wallet(
+        self,
+        age: int,
+        issuer: SimulatedIssuer | None = None,
+        *,
+        given: str = "Counter",
+        family: str = "Tester",
+    ) -> PersonsWallet:
+        """A phone with that person's PID shows its QR code to the counter camera."""
         now = self.ops.clock.now()
         today = datetime.fromtimestamp(now, UTC).date()
-        person = person_aged(age, today=today, given="Counter", family="Tester")
-        wallet = SimulatedWallet((issuer or self.issuer).issue_pid(person, now=now))
+        person = person_aged(age, today=today, given=given, family=family)
+        wallet = PersonsWallet((issuer or self.issuer).issue_pid(person, now=now))
+        wallet.doc_person = person
         self.camera.show_payload(self.link.show(wallet), carrier="phone")
         return wallet
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
+
+import pytest
 
 from agent.domain.orders import OrderPolicy
 from agent.identity.simulated_wallet import SimulatedIssuer
 from tests.identity.counter_camera import FRAME_S, CameraCounter, camera_counter
 from tests.identity.test_id_assist import MINOR, PASSPORT, recipient
+from tests.identity.test_privacy_stores import database_files, found_in, outbox_and_audit
 
 DOCUMENT = "/api/v1/counter/id-check/document"
 WALLET = "/api/v1/counter/id-check/wallet"
@@ -121,3 +125,45 @@ async def test_no_camera_means_no_camera_checks(tmp_path: Path) -> None:
         for path in (DOCUMENT, WALLET):
             status, body = await counter.ops.staff_post(path, {"label": "PCL:ORD-C4:P1"})
             assert (status, body["error"]) == (503, "ID_CHECK_UNAVAILABLE")
+
+
+async def test_nothing_personal_is_kept_after_camera_checks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A named-recipient wallet (names disclosed and matched) and a passport under the counter
+    camera: the database files, outbox, audit, log and answers hold none of their values."""
+    caplog.set_level(logging.DEBUG)
+    answers: list[str] = []
+    async with camera_counter(tmp_path) as counter:
+        policy = recipient("Counter Quillish", "Testerova")
+        await _order(counter, "ORD-C5", policy)
+        phone = counter.show_wallet(33, given="Counter Quillish", family="Testerova")
+        await asyncio.sleep(FRAME_S)
+        status, body = await counter.ops.staff_post(WALLET, {"label": "PCL:ORD-C5:P1"})
+        answers.append(json.dumps(body))
+        assert (status, body["wallet"]["recipient_checked"]) == (200, True)  # type: ignore[index]
+        assert body["wallet"]["passed"] is True  # type: ignore[index]
+        assert set(phone.requested[0][PID_NS]) == {"age_over_18", "given_name", "family_name"}
+        await counter.show_mrz(PASSPORT, 3)
+        status, body = await counter.ops.staff_post(DOCUMENT, {"label": "PCL:ORD-C5:P1"})
+        answers.append(json.dumps(body))
+        assert status == 200
+        data_dir = counter.ops.agent.config.locker.data_dir
+        stored = database_files(data_dir)
+        kept = outbox_and_audit(data_dir)
+    person = phone.doc_person
+    assert person is not None
+    needles = [
+        "quillish",
+        "testerova",
+        "zuzanna",
+        "privacyova",
+        "qx7z44117",
+        person.birth_date.isoformat(),
+        person.document_number.lower(),
+    ]
+    for name, data in stored.items():
+        assert found_in(data, needles) == [], name
+    assert found_in(kept, needles) == []
+    assert found_in(caplog.text, needles) == []
+    assert found_in("\n".join(answers), needles) == []
