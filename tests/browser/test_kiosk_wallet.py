@@ -7,10 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.identity.simulated_wallet import SimulatedIssuer
+from agent.demo import DEMO_AGE_ORDERS, seed_orders
+from agent.identity.simulated_wallet import SimulatedIssuer, SimulatedWallet, person_aged
 from agent.store import lockers
+from hardware.camera_sim import SimulatedCamera
+from provisioning.fleet import create_demo_fleet
+from tests.agent.conftest import start_agent
 from tests.browser.cdp import CdpPage
 from tests.browser.kiosk import (
     AUDIT_JS,
@@ -124,3 +129,41 @@ async def test_a_wallet_without_a_code_first_and_cancel(tmp_path: Path, page: Cd
         await wait_for_result(page, "cancelled")
         assert await is_shown(page, "code-form")
         assert locker.running.sim.pulses == []
+
+
+async def test_a_locker_without_a_wallet_reader(tmp_path: Path, page: CdpPage) -> None:
+    """No wallet link: the 18+ refusal stays "ID check at the counter", a wallet QR is answered
+    "can't be done right now", and nobody is asked anything."""
+    fleet = await asyncio.to_thread(
+        create_demo_fleet, tmp_path / "fleet", "LK-DEMO-001", time.time()
+    )
+    camera = SimulatedCamera(fps=20)
+    camera.show_nothing()
+    running = await start_agent(tmp_path / "data", fleet=fleet, camera=camera, seed=False)
+    try:
+        agent = running.agent
+        (order,) = await agent.db.run(
+            seed_orders,
+            agent.typed_code_secret,
+            now=running.clock.now(),
+            hold_s=86400.0,
+            fleet=fleet,
+            orders=DEMO_AGE_ORDERS,
+        )
+        await open_kiosk(page, running.url)
+        await type_code(page, order.code)
+        await wait_for_result(page, "service counter")
+        assert not await is_shown(page, "wallet")
+        issuer = await asyncio.to_thread(SimulatedIssuer, now=time.time())
+        today = datetime.fromtimestamp(running.clock.now(), UTC).date()
+        phone = SimulatedWallet(
+            issuer.issue_pid(
+                person_aged(30, today=today, given="No", family="Reader"), now=time.time()
+            )
+        )
+        camera.show_payload(phone.qr, carrier="phone", seed=9)
+        await wait_for_result(page, "can't be done right now", within_s=15)
+        assert phone.requested == []
+        assert running.sim.pulses == []
+    finally:
+        await running.close()
