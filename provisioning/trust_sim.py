@@ -24,20 +24,20 @@ from pathlib import Path
 
 import aiohttp  # noqa: F401 (the agent's API stack; imported early for a clear error)
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.config import HubConfig
-from agent.demo import DEMO_LOCKER_ID, demo_config
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import DEMO_LOCKER_ID, demo_config
+from agent.config.model import HubConfig
+from agent.domain.clock import ManualClock
 from agent.tokens.claims import TokenFlags
 from agent.tokens.errors import TokenError
 from agent.tokens.verify import verify_token
-from hardware.doors_sim import SimulatedLocker
-from hub_sync.fleet.cluster import NatsCluster, wait_ready
-from hub_sync.fleet.db import connect_pool, create_database, drop_database
-from hub_sync.fleet.leader import Leader, LeaderSettings, import_series
-from hub_sync.fleet.worker import FleetWorker, WorkerSettings
-from hub_sync.signing import PrivateKey as HubKey
-from hub_sync.signing import load_private_key as load_hub_key
+from hardware.doors.sim import SimulatedLocker
+from hub_sync.hub.cluster import NatsCluster, wait_ready
+from hub_sync.hub.db import connect_pool, create_database, drop_database
+from hub_sync.hub.leader import Leader, LeaderSettings, import_series
+from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.signing import PrivateKey as HubKey
+from hub_sync.protocol.signing import load_private_key as load_hub_key
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.trust_series import DAY, presign_series

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.errors import AgentError, ConfigError
 from agent.reasons import Reason
 from agent.store import journal
