@@ -30,8 +30,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hardware.decoding.backends import make_decoder
 from hardware.decoding.pipeline import FramePipeline, default_pipeline
-from hardware.decoding.port import Gray, make_decoder
+from hardware.decoding.port import Gray
 from hardware.decoding.synthetic import CATEGORIES, synthetic_set
 from hardware.decoding.zbar import PyzbarDecoder
 from hardware.decoding.zxing import ZxingDecoder

@@ -1,4 +1,4 @@
-"""The composition root: the only module (with its helper `app_services.py`) that builds
+"""The composition root: the only module (with its helpers in `agent/bootstrap/`) that builds
 concrete drivers, the store, the scanner, the MQTT client and the web app, and starts and stops
 them in a readable order."""
 
@@ -14,6 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from agent.api.areas import AreaServices, area_routes
+from agent.api.auth import token_sign_in
 from agent.api.context import ApiContext
 from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
@@ -28,11 +30,10 @@ from agent.bootstrap.metrics import (
 from agent.bootstrap.services import Ports, Services, build_services
 from agent.config.model import AgentConfig
 from agent.domain.clock import Clock, SystemClock
-from agent.errors import AgentError, ConfigError
+from agent.errors import ConfigError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.identity.proximity import WalletLink
 from agent.observability.metrics import Metrics
-from agent.reasons import Reason
 from agent.services.expiry import credit_downtime
 from agent.services.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.services.id_assist import mrz_templates
@@ -40,12 +41,12 @@ from agent.services.identity_check import WalletSettings, wallet_settings
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
-from agent.services.trust import TrustPolicy, TrustService, load_roots, persisted_time_floor
+from agent.services.trust import TrustPolicy, TrustService, load_roots
 from agent.store import journal, lockers
 from agent.store import secrets as secrets_at_rest
 from agent.store.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.store.db import Database, StorageEpisode
-from agent.tokens.claims import Purpose
+from agent.store.journal import persisted_time_floor
 from hardware.camera.compartment import CompartmentCamera
 from hardware.camera.port import Camera
 from hardware.camera.scanner import Scanner, build_scanner
@@ -332,9 +333,9 @@ class Agent:
             version=self.version,
             scan=services.scans.scan,
             feed=self.scan_feed,
-            extra_routes=(*services.routes, *self._extra_routes),
+            extra_routes=(*area_routes(self._areas(services)), *self._extra_routes),
             metrics=self.metrics,
-            token_sign_in=self._token_sign_in,
+            token_sign_in=partial(token_sign_in, services.tokens),
         )
         api = self.config.api
         guard = self.connection_guard = ConnectionGuard(
@@ -356,15 +357,20 @@ class Agent:
         self.url = f"http://{api.host}:{site.bound_port}/"
         _LOG.info("kiosk and API listening on %s", self.url)
 
-    def _token_sign_in(self, payload: str) -> tuple[str, str]:
-        """(actor, role) of a courier or staff token from the hub (verified offline)."""
-        tokens = self.running.tokens
-        try:
-            return tokens.verify(payload, Purpose.COURIER).order_ref, Purpose.COURIER.value
-        except AgentError as err:
-            if err.reason is not Reason.WRONG_PURPOSE:
-                raise
-        return tokens.verify(payload, Purpose.STAFF).order_ref, Purpose.STAFF.value
+    def _areas(self, services: Services) -> AreaServices:
+        return AreaServices(
+            staff=services.staff,
+            door_help=services.door_help,
+            evidence=self.evidence,
+            db=self.db,
+            data_dir=self.config.locker.data_dir,
+            loading=services.loading,
+            returns=services.returns,
+            counter=services.counter,
+            collection=services.collection,
+            wallet=services.wallet,
+            id_assist=services.id_assist,
+        )
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Run the long-lived tasks until `stop` is set; then cancel them cleanly."""

@@ -1,8 +1,7 @@
 """Part of the composition root: builds the services from the config, the store and the ports.
 
 Only `agent/bootstrap/app.py` calls this. It is separate so that the start/stop sequence in
-`app.py` stays
-a short, readable list of steps.
+`app.py` stays a short, readable list of steps.
 """
 
 from __future__ import annotations
@@ -10,14 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiohttp import web
-
-from agent.api.counter_routes import counter_routes
-from agent.api.courier_routes import courier_routes
-from agent.api.evidence_routes import evidence_routes
-from agent.api.identity_routes import id_assist_routes, wallet_routes
-from agent.api.returns_routes import returns_routes
-from agent.api.staff_routes import door_tool_routes
 from agent.config.model import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.domain.clock import Clock
@@ -48,8 +39,6 @@ from agent.store.db import Database
 from agent.tokens.typed_codes import code_lookup_key
 from hardware.doors.port import DoorController, DoorSensors
 
-RouteAdder = Callable[[web.Application], None]
-
 
 @dataclass(frozen=True, slots=True)
 class Ports:
@@ -75,7 +64,6 @@ class Services:
     supervisor: DoorSupervisor  # run only at a locker (a counter has no doors)
     audit: AuditSigner
     kpis: KpiService
-    routes: tuple[RouteAdder, ...]
     loading: LoadingService | None = None
     returns: ReturnService | None = None
     counter: CounterService | None = None
@@ -174,10 +162,7 @@ def build_services(
             typed_code_key=code_key,
             attempts=attempts,
         )
-    wallet_route = () if wallet is None else (wallet_routes(wallet),)
     id_assist = IdAssistService(db, clock) if config.locker.mode == "counter" else None
-    if id_assist is not None:
-        wallet_route = (id_assist_routes(id_assist),)
     return Services(
         pickup=pickup,
         tokens=tokens,
@@ -192,12 +177,6 @@ def build_services(
         supervisor=supervisor,
         audit=audit,
         kpis=KpiService(db, clock),
-        routes=(
-            *operations.routes,
-            door_tool_routes(staff, door_help),
-            evidence_routes(ports.evidence, db, config.locker.data_dir),
-            *wallet_route,
-        ),
         loading=operations.loading,
         returns=operations.returns,
         counter=operations.counter,
@@ -209,7 +188,6 @@ def build_services(
 
 @dataclass(frozen=True, slots=True)
 class _Operations:
-    routes: tuple[RouteAdder, ...]
     loading: LoadingService | None = None
     returns: ReturnService | None = None
     counter: CounterService | None = None
@@ -239,7 +217,6 @@ def _operations(
         )
         collection = CollectionService(db, None, clock)
         return _Operations(
-            (courier_routes(None, collection), counter_routes(counter)),
             counter=counter,
             collection=collection,
         )
@@ -252,7 +229,6 @@ def _operations(
     )
     collection = CollectionService(db, opener, clock)
     return _Operations(
-        (courier_routes(loading, collection), returns_routes(returns)),
         loading=loading,
         returns=returns,
         collection=collection,

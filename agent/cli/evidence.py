@@ -17,7 +17,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from agent.cli.demo import demo_config
 from agent.config.model import load_config
 from agent.evidence.catalog import photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER
@@ -38,6 +37,8 @@ def add_evidence_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 def _data_dir(args: argparse.Namespace) -> Path:
     if args.data_dir is not None:
+        from agent.cli.demo import demo_config  # a demo folder: the demo's own config
+
         return Path(demo_config(args.data_dir.resolve(), 0).locker.data_dir)
     return load_config(args.config or DEFAULT_CONFIG).locker.data_dir
 

@@ -16,7 +16,6 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from agent.cli.demo import demo_config, demo_trust
 from agent.config.model import AgentConfig, load_config
 from agent.errors import ConfigError, StoreError
 from agent.services.trust import REVOKED_SETTING, TrustPolicy, load_roots, stored_trust_state
@@ -27,8 +26,8 @@ from agent.tokens.claims import Purpose
 from agent.tokens.errors import TrustBundleError
 from agent.tokens.trust import load_trust_bundle
 from agent.tokens.verify import VerifyContext
+from hardware.decoding.backends import make_decoder
 from hardware.decoding.pipeline import scan_image_files
-from hardware.decoding.port import make_decoder
 
 DEFAULT_CONFIG = Path("/etc/locker-agent/agent.toml")
 
@@ -60,6 +59,8 @@ def _config_source(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> AgentConfig:
     if args.data_dir is not None:
         data_dir = args.data_dir.resolve()
+        from agent.cli.demo import demo_config, demo_trust  # a demo folder: the demo's own config
+
         return demo_config(data_dir, 0).model_copy(update={"trust": demo_trust(data_dir)})
     return load_config(args.config or DEFAULT_CONFIG)
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hardware.camera.scanner import ScannerSettings
-from hardware.doors.drivers import (
+from hardware.doors.settings import (
     DoorDriverSettings,
     GpioDoorSettings,
     ModbusDoorPoint,

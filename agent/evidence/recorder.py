@@ -42,9 +42,9 @@ from agent.evidence.compartment import check_compartment
 from agent.evidence.housekeeping import enforce_retention
 from agent.evidence.manifest import EvidenceFacts
 from agent.evidence.signing import EvidenceError, EvidenceSigner
-from agent.services.trust import persisted_time_floor
 from agent.store import journal
 from agent.store.db import Database
+from agent.store.journal import persisted_time_floor
 from hardware.camera.compartment import Bgr, CompartmentCamera
 from hardware.errors import HardwareError
 

@@ -2,8 +2,7 @@
 
 It shows one "scene" at a time, at a steady frame rate: nothing in view, a token rendered on a
 phone screen or a paper slip (with perspective, blur and noise, see `hardware.decoding.synthetic`),
-an
-image file, or a playlist of image files. Scene changes are cheap calls that may come from the
+an image file, or a playlist of image files. Scene changes are cheap calls that may come from the
 event loop; the rendering (tens of milliseconds) happens lazily in the capture thread.
 Faults for tests and the demo: `stall()` (frames stop), `fail_open` (the device cannot open).
 """

@@ -16,7 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hardware.decoding.port import DecodedCode, Decoder, DecoderKind, Gray, make_decoder
+from hardware.decoding.backends import make_decoder
+from hardware.decoding.port import DecodedCode, Decoder, DecoderKind, Gray
 from hardware.errors import DecoderError
 
 Roi = tuple[int, int, int, int]  # x, y, width, height in frame pixels

@@ -1,8 +1,8 @@
 """The decoder port: a grayscale frame in, the QR codes it carries out, as our own values.
 
 Backends live in `hardware.decoding`: zxing-cpp (the default, wrapped in a retry cascade) and
-pyzbar (kept as an alternative). Callers build one with `make_decoder` and never see a library
-object: results are `DecodedCode` values, failures are `DecoderError`.
+pyzbar (kept as an alternative). Callers build one with `backends.make_decoder` and never see a
+library object: results are `DecodedCode` values, failures are `DecoderError`.
 """
 
 from __future__ import annotations
@@ -51,27 +51,6 @@ class Decoder(abc.ABC):
     @abc.abstractmethod
     def decode(self, gray: Gray) -> tuple[DecodedCode, ...]:
         """Every code readable in `gray`, or `()`."""
-
-
-def make_decoder(
-    kind: DecoderKind = "zxing", *, thorough: bool = False, budget_ms: float = 60.0
-) -> Decoder:
-    """Build a decoder.
-
-    `zxing` is the default pipeline: one fast zxing-cpp pass, and retries only when the frame
-    shows a symbol that did not decode (or is a small still image). `thorough=True` runs the whole
-    retry cascade on every miss, within `budget_ms`: for still images and a rate-limited deep pass
-    on a live feed. `pyzbar` is the alternative backend (half scale, full scale, inverted).
-    """
-    if kind == "zxing":
-        from hardware.decoding.cascade import CascadeDecoder
-
-        return CascadeDecoder(thorough=thorough, budget_ms=budget_ms)
-    if kind == "pyzbar":
-        from hardware.decoding.zbar import PyzbarDecoder
-
-        return PyzbarDecoder()
-    raise ValueError(f"unknown decoder kind {kind!r} (expected 'zxing' or 'pyzbar')")
 
 
 def check_frame(gray: object) -> Gray:

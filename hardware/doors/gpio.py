@@ -26,7 +26,7 @@ from hardware.errors import DoorError, DriverConfigError, SensorError, UnknownDo
 if TYPE_CHECKING:
     from gpiod.line import Value
 
-    from hardware.doors.drivers import GpioDoorSettings
+    from hardware.doors.settings import GpioDoorSettings
 
 _LOG = logging.getLogger(__name__)
 

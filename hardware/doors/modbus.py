@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pymodbus.client.base import ModbusBaseClient
     from pymodbus.pdu import ModbusPDU
 
-    from hardware.doors.drivers import ModbusRtuDoorSettings, ModbusTcpDoorSettings
+    from hardware.doors.settings import ModbusRtuDoorSettings, ModbusTcpDoorSettings
 
 _LOG = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The reference device: outbox, command sink and state over its own SQLite file (WAL).
 
-It is what the tests, the fleet simulator and `sim_device` run, and an example of the contract the
-agent's store implements. Each call is one short transaction in a worker thread
+It is what the tests, the fleet simulator and `hub_sync.device.sim` run, and an example of the
+contract the agent's store implements. Each call is one short transaction in a worker thread
 (`asyncio.to_thread`) so the event loop never waits on the disk, and a thousand simulated devices
 do not need a thousand threads.
 """

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from agent.config.model import HubConfig
-from agent.services.trust import persisted_time_floor
+from agent.store.journal import persisted_time_floor
 from hub_sync.adapters.settings import SyncSettings
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet
 from provisioning.keyfiles import load_descriptor, load_private_key

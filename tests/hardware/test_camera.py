@@ -13,7 +13,7 @@ import pytest
 from hardware.camera.cv import CaptureSettings, OpenCvCamera, _describe
 from hardware.camera.port import Camera, FrameGrabber, Gray
 from hardware.camera.sim import SimulatedCamera
-from hardware.decoding.port import make_decoder
+from hardware.decoding.backends import make_decoder
 from hardware.decoding.synthetic import make_frame
 from hardware.errors import CameraError
 

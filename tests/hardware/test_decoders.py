@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import segno
 
+from hardware.decoding.backends import make_decoder
 from hardware.decoding.cascade import DEFAULT_STEPS, CascadeDecoder
-from hardware.decoding.port import DecodedCode, make_decoder
+from hardware.decoding.port import DecodedCode
 from hardware.decoding.synthetic import make_frame
 from hardware.decoding.zbar import PyzbarDecoder
 from hardware.decoding.zxing import ZxingDecoder, read_qr

@@ -16,14 +16,10 @@ from typing import Any, Protocol
 
 import pytest
 
-from hardware.doors.drivers import (
-    GpioDoorSettings,
-    ModbusRtuDoorSettings,
-    ModbusTcpDoorSettings,
-)
 from hardware.doors.gpio import GpioDoorBank
 from hardware.doors.modbus import ModbusDoorBank
 from hardware.doors.port import DoorController, DoorSensors, SensorState
+from hardware.doors.settings import GpioDoorSettings, ModbusRtuDoorSettings, ModbusTcpDoorSettings
 from hardware.doors.sim import SimulatedLocker
 from hardware.errors import DoorError, SensorError, UnknownDoorError
 from tests.hardware.conftest import FakeGpioChip, ModbusBoard, free_tcp_port, serial_line

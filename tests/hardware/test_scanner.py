@@ -22,8 +22,9 @@ from hardware.camera.scanner import (
     scan_image_files,
 )
 from hardware.camera.sim import SimulatedCamera
+from hardware.decoding.backends import make_decoder
 from hardware.decoding.pipeline import FramePipeline
-from hardware.decoding.port import DecodedCode, Decoder, Gray, make_decoder
+from hardware.decoding.port import DecodedCode, Decoder, Gray
 from hardware.decoding.synthetic import make_frame
 
 TOKEN = "LK1:SCANNER-TEST-TOKEN-ABCDEFGHIJKLMNOPQRSTUVWXYZ"

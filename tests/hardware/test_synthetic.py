@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import segno
 
-from hardware.decoding.port import make_decoder
+from hardware.decoding.backends import make_decoder
 from hardware.decoding.synthetic import (
     CATEGORIES,
     PAYLOAD_LENGTHS,
