@@ -32,7 +32,7 @@ from agent.identity.simulated_wallet import (
 )
 from agent.reasons import Reason
 from agent.services.identity_check import WalletPickupService
-from hardware.camera_sim import SimulatedCamera
+from hardware.camera.sim import SimulatedCamera
 
 DEMO_AGES = (25, 16)
 # (label, age, issuer) of the kiosk's demo wallets shown to the simulated camera

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.errors import AgentError, RequestError
 from agent.identity import MdocError, MdocPolicy
 from agent.identity.errors import WalletUnreachable
@@ -31,7 +31,7 @@ from agent.services.identity_check import WalletSettings, age_requirement
 from agent.services.loading import parse_label
 from agent.store import journal, lockers
 from agent.store.db import Database
-from hardware.decoders.cascade import CascadeDecoder
+from hardware.decoding.cascade import CascadeDecoder
 
 _LOG = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.demo import DEMO_AGE_ORDERS, seed_orders
+from agent.cli.demo import DEMO_AGE_ORDERS, seed_orders
 from agent.identity.simulated_wallet import SimulatedIssuer, SimulatedWallet, person_aged
 from agent.store import lockers
-from hardware.camera_sim import SimulatedCamera
+from hardware.camera.sim import SimulatedCamera
 from provisioning.fleet import create_demo_fleet
 from tests.agent.conftest import start_agent
 from tests.browser.cdp import CdpPage

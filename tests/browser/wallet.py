@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.demo import DEMO_AGE_ORDERS, SeededOrder, seed_orders
+from agent.cli.demo import DEMO_AGE_ORDERS, SeededOrder, seed_orders
 from agent.identity.simulated_wallet import (
     SimulatedIssuer,
     SimulatedWallet,
     SimulatedWalletLink,
     person_aged,
 )
-from hardware.camera_sim import SimulatedCamera
+from hardware.camera.sim import SimulatedCamera
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.agent.conftest import RunningAgent, start_agent
 

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.domain.clock import ManualClock
 from agent.identity.simulated_wallet import (
     MadeUpPerson,
     SimulatedIssuer,
@@ -26,8 +26,8 @@ from agent.identity.simulated_wallet import (
     SimulatedWalletLink,
     person_aged,
 )
-from hardware.camera_sim import SimulatedCamera
-from hardware.doors_sim import SimulatedLocker
+from hardware.camera.sim import SimulatedCamera
+from hardware.doors.sim import SimulatedLocker
 from tests.agent.ops.conftest import STAFF_PIN, OpsAgent, ops_config
 from tests.identity.id_scenes import PERSON as LICENCE
 from tests.identity.id_scenes import aamva, photographed
