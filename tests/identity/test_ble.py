@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.config.model import IdentityConfig
 from agent.cli.demo import DEMO_AGE_ORDERS, seed_orders
+from agent.config.model import IdentityConfig
 from agent.identity import IacaTrustList, MdocPolicy
 from agent.identity.ble import (
     MAX_MTU,
