@@ -1,0 +1,197 @@
+"""Per-device broker credentials and ACLs, applied to the broker the hub runs on.
+
+- Mosquitto (a site): devices authenticate with a TLS client certificate from the fleet device CA
+  (`use_identity_as_username`: the user name is the certificate's CN, the locker id) and the ACL
+  `pattern` lines give each one its own topics only. Revocation writes the CA's CRL, reloads the
+  broker (SIGHUP: Mosquitto 2 re-reads `crlfile` for new connections) and closes the device's live
+  session by taking over its client id from the hub's listener.
+- NATS (the fleet cluster): one user per device credential (`D~n`, bcrypt password) with subject
+  permissions for its own topics, in an include file every node reads; a reload (SIGHUP) applies
+  it and closes the sessions of users that are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import bcrypt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from hub_sync.errors import MqttError
+from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection, TlsSettings
+from provisioning.device_ca import DeviceCa
+from provisioning.registry import Credential
+
+#: device ids of a session to close; its cred connection has the suffix
+CRED_CLIENT_SUFFIX = "-cred"
+#: the broker password is 32 random bytes: bcrypt's cost only slows each connect down
+_BCRYPT_ROUNDS = 6
+
+
+class BrokerAdmin(Protocol):
+    """What the enrollment service needs from a broker."""
+
+    uses_passwords: bool
+
+    async def apply(
+        self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
+    ) -> None:
+        """Make exactly `live` work, refuse `revoked` serials, close `kick` devices' sessions."""
+
+
+def hash_secret(secret: str) -> str:
+    return bcrypt.hashpw(secret.encode(), bcrypt.gensalt(_BCRYPT_ROUNDS, prefix=b"2a")).decode()
+
+
+def _atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _hup(pids: Sequence[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGHUP)
+
+
+def mosquitto_device_acl(fleet: str) -> str:
+    """The ACL of the device listener (`%u` = the certificate CN = the locker id)."""
+    lines = [f"pattern write lk/v1/{fleet}/%u/{leaf}"
+             for leaf in ("evt", "reply", "state", "status", "credreq")]  # fmt: skip
+    lines += [f"pattern read lk/v1/{fleet}/%u/{leaf}" for leaf in ("cmd", "confirm", "cred")]
+    lines += [f"pattern read lk/v1/{fleet}/trust", f"pattern read lk/v1/{fleet}/hub"]
+    return "\n".join(lines) + "\n"
+
+
+def mosquitto_enroll_acl(fleet: str) -> str:
+    """The ACL of the anonymous enrollment listener: write the request topic, read the reply
+    topic that names the client's own id (the request's nonce), nothing else."""
+    return f"topic write lk/v1/{fleet}/enroll/req\npattern read lk/v1/{fleet}/enroll/%c/reply\n"
+
+
+def mosquitto_hub_acl(fleet: str, hub_user: str) -> str:
+    return f"user {hub_user}\ntopic readwrite lk/v1/{fleet}/#\n"
+
+
+def write_crl(ca: DeviceCa, revoked: Sequence[tuple[str, float]], path: Path, now: float) -> None:
+    at = datetime.datetime.fromtimestamp(now, tz=datetime.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(at - datetime.timedelta(minutes=5))
+        .next_update(at + datetime.timedelta(days=7))
+    )
+    for serial, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(int(serial, 16))
+            .revocation_date(datetime.datetime.fromtimestamp(when, tz=datetime.UTC))
+            .build()
+        )
+    crl = builder.sign(ca.key, hashes.SHA256())
+    _atomic_write(path, crl.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+@dataclass(frozen=True, slots=True)
+class KickVia:
+    """Where the hub's own listener is, to take over a revoked device's client id."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    tls: TlsSettings | None = None
+
+
+async def take_over(via: KickVia, client_ids: Sequence[str]) -> None:
+    """Connect with each client id (clean session) and leave: the broker closes the old session."""
+    for cid in client_ids:
+        params = ConnectParams(via.host, via.port, cid, username=via.username,
+                               password=via.password, tls=via.tls, protocol=MQTT_V311,
+                               clean_start=True, connect_timeout_s=5)  # fmt: skip
+        conn = MqttConnection(params, lambda _m: None)
+        with contextlib.suppress(MqttError, TimeoutError):
+            await conn.connect()
+        await conn.disconnect()
+
+
+@dataclass
+class MosquittoAdmin:
+    ca: DeviceCa
+    crl_path: Path
+    pids: Callable[[], Sequence[int]]
+    kick_via: KickVia
+    clock: Callable[[], float]
+    uses_passwords: bool = False
+
+    async def apply(
+        self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
+    ) -> None:
+        del live  # certificates from the CA are valid until revoked: nothing to add
+        await asyncio.to_thread(write_crl, self.ca, revoked, self.crl_path, self.clock())
+        _hup(self.pids())
+        if kick:
+            await asyncio.sleep(0.2)  # the broker handles SIGHUP in its next loop turn
+            ids = [c for d in kick for c in (d, d + CRED_CLIENT_SUFFIX)]
+            await take_over(self.kick_via, ids)
+
+
+def nats_device_permissions(fleet: str, device: str) -> str:
+    base = f"lk.v1.{fleet}"
+    pub = [f'"{base}.{device}.{leaf}"' for leaf in ("evt", "reply", "state", "status", "credreq")]
+    sub = [f'"{base}.{device}.{leaf}"' for leaf in ("cmd", "confirm", "cred")]
+    sub += [f'"{base}.trust"', f'"{base}.hub"', '"$MQTT.sub.>"']
+    return (f"permissions: {{publish: {{allow: [{', '.join(pub)}]}},"
+            f" subscribe: {{allow: [{', '.join(sub)}]}}}}")  # fmt: skip
+
+
+def nats_users(
+    fleet: str, hub_user: str, hub_hash: str, enroll_hash: str, live: Sequence[Credential]
+) -> str:
+    """The include file: the hub, the anonymous enrollment user, one user per live credential."""
+    enroll_perm = (
+        f'permissions: {{publish: {{allow: ["lk.v1.{fleet}.enroll.req"]}},'
+        f' subscribe: {{allow: ["lk.v1.{fleet}.enroll.*.reply", "$MQTT.sub.>"]}}}}'
+    )
+    users = [f'    {{user: "{hub_user}", password: "{hub_hash}"}}',
+             f'    {{user: "enroll", password: "{enroll_hash}", {enroll_perm}}}']  # fmt: skip
+    for c in live:
+        if c.secret_hash is None:
+            continue
+        users.append(f'    {{user: "{c.broker_user}", password: "{c.secret_hash}",'
+                     f" {nats_device_permissions(fleet, c.device)}}}")  # fmt: skip
+    return ("authorization {\n  users = [\n" + "\n".join(users) + "\n  ]\n}\n"
+            "no_auth_user: enroll\n")  # fmt: skip
+
+
+@dataclass
+class NatsAdmin:
+    fleet: str
+    users_path: Path
+    pids: Callable[[], Sequence[int]]
+    hub_user: str
+    hub_hash: str
+    enroll_hash: str
+    uses_passwords: bool = True
+
+    async def apply(
+        self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
+    ) -> None:
+        del revoked, kick  # a user that is gone is refused, and reload closes its sessions
+        text = nats_users(self.fleet, self.hub_user, self.hub_hash, self.enroll_hash, live)
+        await asyncio.to_thread(_atomic_write, self.users_path, text.encode())
+        _hup(self.pids())

@@ -1,0 +1,237 @@
+"""The device lifecycle on a site's Mosquitto with TLS client certificates (issue 13).
+
+invite 3 -> first boot -> approve (2 by the admin, 1 by policy) -> events synced, offline ones
+too -> ACL: a device reaches only its own topics -> rotate (no event lost, old certificate
+refused) -> revoke (cut off within seconds, measured) -> re-enroll on replacement hardware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from hub_sync.device import DeviceSync
+from hub_sync.device_outbox import ReferenceDevice
+from hub_sync.enroll_client import CredentialKeeper, Rotated
+from hub_sync.errors import MqttError
+from hub_sync.fleet.db import connect_pool
+from hub_sync.hub import Hub, HubSettings
+from hub_sync.hub_store import HubStore
+from hub_sync.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
+from tests.fleet.conftest import dsn  # noqa: F401  (fixture)
+from tests.hub_sync.conftest import HUB_KEY, hub_keys
+from tests.provisioning.lifecycle import (
+    FLEET,
+    Fleet,
+    SiteMosquitto,
+    admin,
+    device_settings,
+    first_boot,
+    start_service,
+    until,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def site(
+    tmp_path: Path, dsn: str
+) -> AsyncIterator[tuple[Fleet, SiteMosquitto, asyncpg.Pool]]:  # noqa: F811
+    fleet = Fleet.create(tmp_path / "fleet")
+    broker = SiteMosquitto(tmp_path / "mosq", fleet)
+    await asyncio.to_thread(broker.start)
+    pool = await connect_pool(dsn)
+    try:
+        yield fleet, broker, pool
+    finally:
+        try:
+            await asyncio.wait_for(pool.close(), 10)
+        except TimeoutError:
+            pool.terminate()
+        await asyncio.to_thread(broker.stop)
+
+
+def _tls(dir: Path, fleet: Fleet) -> TlsSettings:
+    return TlsSettings(
+        ca=str(fleet.ca_cert), cert=str(dir / "device.crt"), key=str(dir / "device.key.pem")
+    )
+
+
+async def _probe(broker: SiteMosquitto, fleet: Fleet, dir: Path, cid: str) -> MqttConnection:
+    got: list[Inbound] = []
+    params = ConnectParams("127.0.0.1", broker.device_port, cid, tls=_tls(dir, fleet),
+                           protocol=MQTT_V311, clean_start=True, connect_timeout_s=5)  # fmt: skip
+    conn = MqttConnection(params, got.append)
+    conn.got = got  # type: ignore[attr-defined]
+    await conn.connect()
+    return conn
+
+
+async def test_mosquitto_lifecycle(
+    site: tuple[Fleet, SiteMosquitto, asyncpg.Pool],
+    dsn: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    fleet, broker, pool = site
+    service, service_task = await start_service(fleet, pool, broker.admin(),
+                                                broker.hub_params("enroll-svc"), broker.profile())  # fmt: skip
+    store = HubStore(tmp_path / "hub.db")
+    hub = Hub(HubSettings(fleet=FLEET, connect=broker.hub_params("hub-fp"), backoff_min_s=0.05,
+                          backoff_max_s=0.3), store, sign_key=HUB_KEY)  # fmt: skip
+    hub_task = asyncio.create_task(hub.run())
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        # -- invite 3 (one auto-approved by policy) ---------------------------------------
+        a = fleet.admin_args(dsn)
+        invites = {}
+        for i, locker in enumerate(("lk-1", "lk-2", "lk-3")):
+            extra = ["--auto-approve"] if i == 2 else []
+            status, out = await admin("device", "invite", locker, "--site", "berlin-1",
+                                      "--layout", "sim-12", "--ttl", "1h", "--no-qr", *a, *extra)  # fmt: skip
+            assert status == 0
+            invites[locker] = out.strip()
+        status, _ = await admin("device", "invite", "lk-1", "--site", "s", "--layout", "sim-12", *a)
+        assert status == 6  # an open invite exists: no second code (idempotent)
+
+        # -- first boot: each device makes its key, sends a CSR, waits ----------------------
+        dirs = {d: tmp_path / d for d in invites}
+        boots = {d: asyncio.create_task(first_boot(invites[d], broker.enroll_port, dirs[d], fleet.ca_cert))
+                 for d in invites}  # fmt: skip
+        enrolled3 = await asyncio.wait_for(boots["lk-3"], 15)  # policy: no admin step
+        assert not boots["lk-1"].done()
+        for d in ("lk-1", "lk-2"):
+            await until(lambda d=d: _pending(pool, d))
+            status, _ = await admin("device", "approve", d, *a)
+            assert status == 0
+        enrolled = {d: await asyncio.wait_for(boots[d], 15) for d in ("lk-1", "lk-2")}
+        enrolled["lk-3"] = enrolled3
+        for d, e in enrolled.items():
+            assert e.device == d and e.config["layout"]["driver"] == {"type": "simulator"}
+            assert (dirs[d] / "device.key.pem").stat().st_mode & 0o777 == 0o600
+        # the code is single use: a second device with the same invite is refused
+        with pytest.raises(Exception, match="CODE_USED"):
+            await asyncio.wait_for(first_boot(invites["lk-1"], broker.enroll_port,
+                                              tmp_path / "thief", fleet.ca_cert), 10)  # fmt: skip
+
+        # -- devices sync with their own certificates; offline events drain later ----------
+        devices = {}
+        for d, e in enrolled.items():
+            dev = ReferenceDevice(tmp_path / f"{d}.db")
+            dev.append_sync(
+                [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
+            )  # offline
+            sync = DeviceSync(device_settings(e, port=broker.device_port, tls=True), dev, dev, dev,
+                              command_keys=hub_keys, clock=time.time)  # fmt: skip
+            devices[d] = (dev, sync)
+            tasks.append(asyncio.create_task(sync.run()))
+        await until(lambda: _hub_count(store, 15))
+
+        # -- ACL: lk-2 cannot read or write lk-1's topics ------------------------------------
+        spy = await _probe(broker, fleet, dirs["lk-2"], "lk-2-spy")
+        with contextlib.suppress(MqttError):
+            await spy.subscribe(
+                [(f"lk/v1/{FLEET}/lk-1/cmd", 1), (f"lk/v1/{FLEET}/lk-1/confirm", 1)]
+            )
+        await spy.publish(f"lk/v1/{FLEET}/lk-1/evt", b'{"forged": true}')
+        devices["lk-1"][0].append_sync([("order.stored", "tx-more", {"i": 9})])
+        await devices["lk-1"][1].notify_outbox()
+        await until(lambda: _hub_count(store, 16))
+        await asyncio.sleep(0.3)
+        assert spy.got == []  # type: ignore[attr-defined]
+        await spy.disconnect()
+
+        # -- rotate lk-1: new key and certificate over its credential topics -----------------
+        keeper = CredentialKeeper(
+            fleet=FLEET, device="lk-1", dir=dirs["lk-1"], pin=invites["lk-1"].split(":")[3],
+            connect=lambda cid: ConnectParams("127.0.0.1", broker.device_port, cid,
+                                              tls=_tls(dirs["lk-1"], fleet), protocol=MQTT_V311,
+                                              clean_start=True),
+            on_rotated=lambda r: devices["lk-1"][1].reconnect_with(
+                device_settings(enrolled["lk-1"], port=broker.device_port, tls=True)),
+        )  # fmt: skip
+        tasks.append(asyncio.create_task(keeper.run()))
+        old_cert = (dirs["lk-1"] / "device.crt").read_bytes()
+        old_key = (dirs["lk-1"] / "device.key.pem").read_bytes()
+        status, out = await admin("device", "rotate", "lk-1", "--wait", "20", *a)
+        assert status == 0, out
+        assert (dirs["lk-1"] / "device.crt").read_bytes() != old_cert
+        devices["lk-1"][0].append_sync([("order.stored", "tx-after-rotate", {"i": 10})])
+        await devices["lk-1"][1].notify_outbox()
+        await until(lambda: _hub_count(store, 17))
+        (tmp_path / "old").mkdir()
+        (tmp_path / "old" / "device.crt").write_bytes(old_cert)
+        (tmp_path / "old" / "device.key.pem").write_bytes(old_key)
+        await until(lambda: _refused(broker, fleet, tmp_path / "old"))  # old cert: CRL
+
+        # -- revoke lk-2: cut off within seconds ---------------------------------------------
+        sync2 = devices["lk-2"][1]
+        assert sync2.stats().connected
+        t0 = time.monotonic()
+        status, _ = await admin("device", "revoke", "lk-2", *a)
+        assert status == 0
+        await until(lambda: _disconnected(sync2), 10)
+        cut = time.monotonic() - t0
+        await asyncio.sleep(0.5)
+        assert not sync2.stats().connected  # and it stays out: the CRL refuses it
+        assert await _refused(broker, fleet, dirs["lk-2"])
+        print(f"\nMOSQUITTO_CUTOFF_S={cut:.3f}")
+        assert cut < 5.0
+        alarms = await pool.fetch("SELECT device, kind FROM alarms WHERE kind='DEVICE_REVOKED'")
+        assert [(r["device"], r["kind"]) for r in alarms] == [("lk-2", "DEVICE_REVOKED")]
+
+        # -- replacement hardware for lk-2 -------------------------------------------------
+        status, out = await admin("device", "invite", "lk-2", "--site", "berlin-1",
+                                  "--layout", "sim-12", "--no-qr", "--auto-approve", *a)  # fmt: skip
+        assert status == 0
+        new = await asyncio.wait_for(first_boot(out.strip(), broker.enroll_port,
+                                                tmp_path / "lk-2-new", fleet.ca_cert), 15)  # fmt: skip
+        conn = await _probe(broker, fleet, new.dir, "lk-2")
+        await conn.disconnect()
+        status, out = await admin("device", "list", "--json", *a)
+        assert {r["device"]: r["state"] for r in json.loads(out)} == {
+            "lk-1": "active",
+            "lk-2": "active",
+            "lk-3": "active",
+        }
+    finally:
+        for t in [*tasks, hub_task, service_task]:
+            t.cancel()
+        await asyncio.gather(*tasks, hub_task, service_task, return_exceptions=True)
+        await asyncio.to_thread(store.close)
+
+
+async def _pending(pool: asyncpg.Pool, device: str) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT 1 FROM device_invites WHERE device=$1 AND status='pending'", device
+        )
+    )
+
+
+async def _hub_count(store: HubStore, n: int) -> bool:
+    def count() -> int:
+        return sum(len(store.event_seqs(FLEET, d)) for d in ("lk-1", "lk-2", "lk-3"))
+
+    return await asyncio.to_thread(count) >= n
+
+
+async def _disconnected(sync: DeviceSync) -> bool:
+    return not sync.stats().connected
+
+
+async def _refused(broker: SiteMosquitto, fleet: Fleet, dir: Path) -> bool:
+    try:
+        conn = await _probe(broker, fleet, dir, "probe-" + secrets.token_hex(4))
+    except MqttError:
+        return True
+    await conn.disconnect()
+    return False
