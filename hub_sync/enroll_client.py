@@ -34,6 +34,7 @@ from hub_sync.wire import canonical_json
 
 _LOG = logging.getLogger(__name__)
 KEY_FILE, CERT_FILE, CA_FILE, PASSWORD_FILE = "device.key.pem", "device.crt", "ca.pem", "mqtt.pw"
+USER_FILE = "mqtt.user"
 _STATE_FILE = "enroll.json"
 
 
@@ -180,6 +181,7 @@ def _install(
     if sealed is not None:
         secret = wire.unseal(key, sealed, str(message.get("nonce")).encode())
         write_private(dir / (PASSWORD_FILE + suffix), secret)
+        (dir / (USER_FILE + suffix)).write_text(str(broker.get("username")))
     (dir / (CERT_FILE + suffix)).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     if isinstance(broker.get("ca_pem"), str):
         (dir / CA_FILE).write_text(str(broker["ca_pem"]))
@@ -264,7 +266,7 @@ class CredentialKeeper:
             return False
         new_key = load_key(new_key_path)
         broker = _install(self._dir, new_key, message, ca, self._device, suffix=".new")
-        for name in (PASSWORD_FILE, CERT_FILE, KEY_FILE):  # the key last: it marks "done"
+        for name in (USER_FILE, PASSWORD_FILE, CERT_FILE, KEY_FILE):  # the key last: it marks "done"
             new = self._dir / (name + ".new")
             if new.exists():
                 new.replace(self._dir / name)

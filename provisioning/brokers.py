@@ -160,15 +160,22 @@ def nats_device_permissions(fleet: str, device: str) -> str:
 
 
 def nats_users(
-    fleet: str, hub_user: str, hub_hash: str, enroll_hash: str, live: Sequence[Credential]
+    fleet: str, hub_user: str, hub_hash: str, enroll_password: str, live: Sequence[Credential]
 ) -> str:
-    """The include file: the hub, the anonymous enrollment user, one user per live credential."""
+    """The include file: the hub, the anonymous enrollment user, one user per live credential.
+
+    The enrollment user is `no_auth_user` (what an MQTT client without credentials becomes); its
+    password is plain random text nobody uses: nats-server 2.9 refuses `no_auth_user` clients
+    when that user's password is a bcrypt hash."""
     enroll_perm = (
         f'permissions: {{publish: {{allow: ["lk.v1.{fleet}.enroll.req"]}},'
         f' subscribe: {{allow: ["lk.v1.{fleet}.enroll.*.reply", "$MQTT.sub.>"]}}}}'
     )
-    users = [f'    {{user: "{hub_user}", password: "{hub_hash}"}}',
-             f'    {{user: "enroll", password: "{enroll_hash}", {enroll_perm}}}']  # fmt: skip
+    # explicit permissions for the hub too: nats-server 2.9.10 crashes on reload while checking
+    # retained messages published by a user without any (mqttCheckPubRetainedPerms, nil perms)
+    hub_perm = 'permissions: {publish: {allow: [">"]}, subscribe: {allow: [">"]}}'
+    users = [f'    {{user: "{hub_user}", password: "{hub_hash}", {hub_perm}}}',
+             f'    {{user: "enroll", password: "{enroll_password}", {enroll_perm}}}']  # fmt: skip
     for c in live:
         if c.secret_hash is None:
             continue
@@ -185,13 +192,13 @@ class NatsAdmin:
     pids: Callable[[], Sequence[int]]
     hub_user: str
     hub_hash: str
-    enroll_hash: str
+    enroll_password: str
     uses_passwords: bool = True
 
     async def apply(
         self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
     ) -> None:
         del revoked, kick  # a user that is gone is refused, and reload closes its sessions
-        text = nats_users(self.fleet, self.hub_user, self.hub_hash, self.enroll_hash, live)
+        text = nats_users(self.fleet, self.hub_user, self.hub_hash, self.enroll_password, live)
         await asyncio.to_thread(_atomic_write, self.users_path, text.encode())
         _hup(self.pids())

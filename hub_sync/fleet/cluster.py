@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -93,7 +94,8 @@ class NatsCluster:
                 f"mqtt {{ listen: 127.0.0.1:{node.mqtt_port}, stream_replicas: {min(3, self.size)},"
                 " ack_wait: 30s, max_ack_pending: 1024 }",
                 "max_payload: 2MB",
-                f"include {self.include}" if self.include is not None else "",
+                # nats-server resolves an include relative to the config file's folder
+                f"include {os.path.relpath(self.include, self.root)}" if self.include else "",
                 "",
             ]
         )

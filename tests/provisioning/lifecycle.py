@@ -46,6 +46,7 @@ from provisioning.enroll_service import EnrollmentService, ServiceSettings
 
 FLEET = "fp"
 HUB_USER, HUB_PASSWORD = "hub", "hub-secret-" + secrets.token_hex(8)
+ENROLL_PASSWORD = secrets.token_hex(16)
 
 
 def free_port() -> int:
@@ -177,7 +178,7 @@ class SiteMosquitto:
 
 def nats_admin(fleet: Fleet, users: Path, pids: Callable[[], list[int]]) -> NatsAdmin:
     return NatsAdmin(FLEET, users, pids, HUB_USER, hash_secret(HUB_PASSWORD),
-                     hash_secret(secrets.token_hex(16)))  # fmt: skip
+                     ENROLL_PASSWORD)  # fmt: skip
 
 
 async def start_service(

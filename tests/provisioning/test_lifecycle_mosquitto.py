@@ -26,7 +26,6 @@ from hub_sync.fleet.db import connect_pool
 from hub_sync.hub import Hub, HubSettings
 from hub_sync.hub_store import HubStore
 from hub_sync.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
-from tests.fleet.conftest import dsn  # noqa: F401  (fixture)
 from tests.hub_sync.conftest import HUB_KEY, hub_keys
 from tests.provisioning.lifecycle import (
     FLEET,
@@ -45,7 +44,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 async def site(
     tmp_path: Path, dsn: str
-) -> AsyncIterator[tuple[Fleet, SiteMosquitto, asyncpg.Pool]]:  # noqa: F811
+) -> AsyncIterator[tuple[Fleet, SiteMosquitto, asyncpg.Pool]]:
     fleet = Fleet.create(tmp_path / "fleet")
     broker = SiteMosquitto(tmp_path / "mosq", fleet)
     await asyncio.to_thread(broker.start)
@@ -78,7 +77,7 @@ async def _probe(broker: SiteMosquitto, fleet: Fleet, dir: Path, cid: str) -> Mq
 
 async def test_mosquitto_lifecycle(
     site: tuple[Fleet, SiteMosquitto, asyncpg.Pool],
-    dsn: str,  # noqa: F811
+    dsn: str,
     tmp_path: Path,
 ) -> None:
     fleet, broker, pool = site
