@@ -27,6 +27,7 @@ from agent.api.demo_routes import DemoToken, demo_routes
 from agent.api.demo_wallet_routes import demo_wallet_routes
 from agent.app import Agent, DoorHardware
 from agent.config import AgentConfig, IdentityConfig, load_config, require_explicit_hardware
+from agent.enroll_cli import add_enroll_command, enroll_command
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.evidence.cli import add_evidence_commands, evidence_command
 from agent.identity.cli import add_identity_commands, mdoc_check
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--data-dir", type=Path, help="a demo's data folder")
     aud.add_argument("--public-key", type=Path, help="PEM key to check signatures with")
     add_support_commands(sub)
+    add_enroll_command(sub)
     add_identity_commands(sub)
     add_evidence_commands(sub)
     return parser
@@ -316,8 +318,13 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _demo(args)
     if args.command == "audit":
         return await _audit(args)
+    if args.command == "enroll":
+        os.umask(0o077)
+        await enroll_command(args)
+        if not args.run:
+            return EXIT_OK
     config = load_config(args.config)
-    if args.command == "run":
+    if args.command in {"run", "enroll"}:
         require_explicit_hardware(config, args.config)
         return await _run(config)
     return await _db(args.action, config)

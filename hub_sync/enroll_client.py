@@ -91,9 +91,10 @@ async def _exchange(
             await conn.subscribe([(reply, 1)])
             await conn.publish(topic, payload)
             while True:
-                closed = asyncio.ensure_future(conn.closed)
-                nxt = asyncio.ensure_future(got.get())
-                await asyncio.wait([closed, nxt], return_when=asyncio.FIRST_COMPLETED)
+                closed: asyncio.Future[None] = asyncio.ensure_future(conn.closed)
+                nxt: asyncio.Future[Inbound] = asyncio.ensure_future(got.get())
+                waiting: set[asyncio.Future[Any]] = {closed, nxt}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if not nxt.done():
                     nxt.cancel()
                     break
@@ -117,14 +118,7 @@ async def first_boot(
     protocol: int = MQTT_V311,
 ) -> Enrolled:
     """Enroll with `invite` through the broker's enrollment listener; writes `dir`'s files."""
-    dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_path, state_path = dir / KEY_FILE, dir / _STATE_FILE
-    if key_path.exists() and state_path.exists():  # a restart while waiting for approval
-        key, nonce = load_key(key_path), str(json.loads(state_path.read_text())["nonce"])
-    else:
-        key, nonce = ec.generate_private_key(ec.SECP256R1()), wire.new_nonce()
-        write_private(key_path, key_pem(key))
-        state_path.write_text(json.dumps({"nonce": nonce}))
+    key, nonce = await asyncio.to_thread(_key_and_nonce, dir)
     request = canonical_json({"v": 1, "type": "enroll.request", "nonce": nonce,
                               "code": invite.code, "csr": wire.csr_pem(key)})  # fmt: skip
     tls = TlsSettings(ca=str(ca_file) if ca_file else None) if ca_file is not None else None
@@ -152,7 +146,7 @@ async def first_boot(
     broker = _install(dir, key, message, ca, device)
     trust = message.get("trust") or {}
     bundle_b64 = trust.get("bundle_b64")
-    state_path.unlink(missing_ok=True)
+    (dir / _STATE_FILE).unlink(missing_ok=True)
     return Enrolled(
         device=device, dir=dir, broker_url=str(broker.get("url")),
         protocol=str(broker.get("protocol", "3.1.1")), username=str(broker.get("username")),
@@ -160,6 +154,18 @@ async def first_boot(
         config=message.get("config") or {}, roots_pem=tuple(trust.get("roots_pem") or ()),
         bundle=base64.b64decode(bundle_b64) if isinstance(bundle_b64, str) else None,
     )  # fmt: skip
+
+
+def _key_and_nonce(dir: Path) -> tuple[ec.EllipticCurvePrivateKey, str]:
+    """Our key pair and request nonce: new, or those of a restart while waiting for approval."""
+    dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path, state_path = dir / KEY_FILE, dir / _STATE_FILE
+    if key_path.exists() and state_path.exists():
+        return load_key(key_path), str(json.loads(state_path.read_text())["nonce"])
+    key, nonce = ec.generate_private_key(ec.SECP256R1()), wire.new_nonce()
+    write_private(key_path, key_pem(key))
+    state_path.write_text(json.dumps({"nonce": nonce}))
+    return key, nonce
 
 
 def _install(
@@ -246,6 +252,7 @@ class CredentialKeeper:
         if message.get("device") != self._device:
             return False
         kind, current = message.get("type"), self._serial()
+        _LOG.info("credential message %s (ours: %s)", kind, current)
         if kind == "cred.rotate" and message.get("serial") == current:
             new_key = ec.generate_private_key(ec.SECP256R1())
             write_private(self._dir / (KEY_FILE + ".new"), key_pem(new_key))
@@ -266,7 +273,12 @@ class CredentialKeeper:
             return False
         new_key = load_key(new_key_path)
         broker = _install(self._dir, new_key, message, ca, self._device, suffix=".new")
-        for name in (USER_FILE, PASSWORD_FILE, CERT_FILE, KEY_FILE):  # the key last: it marks "done"
+        for name in (
+            USER_FILE,
+            PASSWORD_FILE,
+            CERT_FILE,
+            KEY_FILE,
+        ):  # the key last: it marks "done"
             new = self._dir / (name + ".new")
             if new.exists():
                 new.replace(self._dir / name)

@@ -137,11 +137,16 @@ class MosquittoAdmin:
     kick_via: KickVia
     clock: Callable[[], float]
     uses_passwords: bool = False
+    _applied: tuple[str, ...] | None = None
 
     async def apply(
         self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
     ) -> None:
         del live  # certificates from the CA are valid until revoked: nothing to add
+        serials = tuple(sorted(s for s, _ in revoked))
+        if serials == self._applied and not kick:
+            return  # no change: no reload
+        self._applied = serials
         await asyncio.to_thread(write_crl, self.ca, revoked, self.crl_path, self.clock())
         _hup(self.pids())
         if kick:
@@ -194,11 +199,15 @@ class NatsAdmin:
     hub_hash: str
     enroll_password: str
     uses_passwords: bool = True
+    _applied: str | None = None
 
     async def apply(
         self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
     ) -> None:
         del revoked, kick  # a user that is gone is refused, and reload closes its sessions
         text = nats_users(self.fleet, self.hub_user, self.hub_hash, self.enroll_password, live)
+        if text == self._applied:
+            return  # no change: no reload
+        self._applied = text
         await asyncio.to_thread(_atomic_write, self.users_path, text.encode())
         _hup(self.pids())

@@ -38,9 +38,12 @@ _TTL = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LAYOUTS: Mapping[str, Mapping[str, Any]] = {
     "standard-12": {"groups": [{"size": "S", "count": 8}, {"size": "M", "count": 4, "low": True}]},
-    "sim-12": {"groups": [{"size": "S", "count": 8}, {"size": "M", "count": 4, "low": True}],
-               "driver": {"type": "simulator"}, "camera": {"source": "simulated"}},
-}  # fmt: skip
+    "sim-12": {
+        "groups": [{"size": "S", "count": 8}, {"size": "M", "count": 4, "low": True}],
+        "driver": {"type": "simulator"},
+        "camera": {"source": "simulated"},
+    },
+}
 
 
 def add_lifecycle(cmds: Any) -> None:
@@ -54,8 +57,10 @@ def add_lifecycle(cmds: Any) -> None:
     invite.add_argument("--reissue", action="store_true", help="replace an open invite")
     invite.add_argument("--no-qr", action="store_true")
     invite.set_defaults(handler=_run(_invite))
-    for name, fn, text in (("approve", _approve, "approve a pending enrollment"),
-                           ("revoke", _revoke, "revoke a device's credentials now")):  # fmt: skip
+    for name, fn, text in (
+        ("approve", _approve, "approve a pending enrollment"),
+        ("revoke", _revoke, "revoke a device's credentials now"),
+    ):
         cmd = cmds.add_parser(name, help=text)
         cmd.add_argument("locker_id")
         cmd.set_defaults(handler=_run(fn))
@@ -90,8 +95,9 @@ def add_bulk_options(cmd: argparse.ArgumentParser) -> None:
 def _run(fn: Callable[[argparse.Namespace, Any], Awaitable[int]]) -> Callable[..., int]:
     def handler(args: argparse.Namespace) -> int:
         if not args.dsn:
-            raise ProvisioningError("give --dsn or LOCKER_HUB_DSN (the hub's PostgreSQL)",
-                                    ExitStatus.USAGE)  # fmt: skip
+            raise ProvisioningError(
+                "give --dsn or LOCKER_HUB_DSN (the hub's PostgreSQL)", ExitStatus.USAGE
+            )
         if not _ID.match(args.fleet):
             raise ProvisioningError("a fleet id is 1-64 of A-Z a-z 0-9 _ -", ExitStatus.USAGE)
 
@@ -124,8 +130,10 @@ def load_layout(text: str, base: Path = Path()) -> Mapping[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise ProvisioningError(f"layout {text!r}: not a known name ({', '.join(LAYOUTS)}) "
-                                f"nor a readable file", ExitStatus.INPUT_UNREADABLE) from err  # fmt: skip
+        raise ProvisioningError(
+            f"layout {text!r}: not a known name ({', '.join(LAYOUTS)}) nor a readable file",
+            ExitStatus.INPUT_UNREADABLE,
+        ) from err
     try:
         doc = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as err:
@@ -138,21 +146,24 @@ def load_layout(text: str, base: Path = Path()) -> Mapping[str, Any]:
 
 def _secret(args: argparse.Namespace) -> bytes:
     if args.invite_secret is None:
-        raise ProvisioningError("give --invite-secret (the hub's invite secret file)",
-                                ExitStatus.USAGE)  # fmt: skip
+        raise ProvisioningError(
+            "give --invite-secret (the hub's invite secret file)", ExitStatus.USAGE
+        )
     try:
         return bytes.fromhex(args.invite_secret.read_text().strip())
     except OSError as err:
-        raise ProvisioningError(f"{args.invite_secret}: {err.strerror}",
-                                ExitStatus.INPUT_UNREADABLE) from err  # fmt: skip
+        raise ProvisioningError(
+            f"{args.invite_secret}: {err.strerror}", ExitStatus.INPUT_UNREADABLE
+        ) from err
     except ValueError as err:
         raise ProvisioningError(f"{args.invite_secret}: not hex") from err
 
 
 def _pin(args: argparse.Namespace) -> str:
     if args.device_ca is None:
-        raise ProvisioningError("give --device-ca (its fingerprint goes into the invite)",
-                                ExitStatus.USAGE)  # fmt: skip
+        raise ProvisioningError(
+            "give --device-ca (its fingerprint goes into the invite)", ExitStatus.USAGE
+        )
     try:
         key = x509.load_pem_x509_certificate(args.device_ca.read_bytes()).public_key()
     except (OSError, ValueError) as err:
@@ -172,13 +183,22 @@ async def _invite(args: argparse.Namespace, conn: Any) -> int:
     secret, pin, layout = _secret(args), _pin(args), load_layout(args.layout)
     code = wire.new_code()
     done = await registry.create_invite(
-        conn, fleet=args.fleet, device=args.locker_id, site=args.site, layout=layout,
-        digest=wire.code_digest(secret, code), now=time.time(), ttl_s=parse_ttl(args.ttl),
-        auto_approve=args.auto_approve, reissue=args.reissue,
-    )  # fmt: skip
+        conn,
+        fleet=args.fleet,
+        device=args.locker_id,
+        site=args.site,
+        layout=layout,
+        digest=wire.code_digest(secret, code),
+        now=time.time(),
+        ttl_s=parse_ttl(args.ttl),
+        auto_approve=args.auto_approve,
+        reissue=args.reissue,
+    )
     if done.status != "created":
-        raise ProvisioningError(f"{args.locker_id}: {done.status} already (use --reissue to "
-                                "replace its invite)", ExitStatus.OUTPUT_FAILED)  # fmt: skip
+        raise ProvisioningError(
+            f"{args.locker_id}: {done.status} already (use --reissue to replace its invite)",
+            ExitStatus.OUTPUT_FAILED,
+        )
     text = wire.Invite(args.fleet, code, pin).text()
     print(text)
     if not args.no_qr:
@@ -215,10 +235,16 @@ async def _bulk(args: argparse.Namespace, conn: Any) -> int:
             layout = load_layout(layout_text, args.csv.parent)
             code = wire.new_code()
             done = await registry.create_invite(
-                conn, fleet=args.fleet, device=locker, site=site, layout=layout,
-                digest=wire.code_digest(secret, code), now=time.time(), ttl_s=ttl,
+                conn,
+                fleet=args.fleet,
+                device=locker,
+                site=site,
+                layout=layout,
+                digest=wire.code_digest(secret, code),
+                now=time.time(),
+                ttl_s=ttl,
                 auto_approve=args.auto_approve,
-            )  # fmt: skip
+            )
             counts[done.status] = counts.get(done.status, 0) + 1
             if done.status == "created":
                 new_codes.append((locker, wire.Invite(args.fleet, code, pin).text()))
@@ -233,24 +259,29 @@ async def _bulk(args: argparse.Namespace, conn: Any) -> int:
     for status in ("created", "exists", "pending", "active"):
         table.add_row(status, str(counts.get(status, 0)))
     console.print(table)
-    print(json.dumps({"created": counts.get("created", 0), "total": len(rows),
-                      "codes": str(args.out)}))  # fmt: skip
+    print(
+        json.dumps(
+            {"created": counts.get("created", 0), "total": len(rows), "codes": str(args.out)}
+        )
+    )
     return 0
 
 
 async def _approve(args: argparse.Namespace, conn: Any) -> int:
     n = await registry.approve(conn, fleet=args.fleet, device=args.locker_id, now=time.time())
     if n == 0:
-        raise ProvisioningError(f"{args.locker_id}: no enrollment request waiting",
-                                ExitStatus.INPUT_INVALID)  # fmt: skip
+        raise ProvisioningError(
+            f"{args.locker_id}: no enrollment request waiting", ExitStatus.INPUT_INVALID
+        )
     await _notify(conn)
     print(json.dumps({"approved": args.locker_id}))
     return 0
 
 
 async def _revoke(args: argparse.Namespace, conn: Any) -> int:
-    serials = await registry.revoke_device(conn, fleet=args.fleet, device=args.locker_id,
-                                           now=time.time())  # fmt: skip
+    serials = await registry.revoke_device(
+        conn, fleet=args.fleet, device=args.locker_id, now=time.time()
+    )
     await _notify(conn)
     print(json.dumps({"revoked": args.locker_id, "certificates": serials}))
     return 0
@@ -259,15 +290,17 @@ async def _revoke(args: argparse.Namespace, conn: Any) -> int:
 async def _rotate(args: argparse.Namespace, conn: Any) -> int:
     if args.all == (args.locker_id is not None):
         raise ProvisioningError("give a locker id or --all", ExitStatus.USAGE)
-    targets = ([d["device"] for d in await registry.devices(conn, args.fleet)
-                if d["state"] == "active"] if args.all else [args.locker_id])  # fmt: skip
+    targets = (
+        [d["device"] for d in await registry.devices(conn, args.fleet) if d["state"] == "active"]
+        if args.all
+        else [args.locker_id]
+    )
     console = Console(stderr=True)
     asked = 0
     with Progress(console=console, transient=not args.wait) as progress:
         task = progress.add_task("rotation requested", total=len(targets))
         for device in targets:
-            asked += await rotation.request(conn, fleet=args.fleet, device=device,
-                                            now=time.time())  # fmt: skip
+            asked += await rotation.request(conn, fleet=args.fleet, device=device, now=time.time())
             progress.advance(task)
         await _notify(conn)
         if args.wait > 0:

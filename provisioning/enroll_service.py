@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub_sync import enrollment as wire
-from hub_sync.errors import MqttError
+from hub_sync.errors import MqttError, WireError
 from hub_sync.fleet.db import Conn
 from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.wire import loads_strict
@@ -128,7 +129,7 @@ class EnrollmentService:
     async def _on_request(self, payload: bytes) -> None:
         try:
             req = loads_strict(payload)
-        except wire.WireError as err:
+        except WireError as err:
             raise wire.EnrollmentError("MALFORMED", err.detail) from err
         nonce, code, csr = req.get("nonce"), req.get("code"), req.get("csr")
         if req.get("type") != "enroll.request" or not isinstance(nonce, str) \
@@ -245,13 +246,18 @@ class EnrollmentService:
         nonce = wire.new_nonce()
         payload = answer(self._ca, kind="cred.rotate", nonce=nonce, device=rot.device,
                          now=self._clock(), fields={"serial": rot.old_serial})  # fmt: skip
-        await self._publish(wire.cred_topic(self.s.fleet, rot.device), payload)
-        await rotation.mark(conn, self.s.fleet, rot, nonce=nonce)
+        await rotation.mark(conn, self.s.fleet, rot, nonce=nonce)  # before: the answer is quick
+        try:
+            await self._publish(wire.cred_topic(self.s.fleet, rot.device), payload)
+        except MqttError:
+            await rotation.unmark(conn, self.s.fleet, rot)  # asked again on the next reconcile
+            raise
+        _LOG.info("asked %s to rotate certificate %s", rot.device, rot.old_serial)
 
     async def _on_credreq(self, device: str, payload: bytes) -> None:
         try:
             req = loads_strict(payload)
-        except wire.WireError as err:
+        except WireError as err:
             raise wire.EnrollmentError("MALFORMED", err.detail) from err
         if req.get("device") != device:
             raise wire.EnrollmentError("WRONG_DEVICE", "request names another device")
@@ -262,9 +268,10 @@ class EnrollmentService:
             if cred is None:
                 raise wire.EnrollmentError("UNKNOWN_SERIAL", "not a live credential")
             cert_key = wire.load_cert(cred.cert_pem).public_key()
-            if not isinstance(cert_key, wire.ec.EllipticCurvePublicKey):
+            if not isinstance(cert_key, ec.EllipticCurvePublicKey):
                 raise wire.EnrollmentError("BAD_CERT", "not a P-256 certificate")
             wire.verify_with(cert_key, req)  # signed with the key of that live credential
+            _LOG.info("credential message %s from %s", req.get("type"), device)
             if req.get("type") == "cred.request":
                 await self._rotate(conn, device, cred.serial, req)
             elif req.get("type") == "cred.active":

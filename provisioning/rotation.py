@@ -70,6 +70,15 @@ async def mark(
     )  # fmt: skip
 
 
+async def unmark(conn: Conn, fleet: str, rot: Rotation) -> None:
+    await conn.execute(
+        "UPDATE device_rotations SET nonce=NULL WHERE fleet=$1 AND device=$2 AND requested_at=$3",
+        fleet,
+        rot.device,
+        rot.requested_at,
+    )
+
+
 async def finish(conn: Conn, fleet: str, device: str, new_serial: str, now: float) -> str | None:
     """The device uses `new_serial`: close its rotation; the old serial to revoke (None: none)."""
     row = await conn.fetchrow(

@@ -75,16 +75,28 @@ class Fleet:
         return cls(root, ca, ca_cert, secret)
 
     def admin_args(self, dsn: str) -> list[str]:
-        return ["--fleet", FLEET, "--dsn", dsn, "--invite-secret", str(self.secret_file),
-                "--device-ca", str(self.ca_cert)]  # fmt: skip
+        return [
+            "--fleet",
+            FLEET,
+            "--dsn",
+            dsn,
+            "--invite-secret",
+            str(self.secret_file),
+            "--device-ca",
+            str(self.ca_cert),
+        ]
 
 
 async def admin(*argv: str) -> tuple[int, str]:
     """Run `locker-admin ARGV` in a subprocess (it runs its own event loop); (status, stdout)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "provisioning.cli", *argv,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "provisioning.cli",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate()
     assert proc.returncode is not None
     if proc.returncode != 0:
@@ -113,8 +125,13 @@ class SiteMosquitto:
         r.mkdir(parents=True, exist_ok=True)
         key = __import__("cryptography.hazmat.primitives.asymmetric.ec", fromlist=["ec"])
         server_key = key.generate_private_key(key.SECP256R1())
-        cert = issue_client_cert(ca, "broker", server_key.public_key(), now=time.time(),
-                                 server_names=("127.0.0.1", "localhost"))  # fmt: skip
+        cert = issue_client_cert(
+            ca,
+            "broker",
+            server_key.public_key(),
+            now=time.time(),
+            server_names=("127.0.0.1", "localhost"),
+        )
         from hub_sync.enroll_client import key_pem, write_private
 
         (r / "server.pem").write_bytes(cert_pem(cert))
@@ -124,8 +141,11 @@ class SiteMosquitto:
         (r / "enroll.acl").write_text(mosquitto_enroll_acl(FLEET))
         (r / "hub.acl").write_text(mosquitto_hub_acl(FLEET, HUB_USER))
         pw = r / "passwd"
-        subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), HUB_USER, HUB_PASSWORD],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["mosquitto_passwd", "-c", "-b", str(pw), HUB_USER, HUB_PASSWORD],
+            check=True,
+            capture_output=True,
+        )
         tls = f"cafile {self.fleet.ca_cert}\ncertfile {r}/server.pem\nkeyfile {r}/server.key\n"
         (r / "mosquitto.conf").write_text(
             "per_listener_settings true\n"
@@ -143,8 +163,11 @@ class SiteMosquitto:
     def start(self) -> None:
         self.write()
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([exe, "-c", str(self.root / "mosquitto.conf")],  # noqa: S603
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [exe, "-c", str(self.root / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with (
@@ -168,24 +191,37 @@ class SiteMosquitto:
         return MosquittoAdmin(self.fleet.ca, self.crl, self.pids, via, time.time)
 
     def hub_params(self, client_id: str) -> ConnectParams:
-        return ConnectParams("127.0.0.1", self.hub_port, client_id, username=HUB_USER,
-                             password=HUB_PASSWORD, protocol=MQTT_V311, clean_start=True)  # fmt: skip
+        return ConnectParams(
+            "127.0.0.1",
+            self.hub_port,
+            client_id,
+            username=HUB_USER,
+            password=HUB_PASSWORD,
+            protocol=MQTT_V311,
+            clean_start=True,
+        )
 
     def profile(self) -> DeviceProfile:
-        return DeviceProfile(FLEET, f"mqtts://127.0.0.1:{self.device_port}", "3.1.1",
-                             cert_pem(self.fleet.ca.cert).decode(), (), None)  # fmt: skip
+        return DeviceProfile(
+            FLEET,
+            f"mqtts://127.0.0.1:{self.device_port}",
+            "3.1.1",
+            cert_pem(self.fleet.ca.cert).decode(),
+            (),
+            None,
+        )
 
 
 def nats_admin(fleet: Fleet, users: Path, pids: Callable[[], list[int]]) -> NatsAdmin:
-    return NatsAdmin(FLEET, users, pids, HUB_USER, hash_secret(HUB_PASSWORD),
-                     ENROLL_PASSWORD)  # fmt: skip
+    return NatsAdmin(FLEET, users, pids, HUB_USER, hash_secret(HUB_PASSWORD), ENROLL_PASSWORD)
 
 
 async def start_service(
     fleet: Fleet, pool: asyncpg.Pool, broker: object, connect: ConnectParams, profile: DeviceProfile
 ) -> tuple[EnrollmentService, asyncio.Task[None]]:
-    settings = ServiceSettings(FLEET, bytes.fromhex(fleet.secret_file.read_text()), profile,
-                               connect, reconcile_s=1.0)  # fmt: skip
+    settings = ServiceSettings(
+        FLEET, bytes.fromhex(fleet.secret_file.read_text()), profile, connect, reconcile_s=1.0
+    )
     service = EnrollmentService(settings, fleet.ca, broker, pool)  # type: ignore[arg-type]
     task = asyncio.create_task(service.run(), name="enroll-service")
     async with asyncio.timeout(15):
@@ -194,22 +230,33 @@ async def start_service(
 
 
 async def first_boot(invite_text: str, port: int, dir: Path, ca: Path | None) -> Enrolled:
-    return await device_first_boot(wire.parse_invite(invite_text), host="127.0.0.1", port=port,
-                                   ca_file=ca, dir=dir)  # fmt: skip
+    return await device_first_boot(
+        wire.parse_invite(invite_text), host="127.0.0.1", port=port, ca_file=ca, dir=dir
+    )
 
 
-def device_settings(e: Enrolled, *, port: int, tls: bool, **kw: object) -> SyncSettings:
+def device_settings(e: Enrolled, *, port: int, tls: bool) -> SyncSettings:
     """What the agent builds from the written agent.toml: the device's own credential."""
     d = e.dir
     password = (d / PASSWORD_FILE).read_text().strip() if e.has_password else None
-    tls_settings = (TlsSettings(ca=str(d / CA_FILE), cert=str(d / CERT_FILE),
-                                key=str(d / KEY_FILE)) if tls else None)  # fmt: skip
-    defaults: dict[str, object] = {"backoff_min_s": 0.05, "backoff_max_s": 0.3,
-                                   "confirm_timeout_s": 2.0, "protocol": MQTT_V311}  # fmt: skip
-    defaults.update(kw)
-    return SyncSettings(host="127.0.0.1", port=port, device_id=e.device, fleet_id=FLEET,
-                        username=e.username if e.has_password else None, password=password,
-                        tls=tls_settings, **defaults)  # type: ignore[arg-type]  # fmt: skip
+    tls_settings = (
+        TlsSettings(ca=str(d / CA_FILE), cert=str(d / CERT_FILE), key=str(d / KEY_FILE))
+        if tls
+        else None
+    )
+    return SyncSettings(
+        host="127.0.0.1",
+        port=port,
+        device_id=e.device,
+        fleet_id=FLEET,
+        username=e.username if e.has_password else None,
+        password=password,
+        tls=tls_settings,
+        backoff_min_s=0.05,
+        backoff_max_s=0.3,
+        confirm_timeout_s=2.0,
+        protocol=MQTT_V311,
+    )
 
 
 async def until(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) -> float:

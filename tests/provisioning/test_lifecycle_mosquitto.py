@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +22,7 @@ import pytest
 
 from hub_sync.device import DeviceSync
 from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.enroll_client import CredentialKeeper, Rotated
+from hub_sync.enroll_client import CredentialKeeper
 from hub_sync.errors import MqttError
 from hub_sync.fleet.db import connect_pool
 from hub_sync.hub import Hub, HubSettings
@@ -67,8 +69,15 @@ def _tls(dir: Path, fleet: Fleet) -> TlsSettings:
 
 async def _probe(broker: SiteMosquitto, fleet: Fleet, dir: Path, cid: str) -> MqttConnection:
     got: list[Inbound] = []
-    params = ConnectParams("127.0.0.1", broker.device_port, cid, tls=_tls(dir, fleet),
-                           protocol=MQTT_V311, clean_start=True, connect_timeout_s=5)  # fmt: skip
+    params = ConnectParams(
+        "127.0.0.1",
+        broker.device_port,
+        cid,
+        tls=_tls(dir, fleet),
+        protocol=MQTT_V311,
+        clean_start=True,
+        connect_timeout_s=5,
+    )
     conn = MqttConnection(params, got.append)
     conn.got = got  # type: ignore[attr-defined]
     await conn.connect()
@@ -81,11 +90,17 @@ async def test_mosquitto_lifecycle(
     tmp_path: Path,
 ) -> None:
     fleet, broker, pool = site
-    service, service_task = await start_service(fleet, pool, broker.admin(),
-                                                broker.hub_params("enroll-svc"), broker.profile())  # fmt: skip
+    _service, service_task = await start_service(
+        fleet, pool, broker.admin(), broker.hub_params("enroll-svc"), broker.profile()
+    )
     store = HubStore(tmp_path / "hub.db")
-    hub = Hub(HubSettings(fleet=FLEET, connect=broker.hub_params("hub-fp"), backoff_min_s=0.05,
-                          backoff_max_s=0.3), store, sign_key=HUB_KEY)  # fmt: skip
+    hub = Hub(
+        HubSettings(
+            fleet=FLEET, connect=broker.hub_params("hub-fp"), backoff_min_s=0.05, backoff_max_s=0.3
+        ),
+        store,
+        sign_key=HUB_KEY,
+    )
     hub_task = asyncio.create_task(hub.run())
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -94,8 +109,20 @@ async def test_mosquitto_lifecycle(
         invites = {}
         for i, locker in enumerate(("lk-1", "lk-2", "lk-3")):
             extra = ["--auto-approve"] if i == 2 else []
-            status, out = await admin("device", "invite", locker, "--site", "berlin-1",
-                                      "--layout", "sim-12", "--ttl", "1h", "--no-qr", *a, *extra)  # fmt: skip
+            status, out = await admin(
+                "device",
+                "invite",
+                locker,
+                "--site",
+                "berlin-1",
+                "--layout",
+                "sim-12",
+                "--ttl",
+                "1h",
+                "--no-qr",
+                *a,
+                *extra,
+            )
             assert status == 0
             invites[locker] = out.strip()
         status, _ = await admin("device", "invite", "lk-1", "--site", "s", "--layout", "sim-12", *a)
@@ -103,23 +130,31 @@ async def test_mosquitto_lifecycle(
 
         # -- first boot: each device makes its key, sends a CSR, waits ----------------------
         dirs = {d: tmp_path / d for d in invites}
-        boots = {d: asyncio.create_task(first_boot(invites[d], broker.enroll_port, dirs[d], fleet.ca_cert))
-                 for d in invites}  # fmt: skip
+        boots = {
+            d: asyncio.create_task(
+                first_boot(invites[d], broker.enroll_port, dirs[d], fleet.ca_cert)
+            )
+            for d in invites
+        }
         enrolled3 = await asyncio.wait_for(boots["lk-3"], 15)  # policy: no admin step
         assert not boots["lk-1"].done()
         for d in ("lk-1", "lk-2"):
-            await until(lambda d=d: _pending(pool, d))
+            await until(functools.partial(_pending, pool, d))
             status, _ = await admin("device", "approve", d, *a)
             assert status == 0
         enrolled = {d: await asyncio.wait_for(boots[d], 15) for d in ("lk-1", "lk-2")}
         enrolled["lk-3"] = enrolled3
         for d, e in enrolled.items():
-            assert e.device == d and e.config["layout"]["driver"] == {"type": "simulator"}
+            assert e.device == d
+            assert e.config["layout"]["driver"] == {"type": "simulator"}
             assert (dirs[d] / "device.key.pem").stat().st_mode & 0o777 == 0o600
+        await _agent_first_boot(fleet, broker, store, a, tmp_path)
         # the code is single use: a second device with the same invite is refused
         with pytest.raises(Exception, match="CODE_USED"):
-            await asyncio.wait_for(first_boot(invites["lk-1"], broker.enroll_port,
-                                              tmp_path / "thief", fleet.ca_cert), 10)  # fmt: skip
+            await asyncio.wait_for(
+                first_boot(invites["lk-1"], broker.enroll_port, tmp_path / "thief", fleet.ca_cert),
+                10,
+            )
 
         # -- devices sync with their own certificates; offline events drain later ----------
         devices = {}
@@ -128,8 +163,14 @@ async def test_mosquitto_lifecycle(
             dev.append_sync(
                 [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
             )  # offline
-            sync = DeviceSync(device_settings(e, port=broker.device_port, tls=True), dev, dev, dev,
-                              command_keys=hub_keys, clock=time.time)  # fmt: skip
+            sync = DeviceSync(
+                device_settings(e, port=broker.device_port, tls=True),
+                dev,
+                dev,
+                dev,
+                command_keys=hub_keys,
+                clock=time.time,
+            )
             devices[d] = (dev, sync)
             tasks.append(asyncio.create_task(sync.run()))
         await until(lambda: _hub_count(store, 15))
@@ -150,13 +191,22 @@ async def test_mosquitto_lifecycle(
 
         # -- rotate lk-1: new key and certificate over its credential topics -----------------
         keeper = CredentialKeeper(
-            fleet=FLEET, device="lk-1", dir=dirs["lk-1"], pin=invites["lk-1"].split(":")[3],
-            connect=lambda cid: ConnectParams("127.0.0.1", broker.device_port, cid,
-                                              tls=_tls(dirs["lk-1"], fleet), protocol=MQTT_V311,
-                                              clean_start=True),
+            fleet=FLEET,
+            device="lk-1",
+            dir=dirs["lk-1"],
+            pin=invites["lk-1"].split(":")[3],
+            connect=lambda cid: ConnectParams(
+                "127.0.0.1",
+                broker.device_port,
+                cid,
+                tls=_tls(dirs["lk-1"], fleet),
+                protocol=MQTT_V311,
+                clean_start=True,
+            ),
             on_rotated=lambda r: devices["lk-1"][1].reconnect_with(
-                device_settings(enrolled["lk-1"], port=broker.device_port, tls=True)),
-        )  # fmt: skip
+                device_settings(enrolled["lk-1"], port=broker.device_port, tls=True)
+            ),
+        )
         tasks.append(asyncio.create_task(keeper.run()))
         old_cert = (dirs["lk-1"] / "device.crt").read_bytes()
         old_key = (dirs["lk-1"] / "device.key.pem").read_bytes()
@@ -188,11 +238,22 @@ async def test_mosquitto_lifecycle(
         assert [(r["device"], r["kind"]) for r in alarms] == [("lk-2", "DEVICE_REVOKED")]
 
         # -- replacement hardware for lk-2 -------------------------------------------------
-        status, out = await admin("device", "invite", "lk-2", "--site", "berlin-1",
-                                  "--layout", "sim-12", "--no-qr", "--auto-approve", *a)  # fmt: skip
+        status, out = await admin(
+            "device",
+            "invite",
+            "lk-2",
+            "--site",
+            "berlin-1",
+            "--layout",
+            "sim-12",
+            "--no-qr",
+            "--auto-approve",
+            *a,
+        )
         assert status == 0
-        new = await asyncio.wait_for(first_boot(out.strip(), broker.enroll_port,
-                                                tmp_path / "lk-2-new", fleet.ca_cert), 15)  # fmt: skip
+        new = await asyncio.wait_for(
+            first_boot(out.strip(), broker.enroll_port, tmp_path / "lk-2-new", fleet.ca_cert), 15
+        )
         conn = await _probe(broker, fleet, new.dir, "lk-2")
         await conn.disconnect()
         status, out = await admin("device", "list", "--json", *a)
@@ -200,6 +261,7 @@ async def test_mosquitto_lifecycle(
             "lk-1": "active",
             "lk-2": "active",
             "lk-3": "active",
+            "lk-4": "active",
         }
     finally:
         for t in [*tasks, hub_task, service_task]:
@@ -234,3 +296,39 @@ async def _refused(broker: SiteMosquitto, fleet: Fleet, dir: Path) -> bool:
         return True
     await conn.disconnect()
     return False
+
+
+async def _agent_first_boot(
+    fleet: Fleet, broker: SiteMosquitto, store: HubStore, a: list[str], tmp_path: Path
+) -> None:
+    """The real agent: `locker-agent enroll` writes agent.toml, `locker-agent run` serves."""
+    status, out = await admin("device", "invite", "lk-4", "--site", "berlin-1", "--layout",
+                              "sim-12", "--no-qr", "--auto-approve", *a)  # fmt: skip
+    assert status == 0
+    data, config = tmp_path / "lk-4-data", tmp_path / "lk-4.toml"
+    enroll = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "enroll", out.strip(), "--hub",
+        f"mqtts://127.0.0.1:{broker.enroll_port}", "--ca", str(fleet.ca_cert),
+        "--data-dir", str(data), "--config", str(config), stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, _ = await asyncio.wait_for(enroll.communicate(), 30)
+    assert enroll.returncode == 0
+    assert json.loads(stdout.decode().splitlines()[-1])["locker"] == "lk-4"
+    text = config.read_text()
+    assert 'id = "lk-4"' in text
+    assert (data / "credentials" / "device.key.pem").stat().st_mode & 0o777 == 0o600
+    config.write_text(text + "\n[api]\nport = 0\n")
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "run", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await until(lambda: _online(store, "lk-4"), 30)
+    finally:
+        agent.terminate()
+        await asyncio.wait_for(agent.wait(), 15)
+
+
+async def _online(store: HubStore, device: str) -> bool:
+    rows = await asyncio.to_thread(store.devices, FLEET)
+    return any(r.device == device and r.online for r in rows)

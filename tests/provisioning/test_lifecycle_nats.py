@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +29,7 @@ from hub_sync.fleet.db import connect_pool
 from hub_sync.fleet.worker import FleetWorker, WorkerSettings
 from hub_sync.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
 from hub_sync.wire import Header, OutboxEvent, encode_events, new_message_id
+from provisioning.credentials import DeviceProfile
 from tests.hub_sync.conftest import HUB_KEY, hub_keys
 from tests.provisioning.lifecycle import (
     FLEET,
@@ -40,18 +43,20 @@ from tests.provisioning.lifecycle import (
     start_service,
     until,
 )
-from provisioning.credentials import DeviceProfile
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture
-async def fleet_nats(tmp_path: Path, dsn: str) -> AsyncIterator[tuple[Fleet, NatsCluster, asyncpg.Pool]]:
+async def fleet_nats(
+    tmp_path: Path, dsn: str
+) -> AsyncIterator[tuple[Fleet, NatsCluster, asyncpg.Pool]]:
     fleet = Fleet.create(tmp_path / "fleet")
     users = tmp_path / "users.conf"
-    cluster = NatsCluster(tmp_path / "nats", include=users, mqtt_user=HUB_USER,
-                          mqtt_password=HUB_PASSWORD)  # fmt: skip
-    await nats_admin(fleet, users, lambda: []).apply([], [], [])
+    cluster = NatsCluster(
+        tmp_path / "nats", include=users, mqtt_user=HUB_USER, mqtt_password=HUB_PASSWORD
+    )
+    await nats_admin(fleet, users, list).apply([], [], [])
     await asyncio.to_thread(cluster.start)
     pool = await connect_pool(dsn)
     try:
@@ -66,37 +71,63 @@ async def fleet_nats(tmp_path: Path, dsn: str) -> AsyncIterator[tuple[Fleet, Nat
 
 
 def _params(cluster: NatsCluster, e: Enrolled, cid: str) -> ConnectParams:
-    return ConnectParams("127.0.0.1", cluster.nodes[0].mqtt_port, cid,
-                         username=(e.dir / USER_FILE).read_text(),
-                         password=(e.dir / PASSWORD_FILE).read_text().strip(),
-                         protocol=MQTT_V311, clean_start=True, connect_timeout_s=5)  # fmt: skip
+    return ConnectParams(
+        "127.0.0.1",
+        cluster.nodes[0].mqtt_port,
+        cid,
+        username=(e.dir / USER_FILE).read_text(),
+        password=(e.dir / PASSWORD_FILE).read_text().strip(),
+        protocol=MQTT_V311,
+        clean_start=True,
+        connect_timeout_s=5,
+    )
 
 
-async def test_nats_lifecycle(fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool], dsn: str,
-                              tmp_path: Path) -> None:  # fmt: skip
+async def test_nats_lifecycle(
+    fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool], dsn: str, tmp_path: Path
+) -> None:
     fleet, cluster, pool = fleet_nats
     port = cluster.nodes[0].mqtt_port
-    hub_params = ConnectParams("127.0.0.1", port, "enroll-svc", username=HUB_USER,
-                               password=HUB_PASSWORD, protocol=MQTT_V311, clean_start=True)  # fmt: skip
+    hub_params = ConnectParams(
+        "127.0.0.1",
+        port,
+        "enroll-svc",
+        username=HUB_USER,
+        password=HUB_PASSWORD,
+        protocol=MQTT_V311,
+        clean_start=True,
+    )
     profile = DeviceProfile(FLEET, f"mqtt://127.0.0.1:{port}", "3.1.1", None, (), None)
     broker = nats_admin(fleet, cluster.include or Path(), cluster.pids)
     _service, service_task = await start_service(fleet, pool, broker, hub_params, profile)
-    worker = FleetWorker(WorkerSettings(
-        FLEET, cluster.auth_urls(), [("127.0.0.1", n.mqtt_port) for n in cluster.nodes], dsn,
-        ack_wait_s=3, mqtt_username=HUB_USER, mqtt_password=HUB_PASSWORD), HUB_KEY)  # fmt: skip
+    worker = FleetWorker(
+        WorkerSettings(
+            FLEET,
+            cluster.auth_urls(),
+            [("127.0.0.1", n.mqtt_port) for n in cluster.nodes],
+            dsn,
+            ack_wait_s=3,
+            mqtt_username=HUB_USER,
+            mqtt_password=HUB_PASSWORD,
+        ),
+        HUB_KEY,
+    )
     tasks = [asyncio.create_task(worker.run(pool))]
     try:
         a = fleet.admin_args(dsn)
         invites = {}
         for locker in ("lk-1", "lk-2", "lk-3"):
-            status, out = await admin("device", "invite", locker, "--site", "paris-2",
-                                      "--layout", "sim-12", "--no-qr", *a)  # fmt: skip
+            status, out = await admin(
+                "device", "invite", locker, "--site", "paris-2", "--layout", "sim-12", "--no-qr", *a
+            )
             assert status == 0
             invites[locker] = out.strip()
-        boots = {d: asyncio.create_task(first_boot(invites[d], port, tmp_path / d, None))
-                 for d in invites}  # fmt: skip
+        boots = {
+            d: asyncio.create_task(first_boot(invites[d], port, tmp_path / d, None))
+            for d in invites
+        }
         for d in invites:
-            await until(lambda d=d: _pending(pool, d))
+            await until(functools.partial(_pending, pool, d))
             assert (await admin("device", "approve", d, *a))[0] == 0
         enrolled = {d: await asyncio.wait_for(boots[d], 20) for d in invites}
         assert {e.username for e in enrolled.values()} == {"lk-1~1", "lk-2~1", "lk-3~1"}
@@ -105,8 +136,14 @@ async def test_nats_lifecycle(fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool
         for d, e in enrolled.items():
             dev = ReferenceDevice(tmp_path / f"{d}.db")
             dev.append_sync([("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)])
-            sync = DeviceSync(device_settings(e, port=port, tls=False), dev, dev, dev,
-                              command_keys=hub_keys, clock=time.time)  # fmt: skip
+            sync = DeviceSync(
+                device_settings(e, port=port, tls=False),
+                dev,
+                dev,
+                dev,
+                command_keys=hub_keys,
+                clock=time.time,
+            )
             devices[d] = (dev, sync)
             tasks.append(asyncio.create_task(sync.run()))
         await until(lambda: _stored(pool, 15), 30)
@@ -119,8 +156,7 @@ async def test_nats_lifecycle(fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool
             await spy.subscribe([(f"lk/v1/{FLEET}/lk-1/cmd", 1)])
         with contextlib.suppress(MqttError, TimeoutError):
             await asyncio.wait_for(spy.publish(f"lk/v1/{FLEET}/lk-1/evt", b"{}"), 3)
-        hub = MqttConnection(hub_params.__class__(**{**_asdict(hub_params), "client_id": "t-hub"}),
-                             lambda _m: None)  # fmt: skip
+        hub = MqttConnection(dataclasses.replace(hub_params, client_id="t-hub"), lambda _m: None)
         await hub.connect()
         await hub.publish(f"lk/v1/{FLEET}/lk-1/cmd", b"{}")
         await asyncio.sleep(0.5)
@@ -131,24 +167,36 @@ async def test_nats_lifecycle(fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool
         e1 = enrolled["lk-1"]
 
         async def rotated(_r: object) -> None:
-            await devices["lk-1"][1].reconnect_with(device_settings(
-                Enrolled(**{**_asdict(e1), "username": (e1.dir / USER_FILE).read_text()}),
-                port=port, tls=False))  # fmt: skip
+            await devices["lk-1"][1].reconnect_with(
+                device_settings(
+                    dataclasses.replace(e1, username=(e1.dir / USER_FILE).read_text()),
+                    port=port,
+                    tls=False,
+                )
+            )
 
-        keeper = CredentialKeeper(fleet=FLEET, device="lk-1", dir=e1.dir,
-                                  pin=invites["lk-1"].split(":")[3],
-                                  connect=lambda cid: _params(cluster, e1, cid),
-                                  on_rotated=rotated)  # fmt: skip
+        keeper = CredentialKeeper(
+            fleet=FLEET,
+            device="lk-1",
+            dir=e1.dir,
+            pin=invites["lk-1"].split(":")[3],
+            connect=lambda cid: _params(cluster, e1, cid),
+            on_rotated=rotated,
+        )
         tasks.append(asyncio.create_task(keeper.run()))
         status, out = await admin("device", "rotate", "--all", "--wait", "1", *a)
         assert json.loads(out.splitlines()[-1])["requested"] == 3
-        await until(lambda: _rotated(pool, "lk-1"), 20)
+        await until(lambda: _rotated(pool, "lk-1"), 60)
         assert (e1.dir / USER_FILE).read_text() == "lk-1~2"
         devices["lk-1"][0].append_sync([("order.stored", "tx-after-rotate", {"i": 10})])
         await devices["lk-1"][1].notify_outbox()
         await until(lambda: _stored(pool, 16), 20)
-        old = MqttConnection(ConnectParams("127.0.0.1", port, "old", username="lk-1~1",
-                                           password="x", protocol=MQTT_V311), lambda _m: None)  # fmt: skip
+        old = MqttConnection(
+            ConnectParams(
+                "127.0.0.1", port, "old", username="lk-1~1", password="x", protocol=MQTT_V311
+            ),
+            lambda _m: None,
+        )
         with pytest.raises(MqttError):
             await old.connect()
 
@@ -169,14 +217,26 @@ async def test_nats_lifecycle(fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool
         ev = OutboxEvent(99, "order.stored", "tx-late", {"i": 99}, time.time())
         await hub.publish(f"lk/v1/{FLEET}/lk-2/evt", encode_events(header, 5, [ev]))
         await until(lambda: _true(worker.stats.dropped > before), 10)
-        assert await pool.fetchval("SELECT count(*) FROM events WHERE device='lk-2' AND seq=99") == 0
+        assert (
+            await pool.fetchval("SELECT count(*) FROM events WHERE device='lk-2' AND seq=99") == 0
+        )
         kinds = await pool.fetch("SELECT device, kind FROM alarms WHERE kind='DEVICE_REVOKED'")
         assert [(r["device"], r["kind"]) for r in kinds] == [("lk-2", "DEVICE_REVOKED")]
         await hub.disconnect()
 
         # replacement hardware for lk-2
-        status, out = await admin("device", "invite", "lk-2", "--site", "paris-2",
-                                  "--layout", "sim-12", "--no-qr", "--auto-approve", *a)  # fmt: skip
+        status, out = await admin(
+            "device",
+            "invite",
+            "lk-2",
+            "--site",
+            "paris-2",
+            "--layout",
+            "sim-12",
+            "--no-qr",
+            "--auto-approve",
+            *a,
+        )
         assert status == 0
         new = await asyncio.wait_for(first_boot(out.strip(), port, tmp_path / "lk-2b", None), 20)
         assert new.username == "lk-2~2"
@@ -189,22 +249,24 @@ async def test_nats_lifecycle(fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool
         await asyncio.gather(*tasks, service_task, return_exceptions=True)
 
 
-def _asdict(obj: object) -> dict[str, object]:
-    return {f: getattr(obj, f) for f in obj.__slots__}  # type: ignore[attr-defined]
-
-
 async def _true(value: bool) -> bool:
     return value
 
 
 async def _pending(pool: asyncpg.Pool, device: str) -> bool:
-    return bool(await pool.fetchval(
-        "SELECT 1 FROM device_invites WHERE device=$1 AND status='pending'", device))  # fmt: skip
+    return bool(
+        await pool.fetchval(
+            "SELECT 1 FROM device_invites WHERE device=$1 AND status='pending'", device
+        )
+    )
 
 
 async def _rotated(pool: asyncpg.Pool, device: str) -> bool:
-    return bool(await pool.fetchval(
-        "SELECT 1 FROM device_rotations WHERE device=$1 AND done_at IS NOT NULL", device))  # fmt: skip
+    return bool(
+        await pool.fetchval(
+            "SELECT 1 FROM device_rotations WHERE device=$1 AND done_at IS NOT NULL", device
+        )
+    )
 
 
 async def _stored(pool: asyncpg.Pool, n: int) -> bool:
