@@ -221,6 +221,7 @@ class CredentialKeeper:
         self._on_rotated = on_rotated
         self._inbox: asyncio.Queue[Inbound] = asyncio.Queue(100)
         self.rotations = 0
+        self._active: bytes | None = None
 
     async def run(self) -> None:
         while True:
@@ -230,6 +231,9 @@ class CredentialKeeper:
             try:
                 await conn.connect()
                 await conn.subscribe([(wire.cred_topic(self._fleet, self._device), 1)])
+                if self._active is not None:
+                    await conn.publish(wire.credreq_topic(self._fleet, self._device), self._active)
+                    self._active = None
                 while not conn.closed.done():
                     with contextlib.suppress(TimeoutError):
                         msg = await asyncio.wait_for(self._inbox.get(), 1.0)
@@ -287,17 +291,6 @@ class CredentialKeeper:
         self.rotations += 1
         await self._on_rotated(Rotated(str(broker.get("username")), password))
         active = {"v": 1, "type": "cred.active", "device": self._device, "serial": self._serial()}
-        await self._send_active(active, new_key)
+        # sent first thing on the next connection, which uses the new credential
+        self._active = wire.sign_device_request(new_key, active)
         return True
-
-    async def _send_active(
-        self, active: Mapping[str, Any], key: ec.EllipticCurvePrivateKey
-    ) -> None:
-        """Report the new credential in use, over a connection that uses it."""
-        conn = MqttConnection(self._connect(self._device + "-cred"), lambda _m: None)
-        try:
-            await conn.connect()
-            await conn.publish(wire.credreq_topic(self._fleet, self._device),
-                               wire.sign_device_request(key, active))  # fmt: skip
-        finally:
-            await conn.disconnect()

@@ -123,8 +123,8 @@ def parse_invite(text: str) -> Invite:
     _, fleet, code, pin = parts
     try:
         check_id(fleet, "fleet")
-    except ValueError as err:
-        raise EnrollmentError("BAD_INVITE", str(err)) from err
+    except WireError as err:
+        raise EnrollmentError("BAD_INVITE", err.detail) from err
     if len(_unb32(code)) != CODE_BYTES or len(_unb32(pin)) != PIN_BYTES:
         raise EnrollmentError("BAD_INVITE", "code or pin has the wrong length")
     return Invite(fleet, code, pin)

@@ -216,7 +216,7 @@ async def test_nats_lifecycle(
         header = Header("events", new_message_id(), FLEET, "lk-2", time.time())
         ev = OutboxEvent(99, "order.stored", "tx-late", {"i": 99}, time.time())
         await hub.publish(f"lk/v1/{FLEET}/lk-2/evt", encode_events(header, 5, [ev]))
-        await until(lambda: _true(worker.stats.dropped > before), 10)
+        await until(lambda: _true(worker.stats.dropped > before), 40)
         assert (
             await pool.fetchval("SELECT count(*) FROM events WHERE device='lk-2' AND seq=99") == 0
         )

@@ -1,0 +1,54 @@
+"""Answers to a device count only when signed by the CA its invite pins; secrets are sealed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hub_sync import enrollment as wire
+from provisioning.credentials import answer
+from provisioning.device_ca import create_ca
+
+
+def test_answer_from_the_pinned_ca_verifies_and_others_do_not() -> None:
+    ca, other = create_ca("f", now=time.time()), create_ca("f", now=time.time())
+    pin = wire.spki_pin(ca.cert.public_key())  # type: ignore[arg-type]
+    good = answer(ca, kind="enroll.refused", nonce="a" * 32, device=None, now=1.0,
+                  fields={"reason": "CODE_USED"})  # fmt: skip
+    message, _ = wire.verify_hub_message(good, pin)
+    assert message["reason"] == "CODE_USED"
+    forged = answer(other, kind="enroll.refused", nonce="a" * 32, device=None, now=1.0,
+                    fields={"reason": "CODE_USED"})  # fmt: skip
+    with pytest.raises(wire.EnrollmentError, match="WRONG_CA"):
+        wire.verify_hub_message(forged, pin)
+    tampered = good.replace(b"CODE_USED", b"CODE_OK!!")
+    with pytest.raises(wire.EnrollmentError, match="BAD_SIGNATURE"):
+        wire.verify_hub_message(tampered, pin)
+    for junk in (b"", b"[]", b"{", b'{"ca_pem": 5}'):
+        with pytest.raises(wire.EnrollmentError):
+            wire.verify_hub_message(junk, pin)
+
+
+def test_sealed_secret_opens_only_with_the_device_key_and_nonce() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    box = wire.seal(key.public_key(), b"broker-password", b"n1")
+    assert wire.unseal(key, box, b"n1") == b"broker-password"
+    with pytest.raises(wire.EnrollmentError, match="BAD_SEAL"):
+        wire.unseal(ec.generate_private_key(ec.SECP256R1()), box, b"n1")
+    with pytest.raises(wire.EnrollmentError, match="BAD_SEAL"):
+        wire.unseal(key, box, b"n2")
+
+
+@pytest.mark.parametrize("text", ["", "LKE1:f", "LKE2:f:AAAA:BBBB", "LKE1:f/x:" + "A" * 32 + ":" +
+                                  "A" * 32, "LKE1:f:" + "a" * 32 + ":" + "A" * 32])  # fmt: skip
+def test_malformed_invites_are_refused(text: str) -> None:
+    with pytest.raises(wire.EnrollmentError):
+        wire.parse_invite(text)
+
+
+def test_invite_round_trip_and_repr_hides_the_code() -> None:
+    invite = wire.Invite("f", wire.new_code(), "A" * 32)
+    assert wire.parse_invite(invite.text()) == invite
+    assert invite.code not in repr(invite)
