@@ -80,9 +80,18 @@ class Enrolled:
 
 
 async def _exchange(
-    params: ConnectParams, topic: str, reply: str, payload: bytes, accept: Callable[[bytes], bool]
+    params: ConnectParams,
+    topic: str,
+    reply: str,
+    payload: bytes,
+    accept: Callable[[bytes], bool],
+    *,
+    resend_s: float,
 ) -> None:
-    """Publish `payload` and wait (forever; cancel to stop) until `accept` takes an answer."""
+    """Publish `payload` and wait (forever; cancel to stop) until `accept` takes an answer.
+
+    The request is published again every `resend_s` while no answer came: a hub that was down or
+    not yet subscribed gets it then (the same nonce again is a no-op for the hub)."""
     got: asyncio.Queue[Inbound] = asyncio.Queue(100)
     while True:
         conn = MqttConnection(params, lambda m: got.put_nowait(m) if not got.full() else None)
@@ -94,10 +103,13 @@ async def _exchange(
                 closed: asyncio.Future[None] = asyncio.ensure_future(conn.closed)
                 nxt: asyncio.Future[Inbound] = asyncio.ensure_future(got.get())
                 waiting: set[asyncio.Future[Any]] = {closed, nxt}
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waiting, timeout=resend_s, return_when=asyncio.FIRST_COMPLETED)
                 if not nxt.done():
                     nxt.cancel()
-                    break
+                    if closed.done():
+                        break
+                    await conn.publish(topic, payload)
+                    continue
                 closed.cancel()
                 if accept(nxt.result().payload):
                     return
@@ -116,6 +128,7 @@ async def first_boot(
     ca_file: Path | None,
     dir: Path,
     protocol: int = MQTT_V311,
+    resend_s: float = 30.0,
 ) -> Enrolled:
     """Enroll with `invite` through the broker's enrollment listener; writes `dir`'s files."""
     key, nonce = await asyncio.to_thread(_key_and_nonce, dir)
@@ -139,8 +152,10 @@ async def first_boot(
         result["message"], result["ca"] = message, ca
         return message.get("type") == "enroll.issued"
 
-    await _exchange(params, wire.request_topic(invite.fleet),
-                    wire.reply_topic(invite.fleet, nonce), request, accept)  # fmt: skip
+    reply = wire.reply_topic(invite.fleet, nonce)
+    await _exchange(
+        params, wire.request_topic(invite.fleet), reply, request, accept, resend_s=resend_s
+    )
     message, ca = result["message"], result["ca"]
     device = str(message.get("device"))
     broker = _install(dir, key, message, ca, device)

@@ -25,7 +25,15 @@ from pathlib import Path
 import asyncpg
 
 from hub_sync import enrollment as wire
-from hub_sync.enroll_client import CA_FILE, CERT_FILE, KEY_FILE, PASSWORD_FILE, Enrolled
+from hub_sync.enroll_client import (
+    CA_FILE,
+    CERT_FILE,
+    KEY_FILE,
+    PASSWORD_FILE,
+    Enrolled,
+    key_pem,
+    write_private,
+)
 from hub_sync.enroll_client import first_boot as device_first_boot
 from hub_sync.mqtt import MQTT_V311, ConnectParams, TlsSettings
 from hub_sync.settings import SyncSettings
@@ -70,6 +78,7 @@ class Fleet:
         ca = create_ca(FLEET, now=time.time())
         ca_cert = root / "device-ca.pem"
         ca_cert.write_bytes(cert_pem(ca.cert))
+        write_private(root / "device-ca.key.pem", key_pem(ca.key))
         secret = root / "invite.secret"
         secret.write_text(secrets.token_hex(32))
         return cls(root, ca, ca_cert, secret)
@@ -132,8 +141,6 @@ class SiteMosquitto:
             now=time.time(),
             server_names=("127.0.0.1", "localhost"),
         )
-        from hub_sync.enroll_client import key_pem, write_private
-
         (r / "server.pem").write_bytes(cert_pem(cert))
         write_private(r / "server.key", key_pem(server_key))
         write_crl(ca, [], self.crl, time.time())
@@ -183,6 +190,29 @@ class SiteMosquitto:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(5)
 
+    async def start_service_process(self, dsn: str) -> asyncio.subprocess.Process:
+        """The enrollment service as its own process, the way it runs beside a site's hub."""
+        r = self.root
+        (r / "hub.pw").write_text(HUB_PASSWORD)
+        (r / "mosquitto.pid").write_text(str(self.pids()[0]))
+        log = (r / "enroll-service.log").open("ab")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "provisioning.hub_main", "enroll-service", "--fleet", FLEET,
+                "--dsn", dsn, "--mqtt", f"127.0.0.1:{self.hub_port}", "--mqtt-user", HUB_USER,
+                "--mqtt-password-file", str(r / "hub.pw"),
+                "--device-ca", str(self.fleet.ca_cert),
+                "--device-ca-key", str(self.fleet.root / "device-ca.key.pem"),
+                "--invite-secret", str(self.fleet.secret_file),
+                "--device-url", f"mqtts://127.0.0.1:{self.device_port}",
+                "--broker", "mosquitto", "--crl", str(self.crl),
+                "--broker-pid-file", str(r / "mosquitto.pid"),
+                stdout=log, stderr=log,
+            )  # fmt: skip
+        finally:
+            log.close()
+        return proc
+
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []
 
@@ -231,7 +261,12 @@ async def start_service(
 
 async def first_boot(invite_text: str, port: int, dir: Path, ca: Path | None) -> Enrolled:
     return await device_first_boot(
-        wire.parse_invite(invite_text), host="127.0.0.1", port=port, ca_file=ca, dir=dir
+        wire.parse_invite(invite_text),
+        host="127.0.0.1",
+        port=port,
+        ca_file=ca,
+        dir=dir,
+        resend_s=1.0,
     )
 
 

@@ -36,7 +36,6 @@ from tests.provisioning.lifecycle import (
     admin,
     device_settings,
     first_boot,
-    start_service,
     until,
 )
 
@@ -90,9 +89,8 @@ async def test_mosquitto_lifecycle(
     tmp_path: Path,
 ) -> None:
     fleet, broker, pool = site
-    _service, service_task = await start_service(
-        fleet, pool, broker.admin(), broker.hub_params("enroll-svc"), broker.profile()
-    )
+    service = await broker.start_service_process(dsn)  # `locker-hub enroll-service`
+    service_task = asyncio.create_task(asyncio.sleep(0))
     store = HubStore(tmp_path / "hub.db")
     hub = Hub(
         HubSettings(
@@ -159,10 +157,9 @@ async def test_mosquitto_lifecycle(
         # -- devices sync with their own certificates; offline events drain later ----------
         devices = {}
         for d, e in enrolled.items():
-            dev = ReferenceDevice(tmp_path / f"{d}.db")
-            dev.append_sync(
-                [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
-            )  # offline
+            dev = await asyncio.to_thread(ReferenceDevice, tmp_path / f"{d}.db")
+            offline = [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
+            await asyncio.to_thread(dev.append_sync, offline)  # recorded while offline
             sync = DeviceSync(
                 device_settings(e, port=broker.device_port, tls=True),
                 dev,
@@ -182,7 +179,9 @@ async def test_mosquitto_lifecycle(
                 [(f"lk/v1/{FLEET}/lk-1/cmd", 1), (f"lk/v1/{FLEET}/lk-1/confirm", 1)]
             )
         await spy.publish(f"lk/v1/{FLEET}/lk-1/evt", b'{"forged": true}')
-        devices["lk-1"][0].append_sync([("order.stored", "tx-more", {"i": 9})])
+        await asyncio.to_thread(
+            devices["lk-1"][0].append_sync, [("order.stored", "tx-more", {"i": 9})]
+        )
         await devices["lk-1"][1].notify_outbox()
         await until(lambda: _hub_count(store, 16))
         await asyncio.sleep(0.3)
@@ -213,7 +212,9 @@ async def test_mosquitto_lifecycle(
         status, out = await admin("device", "rotate", "lk-1", "--wait", "20", *a)
         assert status == 0, out
         assert (dirs["lk-1"] / "device.crt").read_bytes() != old_cert
-        devices["lk-1"][0].append_sync([("order.stored", "tx-after-rotate", {"i": 10})])
+        await asyncio.to_thread(
+            devices["lk-1"][0].append_sync, [("order.stored", "tx-after-rotate", {"i": 10})]
+        )
         await devices["lk-1"][1].notify_outbox()
         await until(lambda: _hub_count(store, 17))
         (tmp_path / "old").mkdir()
@@ -267,6 +268,8 @@ async def test_mosquitto_lifecycle(
         for t in [*tasks, hub_task, service_task]:
             t.cancel()
         await asyncio.gather(*tasks, hub_task, service_task, return_exceptions=True)
+        service.terminate()
+        await asyncio.wait_for(service.wait(), 15)
         await asyncio.to_thread(store.close)
 
 

@@ -133,9 +133,11 @@ async def test_nats_lifecycle(
         assert {e.username for e in enrolled.values()} == {"lk-1~1", "lk-2~1", "lk-3~1"}
 
         devices = {}
+        runs: dict[str, asyncio.Task[None]] = {}
         for d, e in enrolled.items():
-            dev = ReferenceDevice(tmp_path / f"{d}.db")
-            dev.append_sync([("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)])
+            dev = await asyncio.to_thread(ReferenceDevice, tmp_path / f"{d}.db")
+            offline = [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
+            await asyncio.to_thread(dev.append_sync, offline)
             sync = DeviceSync(
                 device_settings(e, port=port, tls=False),
                 dev,
@@ -145,7 +147,8 @@ async def test_nats_lifecycle(
                 clock=time.time,
             )
             devices[d] = (dev, sync)
-            tasks.append(asyncio.create_task(sync.run()))
+            runs[d] = asyncio.create_task(sync.run())
+            tasks.append(runs[d])
         await until(lambda: _stored(pool, 15), 30)
 
         # ACL: lk-2 can neither read lk-1's commands nor publish as lk-1
@@ -162,6 +165,7 @@ async def test_nats_lifecycle(
         await asyncio.sleep(0.5)
         assert got == []
         await spy.disconnect()
+        await hub.disconnect()
 
         # rotate lk-1: a new user lk-1~2 works before lk-1~1 is removed
         e1 = enrolled["lk-1"]
@@ -188,7 +192,9 @@ async def test_nats_lifecycle(
         assert json.loads(out.splitlines()[-1])["requested"] == 3
         await until(lambda: _rotated(pool, "lk-1"), 60)
         assert (e1.dir / USER_FILE).read_text() == "lk-1~2"
-        devices["lk-1"][0].append_sync([("order.stored", "tx-after-rotate", {"i": 10})])
+        await asyncio.to_thread(
+            devices["lk-1"][0].append_sync, [("order.stored", "tx-after-rotate", {"i": 10})]
+        )
         await devices["lk-1"][1].notify_outbox()
         await until(lambda: _stored(pool, 16), 20)
         old = MqttConnection(
@@ -215,16 +221,22 @@ async def test_nats_lifecycle(
         before = worker.stats.dropped
         header = Header("events", new_message_id(), FLEET, "lk-2", time.time())
         ev = OutboxEvent(99, "order.stored", "tx-late", {"i": 99}, time.time())
-        await hub.publish(f"lk/v1/{FLEET}/lk-2/evt", encode_events(header, 5, [ev]))
+        forged = MqttConnection(
+            dataclasses.replace(hub_params, client_id="t-hub2"), lambda _m: None
+        )
+        await forged.connect()
+        await forged.publish(f"lk/v1/{FLEET}/lk-2/evt", encode_events(header, 5, [ev]))
+        await forged.disconnect()
         await until(lambda: _true(worker.stats.dropped > before), 40)
         assert (
             await pool.fetchval("SELECT count(*) FROM events WHERE device='lk-2' AND seq=99") == 0
         )
         kinds = await pool.fetch("SELECT device, kind FROM alarms WHERE kind='DEVICE_REVOKED'")
         assert [(r["device"], r["kind"]) for r in kinds] == [("lk-2", "DEVICE_REVOKED")]
-        await hub.disconnect()
 
-        # replacement hardware for lk-2
+        # replacement hardware for lk-2 (the old unit is switched off)
+        runs["lk-2"].cancel()
+        await asyncio.gather(runs["lk-2"], return_exceptions=True)
         status, out = await admin(
             "device",
             "invite",
@@ -240,9 +252,7 @@ async def test_nats_lifecycle(
         assert status == 0
         new = await asyncio.wait_for(first_boot(out.strip(), port, tmp_path / "lk-2b", None), 20)
         assert new.username == "lk-2~2"
-        probe = MqttConnection(_params(cluster, new, "lk-2"), lambda _m: None)
-        await probe.connect()
-        await probe.disconnect()
+        await until(lambda: _connects(_params(cluster, new, "lk-2")), 30)
     finally:
         for t in [*tasks, service_task]:
             t.cancel()
@@ -275,3 +285,14 @@ async def _stored(pool: asyncpg.Pool, n: int) -> bool:
 
 async def _not_connected(sync: DeviceSync) -> bool:
     return not sync.stats().connected
+
+
+async def _connects(params: ConnectParams) -> bool:
+    conn = MqttConnection(params, lambda _m: None)
+    try:
+        await conn.connect()
+    except MqttError:
+        return False
+    finally:
+        await conn.disconnect()
+    return True
