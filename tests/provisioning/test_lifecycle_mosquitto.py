@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import secrets
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -156,6 +157,7 @@ async def test_mosquitto_lifecycle(
 
         # -- devices sync with their own certificates; offline events drain later ----------
         devices = {}
+        runs: dict[str, asyncio.Task[None]] = {}
         for d, e in enrolled.items():
             dev = await asyncio.to_thread(ReferenceDevice, tmp_path / f"{d}.db")
             offline = [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
@@ -169,8 +171,23 @@ async def test_mosquitto_lifecycle(
                 clock=time.time,
             )
             devices[d] = (dev, sync)
-            tasks.append(asyncio.create_task(sync.run()))
+            runs[d] = asyncio.create_task(sync.run())
+            tasks.append(runs[d])
         await until(lambda: _hub_count(store, 15))
+
+        # orders: the hub's signed order.upsert reaches each device on its own command topic
+        for d in devices:
+            order = {"order_id": f"O-{d}", "size": "M", "hold_s": 86_400, "policy": {}}
+            mid = await hub.send_command(d, "order.upsert", order)
+            assert (await hub.wait_reply(mid, 15)).status == "ok"
+        # an offline pickup: lk-3 loses its link, hands the parcel out, and syncs it later
+        runs["lk-3"].cancel()
+        await asyncio.gather(runs["lk-3"], return_exceptions=True)
+        pickup = [("order.collected", "tx-pickup", {"order": "O-lk-3", "door": 1, "via": "token"})]
+        await asyncio.to_thread(devices["lk-3"][0].append_sync, pickup)
+        runs["lk-3"] = asyncio.create_task(devices["lk-3"][1].run())
+        tasks.append(runs["lk-3"])
+        await until(lambda: _has_kind(tmp_path / "hub.db", "lk-3", "order.collected"))
 
         # -- ACL: lk-2 cannot read or write lk-1's topics ------------------------------------
         spy = await _probe(broker, fleet, dirs["lk-2"], "lk-2-spy")
@@ -335,3 +352,14 @@ async def _agent_first_boot(
 async def _online(store: HubStore, device: str) -> bool:
     rows = await asyncio.to_thread(store.devices, FLEET)
     return any(r.device == device and r.online for r in rows)
+
+
+async def _has_kind(path: Path, device: str, kind: str) -> bool:
+    """Read the reference hub's SQLite file (a second connection, as an operator would)."""
+
+    def kinds() -> list[str]:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            rows = db.execute("SELECT kind FROM events WHERE device=?", (device,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    return kind in await asyncio.to_thread(kinds)
