@@ -16,9 +16,10 @@ import asyncio
 import contextlib
 import datetime
 import os
+import secrets
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -43,9 +44,9 @@ class BrokerAdmin(Protocol):
     uses_passwords: bool
 
     async def apply(
-        self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
+        self, live: Sequence[Credential], revoked: Sequence[Credential], kick: Sequence[str]
     ) -> None:
-        """Make exactly `live` work, refuse `revoked` serials, close `kick` devices' sessions."""
+        """Make exactly `live` work, refuse `revoked`, close `kick` devices' sessions."""
 
 
 def hash_secret(secret: str) -> str:
@@ -87,7 +88,7 @@ def mosquitto_hub_acl(fleet: str, hub_user: str) -> str:
     return f"user {hub_user}\ntopic readwrite lk/v1/{fleet}/#\n"
 
 
-def write_crl(ca: DeviceCa, revoked: Sequence[tuple[str, float]], path: Path, now: float) -> None:
+def write_crl(ca: DeviceCa, revoked: Sequence[Credential], path: Path, now: float) -> None:
     at = datetime.datetime.fromtimestamp(now, tz=datetime.UTC)
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -95,11 +96,13 @@ def write_crl(ca: DeviceCa, revoked: Sequence[tuple[str, float]], path: Path, no
         .last_update(at - datetime.timedelta(minutes=5))
         .next_update(at + datetime.timedelta(days=7))
     )
-    for serial, when in revoked:
+    for cred in revoked:
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder()
-            .serial_number(int(serial, 16))
-            .revocation_date(datetime.datetime.fromtimestamp(when, tz=datetime.UTC))
+            .serial_number(int(cred.serial, 16))
+            .revocation_date(
+                datetime.datetime.fromtimestamp(cred.revoked_at or now, tz=datetime.UTC)
+            )
             .build()
         )
     crl = builder.sign(ca.key, hashes.SHA256())
@@ -140,10 +143,10 @@ class MosquittoAdmin:
     _applied: tuple[str, ...] | None = None
 
     async def apply(
-        self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
+        self, live: Sequence[Credential], revoked: Sequence[Credential], kick: Sequence[str]
     ) -> None:
         del live  # certificates from the CA are valid until revoked: nothing to add
-        serials = tuple(sorted(s for s, _ in revoked))
+        serials = tuple(sorted(c.serial for c in revoked))
         if serials == self._applied and not kick:
             return  # no change: no reload
         self._applied = serials
@@ -165,7 +168,14 @@ def nats_device_permissions(fleet: str, device: str) -> str:
 
 
 def nats_users(
-    fleet: str, hub_user: str, hub_hash: str, enroll_password: str, live: Sequence[Credential]
+    fleet: str,
+    *,
+    hub_user: str,
+    hub_hash: str,
+    enroll_password: str,
+    live: Sequence[Credential],
+    retired: Sequence[Credential] = (),
+    tombstone_hash: str = "",
 ) -> str:
     """The include file: the hub, the anonymous enrollment user, one user per live credential.
 
@@ -186,26 +196,48 @@ def nats_users(
             continue
         users.append(f'    {{user: "{c.broker_user}", password: "{c.secret_hash}",'
                      f" {nats_device_permissions(fleet, c.device)}}}")  # fmt: skip
+    # a tombstone per retired credential: same permissions, a password nobody has (NatsAdmin)
+    users.extend(
+        f'    {{user: "{c.broker_user}", password: "{tombstone_hash}",'
+        f" {nats_device_permissions(fleet, c.device)}}}"
+        for c in retired
+        if c.secret_hash is not None and tombstone_hash
+    )
     return ("authorization {\n  users = [\n" + "\n".join(users) + "\n  ]\n}\n"
             "no_auth_user: enroll\n")  # fmt: skip
 
 
 @dataclass
 class NatsAdmin:
+    """Writes the users include file and reloads the nodes.
+
+    A revoked (or rotated-out) credential is not deleted from the file: its user stays, with its
+    permissions, under a password hash nobody has the password of (`tombstone_hash`). The reload
+    then closes its sessions (the stored password no longer matches) and refuses new ones. Deleting
+    the user instead crashes nats-server 2.9.10 on the next reload in a cluster
+    (`mqttCheckPubRetainedPerms` removes the retained messages the deleted user had published,
+    e.g. a locker's retained `state`, and dereferences a nil subscription for the copies a node
+    learned from the stream): measured here, every node died."""
+
     fleet: str
     users_path: Path
     pids: Callable[[], Sequence[int]]
     hub_user: str
     hub_hash: str
     enroll_password: str
+    tombstone_hash: str = field(default_factory=lambda: hash_secret(secrets.token_urlsafe(32)))
     uses_passwords: bool = True
     _applied: str | None = None
 
     async def apply(
-        self, live: Sequence[Credential], revoked: Sequence[tuple[str, float]], kick: Sequence[str]
+        self, live: Sequence[Credential], revoked: Sequence[Credential], kick: Sequence[str]
     ) -> None:
-        del revoked, kick  # a user that is gone is refused, and reload closes its sessions
-        text = nats_users(self.fleet, self.hub_user, self.hub_hash, self.enroll_password, live)
+        del kick  # the reload closes the sessions of a credential whose password changed
+        text = nats_users(
+            self.fleet, hub_user=self.hub_user, hub_hash=self.hub_hash,
+            enroll_password=self.enroll_password, live=live, retired=revoked,
+            tombstone_hash=self.tombstone_hash,
+        )  # fmt: skip
         if text == self._applied:
             return  # no change: no reload
         self._applied = text

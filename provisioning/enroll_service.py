@@ -192,8 +192,8 @@ class EnrollmentService:
 
     async def _apply_broker(self, conn: Conn) -> None:
         live = await registry.live_credentials(conn, self.s.fleet)
-        revoked = await registry.revoked_serials(conn, self.s.fleet)
-        serials = {s for s, _ in revoked}
+        revoked = await registry.revoked_credentials(conn, self.s.fleet)
+        serials = {c.serial for c in revoked}
         new = serials - (self._known_revoked or set())
         kick: list[str] = []
         if new:

@@ -209,25 +209,26 @@ class Credential:
     broker_user: str
     secret_hash: str | None
     cert_pem: str
+    revoked_at: float | None = None
+
+
+async def _credentials(conn: Conn, fleet: str, *, revoked: bool) -> list[Credential]:
+    rows = await conn.fetch(
+        "SELECT device, serial, broker_user, secret_hash, cert_pem, revoked_at"
+        " FROM device_credentials WHERE fleet=$1 AND (revoked_at IS NOT NULL) = $2"
+        " ORDER BY device, issued_at, serial",
+        fleet, revoked,
+    )  # fmt: skip
+    return [Credential(r["device"], r["serial"], r["broker_user"], r["secret_hash"],
+                       r["cert_pem"], r["revoked_at"]) for r in rows]  # fmt: skip
 
 
 async def live_credentials(conn: Conn, fleet: str) -> list[Credential]:
-    rows = await conn.fetch(
-        "SELECT device, serial, broker_user, secret_hash, cert_pem FROM device_credentials"
-        " WHERE fleet=$1 AND revoked_at IS NULL ORDER BY device, issued_at",
-        fleet,
-    )
-    return [Credential(r["device"], r["serial"], r["broker_user"], r["secret_hash"],
-                       r["cert_pem"]) for r in rows]  # fmt: skip
+    return await _credentials(conn, fleet, revoked=False)
 
 
-async def revoked_serials(conn: Conn, fleet: str) -> list[tuple[str, float]]:
-    rows = await conn.fetch(
-        "SELECT serial, revoked_at FROM device_credentials WHERE fleet=$1"
-        " AND revoked_at IS NOT NULL ORDER BY serial",
-        fleet,
-    )
-    return [(str(r["serial"]), float(r["revoked_at"])) for r in rows]
+async def revoked_credentials(conn: Conn, fleet: str) -> list[Credential]:
+    return await _credentials(conn, fleet, revoked=True)
 
 
 async def revoke_serials(conn: Conn, *, fleet: str, serials: Sequence[str], now: float) -> None:
