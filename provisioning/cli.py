@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
     cmds = parser.add_subparsers(dest="cmd", required=True)
-    enroll_cmd = cmds.add_parser("enroll", help="credentials and config for one device")
+    enroll_cmd = cmds.add_parser(
+        "enroll", help="--csv FILE: invites for many lockers; --locker-id: one credential folder"
+    )
     enroll_cmd.add_argument("--locker-id", help="one device: its credential folder (old style)")
     enroll_cmd.add_argument("--fleet", required=True)
     enroll_cmd.add_argument("--broker", default="mqtts://hub.example.invalid:8883")
