@@ -158,10 +158,10 @@ async def first_boot(
     )
     message, ca = result["message"], result["ca"]
     device = str(message.get("device"))
-    broker = _install(dir, key, message, ca, device)
+    broker = await asyncio.to_thread(_install, dir, key, message, ca, device)
     trust = message.get("trust") or {}
     bundle_b64 = trust.get("bundle_b64")
-    (dir / _STATE_FILE).unlink(missing_ok=True)
+    await asyncio.to_thread((dir / _STATE_FILE).unlink, missing_ok=True)
     return Enrolled(
         device=device, dir=dir, broker_url=str(broker.get("url")),
         protocol=str(broker.get("protocol", "3.1.1")), username=str(broker.get("username")),
@@ -267,45 +267,50 @@ class CredentialKeeper:
         return format(cert.serial_number, "x")
 
     async def _handle(self, conn: MqttConnection, payload: bytes) -> bool:
+        """One signed hub message; True once a new credential is installed (reconnect)."""
         message, ca = wire.verify_hub_message(payload, self._pin)
         if message.get("device") != self._device:
             return False
-        kind, current = message.get("type"), self._serial()
+        kind, current = message.get("type"), await asyncio.to_thread(self._serial)
         _LOG.info("credential message %s (ours: %s)", kind, current)
         if kind == "cred.rotate" and message.get("serial") == current:
-            new_key = ec.generate_private_key(ec.SECP256R1())
-            write_private(self._dir / (KEY_FILE + ".new"), key_pem(new_key))
-            req = {
-                "v": 1,
-                "type": "cred.request",
-                "device": self._device,
-                "serial": current,
-                "nonce": message.get("nonce"),
-                "csr": wire.csr_pem(new_key, self._device),
-            }
-            old_key = load_key(self._dir / KEY_FILE)
-            await conn.publish(wire.credreq_topic(self._fleet, self._device),
-                               wire.sign_device_request(old_key, req))  # fmt: skip
+            request = await asyncio.to_thread(self._new_request, current, message.get("nonce"))
+            await conn.publish(wire.credreq_topic(self._fleet, self._device), request)
             return False
+        if kind != "cred.issued":
+            return False
+        installed = await asyncio.to_thread(self._install_new, message, ca)
+        if installed is None:
+            return False
+        rotated, self._active = installed  # `cred.active` goes first on the next connection
+        self.rotations += 1
+        await self._on_rotated(rotated)
+        return True
+
+    def _new_request(self, serial: str, nonce: object) -> bytes:
+        """A new key (kept as `.new` until its certificate comes) and the CSR, signed with the
+        current key. File work: runs in a thread."""
+        new_key = ec.generate_private_key(ec.SECP256R1())
+        write_private(self._dir / (KEY_FILE + ".new"), key_pem(new_key))
+        req = {"v": 1, "type": "cred.request", "device": self._device, "serial": serial,
+               "nonce": nonce, "csr": wire.csr_pem(new_key, self._device)}  # fmt: skip
+        return wire.sign_device_request(load_key(self._dir / KEY_FILE), req)
+
+    def _install_new(
+        self, message: Mapping[str, Any], ca: x509.Certificate
+    ) -> tuple[Rotated, bytes] | None:
+        """Install the issued credential for our `.new` key; (what changed, signed cred.active)."""
         new_key_path = self._dir / (KEY_FILE + ".new")
-        if kind != "cred.issued" or not new_key_path.exists():
-            return False
+        if not new_key_path.exists():
+            return None
         new_key = load_key(new_key_path)
         broker = _install(self._dir, new_key, message, ca, self._device, suffix=".new")
-        for name in (
-            USER_FILE,
-            PASSWORD_FILE,
-            CERT_FILE,
-            KEY_FILE,
-        ):  # the key last: it marks "done"
+        for name in (USER_FILE, PASSWORD_FILE, CERT_FILE, KEY_FILE):  # the key last: "done"
             new = self._dir / (name + ".new")
             if new.exists():
                 new.replace(self._dir / name)
         pw_path = self._dir / PASSWORD_FILE
         password = pw_path.read_text().strip() if broker.get("password_sealed") else None
-        self.rotations += 1
-        await self._on_rotated(Rotated(str(broker.get("username")), password))
         active = {"v": 1, "type": "cred.active", "device": self._device, "serial": self._serial()}
-        # sent first thing on the next connection, which uses the new credential
-        self._active = wire.sign_device_request(new_key, active)
-        return True
+        signed = wire.sign_device_request(new_key, active)
+        return Rotated(str(broker.get("username")), password), signed
