@@ -37,6 +37,7 @@ from hub_sync.enroll_client import (
 from hub_sync.enroll_client import first_boot as device_first_boot
 from hub_sync.mqtt import MQTT_V311, ConnectParams, TlsSettings
 from hub_sync.settings import SyncSettings
+from hub_sync.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning import cli
 from provisioning.brokers import (
     KickVia,
@@ -292,6 +293,13 @@ def device_settings(e: Enrolled, *, port: int, tls: bool) -> SyncSettings:
         confirm_timeout_s=2.0,
         protocol=MQTT_V311,
     )
+
+
+def forged_events(device: str, seq: int) -> bytes:
+    """A well-formed events batch in `device`'s name (what a spy would publish)."""
+    header = Header("events", new_message_id(), FLEET, device, time.time())
+    event = OutboxEvent(seq, "order.collected", f"tx-forged-{seq}", {"order": "X"}, time.time())
+    return encode_events(header, 0, [event])
 
 
 async def until(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) -> float:

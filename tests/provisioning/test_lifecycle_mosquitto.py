@@ -37,6 +37,7 @@ from tests.provisioning.lifecycle import (
     admin,
     device_settings,
     first_boot,
+    forged_events,
     until,
 )
 
@@ -195,14 +196,15 @@ async def test_mosquitto_lifecycle(
             await spy.subscribe(
                 [(f"lk/v1/{FLEET}/lk-1/cmd", 1), (f"lk/v1/{FLEET}/lk-1/confirm", 1)]
             )
-        await spy.publish(f"lk/v1/{FLEET}/lk-1/evt", b'{"forged": true}')
+        await spy.publish(f"lk/v1/{FLEET}/lk-1/evt", forged_events("lk-1", 999))
         await asyncio.to_thread(
             devices["lk-1"][0].append_sync, [("order.stored", "tx-more", {"i": 9})]
         )
         await devices["lk-1"][1].notify_outbox()
         await until(lambda: _hub_count(store, 16))
         await asyncio.sleep(0.3)
-        assert spy.got == []  # type: ignore[attr-defined]
+        assert spy.got == []  # type: ignore[attr-defined]  (lk-1's confirm was not delivered)
+        assert 999 not in await asyncio.to_thread(store.event_seqs, FLEET, "lk-1")
         await spy.disconnect()
 
         # -- rotate lk-1: new key and certificate over its credential topics -----------------

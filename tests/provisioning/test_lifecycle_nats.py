@@ -39,6 +39,7 @@ from tests.provisioning.lifecycle import (
     admin,
     device_settings,
     first_boot,
+    forged_events,
     nats_admin,
     start_service,
     until,
@@ -158,12 +159,15 @@ async def test_nats_lifecycle(
         with contextlib.suppress(MqttError):
             await spy.subscribe([(f"lk/v1/{FLEET}/lk-1/cmd", 1)])
         with contextlib.suppress(MqttError, TimeoutError):
-            await asyncio.wait_for(spy.publish(f"lk/v1/{FLEET}/lk-1/evt", b"{}"), 3)
+            await asyncio.wait_for(
+                spy.publish(f"lk/v1/{FLEET}/lk-1/evt", forged_events("lk-1", 999)), 3
+            )
         hub = MqttConnection(dataclasses.replace(hub_params, client_id="t-hub"), lambda _m: None)
         await hub.connect()
         await hub.publish(f"lk/v1/{FLEET}/lk-1/cmd", b"{}")
         await asyncio.sleep(0.5)
         assert got == []
+        assert await pool.fetchval("SELECT count(*) FROM events WHERE seq = 999") == 0
         await spy.disconnect()
         await hub.disconnect()
 
