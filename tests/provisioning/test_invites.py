@@ -118,3 +118,26 @@ async def test_bad_input_is_a_one_line_error(dsn: str, tmp_path: Path) -> None:
     status, _ = await admin("device", "invite", "lk-1", "--site", "s", "--layout", "nope",
                             *fleet.admin_args(dsn))  # fmt: skip
     assert status == 4
+
+
+async def test_invite_prints_the_code_once_and_a_terminal_qr(dsn: str, tmp_path: Path) -> None:
+    fleet = Fleet.create(tmp_path / "fleet")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "provisioning.cli", "device", "invite", "lk-7", "--site", "s",
+        "--layout", "standard-12", "--ttl", "30m", *fleet.admin_args(dsn),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0
+    invite = wire.parse_invite(out.decode().strip())
+    assert invite.pin == wire.spki_pin(fleet.ca.cert.public_key())  # type: ignore[arg-type]
+    qr = err.decode()
+    assert qr.count("\n") > 15  # the QR, drawn with block characters
+    assert invite.code not in qr
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow("SELECT created_at, expires_at FROM device_invites")
+        assert row is not None
+        assert row["expires_at"] - row["created_at"] == 1800
+    finally:
+        await conn.close()
