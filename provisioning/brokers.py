@@ -27,8 +27,8 @@ import bcrypt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, MqttConnection, TlsSettings
 from hub_sync.errors import MqttError
-from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection, TlsSettings
 from provisioning.device_ca import DeviceCa
 from provisioning.registry import Credential
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hub_sync.enrollment import seal, sign_message
+from hub_sync.protocol.enrollment import seal, sign_message
 from provisioning.device_ca import DeviceCa
 
 _DAY = datetime.timedelta(days=1)
@@ -103,7 +103,7 @@ def answer(
     now: float,
     fields: Mapping[str, Any],
 ) -> bytes:
-    """A signed hub answer on the enrollment topics (`hub_sync.enrollment.verify_hub_message`)."""
+    """A signed hub answer on the enrollment topics (see `enrollment.verify_hub_message`)."""
     message: dict[str, Any] = {
         "v": 1, "type": kind, "nonce": nonce, "device": device, "issued_at": int(now),
         "ca_pem": pem(ca.cert), **fields,

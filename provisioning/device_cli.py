@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from hub_sync import enrollment as wire
+from hub_sync.protocol import enrollment as wire
 from provisioning import registry, rotation
 from provisioning.errors import ExitStatus, ProvisioningError
 

@@ -24,8 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub_sync.fleet.db import connect_pool, migrate
-from hub_sync.mqtt import MQTT_V311, ConnectParams
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams
+from hub_sync.hub.db import connect_pool, migrate
 from provisioning.brokers import BrokerAdmin, KickVia, MosquittoAdmin, NatsAdmin, hash_secret
 from provisioning.credentials import DeviceProfile
 from provisioning.device_ca import DeviceCa

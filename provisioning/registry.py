@@ -1,9 +1,9 @@
 """The hub's device registry in PostgreSQL: invites, enrollment requests, credentials, revocation.
 
-Invite codes are stored only as a keyed digest (`hub_sync.enrollment.code_digest`); an invite is
-used by the first request that names it (single use) and only before it expires. A locker's
-registry row moves invited -> pending -> active -> revoked; a revoked locker may be invited again
-(replacement hardware) and becomes active with new credentials.
+Invite codes are stored only as a keyed digest (`hub_sync.protocol.enrollment.code_digest`); an
+invite is used by the first request that names it (single use) and only before it expires. A
+locker's registry row moves invited -> pending -> active -> revoked; a revoked locker may be
+invited again (replacement hardware) and becomes active with new credentials.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub_sync.fleet.db import Conn
-from hub_sync.fleet.ingest import raise_alarms
+from hub_sync.hub.db import Conn
+from hub_sync.hub.ingest import raise_alarms
 from provisioning.errors import ExitStatus, ProvisioningError
 
 REVOKED_ALARM = "DEVICE_REVOKED"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub_sync.fleet.db import Conn
+from hub_sync.hub.db import Conn
 from provisioning.errors import ExitStatus, ProvisioningError
 
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import asyncpg
 
-from hub_sync import enrollment as wire
-from hub_sync.enroll_client import (
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, TlsSettings
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.enroll import (
     CA_FILE,
     CERT_FILE,
     KEY_FILE,
@@ -34,10 +35,9 @@ from hub_sync.enroll_client import (
     key_pem,
     write_private,
 )
-from hub_sync.enroll_client import first_boot as device_first_boot
-from hub_sync.mqtt import MQTT_V311, ConnectParams, TlsSettings
-from hub_sync.settings import SyncSettings
-from hub_sync.wire import Header, OutboxEvent, encode_events, new_message_id
+from hub_sync.device.enroll import first_boot as device_first_boot
+from hub_sync.protocol import enrollment as wire
+from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning import cli
 from provisioning.brokers import (
     KickVia,

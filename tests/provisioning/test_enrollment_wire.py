@@ -7,7 +7,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub_sync import enrollment as wire
+from hub_sync.protocol import enrollment as wire
 from provisioning.credentials import answer
 from provisioning.device_ca import create_ca
 

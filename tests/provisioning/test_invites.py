@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from hub_sync import enrollment as wire
+from hub_sync.protocol import enrollment as wire
 from provisioning import registry
 from provisioning.errors import ProvisioningError
 from tests.provisioning.lifecycle import FLEET, Fleet, admin

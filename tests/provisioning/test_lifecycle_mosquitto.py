@@ -21,14 +21,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.enroll_client import CredentialKeeper
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
+from hub_sync.device.enroll import CredentialKeeper
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import MqttError
-from hub_sync.fleet.db import connect_pool
-from hub_sync.hub import Hub, HubSettings
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
+from hub_sync.hub.db import connect_pool
+from hub_sync.hub.reference.hub import Hub, HubSettings
+from hub_sync.hub.reference.store import HubStore
 from tests.hub_sync.conftest import HUB_KEY, hub_keys
 from tests.provisioning.lifecycle import (
     FLEET,

@@ -20,15 +20,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.enroll_client import PASSWORD_FILE, USER_FILE, CredentialKeeper, Enrolled
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
+from hub_sync.device.enroll import PASSWORD_FILE, USER_FILE, CredentialKeeper, Enrolled
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import MqttError
-from hub_sync.fleet.cluster import NatsCluster, wait_ready
-from hub_sync.fleet.db import connect_pool
-from hub_sync.fleet.worker import FleetWorker, WorkerSettings
-from hub_sync.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
-from hub_sync.wire import Header, OutboxEvent, encode_events, new_message_id
+from hub_sync.hub.cluster import NatsCluster, wait_ready
+from hub_sync.hub.db import connect_pool
+from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning.credentials import DeviceProfile
 from tests.hub_sync.conftest import HUB_KEY, hub_keys
 from tests.provisioning.lifecycle import (

@@ -9,11 +9,11 @@ from pathlib import Path
 import asyncpg
 from cryptography.hazmat.primitives import serialization
 
-from agent.audit import checkpoint_message, load_or_create_device_key
-from hub_sync.fleet import store
-from hub_sync.fleet.audit import enroll_device_key, verify_checkpoints
-from hub_sync.fleet.worker import Decoded, drop_revoked
-from hub_sync.wire import EventBatch, Header, OutboxEvent, new_message_id
+from agent.store.audit import checkpoint_message, load_or_create_device_key
+from hub_sync.hub import store
+from hub_sync.hub.audit import enroll_device_key, verify_checkpoints
+from hub_sync.hub.worker import Decoded, drop_revoked
+from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, new_message_id
 from provisioning import registry
 from tests.provisioning.lifecycle import FLEET
 
