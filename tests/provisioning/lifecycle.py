@@ -192,8 +192,19 @@ class SiteMosquitto:
             self.proc.wait(5)
 
     async def start_service_process(self, dsn: str) -> asyncio.subprocess.Process:
-        """The enrollment service as its own process, the way it runs beside a site's hub."""
+        """The enrollment service as its own process, the way it runs beside a site's hub; it
+        hands out the fleet's root and a root-signed bundle (made with `locker-admin`)."""
         r = self.root
+        keys = self.fleet.root
+        for argv in (
+            ["keys", "root-create", "--out-dir", str(keys), "--name", "root-primary"],
+            ["keys", "issuing-create", "--out-dir", str(keys), "--name", "issuing",
+             "--purpose", "pickup"],
+            ["bundle", "sign", "--root", str(keys / "root-primary.key.pem"), "--issuing",
+             str(keys / "issuing.json"), "--version", "1", "--out", str(keys / "bundle.cose")],
+        ):  # fmt: skip
+            status, _ = await admin(*argv)
+            assert status == 0
         (r / "hub.pw").write_text(HUB_PASSWORD)
         (r / "mosquitto.pid").write_text(str(self.pids()[0]))
         log = (r / "enroll-service.log").open("ab")
@@ -208,6 +219,7 @@ class SiteMosquitto:
                 "--device-url", f"mqtts://127.0.0.1:{self.device_port}",
                 "--broker", "mosquitto", "--crl", str(self.crl),
                 "--broker-pid-file", str(r / "mosquitto.pid"),
+                "--root", str(keys / "root-primary.pub.pem"), "--bundle", str(keys / "bundle.cose"),
                 stdout=log, stderr=log,
             )  # fmt: skip
         finally:

@@ -339,6 +339,12 @@ async def _agent_first_boot(
     assert json.loads(stdout.decode().splitlines()[-1])["locker"] == "lk-4"
     text = config.read_text()
     assert 'id = "lk-4"' in text
+    assert "root_keys" in text  # the pinned root and the current bundle came with the answer
+    creds = data / "credentials"
+    assert (creds / "root-0.pub.pem").read_bytes() == (
+        fleet.root / "root-primary.pub.pem"
+    ).read_bytes()
+    assert (creds / "bundle.cose").read_bytes() == (fleet.root / "bundle.cose").read_bytes()
     assert (data / "credentials" / "device.key.pem").stat().st_mode & 0o777 == 0o600
     config.write_text(text + "\n[api]\nport = 0\n")
     agent = await asyncio.create_subprocess_exec(
