@@ -25,9 +25,12 @@ from hub_sync.device.enroll import PASSWORD_FILE, USER_FILE, CredentialKeeper, E
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import MqttError
+from hub_sync.hub import store
 from hub_sync.hub.cluster import NatsCluster, wait_ready
 from hub_sync.hub.db import connect_pool
 from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.commands import CommandEnvelope, encode_command
+from hub_sync.protocol.signing import sign
 from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning.credentials import DeviceProfile
 from tests.hub_sync.conftest import HUB_KEY, hub_keys
@@ -151,6 +154,20 @@ async def test_nats_lifecycle(
             runs[d] = asyncio.create_task(sync.run())
             tasks.append(runs[d])
         await until(lambda: _stored(pool, 15), 30)
+
+        # orders: hub-signed order.upsert to each device, answered over its own credential
+        mids = [await _queue_order(pool, d) for d in devices]
+        await worker.send_pending([None])
+        for mid in mids:
+            await until(functools.partial(_answered, pool, mid), 30)
+        # an offline pickup on lk-3, synced when its link is back
+        runs["lk-3"].cancel()
+        await asyncio.gather(runs["lk-3"], return_exceptions=True)
+        pickup = [("order.collected", "tx-pickup", {"order": "O-lk-3", "door": 1, "via": "token"})]
+        await asyncio.to_thread(devices["lk-3"][0].append_sync, pickup)
+        runs["lk-3"] = asyncio.create_task(devices["lk-3"][1].run())
+        tasks.append(runs["lk-3"])
+        await until(functools.partial(_has_pickup, pool), 30)
 
         # ACL: lk-2 can neither read lk-1's commands nor publish as lk-1
         got: list[Inbound] = []
@@ -301,3 +318,31 @@ async def _connects(params: ConnectParams) -> bool:
     finally:
         await conn.disconnect()
     return True
+
+
+async def _queue_order(pool: asyncpg.Pool, device: str) -> str:
+    """What the fleet hub's order intake does: a signed order.upsert in the commands table."""
+    args = {"order_id": f"O-{device}", "size": "M", "hold_s": 86_400, "policy": {}}
+    tx, now = new_message_id(), time.time()
+    header = Header("command", new_message_id(), FLEET, device, now)
+    sig = sign(HUB_KEY, fleet=FLEET, device=device, name="order.upsert", transaction_id=tx,
+               args=args, exp=int(now) + 3600)  # fmt: skip
+    payload = encode_command(CommandEnvelope(header, tx, "order.upsert", args, sig))
+    async with pool.acquire() as conn:
+        await store.add_command(
+            conn, message_id=header.message_id, fleet=FLEET, device=device,
+            transaction_id=tx, name="order.upsert", payload=payload, now=now,
+        )  # fmt: skip
+    return header.message_id
+
+
+async def _answered(pool: asyncpg.Pool, message_id: str) -> bool:
+    async with pool.acquire() as conn:
+        row = await store.command_outcome(conn, message_id)
+    assert row is None or row["status"] != "nack", dict(row or {})
+    return row is not None and row["status"] == "ok"
+
+
+async def _has_pickup(pool: asyncpg.Pool) -> bool:
+    return bool(await pool.fetchval(
+        "SELECT 1 FROM events WHERE device='lk-3' AND kind='order.collected'"))  # fmt: skip
