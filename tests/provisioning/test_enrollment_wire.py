@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -52,3 +55,15 @@ def test_invite_round_trip_and_repr_hides_the_code() -> None:
     invite = wire.Invite("f", wire.new_code(), "A" * 32)
     assert wire.parse_invite(invite.text()) == invite
     assert invite.code not in repr(invite)
+
+
+def test_locker_agent_enroll_refuses_a_malformed_invite_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "enroll", "LKE1:f:nonsense", "--hub", "mqtt://127.0.0.1:1",
+         "--data-dir", str(tmp_path / "d"), "--config", str(tmp_path / "agent.toml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "BAD_INVITE" in done.stderr
+    assert not (tmp_path / "d").exists()
