@@ -18,7 +18,7 @@ from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.typed_codes import code_lookup_key
 from hub_sync.protocol.commands import CODE_SCHEME
-from provisioning import enroll, evidence_cli, keyfiles, mint, qr, wallet
+from provisioning import device_cli, enroll, evidence_cli, keyfiles, mint, qr, wallet
 from provisioning.errors import ExitStatus, ProvisioningError
 
 _EPILOG = "exit statuses:\n" + "\n".join(
@@ -80,11 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
     cmds = parser.add_subparsers(dest="cmd", required=True)
-    enroll_cmd = cmds.add_parser("enroll", help="credentials and config for one device")
-    enroll_cmd.add_argument("--locker-id", required=True)
+    enroll_cmd = cmds.add_parser(
+        "enroll", help="--csv FILE: invites for many lockers; --locker-id: one credential folder"
+    )
+    enroll_cmd.add_argument("--locker-id", help="one device: its credential folder (old style)")
     enroll_cmd.add_argument("--fleet", required=True)
     enroll_cmd.add_argument("--broker", default="mqtts://hub.example.invalid:8883")
     enroll_cmd.add_argument("--out-dir", type=Path, default=Path())
+    device_cli.add_bulk_options(enroll_cmd)
     enroll_cmd.set_defaults(handler=_device_enroll)
     digest = cmds.add_parser("code-digest", help="order.upsert digest of a typed code (stdin)")
     digest.add_argument("--key-file", type=Path, required=True, help="the device's typed-code.key")
@@ -92,9 +95,14 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
     pin = cmds.add_parser("hash-pin", help="the [[staff]] pin_hash of a PIN read from stdin")
     pin.set_defaults(handler=_device_hash_pin)
     evidence_cli.add_device_commands(cmds)
+    device_cli.add_lifecycle(cmds)
 
 
 def _device_enroll(args: argparse.Namespace) -> int:
+    if args.csv is not None:
+        return device_cli.bulk_enroll(args)
+    if args.locker_id is None:
+        raise ProvisioningError("give --csv FILE or --locker-id", ExitStatus.USAGE)
     done = enroll.enroll_device(args.out_dir, args.locker_id, args.fleet, args.broker)
     print(json.dumps({"folder": str(done.folder), "locker": done.locker_id, "fleet": done.fleet}))
     return int(ExitStatus.OK)
@@ -343,3 +351,7 @@ def _wallet_live(args: argparse.Namespace) -> int:
     holder = wallet.Wallet(_text_arg(args.token), wallet.load_holder_key(args.holder_key))
     print(holder.live_code(parse_time(args.at)))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

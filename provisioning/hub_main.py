@@ -6,6 +6,9 @@
     locker-hub api --fleet F --dsn ... --sign-key K --issuing-key I --enrolled DIR --api-key-file A
                                                      order intake HTTP API, /metrics, OpenAPI
     locker-hub simulate-trust --days N               a locker and the hub for N simulated days
+    locker-hub enroll-service --fleet F --broker mosquitto|nats ...
+                                                     enrollment, broker credentials,
+                                                     revocation, rotation (enroll_main.py)
 
 It lives in `provisioning` because its offline tools sign with the fleet's roots and run a real
 locker agent; `hub_sync` itself never imports `agent` (docs/hub.md).
@@ -46,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     from provisioning import trust_sim
 
     trust_sim.add_args(sub.add_parser("simulate-trust", help="N simulated days, 0 = never stale"))
+    from provisioning import enroll_main
+
+    enroll_main.add_args(sub.add_parser("enroll-service", help="device enrollment and credentials"))
     return p
 
 
@@ -57,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     if ns.cmd == "api":
         asyncio.run(hub_orders.serve(ns))
         return 0
+    if ns.cmd == "enroll-service":
+        from provisioning import enroll_main
+
+        return enroll_main.main(ns)
     if ns.cmd == "simulate-trust":
         from provisioning import trust_sim
 

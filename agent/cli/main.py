@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agent.bootstrap.app import Agent
+from agent.cli.enroll import add_enroll_command, enroll_command
 from agent.cli.evidence import add_evidence_commands, evidence_command
 from agent.cli.identity import add_identity_commands, mdoc_check
 from agent.cli.serve import (
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--data-dir", type=Path, help="a demo's data folder")
     aud.add_argument("--public-key", type=Path, help="PEM key to check signatures with")
     add_support_commands(sub)
+    add_enroll_command(sub)
     add_identity_commands(sub)
     add_evidence_commands(sub)
     return parser
@@ -151,8 +153,13 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await run_demo(args)
     if args.command == "audit":
         return await _audit(args)
+    if args.command == "enroll":
+        os.umask(0o077)
+        await enroll_command(args)
+        if not args.run:
+            return EXIT_OK
     config = load_config(args.config)
-    if args.command == "run":
+    if args.command in {"run", "enroll"}:
         require_explicit_hardware(config, args.config)
         return await _run(config)
     return await _db(args.action, config)

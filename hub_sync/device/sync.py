@@ -99,6 +99,14 @@ class DeviceSync:
             refused=self._refusals.total,
         )
 
+    async def reconnect_with(self, settings: SyncSettings) -> None:
+        """New credentials (a rotation): the live session ends, the next one uses `settings`.
+        Nothing is lost: unconfirmed events are resent from the last confirmed seq."""
+        self._s = settings
+        conn = self._conn
+        if conn is not None:
+            await conn.disconnect()
+
     async def notify_outbox(self) -> None:
         """Call after committing outbox rows: the publisher wakes now instead of on its timer."""
         self._pub.wake()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -68,6 +69,9 @@ class NatsCluster:
     nodes: list[Node] = field(default_factory=list)
     mqtt_user: str | None = None
     mqtt_password: str | None = None
+    #: a file every node includes (per-device users: `provisioning.brokers.NatsAdmin`); with it,
+    #: `mqtt_user`/`mqtt_password` are also the NATS client credentials of `wait_ready`
+    include: Path | None = None
 
     def __post_init__(self) -> None:
         ports = free_ports(3 * self.size)
@@ -90,6 +94,8 @@ class NatsCluster:
                 f"mqtt {{ listen: 127.0.0.1:{node.mqtt_port}, stream_replicas: {min(3, self.size)},"
                 " ack_wait: 30s, max_ack_pending: 1024 }",
                 "max_payload: 2MB",
+                # nats-server resolves an include relative to the config file's folder
+                f"include {os.path.relpath(self.include, self.root)}" if self.include else "",
                 "",
             ]
         )
@@ -97,6 +103,16 @@ class NatsCluster:
     @property
     def urls(self) -> list[str]:
         return [f"nats://127.0.0.1:{n.client_port}" for n in self.nodes]
+
+    def auth_urls(self) -> list[str]:
+        """`urls` with the `mqtt_user` credentials when the cluster has users."""
+        if self.include is None or self.mqtt_user is None:
+            return self.urls
+        cred = f"{self.mqtt_user}:{self.mqtt_password or ''}@"
+        return [f"nats://{cred}127.0.0.1:{n.client_port}" for n in self.nodes]
+
+    def pids(self) -> list[int]:
+        return [n.proc.pid for n in self.nodes if n.proc is not None and n.proc.poll() is None]
 
     def start(self, i: int | None = None) -> None:
         """Start every node (or node `i`) and wait until it answers on its ports."""
@@ -161,7 +177,7 @@ async def wait_ready(cluster: NatsCluster, within_s: float = 30.0) -> None:
     """
 
     deadline = asyncio.get_running_loop().time() + within_s
-    nc = await nats.connect(servers=cluster.urls, max_reconnect_attempts=-1)
+    nc = await nats.connect(servers=cluster.auth_urls(), max_reconnect_attempts=-1)
     try:
         js = nc.jetstream(timeout=2)
         while True:
@@ -178,7 +194,8 @@ async def wait_ready(cluster: NatsCluster, within_s: float = 30.0) -> None:
         while True:
             params = ConnectParams(
                 "127.0.0.1", node.mqtt_port, f"probe-{node.name}", protocol=MQTT_V311,
-                clean_start=True, connect_timeout_s=5,
+                clean_start=True, connect_timeout_s=5, username=cluster.mqtt_user,
+                password=cluster.mqtt_password,
             )  # fmt: skip
             conn = MqttConnection(params, lambda _m: None)
             try:

@@ -124,3 +124,11 @@ async def command_outcome(conn: Conn, message_id: str) -> asyncpg.Record | None:
         "SELECT status, reason, result FROM commands WHERE message_id = $1", message_id
     )
     return row
+
+
+async def revoked_devices(conn: Conn, fleet: str) -> set[str]:
+    """Devices whose credentials `locker-admin device revoke` revoked (docs/provisioning.md)."""
+    rows = await conn.fetch(
+        "SELECT device FROM device_registry WHERE fleet=$1 AND state='revoked'", fleet
+    )
+    return {str(r["device"]) for r in rows}

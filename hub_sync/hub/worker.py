@@ -34,7 +34,7 @@ from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, MqttConnection
 from hub_sync.errors import MqttError, WireError
 from hub_sync.hub import store
 from hub_sync.hub.audit import verify_checkpoints
-from hub_sync.hub.ingest import Applied, apply_events
+from hub_sync.hub.ingest import Applied, apply_events, raise_alarms
 from hub_sync.protocol.signing import PrivateKey, sign_confirm
 from hub_sync.protocol.wire import (
     Confirm,
@@ -157,6 +157,25 @@ def decode_batch(msgs: Sequence[tuple[str, bytes]]) -> Decoded:
     return out
 
 
+def drop_revoked(decoded: Decoded, revoked: set[str]) -> set[str]:
+    """Remove what revoked devices sent (counted as dropped); the devices it came from."""
+    if not revoked:
+        return set()
+    hit = {b.header.device for b in decoded.events} | {r.header.device for r in decoded.replies}
+    hit |= {s.header.device for s in decoded.statuses} | {d for _f, d, _p in decoded.states}
+    hit &= revoked
+    if hit:
+        before = len(decoded.events) + len(decoded.replies) + len(decoded.statuses)
+        decoded.events = [b for b in decoded.events if b.header.device not in hit]
+        decoded.replies = [r for r in decoded.replies if r.header.device not in hit]
+        decoded.statuses = [s for s in decoded.statuses if s.header.device not in hit]
+        decoded.states = [t for t in decoded.states if t[1] not in hit]
+        after = len(decoded.events) + len(decoded.replies) + len(decoded.statuses)
+        decoded.dropped += before - after
+        _LOG.warning("refused messages of revoked devices: %s", sorted(hit))
+    return hit
+
+
 class FleetWorker:
     def __init__(
         self,
@@ -217,6 +236,17 @@ class FleetWorker:
         while True:
             try:
                 async with self.pool.acquire() as conn:
+                    revoked = await store.revoked_devices(conn, self.s.fleet)
+                    refused = drop_revoked(decoded, revoked)
+                    if refused:  # the hub refuses a revoked device's messages, and says so
+                        await raise_alarms(
+                            conn,
+                            [
+                                (self.s.fleet, d, "DEVICE_REVOKED", "message refused")
+                                for d in refused
+                            ],
+                            now,
+                        )
                     applied = await apply_events(conn, decoded.events, now)
                     await verify_checkpoints(conn, decoded.events, now)
                     await store.record_replies(conn, decoded.replies, now)
