@@ -25,6 +25,7 @@ from hub_sync.fleet.db import Conn
 from hub_sync.wire import EventBatch, OutboxEvent, canonical_json
 
 Key = tuple[str, str]
+KPI_KIND = "kpi.snapshot"
 
 
 @dataclass
@@ -102,6 +103,7 @@ async def apply_events(conn: Conn, batches: Sequence[EventBatch], now: float) ->
         if others:
             await _check_duplicates(conn, others, rows, out)
         await _advance(conn, through, keys)
+        await _keep_kpis(conn, [(k, rows[k]) for k in inserted if rows[k].kind == KPI_KIND])
         out.through = {k: through[k] for k in keys}
         await raise_alarms(conn, out.alarms, now)
     return out
@@ -125,6 +127,16 @@ async def _check_duplicates(
         if bytes(r["digest"]) != digest(rows[key3]) and key3[:2] not in seen:
             seen.add(key3[:2])
             out.alarms.append((*key3[:2], "SEQ_BACKWARDS", f"seq {key3[2]} re-used"))
+
+
+async def _keep_kpis(conn: Conn, stored: list[tuple[tuple[str, str, int], OutboxEvent]]) -> None:
+    """Each locker's newest `kpi.snapshot` body onto its `devices` row (an older one never wins)."""
+    if stored:
+        await conn.executemany(
+            "UPDATE devices SET kpi = $3::jsonb, kpi_seq = $4, kpi_at = $5"
+            " WHERE fleet = $1 AND device = $2 AND kpi_seq < $4",
+            [(f, d, json.dumps(e.body), seq, e.created_at) for (f, d, seq), e in stored],
+        )
 
 
 async def _advance(conn: Conn, through: dict[Key, int], keys: list[Key]) -> None:

@@ -247,22 +247,26 @@ class FleetWorker:
             self.stats.alarms[kind] += 1
 
     async def _confirm(self, batches: list[EventBatch], applied: Applied) -> None:
+        """Publish a hub-signed confirm per device, after the commit, at QoS 0 without waiting.
+
+        A device accepts a confirm only for a message of its current connection, so a confirm
+        the broker queued for a device that went away is refused as stale when it comes back:
+        QoS 1 would buy nothing, and cost a replicated JetStream write per confirm on NATS. A
+        lost confirm only delays: the device resends after `confirm_timeout_s` and this worker
+        finds the events stored and confirms again."""
         last = {(b.header.fleet, b.header.device): b.header.message_id for b in batches}
-        futures = []
         conn = self.mqtt
+        if conn is None:
+            return
         for (fleet, device), seq in applied.through.items():
             in_reply_to = last[fleet, device]
             sig = sign_confirm(self._key, fleet=fleet, device=device, through_seq=seq,
                                in_reply_to=in_reply_to)  # fmt: skip
             header = Header("confirm", new_message_id(), fleet, device, self._clock())
             payload = encode_confirm(Confirm(header, seq, in_reply_to, sig))
-            if conn is not None:
-                futures.append(conn.publish_future(Topics(fleet, device).confirm, payload))
-        self.stats.confirms += len(futures)
-        if futures:  # a lost confirm only delays: the device resends and gets it again
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
-                    await asyncio.gather(*futures, return_exceptions=True)
+            with contextlib.suppress(MqttError):  # not connected: the device will resend
+                await conn.publish(Topics(fleet, device).confirm, payload, qos=0)
+            self.stats.confirms += 1
 
     async def send_pending(self, devices: Sequence[str | None]) -> int:
         """Publish due commands (to `devices` that just came online, or `[None]`: every due one)."""
