@@ -11,6 +11,8 @@ Alarms (table `alarms`, one open row per device and kind):
 - `GAP`: a device's `base` is above what the hub stored: the hub lost events (restored backup).
 - `SEQ_BACKWARDS`: an event re-uses a stored seq with other content: the device's outbox went
   back (restored or tampered database). The stored event stays.
+- `DUPLICATE_EVENT`: an event (its transaction id) is stored a second time under another seq:
+  the device re-inserted outbox rows. Both are stored (the seqs differ); the alarm says which.
 Identical duplicates (redelivery after a worker or node died) are only counted.
 """
 
@@ -104,6 +106,7 @@ async def apply_events(conn: Conn, batches: Sequence[EventBatch], now: float) ->
             await _check_duplicates(conn, others, rows, out)
         await _advance(conn, through, keys)
         await _keep_kpis(conn, [(k, rows[k]) for k in inserted if rows[k].kind == KPI_KIND])
+        await _check_transactions(conn, inserted, rows, out)
         out.through = {k: through[k] for k in keys}
         await raise_alarms(conn, out.alarms, now)
     return out
@@ -127,6 +130,30 @@ async def _check_duplicates(
         if bytes(r["digest"]) != digest(rows[key3]) and key3[:2] not in seen:
             seen.add(key3[:2])
             out.alarms.append((*key3[:2], "SEQ_BACKWARDS", f"seq {key3[2]} re-used"))
+
+
+async def _check_transactions(
+    conn: Conn,
+    inserted: set[tuple[str, str, int]],
+    rows: dict[tuple[str, str, int], OutboxEvent],
+    out: Applied,
+) -> None:
+    """DUPLICATE_EVENT: a newly stored event's transaction id already stored under another seq."""
+    if not inserted:
+        return
+    keys = list(inserted)
+    found = await conn.fetch(
+        "SELECT DISTINCT k.f, k.d, k.t FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::bigint[]) AS k(f, d, t, s) JOIN events e ON e.fleet = k.f AND e.device = k.d"
+        " AND e.transaction_id = k.t AND e.seq <> k.s",
+        [k[0] for k in keys], [k[1] for k in keys], [rows[k].transaction_id for k in keys],
+        [k[2] for k in keys],
+    )  # fmt: skip
+    seen: set[Key] = set()
+    for r in found:
+        if (r["f"], r["d"]) not in seen:
+            seen.add((r["f"], r["d"]))
+            out.alarms.append((r["f"], r["d"], "DUPLICATE_EVENT", f"transaction {r['t'][:64]}"))
 
 
 async def _keep_kpis(conn: Conn, stored: list[tuple[tuple[str, str, int], OutboxEvent]]) -> None:
