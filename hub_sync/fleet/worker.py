@@ -70,6 +70,9 @@ class WorkerSettings:
     mqtt: Sequence[tuple[str, int]]
     dsn: str
     batch: int = 500
+    #: how long a pull waits for its batch to fill once a message is there (nats-py's fetch
+    #: waits until the batch is full or this ends): the latency a lone reply or event gets
+    fetch_wait_s: float = 0.1
     ack_wait_s: float = 30.0
     replicas: int = 3
     mqtt_username: str | None = None
@@ -194,7 +197,7 @@ class FleetWorker:
             await self.mqtt_ready.wait()
             while True:
                 try:
-                    msgs = await sub.fetch(self.s.batch, timeout=1.0)
+                    msgs = await sub.fetch(self.s.batch, timeout=self.s.fetch_wait_s)
                 except (NatsTimeout, TimeoutError):
                     continue
                 except nats.errors.Error as err:
