@@ -60,7 +60,9 @@ def render(status: FleetStatus, console: Console) -> None:
             outbox += f" ({_age(lk.outbox_age_s)})"
         k = lk.kpis
         table.add_row(
-            lk.locker, link, str(lk.through_seq), outbox, doors, trust,
+            lk.locker, link,
+            str(lk.through_seq) + (f" ({lk.duplicates} resent)" if lk.duplicates else ""),
+            outbox, doors, trust,
             ", ".join(lk.alarms) or "-", cmds,
             "-" if k is None else _sla(k.collected_within_hold, k.collected),
             "-" if k is None else _age(k.dwell_mean_s),

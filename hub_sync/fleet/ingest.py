@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -104,7 +105,8 @@ async def apply_events(conn: Conn, batches: Sequence[EventBatch], now: float) ->
         out.duplicates = len(others)
         if others:
             await _check_duplicates(conn, others, rows, out)
-        await _advance(conn, through, keys)
+        repeats = Counter((k[0], k[1]) for k in others)
+        await _advance(conn, through, keys, repeats)
         await _keep_kpis(conn, [(k, rows[k]) for k in inserted if rows[k].kind == KPI_KIND])
         await _check_transactions(conn, inserted, rows, out)
         out.through = {k: through[k] for k in keys}
@@ -166,8 +168,11 @@ async def _keep_kpis(conn: Conn, stored: list[tuple[tuple[str, str, int], Outbox
         )
 
 
-async def _advance(conn: Conn, through: dict[Key, int], keys: list[Key]) -> None:
-    """Move each device's `through_seq` over the contiguous run stored after it."""
+async def _advance(
+    conn: Conn, through: dict[Key, int], keys: list[Key], repeats: Counter[Key]
+) -> None:
+    """Move each device's `through_seq` over the contiguous run stored after it, and count the
+    seqs it sent again (`duplicates`: redeliveries and resends after a lost confirm)."""
     runs = await conn.fetch(
         "SELECT k.f, k.d, max(e.seq) AS top FROM unnest($1::text[], $2::text[], $3::bigint[])"
         " AS k(f, d, t) JOIN LATERAL (SELECT seq, seq - row_number() OVER (ORDER BY seq) AS g"
@@ -178,7 +183,9 @@ async def _advance(conn: Conn, through: dict[Key, int], keys: list[Key]) -> None
     for r in runs:
         through[(r["f"], r["d"])] = int(r["top"])
     await conn.execute(
-        "UPDATE devices SET through_seq = x.t FROM unnest($1::text[], $2::text[], $3::bigint[])"
-        " AS x(f, d, t) WHERE devices.fleet = x.f AND devices.device = x.d",
+        "UPDATE devices SET through_seq = x.t, duplicates = devices.duplicates + x.n"
+        " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS x(f, d, t, n)"
+        " WHERE devices.fleet = x.f AND devices.device = x.d",
         [k[0] for k in keys], [k[1] for k in keys], [through[k] for k in keys],
+        [repeats[k] for k in keys],
     )  # fmt: skip

@@ -38,6 +38,8 @@ def _locker(g: _Gauges, fleet: str, lk: LockerStatus) -> None:
           key, lk.outbox_age_s)  # fmt: skip
     g.set("lkhub_locker_doors", "doors (from its state)", key, lk.doors)
     g.set("lkhub_locker_doors_occupied", "occupied doors (from its state)", key, lk.occupied)
+    g.set("lkhub_locker_duplicates", "seqs it sent again that the hub had (redeliveries)", key,
+          lk.duplicates)  # fmt: skip
     g.set("lkhub_locker_trust_age_seconds", "age of its installed bundle", key, lk.trust_age_s)
     g.set("lkhub_locker_commands_pending", "commands not answered yet", key, lk.pending_commands)
     g.set("lkhub_locker_command_oldest_seconds", "oldest unanswered command", key,

@@ -55,6 +55,7 @@ class LockerStatus:
     dwell_p50_s: float | None = None
     sla_in_time: int = 0
     sla_late: int = 0
+    duplicates: int = 0
 
 
 @dataclass
@@ -145,7 +146,8 @@ def _sum_kpis(kpis: list[LockerKpis]) -> LockerKpis:
 async def fleet_status(conn: Conn, fleet: str, now: float) -> FleetStatus:
     devices = await conn.fetch(
         "SELECT device, online, offline_since, through_seq, state::text AS state, trust_version,"
-        " trust_issued_at, kpi::text AS kpi, kpi_at FROM devices WHERE fleet = $1 ORDER BY device",
+        " trust_issued_at, kpi::text AS kpi, kpi_at, duplicates FROM devices WHERE fleet = $1"
+        " ORDER BY device",
         fleet,
     )
     alarms = await conn.fetch(
@@ -175,6 +177,7 @@ async def fleet_status(conn: Conn, fleet: str, now: float) -> FleetStatus:
                 oldest_command_s=None if oldest is None else now - oldest,
                 outbox_age_s=outbox_age, kpis=_kpis(d["kpi"]),
                 kpi_age_s=None if d["kpi_at"] is None else now - d["kpi_at"],
+                duplicates=int(d["duplicates"]),
             )
         )  # fmt: skip
     status = FleetStatus(fleet, lockers)

@@ -112,6 +112,7 @@ async def test_metrics_carry_the_kpis_per_locker_and_per_fleet(dsn: str) -> None
     assert samples[("lkhub_locker_expired", d1)] == 2
     assert samples[("lkhub_locker_returns", (*d1, ("step", "dropped_off")))] == 3
     assert samples[("lkhub_locker_doors_occupied", d1)] == 1
+    assert samples[("lkhub_locker_duplicates", d1)] == 0
     assert samples[("lkhub_locker_outbox_age_seconds", d1)] > 95
     assert samples[("lkhub_locker_offline_seconds", (("fleet", FLEET), ("locker", "d2")))] > 0
     assert samples[("lkhub_lockers_offline", fl)] == 1

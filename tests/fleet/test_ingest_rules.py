@@ -70,6 +70,8 @@ async def test_identical_redelivery_is_counted_not_stored_not_alarmed(
     assert again.through == {(F, "d1"): 50, (F, "d2"): 2}
     assert await conn.fetchval("SELECT count(*) FROM events WHERE device = 'd1'") == 50
     assert await alarms(conn) == []
+    counted = await conn.fetch("SELECT device, duplicates FROM devices ORDER BY device")
+    assert [(r["device"], r["duplicates"]) for r in counted] == [("d1", 50), ("d2", 0)]
 
 
 async def test_a_seq_reused_with_other_content_raises_seq_backwards_and_keeps_the_stored_event(
@@ -98,7 +100,7 @@ async def test_a_locker_restored_from_an_old_copy_of_its_database_raises_seq_bac
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
     """The real reference device's SQLite file, copied, used on, then put back (restored)."""
-    live = ReferenceDevice(tmp_path / "d1.db")
+    live = await asyncio.to_thread(ReferenceDevice, tmp_path / "d1.db")
     try:
         await live.append([("sim.event", f"a{i}", {"i": i}) for i in range(5)])
         await asyncio.to_thread(_copy, live, tmp_path / "backup.db")
@@ -107,13 +109,14 @@ async def test_a_locker_restored_from_an_old_copy_of_its_database_raises_seq_bac
         assert (sent.stored, sent.through) == (8, {(F, "d1"): 8})
         await live.confirm_through(8)  # the hub's confirm: the live outbox is empty
     finally:
-        live.close()
-    restored = ReferenceDevice(tmp_path / "backup.db")  # seqs 1..5 pending, next seq is 6
+        await asyncio.to_thread(live.close)
+    # seqs 1..5 pending, next seq is 6
+    restored = await asyncio.to_thread(ReferenceDevice, tmp_path / "backup.db")
     try:
         await restored.append([("sim.event", "after-restore", {"i": 0})])
         again = await _send_all(conn, restored, "d1")
     finally:
-        restored.close()
+        await asyncio.to_thread(restored.close)
     assert again.stored == 0  # 1..5 are identical duplicates; 6 re-uses a stored seq
     assert await alarms(conn) == [("d1", "SEQ_BACKWARDS")]
     stored6 = await conn.fetchval("SELECT transaction_id FROM events WHERE device='d1' AND seq=6")
