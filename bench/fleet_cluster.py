@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import nats
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -48,6 +49,7 @@ from hub_sync.fleet.cluster import NatsCluster, wait_ready
 from hub_sync.fleet.db import create_database, drop_database, migrate
 from hub_sync.fleet.leader import trust_payload
 from hub_sync.fleet.store import add_command
+from hub_sync.fleet.worker import stream_name
 from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection
 from hub_sync.signing import sign
 from hub_sync.wire import Header, new_message_id, trust_topic
@@ -116,7 +118,7 @@ def _cpu(
     """CPU jiffies so far of each part of the benchmark, and of the whole machine ("all")."""
     postgres = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()
                 and _comm(p) == "postgres"]  # fmt: skip
-    parts = {
+    parts: dict[str, list[int] | list[str]] = {
         "nats": [n.proc.pid for n in cluster.nodes if n.proc is not None],
         "postgres": postgres, "hub workers": [p.pid for p in procs],
         "lockers (sims)": [s.proc.pid for s in sims], "bench": [os.getpid()],
@@ -161,6 +163,7 @@ async def main(ns: argparse.Namespace, root: Path) -> dict[str, object]:
         await conn.close()
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
         procs += await asyncio.to_thread(_start_workers, ns, root, cluster, dsn)
+        await _until(lambda: _consumer_exists(cluster), 60)  # else NATS captures nothing yet
         sims = await _start_sims(ns, root, cluster)
         names = [f"L{i:05d}" for i in range(ns.lockers)]
         t0 = time.monotonic()
@@ -211,6 +214,17 @@ async def main(ns: argparse.Namespace, root: Path) -> dict[str, object]:
         await asyncio.to_thread(cluster.stop)
         with contextlib.suppress(Exception):
             await drop_database(ns.pg, db)
+
+
+async def _consumer_exists(cluster: NatsCluster) -> bool:
+    nc = await nats.connect(servers=cluster.urls)
+    try:
+        await nc.jetstream(timeout=2).consumer_info(stream_name(FLEET), f"hub-{FLEET}")
+    except (nats.errors.Error, TimeoutError):
+        return False
+    finally:
+        await nc.close()
+    return True
 
 
 async def _quit(sim: Sim) -> None:

@@ -176,6 +176,10 @@ class FleetWorker:
         self.mqtt: MqttConnection | None = None
         self.mqtt_ready = asyncio.Event()
         self.started = asyncio.Event()
+        #: the fleet's stream and consumer exist and MQTT is up: what devices publish from now on
+        #: is captured (before the stream exists, NATS captures nothing: a fresh fleet's first
+        #: statuses would be lost)
+        self.consuming = asyncio.Event()
         self.client_id = f"hub-{settings.fleet}-{secrets.token_hex(4)}"
 
     async def run(self, pool: asyncpg.Pool) -> None:
@@ -195,6 +199,7 @@ class FleetWorker:
                 lambda: js.pull_subscribe_bind(f"hub-{self.s.fleet}", stream_name(self.s.fleet))
             )
             await self.mqtt_ready.wait()
+            self.consuming.set()
             while True:
                 try:
                     msgs = await sub.fetch(self.s.batch, timeout=self.s.fetch_wait_s)

@@ -71,7 +71,7 @@ async def test_a_locker_offline_through_rotations_gets_only_the_newest_retained_
     try:
         async with pool.acquire() as conn:
             assert await import_series(conn, FLEET, series) == 5
-        await asyncio.wait_for(worker.mqtt_ready.wait(), 30)
+        await asyncio.wait_for(worker.consuming.wait(), 30)
         for _day in range(4):  # the locker is offline for all four rotations
             await leader.tick(pool)
             now[0] += DAY
