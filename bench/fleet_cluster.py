@@ -44,15 +44,15 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub_sync.commands import CommandEnvelope, encode_command
-from hub_sync.fleet.cluster import NatsCluster, wait_ready
-from hub_sync.fleet.db import create_database, drop_database, migrate
-from hub_sync.fleet.leader import trust_payload
-from hub_sync.fleet.store import add_command
-from hub_sync.fleet.worker import stream_name
-from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection
-from hub_sync.signing import sign
-from hub_sync.wire import Header, new_message_id, trust_topic
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, MqttConnection
+from hub_sync.hub.cluster import NatsCluster, wait_ready
+from hub_sync.hub.db import create_database, drop_database, migrate
+from hub_sync.hub.leader import trust_payload
+from hub_sync.hub.store import add_command
+from hub_sync.hub.worker import stream_name
+from hub_sync.protocol.commands import CommandEnvelope, encode_command
+from hub_sync.protocol.signing import sign
+from hub_sync.protocol.wire import Header, new_message_id, trust_topic
 
 FLEET = "bench"
 KEY = ed25519.Ed25519PrivateKey.generate()
@@ -306,7 +306,7 @@ def _start_workers(
         )
         with (root / f"worker{i}.log").open("wb") as log:
             procs.append(subprocess.Popen(
-                [sys.executable, *prof, "-m", "hub_sync.fleet.cli", "worker", *argv],
+                [sys.executable, *prof, "-m", "hub_sync.hub.cli", "worker", *argv],
                 stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
     return procs
 

@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.mqtt import MQTT_V311
-from hub_sync.settings import SyncSettings
-from hub_sync.signing import load_public_key
+from hub_sync.adapters.mqtt import MQTT_V311
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.protocol.signing import load_public_key
 
 FLEET = "bench"
 

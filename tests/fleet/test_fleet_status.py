@@ -12,11 +12,11 @@ import time
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub_sync.fleet.ingest import apply_events, raise_alarms
-from hub_sync.fleet.metrics import render
-from hub_sync.fleet.status import fleet_status
-from hub_sync.fleet.store import record_states, record_statuses
-from hub_sync.wire import EventBatch, Header, OutboxEvent, Status, new_message_id
+from hub_sync.hub.ingest import apply_events, raise_alarms
+from hub_sync.hub.metrics import render
+from hub_sync.hub.status import fleet_status
+from hub_sync.hub.store import record_states, record_statuses
+from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, Status, new_message_id
 from tests.fleet.conftest import FLEET, state_message
 
 

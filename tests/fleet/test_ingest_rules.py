@@ -10,10 +10,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.fleet.db import migrate, migrations
-from hub_sync.fleet.ingest import Applied, apply_events
-from hub_sync.wire import EventBatch, Header, OutboxEvent, new_message_id
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.hub.db import migrate, migrations
+from hub_sync.hub.ingest import Applied, apply_events
+from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, new_message_id
 
 F = "f1"
 
