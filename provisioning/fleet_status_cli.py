@@ -2,8 +2,10 @@
 
 Read from the hub's PostgreSQL database (hub_sync/hub/status.py, the same numbers as the hub's
 `/metrics`): per locker online or offline for how long, events stored, outbox depth, occupancy,
-installed trust bundle and its age, open alarms and unanswered commands; per fleet orders, events
-by kind, dwell time and SLA. `--json` prints the same as one JSON object.
+installed trust bundle and its age, open alarms and unanswered commands, and the locker's own KPIs
+(collected within hold, mean dwell, expiries, returns, failed attempts by path and reason); per
+fleet the same summed, orders, events by kind, offline time, dwell time and SLA of the hub's
+orders. `--json` prints the same as one JSON object.
 """
 
 from __future__ import annotations
@@ -33,9 +35,18 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 86_400:.1f} d"
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
+
+
+def _sla(in_time: int, collected: int) -> str:
+    return "-" if not collected else f"{in_time}/{collected}"
+
+
 def render(status: FleetStatus, console: Console) -> None:
     table = Table(title=f"fleet {status.fleet}: {len(status.lockers)} lockers")
-    for col in ("locker", "link", "events", "outbox", "doors used", "trust", "alarms", "commands"):
+    for col in ("locker", "link", "events", "outbox", "doors used", "trust", "alarms", "commands",
+                "in hold", "dwell", "expired", "returns", "failed attempts"):  # fmt: skip
         table.add_column(col)
     for lk in status.lockers:
         link = "online" if lk.online else f"offline {_age(lk.offline_s)}"
@@ -44,16 +55,34 @@ def render(status: FleetStatus, console: Console) -> None:
         cmds = str(lk.pending_commands)
         if lk.pending_commands:
             cmds += f" (oldest {_age(lk.oldest_command_s)})"
+        outbox = "-" if lk.outbox_depth is None else str(lk.outbox_depth)
+        if lk.outbox_depth and lk.outbox_age_s is not None:
+            outbox += f" ({_age(lk.outbox_age_s)})"
+        k = lk.kpis
         table.add_row(
-            lk.locker, link, str(lk.through_seq),
-            "-" if lk.outbox_depth is None else str(lk.outbox_depth), doors, trust,
+            lk.locker, link,
+            str(lk.through_seq) + (f" ({lk.duplicates} resent)" if lk.duplicates else ""),
+            outbox, doors, trust,
             ", ".join(lk.alarms) or "-", cmds,
+            "-" if k is None else _sla(k.collected_within_hold, k.collected),
+            "-" if k is None else _age(k.dwell_mean_s),
+            "-" if k is None else str(k.expired),
+            "-" if k is None else _counts(k.returns),
+            "-" if k is None else _counts(k.failed_attempts),
         )  # fmt: skip
     console.print(table)
-    console.print(f"orders: {status.orders or '-'}   alarms: {status.alarms or '-'}")
+    k = status.kpis
+    console.print(f"orders: {status.orders or '-'}   alarms: {status.alarms or '-'}   offline: "
+                  f"{status.offline_lockers} lockers, {_age(status.offline_s_sum)} in all;"
+                  f" oldest unconfirmed event: {_age(status.outbox_age_max_s)}")  # fmt: skip
     console.print(
-        f"collected in time: {status.sla_collected_in_time}, late: {status.sla_collected_late}, "
-        f"dwell p50: {_age(status.dwell_p50_s)}"
+        f"lockers' counts: collected within hold {_sla(k.collected_within_hold, k.collected)},"
+        f" dwell mean {_age(k.dwell_mean_s)}, expired {k.expired}, returns {_counts(k.returns)},"
+        f" failed attempts {_counts(k.failed_attempts)}"
+    )
+    console.print(
+        f"hub orders: collected in time: {status.sla_collected_in_time}, late: "
+        f"{status.sla_collected_late}, dwell p50: {_age(status.dwell_p50_s)}"
     )
 
 

@@ -107,7 +107,7 @@ async def _simulate(
     try:
         async with pool.acquire() as conn:
             await import_series(conn, FLEET, series)
-        await asyncio.wait_for(worker.mqtt_ready.wait(), 30)
+        await asyncio.wait_for(worker.consuming.wait(), 30)
         end = clock.now() + ns.days * DAY
         while clock.now() < end:
             if not ns.no_hub:

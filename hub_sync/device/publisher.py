@@ -100,19 +100,28 @@ class Publisher:
         self._progress_at = time.monotonic()
         self._state_dirty = True
         inflight: deque[asyncio.Future[None]] = deque()
-        while True:
-            self._wake.clear()
-            while inflight and inflight[0].done():
-                inflight.popleft().result()
-            if await self._fill(conn, inflight):
-                continue
-            await self._maybe_state(conn)
-            self._maybe_rewind()
-            waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
-            if inflight:
-                waiters.append(inflight[0])  # type: ignore[arg-type]
-            await asyncio.wait(waiters, timeout=_IDLE_POLL_S, return_when=asyncio.FIRST_COMPLETED)
-            waiters[0].cancel()
+        try:
+            while True:
+                self._wake.clear()
+                while inflight and inflight[0].done():
+                    inflight.popleft().result()
+                if await self._fill(conn, inflight):
+                    continue
+                await self._maybe_state(conn)
+                self._maybe_rewind()
+                waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
+                if inflight:
+                    waiters.append(inflight[0])  # type: ignore[arg-type]
+                await asyncio.wait(
+                    waiters, timeout=_IDLE_POLL_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiters[0].cancel()
+        finally:
+            # the connection's end fails the PUBACK futures still in flight: nothing waits for
+            # them any more (the next connection resends), so take their errors here instead of
+            # asyncio logging "Future exception was never retrieved" for each
+            for fut in inflight:
+                fut.add_done_callback(_forget)
 
     async def _fill(self, conn: MqttConnection, inflight: deque[asyncio.Future[None]]) -> bool:
         """Publish one more batch if the window allows; True when one was sent."""
@@ -245,6 +254,11 @@ class Publisher:
             sent_at=self._clock(),
             time_floor=self._time_floor,
         )
+
+
+def _forget(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _consecutive(rows: Sequence[OutboxEvent]) -> list[OutboxEvent]:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
@@ -141,8 +142,13 @@ class DeviceSync:
             except MqttError as err:
                 _LOG.warning("hub broker unreachable: %s", err)
             else:
-                attempt = 0
+                began = time.monotonic()
                 await self._serve(conn)
+                # only a session that lasted resets the backoff: a broker that accepts and then
+                # drops (overloaded, its store timing out) must not get every locker back within
+                # a second, which is how a fleet keeps an overloaded cluster overloaded
+                if time.monotonic() - began >= self._s.backoff_max_s:
+                    attempt = 0
             attempt += 1
             cap = min(self._s.backoff_max_s, self._s.backoff_min_s * 2 ** min(attempt, 20))
             await asyncio.sleep(random.uniform(self._s.backoff_min_s, cap))  # noqa: S311

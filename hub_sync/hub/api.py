@@ -22,8 +22,8 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from hub_sync.hub.metrics import render
 from hub_sync.hub.openapi import OPENAPI
 from hub_sync.hub.orders import NewOrder, OrderError, OrderService
 from hub_sync.hub.status import fleet_status
@@ -110,47 +110,6 @@ async def _openapi(_request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    fleet = request.app[FLEET]
     async with request.app[POOL].acquire() as conn:
-        s = await fleet_status(conn, fleet, request.app[CLOCK]())
-    reg = CollectorRegistry()
-    lk = ["fleet", "locker"]
-
-    def gauge(name: str, doc: str, labels: list[str]) -> Gauge:
-        return Gauge(name, doc, labels, registry=reg)
-
-    online = gauge("lkhub_locker_online", "1 when the locker's status is online", lk)
-    offline = gauge("lkhub_locker_offline_seconds", "time since the locker went offline", lk)
-    depth = gauge("lkhub_locker_outbox_depth", "events waiting in the locker's outbox", lk)
-    occupied = gauge("lkhub_locker_doors_occupied", "occupied doors (from its state)", lk)
-    doors = gauge("lkhub_locker_doors", "doors (from its state)", lk)
-    trust_age = gauge("lkhub_locker_trust_age_seconds", "age of its installed bundle", lk)
-    cmds = gauge("lkhub_locker_commands_pending", "commands not answered yet", lk)
-    cmd_age = gauge("lkhub_locker_command_oldest_seconds", "oldest unanswered command", lk)
-    for lock in s.lockers:
-        key = (fleet, lock.locker)
-        online.labels(*key).set(1 if lock.online else 0)
-        offline.labels(*key).set(lock.offline_s or 0)
-        cmds.labels(*key).set(lock.pending_commands)
-        cmd_age.labels(*key).set(lock.oldest_command_s or 0)
-        for g, v in ((depth, lock.outbox_depth), (occupied, lock.occupied), (doors, lock.doors),
-                     (trust_age, lock.trust_age_s)):  # fmt: skip
-            if v is not None:
-                g.labels(*key).set(v)
-    alarms = gauge("lkhub_alarms_open", "open alarms by kind", ["fleet", "kind"])
-    for kind, n in s.alarms.items():
-        alarms.labels(fleet, kind).set(n)
-    orders = gauge("lkhub_orders", "orders by state", ["fleet", "state"])
-    for state, n in s.orders.items():
-        orders.labels(fleet, state).set(n)
-    events = gauge("lkhub_events_stored", "events stored by kind", ["fleet", "kind"])
-    for kind, n in s.events.items():
-        events.labels(fleet, kind).set(n)
-    sla = gauge("lkhub_orders_collected", "collected orders by SLA", ["fleet", "sla"])
-    sla.labels(fleet, "in_time").set(s.sla_collected_in_time)
-    sla.labels(fleet, "late").set(s.sla_collected_late)
-    if s.dwell_p50_s is not None:
-        gauge("lkhub_dwell_p50_seconds", "median announce-to-collect", ["fleet"]).labels(fleet).set(
-            s.dwell_p50_s
-        )
-    return web.Response(body=generate_latest(reg), content_type="text/plain")
+        status = await fleet_status(conn, request.app[FLEET], request.app[CLOCK]())
+    return web.Response(body=render(status), content_type="text/plain")

@@ -72,6 +72,8 @@ class NatsCluster:
     #: a file every node includes (per-device users: `provisioning.brokers.NatsAdmin`); with it,
     #: `mqtt_user`/`mqtt_password` are also the NATS client credentials of `wait_ready`
     include: Path | None = None
+    #: replicas of the JetStream consumer behind each QoS 1 MQTT subscription (see _config)
+    mqtt_consumer_replicas: int = 1
 
     def __post_init__(self) -> None:
         ports = free_ports(3 * self.size)
@@ -91,7 +93,14 @@ class NatsCluster:
                 f"cluster {{ name: lk, listen: 127.0.0.1:{node.route_port}, routes: [{routes}] }}",
                 # devices: MQTT 3.1.1; QoS 1 sessions and retained messages live in JetStream,
                 # replicated on 3 nodes; ack_wait is the redelivery time of an unacked QoS 1
+                # every QoS 1 subscription of a persistent session is a JetStream consumer; at 3
+                # replicas each is a Raft group, and 2,000 lockers x 4 subscriptions made the
+                # cluster refuse subscriptions for minutes. One replica: a node's death loses
+                # only the delivery state of its consumers (the messages stay in the R3 stream),
+                # which the protocol recovers anyway: devices resend unconfirmed events, the hub
+                # re-sends unanswered commands, the trust bundle is retained.
                 f"mqtt {{ listen: 127.0.0.1:{node.mqtt_port}, stream_replicas: {min(3, self.size)},"
+                f" consumer_replicas: {min(self.mqtt_consumer_replicas, self.size)},"
                 " ack_wait: 30s, max_ack_pending: 1024 }",
                 "max_payload: 2MB",
                 # nats-server resolves an include relative to the config file's folder

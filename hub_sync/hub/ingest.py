@@ -11,6 +11,8 @@ Alarms (table `alarms`, one open row per device and kind):
 - `GAP`: a device's `base` is above what the hub stored: the hub lost events (restored backup).
 - `SEQ_BACKWARDS`: an event re-uses a stored seq with other content: the device's outbox went
   back (restored or tampered database). The stored event stays.
+- `DUPLICATE_EVENT`: an event (its transaction id) is stored a second time under another seq:
+  the device re-inserted outbox rows. Both are stored (the seqs differ); the alarm says which.
 Identical duplicates (redelivery after a worker or node died) are only counted.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +28,7 @@ from hub_sync.hub.db import Conn
 from hub_sync.protocol.wire import EventBatch, OutboxEvent, canonical_json
 
 Key = tuple[str, str]
+KPI_KIND = "kpi.snapshot"
 
 
 @dataclass
@@ -101,7 +105,10 @@ async def apply_events(conn: Conn, batches: Sequence[EventBatch], now: float) ->
         out.duplicates = len(others)
         if others:
             await _check_duplicates(conn, others, rows, out)
-        await _advance(conn, through, keys)
+        repeats = Counter((k[0], k[1]) for k in others)
+        await _advance(conn, through, keys, repeats)
+        await _keep_kpis(conn, [(k, rows[k]) for k in inserted if rows[k].kind == KPI_KIND])
+        await _check_transactions(conn, inserted, rows, out)
         out.through = {k: through[k] for k in keys}
         await raise_alarms(conn, out.alarms, now)
     return out
@@ -127,8 +134,45 @@ async def _check_duplicates(
             out.alarms.append((*key3[:2], "SEQ_BACKWARDS", f"seq {key3[2]} re-used"))
 
 
-async def _advance(conn: Conn, through: dict[Key, int], keys: list[Key]) -> None:
-    """Move each device's `through_seq` over the contiguous run stored after it."""
+async def _check_transactions(
+    conn: Conn,
+    inserted: set[tuple[str, str, int]],
+    rows: dict[tuple[str, str, int], OutboxEvent],
+    out: Applied,
+) -> None:
+    """DUPLICATE_EVENT: a newly stored event's transaction id already stored under another seq."""
+    if not inserted:
+        return
+    keys = list(inserted)
+    found = await conn.fetch(
+        "SELECT DISTINCT k.f, k.d, k.t FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::bigint[]) AS k(f, d, t, s) JOIN events e ON e.fleet = k.f AND e.device = k.d"
+        " AND e.transaction_id = k.t AND e.seq <> k.s",
+        [k[0] for k in keys], [k[1] for k in keys], [rows[k].transaction_id for k in keys],
+        [k[2] for k in keys],
+    )  # fmt: skip
+    seen: set[Key] = set()
+    for r in found:
+        if (r["f"], r["d"]) not in seen:
+            seen.add((r["f"], r["d"]))
+            out.alarms.append((r["f"], r["d"], "DUPLICATE_EVENT", f"transaction {r['t'][:64]}"))
+
+
+async def _keep_kpis(conn: Conn, stored: list[tuple[tuple[str, str, int], OutboxEvent]]) -> None:
+    """Each locker's newest `kpi.snapshot` body onto its `devices` row (an older one never wins)."""
+    if stored:
+        await conn.executemany(
+            "UPDATE devices SET kpi = $3::jsonb, kpi_seq = $4, kpi_at = $5"
+            " WHERE fleet = $1 AND device = $2 AND kpi_seq < $4",
+            [(f, d, json.dumps(e.body), seq, e.created_at) for (f, d, seq), e in stored],
+        )
+
+
+async def _advance(
+    conn: Conn, through: dict[Key, int], keys: list[Key], repeats: Counter[Key]
+) -> None:
+    """Move each device's `through_seq` over the contiguous run stored after it, and count the
+    seqs it sent again (`duplicates`: redeliveries and resends after a lost confirm)."""
     runs = await conn.fetch(
         "SELECT k.f, k.d, max(e.seq) AS top FROM unnest($1::text[], $2::text[], $3::bigint[])"
         " AS k(f, d, t) JOIN LATERAL (SELECT seq, seq - row_number() OVER (ORDER BY seq) AS g"
@@ -139,7 +183,9 @@ async def _advance(conn: Conn, through: dict[Key, int], keys: list[Key]) -> None
     for r in runs:
         through[(r["f"], r["d"])] = int(r["top"])
     await conn.execute(
-        "UPDATE devices SET through_seq = x.t FROM unnest($1::text[], $2::text[], $3::bigint[])"
-        " AS x(f, d, t) WHERE devices.fleet = x.f AND devices.device = x.d",
+        "UPDATE devices SET through_seq = x.t, duplicates = devices.duplicates + x.n"
+        " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS x(f, d, t, n)"
+        " WHERE devices.fleet = x.f AND devices.device = x.d",
         [k[0] for k in keys], [k[1] for k in keys], [through[k] for k in keys],
+        [repeats[k] for k in keys],
     )  # fmt: skip

@@ -48,12 +48,19 @@ def trust_of_state(state: Mapping[str, Any]) -> tuple[int | None, float | None]:
     return (version if ok_v else None), (float(issued) if ok_i and issued is not None else None)
 
 
+def snapshot_of(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The device's snapshot inside a retained `state` message (`{..header, "state": {..},
+    "outbox": {"depth", "oldest_created_at"}}`, docs/protocol.md); `{}` when it has none."""
+    inner = message.get("state")
+    return inner if isinstance(inner, Mapping) else {}
+
+
 async def record_states(conn: Conn, states: Sequence[tuple[str, str, bytes]], now: float) -> None:
-    """Keep each device's latest state snapshot and the trust bundle it reports."""
+    """Keep each device's latest state message and the trust bundle its snapshot reports."""
     rows = []
     for fleet, device, payload in states:
         obj = loads_strict(payload)
-        version, issued = trust_of_state(obj)
+        version, issued = trust_of_state(snapshot_of(obj))
         rows.append((fleet, device, json.dumps(obj), now, version, issued))
     if rows:
         await conn.executemany(

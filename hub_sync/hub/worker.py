@@ -70,6 +70,9 @@ class WorkerSettings:
     mqtt: Sequence[tuple[str, int]]
     dsn: str
     batch: int = 500
+    #: how long a pull waits for its batch to fill once a message is there (nats-py's fetch
+    #: waits until the batch is full or this ends): the latency a lone reply or event gets
+    fetch_wait_s: float = 0.1
     ack_wait_s: float = 30.0
     replicas: int = 3
     mqtt_username: str | None = None
@@ -192,6 +195,10 @@ class FleetWorker:
         self.mqtt: MqttConnection | None = None
         self.mqtt_ready = asyncio.Event()
         self.started = asyncio.Event()
+        #: the fleet's stream and consumer exist and MQTT is up: what devices publish from now on
+        #: is captured (before the stream exists, NATS captures nothing: a fresh fleet's first
+        #: statuses would be lost)
+        self.consuming = asyncio.Event()
         self.client_id = f"hub-{settings.fleet}-{secrets.token_hex(4)}"
 
     async def run(self, pool: asyncpg.Pool) -> None:
@@ -211,9 +218,10 @@ class FleetWorker:
                 lambda: js.pull_subscribe_bind(f"hub-{self.s.fleet}", stream_name(self.s.fleet))
             )
             await self.mqtt_ready.wait()
+            self.consuming.set()
             while True:
                 try:
-                    msgs = await sub.fetch(self.s.batch, timeout=1.0)
+                    msgs = await sub.fetch(self.s.batch, timeout=self.s.fetch_wait_s)
                 except (NatsTimeout, TimeoutError):
                     continue
                 except nats.errors.Error as err:
@@ -277,22 +285,26 @@ class FleetWorker:
             self.stats.alarms[kind] += 1
 
     async def _confirm(self, batches: list[EventBatch], applied: Applied) -> None:
+        """Publish a hub-signed confirm per device, after the commit, at QoS 0 without waiting.
+
+        A device accepts a confirm only for a message of its current connection, so a confirm
+        the broker queued for a device that went away is refused as stale when it comes back:
+        QoS 1 would buy nothing, and cost a replicated JetStream write per confirm on NATS. A
+        lost confirm only delays: the device resends after `confirm_timeout_s` and this worker
+        finds the events stored and confirms again."""
         last = {(b.header.fleet, b.header.device): b.header.message_id for b in batches}
-        futures = []
         conn = self.mqtt
+        if conn is None:
+            return
         for (fleet, device), seq in applied.through.items():
             in_reply_to = last[fleet, device]
             sig = sign_confirm(self._key, fleet=fleet, device=device, through_seq=seq,
                                in_reply_to=in_reply_to)  # fmt: skip
             header = Header("confirm", new_message_id(), fleet, device, self._clock())
             payload = encode_confirm(Confirm(header, seq, in_reply_to, sig))
-            if conn is not None:
-                futures.append(conn.publish_future(Topics(fleet, device).confirm, payload))
-        self.stats.confirms += len(futures)
-        if futures:  # a lost confirm only delays: the device resends and gets it again
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
-                    await asyncio.gather(*futures, return_exceptions=True)
+            with contextlib.suppress(MqttError):  # not connected: the device will resend
+                await conn.publish(Topics(fleet, device).confirm, payload, qos=0)
+            self.stats.confirms += 1
 
     async def send_pending(self, devices: Sequence[str | None]) -> int:
         """Publish due commands (to `devices` that just came online, or `[None]`: every due one)."""

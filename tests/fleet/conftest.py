@@ -30,6 +30,7 @@ from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
 from hub_sync.hub.cluster import ClusterError, NatsCluster, wait_ready
 from hub_sync.hub.db import create_database, drop_database, migrate
+from hub_sync.protocol.wire import Header, encode, new_message_id
 from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys
 
 PG_SERVER = os.environ.get("HUB_TEST_PG", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
@@ -141,6 +142,15 @@ def fleet_device(tmp_path: Path, name: str, port: int) -> RunningDevice:
     device = ReferenceDevice(tmp_path / f"{name}.db")
     sync = DeviceSync(settings, device, device, device, command_keys=hub_keys, clock=time.time)
     return RunningDevice(device, sync)
+
+
+def state_message(
+    device: str, snapshot: dict[str, object], *, depth: int = 0, oldest: float | None = None
+) -> bytes:
+    """A retained `state` message as `Publisher._maybe_state` builds it (wire form)."""
+    header = Header("state", new_message_id(), FLEET, device, time.time())
+    return encode(header, {"state": snapshot, "outbox": {"depth": depth,
+                                                         "oldest_created_at": oldest}})  # fmt: skip
 
 
 async def stop_hub_tasks(tasks: list[asyncio.Task[None]], pool: asyncpg.Pool) -> None:

@@ -74,7 +74,7 @@ async def hub(cluster: NatsCluster, dsn: str, tmp_path: Path) -> AsyncIterator[H
                for i, n in enumerate(("d1", "d2"))}  # fmt: skip
     async with aiohttp.ClientSession() as http:
         try:
-            await asyncio.wait_for(worker.mqtt_ready.wait(), 30)
+            await asyncio.wait_for(worker.consuming.wait(), 30)
             yield Hub(http, f"http://127.0.0.1:{port}", pool, keys, devices)
         finally:
             await stop_devices(list(devices.values()))
