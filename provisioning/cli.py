@@ -133,6 +133,7 @@ def _add_keys(parser: argparse.ArgumentParser) -> None:
     for cmd in (root, issuing):
         cmd.add_argument("--out-dir", type=Path, default=Path())
         cmd.add_argument("--kind", choices=keyfiles.KEY_KINDS, default="es256")
+        add_passphrase_arg(cmd, writes=True)
     root.add_argument("--name", default="root-primary")
     root.set_defaults(handler=_keys_root_create)
     issuing.add_argument("--name", default="issuing")
@@ -152,6 +153,7 @@ def _add_bundle(parser: argparse.ArgumentParser) -> None:
     sign.add_argument("--valid-hours", type=float, default=168.0, help="until next_update")
     sign.add_argument("--at", help="issue time, ISO 8601 (default: now)")
     sign.add_argument("--out", type=Path, required=True)
+    add_passphrase_arg(sign)
     sign.set_defaults(handler=_bundle_sign)
 
 
@@ -172,6 +174,7 @@ def _add_token(parser: argparse.ArgumentParser) -> None:
     issue.add_argument("--compartment", type=int)
     issue.add_argument("--holder-pub", type=Path, help="holder public key (PEM, P-256)")
     issue.add_argument("--at", help="issue time, ISO 8601 (default: now)")
+    add_passphrase_arg(issue)
     issue.set_defaults(handler=_token_issue)
     delegate = cmds.add_parser("delegate", help="mint a delegate token for the same order")
     delegate.add_argument("--key", type=Path, required=True)
@@ -179,6 +182,7 @@ def _add_token(parser: argparse.ArgumentParser) -> None:
     delegate.add_argument("--token", required=True, help="LK1: string, or @FILE")
     delegate.add_argument("--holder-pub", type=Path)
     delegate.add_argument("--at")
+    add_passphrase_arg(delegate)
     delegate.set_defaults(handler=_token_delegate)
     render = cmds.add_parser("render", help="write a payload as QR (ECC M, alphanumeric)")
     render.add_argument("payload", help="LK1:/LK1L: string, or @FILE")
@@ -197,7 +201,20 @@ def _add_wallet(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--token", required=True, help="LK1: string, or @FILE")
     live.add_argument("--holder-key", type=Path, required=True)
     live.add_argument("--at", help="ISO 8601 (default: now)")
+    add_passphrase_arg(live)
     live.set_defaults(handler=_wallet_live)
+
+
+def add_passphrase_arg(cmd: argparse.ArgumentParser, *, writes: bool = False) -> None:
+    """`--passphrase-file`: the one way every command takes a key passphrase (besides the
+    variable LOCKER_ADMIN_PASSPHRASE and a prompt), never as a value on the command line."""
+    what = (
+        "encrypt the new private key with the passphrase in FILE (or in "
+        "$LOCKER_ADMIN_PASSPHRASE); without either the key is written unencrypted"
+        if writes
+        else "passphrase of an encrypted private key (else $LOCKER_ADMIN_PASSPHRASE, else a prompt)"
+    )
+    cmd.add_argument("--passphrase-file", type=Path, metavar="FILE", help=what)
 
 
 def parse_time(text: str | None) -> float:
@@ -231,7 +248,8 @@ def _holder_public(path: Path | None) -> ec.EllipticCurvePublicKey | None:
 def _keys_root_create(args: argparse.Namespace) -> int:
     key = keyfiles.generate_key(args.kind)
     out: Path = args.out_dir
-    keyfiles.write_key_pair(out / f"{args.name}.key.pem", out / f"{args.name}.pub.pem", key)
+    secret = keyfiles.passphrase_if_given(args.passphrase_file)
+    keyfiles.write_key_pair(out / f"{args.name}.key.pem", out / f"{args.name}.pub.pem", key, secret)
     print(out / f"{args.name}.pub.pem")
     return 0
 
@@ -246,7 +264,8 @@ def _keys_issuing_create(args: argparse.Namespace) -> int:
         start,
         start + int(args.valid_days * 86400),
     )
-    keyfiles.write_key_pair(out / f"{args.name}.key.pem", out / f"{args.name}.pub.pem", key)
+    secret = keyfiles.passphrase_if_given(args.passphrase_file)
+    keyfiles.write_key_pair(out / f"{args.name}.key.pem", out / f"{args.name}.pub.pem", key, secret)
     keyfiles.write_descriptor(out / f"{args.name}.json", entry)
     print(out / f"{args.name}.json")
     return 0
@@ -261,7 +280,7 @@ def _bundle_sign(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise ProvisioningError(f"{args.revoked_file}: a line is not hex") from err
     data = mint.build_bundle(
-        keyfiles.load_private_key(args.root),
+        keyfiles.load_private_key(args.root, args.passphrase_file),
         [keyfiles.load_descriptor(path) for path in args.issuing],
         version=args.version,
         now=parse_time(args.at),
@@ -287,7 +306,7 @@ def _entry_path(key: Path, entry: Path | None) -> Path:
 
 
 def _token_issue(args: argparse.Namespace) -> int:
-    key = keyfiles.load_private_key(args.key)
+    key = keyfiles.load_private_key(args.key, args.passphrase_file)
     entry = keyfiles.load_descriptor(_entry_path(args.key, args.entry))
     purpose, now = Purpose(args.purpose or Purpose.PICKUP), parse_time(args.at)
     hold_s = args.hold_hours * 3600
@@ -310,7 +329,7 @@ def _token_issue(args: argparse.Namespace) -> int:
 
 
 def _token_delegate(args: argparse.Namespace) -> int:
-    key = keyfiles.load_private_key(args.key)
+    key = keyfiles.load_private_key(args.key, args.passphrase_file)
     entry = keyfiles.load_descriptor(_entry_path(args.key, args.entry))
     holder = _holder_public(args.holder_pub)
     token = _text_arg(args.token)
@@ -340,6 +359,7 @@ def _wallet_keygen(args: argparse.Namespace) -> int:
 
 
 def _wallet_live(args: argparse.Namespace) -> int:
-    holder = wallet.Wallet(_text_arg(args.token), wallet.load_holder_key(args.holder_key))
+    holder_key = wallet.load_holder_key(args.holder_key, args.passphrase_file)
+    holder = wallet.Wallet(_text_arg(args.token), holder_key)
     print(holder.live_code(parse_time(args.at)))
     return 0

@@ -1,5 +1,7 @@
 """`locker-admin fleet status --dsn ... --fleet F [--json]`: the fleet hub's view of its lockers.
 
+(`locker-admin fleet init` is provisioning/fleet_init.py.)
+
 Read from the hub's PostgreSQL database (hub_sync/fleet/status.py, the same numbers as the hub's
 `/metrics`): per locker online or offline for how long, events stored, outbox depth, occupancy,
 installed trust bundle and its age, open alarms and unanswered commands; per fleet orders, events
@@ -19,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub_sync.fleet.status import FleetStatus, fleet_status
+from provisioning import fleet_init
 
 
 def _age(seconds: float | None) -> str:
@@ -72,7 +75,10 @@ def main(argv: list[str]) -> int:
     st.add_argument("--dsn", required=True, help="PostgreSQL DSN of the hub database")
     st.add_argument("--fleet", required=True)
     st.add_argument("--json", action="store_true")
+    fleet_init.add_args(sub.add_parser("init", help="create the fleet's keys, all encrypted"))
     ns = p.parse_args(argv)
+    if ns.cmd == "init":
+        return fleet_init.run(ns)
     try:
         status = asyncio.run(_load(ns.dsn, ns.fleet))
     except (OSError, asyncpg.PostgresError) as err:
