@@ -32,6 +32,7 @@ from agent.evidence.cli import add_evidence_commands, evidence_command
 from agent.identity.cli import add_identity_commands, mdoc_check
 from agent.identity.simulated_wallet import SimulatedWalletLink
 from agent.logs import setup_logging
+from agent.sd_notify import Notifier
 from agent.store.db import Database, schema_version_of_code
 from agent.support_cli import add_support_commands, scan_files, token_check
 from hardware.camera_sim import SimulatedCamera
@@ -103,13 +104,19 @@ async def _serve(
 ) -> None:
     stop = asyncio.Event()
     _install_stop_signals(stop)
+    systemd = Notifier()  # a no-op unless systemd started us (Type=notify, deploy/)
+    watchdog = asyncio.create_task(systemd.feed_watchdog(), name="agent.systemd-watchdog")
     try:
         await agent.start()
         if on_started is not None:
             await on_started(agent)
+        systemd.notify(f"READY=1\nSTATUS=serving on {agent.url}")
         await agent.serve(stop)
     finally:
+        systemd.notify("STOPPING=1")
+        watchdog.cancel()
         await agent.stop()
+        systemd.close()
 
 
 async def _run(config: AgentConfig) -> int:

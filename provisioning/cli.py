@@ -18,7 +18,7 @@ from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.typed_codes import code_lookup_key
 from hub_sync.commands import CODE_SCHEME
-from provisioning import enroll, evidence_cli, keyfiles, mint, qr, wallet
+from provisioning import enroll, evidence_cli, keyfiles, mint, qr, rotation, wallet
 from provisioning.errors import ExitStatus, ProvisioningError
 
 _EPILOG = "exit statuses:\n" + "\n".join(
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wallet(areas.add_parser("wallet", help="reference phone wallet (live codes)"))
     _add_device(areas.add_parser("device", help="enroll a device; typed-code digests; certs"))
     evidence_cli.add_evidence(areas.add_parser("evidence", help="verify C2PA evidence photos"))
+    rotate = areas.add_parser("rotate", help="rotate keys on every enrolled locker (--all)")
+    rotation.add_args(rotate, one=False)
+    rotate.set_defaults(handler=rotation.run_all)
     hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub_cli)")
     hub.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -92,6 +95,9 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
     pin = cmds.add_parser("hash-pin", help="the [[staff]] pin_hash of a PIN read from stdin")
     pin.set_defaults(handler=_device_hash_pin)
     evidence_cli.add_device_commands(cmds)
+    code_key = cmds.add_parser("rotate-code-key", help="rotate a locker's typed-code key (a step)")
+    rotation.add_args(code_key, one=True)
+    code_key.set_defaults(handler=rotation.run_one)
 
 
 def _device_enroll(args: argparse.Namespace) -> int:
