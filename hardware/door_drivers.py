@@ -47,6 +47,8 @@ class SimulatorDoorSettings:
     """Number of doors, numbered 1..door_count."""
     pulse_ms: int = 0
     """Simulated latch pulse length in milliseconds (0: instantaneous)."""
+    auto_close_s: float | None = None
+    """A door that opened closes by itself after this many seconds (None: when told)."""
 
     def __post_init__(self) -> None:
         _require(self.door_count >= 1, "door_count", "a locker has at least one door")
@@ -220,7 +222,11 @@ def make_door_driver(settings: DoorDriverSettings) -> tuple[DoorController, Door
     if isinstance(settings, SimulatorDoorSettings):
         from hardware.doors_sim import SimulatedLocker
 
-        locker = SimulatedLocker(settings.door_count, relay_pulse_s=settings.pulse_ms / 1000)
+        locker = SimulatedLocker(
+            settings.door_count,
+            relay_pulse_s=settings.pulse_ms / 1000,
+            auto_close_s=settings.auto_close_s,
+        )
         return locker, locker
     if isinstance(settings, GpioDoorSettings):
         _require_library("gpiod", "gpio")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,9 +17,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agent.errors import AgentError
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
-from agent.tokens.typed_codes import code_lookup_key
+from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
 from hub_sync.commands import CODE_SCHEME
-from provisioning import enroll, evidence_cli, keyfiles, mint, qr, rotation, wallet
+from provisioning import (
+    code_key_rotation,
+    enroll,
+    evidence_cli,
+    keyfiles,
+    mint,
+    qr,
+    rotate_all,
+    wallet,
+)
 from provisioning.errors import ExitStatus, ProvisioningError
 
 _EPILOG = "exit statuses:\n" + "\n".join(
@@ -74,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(areas.add_parser("device", help="enroll a device; typed-code digests; certs"))
     evidence_cli.add_evidence(areas.add_parser("evidence", help="verify C2PA evidence photos"))
     rotate = areas.add_parser("rotate", help="rotate keys on every enrolled locker (--all)")
-    rotation.add_args(rotate, one=False)
-    rotate.set_defaults(handler=rotation.run_all)
+    rotate_all.add_args(rotate)
+    rotate.set_defaults(handler=rotate_all.run_all)
     hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub_cli)")
     hub.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -92,12 +102,17 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
     digest = cmds.add_parser("code-digest", help="order.upsert digest of a typed code (stdin)")
     digest.add_argument("--key-file", type=Path, required=True, help="the device's typed-code.key")
     digest.set_defaults(handler=_device_code_digest)
+    new_code = cmds.add_parser("new-code", help="a new typed code and its order.upsert digest")
+    new_code.add_argument(
+        "--key-file", type=Path, required=True, help="the device's typed-code.key"
+    )
+    new_code.set_defaults(handler=_device_new_code)
     pin = cmds.add_parser("hash-pin", help="the [[staff]] pin_hash of a PIN read from stdin")
     pin.set_defaults(handler=_device_hash_pin)
     evidence_cli.add_device_commands(cmds)
     code_key = cmds.add_parser("rotate-code-key", help="rotate a locker's typed-code key (a step)")
-    rotation.add_args(code_key, one=True)
-    code_key.set_defaults(handler=rotation.run_one)
+    code_key_rotation.add_args(code_key)
+    code_key.set_defaults(handler=code_key_rotation.run_one)
 
 
 def _device_enroll(args: argparse.Namespace) -> int:
@@ -120,6 +135,15 @@ def _device_code_digest(args: argparse.Namespace) -> int:
     except AgentError as err:
         raise ProvisioningError("not an 8-character typed code", ExitStatus.INPUT_INVALID) from err
     print(json.dumps({"scheme": CODE_SCHEME, "digest": digest}))
+    return int(ExitStatus.OK)
+
+
+def _device_new_code(args: argparse.Namespace) -> int:
+    """What an order system does: a random code for the customer, its digest for the locker."""
+    key = enroll.read_code_key(args.key_file)
+    code = new_typed_code(random.SystemRandom())
+    digest = code_lookup_key(code, key)
+    print(json.dumps({"code": display_code(code), "scheme": CODE_SCHEME, "digest": digest}))
     return int(ExitStatus.OK)
 
 

@@ -1,11 +1,11 @@
-"""Rotating keys: the typed-code key of a locker, and `locker-admin rotate --all` for the fleet.
+"""Rotating a locker's typed-code key (docs/provisioning.md, "Rotating keys").
 
-**Typed-code keys** (docs/provisioning.md, "Rotating keys"). Decision: the old key is kept until
-the codes made with it have expired; outstanding codes are not re-keyed, because nobody can: the
-hub keeps only a code's digest (the code exists once, in the answer to the order call) and the
-locker only the digest the hub sent. So the key file is a ring, current key first; the locker
-looks a typed code up under every key in it (agent/code_key_ring.py) and picks up a new file
-while running. Three steps per locker, each a new `<enrolled>/<locker>/typed-code.key`:
+Decision: the old key is kept until the codes made with it have expired; outstanding codes are
+not re-keyed, because nobody can: the hub keeps only a code's digest (the code exists once, in
+the answer to the order call) and the locker only the digest the hub sent. So the key file is a
+ring, current key first; the locker looks a typed code up under every key in it
+(agent/code_key_ring.py) and picks up a new file while running. Three steps per locker, each a
+new `<enrolled>/<locker>/typed-code.key`:
 
     stage     OLD, NEW   copy the file to the locker: it accepts codes under both keys
     activate  NEW, OLD   the hub mints new codes with NEW (it uses the first key)
@@ -13,13 +13,8 @@ while running. Three steps per locker, each a new `<enrolled>/<locker>/typed-cod
 
 The locker is never restarted and keeps every event; a code is always looked up under the key
 it was made with. `rotation.json` beside the key records the step and its time, so `retire`
-refuses to run before the old codes can have expired.
-
-**`rotate --all`** runs one or more `RotationTask`s over every enrolled locker with a progress
-bar and a summary table. A task is a name and a function that rotates one locker and returns a
-short outcome, raising `ProvisioningError` for a failure that should be reported for that locker
-while the run goes on. `tasks_for` lists the tasks a run does: the device-credential rotation of
-the enrollment tools is added there (one line) the same way.
+refuses to run before the old codes can have expired. `locker-admin rotate --all` runs a step on
+every enrolled locker (provisioning/rotate_all.py).
 """
 
 from __future__ import annotations
@@ -29,13 +24,8 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from agent.tokens.typed_codes import code_key_id, parse_code_keys
 from provisioning.errors import ExitStatus, ProvisioningError
@@ -120,78 +110,8 @@ def rotate_code_key(
     raise ProvisioningError(f"unknown step {step!r} (use {', '.join(STEPS)})", ExitStatus.USAGE)
 
 
-# -- rotate --all ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RotationTask:
-    """One kind of credential to rotate on every locker: `rotate(locker)` returns a short
-    outcome, or raises ProvisioningError (reported for that locker; the run goes on)."""
-
-    name: str
-    rotate: Callable[[str], str]
-
-
-@dataclass(slots=True)
-class RotationReport:
-    outcomes: dict[tuple[str, str], str] = field(default_factory=dict)  # (task, locker) -> text
-    failed: list[tuple[str, str]] = field(default_factory=list)
-
-
-def enrolled_lockers(enrolled: Path) -> list[str]:
-    """The lockers with a typed-code key under `enrolled`, sorted."""
-    if not enrolled.is_dir():
-        raise ProvisioningError(f"{enrolled} is not a folder", ExitStatus.INPUT_UNREADABLE)
-    return sorted(p.name for p in enrolled.iterdir() if (p / CODE_KEY_FILE).is_file())
-
-
-def tasks_for(ns: argparse.Namespace) -> list[RotationTask]:
-    """The tasks of a `rotate --all` run (add the device-credential rotation here)."""
-    now, max_hold_s = time.time(), ns.max_hold_hours * 3600
-
-    def code_key(locker: str) -> str:
-        return rotate_code_key(
-            ns.enrolled / locker, ns.step, now=now, max_hold_s=max_hold_s, force=ns.force
-        )
-
-    return [RotationTask(f"typed-code key: {ns.step}", code_key)]
-
-
-def rotate_all(
-    lockers: Sequence[str], tasks: Sequence[RotationTask], console: Console
-) -> RotationReport:
-    """Run every task on every locker with a progress bar per task."""
-    report = RotationReport()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        for task in tasks:
-            bar = progress.add_task(task.name, total=len(lockers))
-            for locker in lockers:
-                try:
-                    report.outcomes[(task.name, locker)] = task.rotate(locker)
-                except ProvisioningError as err:
-                    report.outcomes[(task.name, locker)] = f"FAILED: {err}"
-                    report.failed.append((task.name, locker))
-                progress.advance(bar)
-    return report
-
-
-def render(report: RotationReport, console: Console) -> None:
-    table = Table(title=f"rotation: {len(report.outcomes)} done, {len(report.failed)} failed")
-    for col in ("locker", "task", "outcome"):
-        table.add_column(col)
-    for (task, locker), outcome in sorted(report.outcomes.items(), key=lambda i: i[0][::-1]):
-        failed = (task, locker) in report.failed
-        table.add_row(locker, task, outcome, style="red" if failed else None)
-    console.print(table)
-
-
-def add_args(cmd: argparse.ArgumentParser, *, one: bool) -> None:
+def add_step_args(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--enrolled", type=Path, required=True, help="the hub's enrolled folder")
-    if one:
-        cmd.add_argument("--locker", required=True)
-    else:
-        cmd.add_argument("--all", action="store_true", required=True, help="every locker")
     cmd.add_argument("--step", choices=STEPS, required=True)
     cmd.add_argument(
         "--max-hold-hours",
@@ -202,6 +122,11 @@ def add_args(cmd: argparse.ArgumentParser, *, one: bool) -> None:
     cmd.add_argument("--force", action="store_true", help="retire before the wait is over")
 
 
+def add_args(cmd: argparse.ArgumentParser) -> None:
+    add_step_args(cmd)
+    cmd.add_argument("--locker", required=True)
+
+
 def run_one(ns: argparse.Namespace) -> int:
     outcome = rotate_code_key(
         ns.enrolled / ns.locker, ns.step, now=time.time(),
@@ -209,10 +134,3 @@ def run_one(ns: argparse.Namespace) -> int:
     )  # fmt: skip
     print(json.dumps({"locker": ns.locker, "step": ns.step, "outcome": outcome}))
     return int(ExitStatus.OK)
-
-
-def run_all(ns: argparse.Namespace) -> int:
-    console = Console()
-    report = rotate_all(enrolled_lockers(ns.enrolled), tasks_for(ns), console)
-    render(report, console)
-    return int(ExitStatus.FAILED) if report.failed else int(ExitStatus.OK)
