@@ -3,7 +3,8 @@
 (`locker-admin fleet init` is provisioning/fleet_init.py.)
 
 Read from the hub's PostgreSQL database (hub_sync/fleet/status.py, the same numbers as the hub's
-`/metrics`): per locker online or offline for how long, events stored, outbox depth, occupancy,
+`/metrics`): per locker online or offline for how long, last seen, agent version, events stored,
+outbox depth, occupancy,
 installed trust bundle and its age, open alarms and unanswered commands; per fleet orders, events
 by kind, dwell time and SLA. `--json` prints the same as one JSON object.
 """
@@ -38,7 +39,9 @@ def _age(seconds: float | None) -> str:
 
 def render(status: FleetStatus, console: Console) -> None:
     table = Table(title=f"fleet {status.fleet}: {len(status.lockers)} lockers")
-    for col in ("locker", "link", "events", "outbox", "doors used", "trust", "alarms", "commands"):
+    columns = ("locker", "link", "last seen", "agent", "events", "outbox", "doors used", "trust",
+               "alarms", "commands")  # fmt: skip
+    for col in columns:
         table.add_column(col)
     for lk in status.lockers:
         link = "online" if lk.online else f"offline {_age(lk.offline_s)}"
@@ -48,7 +51,7 @@ def render(status: FleetStatus, console: Console) -> None:
         if lk.pending_commands:
             cmds += f" (oldest {_age(lk.oldest_command_s)})"
         table.add_row(
-            lk.locker, link, str(lk.through_seq),
+            lk.locker, link, _age(lk.last_seen_s), lk.agent_version or "-", str(lk.through_seq),
             "-" if lk.outbox_depth is None else str(lk.outbox_depth), doors, trust,
             ", ".join(lk.alarms) or "-", cmds,
         )  # fmt: skip

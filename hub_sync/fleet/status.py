@@ -1,7 +1,8 @@
 """Fleet status and KPIs from the hub's database: for `/metrics` and `locker-admin fleet status`.
 
-Per locker: online, offline for, events stored, outbox depth and occupancy (from its state),
-installed trust bundle and its age, open alarms, unanswered commands and the oldest one's age.
+Per locker: online, offline for, last seen (its last status or state message), agent version,
+events stored, outbox depth and occupancy (from its state), installed trust bundle and its age,
+open alarms, unanswered commands and the oldest one's age.
 Per fleet: the same summed, orders by state, events by kind (collected, returned, expired, ...),
 dwell time (announce → collected) and SLA adherence (collected within the promised hold).
 """
@@ -29,6 +30,8 @@ class LockerStatus:
     alarms: list[str]
     pending_commands: int
     oldest_command_s: float | None
+    last_seen_s: float | None = None  # seconds since its last status or state message
+    agent_version: str | None = None
 
 
 @dataclass
@@ -46,6 +49,17 @@ class FleetStatus:
         return asdict(self)
 
 
+def _agent_version(state: str | None) -> str | None:
+    versions = json.loads(state).get("versions") if state else None
+    agent = versions.get("agent") if isinstance(versions, dict) else None
+    return agent if isinstance(agent, str) else None
+
+
+def _ago(now: float, *times: float | None) -> float | None:
+    seen = [t for t in times if t is not None]
+    return now - max(seen) if seen else None
+
+
 def _state_numbers(state: str | None) -> tuple[int | None, int | None, int | None]:
     if not state:
         return None, None, None
@@ -61,7 +75,7 @@ def _state_numbers(state: str | None) -> tuple[int | None, int | None, int | Non
 async def fleet_status(conn: Conn, fleet: str, now: float) -> FleetStatus:
     devices = await conn.fetch(
         "SELECT device, online, offline_since, through_seq, state::text AS state, trust_version,"
-        " trust_issued_at FROM devices WHERE fleet = $1 ORDER BY device",
+        " trust_issued_at, status_at, state_at FROM devices WHERE fleet = $1 ORDER BY device",
         fleet,
     )
     alarms = await conn.fetch(
@@ -89,6 +103,8 @@ async def fleet_status(conn: Conn, fleet: str, now: float) -> FleetStatus:
                 trust_age_s=None if d["trust_issued_at"] is None else now - d["trust_issued_at"],
                 alarms=sorted(by_device.get(d["device"], [])), pending_commands=n,
                 oldest_command_s=None if oldest is None else now - oldest,
+                last_seen_s=_ago(now, d["status_at"], d["state_at"]),
+                agent_version=_agent_version(d["state"]),
             )
         )  # fmt: skip
     status = FleetStatus(fleet, lockers)

@@ -32,7 +32,8 @@ async def test_fleet_status_shows_each_locker_its_alarms_and_the_json_has_the_sa
         events = tuple(OutboxEvent(s, "sim.event", f"t{s}", {}, 1.0) for s in range(1, 8))
         await apply_events(conn, [EventBatch(header, 0, events)], 5.0)
         state = {"outbox_depth": 3, "doors": [{"occupied": True}, {"occupied": False}],
-                 "trust": {"version": 4, "issued_at": 1.0}}  # fmt: skip
+                 "trust": {"version": 4, "issued_at": 1.0},
+                 "versions": {"agent": "0.9.1", "schema": 12}}  # fmt: skip
         await record_states(conn, [(FLEET, "d1", json.dumps(state).encode())], 5.0)
         off = Status(Header("status", new_message_id(), FLEET, "d2", 1.0), online=False)
         await record_statuses(conn, [off], 5.0)
@@ -45,6 +46,9 @@ async def test_fleet_status_shows_each_locker_its_alarms_and_the_json_has_the_sa
     by = {lk["locker"]: lk for lk in status["lockers"]}
     assert (by["d1"]["through_seq"], by["d1"]["outbox_depth"], by["d1"]["occupied"]) == (7, 3, 1)
     assert by["d1"]["trust_version"] == 4
+    assert by["d1"]["agent_version"] == "0.9.1"
+    assert by["d1"]["last_seen_s"] is not None  # its state message
+    assert by["d1"]["trust_age_s"] > 0
     assert by["d2"]["alarms"] == ["SEQ_BACKWARDS"]
     assert status["events"] == {"sim.event": 7}
     table = await asyncio.to_thread(_admin, "--dsn", dsn, "--fleet", FLEET)
@@ -52,6 +56,7 @@ async def test_fleet_status_shows_each_locker_its_alarms_and_the_json_has_the_sa
     assert "SEQ_BACKWARDS" in table.stdout
     assert "1/2" in table.stdout
     assert "v4" in table.stdout
+    assert "0.9.1" in table.stdout
 
 
 def test_fleet_status_without_a_database_is_one_line_and_exit_1() -> None:
