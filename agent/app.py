@@ -27,6 +27,7 @@ from agent.app_metrics import (
 )
 from agent.app_services import Ports, Services, build_services
 from agent.audit import DeviceKey, device_key_path, load_or_create_device_key
+from agent.audit_rotation import finish_interrupted_rotation, rotate_device_key
 from agent.clock import Clock, SystemClock
 from agent.code_key_ring import TypedCodeKeyRing
 from agent.config import AgentConfig
@@ -134,6 +135,7 @@ class Agent:
         await self.hardware.controller.start()  # all relays off before anything else
         await self._recover(now)
         self.typed_code_keys = await self._typed_code_keys(now)
+        await finish_interrupted_rotation(self.db, device_key_path(self.config))
         device_key = await asyncio.to_thread(
             load_or_create_device_key, device_key_path(self.config)
         )
@@ -291,6 +293,13 @@ class Agent:
             remote_open=services.staff.open_for_hub,
             default_hold_s=self.config.hold.default_hours * 3600,
             returns=services.returns,
+            rotate_key=partial(
+                rotate_device_key,
+                self.db,
+                services.audit,
+                device_key_path(self.config),
+                self.clock,
+            ),
         )
         sync = DeviceSync(
             settings,
