@@ -332,7 +332,7 @@ class Agent:
         providers = services.status.providers
         providers["storage"] = self.db.health.as_json
         ring = self._code_keys
-        providers["typed_codes"] = lambda: {"keys": ring.key_ids}  # ids, never the keys
+        providers["typed_code_keys"] = lambda: ring.key_ids  # ids, never the keys
         self.db.on_storage_recovered.append(self._storage_recovered)
         if self.scanner is not None:
             scanner = self.scanner

@@ -118,7 +118,7 @@ async def test_rotating_the_typed_code_key_of_a_running_locker(tmp_path: Path) -
         assert old_key.hex() not in device_file.read_text()
 
         status = await (await http.get(url + "/api/v1/status")).json()
-        assert status["typed_codes"] == {"keys": [code_key_id(new_key)]}
+        assert status["typed_code_keys"] == [code_key_id(new_key)]
     finally:
         stop.set()
         await serving

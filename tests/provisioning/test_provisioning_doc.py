@@ -78,6 +78,7 @@ def test_following_the_doc_serves_the_first_parcel_and_revokes_the_locker(tmp_pa
         hub.close()
     assert "order.loaded" in kinds
     assert "order.collected" in kinds
+    assert "audit.key_rotated" in kinds
     # every private key the doc made is encrypted at rest
     for key in (tmp_path / "fleet").rglob("*.key.pem"):
         assert key.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"), key
