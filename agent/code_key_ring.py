@@ -34,6 +34,7 @@ class TypedCodeKeyRing:
             raise ValueError("a key ring needs a key")
         self.path = path
         self._keys = keys
+        self._problem = ""  # the last unusable file's problem, logged once
 
     @property
     def current(self) -> bytes:
@@ -52,8 +53,11 @@ class TypedCodeKeyRing:
         try:
             keys = await asyncio.to_thread(secrets_at_rest.read_key_ring, self.path)
         except ConfigError as err:
-            _LOG.warning("typed-code key file not reloaded: %s", err)
+            if str(err) != self._problem:
+                _LOG.warning("typed-code key file not reloaded: %s", err)
+                self._problem = str(err)
             return False
+        self._problem = ""
         if keys is None or keys == self._keys:
             return False
         before = self.key_ids

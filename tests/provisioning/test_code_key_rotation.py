@@ -23,6 +23,7 @@ from hardware.doors_sim import SimulatedLocker
 from provisioning import enroll
 from provisioning.cli import main
 from provisioning.errors import ExitStatus
+from tests.agent.conftest import start_agent
 
 LOCKER = "LCK-ROT"
 HOUR = 3600.0
@@ -150,3 +151,18 @@ def test_rotate_all_shows_progress_and_a_summary(
     # staging twice fails per locker, is reported, and the run goes on
     assert _admin("rotate", "--all", "--enrolled", str(enrolled), "--step", "stage") == 1
     assert "5 failed" in capsys.readouterr().out
+
+
+async def test_an_unusable_key_file_leaves_the_ring_in_force(tmp_path: Path) -> None:
+    running = await start_agent(tmp_path / "data", seed=False, serve=False)
+    try:
+        ring = running.agent.typed_code_keys
+        assert ring is not None
+        before = ring.key_ids
+        ring.path.write_text("not hex\n")  # a half-copied or wrong file
+        assert not await ring.reload(running.agent.db, running.clock)
+        ring.path.write_text("")
+        assert not await ring.reload(running.agent.db, running.clock)
+        assert ring.key_ids == before  # codes keep working on the keys in force
+    finally:
+        await running.close()
