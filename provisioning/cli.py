@@ -18,7 +18,7 @@ from agent.errors import AgentError
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
-from hub_sync.commands import CODE_SCHEME
+from hub_sync.protocol.commands import CODE_SCHEME
 from provisioning import (
     code_key_rotation,
     enroll,
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _forward_to_hub(argv: list[str]) -> int:
     try:
-        hub_cli = importlib.import_module("hub_sync.hub_cli")
+        hub_cli = importlib.import_module("hub_sync.hub.reference.cli")
     except ImportError:
         print("hub tools not installed", file=sys.stderr)
         return int(ExitStatus.HUB_TOOLS_MISSING)
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = areas.add_parser("rotate", help="rotate keys on every enrolled locker (--all)")
     rotate_all.add_args(rotate)
     rotate.set_defaults(handler=rotate_all.run_all)
-    hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub_cli)")
+    hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub.reference.cli)")
     hub.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 

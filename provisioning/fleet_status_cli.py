@@ -2,7 +2,7 @@
 
 (`locker-admin fleet init` is provisioning/fleet_init.py.)
 
-Read from the hub's PostgreSQL database (hub_sync/fleet/status.py, the same numbers as the hub's
+Read from the hub's PostgreSQL database (hub_sync/hub/status.py, the same numbers as the hub's
 `/metrics`): per locker online or offline for how long, last seen, agent version, events stored,
 outbox depth, occupancy,
 installed trust bundle and its age, open alarms and unanswered commands; per fleet orders, events
@@ -21,7 +21,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from hub_sync.fleet.status import FleetStatus, fleet_status
+from hub_sync.hub.status import FleetStatus, fleet_status
 from provisioning import fleet_init
 
 

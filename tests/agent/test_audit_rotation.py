@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent.audit import (
+from agent.store.audit import (
     DeviceKey,
     _keys_for,
     device_key_path,
@@ -18,7 +18,7 @@ from agent.audit import (
     public_key_id,
     verify_audit_file,
 )
-from agent.audit_rotation import _record, _stage, retired_public_path, rotate_device_key
+from agent.store.audit_rotation import _record, _stage, retired_public_path, rotate_device_key
 from tests.agent.conftest import start_agent
 
 

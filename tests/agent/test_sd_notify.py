@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sd_notify import Notifier
+from agent.cli.sd_notify import Notifier
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_without_systemd_nothing_is_sent_and_nothing_fails(tmp_path: Path) -> No
 
 _STALLING_LOOP = """
 import asyncio, time
-from agent.sd_notify import Notifier
+from agent.cli.sd_notify import Notifier
 
 async def main():
     notifier = Notifier()

@@ -13,13 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.demo import demo_config, seed_orders
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import demo_config, seed_orders
+from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy
 from agent.tokens.typed_codes import code_key_id, parse_code_keys
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.sim import SimulatedLocker
 from provisioning import enroll
 from provisioning.cli import main
 from provisioning.errors import ExitStatus

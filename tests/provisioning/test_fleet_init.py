@@ -14,7 +14,7 @@ import pytest
 from agent.tokens import VerifyContext, load_trust_bundle, verify_token
 from agent.tokens.keys import load_public_key_pem
 from hub_sync.errors import SignatureError
-from hub_sync.signing import load_private_key_file
+from hub_sync.protocol.signing import load_private_key_file
 from provisioning.cli import main
 from provisioning.errors import ExitStatus
 
