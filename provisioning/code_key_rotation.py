@@ -4,7 +4,7 @@ Decision: the old key is kept until the codes made with it have expired; outstan
 not re-keyed, because nobody can: the hub keeps only a code's digest (the code exists once, in
 the answer to the order call) and the locker only the digest the hub sent. So the key file is a
 ring, current key first; the locker looks a typed code up under every key in it
-(agent/code_key_ring.py) and picks up a new file while running. Three steps per locker, each a
+(agent/store/code_key_ring.py) and picks up a new file while running. Three steps per locker, each a
 new `<enrolled>/<locker>/typed-code.key`:
 
     stage     OLD, NEW   copy the file to the locker: it accepts codes under both keys

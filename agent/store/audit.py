@@ -38,7 +38,7 @@ _LOG = logging.getLogger(__name__)
 
 DEVICE_KEY_FILE = "device_key.pem"
 CHECKPOINT_ACTION = "audit.checkpoint"
-ROTATED_ACTION = "audit.key_rotated"  # agent/audit_rotation.py
+ROTATED_ACTION = "audit.key_rotated"  # agent/store/audit_rotation.py
 _CHECKPOINT_CONTEXT = b"locker-agent audit checkpoint v1\x00"
 _ROTATION_CONTEXT = b"locker-agent audit key rotation v1\x00"
 
@@ -197,7 +197,7 @@ class AuditSigner:
         return self._key
 
     def use_key(self, key: DeviceKey) -> None:
-        """Sign with `key` from now on (after a rotation committed, agent/audit_rotation.py)."""
+        """Sign with `key` from now on (a rotation committed: agent/store/audit_rotation.py)."""
         self._key = key
 
     async def maybe_checkpoint(self) -> int | None:

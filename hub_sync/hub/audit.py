@@ -13,11 +13,12 @@ is checked again and recorded once) and raises:
 - `AUDIT_ROLLBACK`: a checkpoint below the highest one verified, with a hash the hub never saw
   (the chain restarted from an older copy).
 
-Key rotation (`audit.rotate_key`, agent/audit_rotation.py): the locker sends `audit.key_rotated`
-with the new raw public key signed by the old key. The hub accepts it only under a key it already
-holds for that locker (else `AUDIT_BAD_SIGNATURE`), adds the new key to `device_key_history` and
-makes it the enrolled one. A checkpoint is checked with the key its `kid` names among every key the
-locker has had, so old checkpoints, a revoked locker's too, still verify for disputes.
+Key rotation (`audit.rotate_key`, agent/store/audit_rotation.py): the locker sends
+`audit.key_rotated` with the new raw public key signed by the old key. The hub accepts it only
+under a key it already holds for that locker (else `AUDIT_BAD_SIGNATURE`), adds the new key to
+`device_key_history` and makes it the enrolled one. A checkpoint is checked with the key its `kid`
+names among every key the locker has had, so old checkpoints, a revoked locker's too, still
+verify for disputes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- Every audit device key a locker has had (agent/audit_rotation.py): a rotation hands over from
+-- Every audit device key a locker has had (agent/store/audit_rotation.py): a rotation hands over from
 -- the key the hub trusts to the next; old checkpoints, a revoked locker's too, keep verifying.
 CREATE TABLE device_key_history (
     fleet       text NOT NULL,
