@@ -1,11 +1,13 @@
 """`locker-admin fleet status --dsn ... --fleet F [--json]`: the fleet hub's view of its lockers.
 
+(`locker-admin fleet init` is provisioning/fleet_init.py.)
+
 Read from the hub's PostgreSQL database (hub_sync/hub/status.py, the same numbers as the hub's
-`/metrics`): per locker online or offline for how long, events stored, outbox depth, occupancy,
-installed trust bundle and its age, open alarms and unanswered commands, and the locker's own KPIs
-(collected within hold, mean dwell, expiries, returns, failed attempts by path and reason); per
-fleet the same summed, orders, events by kind, offline time, dwell time and SLA of the hub's
-orders. `--json` prints the same as one JSON object.
+`/metrics`): per locker online or offline for how long, last seen, agent version, events stored,
+outbox depth, occupancy, installed trust bundle and its age, open alarms and unanswered commands,
+and the locker's own KPIs (collected within hold, mean dwell, expiries, returns, failed attempts by
+path and reason); per fleet the same summed, orders, events by kind, offline time, dwell time and
+SLA of the hub's orders. `--json` prints the same as one JSON object.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub_sync.hub.status import FleetStatus, fleet_status
+from provisioning import fleet_init
 
 
 def _age(seconds: float | None) -> str:
@@ -45,8 +48,9 @@ def _sla(in_time: int, collected: int) -> str:
 
 def render(status: FleetStatus, console: Console) -> None:
     table = Table(title=f"fleet {status.fleet}: {len(status.lockers)} lockers")
-    for col in ("locker", "link", "events", "outbox", "doors used", "trust", "alarms", "commands",
-                "in hold", "dwell", "expired", "returns", "failed attempts"):  # fmt: skip
+    for col in ("locker", "link", "last seen", "agent", "events", "outbox", "doors used", "trust",
+                "alarms", "commands", "in hold", "dwell", "expired", "returns",
+                "failed attempts"):  # fmt: skip
         table.add_column(col)
     for lk in status.lockers:
         link = "online" if lk.online else f"offline {_age(lk.offline_s)}"
@@ -60,7 +64,7 @@ def render(status: FleetStatus, console: Console) -> None:
             outbox += f" ({_age(lk.outbox_age_s)})"
         k = lk.kpis
         table.add_row(
-            lk.locker, link,
+            lk.locker, link, _age(lk.last_seen_s), lk.agent_version or "-",
             str(lk.through_seq) + (f" ({lk.duplicates} resent)" if lk.duplicates else ""),
             outbox, doors, trust,
             ", ".join(lk.alarms) or "-", cmds,
@@ -101,7 +105,10 @@ def main(argv: list[str]) -> int:
     st.add_argument("--dsn", required=True, help="PostgreSQL DSN of the hub database")
     st.add_argument("--fleet", required=True)
     st.add_argument("--json", action="store_true")
+    fleet_init.add_args(sub.add_parser("init", help="create the fleet's keys, all encrypted"))
     ns = p.parse_args(argv)
+    if ns.cmd == "init":
+        return fleet_init.run(ns)
     try:
         status = asyncio.run(_load(ns.dsn, ns.fleet))
     except (OSError, asyncpg.PostgresError) as err:

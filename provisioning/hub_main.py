@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--count", type=int, default=120)
     pre.add_argument("--every-days", type=float, default=1.0)
     pre.add_argument("--valid-days", type=float, default=7.0)
+    pre.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="passphrase of an encrypted --root (else $LOCKER_ADMIN_PASSPHRASE)",
+    )
     hub_orders.add_args(sub.add_parser("api", help="order intake HTTP API, /metrics, OpenAPI"))
     from provisioning import trust_sim
 
@@ -55,14 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _serve_api(ns: argparse.Namespace) -> int:
+    try:
+        asyncio.run(hub_orders.serve(ns))
+    except ProvisioningError as err:
+        print(f"locker-hub: error: {err}", file=sys.stderr)
+        return int(err.status)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] in (["run"], ["worker"], ["device-key"]):
         return fleet_cli.main(args)
     ns = _parser().parse_args(args)
     if ns.cmd == "api":
-        asyncio.run(hub_orders.serve(ns))
-        return 0
+        return _serve_api(ns)
     if ns.cmd == "enroll-service":
         from provisioning import enroll_main
 
@@ -73,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return trust_sim.run(ns)
     try:
         manifest = presign_series(
-            load_private_key(ns.root), [load_descriptor(k) for k in ns.key], ns.out,
+            load_private_key(ns.root, ns.passphrase_file),
+            [load_descriptor(k) for k in ns.key], ns.out,
             first_version=ns.first_version, start=ns.start or time.time(), count=ns.count,
             every_s=ns.every_days * DAY, valid_s=ns.valid_days * DAY,
         )  # fmt: skip

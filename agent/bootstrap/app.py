@@ -46,6 +46,8 @@ from agent.services.trust import TrustPolicy, TrustService, load_roots
 from agent.store import journal, lockers
 from agent.store import secrets as secrets_at_rest
 from agent.store.audit import DeviceKey, device_key_path, load_or_create_device_key
+from agent.store.audit_rotation import finish_interrupted_rotation, rotate_device_key
+from agent.store.code_key_ring import TypedCodeKeyRing
 from agent.store.db import Database, StorageEpisode
 from agent.store.journal import persisted_time_floor
 from hardware.camera.compartment import CompartmentCamera
@@ -112,7 +114,7 @@ class Agent:
         self.metrics = Metrics()
         self.scan_feed = ScanFeed()
         self.url: str | None = None
-        self.typed_code_secret = b""
+        self.typed_code_keys: TypedCodeKeyRing | None = None
         self.trust: TrustService | None = None
         self.services: Services | None = None
         self.scanner: Scanner | None = None
@@ -134,7 +136,8 @@ class Agent:
         await self.db.run(lockers.ensure_doors, self.config.doors.layout())
         await self.hardware.controller.start()  # all relays off before anything else
         await self._recover(now)
-        self.typed_code_secret = await self._typed_code_secret(now)
+        self.typed_code_keys = await self._typed_code_keys(now)
+        await finish_interrupted_rotation(self.db, device_key_path(self.config))
         device_key = await asyncio.to_thread(
             load_or_create_device_key, device_key_path(self.config)
         )
@@ -173,19 +176,30 @@ class Agent:
         configured = self.config.typed_codes.key_file
         return configured or self.config.locker.data_dir / secrets_at_rest.DEFAULT_KEY_FILE
 
-    async def _typed_code_secret(self, now: float) -> bytes:
-        """The key of typed-code lookups, from its file (outside the database). The configured
-        file must exist (it is shared with the hub at enrollment); the default one is created,
-        from the key an older agent kept in the database if there is one, which is then erased
-        from the database."""
+    @property
+    def _code_keys(self) -> TypedCodeKeyRing:
+        if self.typed_code_keys is None:
+            raise RuntimeError("the agent is not started")
+        return self.typed_code_keys
+
+    @property
+    def typed_code_secret(self) -> bytes:
+        """The current typed-code key (new digests are made with it)."""
+        return self._code_keys.current
+
+    async def _typed_code_keys(self, now: float) -> TypedCodeKeyRing:
+        """The keys of typed-code lookups, from their file (outside the database; a ring
+        while a rotation runs, agent/code_key_ring.py). The configured file must exist (it is
+        shared with the hub at enrollment); the default one is created, from the key an older
+        agent kept in the database if there is one, which is then erased from the database."""
         path = self.typed_code_key_file
-        key = await asyncio.to_thread(secrets_at_rest.read_key_file, path)
-        if key is None and self.config.typed_codes.key_file is not None:
+        keys = await asyncio.to_thread(secrets_at_rest.read_key_ring, path)
+        if keys is None and self.config.typed_codes.key_file is not None:
             raise ConfigError(f"typed_codes.key_file: {path} does not exist")
         legacy = await self.db.read(secrets_at_rest.stored_legacy_key)
-        if key is None:
+        if keys is None:
             created = legacy or secrets_at_rest.new_key()
-            key = await asyncio.to_thread(secrets_at_rest.write_key_file, path, created)
+            keys = (await asyncio.to_thread(secrets_at_rest.write_key_file, path, created),)
             if legacy is None:
                 detail = {"name": "typed_code"}
                 await self.db.run(journal.append_audit, "secret.installed", now=now, detail=detail)
@@ -193,7 +207,7 @@ class Agent:
             await self.db.run(secrets_at_rest.forget_legacy_key, now, path)
             await self.db.call(secrets_at_rest.finish_forgetting)
             _LOG.warning("moved the typed-code key out of the database into %s", path)
-        return key
+        return TypedCodeKeyRing(path, keys)
 
     async def _recover(self, now: float) -> None:
         openings = await self.db.run(recover_interrupted_openings, now)
@@ -209,7 +223,7 @@ class Agent:
                 self.db, self.hardware.controller, self.hardware.sensors, self.clock, self.evidence
             ),
             trust=trust,
-            code_secret=self.typed_code_secret,
+            code_keys=self._code_keys.lookup,
             device_key=device_key,
             feed=self.scan_feed,
             metrics=self.metrics,
@@ -287,6 +301,13 @@ class Agent:
             remote_open=services.staff.open_for_hub,
             default_hold_s=self.config.hold.default_hours * 3600,
             returns=services.returns,
+            rotate_key=partial(
+                rotate_device_key,
+                self.db,
+                services.audit,
+                device_key_path(self.config),
+                self.clock,
+            ),
         )
         sync = DeviceSync(
             settings,
@@ -318,6 +339,8 @@ class Agent:
     def _register_status(self, services: Services) -> None:
         providers = services.status.providers
         providers["storage"] = self.db.health.as_json
+        ring = self._code_keys
+        providers["typed_code_keys"] = lambda: ring.key_ids  # ids, never the keys
         self.db.on_storage_recovered.append(self._storage_recovered)
         if self.scanner is not None:
             scanner = self.scanner
@@ -390,6 +413,10 @@ class Agent:
             tasks = [
                 group.create_task(services.expiry.run(self._sweep_s, stop), name="agent.expiry"),
                 group.create_task(services.audit.run(), name="agent.audit-signer"),
+                group.create_task(
+                    self._code_keys.watch(self.db, self.clock, self.config.typed_codes.reload_s),
+                    name="agent.code-key-ring",
+                ),
                 group.create_task(services.kpis.run(), name="agent.kpi-snapshot"),
                 group.create_task(
                     save_counters_every(self.metrics, self.db, COUNTER_SAVE_S),

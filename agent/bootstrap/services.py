@@ -37,7 +37,7 @@ from agent.services.token_pickup import TokenPickupService
 from agent.services.trust import TrustService
 from agent.store.audit import AuditSigner, DeviceKey
 from agent.store.db import Database
-from agent.tokens.typed_codes import code_lookup_key
+from agent.tokens.typed_codes import CodeKeys
 from hardware.doors.port import DoorController, DoorSensors
 
 
@@ -93,7 +93,7 @@ def build_services(
     ports: Ports,
     *,
     trust: TrustService,
-    code_secret: bytes,
+    code_keys: Callable[[str], CodeKeys],
     device_key: DeviceKey,
     feed: ScanFeed,
     metrics: Metrics,
@@ -104,9 +104,7 @@ def build_services(
 ) -> Services:
     db, clock = ports.db, ports.clock
 
-    def code_key(code: str) -> str:
-        return code_lookup_key(code, code_secret)
-
+    code_key = code_keys
     attempts = AttemptGate(db, clock, attempt_policy(config))
 
     pickup = PickupService(
@@ -212,7 +210,7 @@ class _Operations:
 def _operations(
     config: AgentConfig,
     ports: Ports,
-    code_key: Callable[[str], str],
+    code_key: Callable[[str], CodeKeys],
     expiry: ExpiryService,
     *,
     verify: TokenVerifier,

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from agent.bootstrap.app import Agent
+from agent.cli.sd_notify import Notifier
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_DATABASE, EXIT_CHECK_FAILED = 0, 1, 2, 3, 4
 
@@ -24,10 +25,16 @@ async def serve(
 ) -> None:
     stop = asyncio.Event()
     _install_stop_signals(stop)
+    systemd = Notifier()  # a no-op unless systemd started us (Type=notify, deploy/)
+    watchdog = asyncio.create_task(systemd.feed_watchdog(), name="agent.systemd-watchdog")
     try:
         await agent.start()
         if on_started is not None:
             await on_started(agent)
+        systemd.notify(f"READY=1\nSTATUS=serving on {agent.url}")
         await agent.serve(stop)
     finally:
+        systemd.notify("STOPPING=1")
+        watchdog.cancel()
         await agent.stop()
+        systemd.close()

@@ -28,9 +28,18 @@ class _Section(BaseModel):
 class SimulatorDriverConfig(_Section):
     type: Literal["simulator"] = Field("simulator", description="Driver type.")
     relay_pulse_ms: int = Field(0, ge=0, le=5000, description="Simulated relay pulse length.")
+    auto_close_s: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="A simulated door that opened closes by itself after this many seconds "
+        "(a kiosk without hardware, docs/provisioning.md); none: it stays open until told.",
+    )
 
     def to_settings(self, door_count: int) -> DoorDriverSettings:
-        return SimulatorDoorSettings(door_count=door_count, pulse_ms=self.relay_pulse_ms)
+        return SimulatorDoorSettings(
+            door_count=door_count, pulse_ms=self.relay_pulse_ms, auto_close_s=self.auto_close_s
+        )
 
 
 class ModbusPointConfig(_Section):

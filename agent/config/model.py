@@ -107,6 +107,13 @@ class TypedCodeConfig(_Section):
         description="Wrong typed codes allowed back to back, and refilled per minute (the "
         "next person waits at most 60 s / this after someone's typos).",
     )
+    reload_s: float = Field(
+        5.0,
+        ge=0.1,
+        le=3600,
+        description="Re-read the key file this often: a rotated key ring (current key first, "
+        "then keys still accepted) takes effect without a restart (docs/provisioning.md).",
+    )
     daily_failure_budget: int = Field(
         100,
         ge=1,

@@ -48,6 +48,7 @@ from agent.services.token_pickup import token_attempt
 from agent.store import journal, lockers
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
+from agent.tokens.typed_codes import CodeKeys
 from agent.tokens.verify import VerifiedToken
 
 _LOG = logging.getLogger(__name__)
@@ -191,7 +192,9 @@ def check_evidence(evidence_sha256: str | None) -> str | None:
 
 
 def _found_or_refuse(
-    conn: sqlite3.Connection, find: Callable[[sqlite3.Connection, str], _T | None], key: str
+    conn: sqlite3.Connection,
+    find: Callable[[sqlite3.Connection, CodeKeys], _T | None],
+    key: CodeKeys,
 ) -> _T:
     found = find(conn, key)
     if found is None:
@@ -207,7 +210,7 @@ class CounterService:
         db: Database,
         clock: Clock,
         *,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
         default_hold_s: float,
         verify: TokenVerifier | None = None,
@@ -290,7 +293,7 @@ class CounterService:
         )
 
     async def _lookup(
-        self, code: str, find: Callable[[sqlite3.Connection, str], _T | None]
+        self, code: str, find: Callable[[sqlite3.Connection, CodeKeys], _T | None]
     ) -> _T | None:
         """`find(conn, key of code)` behind the locker's one attempt budget: an unknown code
         is a failed attempt."""

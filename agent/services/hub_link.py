@@ -31,6 +31,7 @@ from agent.tokens.claims import Purpose
 from agent.tokens.errors import TrustBundleError
 from hub_sync.protocol.commands import (
     TRANSACTION_REUSED,
+    AuditKeyRotation,
     Command,
     CommandResult,
     ConfigChange,
@@ -131,8 +132,10 @@ class HubCommands:
         remote_open: RemoteOpener,
         default_hold_s: float,
         returns: ReturnService | None = None,
+        rotate_key: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     ) -> None:
         self._db = db
+        self._rotate_key = rotate_key
         self._clock = clock
         self._expiry = expiry
         self._returns = returns
@@ -171,6 +174,7 @@ class HubCommands:
             Revocation: self._revoke,
             RemoteOpen: self._open,
             ConfigChange: self._config_change,
+            AuditKeyRotation: self._rotate_audit_key,
         }
         handler = handlers.get(type(command.args))
         if handler is None:
@@ -202,6 +206,14 @@ class HubCommands:
         del now
         await self._trust.revoke(args.ctis, args.kids)
         return CommandResult(ok=True)
+
+    async def _rotate_audit_key(self, args: AuditKeyRotation, now: float) -> CommandResult:
+        del now
+        if self._rotate_key is None:
+            raise AgentError("this locker does not rotate its audit key", reason=Reason.BAD_REQUEST)
+        kids = await self._rotate_key()
+        _LOG.info("audit key rotated on the hub's word (%s)", args.reason)
+        return CommandResult(ok=True, data=dict(kids))
 
     async def _open(self, args: RemoteOpen, now: float) -> CommandResult:
         del now

@@ -57,6 +57,7 @@ from agent.services.pickup import (
 from agent.services.token_pickup import TokenPickupService, token_attempt
 from agent.store import journal, lockers
 from agent.store.db import Database
+from agent.tokens.typed_codes import CodeKeys
 
 _LOG = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class _Claim:
     cti: bytes | None = None
 
 
-def _order_of_code_key(conn: sqlite3.Connection, code_key: str) -> str:
+def _order_of_code_key(conn: sqlite3.Connection, code_key: CodeKeys) -> str:
     order = lockers.find_order_by_code_key(conn, code_key)
     if order is None:
         raise PickupRefused(reason=Reason.CODE_UNKNOWN)
@@ -209,7 +210,7 @@ class WalletPickupService:
         *,
         time_floor: Callable[[], float],
         link: WalletLink | None,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
     ) -> None:
         self._db = db

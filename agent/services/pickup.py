@@ -29,6 +29,7 @@ from agent.services.attempts import AttemptGate
 from agent.services.expiry import withdrawal_of
 from agent.store import journal, lockers
 from agent.store.db import Database
+from agent.tokens.typed_codes import CodeKeys
 from hardware.doors.port import DoorController
 from hardware.errors import HardwareError
 
@@ -144,7 +145,7 @@ class PickupService:
         doors: DoorController,
         clock: Clock,
         *,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
         reopen_grace_s: float = 0.0,
     ) -> None:
@@ -182,7 +183,7 @@ class PickupService:
 
 
 def _authorise_by_code(
-    conn: sqlite3.Connection, code_key: str, now: float, reopen_grace_s: float = 0.0
+    conn: sqlite3.Connection, code_key: CodeKeys, now: float, reopen_grace_s: float = 0.0
 ) -> PickupGrant:
     order = lockers.find_order_by_code_key(conn, code_key)
     if order is None:

@@ -29,6 +29,7 @@ from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, 
 from agent.services.loading import ID_PATTERN
 from agent.store import journal, lockers
 from agent.store.db import Database
+from agent.tokens.typed_codes import CodeKeys
 
 _LOG = logging.getLogger(__name__)
 _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -221,9 +222,13 @@ def recover_interrupted_returns(conn: sqlite3.Connection, now: float) -> int:
     return len(rows)
 
 
-def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, DoorSize] | None:
+def find_return_by_code(
+    conn: sqlite3.Connection, code_keys: CodeKeys
+) -> tuple[str, DoorSize] | None:
+    marks = ",".join("?" * len(code_keys))
     row = conn.execute(
-        "SELECT order_ref, size, state, receipt FROM returns WHERE code_key = ?", (code_key,)
+        f"SELECT order_ref, size, state, receipt FROM returns WHERE code_key IN ({marks})",  # noqa: S608 (only ? marks)
+        code_keys,
     ).fetchone()
     if row is None:
         return None
@@ -232,7 +237,7 @@ def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, D
     return str(row["order_ref"]), DoorSize(row["size"])
 
 
-def _find_return_or_refuse(conn: sqlite3.Connection, key: str) -> tuple[str, DoorSize]:
+def _find_return_or_refuse(conn: sqlite3.Connection, key: CodeKeys) -> tuple[str, DoorSize]:
     found = find_return_by_code(conn, key)
     if found is None:
         raise AgentError(reason=Reason.CODE_UNKNOWN)
@@ -248,7 +253,7 @@ class ReturnService:
         opener: DoorOpener,
         clock: Clock,
         *,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
         evidence: EvidenceRecorder | None = None,
     ) -> None:

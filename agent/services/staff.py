@@ -42,6 +42,7 @@ from agent.services.supervision import DoorCallback, DoorSupervisor
 from agent.services.supervision_records import JAMMED
 from agent.store import journal, lockers
 from agent.store.db import Database
+from agent.tokens.typed_codes import CodeKeys
 from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError, SensorError
 
@@ -273,7 +274,7 @@ class _Reported:
     withdrawn: Withdrawal | None = None
 
 
-def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None:
+def _reported_order(conn: sqlite3.Connection, code_key: CodeKeys) -> _Reported | None:
     order = lockers.find_order_by_code_key(conn, code_key)
     return None if order is None else _report_of(conn, order)
 
@@ -302,7 +303,7 @@ def _report_of(conn: sqlite3.Connection, order: Order) -> _Reported:
 _REPORT = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
 
 
-def _reported_or_refuse(conn: sqlite3.Connection, code_key: str) -> _Reported:
+def _reported_or_refuse(conn: sqlite3.Connection, code_key: CodeKeys) -> _Reported:
     found = _reported_order(conn, code_key)
     if found is None or found.order.door is None:
         raise AgentError(reason=Reason.CODE_UNKNOWN)
@@ -325,7 +326,7 @@ class DoorHelpService:
         clock: Clock,
         supervisor: DoorSupervisor,
         *,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
         grace_s: float = 60.0,
         evidence: EvidenceRecorder | None = None,

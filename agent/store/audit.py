@@ -38,7 +38,9 @@ _LOG = logging.getLogger(__name__)
 
 DEVICE_KEY_FILE = "device_key.pem"
 CHECKPOINT_ACTION = "audit.checkpoint"
+ROTATED_ACTION = "audit.key_rotated"  # agent/store/audit_rotation.py
 _CHECKPOINT_CONTEXT = b"locker-agent audit checkpoint v1\x00"
+_ROTATION_CONTEXT = b"locker-agent audit key rotation v1\x00"
 
 EXIT_AUDIT_OK = 0
 EXIT_AUDIT_TAMPERED = 5  # an entry is altered, missing or out of order (or the log unprotected)
@@ -120,6 +122,11 @@ def load_public_key(path: Path) -> ed25519.Ed25519PublicKey:
     return key
 
 
+def rotation_message(old_kid: str, new_public: bytes) -> bytes:
+    """What the old key signs to hand over: a context, the old key's id, the new raw key."""
+    return _ROTATION_CONTEXT + old_kid.encode("ascii") + b"\x00" + new_public
+
+
 def checkpoint_message(seq: int, head_hash: bytes) -> bytes:
     """The bytes a checkpoint signs: a context string, the head's sequence number and hash."""
     return _CHECKPOINT_CONTEXT + struct.pack(">Q", seq) + head_hash
@@ -184,6 +191,14 @@ class AuditSigner:
     @property
     def kid(self) -> str:
         return self._key.kid
+
+    @property
+    def key(self) -> DeviceKey:
+        return self._key
+
+    def use_key(self, key: DeviceKey) -> None:
+        """Sign with `key` from now on (a rotation committed: agent/store/audit_rotation.py)."""
+        self._key = key
 
     async def maybe_checkpoint(self) -> int | None:
         """Sign now if enough entries or time have passed since the last checkpoint."""
@@ -257,7 +272,7 @@ class _ChainCheck:
     """Walks the entries in sequence order, recomputing each link."""
 
     def __init__(self, keys: dict[str, ed25519.Ed25519PublicKey]) -> None:
-        self.keys = keys
+        self.keys = dict(keys)  # grows with the rotations the chain proves
         self.problems: list[AuditProblem] = []
         self.entries = 0
         self.checkpoints = 0
@@ -288,6 +303,8 @@ class _ChainCheck:
             self._problem(seq, "altered", "content does not match its hash")
         if row["action"] == CHECKPOINT_ACTION:
             self._check_signature(seq, str(row["detail"]))
+        elif row["action"] == ROTATED_ACTION:
+            self._learn_key(seq, str(row["detail"]))
         self.prev_seq, self.prev_hash = seq, stored_hash
 
     def _check_signature(self, seq: int, detail_json: str) -> None:
@@ -315,6 +332,20 @@ class _ChainCheck:
             )
             return
         self.last_checkpoint = seq
+
+    def _learn_key(self, seq: int, detail_json: str) -> None:
+        """A rotation signed by a key we trust makes its new key trusted too."""
+        try:
+            detail = json.loads(detail_json)
+            old_kid, raw = str(detail["old_kid"]), bytes.fromhex(detail["public_key"])
+            new = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+            self.keys[old_kid].verify(
+                bytes.fromhex(detail["signature"]), rotation_message(old_kid, raw)
+            )
+        except (ValueError, KeyError, TypeError, InvalidSignature):
+            self._problem(seq, "bad_signature", "key rotation not signed by a known device key")
+            return
+        self.keys[public_key_id(new)] = new
 
     def _problem(self, seq: int | None, kind: str, detail: str) -> None:
         self.problems.append(AuditProblem(seq, kind, detail))
@@ -375,10 +406,12 @@ def verify_audit_file(database: Path, keys: dict[str, ed25519.Ed25519PublicKey])
 
 
 def _keys_for(key_file: Path) -> dict[str, ed25519.Ed25519PublicKey]:
-    if not key_file.exists():
-        return {}
-    key = load_public_key(key_file)
-    return {public_key_id(key): key}
+    """The key in `key_file` and the retired ones kept beside it (`device_key.<kid>.pub.pem`)."""
+    files = sorted(key_file.parent.glob(f"{key_file.name.removesuffix('.pem')}.*.pub.pem"))
+    keys = [load_public_key(path) for path in files]
+    if key_file.exists():
+        keys.append(load_public_key(key_file))
+    return {public_key_id(key): key for key in keys}
 
 
 async def verify_command(database: Path, key_file: Path) -> int:

@@ -26,7 +26,11 @@ def make_door_driver(settings: DoorDriverSettings) -> tuple[DoorController, Door
     if isinstance(settings, SimulatorDoorSettings):
         from hardware.doors.sim import SimulatedLocker
 
-        locker = SimulatedLocker(settings.door_count, relay_pulse_s=settings.pulse_ms / 1000)
+        locker = SimulatedLocker(
+            settings.door_count,
+            relay_pulse_s=settings.pulse_ms / 1000,
+            auto_close_s=settings.auto_close_s,
+        )
         return locker, locker
     if isinstance(settings, GpioDoorSettings):
         _require_library("gpiod", "gpio")

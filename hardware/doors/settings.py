@@ -43,6 +43,8 @@ class SimulatorDoorSettings:
     """Number of doors, numbered 1..door_count."""
     pulse_ms: int = 0
     """Simulated latch pulse length in milliseconds (0: instantaneous)."""
+    auto_close_s: float | None = None
+    """A door that opened closes by itself after this many seconds (None: when told)."""
 
     def __post_init__(self) -> None:
         _require(self.door_count >= 1, "door_count", "a locker has at least one door")

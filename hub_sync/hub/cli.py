@@ -25,7 +25,7 @@ from hub_sync.hub.audit import enroll_device_key
 from hub_sync.hub.db import connect_pool
 from hub_sync.hub.leader import Leader, LeaderSettings
 from hub_sync.hub.worker import FleetWorker, WorkerSettings
-from hub_sync.protocol.signing import load_private_key
+from hub_sync.protocol.signing import load_private_key_file
 
 _LOG = logging.getLogger("locker-hub")
 
@@ -44,6 +44,11 @@ def add_worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nats", required=True, help="comma-separated nats:// URLs of the cluster")
     p.add_argument("--mqtt", required=True, help="comma-separated host:port MQTT listeners")
     p.add_argument("--sign-key", required=True, type=Path, help="fleet command key (PEM)")
+    p.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="passphrase of an encrypted --sign-key (else $LOCKER_ADMIN_PASSPHRASE)",
+    )
     p.add_argument("--bundles", type=Path, help="folder of pre-signed trust bundles to publish")
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--ack-wait", type=float, default=30.0, help="redelivery after (s)")
@@ -81,7 +86,7 @@ async def run_worker(ns: argparse.Namespace) -> None:
         fleet=ns.fleet, nats_urls=ns.nats.split(","), mqtt=_hostports(ns.mqtt), dsn=ns.dsn,
         batch=ns.batch, ack_wait_s=ns.ack_wait, replicas=ns.replicas,
     )  # fmt: skip
-    key = load_private_key(ns.sign_key.read_bytes())
+    key = load_private_key_file(ns.sign_key, ns.passphrase_file)
     pool = await connect_pool(ns.dsn)
     worker = FleetWorker(settings, key)
     leader = Leader(worker, LeaderSettings(bundles=ns.bundles))

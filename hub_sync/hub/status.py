@@ -6,6 +6,7 @@ unanswered commands and the oldest one's age; from the locker's latest `kpi.snap
 since its database was created, so it covers every order it handled): collected, collected within
 the hold (SLA), expiries, mean dwell, returns and failed attempts by path and reason; from the
 hub's own orders (created through its API): dwell p50 and SLA. Per fleet: the same summed.
+Also per locker: last seen (its last status or state message) and agent version.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class LockerStatus:
     sla_in_time: int = 0
     sla_late: int = 0
     duplicates: int = 0
+    last_seen_s: float | None = None  # seconds since its last status or state message
+    agent_version: str | None = None
 
 
 @dataclass
@@ -81,6 +84,19 @@ class FleetStatus:
             if lk.kpis is not None:
                 raw["kpis"]["dwell_mean_s"] = lk.kpis.dwell_mean_s
         return out
+
+
+def _agent_version(state: str | None) -> str | None:
+    obj = json.loads(state) if state else {}
+    snap = obj.get("state") if isinstance(obj.get("state"), dict) else obj
+    versions = snap.get("versions") if isinstance(snap, dict) else None
+    agent = versions.get("agent") if isinstance(versions, dict) else None
+    return agent if isinstance(agent, str) else None
+
+
+def _ago(now: float, *times: float | None) -> float | None:
+    seen = [t for t in times if t is not None]
+    return now - max(seen) if seen else None
 
 
 def _int(value: object) -> int | None:
@@ -146,8 +162,8 @@ def _sum_kpis(kpis: list[LockerKpis]) -> LockerKpis:
 async def fleet_status(conn: Conn, fleet: str, now: float) -> FleetStatus:
     devices = await conn.fetch(
         "SELECT device, online, offline_since, through_seq, state::text AS state, trust_version,"
-        " trust_issued_at, kpi::text AS kpi, kpi_at, duplicates FROM devices WHERE fleet = $1"
-        " ORDER BY device",
+        " trust_issued_at, kpi::text AS kpi, kpi_at, duplicates, status_at, state_at"
+        " FROM devices WHERE fleet = $1 ORDER BY device",
         fleet,
     )
     alarms = await conn.fetch(
@@ -178,6 +194,8 @@ async def fleet_status(conn: Conn, fleet: str, now: float) -> FleetStatus:
                 outbox_age_s=outbox_age, kpis=_kpis(d["kpi"]),
                 kpi_age_s=None if d["kpi_at"] is None else now - d["kpi_at"],
                 duplicates=int(d["duplicates"]),
+                last_seen_s=_ago(now, d["status_at"], d["state_at"]),
+                agent_version=_agent_version(d["state"]),
             )
         )  # fmt: skip
     status = FleetStatus(fleet, lockers)

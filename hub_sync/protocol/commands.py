@@ -119,8 +119,16 @@ class RemoteOpen:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class AuditKeyRotation:
+    """Make a new audit device key on the locker, handed over by the old one."""
+
+    reason: str
+
+
 CommandArgs = (
-    OrderUpsert
+    AuditKeyRotation
+    | OrderUpsert
     | OrderCancel
     | OrderExtend
     | OrderRedirect
@@ -257,6 +265,7 @@ _PARSERS: Final[dict[str, Callable[[Mapping[str, Any]], CommandArgs]]] = {
     "trust.revoke": lambda a: Revocation(_ids(a, "ctis"), _ids(a, "kids")),
     "config.set": lambda a: ConfigChange(_scalars(a, "changes")),
     "door.open": _remote_open,
+    "audit.rotate_key": lambda a: AuditKeyRotation(_s(a, "reason", 200)),
 }
 
 COMMAND_NAMES: Final = frozenset(_PARSERS)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
@@ -211,9 +213,38 @@ class CommandVerifier:
             raise SignatureError("REPLAYED", name)
 
 
-def load_private_key(pem: bytes) -> PrivateKey:
-    """A PEM private key (PKCS#8) of type Ed25519 or EC P-256."""
-    key = serialization.load_pem_private_key(pem, password=None)
+PASSPHRASE_ENV: Final = "LOCKER_ADMIN_PASSPHRASE"  # noqa: S105 (a variable name)
+
+
+def load_private_key_file(path: Path, passphrase_file: Path | None = None) -> PrivateKey:
+    """The hub's signing key from `path`, plain or encrypted PKCS#8 PEM.
+
+    An encrypted key is opened with the passphrase in `passphrase_file`, else in the variable
+    `LOCKER_ADMIN_PASSPHRASE` (the same sources as `locker-admin`, provisioning/keyfiles.py;
+    the hub runs unattended, so there is no prompt: give it as a systemd credential file)."""
+    try:
+        pem = path.read_bytes()
+        password: bytes | None = None
+        if b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in pem:
+            if passphrase_file is not None:
+                password = passphrase_file.read_bytes().rstrip(b"\r\n")
+            else:
+                password = os.environ.get(PASSPHRASE_ENV, "").encode() or None
+            if not password:
+                raise SignatureError(
+                    "KEY_PASSPHRASE", f"{path} is encrypted: give its passphrase file or "
+                    f"set {PASSPHRASE_ENV}",
+                )  # fmt: skip
+        return load_private_key(pem, password)
+    except OSError as err:
+        raise SignatureError("KEY_UNREADABLE", f"{path}: {err.strerror}") from err
+    except ValueError as err:
+        raise SignatureError("KEY_PASSPHRASE", f"{path}: wrong passphrase or not a key") from err
+
+
+def load_private_key(pem: bytes, password: bytes | None = None) -> PrivateKey:
+    """A PEM private key (PKCS#8, plain or encrypted with `password`): Ed25519 or EC P-256."""
+    key = serialization.load_pem_private_key(pem, password=password)
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):

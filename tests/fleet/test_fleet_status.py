@@ -51,7 +51,8 @@ async def _seed(conn: asyncpg.Connection) -> None:
     await apply_events(conn, [EventBatch(h2, 0, (OutboxEvent(1, "kpi.snapshot", "k", old, 2.0),
                                                  ))], 5.0)  # fmt: skip
     doors = [{"door": 1, "occupied": True}, {"door": 2, "occupied": False}]
-    snapshot = {"doors": doors, "outbox_depth": 3, "trust": {"version": 4, "issued_at": 1.0}}
+    snapshot = {"doors": doors, "outbox_depth": 3, "trust": {"version": 4, "issued_at": 1.0},
+                "versions": {"agent": "0.9.1", "schema": 12}}  # fmt: skip
     await record_states(conn, [(FLEET, "d1", state_message("d1", snapshot, depth=3,
                                                            oldest=-95.0))], 5.0)  # fmt: skip
     off = Status(Header("status", new_message_id(), FLEET, "d2", 1.0), online=False)
@@ -77,6 +78,9 @@ async def test_fleet_status_shows_each_locker_its_alarms_and_the_json_has_the_sa
     assert by["d1"]["kpis"]["failed_attempts"] == KPI["failed_attempts"]
     assert by["d1"]["kpis"]["dwell_mean_s"] == 3600.0
     assert (by["d1"]["kpis"]["collected_within_hold"], by["d1"]["kpis"]["expired"]) == (9, 2)
+    assert by["d1"]["agent_version"] == "0.9.1"
+    assert by["d1"]["last_seen_s"] is not None  # its state message
+    assert by["d1"]["trust_age_s"] > 0
     assert by["d2"]["alarms"] == ["SEQ_BACKWARDS"]
     assert by["d2"]["offline_s"] is not None
     fleet = status["kpis"]
@@ -86,7 +90,7 @@ async def test_fleet_status_shows_each_locker_its_alarms_and_the_json_has_the_sa
     assert status["events"] == {"sim.event": 5, "kpi.snapshot": 3}
     table = await asyncio.to_thread(_admin, "--dsn", dsn, "--fleet", FLEET)
     assert table.returncode == 0, table.stderr
-    for shown in ("SEQ_BACKWARDS", "1/2", "v4", "9/10", "pickup:CODE_UNKNOWN 5", "60 min"):
+    for shown in ("SEQ_BACKWARDS", "1/2", "v4", "9/10", "pickup:CODE_UNKNOWN 5", "60 min", "0.9.1"):
         assert shown in table.stdout, shown
 
 

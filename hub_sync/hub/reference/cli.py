@@ -36,7 +36,7 @@ from hub_sync.errors import SyncError
 from hub_sync.hub.reference.hub import ALL_LEAVES, Hub, HubSettings
 from hub_sync.hub.reference.store import HubStore
 from hub_sync.protocol.commands import CODE_SCHEME
-from hub_sync.protocol.signing import PrivateKey, load_private_key
+from hub_sync.protocol.signing import PrivateKey, load_private_key_file
 
 _LOG = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ def _common(p: argparse.ArgumentParser, *, broker: bool = True) -> None:
         p.add_argument(
             "--sign-key", type=Path, required=True,
             help="hub command key (PEM, Ed25519 or P-256): signs commands and confirms",
+        )  # fmt: skip
+        p.add_argument(
+            "--passphrase-file", type=Path,
+            help="passphrase of an encrypted --sign-key (else $LOCKER_ADMIN_PASSPHRASE)",
         )  # fmt: skip
 
 
@@ -114,7 +118,7 @@ def _settings(ns: argparse.Namespace, *, client_id: str, leaves: tuple[str, ...]
 
 
 def _key(ns: argparse.Namespace) -> PrivateKey:
-    return load_private_key(ns.sign_key.read_bytes())
+    return load_private_key_file(ns.sign_key, ns.passphrase_file)
 
 
 def _command(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:

@@ -110,8 +110,8 @@ async def start_locker(data_dir: Path) -> Locker:
     )
     secret = agent.typed_code_secret
 
-    def key(code: str) -> str:
-        return code_lookup_key(code, secret)
+    def key(code: str) -> tuple[str, ...]:
+        return (code_lookup_key(code, secret),)
 
     attempts = AttemptGate(agent.db, running.clock, AttemptPolicy())
     pickup = PickupService(
