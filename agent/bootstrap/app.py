@@ -76,14 +76,8 @@ class DoorHardware:
 
 def build_door_hardware(config: AgentConfig) -> DoorHardware:
     """The configured door driver (the simulator by default)."""
-    count = len(config.doors.layout())
     try:
-        settings = config.doors.driver.to_settings(count)
-        if settings.door_count != count:
-            raise DriverConfigError(
-                f"doors.driver: drives {settings.door_count} doors, the groups have {count}"
-            )
-        controller, sensors = make_door_driver(settings)
+        controller, sensors = make_door_driver(config.doors.driver, len(config.doors.layout()))
     except DriverConfigError as err:
         raise ConfigError(str(err)) from err
     return DoorHardware(controller, sensors)

@@ -13,9 +13,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agent.config.evidence import EvidenceConfig
-from agent.config.hardware import CameraConfig, DoorDriverConfig, SimulatorDriverConfig
+from agent.config.hardware import CameraConfig, DoorDriverConfig
 from agent.domain.doors import DoorSize
 from agent.errors import ConfigError
+from hardware.doors.sim import SimulatorDoorSettings
 
 
 class _Section(BaseModel):
@@ -58,9 +59,14 @@ class DoorsConfig(_Section):
         description="The bank's doors in wiring order; door numbers run 1..N across the groups.",
     )
     driver: DoorDriverConfig = Field(
-        default_factory=SimulatorDriverConfig,
+        default_factory=SimulatorDoorSettings,
         description="Door driver by `type`: simulator, modbus_tcp, modbus_rtu or gpio.",
     )
+
+    @model_validator(mode="after")
+    def _driver_fits_the_groups(self) -> DoorsConfig:
+        self.driver.check_doors(len(self.layout()))
+        return self
 
     def layout(self) -> list[tuple[int, DoorSize, bool]]:
         numbered, number = [], 0
