@@ -17,8 +17,7 @@ from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import Withdrawal
-from agent.errors import AgentError, TransitionError
-from agent.reasons import Reason
+from agent.errors import AgentError, TransitionError, UnknownOrder
 from agent.services.orders import Announcement, announce_order
 from agent.store import journal, lockers
 from agent.store.db import Database
@@ -159,7 +158,7 @@ def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
 def _require_order(conn: sqlite3.Connection, order_id: str) -> Order:
     order = lockers.get_order(conn, order_id)
     if order is None:
-        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+        raise UnknownOrder(order_id)
     return order
 
 

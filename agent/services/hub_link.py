@@ -18,7 +18,7 @@ from typing import Any
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderPolicy
-from agent.errors import AgentError
+from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
 from agent.services.expiry import ExpiryService
 from agent.services.identity_check import identity_policy
@@ -193,7 +193,7 @@ class HubCommands:
     async def _return_expect(self, args: ReturnExpect, now: float) -> CommandResult:
         del now
         if self._returns is None:
-            raise AgentError("this locker takes no returns", reason=Reason.BAD_REQUEST)
+            raise RequestError("this locker takes no returns")
         code_key = None if args.code is None else args.code.digest
         await self._returns.expect(args.order_ref, _size(args.size), code_key)
         return CommandResult(ok=True, data={"return": args.order_ref})
@@ -231,7 +231,7 @@ class HubCommands:
             return _state(await self._expiry.return_to_sender(args.order_id, now))
         if args.decision == "keep" and args.hold_s:
             return _state(await self._expiry.extend(args.order_id, float(args.hold_s), now))
-        raise AgentError("decision must be return_to_sender or keep", reason=Reason.BAD_REQUEST)
+        raise RequestError("decision must be return_to_sender or keep")
 
     async def _install_bundle(self, args: TrustUpdate, now: float) -> CommandResult:
         del now
@@ -256,7 +256,7 @@ def _size(text: str) -> DoorSize:
     try:
         return DoorSize(text.upper())
     except ValueError:
-        raise AgentError("size must be S, M or L", reason=Reason.BAD_REQUEST) from None
+        raise RequestError("size must be S, M or L") from None
 
 
 def _claim(conn: sqlite3.Connection, command: Command, now: float) -> CommandResult | None:

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
-from agent.errors import AgentError, DoorFailed, RateLimited, RequestError
+from agent.errors import (
+    AgentError,
+    DoorFailed,
+    NoDoorAvailable,
+    RateLimited,
+    RequestError,
+    UnknownCode,
+)
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
@@ -235,7 +242,7 @@ def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, D
 def _find_return_or_refuse(conn: sqlite3.Connection, key: str) -> tuple[str, DoorSize]:
     found = find_return_by_code(conn, key)
     if found is None:
-        raise AgentError(reason=Reason.CODE_UNKNOWN)
+        raise UnknownCode()
     return found
 
 
@@ -287,7 +294,7 @@ class ReturnService:
                 packaging=packaging,
             )
             if reserved is None:
-                raise AgentError(size.value, reason=Reason.NO_DOOR_AVAILABLE)
+                raise NoDoorAvailable(size.value)
             assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
             fault = await self._opener.open(reserved.grant.door)
             if fault is None:
@@ -305,7 +312,7 @@ class ReturnService:
         try:
             key = self._typed_code_key(code)
         except AgentError:
-            raise AgentError(reason=Reason.CODE_UNKNOWN) from None
+            raise UnknownCode() from None
         found = await self._attempts.run("return", _find_return_or_refuse, key)
         return await self.start_return_dropoff(*found, now=self._clock.now(), via="typed_code")
 

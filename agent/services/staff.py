@@ -25,7 +25,7 @@ from agent.domain.policy import (
     order_refusal,
     pickup_refusal,
 )
-from agent.errors import AgentError, DoorFailed
+from agent.errors import AgentError, DoorFailed, UnknownCode, UnknownOrder
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
@@ -91,7 +91,7 @@ def _authorise_for_customer(
     recorded even when it refuses). Returns the refusal to raise after committing the outcome."""
     order = lockers.get_order(conn, order_id)
     if order is None or order.kind != "pickup":
-        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+        raise UnknownOrder(order_id)
     refusal = pickup_refusal(order, attempt, now=now, withdrawn=withdrawal_of(conn, order))
     if attempt.id_check is not None and id_outcome_to_record(order, attempt, refusal):
         detail = {"outcome": attempt.id_check.value}
@@ -305,7 +305,7 @@ _REPORT = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
 def _reported_or_refuse(conn: sqlite3.Connection, code_key: str) -> _Reported:
     found = _reported_order(conn, code_key)
     if found is None or found.order.door is None:
-        raise AgentError(reason=Reason.CODE_UNKNOWN)
+        raise UnknownCode()
     return found
 
 
@@ -360,7 +360,7 @@ class DoorHelpService:
         try:
             key = self._typed_code_key(code)
         except AgentError:
-            raise AgentError(reason=Reason.CODE_UNKNOWN) from None
+            raise UnknownCode() from None
         found = await self._attempts.run("door_did_not_open", _reported_or_refuse, key)
         # the report is a typed code at a door: the order policy table decides as for a pickup
         # (an opening a restart cut off is staff's to judge, never the customer's word)

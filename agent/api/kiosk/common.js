@@ -30,19 +30,14 @@ function hasText(key) {
   return Boolean(I18N.texts.en && I18N.texts.en.text[key]);
 }
 
-// Error bodies: {"error": R, "reason": R, "ref": "..." | null, "message": ...}; older agents
-// carried the reference only inside the English message, as "(ref X)".
+// Error bodies: {"error": R, "reason": R, "ref": "..." | null, "message": ...}. The page reads
+// the fields; it never parses the English message.
 function reasonOf(body) {
-  if (!body) return null;
-  if (typeof body.reason === "string") return body.reason;
-  return typeof body.error === "string" ? body.error : null;
+  return body && typeof body.reason === "string" ? body.reason : null;
 }
 
 function refOf(body) {
-  if (!body) return null;
-  if (typeof body.ref === "string") return body.ref && body.ref !== "-" ? body.ref : null;
-  const found = /\(ref ([^)]+)\)/.exec(typeof body.message === "string" ? body.message : "");
-  return found && found[1] !== "-" ? found[1] : null;
+  return body && typeof body.ref === "string" && body.ref ? body.ref : null;
 }
 
 function withRef(text, ref) {
