@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from agent.config.model import AgentConfig
 from agent.domain.attempts import AttemptPolicy
@@ -71,6 +72,8 @@ class Services:
     wallet: WalletPickupService | None = None
     id_assist: IdAssistService | None = None
 
+
+_S = TypeVar("_S")
 
 # Staff PINs (6 digits, 10^6 values) get the typed codes' burst rules and 20 wrong PINs a day:
 # at most 20 x 366 = 7,320 guesses a year, under 0.75 % of one PIN's space.
@@ -271,3 +274,48 @@ def _supervisor(
         on_locker_fault=pause_all,  # the door bus down: nobody can collect, every hold pauses
         on_locker_restored=resume_all,
     )
+
+
+class RunningServices:
+    """Typed shortcuts to the services of a started agent (for tools, benchmarks and tests).
+
+    A shortcut to a service this agent does not have (loading at a counter) raises
+    `RuntimeError`, as does any shortcut before `start()`."""
+
+    @property
+    def running(self) -> Services:
+        raise NotImplementedError
+
+    @property
+    def token_pickup(self) -> TokenPickupService:
+        return self.running.tokens
+
+    @property
+    def expiry(self) -> ExpiryService:
+        return self.running.expiry
+
+    @property
+    def sessions(self) -> SessionService:
+        return self.running.sessions
+
+    @property
+    def status(self) -> StatusService:
+        return self.running.status
+
+    @property
+    def loading(self) -> LoadingService:
+        return _present(self.running.loading, "loading")
+
+    @property
+    def returns(self) -> ReturnService:
+        return _present(self.running.returns, "returns")
+
+    @property
+    def counter(self) -> CounterService:
+        return _present(self.running.counter, "a counter")
+
+
+def _present(service: _S | None, what: str) -> _S:
+    if service is None:
+        raise RuntimeError(f"this agent has no {what}")
+    return service

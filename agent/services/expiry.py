@@ -14,7 +14,6 @@ import sqlite3
 from dataclasses import replace
 
 from agent.domain.clock import Clock
-from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import Withdrawal
 from agent.errors import AgentError, TransitionError, UnknownOrder
@@ -352,8 +351,3 @@ class ExpiryService:
 
     async def upsert_announcement(self, ann: Announcement) -> Order:
         return await self._db.run(upsert_order, ann, self._clock.now())
-
-
-def default_announcement(order_id: str, size: DoorSize, hold_s: float) -> Announcement:
-    """An order the hub has not told us about (created from its parcel label)."""
-    return Announcement(order_id=order_id, size=size, hold_s=hold_s)

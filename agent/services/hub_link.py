@@ -28,7 +28,6 @@ from agent.services.trust import TrustService
 from agent.store import journal
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
-from agent.tokens.errors import TrustBundleError
 from hub_sync.protocol.commands import (
     TRANSACTION_REUSED,
     Command,
@@ -148,10 +147,6 @@ class HubCommands:
             result = await self._dispatch(command)
         except AgentError as err:
             result = CommandResult(ok=False, reason=err.reason.value, detail=err.detail[:200])
-        except TrustBundleError as err:
-            result = CommandResult(
-                ok=False, reason=Reason.TRUSTLIST_STALE.value, detail=err.problem.value
-            )
         await self._db.run(_settle, command, result, self._now())
         _LOG.info("hub command %s: %s", command.name, "ok" if result.ok else result.reason)
         return result

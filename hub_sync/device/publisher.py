@@ -82,10 +82,6 @@ class Publisher:
     def wake(self) -> None:
         self._wake.set()
 
-    def state_changed(self) -> None:
-        self._state_dirty = True
-        self._wake.set()
-
     def oldest_age(self) -> float | None:
         if self.oldest_created_at is None:
             return None

@@ -69,7 +69,7 @@ def test_public_exceptions_live_in_errors_modules() -> None:
 
 def _named_reasons() -> dict[Reason, str]:
     """Reasons that have their own AgentError subclass (set as the class attribute)."""
-    named = {}
+    named: dict[Reason, str] = {}
     for name, value in vars(agent_errors).items():
         if inspect.isclass(value) and issubclass(value, agent_errors.AgentError):
             reason = value.__dict__.get("reason")

@@ -4,13 +4,14 @@ message; and the agent's error body carries both fields."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from tests.agent.conftest import RunningAgent
 from tests.browser.cdp import CdpPage
 from tests.browser.kiosk import open_kiosk
 
 
-async def _refusal_text(page: CdpPage, body: dict[str, object], lang: str = "en") -> str:
+async def _refusal_text(page: CdpPage, body: Mapping[str, object], lang: str = "en") -> str:
     text: str = await page.evaluate(
         f"I18N.lang = {json.dumps(lang)}; refusalText({json.dumps(body)})"
     )

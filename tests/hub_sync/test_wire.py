@@ -83,7 +83,7 @@ def test_command_args_validation() -> None:
     assert isinstance(parse_args("door.open", {"door": 2, "reason": "r"}), RemoteOpen)
     keep = parse_args("order.return_decision", {"order_id": "o", "decision": "keep", "hold_s": 60})
     assert isinstance(keep, ReturnDecision)
-    bad = [
+    bad: list[tuple[str, dict[str, object]]] = [
         ("door.open", {"door": True, "reason": "r"}),
         ("door.open", {"door": 0, "reason": "r"}),
         ("order.upsert", {"order_id": "o", "size": "M", "hold_s": -1}),
