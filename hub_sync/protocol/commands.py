@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from hub_sync.errors import WireError
-from hub_sync.protocol.wire import Header, canonical_json, decode, encode, get
+from hub_sync.protocol.strict_json import canonical_json, get
+from hub_sync.protocol.wire import Header, decode, encode
 
 Scalar = str | int | bool | None
 #: reply reason: a `transaction_id` already used for another command name or other args

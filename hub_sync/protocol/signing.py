@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from hub_sync.errors import SignatureError, WireError
 from hub_sync.protocol.commands import CommandEnvelope
-from hub_sync.protocol.wire import canonical_json, get
+from hub_sync.protocol.strict_json import canonical_json, get
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey

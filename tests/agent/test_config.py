@@ -4,7 +4,7 @@ import pytest
 
 from agent.bootstrap.app import build_door_hardware
 from agent.config.docs import render
-from agent.config.model import config_from_mapping, load_config
+from agent.config.loader import config_from_mapping, load_config
 from agent.errors import ConfigError
 from hardware.doors.gpio import GpioDoorBank
 

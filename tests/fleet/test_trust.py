@@ -18,7 +18,8 @@ from hub_sync.hub.db import connect_pool
 from hub_sync.hub.leader import TRUST_ALARM, Leader, LeaderSettings, import_series
 from hub_sync.hub.store import record_states
 from hub_sync.hub.worker import FleetWorker, WorkerSettings
-from hub_sync.protocol.wire import loads_strict, trust_topic
+from hub_sync.protocol.strict_json import loads_strict
+from hub_sync.protocol.wire import trust_topic
 from provisioning.fleet import create_demo_fleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.trust_series import DAY, presign_series

@@ -23,14 +23,8 @@ from hub_sync.protocol.signing import (
     sign,
     signed_bytes,
 )
-from hub_sync.protocol.wire import (
-    Header,
-    OutboxEvent,
-    canonical_json,
-    decode_events,
-    encode_events,
-    loads_strict,
-)
+from hub_sync.protocol.strict_json import canonical_json, loads_strict
+from hub_sync.protocol.wire import Header, OutboxEvent, decode_events, encode_events
 
 NOW = 1_800_000_000.0
 
