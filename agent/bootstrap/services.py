@@ -19,6 +19,7 @@ from agent.observability.metrics import Metrics
 from agent.services.attempts import AttemptGate
 from agent.services.collection import CollectionService
 from agent.services.counter import CounterService, TokenVerifier
+from agent.services.door_help import DoorHelpService
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
 from agent.services.id_assist import IdAssistService
@@ -29,7 +30,7 @@ from agent.services.pickup import PickupService
 from agent.services.returns import ReturnService
 from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
-from agent.services.staff import DoorHelpService, StaffService
+from agent.services.staff import StaffService
 from agent.services.status import StatusService
 from agent.services.supervision import DoorSupervisor
 from agent.services.supervision_records import SupervisionPolicy
