@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
+from agent.domain.labels import ParcelLabel, parse_label
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -34,7 +35,6 @@ from agent.errors import AgentError, RequestError, TransitionError, UnknownCode,
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.expiry import start_hold, withdrawal_of
-from agent.services.loading import ParcelLabel, parse_label
 from agent.services.orders import Announcement, announce_order
 from agent.services.pickup import support_ref
 from agent.services.returns import (

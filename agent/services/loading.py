@@ -14,12 +14,12 @@ Label format: `PCL:<order_id>:<parcel_id>`, each id 1-64 of `A-Z a-z 0-9 . _ -`.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from dataclasses import dataclass, replace
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door, next_size_up
+from agent.domain.labels import ParcelLabel, parse_label
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.errors import (
     AgentError,
@@ -39,26 +39,6 @@ from agent.store.db import Database
 from hardware.doors.port import SensorState
 
 _LOG = logging.getLogger(__name__)
-
-LABEL_PREFIX = "PCL:"
-ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-@dataclass(frozen=True, slots=True)
-class ParcelLabel:
-    order_id: str
-    parcel_id: str
-
-
-def parse_label(text: str) -> ParcelLabel:
-    """The order and parcel a scanned label names; `RequestError(LABEL_INVALID)` on junk."""
-    raw = text.strip() if isinstance(text, str) else ""
-    if not raw.startswith(LABEL_PREFIX) or len(raw) > 140:
-        raise RequestError("a parcel label reads PCL:<order>:<parcel>", reason=Reason.LABEL_INVALID)
-    parts = raw[len(LABEL_PREFIX) :].split(":")
-    if len(parts) != 2 or not all(ID_PATTERN.fullmatch(p) for p in parts):
-        raise RequestError("a parcel label reads PCL:<order>:<parcel>", reason=Reason.LABEL_INVALID)
-    return ParcelLabel(parts[0], parts[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
+from agent.domain.labels import ID_PATTERN
 from agent.errors import (
     AgentError,
     DoorFailed,
@@ -33,7 +34,6 @@ from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
-from agent.services.loading import ID_PATTERN
 from agent.store import journal, lockers
 from agent.store.db import Database
 
