@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
@@ -154,22 +154,26 @@ class HubCommands:
     def _now(self) -> float:
         return self._clock.now()
 
+    # The handler of each hub command's args type (hub_sync.protocol.commands.COMMANDS): a new
+    # command is one line here and its method below.
+    HANDLERS: ClassVar[Mapping[type, str]] = {
+        OrderUpsert: "_upsert",
+        OrderCancel: "_cancel",
+        OrderExtend: "_extend",
+        OrderRedirect: "_redirect",
+        ReturnExpect: "_return_expect",
+        ReturnDecision: "_return_decision",
+        TrustUpdate: "_install_bundle",
+        Revocation: "_revoke",
+        RemoteOpen: "_open",
+        ConfigChange: "_config_change",
+    }
+
     async def _dispatch(self, command: Command) -> CommandResult:
-        handlers: dict[type, Callable[[Any, float], Awaitable[CommandResult]]] = {
-            OrderUpsert: self._upsert,
-            OrderCancel: self._cancel,
-            OrderExtend: self._extend,
-            OrderRedirect: self._redirect,
-            ReturnExpect: self._return_expect,
-            ReturnDecision: self._return_decision,
-            TrustUpdate: self._install_bundle,
-            Revocation: self._revoke,
-            RemoteOpen: self._open,
-            ConfigChange: self._config_change,
-        }
-        handler = handlers.get(type(command.args))
-        if handler is None:
+        name = self.HANDLERS.get(type(command.args))
+        if name is None:
             return CommandResult(ok=False, reason=Reason.BAD_REQUEST.value, detail="unknown")
+        handler: Callable[[Any, float], Awaitable[CommandResult]] = getattr(self, name)
         return await handler(command.args, self._now())
 
     async def _upsert(self, args: OrderUpsert, now: float) -> CommandResult:

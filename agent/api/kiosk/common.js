@@ -3,10 +3,14 @@
 // Loaded before the screen's own script; no framework, no network beyond the agent.
 "use strict";
 
-const LANGS = ["en", "de", "pl", "fr"];
+// The languages are the files under /kiosk/i18n/, as the agent lists them (English first): a new
+// language is one new file there.
+const LANGS = [];
 const I18N = { lang: "en", texts: {}, onChange: [] };
 
 async function loadLanguages() {
+  const listed = await (await fetch("/kiosk/languages.json")).json();
+  LANGS.splice(0, LANGS.length, ...listed.languages);
   await Promise.all(
     LANGS.map(async (code) => {
       const response = await fetch(`/kiosk/i18n/${code}.json`);
