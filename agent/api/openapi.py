@@ -51,6 +51,10 @@ _COMPONENTS: dict[str, object] = {
                 "sensor": {"enum": ["open", "closed", "unknown"]},
                 "open_s": {"type": ["number", "null"]},
                 "message": STR,
+                "ref": {
+                    "type": ["string", "null"],
+                    "description": "Support reference the message names, if any",
+                },
             },
         },
         "HelpOutcome": {
@@ -60,6 +64,10 @@ _COMPONENTS: dict[str, object] = {
                 "result": {"enum": ["jammed", "open", "was_open", "unknown", "collectable"]},
                 "door": INT,
                 "message": STR,
+                "ref": {
+                    "type": ["string", "null"],
+                    "description": "Support reference the message names, if any",
+                },
             },
         },
     },

@@ -62,6 +62,7 @@ class DoorStatus:
     sensor: str
     open_s: float | None
     message: str
+    ref: str | None = None  # the support reference the message names, as its own field
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +72,17 @@ class HelpOutcome:
     result: str
     door: int
     message: str
+    ref: str | None = None  # the support reference the message names, as its own field
 
 
 def _message(state: str, door: int, order_id: str | None) -> str:
     ref = support_ref(order_id) if order_id else "-"
     return _MESSAGES[state].format(door=door, ref=ref)
+
+
+def _ref(state: str, order_id: str | None) -> str | None:
+    """The support reference of a message that asks the person to contact staff."""
+    return support_ref(order_id) if order_id and "{ref}" in _MESSAGES[state] else None
 
 
 def _door_with_order(conn: sqlite3.Connection, door: int) -> tuple[sqlite3.Row, str | None]:
@@ -177,7 +184,14 @@ class DoorHelpService:
             state = "left_open" if left_open else "open"
         else:
             state, open_s = "closed", None
-        return DoorStatus(door, state, sensor.value, open_s, _message(state, door, order_id))
+        return DoorStatus(
+            door,
+            state,
+            sensor.value,
+            open_s,
+            _message(state, door, order_id),
+            _ref(state, order_id),
+        )
 
     async def door_did_not_open(self, code: str) -> HelpOutcome:
         """The customer's "my door did not open" report, by the code they collected with."""
@@ -211,7 +225,9 @@ class DoorHelpService:
             raise AgentError(reason=refusal, ref=support_ref(order.order_id))
         if order.state is OrderState.LOADED:
             result = "jammed" if found.fault == JAMMED else "collectable"
-            return HelpOutcome(result, door, _message(result, door, order.order_id))
+            return HelpOutcome(
+                result, door, _message(result, door, order.order_id), _ref(result, order.order_id)
+            )
         if (
             order.state is not OrderState.COLLECTED
             or found.opening_id is None
@@ -223,7 +239,9 @@ class DoorHelpService:
         await self._evidence.photograph(
             "door_not_opened", door=door, order_ref=order.order_id, actor="customer"
         )
-        return HelpOutcome(result, door, _message(result, door, order.order_id))
+        return HelpOutcome(
+            result, door, _message(result, door, order.order_id), _ref(result, order.order_id)
+        )
 
     async def _judge_report(self, found: _Reported, door: int) -> str:
         sensor = await self._read(door)

@@ -48,3 +48,14 @@ async def test_a_refusal_body_carries_reason_and_ref_as_fields(locker: RunningAg
     assert body["reason"] == "CODE_UNKNOWN"
     assert "ref" in body
     assert body["message"]
+
+
+async def test_door_help_carries_the_support_reference_as_a_field(locker: RunningAgent) -> None:
+    order = locker.orders[0]
+    locker.sim.faults(order.door).jammed = True  # the latch clicks, the door stays shut
+    status, _ = await locker.post("/api/v1/pickup/code", {"code": order.code})
+    assert status == 200
+    status, body = await locker.post("/api/v1/pickup/door-did-not-open", {"code": order.code})
+    assert (status, body["result"]) == (200, "jammed")
+    assert str(body["ref"]).startswith("E-")
+    assert f"(ref {body['ref']})" in str(body["message"])
