@@ -18,6 +18,8 @@ from agent.api.context import context_of
 _ASSET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z]{2,4}", re.ASCII)
 _KIOSK = resources.files("agent.api") / "kiosk"
 _LANGUAGE_FILE = re.compile(r"[a-z]{2,3}\.json", re.ASCII)
+# The buttons' order for the languages shipped first; any other file follows, alphabetically.
+_FIRST = ("en", "de", "pl", "fr")
 _TYPES = {
     ".html": "text/html",
     ".js": "text/javascript",
@@ -93,7 +95,7 @@ def kiosk_languages() -> list[str]:
         for entry in (_KIOSK / "i18n").iterdir()
         if _LANGUAGE_FILE.fullmatch(entry.name)
     }
-    return sorted(codes, key=lambda code: (code != "en", code))
+    return sorted(codes, key=lambda code: (_FIRST.index(code) if code in _FIRST else 99, code))
 
 
 async def serve_languages(request: web.Request) -> web.Response:
