@@ -24,7 +24,7 @@ from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.errors import MqttError, WireError
 from hub_sync.hub.db import Conn
 from hub_sync.protocol import enrollment as wire
-from hub_sync.protocol.wire import loads_strict
+from hub_sync.protocol.strict_json import loads_strict
 from provisioning import registry, rotation
 from provisioning.brokers import BrokerAdmin, hash_secret
 from provisioning.credentials import (

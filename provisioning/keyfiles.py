@@ -30,6 +30,9 @@ from agent.tokens.keys import PrivateKey, PublicKey, alg_for_key, key_id, load_p
 from agent.tokens.trust import TrustedKey
 from provisioning.errors import ExitStatus, ProvisioningError
 
+# The keys the fleet signs with (tokens, bundles, hub commands): ES256 or EdDSA, never RSA.
+SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
 KEY_KINDS = ("es256", "eddsa")
 PASSPHRASE_ENV = "LOCKER_ADMIN_PASSPHRASE"  # noqa: S105 (a variable name)
 MIN_PASSPHRASE = 12  # PKCS#8's PBKDF2 runs only 2,048 rounds: the length is the protection
@@ -114,7 +117,7 @@ def decrypt_pem(
         raise ProvisioningError(f"{path} {problem}") from err
 
 
-def generate_key(kind: str = "es256") -> PrivateKey:
+def generate_key(kind: str = "es256") -> SigningKey:
     """A new private key: ES256 (P-256) or EdDSA (Ed25519)."""
     if kind == "es256":
         return ec.generate_private_key(ec.SECP256R1())
@@ -161,7 +164,7 @@ def read_file(path: Path) -> bytes:
         ) from err
 
 
-def load_private_key(path: Path, passphrase_file: Path | None = None) -> PrivateKey:
+def load_private_key(path: Path, passphrase_file: Path | None = None) -> SigningKey:
     """An ES256 or EdDSA private key, plain or encrypted (see `read_passphrase`)."""
     problem = "is not an ES256 or EdDSA private key (PEM)"
     key = decrypt_pem(read_file(path), path, passphrase_file, problem)

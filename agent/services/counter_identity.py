@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent.domain.clock import Clock
+from agent.domain.labels import parse_label
 from agent.errors import AgentError, RequestError
 from agent.identity import MdocError, MdocPolicy
 from agent.identity.errors import WalletUnreachable
@@ -28,7 +29,6 @@ from agent.identity.transcript import QR_ENGAGEMENT_PREFIX, engagement_from_qr
 from agent.reasons import Reason
 from agent.services.id_assist import IdAssistService
 from agent.services.identity_check import WalletSettings, age_requirement
-from agent.services.loading import parse_label
 from agent.store import journal, lockers
 from agent.store.db import Database
 from hardware.decoding.cascade import CascadeDecoder

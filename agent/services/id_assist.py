@@ -23,7 +23,7 @@ import numpy as np
 
 from agent.domain.clock import Clock
 from agent.domain.orders import Order
-from agent.errors import AgentError
+from agent.errors import AgentError, RequestError, UnknownOrder
 from agent.identity.aamva import decode_pdf417, parse_aamva
 from agent.identity.id_documents import IdAssist, IdDocument, assess
 from agent.identity.mrz import parse_mrz
@@ -45,7 +45,7 @@ def decode_frame(image: bytes) -> Any:
     data = np.frombuffer(image, dtype=np.uint8)
     gray = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
     if gray is None or gray.size > MAX_PIXELS:
-        raise AgentError("not a PNG or JPEG frame", reason=Reason.BAD_REQUEST)
+        raise RequestError("not a PNG or JPEG frame")
     return gray
 
 
@@ -91,7 +91,7 @@ class IdAssistService:
     async def _order(self, order_id: str) -> Order:
         order = await self._db.read(lockers.get_order, order_id)
         if order is None:
-            raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+            raise UnknownOrder(order_id)
         return order
 
     async def assist_frame(self, order_id: str, gray: Any, *, actor: str) -> IdAssist:

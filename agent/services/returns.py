@@ -21,12 +21,19 @@ from dataclasses import dataclass
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
-from agent.errors import AgentError, DoorFailed, RateLimited, RequestError
+from agent.domain.labels import ID_PATTERN
+from agent.errors import (
+    AgentError,
+    DoorFailed,
+    NoDoorAvailable,
+    RateLimited,
+    RequestError,
+    UnknownCode,
+)
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
-from agent.services.loading import ID_PATTERN
 from agent.store import journal, lockers
 from agent.store.db import Database
 from agent.tokens.typed_codes import CodeKeys
@@ -240,7 +247,7 @@ def find_return_by_code(
 def _find_return_or_refuse(conn: sqlite3.Connection, key: CodeKeys) -> tuple[str, DoorSize]:
     found = find_return_by_code(conn, key)
     if found is None:
-        raise AgentError(reason=Reason.CODE_UNKNOWN)
+        raise UnknownCode()
     return found
 
 
@@ -292,7 +299,7 @@ class ReturnService:
                 packaging=packaging,
             )
             if reserved is None:
-                raise AgentError(size.value, reason=Reason.NO_DOOR_AVAILABLE)
+                raise NoDoorAvailable(size.value)
             assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
             fault = await self._opener.open(reserved.grant.door)
             if fault is None:
@@ -310,7 +317,7 @@ class ReturnService:
         try:
             key = self._typed_code_key(code)
         except AgentError:
-            raise AgentError(reason=Reason.CODE_UNKNOWN) from None
+            raise UnknownCode() from None
         found = await self._attempts.run("return", _find_return_or_refuse, key)
         return await self.start_return_dropoff(*found, now=self._clock.now(), via="typed_code")
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
 from hub_sync.errors import MqttError
 from hub_sync.protocol import enrollment as wire
-from hub_sync.protocol.wire import canonical_json
+from hub_sync.protocol.strict_json import canonical_json
 
 _LOG = logging.getLogger(__name__)
 KEY_FILE, CERT_FILE, CA_FILE, PASSWORD_FILE = "device.key.pem", "device.crt", "ca.pem", "mqtt.pw"

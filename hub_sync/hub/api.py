@@ -23,9 +23,10 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from hub_sync.errors import OrderError
 from hub_sync.hub.metrics import render
 from hub_sync.hub.openapi import OPENAPI
-from hub_sync.hub.orders import NewOrder, OrderError, OrderService
+from hub_sync.hub.orders import NewOrder, OrderService
 from hub_sync.hub.status import fleet_status
 
 _LOG = logging.getLogger(__name__)

@@ -40,7 +40,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hub_sync.errors import WireError
-from hub_sync.protocol.wire import canonical_json, check_id, loads_strict
+from hub_sync.protocol.strict_json import canonical_json, loads_strict
+from hub_sync.protocol.wire import check_id
 
 INVITE_PREFIX: Final = "LKE1"
 CODE_BYTES: Final = 20

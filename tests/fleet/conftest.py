@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,8 @@ from hub_sync.adapters.mqtt import MQTT_V311
 from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
-from hub_sync.hub.cluster import ClusterError, NatsCluster, wait_ready
+from hub_sync.errors import ClusterError
+from hub_sync.hub.cluster import NatsCluster, wait_ready
 from hub_sync.hub.db import create_database, drop_database, migrate
 from hub_sync.protocol.wire import Header, encode, new_message_id
 from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys
@@ -145,7 +146,7 @@ def fleet_device(tmp_path: Path, name: str, port: int) -> RunningDevice:
 
 
 def state_message(
-    device: str, snapshot: dict[str, object], *, depth: int = 0, oldest: float | None = None
+    device: str, snapshot: Mapping[str, object], *, depth: int = 0, oldest: float | None = None
 ) -> bytes:
     """A retained `state` message as `Publisher._maybe_state` builds it (wire form)."""
     header = Header("state", new_message_id(), FLEET, device, time.time())
