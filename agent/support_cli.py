@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.config import AgentConfig, load_config
-from agent.demo import demo_config, demo_trust
 from agent.errors import ConfigError, StoreError
 from agent.services.trust import REVOKED_SETTING, TrustPolicy, load_roots, stored_trust_state
 from agent.store import journal
@@ -60,6 +59,8 @@ def _config_source(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> AgentConfig:
     if args.data_dir is not None:
         data_dir = args.data_dir.resolve()
+        from agent.demo import demo_config, demo_trust  # only for a demo's folder
+
         return demo_config(data_dir, 0).model_copy(update={"trust": demo_trust(data_dir)})
     return load_config(args.config or DEFAULT_CONFIG)
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from hardware.camera import Camera, FrameGrabber
 from hardware.camera_cv import CaptureSettings, OpenCvCamera
-from hardware.camera_sim import SimulatedCamera
 from hardware.decoder import DecodedCode, DecoderKind
 from hardware.decoders.pipeline import (
     FileScanResult,
@@ -258,6 +257,9 @@ class Scanner:
 def make_camera(settings: ScannerSettings) -> Camera:
     """The camera named by `settings.source` ("simulated" gives a `SimulatedCamera`)."""
     if settings.source == SIMULATED_SOURCE:
+        # the simulator's scene renderer (segno, perspective warps) only when it is asked for
+        from hardware.camera_sim import SimulatedCamera
+
         return SimulatedCamera(fps=settings.fps or 15.0)
     return OpenCvCamera(
         CaptureSettings(

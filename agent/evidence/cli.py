@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import load_config
-from agent.demo import demo_config
 from agent.evidence.catalog import photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER
 
@@ -38,6 +37,8 @@ def add_evidence_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 def _data_dir(args: argparse.Namespace) -> Path:
     if args.data_dir is not None:
+        from agent.demo import demo_config  # the demo's tools, only for a demo's folder
+
         return Path(demo_config(args.data_dir.resolve(), 0).locker.data_dir)
     return load_config(args.config or DEFAULT_CONFIG).locker.data_dir
 
