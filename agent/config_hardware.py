@@ -28,9 +28,18 @@ class _Section(BaseModel):
 class SimulatorDriverConfig(_Section):
     type: Literal["simulator"] = Field("simulator", description="Driver type.")
     relay_pulse_ms: int = Field(0, ge=0, le=5000, description="Simulated relay pulse length.")
+    auto_close_ms: int = Field(
+        0,
+        ge=0,
+        le=600_000,
+        description="A simulated door opened by the agent closes by itself after this long "
+        "(0: never).",
+    )
 
     def to_settings(self, door_count: int) -> DoorDriverSettings:
-        return SimulatorDoorSettings(door_count=door_count, pulse_ms=self.relay_pulse_ms)
+        return SimulatorDoorSettings(
+            door_count=door_count, pulse_ms=self.relay_pulse_ms, auto_close_ms=self.auto_close_ms
+        )
 
 
 class ModbusPointConfig(_Section):

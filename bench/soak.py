@@ -3,12 +3,19 @@
 Run, with the malloc settings of the systemd unit (as `tests/reliability/test_soak.py` does):
     env $(sed -n 's/^Environment=//p' deploy/locker-agent.service) \
         .venv/bin/python bench/soak.py [--seconds 600] [--step-minutes 10] [--json]
+    ... bench/soak.py --deployed [--seconds 60] [--json]
 
-The agent with the camera pipeline running (simulated camera, real decoders), a real Mosquitto
-and the reference hub in this process (see `tests/reliability/soak_rig.py`). Each round loads 4
-parcels and collects them (camera and typed code), then the agent's clock moves on. Prints the
-process's RSS and open descriptors: after warm-up, RSS may grow at most 10 % and stay at most
-150 MB; descriptors stay flat. Exit status 1 when a limit is broken.
+Default: the agent with the camera pipeline running (simulated camera, real decoders) and its
+driver in this process, a real Mosquitto and the reference hub as child processes (see
+`tests/reliability/soak_rig.py`). Each round loads 4 parcels and collects them (camera and typed
+code), then the agent's clock moves on; the figures are this process's (agent and driver).
+
+`--deployed`: `locker-agent run` as its own process, as the unit starts it, its camera on an MJPEG
+stream this process serves (`tests/reliability/deployed_rig.py`); the figures are the agent's
+process alone, in wall-clock time.
+
+After warm-up, RSS may grow at most 10 % and stay at most 150 MB; descriptors stay flat.
+Exit status 1 when a limit is broken.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the rig lives in tests/
+from tests.reliability.deployed_rig import DeployedAgentRig, DeployedFigures
 from tests.reliability.soak_rig import Soak
 
 RSS_LIMIT_MB = 150.0
@@ -34,10 +42,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--step-minutes", type=float, default=10)
     parser.add_argument("--json", action="store_true", help="one JSON line only")
+    parser.add_argument(
+        "--deployed", action="store_true", help="measure `locker-agent run` as its own process"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="locker-soak-") as tmp:
-        soak = Soak(Path(tmp), step_s=args.step_minutes * 60)
-        figures = asyncio.run(soak.run(args.seconds)).summary()
+        if args.deployed:
+            malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+            rig = DeployedAgentRig(Path(tmp), env=malloc)
+            figures = asyncio.run(_deployed(rig, args.seconds)).summary()
+        else:
+            soak = Soak(Path(tmp), step_s=args.step_minutes * 60)
+            figures = asyncio.run(soak.run(args.seconds)).summary()
+    if "rss_mb_max" not in figures:
+        print(json.dumps(figures, sort_keys=True))
+        return 1
     ok = (
         float(figures["rss_mb_max"]) <= RSS_LIMIT_MB  # type: ignore[arg-type]
         and float(figures["rss_growth_after_warmup"]) <= RSS_GROWTH  # type: ignore[arg-type]
@@ -47,7 +66,8 @@ def main() -> int:
     figures["malloc_env"] = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     if not args.json:
         print(
-            f"{figures['simulated_hours']} simulated hours in {args.seconds:.0f} s:"
+            f"{figures.get('simulated_hours', args.seconds / 3600):.1f} hours in"
+            f" {args.seconds:.0f} s:"
             f" {figures['pickups_camera']} camera and {figures['pickups_code']} code pickups;"
             f" RSS {figures['rss_mb_after_warmup']} -> {figures['rss_mb_end']} MB"
             f" (max {figures['rss_mb_max']}); fds {figures['fds_after_warmup']} ->"
@@ -55,6 +75,11 @@ def main() -> int:
         )
     print(json.dumps(figures, sort_keys=True))
     return 0 if ok else 1
+
+
+async def _deployed(rig: DeployedAgentRig, seconds: float) -> DeployedFigures:
+    async with rig:
+        return await rig.run(seconds)
 
 
 if __name__ == "__main__":

@@ -47,10 +47,14 @@ class SimulatorDoorSettings:
     """Number of doors, numbered 1..door_count."""
     pulse_ms: int = 0
     """Simulated latch pulse length in milliseconds (0: instantaneous)."""
+    auto_close_ms: int = 0
+    """A door opened by a latch pulse closes by itself after this long (0: never; the doors of
+    a locker run as its own process, e.g. the deployed-agent soak, have nobody to shut them)."""
 
     def __post_init__(self) -> None:
         _require(self.door_count >= 1, "door_count", "a locker has at least one door")
         _require(0 <= self.pulse_ms <= PULSE_MS_MAX, "pulse_ms", f"must be 0..{PULSE_MS_MAX}")
+        _require(self.auto_close_ms >= 0, "auto_close_ms", "must be 0 (never) or more")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,7 +224,11 @@ def make_door_driver(settings: DoorDriverSettings) -> tuple[DoorController, Door
     if isinstance(settings, SimulatorDoorSettings):
         from hardware.doors_sim import SimulatedLocker
 
-        locker = SimulatedLocker(settings.door_count, relay_pulse_s=settings.pulse_ms / 1000)
+        locker = SimulatedLocker(
+            settings.door_count,
+            relay_pulse_s=settings.pulse_ms / 1000,
+            auto_close_s=settings.auto_close_ms / 1000 or None,
+        )
         return locker, locker
     if isinstance(settings, GpioDoorSettings):
         _require_library("gpiod", "gpio")
