@@ -21,8 +21,10 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -55,6 +57,7 @@ class DeployedFigures:
     file_mb: list[float] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    by_mapping: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         if not self.rss_mb:
@@ -79,6 +82,7 @@ class DeployedFigures:
             "fds_end": self.fds[-1],
             "fds_max": max(self.fds),
             "problems": self.problems[:10],
+            "resident_mb_by_mapping": self.by_mapping,
         }
 
 
@@ -91,6 +95,22 @@ def process_memory(pid: int) -> tuple[float, float, float, int]:
             values[name] = int(rest.split()[0]) / 1024
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     return values["VmRSS"], values["RssAnon"], values["RssFile"], fds
+
+
+def resident_by_mapping(pid: int, top: int = 12) -> dict[str, float]:
+    """Where the resident pages of process `pid` are (MB, largest first): each library (a
+    package's files together), `[heap]`, and `[anon]` (Python's object arenas, frames)."""
+    resident: Counter[str] = Counter()
+    name = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            parts = line.split(None, 5)
+            path = parts[5].strip() if len(parts) > 5 else "[anon]"
+            package = re.search(r"site-packages/([^/]+)", path)
+            name = package.group(1) if package else path.rsplit("/", 1)[-1]
+        elif line.startswith("Rss:"):
+            resident[name] += int(line.split()[1])
+    return {k: round(v / 1024, 1) for k, v in resident.most_common(top)}
 
 
 class CameraStream:
@@ -179,6 +199,8 @@ class DeployedAgentRig(CrashRig):
                     self.deployed.anon_mb.append(anon)
                     self.deployed.file_mb.append(file_mb)
                     self.deployed.fds.append(fds)
+                assert self.proc is not None
+                self.deployed.by_mapping = resident_by_mapping(self.proc.pid)
         finally:
             await asyncio.to_thread(self.kill)
             await self.camera.stop()
