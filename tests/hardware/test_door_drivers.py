@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 from collections.abc import Callable
@@ -30,6 +31,22 @@ def test_simulator_is_one_object_for_latches_and_sensors() -> None:
     assert isinstance(controller, SimulatedLocker)
     assert sensors is controller
     assert controller.door_count == 6
+
+
+async def test_simulator_doors_shut_by_themselves_when_configured() -> None:
+    """`auto_close_ms`: a locker run as its own process (the deployed-agent soak) has nobody to
+    shut its simulated doors; 0 (the default) leaves them open."""
+    controller, sensors = make_door_driver(SimulatorDoorSettings(door_count=2, auto_close_ms=50))
+    await controller.start()
+    await controller.open(1)
+    assert await sensors.read(1) is SensorState.OPEN
+    await asyncio.sleep(0.2)
+    assert await sensors.read(1) is SensorState.CLOSED
+    still, still_sensors = make_door_driver(SimulatorDoorSettings(door_count=2))
+    await still.start()
+    await still.open(1)
+    await asyncio.sleep(0.2)
+    assert await still_sensors.read(1) is SensorState.OPEN
 
 
 def test_gpio_settings_build_the_gpio_driver() -> None:
@@ -99,6 +116,10 @@ def test_defaults_are_what_the_docs_promise() -> None:
 
 INVALID: dict[str, tuple[Callable[[], Any], str]] = {
     "no doors": (lambda: SimulatorDoorSettings(door_count=0), "doors.door_count"),
+    "negative auto-close": (
+        lambda: SimulatorDoorSettings(door_count=1, auto_close_ms=-1),
+        "doors.auto_close_ms",
+    ),
     "pulse too short": (
         lambda: ModbusTcpDoorSettings(host="h", door_count=1, pulse_ms=5),
         "doors.pulse_ms",
