@@ -37,17 +37,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub_sync.commands import CommandEnvelope, encode_command
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.fleet.cluster import NatsCluster, wait_ready
-from hub_sync.fleet.db import create_database, drop_database, migrate
-from hub_sync.fleet.leader import trust_payload
-from hub_sync.fleet.store import add_command
-from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection
-from hub_sync.settings import SyncSettings
-from hub_sync.signing import sign
-from hub_sync.wire import Header, new_message_id, trust_topic
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, MqttConnection
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.hub.cluster import NatsCluster, wait_ready
+from hub_sync.hub.db import create_database, drop_database, migrate
+from hub_sync.hub.leader import trust_payload
+from hub_sync.hub.store import add_command
+from hub_sync.protocol.commands import CommandEnvelope, encode_command
+from hub_sync.protocol.signing import sign
+from hub_sync.protocol.wire import Header, new_message_id, trust_topic
 
 FLEET = "bench"
 KEY = ed25519.Ed25519PrivateKey.generate()
@@ -173,7 +173,7 @@ def _start_workers(
     for i in range(n):
         with (root / f"worker{i}.log").open("wb") as log:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "hub_sync.fleet.cli", "worker", *argv],
+                [sys.executable, "-m", "hub_sync.hub.cli", "worker", *argv],
                 stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
     return procs
 

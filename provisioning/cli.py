@@ -17,7 +17,7 @@ from agent.errors import AgentError
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.typed_codes import code_lookup_key
-from hub_sync.commands import CODE_SCHEME
+from hub_sync.protocol.commands import CODE_SCHEME
 from provisioning import enroll, evidence_cli, keyfiles, mint, qr, wallet
 from provisioning.errors import ExitStatus, ProvisioningError
 
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _forward_to_hub(argv: list[str]) -> int:
     try:
-        hub_cli = importlib.import_module("hub_sync.hub_cli")
+        hub_cli = importlib.import_module("hub_sync.hub.reference.cli")
     except ImportError:
         print("hub tools not installed", file=sys.stderr)
         return int(ExitStatus.HUB_TOOLS_MISSING)
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wallet(areas.add_parser("wallet", help="reference phone wallet (live codes)"))
     _add_device(areas.add_parser("device", help="enroll a device; typed-code digests; certs"))
     evidence_cli.add_evidence(areas.add_parser("evidence", help="verify C2PA evidence photos"))
-    hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub_cli)")
+    hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub.reference.cli)")
     hub.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 

@@ -1,6 +1,6 @@
 """`locker-admin fleet status --dsn ... --fleet F [--json]`: the fleet hub's view of its lockers.
 
-Read from the hub's PostgreSQL database (hub_sync/fleet/status.py, the same numbers as the hub's
+Read from the hub's PostgreSQL database (hub_sync/hub/status.py, the same numbers as the hub's
 `/metrics`): per locker online or offline for how long, events stored, outbox depth, occupancy,
 installed trust bundle and its age, open alarms and unanswered commands; per fleet orders, events
 by kind, dwell time and SLA. `--json` prints the same as one JSON object.
@@ -18,7 +18,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from hub_sync.fleet.status import FleetStatus, fleet_status
+from hub_sync.hub.status import FleetStatus, fleet_status
 
 
 def _age(seconds: float | None) -> str:

@@ -1,6 +1,6 @@
 """`locker-hub`: the fleet hub's command line.
 
-    locker-hub run|worker|device-key ...             hub workers (hub_sync/fleet/cli.py)
+    locker-hub run|worker|device-key ...             hub workers (hub_sync/hub/cli.py)
     locker-hub presign-bundles --root R --key K.json ... --out DIR --count N
                                                      offline: a series of root-signed bundles
     locker-hub api --fleet F --dsn ... --sign-key K --issuing-key I --enrolled DIR --api-key-file A
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from hub_sync.fleet import cli as fleet_cli
+from hub_sync.hub import cli as fleet_cli
 from provisioning import hub_orders
 from provisioning.errors import ProvisioningError
 from provisioning.keyfiles import load_descriptor, load_private_key

@@ -10,7 +10,7 @@ from aiohttp import web
 from agent.api.errors import read_json_object, string_field
 from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
-from hardware.camera_sim import SimulatedCamera
+from hardware.camera.sim import SimulatedCamera
 
 
 @dataclass(frozen=True, slots=True)

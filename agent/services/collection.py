@@ -10,7 +10,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.orders import OrderEvent, OrderState
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason

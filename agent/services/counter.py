@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 from dataclasses import replace
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import Withdrawal

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.errors import AgentError
 from agent.identity.aamva import decode_pdf417, parse_aamva
 from agent.identity.id_documents import IdAssist, IdDocument, assess

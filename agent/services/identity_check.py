@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.clock import Clock
-from agent.config import IdentityConfig
+from agent.config.model import IdentityConfig
+from agent.domain.clock import Clock
 from agent.domain.orders import Order
 from agent.domain.policy import (
     Attempt,

@@ -18,7 +18,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, replace
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door, next_size_up
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.errors import AgentError, DoorFailed, RequestError
@@ -29,7 +29,7 @@ from agent.services.expiry import start_hold
 from agent.services.orders import Announcement, announce_order
 from agent.store import journal, lockers
 from agent.store.db import Database
-from hardware.doors import SensorState
+from hardware.doors.port import SensorState
 
 _LOG = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     INTERRUPTED_OPENING,
@@ -29,7 +29,7 @@ from agent.services.attempts import AttemptGate
 from agent.services.expiry import withdrawal_of
 from agent.store import journal, lockers
 from agent.store.db import Database
-from hardware.doors import DoorController
+from hardware.doors.port import DoorController
 from hardware.errors import HardwareError
 
 _LOG = logging.getLogger(__name__)

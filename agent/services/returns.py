@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
 from agent.errors import AgentError, DoorFailed, RateLimited, RequestError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence

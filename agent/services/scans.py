@@ -13,17 +13,17 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.errors import AgentError
-from agent.metrics import Metrics
+from agent.observability.metrics import Metrics
 from agent.reasons import Reason, user_message
 from agent.services.pickup import PickupResult
 from agent.services.returns import ReturnService
 from agent.services.token_pickup import TokenPickupService
 from agent.tokens.claims import Purpose
 from agent.tokens.errors import TokenError
-from hardware.decoder import DecodedCode
+from hardware.decoding.port import DecodedCode
 
 _LOG = logging.getLogger(__name__)
 FEED_LENGTH = 50

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agent.clock import Clock
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
+from agent.domain.clock import Clock
 from agent.errors import AgentError
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate

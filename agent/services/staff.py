@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.orders import Order, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -42,7 +42,7 @@ from agent.services.supervision import DoorCallback, DoorSupervisor
 from agent.services.supervision_records import JAMMED
 from agent.store import journal, lockers
 from agent.store.db import Database
-from hardware.doors import DoorController, DoorSensors, SensorState
+from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError, SensorError
 
 _LOG = logging.getLogger(__name__)

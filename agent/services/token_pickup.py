@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.policy import Attempt, Credential, Setting, flags_from
 from agent.errors import PickupRefused
 from agent.reasons import Reason

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 GENESIS_HASH = bytes(32)
+FLOOR_SETTING = "time_floor"  # the highest hub-signed time verified (see services.trust)
 
 
 def canonical_json(value: object) -> str:
@@ -136,3 +137,8 @@ def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
+
+
+def persisted_time_floor(conn: sqlite3.Connection) -> float:
+    """The persisted time floor (0 before any hub-signed time was verified)."""
+    return float(get_setting(conn, FLOOR_SETTING) or 0.0)

@@ -11,11 +11,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.demo import SeededOrder, demo_config, seed_orders
-from hardware.camera_sim import SimulatedCamera
-from hardware.doors_sim import SimulatedLocker
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import SeededOrder, demo_config, seed_orders
+from agent.domain.clock import ManualClock
+from hardware.camera.sim import SimulatedCamera
+from hardware.doors.sim import SimulatedLocker
 from provisioning.fleet import DemoFleet
 
 

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.app import build_door_hardware
-from agent.config import config_from_mapping, load_config
-from agent.config_docs import render
+from agent.bootstrap.app import build_door_hardware
+from agent.config.docs import render
+from agent.config.model import config_from_mapping, load_config
 from agent.errors import ConfigError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -12,7 +12,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 def test_the_configuration_docs_are_current() -> None:
     assert DOCS.read_text(encoding="utf-8") == render(), (
-        "docs/configuration.md is stale: run `python -m agent.config_docs > docs/configuration.md`"
+        "docs/configuration.md is stale: run `python -m agent.config.docs > docs/configuration.md`"
     )
 
 

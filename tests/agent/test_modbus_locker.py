@@ -17,11 +17,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.app import Agent
-from agent.clock import ManualClock
-from agent.config import StaffPinConfig
-from agent.config_hardware import ModbusTcpDriverConfig
-from agent.demo import demo_config
+from agent.bootstrap.app import Agent
+from agent.cli.demo import demo_config
+from agent.config.hardware import ModbusTcpDriverConfig
+from agent.config.model import StaffPinConfig
+from agent.domain.clock import ManualClock
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose
 from provisioning.fleet import DemoFleet, create_demo_fleet

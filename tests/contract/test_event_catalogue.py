@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent.app_services import Services
+from agent.bootstrap.services import Services
 from agent.domain.doors import DoorSize
 from agent.errors import AgentError
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet

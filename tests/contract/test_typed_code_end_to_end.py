@@ -16,9 +16,9 @@ import pytest
 
 from agent.store import lockers
 from agent.tokens.typed_codes import code_lookup_key
-from hub_sync.commands import parse_args
 from hub_sync.errors import WireError
-from hub_sync.hub_cli import _command, _parser
+from hub_sync.hub.reference.cli import _command, _parser
+from hub_sync.protocol.commands import parse_args
 from tests.agent.conftest import RunningAgent
 from tests.contract.conftest import AGENT_ID, KEY_FILE
 from tests.contract.mini_hub import MiniHub, code_material, read_code_key

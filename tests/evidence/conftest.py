@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.domain.clock import ManualClock
 from agent.evidence.manifest import EvidenceFacts
 from agent.evidence.recorder import EVIDENCE_FOLDER
 from agent.evidence.signing import EvidenceSigner
-from hardware.compartment_sim import SimulatedCompartmentCamera
-from hardware.doors_sim import SimulatedLocker
+from hardware.camera.compartment_sim import SimulatedCompartmentCamera
+from hardware.doors.sim import SimulatedLocker
 from provisioning import device_ca
 from tests.agent.ops.conftest import ops_config
 from tests.hub_sync.conftest import wait_for

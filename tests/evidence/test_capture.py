@@ -14,15 +14,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.demo import seed_orders
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import seed_orders
+from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.evidence.recorder import EVIDENCE_FOLDER
 from agent.evidence.verify import verify_photo
 from agent.store.journal import audit_digest
-from hardware.compartment_sim import Parcel
-from hardware.doors_sim import SimulatedLocker
+from hardware.camera.compartment_sim import Parcel
+from hardware.doors.sim import SimulatedLocker
 from tests.agent.ops.conftest import ops_config
 from tests.contract.schemas import problems
 from tests.evidence.conftest import LOCKER, EvidenceLocker

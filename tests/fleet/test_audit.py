@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from agent.audit import DeviceKey, checkpoint_message, load_or_create_device_key
-from hub_sync.fleet import audit as hub_audit
-from hub_sync.fleet.audit import enroll_device_key, verify_checkpoints
-from hub_sync.wire import EventBatch, Header, OutboxEvent, new_message_id
+from agent.store.audit import DeviceKey, checkpoint_message, load_or_create_device_key
+from hub_sync.hub import audit as hub_audit
+from hub_sync.hub.audit import enroll_device_key, verify_checkpoints
+from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, new_message_id
 from tests.fleet.conftest import FLEET
 
 

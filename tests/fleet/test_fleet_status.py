@@ -9,9 +9,9 @@ import sys
 
 import asyncpg
 
-from hub_sync.fleet.ingest import apply_events, raise_alarms
-from hub_sync.fleet.store import record_states, record_statuses
-from hub_sync.wire import EventBatch, Header, OutboxEvent, Status, new_message_id
+from hub_sync.hub.ingest import apply_events, raise_alarms
+from hub_sync.hub.store import record_states, record_statuses
+from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, Status, new_message_id
 from tests.fleet.conftest import FLEET
 
 

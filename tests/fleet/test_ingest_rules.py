@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from hub_sync.fleet.db import migrate, migrations
-from hub_sync.fleet.ingest import apply_events
-from hub_sync.wire import EventBatch, Header, OutboxEvent, new_message_id
+from hub_sync.hub.db import migrate, migrations
+from hub_sync.hub.ingest import apply_events
+from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, new_message_id
 
 F = "f1"
 

@@ -16,13 +16,13 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from hub_sync.commands import decode_command
-from hub_sync.fleet.api import make_app
-from hub_sync.fleet.cluster import NatsCluster
-from hub_sync.fleet.db import connect_pool
-from hub_sync.fleet.leader import Leader, LeaderSettings
-from hub_sync.fleet.orders import OrderService
-from hub_sync.fleet.worker import FleetWorker, WorkerSettings
+from hub_sync.hub.api import make_app
+from hub_sync.hub.cluster import NatsCluster
+from hub_sync.hub.db import connect_pool
+from hub_sync.hub.leader import Leader, LeaderSettings
+from hub_sync.hub.orders import OrderService
+from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.commands import decode_command
 from provisioning.hub_orders import FleetCredentials
 from provisioning.keyfiles import generate_key
 from tests.fleet.conftest import FLEET, HUB_KEY, fleet_device, stop_devices, stop_hub_tasks

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hub_sync.fleet.cluster import NatsCluster
+from hub_sync.hub.cluster import NatsCluster
 from tests.fleet.conftest import fleet_device, stop_devices, worker_argv
 from tests.hub_sync.conftest import wait_for
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from hub_sync.fleet.cluster import NatsCluster
-from hub_sync.fleet.db import connect_pool
-from hub_sync.fleet.leader import TRUST_ALARM, Leader, LeaderSettings, import_series
-from hub_sync.fleet.store import record_states
-from hub_sync.fleet.worker import FleetWorker, WorkerSettings
-from hub_sync.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
-from hub_sync.wire import loads_strict, trust_topic
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
+from hub_sync.hub.cluster import NatsCluster
+from hub_sync.hub.db import connect_pool
+from hub_sync.hub.leader import TRUST_ALARM, Leader, LeaderSettings, import_series
+from hub_sync.hub.store import record_states
+from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.wire import loads_strict, trust_topic
 from provisioning.fleet import create_demo_fleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.trust_series import DAY, presign_series

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from hardware.camera import Camera, FrameGrabber, Gray
-from hardware.camera_cv import CaptureSettings, OpenCvCamera, _describe
-from hardware.camera_sim import SimulatedCamera
-from hardware.decoder import make_decoder
+from hardware.camera.cv import CaptureSettings, OpenCvCamera, _describe
+from hardware.camera.port import Camera, FrameGrabber, Gray
+from hardware.camera.sim import SimulatedCamera
+from hardware.decoding.backends import make_decoder
+from hardware.decoding.synthetic import make_frame
 from hardware.errors import CameraError
-from hardware.synthetic import make_frame
 
 TOKEN = "LK1:SIMULATED-CAMERA-TOKEN-0123456789"
 

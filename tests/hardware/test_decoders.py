@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import segno
 
-from hardware.decoder import DecodedCode, make_decoder
-from hardware.decoders.cascade import DEFAULT_STEPS, CascadeDecoder
-from hardware.decoders.zbar import PyzbarDecoder
-from hardware.decoders.zxing import ZxingDecoder, read_qr
+from hardware.decoding.backends import make_decoder
+from hardware.decoding.cascade import DEFAULT_STEPS, CascadeDecoder
+from hardware.decoding.port import DecodedCode
+from hardware.decoding.synthetic import make_frame
+from hardware.decoding.zbar import PyzbarDecoder
+from hardware.decoding.zxing import ZxingDecoder, read_qr
 from hardware.errors import DecoderError
-from hardware.synthetic import make_frame
 
 TOKEN = "LK1:6BFOXN*TS0B7XA1:OV$+R6MU.4UO0G8CGFS9K-8ACLF8H.6QI0KG-T0H$U"
 

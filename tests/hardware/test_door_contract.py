@@ -1,4 +1,4 @@
-"""The door port contract (`hardware/doors.py`), checked the same way against every driver.
+"""The door port contract (`hardware/doors/port.py`), checked the same way against every driver.
 
 Rigs: the simulator; the Modbus TCP driver against pymodbus' server on a free loopback port; the
 Modbus RTU driver against pymodbus' serial server across a pseudo-terminal pair; the GPIO driver
@@ -16,15 +16,11 @@ from typing import Any, Protocol
 
 import pytest
 
-from hardware.door_drivers import (
-    GpioDoorSettings,
-    ModbusRtuDoorSettings,
-    ModbusTcpDoorSettings,
-)
-from hardware.doors import DoorController, DoorSensors, SensorState
-from hardware.doors_gpio import GpioDoorBank
-from hardware.doors_modbus import ModbusDoorBank
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.gpio import GpioDoorBank
+from hardware.doors.modbus import ModbusDoorBank
+from hardware.doors.port import DoorController, DoorSensors, SensorState
+from hardware.doors.settings import GpioDoorSettings, ModbusRtuDoorSettings, ModbusTcpDoorSettings
+from hardware.doors.sim import SimulatedLocker
 from hardware.errors import DoorError, SensorError, UnknownDoorError
 from tests.hardware.conftest import FakeGpioChip, ModbusBoard, free_tcp_port, serial_line
 

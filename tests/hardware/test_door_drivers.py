@@ -10,18 +10,18 @@ from typing import Any
 
 import pytest
 
-from hardware.door_drivers import (
+from hardware.doors.drivers import make_door_driver
+from hardware.doors.gpio import GpioDoorBank
+from hardware.doors.modbus import ModbusDoorBank
+from hardware.doors.port import SensorState
+from hardware.doors.settings import (
     GpioDoorSettings,
     ModbusDoorPoint,
     ModbusRtuDoorSettings,
     ModbusTcpDoorSettings,
     SimulatorDoorSettings,
-    make_door_driver,
 )
-from hardware.doors import SensorState
-from hardware.doors_gpio import GpioDoorBank
-from hardware.doors_modbus import ModbusDoorBank
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.sim import SimulatedLocker
 from hardware.errors import DriverConfigError
 from tests.hardware.conftest import ModbusBoard, free_tcp_port
 

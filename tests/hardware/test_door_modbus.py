@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from hardware.door_drivers import ModbusDoorPoint, ModbusTcpDoorSettings
-from hardware.doors import SensorState
-from hardware.doors_modbus import ModbusDoorBank
+from hardware.doors.modbus import ModbusDoorBank
+from hardware.doors.port import SensorState
+from hardware.doors.settings import ModbusDoorPoint, ModbusTcpDoorSettings
 from hardware.errors import DoorError, DriverConfigError
 from tests.hardware.conftest import ModbusBoard, free_tcp_port
 

@@ -19,9 +19,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
-from hub_sync.signing import sign_confirm
-from hub_sync.wire import Confirm, Header, Topics, encode_confirm, hub_topic, new_message_id
+from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
+from hub_sync.protocol.signing import sign_confirm
+from hub_sync.protocol.wire import (
+    Confirm,
+    Header,
+    Topics,
+    encode_confirm,
+    hub_topic,
+    new_message_id,
+)
 from tests.hub_sync.conftest import (
     FLEET,
     HUB_KEY,
@@ -75,8 +82,8 @@ async def attacker(broker: Broker) -> AsyncIterator[Attacker]:
 
 
 async def _start_hub(broker: Broker, tmp_path: Path) -> tuple[RunningHub, asyncio.Task[None]]:
-    from hub_sync.hub import Hub
-    from hub_sync.hub_store import HubStore
+    from hub_sync.hub.reference.hub import Hub
+    from hub_sync.hub.reference.store import HubStore
 
     store = HubStore(tmp_path / "hub.db")
     hub = Hub(broker.hub_settings(), store, sign_key=HUB_KEY)

@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from hub_sync.commands import decode_command
 from hub_sync.errors import WireError
-from hub_sync.refusals import RefusalLog
-from hub_sync.wire import decode_confirm, decode_events, loads_strict
+from hub_sync.protocol.commands import decode_command
+from hub_sync.protocol.refusals import RefusalLog
+from hub_sync.protocol.wire import decode_confirm, decode_events, loads_strict
 
 BIG_INT = b"1" * 5000
 POISONS: list[bytes] = [

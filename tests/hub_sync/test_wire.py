@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from hub_sync.commands import (
+from hub_sync.errors import SignatureError, WireError
+from hub_sync.protocol.commands import (
     CommandEnvelope,
     OrderUpsert,
     RemoteOpen,
@@ -14,9 +15,15 @@ from hub_sync.commands import (
     encode_command,
     parse_args,
 )
-from hub_sync.errors import SignatureError, WireError
-from hub_sync.signing import CommandVerifier, NonceCache, PublicKey, key_id, sign, signed_bytes
-from hub_sync.wire import (
+from hub_sync.protocol.signing import (
+    CommandVerifier,
+    NonceCache,
+    PublicKey,
+    key_id,
+    sign,
+    signed_bytes,
+)
+from hub_sync.protocol.wire import (
     Header,
     OutboxEvent,
     canonical_json,

@@ -10,11 +10,11 @@ import random
 import time
 from pathlib import Path
 
-from agent.clock import ManualClock
+from agent.domain.clock import ManualClock
 from agent.domain.orders import Order
 from agent.store import lockers
 from agent.tokens.typed_codes import display_code, new_typed_code
-from hub_sync.commands import CODE_SCHEME
+from hub_sync.protocol.commands import CODE_SCHEME
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.mint import build_bundle

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from aiohttp import web
 
-from hardware.synthetic import params_for_category, render_scene
+from hardware.decoding.synthetic import params_for_category, render_scene
 from tests.hub_sync.conftest import free_port
 from tests.integration.conftest import hub_events
 from tests.reliability.crash_rig import COURIER_PIN, CrashRig, Parcel

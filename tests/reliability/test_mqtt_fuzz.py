@@ -26,8 +26,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from agent.store import journal
-from hub_sync.mqtt import ConnectParams, MqttConnection
-from hub_sync.wire import Topics, new_message_id
+from hub_sync.adapters.mqtt import ConnectParams, MqttConnection
+from hub_sync.protocol.wire import Topics, new_message_id
 from provisioning.fleet import DemoFleet
 from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import (

@@ -15,9 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.config import (
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.config.model import (
     AgentConfig,
     ApiConfig,
     LockerConfig,
@@ -25,13 +24,14 @@ from agent.config import (
     StaffPinConfig,
     TrustConfig,
 )
+from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderPolicy
 from agent.services.orders import Announcement
 from agent.services.sessions import hash_pin
 from agent.store import lockers
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.sim import SimulatedLocker
 
 COURIER_PIN = "246810"
 STAFF_PIN = "135790"

@@ -1,6 +1,7 @@
 """A running agent plus the supervision, staff and door-help services, served over real HTTP.
 
-The services are built here the way `agent/app.py` wires them, on the agent's own database,
+The services are built here the way `agent/bootstrap/app.py` wires them, on the agent's own
+database,
 simulated doors and manual clock, so the tests do not depend on the composition root's timing.
 """
 
@@ -19,8 +20,8 @@ from aiohttp import web
 from agent.api.context import ApiContext
 from agent.api.staff_routes import door_tool_routes
 from agent.api.web import make_web_app
-from agent.clock import ManualClock
 from agent.domain.attempts import AttemptPolicy
+from agent.domain.clock import ManualClock
 from agent.services.attempts import AttemptGate
 from agent.services.pickup import PickupService
 from agent.services.sessions import Role
@@ -28,7 +29,7 @@ from agent.services.staff import DoorHelpService, StaffService
 from agent.services.supervision import DoorSupervisor
 from agent.services.supervision_records import SupervisionPolicy
 from agent.tokens.typed_codes import code_lookup_key
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.sim import SimulatedLocker
 from tests.agent.conftest import RunningAgent, start_agent
 
 GRACE_S = 60.0
