@@ -47,11 +47,17 @@ def main() -> int:
     parser.add_argument(
         "--deployed", action="store_true", help="measure `locker-agent run` as its own process"
     )
+    parser.add_argument(
+        "--as-installed",
+        action="store_true",
+        help="--deployed without first dropping the page cache of the venv's files (the default"
+        " drops it, as a reboot does): the figure then depends on how the kernel cached them",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="locker-soak-") as tmp:
         if args.deployed:
             malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
-            rig = DeployedAgentRig(Path(tmp), env=malloc)
+            rig = DeployedAgentRig(Path(tmp), env=malloc, as_after_boot=not args.as_installed)
             figures = asyncio.run(_deployed(rig, args.seconds)).summary()
         else:
             soak = Soak(Path(tmp), step_s=args.step_minutes * 60)

@@ -22,6 +22,7 @@ import contextlib
 import os
 import random
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -58,6 +59,7 @@ class DeployedFigures:
     fds: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     by_mapping: dict[str, float] = field(default_factory=dict)
+    page_cache: str = "as installed"  # or "dropped" (as after a reboot)
 
     def summary(self) -> dict[str, object]:
         if not self.rss_mb:
@@ -66,6 +68,7 @@ class DeployedFigures:
         base_rss, base_fds = self.rss_mb[warm - 1], self.fds[warm - 1]
         return {
             "process": "locker-agent run",
+            "page_cache": self.page_cache,
             "rounds": self.rounds,
             "loads": self.loads,
             "pickups_code": self.pickups_code,
@@ -95,6 +98,32 @@ def process_memory(pid: int) -> tuple[float, float, float, int]:
             values[name] = int(rest.split()[0]) / 1024
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     return values["VmRSS"], values["RssAnon"], values["RssFile"], fds
+
+
+def drop_page_cache(root: Path) -> int:
+    """Drop the page cache of every file under `root` (as a reboot does): `posix_fadvise(
+    DONTNEED)`, which needs no privilege and leaves pages that a process has mapped alone.
+
+    Why: a read fault maps the neighbours of the faulting page that are already cached, and the
+    kernel caches a file that was just written (a fresh `pip install`) whole, often in 1 MB
+    folios that a fault maps entirely; so the same agent holds 116-162 MB depending on how its
+    libraries' files happen to sit in the cache (docs/reliability.md, "Where the RSS goes").
+    From a dropped cache the agent reads what it touches, as on a device after boot."""
+    os.sync()
+    dropped = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                dropped += 1
+            finally:
+                os.close(fd)
+    return dropped
 
 
 def resident_by_mapping(pid: int, top: int = 12) -> dict[str, float]:
@@ -166,7 +195,14 @@ class CameraStream:
 class DeployedAgentRig(CrashRig):
     """`locker-agent run` with the camera on a stream this rig serves; `run()` measures it."""
 
-    def __init__(self, root: Path, seed: int = 7, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        seed: int = 7,
+        *,
+        env: dict[str, str] | None = None,
+        as_after_boot: bool = True,
+    ) -> None:
         super().__init__(root, seed)
         self.camera = CameraStream(free_port())
         self.camera_section = (
@@ -177,11 +213,15 @@ class DeployedAgentRig(CrashRig):
         )
         self.child_env = dict(env or {})
         self.deployed = DeployedFigures()
+        self.as_after_boot = as_after_boot  # drop the environment's page cache before starting
         self._shown = random.Random(seed)
 
     async def run(self, seconds: float) -> DeployedFigures:
         await self.camera.start()
         try:
+            if self.as_after_boot:  # the agent's libraries as a booted device reads them
+                await asyncio.to_thread(drop_page_cache, Path(sys.prefix))
+                self.deployed.page_cache = "dropped"
             await asyncio.to_thread(self.spawn)
             timeout = aiohttp.ClientTimeout(total=15)
             async with aiohttp.ClientSession(timeout=timeout) as http:
