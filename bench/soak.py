@@ -12,7 +12,8 @@ code), then the agent's clock moves on; the figures are this process's (agent an
 
 `--deployed`: `locker-agent run` as its own process, as the unit starts it, its camera on an MJPEG
 stream this process serves (`tests/reliability/deployed_rig.py`); the figures are the agent's
-process alone, in wall-clock time.
+process alone, in wall-clock time. The venv's page cache is dropped first (as a reboot does; pages
+a process maps stay), unless `--as-installed`: the total RSS depends on it (docs/reliability.md).
 
 After warm-up, RSS may grow at most 10 % and descriptors stay flat; the deployed agent's total
 RSS stays at most 150 MB (the default run: its own memory, RssAnon, at most 100 MB). Exit status
