@@ -1,22 +1,35 @@
-"""Part of the composition root: the evidence recorder from the `[evidence]` config."""
+"""Part of the composition root: the evidence recorder from the `[evidence]` config.
+
+The signer (c2pa-python, X.509), the photo recorder and the simulated compartment camera are
+imported only when evidence photos are enabled: an agent without them does not carry their code
+and libraries in memory (docs/reliability.md, "Where the RSS goes")."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.config.model import AgentConfig
 from agent.domain.clock import Clock
 from agent.errors import ConfigError, EvidenceError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence, PhotoRecorder
-from agent.evidence.signing import EvidenceSigner
 from agent.store.db import Database
 from hardware.camera.compartment import CompartmentCamera
-from hardware.camera.compartment_sim import SimulatedCompartmentCamera
+
+if TYPE_CHECKING:
+    from agent.evidence.signing import EvidenceSigner
 
 
 def _in_data_dir(config: AgentConfig, path: Path) -> Path:
     return path if path.is_absolute() else config.locker.data_dir / path
+
+
+def _load_signer(key: Path, chain: Path) -> EvidenceSigner:
+    """Blocking (a worker thread): the first import of c2pa-python loads a large library."""
+    from agent.evidence.signing import EvidenceSigner
+
+    return EvidenceSigner.from_files(key, chain)
 
 
 async def build_evidence(
@@ -27,10 +40,12 @@ async def build_evidence(
     evidence = config.evidence
     if not evidence.enabled or config.locker.mode != "locker":
         return NoEvidence()
+    from hardware.camera.compartment_sim import SimulatedCompartmentCamera
+
     key = _in_data_dir(config, evidence.signing_key)
     chain = _in_data_dir(config, evidence.signing_chain)
     try:
-        signer = await asyncio.to_thread(EvidenceSigner.from_files, key, chain)
+        signer = await asyncio.to_thread(_load_signer, key, chain)
     except EvidenceError as err:
         raise ConfigError(
             f"evidence.signing_key/signing_chain: {err} (make them with `locker-admin device"

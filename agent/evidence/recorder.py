@@ -30,7 +30,7 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -42,12 +42,14 @@ from agent.errors import EvidenceError
 from agent.evidence.compartment import check_compartment
 from agent.evidence.housekeeping import enforce_retention
 from agent.evidence.manifest import EvidenceFacts
-from agent.evidence.signing import EvidenceSigner
 from agent.store import journal
 from agent.store.db import Database
 from agent.store.journal import persisted_time_floor
 from hardware.camera.compartment import Bgr, CompartmentCamera
 from hardware.errors import HardwareError
+
+if TYPE_CHECKING:  # the signer (c2pa-python) is loaded only when evidence photos are on
+    from agent.evidence.signing import EvidenceSigner
 
 _LOG = logging.getLogger(__name__)
 EVIDENCE_FOLDER = "evidence"

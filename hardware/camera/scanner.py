@@ -22,7 +22,6 @@ from typing import Any
 
 from hardware.camera.cv import CaptureSettings, OpenCvCamera
 from hardware.camera.port import Camera, FrameGrabber, Gray
-from hardware.camera.sim import SimulatedCamera
 from hardware.decoding.pipeline import (
     FileScanResult,
     FramePipeline,
@@ -266,6 +265,9 @@ class Scanner:
 def make_camera(settings: ScannerSettings) -> Camera:
     """The camera named by `settings.source` ("simulated" gives a `SimulatedCamera`)."""
     if settings.source == SIMULATED_SOURCE:
+        # the simulator's scene renderer (segno, perspective warps) only when it is asked for
+        from hardware.camera.sim import SimulatedCamera
+
         return SimulatedCamera(fps=settings.fps or 15.0)
     return OpenCvCamera(
         CaptureSettings(

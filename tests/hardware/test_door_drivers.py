@@ -3,6 +3,7 @@ named) and the registry that builds drivers from them."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,22 @@ def test_simulator_is_one_object_for_latches_and_sensors() -> None:
     assert isinstance(controller, SimulatedLocker)
     assert sensors is controller
     assert controller.door_count == 6
+
+
+async def test_simulator_doors_shut_by_themselves_when_configured() -> None:
+    """`auto_close_s`: a locker run as its own process (the deployed-agent soak, a kiosk without
+    hardware) has nobody to shut its simulated doors; none (the default) leaves them open."""
+    controller, sensors = make_door_driver(SimulatorDoorSettings(auto_close_s=0.05), 2)
+    await controller.start()
+    await controller.open(1)
+    assert await sensors.read(1) is SensorState.OPEN
+    await asyncio.sleep(0.2)
+    assert await sensors.read(1) is SensorState.CLOSED
+    still, still_sensors = make_door_driver(SimulatorDoorSettings(), 2)
+    await still.start()
+    await still.open(1)
+    await asyncio.sleep(0.2)
+    assert await still_sensors.read(1) is SensorState.OPEN
 
 
 def test_gpio_settings_build_the_gpio_driver() -> None:

@@ -88,6 +88,10 @@ class CrashRig:
         self._dropped: set[str] = set()
         self._next_order = 0
         self._reported: set[str] = set()
+        # what a subclass may change (the deployed-agent soak runs the camera, doors that shut)
+        self.camera_section = "[camera]\nenabled = false\n"
+        self.doors_section = '[doors.driver]\ntype = "simulator"\n'
+        self.child_env: dict[str, str] = {}
 
     # -- setup -----------------------------------------------------------------------------
     async def __aenter__(self) -> CrashRig:
@@ -123,7 +127,7 @@ class CrashRig:
         self.config.write_text(
             f'[locker]\nid = "{AGENT_ID}"\ndata_dir = "{self.data_dir}"\n\n'
             f'[api]\nhost = "127.0.0.1"\nport = {self.api_port}\n\n'
-            '[camera]\nenabled = false\n\n[doors.driver]\ntype = "simulator"\n\n'
+            f"{self.camera_section}\n{self.doors_section}\n"
             "[supervision]\npoll_ms = 50\n\n"
             f'[typed_codes]\nkey_file = "{key_file}"\n\n'
             f'[trust]\nroot_keys = [{roots}]\nbundle = "{fleet.bundle_path}"\n\n'
@@ -139,7 +143,8 @@ class CrashRig:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [*_NICE, sys.executable, "-m", "agent", "run", "--config", str(self.config)],
-                stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=out, stderr=out,
+                env={**os.environ, **self.child_env, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
 
     def kill(self) -> None:

@@ -1,9 +1,14 @@
-"""The compressed soak, bounded for CI: `bench/soak.py` as its own process (agent, camera
-pipeline, simulated doors; broker and hub as child processes) for about 35 s of wall time,
-i.e. several simulated hours of traffic, with the environment of `deploy/locker-agent.service`
-(its malloc settings keep freed camera frames from piling up in the heap). RSS flat within 10 %
-after warm-up, the process's own memory (RssAnon) at most 100 MB; open descriptors flat; the hub
-keeps up."""
+"""The compressed soak, bounded for CI, with the environment of `deploy/locker-agent.service`
+(its malloc settings keep freed camera frames from piling up in the heap):
+
+- `bench/soak.py` (agent, camera pipeline and their driver in one process; broker and hub as
+  child processes) for about 35 s of wall time, i.e. several simulated hours of traffic: RSS flat
+  within 10 % after warm-up, the process's own memory (RssAnon) at most 100 MB, open descriptors
+  flat, the hub keeps up;
+- `bench/soak.py --deployed`: `locker-agent run` as its own process, its camera pipeline on a
+  camera stream, loads and camera and code pickups for about 30 s: RSS flat within 10 %, the
+  agent's own memory (RssAnon) at most 80 MB, descriptors flat; its total RSS is reported (it
+  depends on the page cache: see the comment below)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 import pytest
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "35"))
+DEPLOYED_SECONDS = float(os.environ.get("SOAK_DEPLOYED_SECONDS", "30"))
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "soak.py"
 UNIT = ROOT / "deploy" / "locker-agent.service"
@@ -53,8 +59,35 @@ async def test_hours_of_traffic_keep_memory_and_descriptors_flat() -> None:
     assert f["outbox_depth_end"] < 50, f  # the hub kept up: events do not pile up
     assert f["fds_end"] <= f["fds_after_warmup"] + 2, f
     assert f["rss_growth_after_warmup"] <= 0.10, f
-    # The agent's own memory stays well inside the 150 MB budget. The total RSS also counts the
-    # resident pages of OpenCV, NumPy and the other shared libraries, which the kernel's page
-    # cache decides: 118-124 MB in one venv, 161 MB in another with identical files
-    # (docs/reliability.md); it is reported, and issue 17's 150 MB total is not claimed.
+    # This process also holds the driver (scene renderer, fleet tools, hub client), so its total
+    # RSS is reported, not bounded: the agent's total is bounded by the deployed test below.
     assert f["anon_mb_max"] <= 100, f"own memory above 100 MB with the camera running: {f}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_the_deployed_agent_keeps_its_memory_flat_with_its_camera_running() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(SCRIPT), "--deployed", "--seconds", str(DEPLOYED_SECONDS), "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **unit_environment()},
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    lines = [line for line in out.decode().splitlines() if line.startswith("{")]
+    assert lines, f"no figures from bench/soak.py --deployed:\n{err.decode()[-3000:]}"
+    f = json.loads(lines[-1])
+    print(f)
+    assert f["problems"] == [], f
+    assert f["rounds"] >= 3, f
+    assert f["pickups_camera"] > 0, f  # the camera pipeline read tokens and opened doors
+    assert f["pickups_code"] > 0, f
+    assert f["refused"] == 0, f
+    assert f["fds_end"] <= f["fds_after_warmup"] + 2, f
+    assert f["rss_growth_after_warmup"] <= 0.10, f
+    # The agent's own memory (heap, Python objects, frames) is what it controls: bounded. Its
+    # total RSS also counts the resident pages of the libraries it maps (OpenCV, NumPy,
+    # cryptography, ...), and those depend on how the kernel holds their files in the page cache:
+    # 116-118 MB after a reboot, 127-162 MB in a venv pip has just written (1 MB folios, which a
+    # fault maps whole), identical files (docs/reliability.md, "Where the RSS goes"). It is
+    # reported; issue 17's 150 MB total holds after a reboot, not in every fresh venv.
+    assert f["anon_mb_max"] <= 80, f"the agent's own memory above 80 MB: {f}"
