@@ -124,8 +124,8 @@ class ModbusRtuDoorSettings(ModbusBankSettings):
     bytesize: Literal[7, 8] = Field(8, description="Data bits: 7 or 8.")
 
     def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
-        """One Modbus RTU bank as controller and sensors; `DriverConfigError` without pymodbus or
-        pyserial."""
+        """One Modbus RTU bank as controller and sensors; `DriverConfigError` without pymodbus
+        or pyserial."""
         require_library("pymodbus", self.type)
         require_library("serial", self.type)
         return _bank(self, door_count)
@@ -220,9 +220,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
         _LOG.info("%s: %d doors, all relays off", self.where, self.door_count)
 
     async def open(self, door: int) -> None:
-        """Pulse `door`'s latch coil (on, wait, off); `DoorError` if the board did not do it.
-
-        Pulses of one door never overlap."""
+        """Pulse `door`'s latch coil (on, wait, off; never overlapping); `DoorError` on failure."""
         point = self._coils.get(door)
         if point is None:
             raise UnknownDoorError(door, "no such door")
