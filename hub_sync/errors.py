@@ -43,3 +43,11 @@ class OrderError(SyncError):
         self.reason = reason
         self.status = status
         self.detail = detail
+
+
+class EnrollmentError(WireError):
+    """An enrollment message or invite is malformed, unsigned, or signed by another CA."""
+
+
+class EnrollmentRefused(EnrollmentError):
+    """The hub refused the enrollment request (code unknown, used or expired)."""

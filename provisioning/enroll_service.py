@@ -21,7 +21,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
-from hub_sync.errors import MqttError, WireError
+from hub_sync.errors import EnrollmentError, MqttError, WireError
 from hub_sync.hub.db import Conn
 from hub_sync.protocol import enrollment as wire
 from hub_sync.protocol.strict_json import loads_strict
@@ -36,7 +36,7 @@ from provisioning.credentials import (
     serial_hex,
 )
 from provisioning.device_ca import DeviceCa
-from provisioning.errors import ProvisioningError
+from provisioning.errors import ProvisioningError, RegistryRefusal
 
 _LOG = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "lk_registry"
@@ -124,7 +124,7 @@ class EnrollmentService:
             msg = await self._inbox.get()
             try:
                 await self._handle(msg)
-            except (wire.EnrollmentError, ProvisioningError) as err:
+            except (EnrollmentError, ProvisioningError) as err:
                 _LOG.warning("enrollment message on %s refused: %s", msg.topic[:80], err)
             self._wake.set()
 
@@ -138,11 +138,11 @@ class EnrollmentService:
         try:
             req = loads_strict(payload)
         except WireError as err:
-            raise wire.EnrollmentError("MALFORMED", err.detail) from err
+            raise EnrollmentError("MALFORMED", err.detail) from err
         nonce, code, csr = req.get("nonce"), req.get("code"), req.get("csr")
         if req.get("type") != "enroll.request" or not isinstance(nonce, str) \
                 or not wire.NONCE_RE.match(nonce) or not isinstance(code, str):  # fmt: skip
-            raise wire.EnrollmentError("MALFORMED", "not an enroll.request")
+            raise EnrollmentError("MALFORMED", "not an enroll.request")
         now = self._clock()
         try:
             key = wire.load_csr_key(csr)
@@ -156,10 +156,10 @@ class EnrollmentService:
                     await registry.approve(conn, fleet=self.s.fleet, device=claim.device, now=now)
             _LOG.info("enrollment request for %s (%s)", claim.device,
                       "auto-approved" if claim.auto_approve else "waits for approval")  # fmt: skip
-        except registry.RegistryRefusal as err:
+        except RegistryRefusal as err:
             if err.reason != "DUPLICATE":
                 await self._refuse(nonce, err.reason)
-        except wire.EnrollmentError as err:
+        except EnrollmentError as err:
             await self._refuse(nonce, err.reason)
 
     async def _refuse(self, nonce: str, reason: str) -> None:
@@ -266,18 +266,18 @@ class EnrollmentService:
         try:
             req = loads_strict(payload)
         except WireError as err:
-            raise wire.EnrollmentError("MALFORMED", err.detail) from err
+            raise EnrollmentError("MALFORMED", err.detail) from err
         if req.get("device") != device:
-            raise wire.EnrollmentError("WRONG_DEVICE", "request names another device")
+            raise EnrollmentError("WRONG_DEVICE", "request names another device")
         async with self._pool.acquire() as conn:
             live = {c.serial: c for c in await registry.live_credentials(conn, self.s.fleet)
                     if c.device == device}  # fmt: skip
             cred = live.get(str(req.get("serial")))
             if cred is None:
-                raise wire.EnrollmentError("UNKNOWN_SERIAL", "not a live credential")
+                raise EnrollmentError("UNKNOWN_SERIAL", "not a live credential")
             cert_key = wire.load_cert(cred.cert_pem).public_key()
             if not isinstance(cert_key, ec.EllipticCurvePublicKey):
-                raise wire.EnrollmentError("BAD_CERT", "not a P-256 certificate")
+                raise EnrollmentError("BAD_CERT", "not a P-256 certificate")
             wire.verify_with(cert_key, req)  # signed with the key of that live credential
             _LOG.info("credential message %s from %s", req.get("type"), device)
             if req.get("type") == "cred.request":
@@ -296,7 +296,7 @@ class EnrollmentService:
                 if r.device == device and r.old_serial == serial]  # fmt: skip
         nonce = req.get("nonce")
         if not rots or rots[0].nonce != nonce or rots[0].new_serial is not None:
-            raise wire.EnrollmentError("NO_ROTATION", "no rotation asked with this nonce")
+            raise EnrollmentError("NO_ROTATION", "no rotation asked with this nonce")
         now = self._clock()
         key = wire.load_csr_key(req.get("csr"))
         cert = issue_client_cert(self._ca, device, key, now=now, valid_days=self.s.cert_days)

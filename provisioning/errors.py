@@ -24,3 +24,11 @@ class ProvisioningError(Exception):
     def __init__(self, message: str, status: ExitStatus = ExitStatus.INPUT_INVALID) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RegistryRefusal(ProvisioningError):
+    """A request the registry refuses; `reason` goes into the signed refusal."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, ExitStatus.INPUT_INVALID)
+        self.reason = reason

@@ -15,7 +15,7 @@ from typing import Any
 
 from hub_sync.hub.db import Conn
 from hub_sync.hub.ingest import raise_alarms
-from provisioning.errors import ExitStatus, ProvisioningError
+from provisioning.errors import ExitStatus, ProvisioningError, RegistryRefusal
 
 REVOKED_ALARM = "DEVICE_REVOKED"
 
@@ -121,14 +121,6 @@ async def claim_invite(
         )  # fmt: skip
     return Claim(int(row["id"]), str(row["device"]), str(row["site"]), json.loads(row["layout"]),
                  bool(row["auto_approve"]))  # fmt: skip
-
-
-class RegistryRefusal(ProvisioningError):
-    """A request the registry refuses; `reason` goes into the signed refusal."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, ExitStatus.INPUT_INVALID)
-        self.reason = reason
 
 
 async def approve(conn: Conn, *, fleet: str, device: str, now: float) -> int:

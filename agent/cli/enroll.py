@@ -24,9 +24,9 @@ from hub_sync.device.enroll import (
     KEY_FILE,
     PASSWORD_FILE,
     Enrolled,
-    EnrollmentRefused,
     first_boot,
 )
+from hub_sync.errors import EnrollmentError, EnrollmentRefused
 from hub_sync.protocol import enrollment as wire
 
 
@@ -111,7 +111,7 @@ async def enroll_command(args: argparse.Namespace) -> int:
         invite = wire.parse_invite(args.invite)
         host, port, _user, _pw, tls = parse_broker(args.hub)
         protocol = parse_protocol(args.protocol)
-    except (ValueError, wire.EnrollmentError) as err:
+    except (ValueError, EnrollmentError) as err:
         raise ConfigError(f"enroll: {err}") from err
     data_dir: Path = args.data_dir.resolve()
     cred_dir = data_dir / "credentials"

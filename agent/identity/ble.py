@@ -27,7 +27,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, Protocol
 
-from agent.identity.errors import MdocError, WalletUnreachable
+from agent.identity.errors import BleFramingError, MdocError, WalletUnreachable
 from agent.identity.proximity import MdocTransport
 from agent.identity.transcript import parse_device_engagement
 
@@ -42,10 +42,6 @@ MAX_MESSAGE = 513 * 1024  # as the session layer's cap
 BLE_METHOD, BLE_VERSION = 2, 1
 KEY_PERIPHERAL_SERVER, KEY_PERIPHERAL_SERVER_UUID = 0, 10
 UUID_BYTES = 16
-
-
-class BleFramingError(OSError):
-    """A chunk or message that breaks the 18013-5 BLE framing: the link is not usable."""
 
 
 class GattClient(Protocol):
@@ -220,7 +216,7 @@ class BleWalletLink:
         transport = BleTransport(client, device_engagement)
         try:
             await transport.start()
-        except OSError as err:
+        except (OSError, WalletUnreachable) as err:
             await client.disconnect()
             raise WalletUnreachable(f"the BLE session did not start ({err})") from None
         return transport

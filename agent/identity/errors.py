@@ -76,6 +76,10 @@ class WalletUnreachable(AgentError):
         super().__init__(detail, reason=Reason.ID_CHECK_UNAVAILABLE)
 
 
+class BleFramingError(WalletUnreachable):
+    """A chunk or message that breaks the 18013-5 BLE framing: the link is not usable."""
+
+
 class IdDocumentError(AgentError):
     """What the camera read is not a document of the expected shape (`detail` names the check)."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.domain.clock import Clock
 from agent.domain.labels import parse_label
-from agent.errors import AgentError, RequestError
+from agent.errors import AgentError, RequestError, UnknownOrder
 from agent.identity import MdocError, MdocPolicy
 from agent.identity.errors import WalletUnreachable
 from agent.identity.id_documents import IdAssist
@@ -97,7 +97,7 @@ class CounterIdentityService:
         order_id = parse_label(label).order_id
         order = await self._db.read(lockers.get_order, order_id)
         if order is None:
-            raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+            raise UnknownOrder(order_id)
         need = age_requirement(order, self._settings.doctype)
         if need is None:
             raise RequestError("this order needs no age check")

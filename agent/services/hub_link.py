@@ -209,7 +209,7 @@ class HubCommands:
     async def _rotate_audit_key(self, args: AuditKeyRotation, now: float) -> CommandResult:
         del now
         if self._rotate_key is None:
-            raise AgentError("this locker does not rotate its audit key", reason=Reason.BAD_REQUEST)
+            raise RequestError("this locker does not rotate its audit key")
         kids = await self._rotate_key()
         _LOG.info("audit key rotated on the hub's word (%s)", args.reason)
         return CommandResult(ok=True, data=dict(kids))

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
-from hub_sync.errors import MqttError
+from hub_sync.errors import EnrollmentError, EnrollmentRefused, MqttError
 from hub_sync.protocol import enrollment as wire
 from hub_sync.protocol.strict_json import canonical_json
 
@@ -36,10 +36,6 @@ _LOG = logging.getLogger(__name__)
 KEY_FILE, CERT_FILE, CA_FILE, PASSWORD_FILE = "device.key.pem", "device.crt", "ca.pem", "mqtt.pw"
 USER_FILE = "mqtt.user"
 _STATE_FILE = "enroll.json"
-
-
-class EnrollmentRefused(wire.EnrollmentError):
-    """The hub refused the request (code unknown, used or expired)."""
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -63,7 +59,7 @@ def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The device's P-256 private key from its PEM file; `EnrollmentError` (BAD_KEY) otherwise."""
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise wire.EnrollmentError("BAD_KEY", f"{path} is not a P-256 key")
+        raise EnrollmentError("BAD_KEY", f"{path} is not a P-256 key")
     return key
 
 
@@ -145,7 +141,7 @@ async def first_boot(
     def accept(payload: bytes) -> bool:
         try:
             message, ca = wire.verify_hub_message(payload, invite.pin)
-        except wire.EnrollmentError as err:
+        except EnrollmentError as err:
             _LOG.warning("enrollment: ignored an answer: %s", err.reason)
             return False
         if message.get("nonce") != nonce:
@@ -200,7 +196,7 @@ def _install(
     wire.check_issued_cert(cert, ca, key, device)
     broker = message.get("broker")
     if not isinstance(broker, Mapping):
-        raise wire.EnrollmentError("MALFORMED", "no broker section")
+        raise EnrollmentError("MALFORMED", "no broker section")
     sealed = broker.get("password_sealed")
     if sealed is not None:
         secret = wire.unseal(key, sealed, str(message.get("nonce")).encode())
@@ -265,7 +261,7 @@ class CredentialKeeper:
                             break  # new credential: reconnect with it
             except MqttError as err:
                 _LOG.info("credential link: %s", err)
-            except wire.EnrollmentError as err:
+            except EnrollmentError as err:
                 _LOG.warning("credential message refused: %s", err.reason)
             finally:
                 await conn.disconnect()

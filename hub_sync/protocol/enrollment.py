@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from hub_sync.errors import WireError
+from hub_sync.errors import EnrollmentError, WireError
 from hub_sync.protocol.strict_json import canonical_json, loads_strict
 from hub_sync.protocol.wire import check_id
 
@@ -50,10 +50,6 @@ NONCE_RE: Final = re.compile(r"^[a-f0-9]{32}$")
 SIGN_CONTEXT: Final = "lk-enroll/v1"
 _SEAL_INFO: Final = b"lk-enroll/v1 sealed secret"
 _B32 = re.compile(r"^[A-Z2-7]+$")
-
-
-class EnrollmentError(WireError):
-    """An enrollment message or invite is malformed, unsigned, or signed by another CA."""
 
 
 def request_topic(fleet: str) -> str:

@@ -19,14 +19,13 @@ from agent.identity.ble import (
     MAX_MTU,
     MIN_MTU,
     SERVER2CLIENT,
-    BleFramingError,
     BleWalletLink,
     Reassembler,
     chunks,
     peripheral_service,
 )
 from agent.identity.ble_bleak import BleakCentral
-from agent.identity.errors import WalletUnreachable
+from agent.identity.errors import BleFramingError, WalletUnreachable
 from agent.identity.proximity import AgeRequirement, prove_age
 from agent.identity.simulated_ble import SimulatedBleAir
 from agent.services.identity_check import ble_wallet_link

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from hub_sync.errors import EnrollmentError
 from hub_sync.protocol import enrollment as wire
 from provisioning.credentials import answer
 from provisioning.device_ca import create_ca
@@ -24,13 +25,13 @@ def test_answer_from_the_pinned_ca_verifies_and_others_do_not() -> None:
     assert message["reason"] == "CODE_USED"
     forged = answer(other, kind="enroll.refused", nonce="a" * 32, device=None, now=1.0,
                     fields={"reason": "CODE_USED"})  # fmt: skip
-    with pytest.raises(wire.EnrollmentError, match="WRONG_CA"):
+    with pytest.raises(EnrollmentError, match="WRONG_CA"):
         wire.verify_hub_message(forged, pin)
     tampered = good.replace(b"CODE_USED", b"CODE_OK!!")
-    with pytest.raises(wire.EnrollmentError, match="BAD_SIGNATURE"):
+    with pytest.raises(EnrollmentError, match="BAD_SIGNATURE"):
         wire.verify_hub_message(tampered, pin)
     for junk in (b"", b"[]", b"{", b'{"ca_pem": 5}'):
-        with pytest.raises(wire.EnrollmentError):
+        with pytest.raises(EnrollmentError):
             wire.verify_hub_message(junk, pin)
 
 
@@ -38,16 +39,16 @@ def test_sealed_secret_opens_only_with_the_device_key_and_nonce() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     box = wire.seal(key.public_key(), b"broker-password", b"n1")
     assert wire.unseal(key, box, b"n1") == b"broker-password"
-    with pytest.raises(wire.EnrollmentError, match="BAD_SEAL"):
+    with pytest.raises(EnrollmentError, match="BAD_SEAL"):
         wire.unseal(ec.generate_private_key(ec.SECP256R1()), box, b"n1")
-    with pytest.raises(wire.EnrollmentError, match="BAD_SEAL"):
+    with pytest.raises(EnrollmentError, match="BAD_SEAL"):
         wire.unseal(key, box, b"n2")
 
 
 @pytest.mark.parametrize("text", ["", "LKE1:f", "LKE2:f:AAAA:BBBB", "LKE1:f/x:" + "A" * 32 + ":" +
                                   "A" * 32, "LKE1:f:" + "a" * 32 + ":" + "A" * 32])  # fmt: skip
 def test_malformed_invites_are_refused(text: str) -> None:
-    with pytest.raises(wire.EnrollmentError):
+    with pytest.raises(EnrollmentError):
         wire.parse_invite(text)
 
 

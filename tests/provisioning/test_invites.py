@@ -13,7 +13,7 @@ import pytest
 
 from hub_sync.protocol import enrollment as wire
 from provisioning import registry
-from provisioning.errors import ProvisioningError
+from provisioning.errors import ProvisioningError, RegistryRefusal
 from tests.provisioning.lifecycle import FLEET, Fleet, admin
 
 LAYOUT = {"groups": [{"size": "S", "count": 4}]}
@@ -36,7 +36,7 @@ async def _claim(conn: asyncpg.Connection, secret: bytes, code: str, now: float)
             conn, fleet=FLEET, digest=wire.code_digest(secret, code), nonce=wire.new_nonce(),
             csr="csr", now=now,
         )  # fmt: skip
-    except registry.RegistryRefusal as err:
+    except RegistryRefusal as err:
         return err.reason
     return claim.device
 
