@@ -50,6 +50,7 @@ class BrokerAdmin(Protocol):
 
 
 def hash_secret(secret: str) -> str:
+    """The bcrypt hash a NATS users file holds for a broker password (cost 6: see above)."""
     return bcrypt.hashpw(secret.encode(), bcrypt.gensalt(_BCRYPT_ROUNDS, prefix=b"2a")).decode()
 
 
@@ -85,10 +86,12 @@ def mosquitto_enroll_acl(fleet: str) -> str:
 
 
 def mosquitto_hub_acl(fleet: str, hub_user: str) -> str:
+    """The ACL of the hub's own user: every topic of the fleet."""
     return f"user {hub_user}\ntopic readwrite lk/v1/{fleet}/#\n"
 
 
 def write_crl(ca: DeviceCa, revoked: Sequence[Credential], path: Path, now: float) -> None:
+    """Write the device CA's CRL of `revoked` to `path` (valid for 7 days, by rename)."""
     at = datetime.datetime.fromtimestamp(now, tz=datetime.UTC)
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -134,6 +137,8 @@ async def take_over(via: KickVia, client_ids: Sequence[str]) -> None:
 
 @dataclass
 class MosquittoAdmin:
+    """The `BrokerAdmin` of a Mosquitto site: certificates from the CA, revoked by its CRL."""
+
     ca: DeviceCa
     crl_path: Path
     pids: Callable[[], Sequence[int]]
@@ -145,6 +150,8 @@ class MosquittoAdmin:
     async def apply(
         self, live: Sequence[Credential], revoked: Sequence[Credential], kick: Sequence[str]
     ) -> None:
+        """Write the CRL of `revoked` and reload the broker when it changed, then close the `kick`
+        devices' sessions (and their credential connections) by taking over their client ids."""
         del live  # certificates from the CA are valid until revoked: nothing to add
         serials = tuple(sorted(c.serial for c in revoked))
         if serials == self._applied and not kick:
@@ -159,6 +166,7 @@ class MosquittoAdmin:
 
 
 def nats_device_permissions(fleet: str, device: str) -> str:
+    """A device's NATS permissions: publish and subscribe to its own subjects only."""
     base = f"lk.v1.{fleet}"
     pub = [f'"{base}.{device}.{leaf}"' for leaf in ("evt", "reply", "state", "status", "credreq")]
     sub = [f'"{base}.{device}.{leaf}"' for leaf in ("cmd", "confirm", "cred")]
@@ -232,6 +240,8 @@ class NatsAdmin:
     async def apply(
         self, live: Sequence[Credential], revoked: Sequence[Credential], kick: Sequence[str]
     ) -> None:
+        """Write the users file for `live` (tombstones for `revoked`) and reload the nodes when it
+        changed; the reload itself closes the sessions of credentials that are gone."""
         del kick  # the reload closes the sessions of a credential whose password changed
         text = nats_users(
             self.fleet, hub_user=self.hub_user, hub_hash=self.hub_hash,

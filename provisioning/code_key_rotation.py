@@ -111,6 +111,7 @@ def rotate_code_key(
 
 
 def add_step_args(cmd: argparse.ArgumentParser) -> None:
+    """The options a rotation step takes: the enrolled folder, the step, the hold, `--force`."""
     cmd.add_argument("--enrolled", type=Path, required=True, help="the hub's enrolled folder")
     cmd.add_argument("--step", choices=STEPS, required=True)
     cmd.add_argument(
@@ -123,11 +124,13 @@ def add_step_args(cmd: argparse.ArgumentParser) -> None:
 
 
 def add_args(cmd: argparse.ArgumentParser) -> None:
+    """The options of `locker-admin device rotate-code-key`: a step's, and the locker."""
     add_step_args(cmd)
     cmd.add_argument("--locker", required=True)
 
 
 def run_one(ns: argparse.Namespace) -> int:
+    """Run one step on one locker and print the outcome as one JSON line."""
     outcome = rotate_code_key(
         ns.enrolled / ns.locker, ns.step, now=time.time(),
         max_hold_s=ns.max_hold_hours * 3600, force=ns.force,

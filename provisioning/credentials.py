@@ -71,10 +71,12 @@ def issue_client_cert(
 
 
 def pem(cert: x509.Certificate) -> str:
+    """The certificate as PEM text (as answers and config files carry it)."""
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def serial_hex(cert: x509.Certificate) -> str:
+    """The certificate's serial number in lower-case hex (how the registry names it)."""
     return format(cert.serial_number, "x")
 
 
@@ -91,6 +93,7 @@ class DeviceProfile:
 
 
 def new_password() -> str:
+    """A new broker password (256 random bits, URL-safe text)."""
     return secrets.token_urlsafe(32)
 
 
@@ -120,6 +123,8 @@ def credential_fields(
     password: str | None,
     nonce: str,
 ) -> dict[str, Any]:
+    """The credential part of an answer: the certificate and the broker section, the password
+    (if any) sealed to the device's key with the request's nonce as associated data."""
     sealed = None if password is None else seal(device_key, password.encode(), nonce.encode())
     return {
         "cert_pem": pem(cert),

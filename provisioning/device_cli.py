@@ -78,6 +78,7 @@ def add_lifecycle(cmds: Any) -> None:
 
 
 def add_hub_options(cmd: argparse.ArgumentParser) -> None:
+    """Add the options that reach the hub: the registry DSN, the invite secret, the device CA."""
     cmd.add_argument("--dsn", default=os.environ.get("LOCKER_HUB_DSN"))
     cmd.add_argument("--invite-secret", type=Path, help="the hub's invite secret (hex)")
     cmd.add_argument("--device-ca", type=Path, help="fleet device CA certificate (pin)")
@@ -117,6 +118,7 @@ def _run(fn: Callable[[argparse.Namespace, Any], Awaitable[int]]) -> Callable[..
 
 
 def parse_ttl(text: str) -> float:
+    """Seconds in a `--ttl` such as 30m, 12h or 7d; `ProvisioningError` (usage) otherwise."""
     m = _TTL.match(text)
     if m is None:
         raise ProvisioningError(f"--ttl {text!r}: use e.g. 30m, 12h, 7d", ExitStatus.USAGE)
@@ -124,6 +126,9 @@ def parse_ttl(text: str) -> float:
 
 
 def load_layout(text: str, base: Path = Path()) -> Mapping[str, Any]:
+    """The door layout `text` names: a known layout, or a JSON/TOML file under `base`.
+
+    `ProvisioningError` when it is neither or has no `groups`."""
     if text in LAYOUTS:
         return LAYOUTS[text]
     path = base / text

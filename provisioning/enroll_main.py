@@ -34,6 +34,8 @@ from provisioning.errors import ExitStatus, ProvisioningError
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
+    """The options of `locker-hub enroll-service`: fleet, registry, hub listener, device CA,
+    invite secret, what devices are told, and the broker to manage."""
     p.add_argument("--fleet", required=True)
     p.add_argument("--dsn", default=os.environ.get("LOCKER_HUB_DSN"), required=False)
     p.add_argument("--mqtt", required=True, help="HOST:PORT of the hub's MQTT listener")
@@ -61,6 +63,9 @@ def _read(path: Path) -> bytes:
 
 
 def load_ca(cert_path: Path, key_path: Path, passphrase_file: Path | None) -> DeviceCa:
+    """The fleet device CA from its PEM files; the key's passphrase from `passphrase_file` or
+    `LOCKER_ADMIN_PASSPHRASE`. `ProvisioningError` when the key does not open or is not the
+    certificate's."""
     secret = os.environ.get("LOCKER_ADMIN_PASSPHRASE")
     if passphrase_file is not None:
         secret = _read(passphrase_file).decode().strip()
@@ -87,6 +92,7 @@ def _pids(files: list[Path]) -> list[int]:
 
 
 def build_broker(ns: argparse.Namespace, ca: DeviceCa, host: str, port: int) -> BrokerAdmin:
+    """The `BrokerAdmin` `--broker` names, with the options it needs (`--crl` or `--nats-users`)."""
     password = _read(ns.mqtt_password_file).decode().strip()
     files: list[Path] = ns.broker_pid_file
     if ns.broker == "mosquitto":
@@ -101,6 +107,7 @@ def build_broker(ns: argparse.Namespace, ca: DeviceCa, host: str, port: int) -> 
 
 
 async def serve(ns: argparse.Namespace) -> None:
+    """Migrate the hub's database and run the enrollment service until cancelled."""
     if not ns.dsn:
         raise ProvisioningError("give --dsn or LOCKER_HUB_DSN", ExitStatus.USAGE)
     host, _, port_text = ns.mqtt.rpartition(":")

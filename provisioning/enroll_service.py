@@ -44,6 +44,9 @@ NOTIFY_CHANNEL = "lk_registry"
 
 @dataclass(frozen=True, slots=True)
 class ServiceSettings:
+    """What the service needs besides its collaborators: the fleet, the invite secret, what
+    devices are told, the hub's MQTT connection, how often to reconcile, certificate lifetime."""
+
     fleet: str
     invite_secret: bytes
     profile: DeviceProfile
@@ -53,6 +56,11 @@ class ServiceSettings:
 
 
 class EnrollmentService:
+    """Answers enrollment and credential requests and keeps the broker in step with the registry.
+
+    Requests arrive over MQTT; the registry (PostgreSQL) is the truth; `NOTIFY lk_registry` (or
+    every `reconcile_s`) makes the broker's credentials match it."""
+
     def __init__(
         self,
         settings: ServiceSettings,
@@ -308,6 +316,7 @@ class EnrollmentService:
 
 
 def wire_pem(cert: Any) -> str:
+    """The certificate as PEM text, as the registry stores it."""
     from provisioning.credentials import pem
 
     return pem(cert)

@@ -66,6 +66,7 @@ class FleetInit:
 
 
 def add_args(cmd: argparse.ArgumentParser) -> None:
+    """The options of `locker-admin fleet init`: the folder, the fleet, passphrases, validities."""
     cmd.add_argument("--dir", type=Path, required=True, help="new folder for the fleet's keys")
     cmd.add_argument("--fleet", help="fleet id (default: the folder's name)")
     cmd.add_argument("--passphrase-file", type=Path, metavar="FILE",
@@ -84,6 +85,7 @@ def add_args(cmd: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
+    """Make the fleet's keys and print where each must go (a table, or JSON with `--json`)."""
     try:
         fleet = ns.fleet or ns.dir.resolve().name
         secret = keyfiles.read_passphrase(ns.passphrase_file, new=True)
@@ -212,6 +214,7 @@ def _summary(done: FleetInit) -> dict[str, object]:
 
 
 def render(done: FleetInit, console: Console) -> None:
+    """Show which file goes where, and the steps left to the admin, on `console`."""
     table = Table(title=f"fleet {done.fleet}: keys in {done.directory}")
     for col in ("file", "store on", "what it is"):
         table.add_column(col)

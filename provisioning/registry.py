@@ -22,6 +22,9 @@ REVOKED_ALARM = "DEVICE_REVOKED"
 
 @dataclass(frozen=True, slots=True)
 class InviteResult:
+    """What `create_invite` did: `created` (until `expires_at`), `exists` (an open invite, until
+    `expires_at`), or the state of a device that needs none (`active`, `pending`)."""
+
     device: str
     status: str  # created | exists | active
     expires_at: float | None = None
@@ -77,6 +80,9 @@ async def create_invite(
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """An invite a request has just used: the locker, its site and door layout, and whether it is
+    approved without an admin."""
+
     invite_id: int
     device: str
     site: str
@@ -129,6 +135,8 @@ async def approve(conn: Conn, *, fleet: str, device: str, now: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Approved:
+    """An approved request not answered yet: the locker, its CSR and nonce, its site and layout."""
+
     invite_id: int
     device: str
     nonce: str
@@ -138,6 +146,7 @@ class Approved:
 
 
 async def approved_unanswered(conn: Conn, fleet: str) -> list[Approved]:
+    """The approved requests of `fleet` that still wait for their credential, oldest first."""
     rows = await conn.fetch(
         "SELECT i.id, i.device, i.nonce, i.csr, r.site, r.layout FROM device_invites i"
         " JOIN device_registry r ON r.fleet=i.fleet AND r.device=i.device"
@@ -196,6 +205,8 @@ async def record_credential(
 
 @dataclass(frozen=True, slots=True)
 class Credential:
+    """A device credential: its certificate serial, broker user and (for NATS) password hash."""
+
     device: str
     serial: str
     broker_user: str
@@ -216,14 +227,17 @@ async def _credentials(conn: Conn, fleet: str, *, revoked: bool) -> list[Credent
 
 
 async def live_credentials(conn: Conn, fleet: str) -> list[Credential]:
+    """The credentials of `fleet` not revoked (what the broker must accept)."""
     return await _credentials(conn, fleet, revoked=False)
 
 
 async def revoked_credentials(conn: Conn, fleet: str) -> list[Credential]:
+    """The revoked credentials of `fleet` (what the broker must refuse)."""
     return await _credentials(conn, fleet, revoked=True)
 
 
 async def revoke_serials(conn: Conn, *, fleet: str, serials: Sequence[str], now: float) -> None:
+    """Revoke the credentials with `serials` (e.g. the old one after a rotation) at `now`."""
     await conn.execute(
         "UPDATE device_credentials SET revoked_at=$3 WHERE fleet=$1 AND serial = ANY($2::text[])"
         " AND revoked_at IS NULL",
@@ -256,6 +270,7 @@ async def revoke_device(conn: Conn, *, fleet: str, device: str, now: float) -> l
 
 
 async def devices(conn: Conn, fleet: str) -> list[dict[str, Any]]:
+    """The devices of `fleet` with their site, state and last change (for `device list`)."""
     rows = await conn.fetch(
         "SELECT device, site, state, updated_at FROM device_registry WHERE fleet=$1 ORDER BY 1",
         fleet,

@@ -35,6 +35,8 @@ class RotationTask:
 
 @dataclass(slots=True)
 class RotationReport:
+    """What a run did: the outcome per (task, locker), and which of them failed."""
+
     outcomes: dict[tuple[str, str], str] = field(default_factory=dict)  # (task, locker) -> text
     failed: list[tuple[str, str]] = field(default_factory=list)
 
@@ -79,6 +81,7 @@ async def rotate_all(
 
 
 def render(report: RotationReport, console: Console) -> None:
+    """The report as a table, failures in red, on `console`."""
     table = Table(title=f"rotation: {len(report.outcomes)} done, {len(report.failed)} failed")
     for col in ("locker", "task", "outcome"):
         table.add_column(col)
@@ -89,6 +92,7 @@ def render(report: RotationReport, console: Console) -> None:
 
 
 def run_all(ns: argparse.Namespace) -> int:
+    """Run every task on every enrolled locker and print the report; FAILED if any failed."""
     console = Console()
     report = asyncio.run(rotate_all(enrolled_lockers(ns.enrolled), tasks_for(ns), console))
     render(report, console)
@@ -96,5 +100,6 @@ def run_all(ns: argparse.Namespace) -> int:
 
 
 def add_args(cmd: argparse.ArgumentParser) -> None:
+    """The options of `locker-admin rotate --all`: `--all` and a code-key step's."""
     cmd.add_argument("--all", action="store_true", required=True, help="every enrolled locker")
     code_key_rotation.add_step_args(cmd)

@@ -12,6 +12,9 @@ from provisioning.errors import ExitStatus, ProvisioningError
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
+    """A device's open rotation: the serial to replace and, once under way, the nonce it was asked
+    with and the serial issued for it."""
+
     device: str
     requested_at: float
     old_serial: str
@@ -46,6 +49,7 @@ async def request(conn: Conn, *, fleet: str, device: str, now: float) -> bool:
 
 
 async def open_rotations(conn: Conn, fleet: str) -> list[Rotation]:
+    """The rotations of `fleet` not finished yet, oldest first."""
     rows = await conn.fetch(
         "SELECT device, requested_at, old_serial, new_serial, nonce FROM device_rotations"
         " WHERE fleet=$1 AND done_at IS NULL ORDER BY requested_at",
@@ -63,6 +67,7 @@ async def mark(
     nonce: str | None = None,
     new_serial: str | None = None,
 ) -> None:
+    """Record that `rot` was asked (`nonce`) or answered (`new_serial`); None keeps the value."""
     await conn.execute(
         "UPDATE device_rotations SET nonce=COALESCE($4, nonce), new_serial=COALESCE($5, new_serial)"
         " WHERE fleet=$1 AND device=$2 AND requested_at=$3",
@@ -71,6 +76,7 @@ async def mark(
 
 
 async def unmark(conn: Conn, fleet: str, rot: Rotation) -> None:
+    """Forget that `rot` was asked (its message was not sent), so the next reconcile asks again."""
     await conn.execute(
         "UPDATE device_rotations SET nonce=NULL WHERE fleet=$1 AND device=$2 AND requested_at=$3",
         fleet,
@@ -90,6 +96,7 @@ async def finish(conn: Conn, fleet: str, device: str, new_serial: str, now: floa
 
 
 async def pending_count(conn: Conn, fleet: str) -> int:
+    """How many rotations of `fleet` are not finished yet."""
     return int(await conn.fetchval(
         "SELECT count(*) FROM device_rotations WHERE fleet=$1 AND done_at IS NULL", fleet
     ))  # fmt: skip

@@ -31,6 +31,7 @@ from hub_sync.protocol import enrollment as wire
 
 
 def add_enroll_command(sub: Any) -> None:
+    """Add `enroll` (invite, listener, where to write keys and agent.toml) to the CLI."""
     cmd = sub.add_parser("enroll", help="first boot: enroll with an invite, write agent.toml")
     cmd.add_argument("invite", help="LKE1:FLEET:CODE:PIN (from locker-admin device invite)")
     cmd.add_argument("--hub", required=True, help="the enrollment listener, mqtts://HOST:PORT")

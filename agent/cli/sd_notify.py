@@ -32,6 +32,7 @@ class Notifier:
 
     @property
     def enabled(self) -> bool:
+        """True when running under systemd (`$NOTIFY_SOCKET` is set)."""
         return self._address is not None
 
     def notify(self, state: str) -> bool:
@@ -58,6 +59,7 @@ class Notifier:
             await asyncio.sleep(self.watchdog_s / 2)
 
     def close(self) -> None:
+        """Close the socket; the next `notify` opens a new one."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None

@@ -50,22 +50,25 @@ class GattClient(Protocol):
     write without response; `disconnect` must not raise."""
 
     @property
-    def mtu(self) -> int: ...
+    def mtu(self) -> int:
+        """The negotiated ATT_MTU of the connection."""
 
-    async def subscribe(
-        self, characteristic: uuid.UUID, on_value: Callable[[bytes], None]
-    ) -> None: ...
+    async def subscribe(self, characteristic: uuid.UUID, on_value: Callable[[bytes], None]) -> None:
+        """Deliver each notification of `characteristic` to `on_value`, on the loop."""
 
-    async def write(self, characteristic: uuid.UUID, value: bytes) -> None: ...
+    async def write(self, characteristic: uuid.UUID, value: bytes) -> None:
+        """Write `value` to `characteristic` without response."""
 
-    async def disconnect(self) -> None: ...
+    async def disconnect(self) -> None:
+        """Drop the connection; never raises."""
 
 
 class GattCentral(Protocol):
     """Finds and connects to the peripheral advertising `service` within `timeout_s`; raises
     `WalletUnreachable` when it cannot (no adapter, nobody advertising, connection lost)."""
 
-    async def connect(self, service: uuid.UUID, timeout_s: float) -> GattClient: ...
+    async def connect(self, service: uuid.UUID, timeout_s: float) -> GattClient:
+        """The connected GATT client of the peripheral advertising `service`."""
 
 
 def peripheral_service(device_engagement: bytes) -> uuid.UUID:
@@ -124,6 +127,8 @@ class Reassembler:
 
 
 class LinkState(Enum):
+    """Where a BLE session stands: connected, started, or ended (by either side)."""
+
     CONNECTED = "connected"  # GATT connected, not started
     STARTED = "started"  # subscribed, 0x01 written to State
     ENDED = "ended"  # ended by either side, or broken
@@ -147,9 +152,14 @@ class BleTransport(MdocTransport):
         self.state = LinkState.STARTED
 
     async def engagement(self) -> tuple[bytes, Any]:
+        """The QR's DeviceEngagement, with no Handover (QR engagement)."""
         return self._engagement, None  # QR engagement: the Handover is null
 
     async def exchange(self, message: bytes) -> bytes:
+        """Send `message` and wait for the wallet's answer.
+
+        Raises `WalletUnreachable` when the link is not started or the wallet ended it, and
+        `BleFramingError` on a broken answer; the link is then ended."""
         if self.state is not LinkState.STARTED:
             raise WalletUnreachable(f"the BLE link is {self.state.value}")
         await self._send(message)
@@ -197,6 +207,10 @@ class BleWalletLink:
         self._timeout_s = connect_timeout_s
 
     async def connect(self, device_engagement: bytes) -> MdocTransport:
+        """Connect to the wallet the engagement names and start a session on it.
+
+        `WalletUnreachable` when the wallet offers no peripheral server mode, cannot be found, or
+        the session does not start (the connection is then dropped)."""
         service = peripheral_service(device_engagement)
         client = await self._central.connect(service, self._timeout_s)
         transport = BleTransport(client, device_engagement)

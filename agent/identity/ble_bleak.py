@@ -36,9 +36,12 @@ class BleakGattClient:
 
     @property
     def mtu(self) -> int:
+        """The ATT_MTU bleak negotiated, clamped to 23..517."""
         return max(MIN_MTU, min(MAX_MTU, int(self._client.mtu_size)))
 
     async def subscribe(self, characteristic: uuid.UUID, on_value: Callable[[bytes], None]) -> None:
+        """Start notifications of `characteristic`; bleak failures become `WalletUnreachable`."""
+
         def deliver(_: Any, data: bytearray) -> None:
             on_value(bytes(data))
 
@@ -48,12 +51,14 @@ class BleakGattClient:
             raise WalletUnreachable(f"BLE subscribe failed: {type(err).__name__}") from None
 
     async def write(self, characteristic: uuid.UUID, value: bytes) -> None:
+        """Write without response; bleak failures become `WalletUnreachable`."""
         try:
             await self._client.write_gatt_char(str(characteristic), value, response=False)
         except _FAILURES as err:
             raise WalletUnreachable(f"BLE write failed: {type(err).__name__}") from None
 
     async def disconnect(self) -> None:
+        """Disconnect; a failure is only logged (the link is going away either way)."""
         try:
             await self._client.disconnect()
         except _FAILURES as err:
@@ -67,6 +72,9 @@ class BleakCentral:
         self._adapter = adapter  # e.g. "hci0"; None: BlueZ's default adapter
 
     async def connect(self, service: uuid.UUID, timeout_s: float) -> GattClient:
+        """Scan for the wallet advertising `service` and connect, all within `timeout_s`.
+
+        `WalletUnreachable` when no wallet advertises it or the connection fails."""
         wanted = str(service).lower()
         extra: dict[str, Any] = {} if self._adapter is None else {"adapter": self._adapter}
         try:

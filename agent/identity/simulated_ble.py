@@ -49,6 +49,8 @@ class SimulatedPeripheral:
     connected: bool = True
 
     async def subscribe(self, characteristic: uuid.UUID, on_value: Callable[[bytes], None]) -> None:
+        """Record the subscription; subscribing to a characteristic the wallet does not notify is
+        a protocol error."""
         self._require_connected()
         if characteristic not in (STATE, SERVER2CLIENT):
             self.protocol_errors.append(f"subscribe to {characteristic}")
@@ -56,6 +58,10 @@ class SimulatedPeripheral:
         self.log.append(f"subscribe {_name(characteristic)}")
 
     async def write(self, characteristic: uuid.UUID, value: bytes) -> None:
+        """Take a State signal or a Client2Server chunk, as the wallet would.
+
+        A write over the MTU, a start before subscribing or data before start lands in
+        `protocol_errors`; a complete request is answered through Server2Client notifications."""
         self._require_connected()
         if len(value) > self.mtu - 3:
             self.protocol_errors.append(f"a {len(value)}-byte write over MTU {self.mtu}")
@@ -78,6 +84,7 @@ class SimulatedPeripheral:
             await self._answer(message)  # notifications are queued by the central's callback
 
     async def disconnect(self) -> None:
+        """The central drops the connection; later calls raise `WalletUnreachable`."""
         self.connected = False
         self.log.append("disconnect")
 
@@ -121,6 +128,7 @@ class SimulatedBleAir:
         return peripheral
 
     async def connect(self, service: uuid.UUID, timeout_s: float) -> SimulatedPeripheral:
+        """The peripheral advertising `service`, which stops advertising once connected."""
         del timeout_s
         peripheral = self._advertising.pop(service, None)
         if peripheral is None:

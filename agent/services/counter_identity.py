@@ -85,6 +85,9 @@ class CounterIdentityService:
         self._time_floor = time_floor
 
     async def check_document(self, label: str, *, actor: str) -> tuple[str, IdAssist]:
+        """Read an ID document in the counter camera's current frame for the order `label` names.
+
+        Returns the order id and the assist outcome (recorded by `IdAssistService`)."""
         order_id = parse_label(label).order_id
         gray = await self._frame()
         return order_id, await self._assist.assist_frame(order_id, gray, actor=actor)

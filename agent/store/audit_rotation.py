@@ -42,6 +42,7 @@ _LOG = logging.getLogger(__name__)
 
 
 def raw_public(key: ed25519.Ed25519PublicKey) -> bytes:
+    """The 32 raw bytes of an Ed25519 public key (as `audit.key_rotated` carries it, in hex)."""
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 

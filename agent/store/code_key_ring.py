@@ -38,10 +38,12 @@ class TypedCodeKeyRing:
 
     @property
     def current(self) -> bytes:
+        """The key new typed-code digests are made with."""
         return self._keys[0]
 
     @property
     def key_ids(self) -> list[str]:
+        """The ids of the keys in force, current first (what the audit log records)."""
         return [code_key_id(key) for key in self._keys]
 
     def lookup(self, code: str) -> CodeKeys:

@@ -151,14 +151,18 @@ class SimulatedCompartmentCamera(CompartmentCamera):
             self._contents[door] = parcel or Parcel("box", door)
 
     def remove(self, door: int) -> None:
+        """The compartment of `door` is emptied."""
         with self._lock:
             self._contents.pop(door, None)
 
     def holds(self, door: int) -> Parcel | None:
+        """What `door`'s compartment holds now, or None when it is empty."""
         with self._lock:
             return self._contents.get(door)
 
     def capture(self, door: int) -> Bgr:
+        """A rendered photo of `door`'s compartment with what it holds (each shot a little
+        different, as a real sensor's noise is)."""
         with self._lock:
             parcel = self._contents.get(door)
             self._shots += 1

@@ -51,6 +51,8 @@ class OpenCvCamera(Camera):
         self.description = _describe(settings.source)
 
     def open(self) -> None:
+        """Open the source; streams get the open/read timeout, a video file is paced at its own
+        frame rate. `CameraError` if OpenCV cannot open it."""
         s = self._settings
         source = _device_index(s.source)
         params: list[int] = []
@@ -78,6 +80,8 @@ class OpenCvCamera(Camera):
         self._next_at = time.monotonic()
 
     def read(self) -> Gray | None:
+        """The next frame as grayscale, or None when none came (a file that ran dry and does not
+        loop, a stream that timed out). `CameraError` when the camera is not open."""
         cap = self._cap
         if cap is None:
             raise CameraError(f"camera {self.description} is not open")
@@ -94,6 +98,7 @@ class OpenCvCamera(Camera):
         return np.asarray(image, dtype=np.uint8)
 
     def close(self) -> None:
+        """Release the capture; a failing release is only logged."""
         cap, self._cap = self._cap, None
         if cap is not None:
             try:

@@ -109,6 +109,7 @@ class FrameGrabber:
         return None if latest is None else latest.captured_at
 
     def start(self) -> None:
+        """Start the capture thread: it opens the camera (retrying with backoff), then reads."""
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="camera-capture", daemon=True)
         self._thread.start()

@@ -101,12 +101,15 @@ class SimulatedCamera(Camera):
 
     # -- Camera ---------------------------------------------------------------------------------
     def open(self) -> None:
+        """Open the simulated camera; `CameraError` when `fail_open` is set."""
         if self.fail_open:
             raise CameraError("simulated camera: open failed (fault injected)")
         self._is_open = True
         self.opens += 1
 
     def read(self) -> Gray | None:
+        """The current scene as a frame (the next playlist image, or the rendered scene); None
+        while stalled. `CameraError` when the camera is not open."""
         if not self._is_open:
             raise CameraError("simulated camera: read while closed")
         if self._period:
@@ -122,6 +125,7 @@ class SimulatedCamera(Camera):
         return self._render(scene)
 
     def close(self) -> None:
+        """Close the simulated camera."""
         self._is_open = False
 
     # -- rendering (capture thread) -------------------------------------------------------------

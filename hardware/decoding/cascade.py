@@ -106,6 +106,8 @@ class CascadeDecoder(Decoder):
         self.last_step = ""  # which step read the last code ("" = none): for the benchmark
 
     def decode(self, gray: Gray) -> tuple[DecodedCode, ...]:
+        """One zxing pass; if it reads nothing, the retry steps within the time budget: on the
+        whole frame when it is small or `thorough`, else around zxing's hints (none without)."""
         gray = check_frame(gray)
         started = self._clock()
         first = read_qr(gray, want_hints=True)

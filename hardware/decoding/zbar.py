@@ -31,6 +31,7 @@ class PyzbarDecoder(Decoder):
         self._passes = tuple(passes)
 
     def decode(self, gray: Gray) -> tuple[DecodedCode, ...]:
+        """The codes of the first pass that finds any, or `()`."""
         gray = check_frame(gray)
         for kind in self._passes:
             image, scale = _prepare(gray, kind)

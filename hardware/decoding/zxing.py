@@ -93,4 +93,5 @@ class ZxingDecoder(Decoder):
         self._binarizer: Binarizer = binarizer
 
     def decode(self, gray: Gray) -> tuple[DecodedCode, ...]:
+        """The codes one zxing-cpp pass reads, or `()`."""
         return read_qr(check_frame(gray), binarizer=self._binarizer).codes

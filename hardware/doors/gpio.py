@@ -74,15 +74,18 @@ class GpioDoorSettings(DriverSettings):
 
     @property
     def door_count(self) -> int:
+        """How many doors: one per latch line."""
         return len(self.latch_lines)
 
     def check_doors(self, door_count: int) -> None:
+        """Refuse a door count other than the number of latch lines."""
         if door_count != self.door_count:
             raise ValueError(
                 f"doors.driver: drives {self.door_count} doors, the groups have {door_count}"
             )
 
     def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
+        """One `GpioDoorBank` as controller and sensors; `DriverConfigError` without gpiod."""
         require_library("gpiod", "gpio")
         checked_door_count(self, door_count)
         bank = GpioDoorBank(self)
@@ -98,15 +101,20 @@ def _refuse_twice(lines: tuple[int, ...]) -> None:
 class LineRequest(Protocol):
     """The part of `gpiod.LineRequest` this driver uses."""
 
-    def get_value(self, line: int) -> Value: ...
+    def get_value(self, line: int) -> Value:
+        """The value of one requested line."""
 
-    def get_values(self, lines: Iterable[int]) -> list[Value]: ...
+    def get_values(self, lines: Iterable[int]) -> list[Value]:
+        """The values of `lines`, in their order."""
 
-    def set_value(self, line: int, value: Value) -> None: ...
+    def set_value(self, line: int, value: Value) -> None:
+        """Drive one output line."""
 
-    def set_values(self, values: dict[int | str, Value]) -> None: ...
+    def set_values(self, values: dict[int | str, Value]) -> None:
+        """Drive several output lines at once."""
 
-    def release(self) -> None: ...
+    def release(self) -> None:
+        """Give the lines back to the kernel."""
 
 
 # Same call as `gpiod.request_lines(path, config=..., consumer=...)`.
@@ -130,6 +138,7 @@ class GpioDoorBank(DoorController, DoorSensors):
 
     @property
     def door_count(self) -> int:
+        """How many doors the bank drives: one per latch line."""
         return len(self._latches)
 
     @property
@@ -160,6 +169,9 @@ class GpioDoorBank(DoorController, DoorSensors):
         _LOG.info("gpio %s: %d doors, all latches off", self._settings.chip, self.door_count)
 
     async def open(self, door: int) -> None:
+        """Pulse `door`'s latch line for `pulse_ms`; `DoorError` if it failed or did not switch off.
+
+        Pulses of one door never overlap; the line is switched off even after a failed "on"."""
         line = self._latches.get(door)
         if line is None:
             raise UnknownDoorError(door, "no such door")
@@ -176,6 +188,7 @@ class GpioDoorBank(DoorController, DoorSensors):
                 raise DoorError(door, f"latch line {line} did not switch off")
 
     async def stop(self) -> None:
+        """Switch every latch off and release the lines; failures are only logged."""
         request, self._request = self._request, None
         if request is None:
             return
@@ -190,6 +203,7 @@ class GpioDoorBank(DoorController, DoorSensors):
 
     # -- DoorSensors ---------------------------------------------------------------------------
     async def read(self, door: int) -> SensorState:
+        """`door`'s sensor line as a state; `SensorError` when the line cannot be read."""
         line = self._sensors.get(door)
         if line is None:
             raise UnknownDoorError(door, "no such door")
@@ -200,6 +214,7 @@ class GpioDoorBank(DoorController, DoorSensors):
         return self._state(value)
 
     async def read_all(self) -> Mapping[int, SensorState]:
+        """Every sensor in one read; when that fails, door by door (UNKNOWN for a failing one)."""
         try:
             values = self._requested().get_values(list(self._sensors.values()))
         except self._errors as err:

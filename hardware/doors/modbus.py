@@ -87,6 +87,8 @@ class ModbusBankSettings(DriverSettings):
     retries: int = Field(2, ge=0, description="Repeats of an unanswered request before failing.")
 
     def check_doors(self, door_count: int) -> None:
+        """Refuse `doors` overrides outside 1..door_count and wiring that does not fit (two doors
+        on one point, an address past 65535), as `ValueError`."""
         if door_count < 1:
             raise ValueError("doors: a locker has at least one door")
         for door in self.doors:
@@ -106,6 +108,7 @@ class ModbusTcpDoorSettings(ModbusBankSettings):
     port: int = Field(502, ge=1, le=65535, description="TCP port of the board.")
 
     def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
+        """One Modbus TCP bank as controller and sensors; `DriverConfigError` without pymodbus."""
         require_library("pymodbus", self.type)
         return _bank(self, door_count)
 
@@ -121,6 +124,8 @@ class ModbusRtuDoorSettings(ModbusBankSettings):
     bytesize: Literal[7, 8] = Field(8, description="Data bits: 7 or 8.")
 
     def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
+        """One Modbus RTU bank as controller and sensors; `DriverConfigError` without pymodbus
+        or pyserial."""
         require_library("pymodbus", self.type)
         require_library("serial", self.type)
         return _bank(self, door_count)
@@ -188,6 +193,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
 
     @property
     def door_count(self) -> int:
+        """How many doors the bank drives: one per latch coil."""
         return len(self._coils)
 
     @property
@@ -214,6 +220,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
         _LOG.info("%s: %d doors, all relays off", self.where, self.door_count)
 
     async def open(self, door: int) -> None:
+        """Pulse `door`'s latch coil (on, wait, off; never overlapping); `DoorError` on failure."""
         point = self._coils.get(door)
         if point is None:
             raise UnknownDoorError(door, "no such door")
@@ -226,6 +233,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
                 raise DoorError(door, f"latch pulse failed: {err}") from err
 
     async def stop(self) -> None:
+        """Switch every relay off and close the connection; failures are only logged."""
         client = self._client
         if client is None:
             return
@@ -242,6 +250,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
 
     # -- DoorSensors ---------------------------------------------------------------------------
     async def read(self, door: int) -> SensorState:
+        """`door`'s discrete input as a state; `SensorError` when the board does not answer it."""
         point = self._inputs.get(door)
         if point is None:
             raise UnknownDoorError(door, "no such door")
@@ -252,6 +261,8 @@ class ModbusDoorBank(DoorController, DoorSensors):
         return self._state(bits[0])
 
     async def read_all(self) -> Mapping[int, SensorState]:
+        """Every sensor, one request per run of consecutive inputs; a run the board refuses is read
+        door by door, a lost link makes its doors UNKNOWN."""
         states: dict[int, SensorState] = {}
         for run in self._input_runs:
             try:

@@ -38,6 +38,8 @@ class Run:
 
 
 def runs(points: Mapping[int, ModbusPoint], max_len: int) -> list[Run]:
+    """`points` grouped into runs of consecutive addresses on one unit, at most `max_len` doors
+    each, so a run is read or switched off with one request."""
     ordered = sorted(points.items(), key=lambda item: (item[1].device_id, item[1].address))
     runs: list[Run] = []
     for door, point in ordered:
@@ -57,12 +59,15 @@ def runs(points: Mapping[int, ModbusPoint], max_len: int) -> list[Run]:
 def raise_if_cancel_was_lost() -> None:
     # pymodbus waits for answers with asyncio.wait_for, which on Python 3.11 drops a cancel that
     # arrives together with the answer. Honour it, or a cancelled open() would carry on pulsing.
+    """Raise `CancelledError` if this task was cancelled while pymodbus waited for an answer."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
 
 
 def write_coil(point: ModbusPoint, on: bool) -> Request:
+    """The request that switches `point`'s coil on or off."""
+
     def send(client: ModbusBaseClient) -> Awaitable[ModbusPDU]:
         return client.write_coil(point.address, on, device_id=point.device_id)
 
@@ -70,6 +75,7 @@ def write_coil(point: ModbusPoint, on: bool) -> Request:
 
 
 def switch_off_run(run: Run) -> Request:
+    """The request that switches every coil of `run` off in one write."""
     values = [False] * len(run.doors)
 
     def send(client: ModbusBaseClient) -> Awaitable[ModbusPDU]:

@@ -59,13 +59,18 @@ class SimulatedLocker(DoorController, DoorSensors):
     # -- DoorController ------------------------------------------------------------------------
     @property
     def door_count(self) -> int:
+        """How many simulated doors the bank has."""
         return len(self._doors)
 
     async def start(self) -> None:
+        """Switch every relay off; the bank is started."""
         self.relays_on.clear()
         self.started = True
 
     async def open(self, door: int) -> None:
+        """Pulse `door`'s simulated latch, with its injected faults: a delay, a dead relay
+        (`DoorError`), a jammed door (stays shut). An opened door closes by itself after
+        `auto_close_s` when set."""
         sim = self._door(door)
         faults = sim.faults
         if faults.relay_delay_s:
@@ -88,17 +93,20 @@ class SimulatedLocker(DoorController, DoorSensors):
             self.relays_on.discard(door)
 
     async def stop(self) -> None:
+        """Switch every relay off; the bank is stopped."""
         self.relays_on.clear()
         self.started = False
 
     # -- DoorSensors ---------------------------------------------------------------------------
     async def read(self, door: int) -> SensorState:
+        """OPEN or CLOSED; `SensorError` when the door's sensor is dead."""
         sim = self._door(door)
         if sim.faults.sensor_dead:
             raise SensorError(door, "no signal")
         return SensorState.OPEN if sim.open else SensorState.CLOSED
 
     async def read_all(self) -> Mapping[int, SensorState]:
+        """Every door's state; a dead sensor reads UNKNOWN."""
         return {n: self._state(d) for n, d in self._doors.items()}
 
     # -- what a person (or a test) does to the simulated bank -----------------------------------
@@ -124,6 +132,7 @@ class SimulatedLocker(DoorController, DoorSensors):
         return self._door(door).faults
 
     def is_open(self, door: int) -> bool:
+        """Whether `door` is open now (what a person standing there would see)."""
         return self._door(door).open
 
     def _door(self, door: int) -> _SimDoor:
@@ -159,10 +168,12 @@ class SimulatorDoorSettings(DriverSettings):
     )
 
     def check_doors(self, door_count: int) -> None:
+        """Refuse a locker without doors."""
         if door_count < 1:
             raise ValueError("doors: a locker has at least one door")
 
     def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
+        """One `SimulatedLocker` as controller and sensors."""
         locker = SimulatedLocker(
             checked_door_count(self, door_count),
             relay_pulse_s=self.pulse_ms / 1000,

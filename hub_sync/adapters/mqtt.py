@@ -43,6 +43,8 @@ class TlsSettings:
 
 @dataclass(frozen=True, slots=True)
 class Will:
+    """The Last Will the broker publishes if the connection dies without a DISCONNECT."""
+
     topic: str
     payload: bytes
     qos: int = 1
@@ -51,6 +53,9 @@ class Will:
 
 @dataclass(frozen=True, slots=True)
 class ConnectParams:
+    """Everything one MQTT connection needs: broker, client id, credentials, TLS, protocol
+    (5 or 3.1.1), session expiry, Last Will, in-flight window and connect timeout."""
+
     host: str
     port: int
     client_id: str
@@ -124,6 +129,7 @@ class MqttConnection:
 
     @property
     def connected(self) -> bool:
+        """True between CONNACK and the connection's end."""
         return self._connack.done() and not self.closed.done()
 
     async def connect(self) -> bool:
@@ -177,6 +183,7 @@ class MqttConnection:
         return fut
 
     async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Publish and wait for the PUBACK (none for QoS 0); `ConnectionLostError` if it is lost."""
         await self.publish_future(topic, payload, qos, retain)
 
     async def subscribe(self, filters: Sequence[tuple[str, int]]) -> None:

@@ -55,6 +55,8 @@ class SyncSettings:
             raise ValueError("state_interval_s and drain_alarm_s must be > 0")
 
     def connect_params(self, will: Will) -> ConnectParams:
+        """The `ConnectParams` of the sync connection: a persistent session (no clean start), the
+        given Last Will, an in-flight window of twice the sync's own (at least 20)."""
         return ConnectParams(
             host=self.host,
             port=self.port,

@@ -22,6 +22,7 @@ class LockedSqlite:
         self._db.executescript(ddl)
 
     def close(self) -> None:
+        """Close the file (under the lock, so no transaction is cut short)."""
         with self._lock:
             self._db.close()
 

@@ -63,6 +63,10 @@ class CommandHandler:
         self._replies: OrderedDict[str, Outcome] = OrderedDict()
 
     async def handle(self, payload: bytes) -> Outcome:
+        """Decode, verify and apply one command payload; the reply to send.
+
+        A payload that does not decode is refused with its reason; a message id seen recently gets
+        its first reply again (marked `duplicate`) without applying the command twice."""
         try:
             env = decode_command(payload)
         except WireError as err:

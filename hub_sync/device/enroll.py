@@ -39,6 +39,7 @@ _STATE_FILE = "enroll.json"
 
 
 def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` readable by the owner only (0600), fsynced, by rename."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -49,11 +50,13 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """`key` as unencrypted PKCS#8 PEM (the file itself is kept 0600)."""
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())  # fmt: skip
 
 
 def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The device's P-256 private key from its PEM file; `EnrollmentError` (BAD_KEY) otherwise."""
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise EnrollmentError("BAD_KEY", f"{path} is not a P-256 key")
@@ -207,6 +210,8 @@ def _install(
 
 @dataclass(frozen=True, slots=True)
 class Rotated:
+    """A credential rotation that took effect: the broker user and, if one was sealed, password."""
+
     username: str
     password: str | None
 
@@ -235,6 +240,10 @@ class CredentialKeeper:
         self._active: bytes | None = None
 
     async def run(self) -> None:
+        """Keep the credential connection up until cancelled, answering the hub's rotation messages.
+
+        A refused message or a lost connection is logged and the connection made again from the
+        files as they are then (after a rotation: the new credential)."""
         while True:
             params = self._connect(self._device + "-cred")
             conn = MqttConnection(params, lambda m: self._inbox.put_nowait(m)

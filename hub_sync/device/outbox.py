@@ -86,11 +86,13 @@ class ReferenceDevice(LockedSqlite):
         return self._tx(write)
 
     async def append(self, events: Sequence[tuple[str, str, Mapping[str, object]]]) -> int:
+        """`append_sync` in a worker thread."""
         return await asyncio.to_thread(self.append_sync, events)
 
     # OutboxSource
 
     async def pending(self, after_seq: int, limit: int) -> Sequence[OutboxEvent]:
+        """Up to `limit` outbox rows after `after_seq`, ascending (`OutboxSource`)."""
         return await asyncio.to_thread(self._pending, after_seq, limit)
 
     def _pending(self, after_seq: int, limit: int) -> list[OutboxEvent]:
@@ -103,11 +105,13 @@ class ReferenceDevice(LockedSqlite):
         return [OutboxEvent(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
     async def confirm_through(self, seq: int) -> None:
+        """Delete every row with seq <= `seq`: the hub has stored them (`OutboxSource`)."""
         await asyncio.to_thread(
             self._tx, lambda db: db.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
         )
 
     async def stats(self) -> OutboxStats:
+        """Outbox depth and the age of its oldest row (`OutboxSource`)."""
         return await asyncio.to_thread(self._stats)
 
     def _stats(self) -> OutboxStats:
@@ -120,6 +124,8 @@ class ReferenceDevice(LockedSqlite):
     # CommandSink
 
     async def apply(self, command: Command) -> CommandResult:
+        """Apply `command` once per transaction id and record it in the outbox (`CommandSink`);
+        a remote open then tells `on_door_open` which door."""
         outcome, opened = await asyncio.to_thread(self._tx, lambda db: self._apply(db, command))
         if opened is not None and self._on_door_open is not None:
             self._on_door_open(opened)
@@ -162,16 +168,19 @@ class ReferenceDevice(LockedSqlite):
         return CommandResult(ok=True), None
 
     def door_opens(self) -> list[tuple[str, int]]:
+        """Every remote open applied so far: (transaction id, door)."""
         with self._lock:
             return [(r[0], r[1]) for r in self._db.execute("SELECT * FROM door_opens")]
 
     def order_ids(self) -> list[str]:
+        """The ids of the orders the hub has sent, sorted."""
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT order_id FROM orders ORDER BY 1")]
 
     # DeviceState
 
     async def snapshot(self) -> Mapping[str, object]:
+        """A fixed state (every door closed, healthy) with the current clock (`DeviceState`)."""
         now = self._clock()
         return {
             "doors": {str(d): "closed" for d in range(1, self._doors + 1)},

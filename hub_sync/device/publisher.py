@@ -79,9 +79,11 @@ class Publisher:
         self._keys = command_keys
 
     def wake(self) -> None:
+        """Look at the outbox now instead of at the next poll (rows were committed)."""
         self._wake.set()
 
     def oldest_age(self) -> float | None:
+        """Seconds since the oldest unconfirmed row was made, or None when the outbox is empty."""
         if self.oldest_created_at is None:
             return None
         return max(0.0, self._clock() - self.oldest_created_at)

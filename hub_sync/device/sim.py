@@ -51,11 +51,13 @@ class SlowDisk(ReferenceDevice):
     delay_s = 0.0
 
     async def pending(self, after_seq: int, limit: int) -> Sequence[OutboxEvent]:
+        """Wait `delay_s`, then read the outbox as the reference device does."""
         await asyncio.sleep(self.delay_s)
         return await super().pending(after_seq, limit)
 
 
 def build(ns: argparse.Namespace, device: ReferenceDevice) -> DeviceSync:
+    """The `DeviceSync` of the simulated locker, from the command line's options."""
     host, port, user, password, tls = parse_broker(ns.broker)
     settings = SyncSettings(
         host=host, port=port, device_id=ns.device, fleet_id=ns.fleet, username=user,
@@ -86,6 +88,7 @@ async def _main(ns: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the simulated locker until SIGTERM or SIGINT; 0."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(_main(_args(sys.argv[1:] if argv is None else argv)))
     return 0

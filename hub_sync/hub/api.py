@@ -45,6 +45,9 @@ def make_app(
     service: OrderService, pool: asyncpg.Pool, fleet: str, api_key: str,
     *, clock: Callable[[], float] = time.time,
 ) -> web.Application:  # fmt: skip
+    """The hub's aiohttp application: the routes above, the API-key check on `/v1/*`, and
+    `OrderError` turned into its JSON refusal."""
+
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v1/"):

@@ -43,6 +43,7 @@ _ROTATION_CONTEXT: Final = b"locker-agent audit key rotation v1\x00"
 
 
 def rotation_message(old_kid: str, new_public: bytes) -> bytes:
+    """The bytes the old key signs in `audit.key_rotated`: context, old key id, new raw key."""
     return _ROTATION_CONTEXT + old_kid.encode("ascii") + b"\x00" + new_public
 
 
@@ -52,6 +53,7 @@ def raw_kid(raw: bytes) -> str:
 
 
 def checkpoint_message(seq: int, head_hash: bytes) -> bytes:
+    """The bytes a checkpoint signature covers: context, `seq` (8 bytes, big-endian), hash."""
     return _CONTEXT + struct.pack(">Q", seq) + head_hash
 
 

@@ -39,6 +39,8 @@ def _hostports(text: str) -> list[tuple[str, int]]:
 
 
 def add_worker_args(p: argparse.ArgumentParser) -> None:
+    """The options of a worker: fleet, database, cluster, MQTT listeners, command key, trust
+    bundles, and the JetStream tuning."""
     p.add_argument("--fleet", required=True)
     p.add_argument("--dsn", required=True, help="PostgreSQL DSN of the hub database")
     p.add_argument("--nats", required=True, help="comma-separated nats:// URLs of the cluster")
@@ -82,6 +84,7 @@ async def _device_key(ns: argparse.Namespace) -> str:
 
 
 async def run_worker(ns: argparse.Namespace) -> None:
+    """Run one worker and its `Leader` in this process until SIGTERM or SIGINT."""
     settings = WorkerSettings(
         fleet=ns.fleet, nats_urls=ns.nats.split(","), mqtt=_hostports(ns.mqtt), dsn=ns.dsn,
         batch=ns.batch, ack_wait_s=ns.ack_wait, replicas=ns.replicas,
@@ -131,6 +134,7 @@ def _supervise(ns: argparse.Namespace, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`locker-hub`: `run` supervises N workers, `worker` is one, `device-key` enrolls a key."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     args = sys.argv[1:] if argv is None else argv
     ns = _parser().parse_args(args)

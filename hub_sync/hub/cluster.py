@@ -38,6 +38,7 @@ def free_ports(n: int) -> list[int]:
 
 
 def nats_server() -> str:
+    """The path of the `nats-server` binary; `ClusterError` when it is not installed."""
     path = shutil.which("nats-server") or (
         "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
     )
@@ -48,6 +49,8 @@ def nats_server() -> str:
 
 @dataclass
 class Node:
+    """One node of the cluster: its name, ports, JetStream store, and process while it runs."""
+
     name: str
     client_port: int
     route_port: int
@@ -107,6 +110,7 @@ class NatsCluster:
 
     @property
     def urls(self) -> list[str]:
+        """The client URLs of every node (no credentials: see `auth_urls`)."""
         return [f"nats://127.0.0.1:{n.client_port}" for n in self.nodes]
 
     def auth_urls(self) -> list[str]:
@@ -117,6 +121,7 @@ class NatsCluster:
         return [f"nats://{cred}127.0.0.1:{n.client_port}" for n in self.nodes]
 
     def pids(self) -> list[int]:
+        """The process ids of the nodes that are running."""
         return [n.proc.pid for n in self.nodes if n.proc is not None and n.proc.poll() is None]
 
     def start(self, i: int | None = None) -> None:
@@ -148,6 +153,7 @@ class NatsCluster:
             proc.wait(10)
 
     def stop(self) -> None:
+        """Stop every running node (SIGTERM, SIGKILL after 5 s)."""
         for node in self.nodes:
             proc = node.proc
             if proc is None or proc.poll() is not None:

@@ -82,6 +82,7 @@ async def create_database(server_dsn: str, name: str) -> str:
 
 
 async def drop_database(server_dsn: str, name: str) -> None:
+    """Drop database `name` on the server, closing its connections (tests and benchmarks)."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise ValueError("database name must be lower-case letters, digits and _")
     conn = await asyncpg.connect(server_dsn)

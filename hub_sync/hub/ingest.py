@@ -34,6 +34,9 @@ KPI_KIND = "kpi.snapshot"
 
 @dataclass
 class Applied:
+    """What one batch did: events stored and duplicates, each device's contiguous seq now
+    stored (what to confirm), and the alarms to raise."""
+
     stored: int = 0
     duplicates: int = 0
     #: per (fleet, device) in the batch: highest contiguous seq now stored
@@ -42,6 +45,7 @@ class Applied:
 
 
 def digest(event: OutboxEvent) -> bytes:
+    """SHA-256 of the event's canonical JSON: a seq sent again with other content differs."""
     return hashlib.sha256(canonical_json(event.as_dict())).digest()
 
 

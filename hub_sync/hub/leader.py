@@ -41,6 +41,8 @@ TRUST_ALARM = "TRUST_BUNDLE_OLD"
 
 @dataclass(frozen=True, slots=True)
 class LeaderSettings:
+    """Where the pre-signed bundles are, how often the leader looks, the devices' trust grace."""
+
     bundles: Path | None = None
     poll_s: float = 2.0
     #: the devices' trust grace (agent `trust.grace_hours`); alarm past half of it
@@ -58,6 +60,8 @@ def load_series(folder: Path) -> list[dict[str, object]]:
 
 
 async def import_series(conn: Conn, fleet: str, folder: Path) -> int:
+    """Load the bundle series in `folder` into `trust_bundles` (those already there stay); how
+    many the folder holds."""
     rows = [
         (fleet, int(str(e["version"])), float(str(e["issued_at"])),
          float(str(e["next_update"])), e["bundle"])
@@ -72,11 +76,15 @@ async def import_series(conn: Conn, fleet: str, folder: Path) -> int:
 
 
 def trust_payload(fleet: str, bundle: str, version: int, now: float) -> bytes:
+    """The retained trust message that carries `bundle` (its `version`) to every device."""
     header = Header("trust", new_message_id(), fleet, "*", now)
     return encode(header, {"bundle": bundle, "version": version})
 
 
 class Leader:
+    """Schedules for the fleet while this worker holds the leader lock: command re-sends,
+    bundles as they come due, trust-age alarms."""
+
     def __init__(
         self,
         worker: FleetWorker,
@@ -91,6 +99,9 @@ class Leader:
         self.published: list[int] = []
 
     async def run(self) -> None:
+        """Once the worker has started: take the lock when it is free and lead until it is lost;
+        database errors are logged and the lock tried again after `poll_s`. Only cancellation
+        ends it."""
         await self._w.started.wait()
         assert self._w.pool is not None  # noqa: S101 (set before `started`)
         while True:

@@ -69,6 +69,7 @@ def _kpis(g: _Gauges, key: dict[str, str], k: LockerKpis, prefix: str) -> None:
 
 
 def render(s: FleetStatus) -> bytes:
+    """The fleet status `s` as Prometheus text exposition (what `GET /metrics` serves)."""
     reg = CollectorRegistry()
     g = _Gauges(reg)
     for lk in s.lockers:

@@ -44,6 +44,8 @@ class Handout:
 
 
 class Credentials(Protocol):
+    """Mints an order's token and typed code with the fleet's keys (provisioning implements it)."""
+
     def handout(self, *, order_id: str, device: str, hold_s: int,
                 policy: Mapping[str, bool], now: float) -> tuple[Handout, str]:  # fmt: skip
         """A token and typed code for this order at `device`, and the code's keyed digest."""
@@ -52,6 +54,8 @@ class Credentials(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class NewOrder:
+    """An order as the operator's system sends it: the id, the locker, size, hold and policy."""
+
     order_id: str
     device: str
     size: str
@@ -60,6 +64,7 @@ class NewOrder:
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> NewOrder:
+        """The order in a request body; `OrderError` (400) naming what is wrong."""
         try:
             order_id = _str(body, "order_id", 64)
             device = check_id(_str(body, "locker", 64), "locker")
@@ -102,6 +107,8 @@ class _Cmd(NamedTuple):
 
 
 class OrderService:
+    """Order intake and changes: each one a signed command to the locker, stored with the order."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -118,6 +125,9 @@ class OrderService:
         self._clock = clock
 
     async def create(self, order: NewOrder) -> dict[str, object]:
+        """Store the order and its `order.upsert` command; the token and typed code, returned once.
+
+        `OrderError` (409) when the order exists already."""
         now = self._clock()
         handout, digest = self._creds.handout(
             order_id=order.order_id, device=order.device, hold_s=order.hold_s,
@@ -139,11 +149,15 @@ class OrderService:
                 "token": handout.token, "code": handout.code}  # fmt: skip
 
     async def cancel(self, order_id: str, body: Mapping[str, Any]) -> dict[str, object]:
+        """Send `order.cancel` to the order's locker; the order becomes cancelled.
+
+        Only an announced order can be cancelled (`OrderError` 409 otherwise)."""
         reason = _str(body, "reason", 200)
         args = {"order_id": order_id, "reason": reason}
         return await self._change(order_id, "order.cancel", args, "cancelled")
 
     async def extend(self, order_id: str, body: Mapping[str, Any]) -> dict[str, object]:
+        """Send `order.extend` (by the body's `extend_s`) to the locker of an announced order."""
         extend_s = _hold(body.get("extend_s"), "extend_s")
         return await self._change(order_id, "order.extend",
                                   {"order_id": order_id, "extend_s": extend_s}, None)  # fmt: skip
@@ -184,6 +198,7 @@ class OrderService:
                 "code": handout.code}  # fmt: skip
 
     async def get(self, order_id: str) -> dict[str, object]:
+        """The order's state, its commands with their answers, and the locker's events about it."""
         async with self._pool.acquire() as conn:
             row = await self._order(conn, order_id, lock=False)
             cmds = await conn.fetch(

@@ -33,11 +33,14 @@ class LockerKpis:
 
     @property
     def dwell_mean_s(self) -> float | None:
+        """Mean dwell in seconds of the collected parcels; None before the first collection."""
         return self.dwell_seconds_sum / self.collected if self.collected else None
 
 
 @dataclass
 class LockerStatus:
+    """One locker's line of the fleet status (see the module docstring)."""
+
     locker: str
     online: bool
     offline_s: float | None
@@ -63,6 +66,8 @@ class LockerStatus:
 
 @dataclass
 class FleetStatus:
+    """The fleet status: every locker, and the fleet's orders, events, alarms and KPIs summed."""
+
     fleet: str
     lockers: list[LockerStatus]
     orders: dict[str, int] = field(default_factory=dict)
@@ -78,6 +83,7 @@ class FleetStatus:
     outbox_age_max_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """As JSON-able values, with each `dwell_mean_s` filled in."""
         out = asdict(self)
         out["kpis"]["dwell_mean_s"] = self.kpis.dwell_mean_s
         for lk, raw in zip(self.lockers, out["lockers"], strict=True):
@@ -160,6 +166,7 @@ def _sum_kpis(kpis: list[LockerKpis]) -> LockerKpis:
 
 
 async def fleet_status(conn: Conn, fleet: str, now: float) -> FleetStatus:
+    """The status of `fleet` at `now`, read from the hub's database."""
     devices = await conn.fetch(
         "SELECT device, online, offline_since, through_seq, state::text AS state, trust_version,"
         " trust_issued_at, kpi::text AS kpi, kpi_at, duplicates, status_at, state_at"

@@ -19,6 +19,8 @@ COMMANDS_CHANNEL = "lk_commands"
 
 @dataclass(frozen=True, slots=True)
 class PendingCommand:
+    """An unanswered command: its message id, its device and the signed payload to (re)send."""
+
     message_id: str
     device: str
     payload: bytes
@@ -75,6 +77,8 @@ async def record_states(conn: Conn, states: Sequence[tuple[str, str, bytes]], no
 
 
 async def record_statuses(conn: Conn, statuses: Sequence[Status], now: float) -> None:
+    """Record each device's online/offline status (and since when it is offline); an alarm it
+    reports is raised."""
     for s in statuses:
         h = s.header
         await conn.execute(
@@ -95,6 +99,7 @@ async def add_command(
     conn: Conn, *, message_id: str, fleet: str, device: str,
     transaction_id: str, name: str, payload: bytes, now: float,
 ) -> None:  # fmt: skip
+    """Store a signed command as pending and wake the leader at commit to send it."""
     await conn.execute(
         "INSERT INTO commands (message_id, fleet, device, transaction_id, name, payload,"
         " created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
@@ -122,12 +127,14 @@ async def pending_commands(
 
 
 async def mark_sent(conn: Conn, ids: Sequence[str], now: float) -> None:
+    """Record that these commands were sent at `now`."""
     await conn.execute(
         "UPDATE commands SET sent_at = $2 WHERE message_id = ANY($1::text[])", list(ids), now
     )
 
 
 async def command_outcome(conn: Conn, message_id: str) -> asyncpg.Record | None:
+    """(status, reason, result) of one command, or None if there is no such command."""
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT status, reason, result FROM commands WHERE message_id = $1", message_id
     )

@@ -65,6 +65,8 @@ LEAVES = ("evt", "reply", "state", "status")
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
+    """The fleet, the NATS cluster, the MQTT listeners, the database, and the ingest tuning."""
+
     fleet: str
     nats_urls: Sequence[str]
     mqtt: Sequence[tuple[str, int]]
@@ -81,6 +83,9 @@ class WorkerSettings:
 
 @dataclass
 class WorkerStats:
+    """What this worker has done: events stored, duplicates, confirms, dropped messages,
+    batches, alarms by kind."""
+
     stored: int = 0
     duplicates: int = 0
     confirms: int = 0
@@ -118,6 +123,8 @@ async def ensure_stream(
 
 @dataclass
 class Decoded:
+    """One pull's messages as wire types, by leaf; `dropped` counts the malformed ones."""
+
     events: list[EventBatch] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     states: list[tuple[str, str, bytes]] = field(default_factory=list)
@@ -180,6 +187,9 @@ def drop_revoked(decoded: Decoded, revoked: set[str]) -> set[str]:
 
 
 class FleetWorker:
+    """One hub worker: pulls from the fleet's durable consumer, stores in PostgreSQL, confirms
+    over MQTT, then acknowledges."""
+
     def __init__(
         self,
         settings: WorkerSettings,
@@ -325,6 +335,7 @@ class FleetWorker:
         return sent
 
     async def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish retained on the worker's MQTT connection; `MqttError` when it has none."""
         conn = self.mqtt
         if conn is None:
             raise MqttError("hub worker has no MQTT connection")

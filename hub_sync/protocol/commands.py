@@ -50,12 +50,16 @@ class OrderUpsert:
 
 @dataclass(frozen=True, slots=True)
 class OrderCancel:
+    """Cancel an order; `reason` is kept for the record."""
+
     order_id: str
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class OrderExtend:
+    """Extend an order's pickup window by `extend_s` seconds (at most 30 days per command)."""
+
     order_id: str
     extend_s: int
 
@@ -302,6 +306,7 @@ def args_digest(name: str, args: Mapping[str, Any]) -> str:
 
 
 def parse_args(name: str, args: Mapping[str, Any]) -> CommandArgs:
+    """The typed args of command `name`; `WireError` for an unknown command or bad args."""
     spec = COMMANDS.get(name)
     if spec is None:
         raise WireError("UNKNOWN_COMMAND", name[:64])
@@ -320,6 +325,7 @@ class CommandEnvelope:
 
 
 def encode_command(env: CommandEnvelope) -> bytes:
+    """A command envelope as its JSON payload."""
     fields: dict[str, object] = {
         "transaction_id": env.transaction_id,
         "name": env.name,
@@ -331,6 +337,8 @@ def encode_command(env: CommandEnvelope) -> bytes:
 
 
 def decode_command(payload: bytes) -> CommandEnvelope:
+    """The command envelope in `payload` (args still raw: see `parse_args`); `WireError` if
+    it is not one."""
     header, obj = decode(payload, "command")
     return CommandEnvelope(
         header=header,

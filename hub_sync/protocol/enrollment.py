@@ -53,20 +53,24 @@ _B32 = re.compile(r"^[A-Z2-7]+$")
 
 
 def request_topic(fleet: str) -> str:
+    """The topic a first-boot device publishes its enrollment request on."""
     return f"lk/v1/{check_id(fleet, 'fleet')}/enroll/req"
 
 
 def reply_topic(fleet: str, nonce: str) -> str:
+    """The retained topic the hub answers the request with nonce `nonce` on."""
     if not NONCE_RE.match(nonce):
         raise EnrollmentError("BAD_NONCE", "a nonce is 32 lower-case hex digits")
     return f"lk/v1/{check_id(fleet, 'fleet')}/enroll/{nonce}/reply"
 
 
 def cred_topic(fleet: str, device: str) -> str:
+    """The retained topic the hub sends a device "rotate now" and its new credential on."""
     return f"lk/v1/{check_id(fleet, 'fleet')}/{check_id(device, 'device')}/cred"
 
 
 def credreq_topic(fleet: str, device: str) -> str:
+    """The topic a device sends its signed rotation request and `cred.active` on."""
     return f"lk/v1/{check_id(fleet, 'fleet')}/{check_id(device, 'device')}/credreq"
 
 
@@ -90,6 +94,7 @@ def _unb32(text: str) -> bytes:
 
 
 def spki_pin(key: ec.EllipticCurvePublicKey) -> str:
+    """The invite's pin for a CA key: base32 of the first 20 bytes of SHA-256 over its SPKI."""
     spki = key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -98,11 +103,14 @@ def spki_pin(key: ec.EllipticCurvePublicKey) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Invite:
+    """An invite: the fleet, the one-time enrollment code and the pin of the fleet device CA."""
+
     fleet: str
     code: str
     pin: str
 
     def text(self) -> str:
+        """The invite string `LKE1:<fleet>:<code>:<pin>` (holds the code: not for logs)."""
         return f"{INVITE_PREFIX}:{self.fleet}:{self.code}:{self.pin}"
 
     def __repr__(self) -> str:  # never print the code into a log
@@ -110,10 +118,12 @@ class Invite:
 
 
 def new_code() -> str:
+    """A new one-time enrollment code (160 random bits, base32)."""
     return _b32(secrets.token_bytes(CODE_BYTES))
 
 
 def parse_invite(text: str) -> Invite:
+    """The invite in `text`; `EnrollmentError` (BAD_INVITE) when it is not a well-formed one."""
     parts = text.strip().split(":")
     if len(parts) != 4 or parts[0] != INVITE_PREFIX:
         raise EnrollmentError("BAD_INVITE", f"an invite looks like {INVITE_PREFIX}:FLEET:CODE:PIN")
@@ -165,6 +175,7 @@ def sign_message(key: ec.EllipticCurvePrivateKey, message: Mapping[str, Any]) ->
 
 
 def verify_with(key: ec.EllipticCurvePublicKey, message: Mapping[str, Any]) -> None:
+    """Check `message`'s ES256 `sig` against `key`; `EnrollmentError` when missing or wrong."""
     sig = message.get("sig")
     if not isinstance(sig, Mapping) or sig.get("alg") != "ES256":
         raise EnrollmentError("SIG_MISSING", "no ES256 signature")
@@ -179,6 +190,7 @@ def verify_with(key: ec.EllipticCurvePublicKey, message: Mapping[str, Any]) -> N
 
 
 def load_cert(pem: object) -> x509.Certificate:
+    """The certificate in a PEM string; `EnrollmentError` (MALFORMED) when it is not one."""
     if not isinstance(pem, str):
         raise EnrollmentError("MALFORMED", "expected a PEM certificate")
     try:
@@ -238,6 +250,7 @@ def seal(recipient: ec.EllipticCurvePublicKey, secret: bytes, aad: bytes) -> dic
 
 
 def unseal(private: ec.EllipticCurvePrivateKey, box: object, aad: bytes) -> bytes:
+    """Open a box `seal` made for our key; `EnrollmentError` (BAD_SEAL) if it does not open."""
     if not isinstance(box, Mapping):
         raise EnrollmentError("MALFORMED", "sealed secret is not an object")
     try:
@@ -252,10 +265,12 @@ def unseal(private: ec.EllipticCurvePrivateKey, box: object, aad: bytes) -> byte
 
 
 def new_nonce() -> str:
+    """A new request nonce (32 lower-case hex digits, also the reply topic's key)."""
     return secrets.token_hex(16)
 
 
 def csr_pem(key: ec.EllipticCurvePrivateKey, device_hint: str = "enrolling") -> str:
+    """A PEM certificate signing request for `key`; the CA sets the real subject."""
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, device_hint)]))

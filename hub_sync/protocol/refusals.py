@@ -22,6 +22,9 @@ class RefusalLog:
         self.counts: Counter[tuple[str, str]] = Counter()
 
     def refused(self, where: str, reason: str, detail: str = "") -> None:
+        """Count a refusal at `where` for `reason`; log it at WARNING the first time, else DEBUG.
+
+        Past 256 kinds, new kinds are counted together under ("*", "*")."""
         key = (where[:64], reason[:64])
         first = key not in self.counts
         if first and len(self.counts) >= _KINDS_MAX:
@@ -34,4 +37,5 @@ class RefusalLog:
 
     @property
     def total(self) -> int:
+        """How many refusals in all."""
         return sum(self.counts.values())

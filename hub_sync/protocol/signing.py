@@ -253,6 +253,7 @@ def load_private_key(pem: bytes, password: bytes | None = None) -> PrivateKey:
 
 
 def load_public_key(pem: bytes) -> PublicKey:
+    """A command key from PEM; `SignatureError` unless it is Ed25519 or P-256."""
     key = serialization.load_pem_public_key(pem)
     if isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
         return key

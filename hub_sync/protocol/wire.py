@@ -42,34 +42,42 @@ class Topics:
 
     @property
     def events(self) -> str:
+        """Device -> hub: outbox event batches."""
         return self._t("evt")
 
     @property
     def confirm(self) -> str:
+        """Hub -> device: confirms of stored events."""
         return self._t("confirm")
 
     @property
     def command(self) -> str:
+        """Hub -> device: commands."""
         return self._t("cmd")
 
     @property
     def reply(self) -> str:
+        """Device -> hub: command replies."""
         return self._t("reply")
 
     @property
     def state(self) -> str:
+        """Device -> hub, retained: the state snapshot."""
         return self._t("state")
 
     @property
     def status(self) -> str:
+        """Device -> hub, retained: online/offline (also the Last Will)."""
         return self._t("status")
 
     @property
     def trust(self) -> str:
+        """The fleet's retained trust bundle topic."""
         return trust_topic(self.fleet)
 
     @property
     def hub(self) -> str:
+        """The hub's retained online/offline status topic."""
         return hub_topic(self.fleet)
 
 
@@ -97,6 +105,7 @@ def split_topic(topic: str) -> tuple[str, str, str]:
 
 
 def new_message_id() -> str:
+    """A new message id (a random UUID as 32 hex digits)."""
     return uuid.uuid4().hex
 
 
@@ -113,6 +122,7 @@ class Header:
     v: int = SCHEMA_VERSION
 
     def as_dict(self) -> dict[str, object]:
+        """The envelope fields as JSON-able values (`time_floor` only when set)."""
         out: dict[str, object] = {
             "v": self.v,
             "type": self.type,
@@ -151,6 +161,7 @@ def _opt_float(value: float | None) -> float | None:
 
 
 def encode(header: Header, fields: Mapping[str, object]) -> bytes:
+    """A message as canonical JSON: the envelope fields and the type's own `fields`."""
     return canonical_json({**header.as_dict(), **fields})
 
 
@@ -165,6 +176,7 @@ class OutboxEvent:
     created_at: float
 
     def as_dict(self) -> dict[str, object]:
+        """The event as it goes into an events message."""
         return {
             "seq": self.seq,
             "kind": self.kind,
@@ -175,6 +187,7 @@ class OutboxEvent:
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> OutboxEvent:
+        """An event of an events message; `WireError` if a field is missing, mistyped or seq < 1."""
         seq = get(obj, "seq", int)
         if seq < 1:
             raise WireError("MALFORMED", "seq must be >= 1")
@@ -189,6 +202,8 @@ class OutboxEvent:
 
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
+    """How many rows the outbox holds, and when the oldest was made (None when empty)."""
+
     depth: int
     oldest_created_at: float | None
 
@@ -203,10 +218,12 @@ class EventBatch:
 
 
 def encode_events(header: Header, base: int, events: Sequence[OutboxEvent]) -> bytes:
+    """An events message: `events` after the confirmed `base`."""
     return encode(header, {"base": base, "events": [e.as_dict() for e in events]})
 
 
 def decode_events(payload: bytes) -> EventBatch:
+    """The events message in `payload`; `WireError` if it is malformed or its seqs have a gap."""
     header, obj = decode(payload, "events")
     raw = get(obj, "events", list)
     events = tuple(OutboxEvent.from_dict(_as_obj(item)) for item in raw)
@@ -240,6 +257,7 @@ class Confirm:
 
 
 def encode_confirm(confirm: Confirm) -> bytes:
+    """A confirm as its JSON payload (with its signature when signed)."""
     fields: dict[str, object] = {
         "through_seq": confirm.through_seq,
         "in_reply_to": confirm.in_reply_to,
@@ -250,6 +268,7 @@ def encode_confirm(confirm: Confirm) -> bytes:
 
 
 def decode_confirm(payload: bytes) -> Confirm:
+    """The confirm in `payload` (signature not checked here); `WireError` if malformed."""
     header, obj = decode(payload, "confirm")
     through: int = get(obj, "through_seq", int)
     if through < 0:
@@ -276,6 +295,7 @@ class Reply:
 
 
 def encode_reply(reply: Reply) -> bytes:
+    """A reply as its JSON payload (`detail` cut to 200 characters)."""
     return encode(
         reply.header,
         {
@@ -290,6 +310,7 @@ def encode_reply(reply: Reply) -> bytes:
 
 
 def decode_reply(payload: bytes) -> Reply:
+    """The reply in `payload`; `WireError` if malformed."""
     header, obj = decode(payload, "reply")
     return Reply(
         header=header,
@@ -312,10 +333,12 @@ class Status:
 
 
 def encode_status(status: Status) -> bytes:
+    """A status as its JSON payload."""
     return encode(status.header, {"online": status.online, "alarm": status.alarm})
 
 
 def decode_status(payload: bytes) -> Status:
+    """The status in `payload`; `WireError` if malformed."""
     header, obj = decode(payload, "status")
     return Status(
         header=header,

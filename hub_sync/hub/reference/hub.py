@@ -45,6 +45,9 @@ ALL_LEAVES = ("evt", "reply", "status", "state")
 
 @dataclass(frozen=True, slots=True)
 class HubSettings:
+    """The fleet, the connection, command re-send and expiry times, reconnect backoff, and the
+    topics to consume."""
+
     fleet: str
     connect: ConnectParams
     resend_after_s: float = 30.0
@@ -58,6 +61,8 @@ class HubSettings:
 
 @dataclass(frozen=True, slots=True)
 class CommandOutcome:
+    """Where a command stands: `pending`, `ok` or `nack` (with its reason), and its result."""
+
     status: str
     reason: str | None
     result: Mapping[str, object]
@@ -87,6 +92,7 @@ class Hub:
         self.duplicates = 0
 
     async def run(self) -> None:
+        """Connect, serve, and reconnect with backoff forever; only cancellation ends it."""
         attempt = 0
         params = self._s.connect
         if "evt" in self._s.leaves:

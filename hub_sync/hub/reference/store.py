@@ -52,6 +52,8 @@ CREATE INDEX IF NOT EXISTS commands_pending ON commands (status, device);
 
 @dataclass(frozen=True, slots=True)
 class DeviceRow:
+    """What the hub knows of one device: seq stored through, counts, online and alarm."""
+
     fleet: str
     device: str
     through_seq: int
@@ -64,6 +66,8 @@ class DeviceRow:
 
 @dataclass(frozen=True, slots=True)
 class Applied:
+    """What `apply_events` did: each device's contiguous seq stored, events stored, duplicates."""
+
     through: dict[tuple[str, str], int]
     applied: int
     duplicates: int
@@ -71,6 +75,8 @@ class Applied:
 
 @dataclass(frozen=True, slots=True)
 class PendingCommand:
+    """An unanswered command: its message id, its device and the signed payload to (re)send."""
+
     message_id: str
     device: str
     payload: bytes
@@ -89,12 +95,14 @@ class HubStore(LockedSqlite):
     def set_status(
         self, fleet: str, device: str, online: bool, alarm: str | None, now: float
     ) -> None:
+        """Record a device's online/offline status and alarm."""
         self._tx(lambda db: _ensure(db, fleet, device).execute(
             "UPDATE devices SET online=?, alarm=?, status_at=? WHERE fleet=? AND device=?",
             (int(online), alarm, now, fleet, device),
         ))  # fmt: skip
 
     def set_state(self, fleet: str, device: str, state: str) -> None:
+        """Keep a device's latest retained state message."""
         self._tx(lambda db: _ensure(db, fleet, device).execute(
             "UPDATE devices SET state=? WHERE fleet=? AND device=?", (state, fleet, device)
         ))  # fmt: skip
@@ -103,6 +111,7 @@ class HubStore(LockedSqlite):
         self, *, message_id: str, fleet: str, device: str, transaction_id: str, name: str,
         payload: bytes, now: float,
     ) -> None:  # fmt: skip
+        """Store a signed command as pending."""
         self._tx(lambda db: db.execute(
             "INSERT INTO commands (message_id, fleet, device, transaction_id, name, payload,"
             " created_at) VALUES (?,?,?,?,?,?,?)",
@@ -110,12 +119,14 @@ class HubStore(LockedSqlite):
         ))  # fmt: skip
 
     def mark_sent(self, message_ids: Iterable[str], now: float) -> None:
+        """Record that these commands were (re)sent at `now`."""
         rows = [(now, m) for m in message_ids]
         self._tx(lambda db: db.executemany(
             "UPDATE commands SET sent_at=?, attempts=attempts+1 WHERE message_id=?", rows
         ))  # fmt: skip
 
     def record_replies(self, replies: Sequence[Reply], now: float) -> None:
+        """Record the answers to pending commands; a reply from another device changes nothing."""
         rows = [
             ("ok" if r.ok else "nack", r.reason, canonical_json(dict(r.result)).decode(), now,
              r.command_message_id, r.header.device)
@@ -164,6 +175,7 @@ class HubStore(LockedSqlite):
         return row[0], row[1], json.loads(row[2]) if row[2] else {}
 
     def devices(self, fleet: str) -> list[DeviceRow]:
+        """Every device of `fleet` the hub has heard of, by id."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT fleet, device, through_seq, applied, duplicates, gaps, online, alarm"
@@ -173,6 +185,7 @@ class HubStore(LockedSqlite):
         return [DeviceRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
 
     def event_seqs(self, fleet: str, device: str) -> list[int]:
+        """The seqs stored for one device, ascending (the tests check them for gaps)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq FROM events WHERE fleet=? AND device=? ORDER BY seq", (fleet, device)
