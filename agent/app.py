@@ -17,7 +17,7 @@ from aiohttp import web
 from agent.api.context import ApiContext
 from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
-from agent.app_evidence import build_evidence
+from agent.app_evidence import build_evidence, photo_source
 from agent.app_metrics import (
     COUNTER_SAVE_S,
     register_metrics,
@@ -267,6 +267,7 @@ class Agent:
                 state_interval_s=hub.state_interval_s,
                 backoff_min_s=hub.backoff_min_s,
                 backoff_max_s=hub.backoff_max_s,
+                photo_chunk_bytes=hub.photo_chunk_kib * 1024,
             )
         except (ValueError, OSError) as err:
             raise ConfigError(f"hub: {err}") from err
@@ -289,6 +290,7 @@ class Agent:
             clock=self.clock.now,
             on_alarm=self._on_drain_alarm,
             time_floor=lambda: self.db.read(persisted_time_floor),
+            photos=photo_source(self.evidence, self.db, self.clock),
         )
         self.db.after_commit.append(sync.outbox_changed)
         return sync

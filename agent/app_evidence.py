@@ -10,6 +10,7 @@ from agent.config import AgentConfig
 from agent.errors import ConfigError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence, PhotoRecorder
 from agent.evidence.signing import EvidenceError, EvidenceSigner
+from agent.evidence.upload import StorePhotos
 from agent.store.db import Database
 from hardware.compartment import CompartmentCamera
 from hardware.compartment_sim import SimulatedCompartmentCamera
@@ -45,3 +46,10 @@ async def build_evidence(
         data_dir=config.locker.data_dir,
         config=evidence,
     )
+
+
+def photo_source(recorder: EvidenceRecorder, db: Database, clock: Clock) -> StorePhotos | None:
+    """What the sync client uploads: the recorder's photos (None when photos are off)."""
+    if not isinstance(recorder, PhotoRecorder):
+        return None
+    return StorePhotos(db, recorder.folder, clock)

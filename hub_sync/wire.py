@@ -72,6 +72,14 @@ class Topics:
         return self._t("status")
 
     @property
+    def photo(self) -> str:
+        return self._t("photo")
+
+    @property
+    def photo_ack(self) -> str:
+        return self._t("photo_ack")
+
+    @property
     def trust(self) -> str:
         return trust_topic(self.fleet)
 
