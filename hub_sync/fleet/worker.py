@@ -34,7 +34,10 @@ from hub_sync.errors import MqttError, WireError
 from hub_sync.fleet import store
 from hub_sync.fleet.audit import verify_checkpoints
 from hub_sync.fleet.ingest import Applied, apply_events
+from hub_sync.fleet.photos import apply_chunks
 from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection
+from hub_sync.photo_ingest import C2paPhotoCheck, PhotoState, signed_ack
+from hub_sync.photo_wire import PhotoChunk, decode_chunk
 from hub_sync.signing import PrivateKey, sign_confirm
 from hub_sync.wire import (
     Confirm,
@@ -60,7 +63,7 @@ def stream_name(fleet: str) -> str:
     return f"LK_IN_{fleet}"
 
 
-LEAVES = ("evt", "reply", "state", "status")
+LEAVES = ("evt", "reply", "state", "status", "photo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,8 @@ class WorkerSettings:
     replicas: int = 3
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    #: the fleet device CA (PEM): without it photo chunks are dropped (devices keep the photos)
+    device_ca_pem: str | None = None
 
 
 @dataclass
@@ -83,6 +88,7 @@ class WorkerStats:
     confirms: int = 0
     dropped: int = 0
     batches: int = 0
+    photo_acks: int = 0
     alarms: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -119,12 +125,24 @@ class Decoded:
     replies: list[Reply] = field(default_factory=list)
     states: list[tuple[str, str, bytes]] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
+    photos: list[PhotoChunk] = field(default_factory=list)
     dropped: int = 0
+
+
+_DECODERS: dict[str, Callable[[bytes], Any]] = {
+    "evt": decode_events,
+    "reply": decode_reply,
+    "status": decode_status,
+    "photo": decode_chunk,
+}
 
 
 def decode_batch(msgs: Sequence[tuple[str, bytes]]) -> Decoded:
     """NATS subject `lk.v1.F.D.leaf` and payload → wire types; malformed ones are counted."""
     out = Decoded()
+    lists: dict[str, list[Any]] = {
+        "evt": out.events, "reply": out.replies, "status": out.statuses, "photo": out.photos,
+    }  # fmt: skip
     for subject, payload in msgs:
         parts = subject.split(".")
         try:
@@ -134,23 +152,12 @@ def decode_batch(msgs: Sequence[tuple[str, bytes]]) -> Decoded:
             if leaf == "state":
                 out.states.append((fleet, device, payload))
                 continue
-            decoded: Any
-            if leaf == "evt":
-                decoded = decode_events(payload)
-            elif leaf == "reply":
-                decoded = decode_reply(payload)
-            elif leaf == "status":
-                decoded = decode_status(payload)
-            else:
+            if leaf not in _DECODERS:
                 raise WireError("BAD_TOPIC", leaf[:16])
+            decoded = _DECODERS[leaf](payload)
             if decoded.header.fleet != fleet or decoded.header.device != device:
                 raise WireError("WRONG_DEVICE", "header does not match topic")
-            if leaf == "evt":
-                out.events.append(decoded)
-            elif leaf == "reply":
-                out.replies.append(decoded)
-            else:
-                out.statuses.append(decoded)
+            lists[leaf].append(decoded)
         except WireError as err:
             out.dropped += 1
             _LOG.warning("dropped message on %s: %s", subject[:120], err.reason)
@@ -174,6 +181,8 @@ class FleetWorker:
         self.mqtt_ready = asyncio.Event()
         self.started = asyncio.Event()
         self.client_id = f"hub-{settings.fleet}-{secrets.token_hex(4)}"
+        ca = settings.device_ca_pem
+        self._photo_check = None if ca is None else C2paPhotoCheck(ca)
 
     async def run(self, pool: asyncpg.Pool) -> None:
         """Consume forever (cancel to stop); reconnects to NATS and MQTT on its own."""
@@ -214,9 +223,12 @@ class FleetWorker:
         decoded = await asyncio.to_thread(decode_batch, raw) if len(raw) > 50 else decode_batch(raw)
         assert self.pool is not None  # noqa: S101
         now = self._clock()
+        photos: list[PhotoState] = []
         while True:
             try:
                 async with self.pool.acquire() as conn:
+                    if decoded.photos and self._photo_check is not None:
+                        photos = await apply_chunks(conn, decoded.photos, self._photo_check, now)
                     applied = await apply_events(conn, decoded.events, now)
                     await verify_checkpoints(conn, decoded.events, now)
                     await store.record_replies(conn, decoded.replies, now)
@@ -230,6 +242,7 @@ class FleetWorker:
                 _LOG.warning("dropped state: %s", err.reason)
                 decoded.states = []
         await self._confirm(decoded.events, applied)
+        await self._ack_photos(decoded.photos, photos)
         online = [s.header.device for s in decoded.statuses if s.online]
         if online:
             await self.send_pending(online)
@@ -263,6 +276,19 @@ class FleetWorker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
                     await asyncio.gather(*futures, return_exceptions=True)
+
+    async def _ack_photos(self, chunks: list[PhotoChunk], states: list[PhotoState]) -> None:
+        conn = self.mqtt
+        if conn is None or not states:
+            return  # a lost ack only delays: the device sends the chunk again
+        futures = []
+        for chunk, state in zip(chunks, states, strict=True):
+            device, payload = signed_ack(self._key, chunk, state, self._clock())
+            futures.append(conn.publish_future(Topics(self.s.fleet, device).photo_ack, payload))
+        self.stats.photo_acks += len(futures)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await asyncio.gather(*futures, return_exceptions=True)
 
     async def send_pending(self, devices: Sequence[str | None]) -> int:
         """Publish due commands (to `devices` that just came online, or `[None]`: every due one)."""
