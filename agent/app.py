@@ -38,6 +38,7 @@ from agent.reasons import Reason
 from agent.services.expiry import credit_downtime
 from agent.services.id_assist import mrz_templates
 from agent.services.identity_check import WalletSettings, wallet_settings
+from agent.services.interrupted_check import decide_interrupted_openings
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
@@ -140,6 +141,8 @@ class Agent:
         self.evidence = await build_evidence(
             self.config, self.db, self.clock, self._compartment_camera
         )
+        # with a compartment camera, what a restart cut off may not need staff (agent.domain)
+        await decide_interrupted_openings(self.db, self.evidence, self.clock)
         self._identity = await wallet_settings(self.config.identity)
         self.services = services = self._build_services(self.trust, device_key)
         if services.id_assist is not None:

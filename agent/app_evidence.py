@@ -39,7 +39,7 @@ async def build_evidence(
         ) from None
     return PhotoRecorder(
         db,
-        camera or SimulatedCompartmentCamera((evidence.width, evidence.height)),
+        camera or _simulated_camera(config),
         signer,
         clock,
         locker_id=config.locker.id,
@@ -53,3 +53,12 @@ def photo_source(recorder: EvidenceRecorder, db: Database, clock: Clock) -> Stor
     if not isinstance(recorder, PhotoRecorder):
         return None
     return StorePhotos(db, recorder.folder, clock)
+
+
+def _simulated_camera(config: AgentConfig) -> SimulatedCompartmentCamera:
+    evidence = config.evidence
+    scene = evidence.simulator_scene
+    return SimulatedCompartmentCamera(
+        (evidence.width, evidence.height),
+        scene_file=None if scene is None else _in_data_dir(config, scene),
+    )

@@ -26,7 +26,14 @@ __all__ = [
 ]
 GENERATOR = "locker-agent"
 DIGITAL_CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
-EVENT_KINDS = ("return_dropoff", "courier_load", "door_not_opened", "parcel_damaged", "staff")
+EVENT_KINDS = (
+    "return_dropoff",
+    "courier_load",
+    "door_not_opened",
+    "parcel_damaged",
+    "staff",
+    "interrupted_opening",
+)
 
 
 @dataclass(frozen=True, slots=True)
