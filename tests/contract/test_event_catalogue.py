@@ -284,5 +284,5 @@ async def test_every_message_the_agent_sends_matches_the_schemas(
         "audit.checkpoint", "door.open_interrupted", "door.reported_not_opened",
         "link.drain_alarm", "locker.full", "return.open_interrupted", "storage.fault",
         "evidence.captured", "evidence.pruned", "evidence.budget_alarm", "identity.checked",
-        "evidence.uploaded", "door.open_concluded",
+        "evidence.uploaded", "door.open_concluded", "order.damage_reported",
     }  # fmt: skip

@@ -25,6 +25,7 @@ from agent.config import (
     StaffPinConfig,
     TrustConfig,
 )
+from agent.config_evidence import EvidenceConfig
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderPolicy
 from agent.services.orders import Announcement
@@ -169,10 +170,13 @@ async def start_ops_agent(
     mode: str = "locker",
     clock: ManualClock | None = None,
     trust: TrustConfig | None = None,
+    evidence: EvidenceConfig | None = None,
 ) -> OpsAgent:
     config = ops_config(data_dir, mode)
     if trust is not None:
         config = config.model_copy(update={"trust": trust})
+    if evidence is not None:
+        config = config.model_copy(update={"evidence": evidence})
     clock = clock or ManualClock(time.time())
     sim = SimulatedLocker(len(config.doors.layout()))
     agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))
@@ -185,10 +189,14 @@ async def start_ops_agent(
 
 @contextlib.asynccontextmanager
 async def running_ops_agent(
-    data_dir: Path, *, mode: str = "locker", trust: TrustConfig | None = None
+    data_dir: Path,
+    *,
+    mode: str = "locker",
+    trust: TrustConfig | None = None,
+    evidence: EvidenceConfig | None = None,
 ) -> AsyncIterator[OpsAgent]:
     """`start_ops_agent`, stopped (and its HTTP session closed) on the way out."""
-    running = await start_ops_agent(data_dir, mode=mode, trust=trust)
+    running = await start_ops_agent(data_dir, mode=mode, trust=trust, evidence=evidence)
     try:
         yield running
     finally:
