@@ -4,7 +4,8 @@ Run from the repository root: `.venv/bin/python bench/decode.py [--quick] [--see
 
 Sets:
 - real: the ZXing blackbox photographs in ../shared/datasets/zxing-blackbox-qr (145, exact text);
-- synthetic 720p: 14 categories x 20 frames (FIELD-NOTES section 3 generator, `hardware.synthetic`);
+- synthetic 720p: 14 categories x 20 frames (FIELD-NOTES section 3 generator,
+`hardware.decoding.synthetic`);
 - synthetic 1080p: nominal and empty frames with modules x1.5.
 Configurations (all in this process, same frames):
 - baseline: plain pyzbar on the full frame;
@@ -29,11 +30,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hardware.decoder import Gray, make_decoder
-from hardware.decoders.pipeline import FramePipeline, default_pipeline
-from hardware.decoders.zbar import PyzbarDecoder
-from hardware.decoders.zxing import ZxingDecoder
-from hardware.synthetic import CATEGORIES, synthetic_set
+from hardware.decoding.backends import make_decoder
+from hardware.decoding.pipeline import FramePipeline, default_pipeline
+from hardware.decoding.port import Gray
+from hardware.decoding.synthetic import CATEGORIES, synthetic_set
+from hardware.decoding.zbar import PyzbarDecoder
+from hardware.decoding.zxing import ZxingDecoder
 
 DATASET = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "zxing-blackbox-qr"
 FRAME_PERIOD_S = 1 / 30

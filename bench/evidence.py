@@ -3,7 +3,8 @@
 Run: .venv/bin/python bench/evidence.py [--doors N] [--rounds N]
 
 1. Accuracy of `agent.evidence.compartment.check_compartment` (default threshold) on rendered
-   compartments (`hardware.compartment_sim`): for each of `--doors` doors, the empty reference is
+   compartments (`hardware.camera.compartment_sim`): for each of `--doors` doors, the empty
+   reference is
    one shot, then 10 other empty shots (exposure drift, daylight from the open door, camera
    shift up to 5 px, noise) and 4 shots each of a cardboard box, a dark polybag and a flat
    envelope at random sizes and places. Reports the detection per class and the margin (the
@@ -29,15 +30,15 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.clock import SystemClock
-from agent.config_evidence import EvidenceConfig
+from agent.config.evidence import EvidenceConfig
+from agent.domain.clock import SystemClock
 from agent.evidence.compartment import check_compartment
 from agent.evidence.manifest import EvidenceFacts
 from agent.evidence.recorder import PhotoRecorder
 from agent.evidence.signing import EvidenceSigner
 from agent.store.db import Database
-from hardware.compartment import Bgr, CompartmentCamera
-from hardware.compartment_sim import (
+from hardware.camera.compartment import Bgr, CompartmentCamera
+from hardware.camera.compartment_sim import (
     PARCEL_KINDS,
     Parcel,
     SimulatedCompartmentCamera,

@@ -29,13 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.clock import ManualClock
-from agent.config_evidence import EvidenceConfig
+from agent.config.evidence import EvidenceConfig
+from agent.domain.clock import ManualClock
 from agent.domain.retention import StoredPhoto, plan_retention
 from agent.evidence.recorder import PhotoRecorder
 from agent.evidence.signing import EvidenceSigner
 from agent.store.db import Database
-from hardware.compartment_sim import PARCEL_KINDS, Parcel, SimulatedCompartmentCamera
+from hardware.camera.compartment_sim import PARCEL_KINDS, Parcel, SimulatedCompartmentCamera
 from provisioning import device_ca
 
 LOADS, RETURNS, REPORTS = 300, 100, 20  # a day

@@ -31,13 +31,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.hub import Hub, HubSettings
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import ConnectParams
-from hub_sync.settings import SyncSettings
-from hub_sync.signing import load_public_key
+from hub_sync.adapters.mqtt import ConnectParams
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.hub.reference.hub import Hub, HubSettings
+from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.signing import load_public_key
 
 FLEET = "bench"
 

@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import zxingcpp
 
-from agent.app import Agent, DoorHardware
-from agent.demo import demo_config
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import demo_config
 from agent.domain.doors import DoorSize
 from agent.services.orders import Announcement, announce_order, load_into_door
 from agent.tokens.claims import Purpose
-from hardware.decoders.pipeline import default_pipeline
-from hardware.doors_sim import SimulatedLocker
-from hardware.synthetic import params_for_category, render_scene
+from hardware.decoding.pipeline import default_pipeline
+from hardware.decoding.synthetic import params_for_category, render_scene
+from hardware.doors.sim import SimulatedLocker
 from provisioning.fleet import create_demo_fleet
 
 TARGET_P99_MS = 10.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,9 +17,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agent.errors import AgentError
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose, TokenFlags
-from agent.tokens.typed_codes import code_lookup_key
-from hub_sync.commands import CODE_SCHEME
-from provisioning import enroll, evidence_cli, keyfiles, mint, qr, wallet
+from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
+from hub_sync.protocol.commands import CODE_SCHEME
+from provisioning import (
+    code_key_rotation,
+    device_cli,
+    enroll,
+    evidence_cli,
+    keyfiles,
+    mint,
+    qr,
+    rotate_all,
+    wallet,
+)
 from provisioning.errors import ExitStatus, ProvisioningError
 
 _EPILOG = "exit statuses:\n" + "\n".join(
@@ -50,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _forward_to_hub(argv: list[str]) -> int:
     try:
-        hub_cli = importlib.import_module("hub_sync.hub_cli")
+        hub_cli = importlib.import_module("hub_sync.hub.reference.cli")
     except ImportError:
         print("hub tools not installed", file=sys.stderr)
         return int(ExitStatus.HUB_TOOLS_MISSING)
@@ -73,28 +84,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wallet(areas.add_parser("wallet", help="reference phone wallet (live codes)"))
     _add_device(areas.add_parser("device", help="enroll a device; typed-code digests; certs"))
     evidence_cli.add_evidence(areas.add_parser("evidence", help="verify C2PA evidence photos"))
-    hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub_cli)")
+    rotate = areas.add_parser("rotate", help="rotate keys on every enrolled locker (--all)")
+    rotate_all.add_args(rotate)
+    rotate.set_defaults(handler=rotate_all.run_all)
+    hub = areas.add_parser("hub", help="hub tools (forwarded to hub_sync.hub.reference.cli)")
     hub.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
     cmds = parser.add_subparsers(dest="cmd", required=True)
-    enroll_cmd = cmds.add_parser("enroll", help="credentials and config for one device")
-    enroll_cmd.add_argument("--locker-id", required=True)
+    enroll_cmd = cmds.add_parser(
+        "enroll", help="--csv FILE: invites for many lockers; --locker-id: one credential folder"
+    )
+    enroll_cmd.add_argument("--locker-id", help="one device: its credential folder (old style)")
     enroll_cmd.add_argument("--fleet", required=True)
     enroll_cmd.add_argument("--broker", default="mqtts://hub.example.invalid:8883")
     enroll_cmd.add_argument("--out-dir", type=Path, default=Path())
+    device_cli.add_bulk_options(enroll_cmd)
     enroll_cmd.set_defaults(handler=_device_enroll)
     digest = cmds.add_parser("code-digest", help="order.upsert digest of a typed code (stdin)")
     digest.add_argument("--key-file", type=Path, required=True, help="the device's typed-code.key")
     digest.set_defaults(handler=_device_code_digest)
+    new_code = cmds.add_parser("new-code", help="a new typed code and its order.upsert digest")
+    new_code.add_argument(
+        "--key-file", type=Path, required=True, help="the device's typed-code.key"
+    )
+    new_code.set_defaults(handler=_device_new_code)
     pin = cmds.add_parser("hash-pin", help="the [[staff]] pin_hash of a PIN read from stdin")
     pin.set_defaults(handler=_device_hash_pin)
     evidence_cli.add_device_commands(cmds)
+    device_cli.add_lifecycle(cmds)
+    code_key = cmds.add_parser("rotate-code-key", help="rotate a locker's typed-code key (a step)")
+    code_key_rotation.add_args(code_key)
+    code_key.set_defaults(handler=code_key_rotation.run_one)
 
 
 def _device_enroll(args: argparse.Namespace) -> int:
+    if args.csv is not None:
+        return device_cli.bulk_enroll(args)
+    if args.locker_id is None:
+        raise ProvisioningError("give --csv FILE or --locker-id", ExitStatus.USAGE)
     done = enroll.enroll_device(args.out_dir, args.locker_id, args.fleet, args.broker)
     print(json.dumps({"folder": str(done.folder), "locker": done.locker_id, "fleet": done.fleet}))
     return int(ExitStatus.OK)
@@ -117,6 +147,15 @@ def _device_code_digest(args: argparse.Namespace) -> int:
     return int(ExitStatus.OK)
 
 
+def _device_new_code(args: argparse.Namespace) -> int:
+    """What an order system does: a random code for the customer, its digest for the locker."""
+    key = enroll.read_code_key(args.key_file)
+    code = new_typed_code(random.SystemRandom())
+    digest = code_lookup_key(code, key)
+    print(json.dumps({"code": display_code(code), "scheme": CODE_SCHEME, "digest": digest}))
+    return int(ExitStatus.OK)
+
+
 def _device_hash_pin(args: argparse.Namespace) -> int:
     del args
     pin = _stdin_secret("PIN")
@@ -133,6 +172,7 @@ def _add_keys(parser: argparse.ArgumentParser) -> None:
     for cmd in (root, issuing):
         cmd.add_argument("--out-dir", type=Path, default=Path())
         cmd.add_argument("--kind", choices=keyfiles.KEY_KINDS, default="es256")
+        add_passphrase_arg(cmd, writes=True)
     root.add_argument("--name", default="root-primary")
     root.set_defaults(handler=_keys_root_create)
     issuing.add_argument("--name", default="issuing")
@@ -152,6 +192,7 @@ def _add_bundle(parser: argparse.ArgumentParser) -> None:
     sign.add_argument("--valid-hours", type=float, default=168.0, help="until next_update")
     sign.add_argument("--at", help="issue time, ISO 8601 (default: now)")
     sign.add_argument("--out", type=Path, required=True)
+    add_passphrase_arg(sign)
     sign.set_defaults(handler=_bundle_sign)
 
 
@@ -172,6 +213,7 @@ def _add_token(parser: argparse.ArgumentParser) -> None:
     issue.add_argument("--compartment", type=int)
     issue.add_argument("--holder-pub", type=Path, help="holder public key (PEM, P-256)")
     issue.add_argument("--at", help="issue time, ISO 8601 (default: now)")
+    add_passphrase_arg(issue)
     issue.set_defaults(handler=_token_issue)
     delegate = cmds.add_parser("delegate", help="mint a delegate token for the same order")
     delegate.add_argument("--key", type=Path, required=True)
@@ -179,6 +221,7 @@ def _add_token(parser: argparse.ArgumentParser) -> None:
     delegate.add_argument("--token", required=True, help="LK1: string, or @FILE")
     delegate.add_argument("--holder-pub", type=Path)
     delegate.add_argument("--at")
+    add_passphrase_arg(delegate)
     delegate.set_defaults(handler=_token_delegate)
     render = cmds.add_parser("render", help="write a payload as QR (ECC M, alphanumeric)")
     render.add_argument("payload", help="LK1:/LK1L: string, or @FILE")
@@ -197,7 +240,20 @@ def _add_wallet(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--token", required=True, help="LK1: string, or @FILE")
     live.add_argument("--holder-key", type=Path, required=True)
     live.add_argument("--at", help="ISO 8601 (default: now)")
+    add_passphrase_arg(live)
     live.set_defaults(handler=_wallet_live)
+
+
+def add_passphrase_arg(cmd: argparse.ArgumentParser, *, writes: bool = False) -> None:
+    """`--passphrase-file`: the one way every command takes a key passphrase (besides the
+    variable LOCKER_ADMIN_PASSPHRASE and a prompt), never as a value on the command line."""
+    what = (
+        "encrypt the new private key with the passphrase in FILE (or in "
+        "$LOCKER_ADMIN_PASSPHRASE); without either the key is written unencrypted"
+        if writes
+        else "passphrase of an encrypted private key (else $LOCKER_ADMIN_PASSPHRASE, else a prompt)"
+    )
+    cmd.add_argument("--passphrase-file", type=Path, metavar="FILE", help=what)
 
 
 def parse_time(text: str | None) -> float:
@@ -231,7 +287,8 @@ def _holder_public(path: Path | None) -> ec.EllipticCurvePublicKey | None:
 def _keys_root_create(args: argparse.Namespace) -> int:
     key = keyfiles.generate_key(args.kind)
     out: Path = args.out_dir
-    keyfiles.write_key_pair(out / f"{args.name}.key.pem", out / f"{args.name}.pub.pem", key)
+    secret = keyfiles.passphrase_if_given(args.passphrase_file)
+    keyfiles.write_key_pair(out / f"{args.name}.key.pem", out / f"{args.name}.pub.pem", key, secret)
     print(out / f"{args.name}.pub.pem")
     return 0
 
@@ -246,7 +303,8 @@ def _keys_issuing_create(args: argparse.Namespace) -> int:
         start,
         start + int(args.valid_days * 86400),
     )
-    keyfiles.write_key_pair(out / f"{args.name}.key.pem", out / f"{args.name}.pub.pem", key)
+    secret = keyfiles.passphrase_if_given(args.passphrase_file)
+    keyfiles.write_key_pair(out / f"{args.name}.key.pem", out / f"{args.name}.pub.pem", key, secret)
     keyfiles.write_descriptor(out / f"{args.name}.json", entry)
     print(out / f"{args.name}.json")
     return 0
@@ -261,7 +319,7 @@ def _bundle_sign(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise ProvisioningError(f"{args.revoked_file}: a line is not hex") from err
     data = mint.build_bundle(
-        keyfiles.load_private_key(args.root),
+        keyfiles.load_private_key(args.root, args.passphrase_file),
         [keyfiles.load_descriptor(path) for path in args.issuing],
         version=args.version,
         now=parse_time(args.at),
@@ -287,7 +345,7 @@ def _entry_path(key: Path, entry: Path | None) -> Path:
 
 
 def _token_issue(args: argparse.Namespace) -> int:
-    key = keyfiles.load_private_key(args.key)
+    key = keyfiles.load_private_key(args.key, args.passphrase_file)
     entry = keyfiles.load_descriptor(_entry_path(args.key, args.entry))
     purpose, now = Purpose(args.purpose or Purpose.PICKUP), parse_time(args.at)
     hold_s = args.hold_hours * 3600
@@ -310,7 +368,7 @@ def _token_issue(args: argparse.Namespace) -> int:
 
 
 def _token_delegate(args: argparse.Namespace) -> int:
-    key = keyfiles.load_private_key(args.key)
+    key = keyfiles.load_private_key(args.key, args.passphrase_file)
     entry = keyfiles.load_descriptor(_entry_path(args.key, args.entry))
     holder = _holder_public(args.holder_pub)
     token = _text_arg(args.token)
@@ -340,6 +398,11 @@ def _wallet_keygen(args: argparse.Namespace) -> int:
 
 
 def _wallet_live(args: argparse.Namespace) -> int:
-    holder = wallet.Wallet(_text_arg(args.token), wallet.load_holder_key(args.holder_key))
+    holder_key = wallet.load_holder_key(args.holder_key, args.passphrase_file)
+    holder = wallet.Wallet(_text_arg(args.token), holder_key)
     print(holder.live_code(parse_time(args.at)))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from provisioning.errors import ExitStatus, ProvisioningError
-from provisioning.keyfiles import write_new_file
+from provisioning.keyfiles import decrypt_pem, private_pem, read_file, write_new_file
 
 DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 CA_KEY_FILE = "device-ca.key.pem"
@@ -127,27 +127,20 @@ def cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def write_ca(ca: DeviceCa, out_dir: Path) -> tuple[Path, Path]:
-    """Write `device-ca.key.pem` (0600) and `device-ca.pem`; never overwrites."""
+def write_ca(ca: DeviceCa, out_dir: Path, passphrase: bytes | None = None) -> tuple[Path, Path]:
+    """Write `device-ca.key.pem` (0600, encrypted when `passphrase` is given) and
+    `device-ca.pem`; never overwrites."""
     out_dir.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = out_dir / CA_KEY_FILE, out_dir / CA_CERT_FILE
-    write_new_file(key_path, _key_pem(ca.key), 0o600)
+    write_new_file(key_path, private_pem(ca.key, passphrase), 0o600)
     write_new_file(cert_path, cert_pem(ca.cert))
     return key_path, cert_path
 
 
-def load_ca(key_path: Path, cert_path: Path) -> DeviceCa:
-    """The CA from its key and certificate files (the key must match the certificate)."""
+def load_ca(key_path: Path, cert_path: Path, passphrase_file: Path | None = None) -> DeviceCa:
+    """The CA from its key (plain or encrypted) and certificate files (they must match)."""
+    key = decrypt_pem(read_file(key_path), key_path, passphrase_file)
     try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except OSError as err:
         raise ProvisioningError(
@@ -168,6 +161,6 @@ def write_device_credentials(
     cert = issue_device_cert(ca, locker_id, key.public_key(), now=now, valid_days=valid_days)
     out_dir.mkdir(parents=True, exist_ok=True)
     key_path, chain_path = out_dir / DEVICE_KEY_FILE, out_dir / DEVICE_CHAIN_FILE
-    write_new_file(key_path, _key_pem(key), 0o600)
+    write_new_file(key_path, private_pem(key, None), 0o600)
     write_new_file(chain_path, cert_pem(cert) + cert_pem(ca.cert))
     return key_path, chain_path

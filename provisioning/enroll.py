@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.tokens.typed_codes import parse_code_key
+from agent.tokens.typed_codes import parse_code_keys
 from provisioning.errors import ExitStatus, ProvisioningError
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -68,8 +68,9 @@ def enroll_device(out: Path, locker_id: str, fleet: str, broker_url: str) -> Enr
 
 
 def read_code_key(path: Path) -> bytes:
+    """The key new typed codes are made with: the first of the file's ring (rotation.py)."""
     try:
-        return parse_code_key(path.read_text(encoding="utf-8"))
+        return parse_code_keys(path.read_text(encoding="utf-8"))[0]
     except OSError as err:
         raise ProvisioningError(f"{path}: {err.strerror}", ExitStatus.INPUT_UNREADABLE) from err
     except ValueError as err:

@@ -15,6 +15,7 @@ class ExitStatus(IntEnum):
     INPUT_UNREADABLE = 4  # an input file is missing or cannot be read
     INPUT_INVALID = 5  # an input file or value is not what it should be (key, bundle, token)
     OUTPUT_FAILED = 6  # an output file exists already or cannot be written
+    PASSPHRASE = 7  # a key passphrase is missing, too short, or does not decrypt the key
 
 
 class ProvisioningError(Exception):

@@ -12,6 +12,7 @@ from pathlib import Path
 from agent.evidence.verify import audit_link_problem, verify_photo
 from provisioning import device_ca
 from provisioning.errors import ExitStatus, ProvisioningError
+from provisioning.keyfiles import passphrase_if_given
 
 EXIT_REFUSED = 4  # at least one photo is not valid evidence (as `identity mdoc-check`)
 
@@ -21,6 +22,12 @@ def add_device_commands(cmds: argparse._SubParsersAction[argparse.ArgumentParser
     ca.add_argument("--fleet", required=True, help="the fleet name (certificate organization)")
     ca.add_argument("--out-dir", type=Path, default=Path())
     ca.add_argument("--valid-days", type=float, default=3650.0)
+    ca.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="encrypt the CA key with this passphrase (or $LOCKER_ADMIN_PASSPHRASE)",
+    )
     ca.set_defaults(handler=_ca_create)
     cert = cmds.add_parser("cert", help="a device's evidence-signing key and certificate chain")
     cert.add_argument("--locker-id", required=True)
@@ -28,6 +35,12 @@ def add_device_commands(cmds: argparse._SubParsersAction[argparse.ArgumentParser
     cert.add_argument("--ca-cert", type=Path, required=True, help="device-ca.pem")
     cert.add_argument("--out-dir", type=Path, default=Path())
     cert.add_argument("--valid-days", type=float, default=825.0)
+    cert.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="passphrase of an encrypted CA key (else $LOCKER_ADMIN_PASSPHRASE)",
+    )
     cert.set_defaults(handler=_device_cert)
 
 
@@ -51,13 +64,14 @@ def add_evidence(parser: argparse.ArgumentParser) -> None:
 
 def _ca_create(args: argparse.Namespace) -> int:
     ca = device_ca.create_ca(args.fleet, now=time.time(), valid_days=args.valid_days)
-    key_path, cert_path = device_ca.write_ca(ca, args.out_dir)
+    secret = passphrase_if_given(args.passphrase_file)
+    key_path, cert_path = device_ca.write_ca(ca, args.out_dir, secret)
     print(json.dumps({"key": str(key_path), "certificate": str(cert_path)}))
     return int(ExitStatus.OK)
 
 
 def _device_cert(args: argparse.Namespace) -> int:
-    ca = device_ca.load_ca(args.ca_key, args.ca_cert)
+    ca = device_ca.load_ca(args.ca_key, args.ca_cert, args.passphrase_file)
     key_path, chain_path = device_ca.write_device_credentials(
         ca, args.locker_id, args.out_dir, now=time.time(), valid_days=args.valid_days
     )

@@ -1,11 +1,14 @@
 """`locker-hub`: the fleet hub's command line.
 
-    locker-hub run|worker|device-key ...             hub workers (hub_sync/fleet/cli.py)
+    locker-hub run|worker|device-key ...             hub workers (hub_sync/hub/cli.py)
     locker-hub presign-bundles --root R --key K.json ... --out DIR --count N
                                                      offline: a series of root-signed bundles
     locker-hub api --fleet F --dsn ... --sign-key K --issuing-key I --enrolled DIR --api-key-file A
                                                      order intake HTTP API, /metrics, OpenAPI
     locker-hub simulate-trust --days N               a locker and the hub for N simulated days
+    locker-hub enroll-service --fleet F --broker mosquitto|nats ...
+                                                     enrollment, broker credentials,
+                                                     revocation, rotation (enroll_main.py)
 
 It lives in `provisioning` because its offline tools sign with the fleet's roots and run a real
 locker agent; `hub_sync` itself never imports `agent` (docs/hub.md).
@@ -19,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from hub_sync.fleet import cli as fleet_cli
+from hub_sync.hub import cli as fleet_cli
 from provisioning import hub_orders
 from provisioning.errors import ProvisioningError
 from provisioning.keyfiles import load_descriptor, load_private_key
@@ -42,11 +45,28 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--count", type=int, default=120)
     pre.add_argument("--every-days", type=float, default=1.0)
     pre.add_argument("--valid-days", type=float, default=7.0)
+    pre.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="passphrase of an encrypted --root (else $LOCKER_ADMIN_PASSPHRASE)",
+    )
     hub_orders.add_args(sub.add_parser("api", help="order intake HTTP API, /metrics, OpenAPI"))
     from provisioning import trust_sim
 
     trust_sim.add_args(sub.add_parser("simulate-trust", help="N simulated days, 0 = never stale"))
+    from provisioning import enroll_main
+
+    enroll_main.add_args(sub.add_parser("enroll-service", help="device enrollment and credentials"))
     return p
+
+
+def _serve_api(ns: argparse.Namespace) -> int:
+    try:
+        asyncio.run(hub_orders.serve(ns))
+    except ProvisioningError as err:
+        print(f"locker-hub: error: {err}", file=sys.stderr)
+        return int(err.status)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,15 +75,19 @@ def main(argv: list[str] | None = None) -> int:
         return fleet_cli.main(args)
     ns = _parser().parse_args(args)
     if ns.cmd == "api":
-        asyncio.run(hub_orders.serve(ns))
-        return 0
+        return _serve_api(ns)
+    if ns.cmd == "enroll-service":
+        from provisioning import enroll_main
+
+        return enroll_main.main(ns)
     if ns.cmd == "simulate-trust":
         from provisioning import trust_sim
 
         return trust_sim.run(ns)
     try:
         manifest = presign_series(
-            load_private_key(ns.root), [load_descriptor(k) for k in ns.key], ns.out,
+            load_private_key(ns.root, ns.passphrase_file),
+            [load_descriptor(k) for k in ns.key], ns.out,
             first_version=ns.first_version, start=ns.start or time.time(), count=ns.count,
             every_s=ns.every_days * DAY, valid_s=ns.valid_days * DAY,
         )  # fmt: skip

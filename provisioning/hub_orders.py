@@ -21,12 +21,13 @@ from aiohttp import web
 from agent.tokens.claims import TokenFlags
 from agent.tokens.keys import PrivateKey
 from agent.tokens.typed_codes import code_lookup_key, new_typed_code
-from hub_sync.fleet.api import make_app
-from hub_sync.fleet.db import connect_pool
-from hub_sync.fleet.orders import Handout, OrderError, OrderService
-from hub_sync.signing import load_private_key as load_hub_key
+from hub_sync.errors import OrderError, SignatureError
+from hub_sync.hub.api import make_app
+from hub_sync.hub.db import connect_pool
+from hub_sync.hub.orders import Handout, OrderService
+from hub_sync.protocol.signing import load_private_key_file
 from provisioning.enroll import read_code_key
-from provisioning.errors import ProvisioningError
+from provisioning.errors import ExitStatus, ProvisioningError
 from provisioning.keyfiles import load_private_key
 from provisioning.mint import mint_token
 
@@ -59,14 +60,23 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--issuing-key", required=True, type=Path, help="token issuing key (PEM)")
     p.add_argument("--enrolled", required=True, type=Path, help="folder of enrolled lockers")
     p.add_argument("--api-key-file", required=True, type=Path)
+    p.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="passphrase of encrypted keys (else $LOCKER_ADMIN_PASSPHRASE)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8470)
 
 
 async def serve(ns: argparse.Namespace) -> None:
+    creds = FleetCredentials(load_private_key(ns.issuing_key, ns.passphrase_file), ns.enrolled)
+    try:
+        sign_key = load_private_key_file(ns.sign_key, ns.passphrase_file)
+    except SignatureError as err:
+        raise ProvisioningError(str(err), ExitStatus.PASSPHRASE) from err
     pool = await connect_pool(ns.dsn)
-    creds = FleetCredentials(load_private_key(ns.issuing_key), ns.enrolled)
-    service = OrderService(pool, ns.fleet, load_hub_key(ns.sign_key.read_bytes()), creds)
+    service = OrderService(pool, ns.fleet, sign_key, creds)
     api_key = ns.api_key_file.read_text("utf-8").strip()
     runner = web.AppRunner(make_app(service, pool, ns.fleet, api_key))
     await runner.setup()

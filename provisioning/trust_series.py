@@ -2,7 +2,7 @@
 
 The device accepts only root-signed bundles (agent/tokens/trust.py). So the root stays offline
 and signs ahead of time: bundle k of the series has version `first + k`, `issued_at = start +
-k * every`, `next_update = issued_at + valid`. The hub (hub_sync/fleet/leader.py) holds only
+k * every`, `next_update = issued_at + valid`. The hub (hub_sync/hub/leader.py) holds only
 these signed files and publishes each when its `issued_at` comes; it holds no key that can sign
 a bundle. An issuing key that should come into use later is listed from now on with a future
 `not_before` (published ahead of use); one that retires stops being listed after its

@@ -24,25 +24,24 @@ from pathlib import Path
 
 import aiohttp  # noqa: F401 (the agent's API stack; imported early for a clear error)
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.config import HubConfig
-from agent.demo import DEMO_LOCKER_ID, demo_config
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.config.model import AgentConfig, ApiConfig, HubConfig, LockerConfig, TrustConfig
+from agent.domain.clock import ManualClock
 from agent.tokens.claims import TokenFlags
 from agent.tokens.errors import TokenError
 from agent.tokens.verify import verify_token
-from hardware.doors_sim import SimulatedLocker
-from hub_sync.fleet.cluster import NatsCluster, wait_ready
-from hub_sync.fleet.db import connect_pool, create_database, drop_database
-from hub_sync.fleet.leader import Leader, LeaderSettings, import_series
-from hub_sync.fleet.worker import FleetWorker, WorkerSettings
-from hub_sync.signing import PrivateKey as HubKey
-from hub_sync.signing import load_private_key as load_hub_key
+from hardware.doors.sim import SimulatedLocker
+from hub_sync.hub.cluster import NatsCluster, wait_ready
+from hub_sync.hub.db import connect_pool, create_database, drop_database
+from hub_sync.hub.leader import Leader, LeaderSettings, import_series
+from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.signing import PrivateKey as HubKey
+from hub_sync.protocol.signing import load_private_key as load_hub_key
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.trust_series import DAY, presign_series
 
-LOCKER = DEMO_LOCKER_ID
+LOCKER = "LK-DEMO-001"  # the demo locker's id
 FLEET = "sim"
 
 
@@ -108,7 +107,7 @@ async def _simulate(
     try:
         async with pool.acquire() as conn:
             await import_series(conn, FLEET, series)
-        await asyncio.wait_for(worker.mqtt_ready.wait(), 30)
+        await asyncio.wait_for(worker.consuming.wait(), 30)
         end = clock.now() + ns.days * DAY
         while clock.now() < end:
             if not ns.no_hub:
@@ -152,11 +151,16 @@ async def _until_installed(agent: Agent, version: int, within_s: float = 20.0) -
 async def _start_locker(
     root: Path, fleet: DemoFleet, cluster: NatsCluster, clock: ManualClock
 ) -> tuple[Agent, asyncio.Event, asyncio.Task[None]]:
-    config = demo_config(root / "locker", port=0, fleet=fleet)
     hub = HubConfig(url=f"mqtt://127.0.0.1:{cluster.nodes[0].mqtt_port}", fleet=FLEET,
                     protocol="3.1.1")  # fmt: skip
+    config = AgentConfig(
+        locker=LockerConfig(id=LOCKER, data_dir=root / "locker"),
+        api=ApiConfig(host="127.0.0.1", port=0),
+        trust=TrustConfig(root_keys=fleet.root_public_paths, bundle=fleet.bundle_path),
+        hub=hub,
+    )
     config = config.model_copy(
-        update={"hub": hub, "camera": config.camera.model_copy(update={"enabled": False})}
+        update={"camera": config.camera.model_copy(update={"enabled": False})}
     )
     sim = SimulatedLocker(len(config.doors.layout()))
     agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))

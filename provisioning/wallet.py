@@ -25,8 +25,8 @@ def create_holder_key(private_path: Path, public_path: Path) -> ec.EllipticCurve
     return key
 
 
-def load_holder_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    key = load_private_key(path)
+def load_holder_key(path: Path, passphrase_file: Path | None = None) -> ec.EllipticCurvePrivateKey:
+    key = load_private_key(path, passphrase_file)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ProvisioningError(f"{path} is not a P-256 holder key")
     return key

@@ -9,6 +9,12 @@ missing=()
 optional=()
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+# docs/provisioning.md runs as written (tests/provisioning/test_provisioning_doc.py)
+command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)  # verifies deploy/*.service
 have_lib libzbar.so.0 || missing+=(libzbar0)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 have_lib libGL.so.1 || missing+=(libgl1)

@@ -8,8 +8,11 @@ from aiohttp import web
 
 from agent.api.context import context_of
 from agent.api.errors import read_json_object, string_field
-from agent.errors import RequestError
+from agent.errors import AgentError, RequestError
+from agent.reasons import Reason
 from agent.services.sessions import Role, Session, SessionService
+from agent.services.token_pickup import TokenPickupService
+from agent.tokens.claims import Purpose
 
 SESSIONS_KEY: web.AppKey[SessionService] = web.AppKey("sessions", SessionService)
 
@@ -22,6 +25,16 @@ def require_session(request: web.Request, roles: Sequence[Role] = (Role.STAFF,))
     header = request.headers.get("Authorization", "")
     session_id = header[7:].strip() if header.lower().startswith("bearer ") else None
     return request.app[SESSIONS_KEY].require(session_id, roles)
+
+
+def token_sign_in(tokens: TokenPickupService, payload: str) -> tuple[str, str]:
+    """(actor, role) of a courier or staff token from the hub (verified offline)."""
+    try:
+        return tokens.verify(payload, Purpose.COURIER).order_ref, Purpose.COURIER.value
+    except AgentError as err:
+        if err.reason is not Reason.WRONG_PURPOSE:
+            raise
+    return tokens.verify(payload, Purpose.STAFF).order_ref, Purpose.STAFF.value
 
 
 async def sign_in(request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from agent.metrics import Metrics
+from agent.observability.metrics import Metrics
 from agent.services.pickup import PickupResult, PickupService
 from agent.services.scans import ScanFeed
 from agent.services.sessions import SessionService

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from agent.api.auth import require_session
 from agent.api.bodies import digits
-from agent.errors import AgentError, RequestError
+from agent.errors import AgentError, NotFound, RequestError
 from agent.evidence.catalog import photo_file, photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER, EvidenceRecorder
 from agent.reasons import Reason
@@ -71,11 +71,11 @@ async def _photo_bytes(request: web.Request) -> bytes:
         raise RequestError("not a photo id")
     name = await evidence.db.read(photo_file, photo_id)
     if name is None:
-        raise AgentError(photo_id, reason=Reason.NOT_FOUND)
+        raise NotFound(photo_id)
     try:
         return await asyncio.to_thread((evidence.folder / name).read_bytes)
     except OSError:
-        raise AgentError(photo_id, reason=Reason.NOT_FOUND) from None
+        raise NotFound(photo_id) from None
 
 
 async def photo_jpeg(request: web.Request) -> web.Response:
@@ -85,12 +85,12 @@ async def photo_jpeg(request: web.Request) -> web.Response:
 def _thumbnail(data: bytes) -> bytes:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise AgentError("unreadable photo", reason=Reason.NOT_FOUND)
+        raise NotFound("unreadable photo")
     height = max(1, round(image.shape[0] * _THUMB_WIDTH / image.shape[1]))
     small = cv2.resize(image, (_THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
     ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
     if not ok:
-        raise AgentError("unreadable photo", reason=Reason.NOT_FOUND)
+        raise NotFound("unreadable photo")
     return bytes(encoded.tobytes())
 
 

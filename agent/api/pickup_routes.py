@@ -7,7 +7,7 @@ from aiohttp import web
 from agent.api.context import context_of
 from agent.api.errors import read_json_object, string_field
 from agent.errors import AgentError, RequestError
-from agent.metrics import Metrics
+from agent.observability.metrics import Metrics
 from agent.services.pickup import PickupResult
 
 

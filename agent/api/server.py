@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
-from agent.logs import install_http_log_filter
+from agent.observability.logs import install_http_log_filter
 
 _LOG = logging.getLogger(__name__)
 

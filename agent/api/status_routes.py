@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from agent.api.context import context_of
-from agent.metrics import CONTENT_TYPE
+from agent.observability.metrics import CONTENT_TYPE
 
 
 async def health(request: web.Request) -> web.Response:

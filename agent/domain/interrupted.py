@@ -15,6 +15,8 @@ from enum import StrEnum
 
 
 class Verdict(StrEnum):
+    """What the locker does with an interrupted pickup."""
+
     COLLECTED = "collected"
     COLLECTABLE = "collectable"
     STAFF = "staff"

@@ -14,7 +14,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from agent.config_evidence import EvidenceConfig
+from agent.config.evidence import EvidenceConfig
 from agent.domain.retention import RetentionPlan, StoredPhoto, plan_retention
 from agent.store import journal
 from agent.store.db import Database

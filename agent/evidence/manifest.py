@@ -14,7 +14,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from hub_sync.c2pa_verify import ASSERTION_LABEL, FORMAT
+from hub_sync.protocol.c2pa_verify import ASSERTION_LABEL, FORMAT
 
 __all__ = [
     "ASSERTION_LABEL",

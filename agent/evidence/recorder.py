@@ -35,17 +35,18 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from agent.clock import Clock
-from agent.config_evidence import EvidenceConfig
+from agent.config.evidence import EvidenceConfig
+from agent.domain.clock import Clock
 from agent.domain.retention import RetentionPlan
+from agent.errors import EvidenceError
 from agent.evidence.compartment import check_compartment
 from agent.evidence.housekeeping import enforce_retention
 from agent.evidence.manifest import EvidenceFacts
-from agent.evidence.signing import EvidenceError, EvidenceSigner
-from agent.services.trust import persisted_time_floor
+from agent.evidence.signing import EvidenceSigner
 from agent.store import journal
 from agent.store.db import Database
-from hardware.compartment import Bgr, CompartmentCamera
+from agent.store.journal import persisted_time_floor
+from hardware.camera.compartment import Bgr, CompartmentCamera
 from hardware.errors import HardwareError
 
 _LOG = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.store import journal
 from agent.store.db import Database
-from hub_sync.ports import PendingPhoto
+from hub_sync.device.ports import PendingPhoto
 
 
 def _pending(conn: sqlite3.Connection, limit: int) -> list[PendingPhoto]:
@@ -54,10 +54,13 @@ class StorePhotos:
         self._clock = clock
 
     async def pending_photos(self, limit: int) -> Sequence[PendingPhoto]:
+        """Photos not confirmed by the hub and still on disk, oldest first."""
         return await self._db.read(_pending, limit)
 
     async def read_chunk(self, photo_id: str, offset: int, size: int) -> bytes:
+        """Bytes of the photo's file from `offset` (in a worker thread)."""
         return await asyncio.to_thread(_read, self._folder / f"{photo_id}.jpg", offset, size)
 
     async def uploaded(self, photo_id: str, *, rejected: str | None) -> None:
+        """Mark the photo uploaded and record `evidence.uploaded` (idempotent)."""
         await self._db.run(_mark, photo_id, rejected, self._clock.now())

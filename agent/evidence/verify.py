@@ -1,5 +1,6 @@
-"""Verifying an evidence photo: the C2PA checks (`hub_sync.c2pa_verify`, shared with the hubs)
-and, for `locker-admin evidence verify --audit-db`, the photo's place in the locker's audit log.
+"""Verifying an evidence photo: the C2PA checks (`hub_sync.protocol.c2pa_verify`, shared with
+the hubs) and, for `locker-admin evidence verify --audit-db`, the photo's place in the
+locker's audit log.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import json
 import sqlite3
 from typing import Any
 
-from hub_sync.c2pa_verify import Verdict, verify_photo
+from hub_sync.protocol.c2pa_verify import Verdict, verify_photo
 
 __all__ = ["Verdict", "audit_link_problem", "verify_photo"]
 

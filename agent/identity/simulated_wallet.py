@@ -275,7 +275,9 @@ class SimulatedWallet:
 
     def __post_init__(self) -> None:
         security = [1, tag24(cbor2.dumps(cose_key(self.e_device.public_key())))]
-        retrieval = [[2, 1, {0: False, 1: True, 11: secrets.token_bytes(16)}]]  # BLE, central
+        # BLE: both modes offered (peripheral server: the locker is the central, as with bleak)
+        ble = {0: True, 1: True, 10: secrets.token_bytes(16), 11: secrets.token_bytes(16)}
+        retrieval = [[2, 1, ble]]
         self.engagement_bytes = cbor2.dumps({0: "1.0", 1: security, 2: retrieval})
 
     @property

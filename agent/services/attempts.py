@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from agent.clock import Clock
 from agent.domain.attempts import (
     AttemptPolicy,
     AttemptState,
@@ -24,6 +23,7 @@ from agent.domain.attempts import (
     retry_after,
     spend_failure,
 )
+from agent.domain.clock import Clock
 from agent.errors import AgentError, RateLimited
 from agent.reasons import Reason
 from agent.store.db import Database

@@ -10,9 +10,9 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.orders import OrderEvent, OrderState
-from agent.errors import AgentError, DoorFailed
+from agent.errors import AgentError, DoorFailed, NotFound
 from agent.reasons import Reason
 from agent.services.door_opener import DoorOpener, door_fault, door_opened
 from agent.store import journal, lockers
@@ -60,7 +60,7 @@ def _find_item(conn: sqlite3.Connection, door: int | None, ref: str | None) -> P
     for item in list_pickups(conn):
         if (door is not None and item.door == door) or (ref is not None and item.ref == ref):
             return item
-    raise AgentError(f"nothing to collect at {door or ref}", reason=Reason.NOT_FOUND)
+    raise NotFound(f"nothing to collect at {door or ref}")
 
 
 def _begin_take(

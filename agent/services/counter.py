@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
+from agent.domain.labels import ParcelLabel, parse_label
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -30,11 +31,10 @@ from agent.domain.policy import (
     id_outcome_to_record,
     pickup_refusal,
 )
-from agent.errors import AgentError, RequestError
+from agent.errors import AgentError, RequestError, TransitionError, UnknownCode, UnknownOrder
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.expiry import start_hold, withdrawal_of
-from agent.services.loading import ParcelLabel, parse_label
 from agent.services.orders import Announcement, announce_order
 from agent.services.pickup import support_ref
 from agent.services.returns import (
@@ -48,6 +48,7 @@ from agent.services.token_pickup import token_attempt
 from agent.store import journal, lockers
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
+from agent.tokens.typed_codes import CodeKeys
 from agent.tokens.verify import VerifiedToken
 
 _LOG = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def receive_parcel(
     elif order.state is OrderState.LOADED and order.kind == "pickup":
         received, kind = replace(order, parcels=parcels), "order.parcel_added"
     else:
-        raise AgentError(order.state.value, reason=Reason.ILLEGAL_TRANSITION)
+        raise TransitionError(order.state.value)
     lockers.save_order(conn, received, now=now)
     journal.record(conn, kind, body, now=now, actor=actor, order_id=order.order_id)
     return received
@@ -128,7 +129,7 @@ def hand_out(
     order_id, id_check = shown.order_id, shown.attempt.id_check
     order = lockers.get_order(conn, order_id)
     if order is None or order.kind != "pickup":
-        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+        raise UnknownOrder(order_id)
     _check_label(order.order_id, order.parcels, label)
     refusal = pickup_refusal(order, shown.attempt, now=now, withdrawn=withdrawal_of(conn, order))
     if shown.cti is not None and refusal is None:
@@ -191,11 +192,13 @@ def check_evidence(evidence_sha256: str | None) -> str | None:
 
 
 def _found_or_refuse(
-    conn: sqlite3.Connection, find: Callable[[sqlite3.Connection, str], _T | None], key: str
+    conn: sqlite3.Connection,
+    find: Callable[[sqlite3.Connection, CodeKeys], _T | None],
+    key: CodeKeys,
 ) -> _T:
     found = find(conn, key)
     if found is None:
-        raise AgentError(reason=Reason.CODE_UNKNOWN)
+        raise UnknownCode()
     return found
 
 
@@ -207,7 +210,7 @@ class CounterService:
         db: Database,
         clock: Clock,
         *,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
         default_hold_s: float,
         verify: TokenVerifier | None = None,
@@ -243,7 +246,7 @@ class CounterService:
         parse_label(label)  # a bad label must not count as a wrong code
         order = await self._lookup(code, lockers.find_order_by_code_key)
         if order is None:
-            raise AgentError(reason=Reason.CODE_UNKNOWN)
+            raise UnknownCode()
         attempt = Attempt(Credential.TYPED_CODE, Setting.STAFFED, id_check)
         return await self.handout(
             Presented(order.order_id, attempt, "typed_code"), label, actor=actor
@@ -284,13 +287,13 @@ class CounterService:
         parse_label(label)
         found = await self._lookup(code, find_return_by_code)
         if found is None:
-            raise AgentError(reason=Reason.CODE_UNKNOWN)
+            raise UnknownCode()
         return await self.accept_return(
             found[0], label, evidence_sha256, actor=actor, via="typed_code"
         )
 
     async def _lookup(
-        self, code: str, find: Callable[[sqlite3.Connection, str], _T | None]
+        self, code: str, find: Callable[[sqlite3.Connection, CodeKeys], _T | None]
     ) -> _T | None:
         """`find(conn, key of code)` behind the locker's one attempt budget: an unknown code
         is a failed attempt."""

@@ -25,6 +25,8 @@ DAMAGE_GRACE_S = 300.0
 
 @dataclass(frozen=True, slots=True)
 class DamageReport:
+    """The kiosk's answer to a damage report."""
+
     result: str  # "recorded"
     door: int
     photo: bool  # a photo of the compartment was taken

@@ -13,7 +13,7 @@ import sqlite3
 
 from agent.services.expiry import pause_door_holds
 from agent.store import journal, lockers
-from hardware.doors import DoorController, DoorSensors, SensorState
+from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError
 
 _LOG = logging.getLogger(__name__)

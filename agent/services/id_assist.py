@@ -21,8 +21,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.clock import Clock
-from agent.errors import AgentError
+from agent.domain.clock import Clock
+from agent.domain.orders import Order
+from agent.errors import AgentError, RequestError, UnknownOrder
 from agent.identity.aamva import decode_pdf417, parse_aamva
 from agent.identity.id_documents import IdAssist, IdDocument, assess
 from agent.identity.mrz import parse_mrz
@@ -44,7 +45,7 @@ def decode_frame(image: bytes) -> Any:
     data = np.frombuffer(image, dtype=np.uint8)
     gray = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
     if gray is None or gray.size > MAX_PIXELS:
-        raise AgentError("not a PNG or JPEG frame", reason=Reason.BAD_REQUEST)
+        raise RequestError("not a PNG or JPEG frame")
     return gray
 
 
@@ -82,12 +83,23 @@ class IdAssistService:
         self._templates = templates
 
     async def assist(self, order_id: str, image: bytes, *, actor: str) -> IdAssist:
+        """The assist for a PNG/JPEG frame sent by the counter screen."""
+        await self._order(order_id)
+        gray = await asyncio.to_thread(decode_frame, image)
+        return await self.assist_frame(order_id, gray, actor=actor)
+
+    async def _order(self, order_id: str) -> Order:
         order = await self._db.read(lockers.get_order, order_id)
         if order is None:
-            raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+            raise UnknownOrder(order_id)
+        return order
+
+    async def assist_frame(self, order_id: str, gray: Any, *, actor: str) -> IdAssist:
+        """The assist for a grayscale frame (the counter camera's current one, or a decoded
+        upload)."""
+        order = await self._order(order_id)
         now = self._clock.now()
         today = datetime.fromtimestamp(now, UTC).date()
-        gray = await asyncio.to_thread(decode_frame, image)
         try:
             document = await asyncio.to_thread(read_document, gray, self._templates, today)
         except AgentError as err:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.clock import Clock
-from agent.config import IdentityConfig
+from agent.config.model import IdentityConfig
+from agent.domain.clock import Clock
 from agent.domain.orders import Order
 from agent.domain.policy import (
     Attempt,
@@ -30,7 +30,7 @@ from agent.domain.policy import (
     pickup_refusal,
     with_verified_identity,
 )
-from agent.errors import AgentError, ConfigError, PickupRefused
+from agent.errors import AgentError, ConfigError, PickupRefused, RequestError
 from agent.identity import IacaTrustList, MdocError, MdocPolicy
 from agent.identity.errors import WalletUnreachable
 from agent.identity.names import MIN_SALT_BYTES, NameCheck
@@ -57,6 +57,7 @@ from agent.services.pickup import (
 from agent.services.token_pickup import TokenPickupService, token_attempt
 from agent.store import journal, lockers
 from agent.store.db import Database
+from agent.tokens.typed_codes import CodeKeys
 
 _LOG = logging.getLogger(__name__)
 
@@ -73,22 +74,19 @@ def identity_policy(policy: Mapping[str, object]) -> dict[str, Any]:
     min_age = policy.get("min_age")
     if min_age is not None:
         if isinstance(min_age, bool) or not isinstance(min_age, int) or not 0 <= min_age <= 99:
-            raise AgentError("policy.min_age must be an integer 0..99", reason=Reason.BAD_REQUEST)
+            raise RequestError("policy.min_age must be an integer 0..99")
         fields["min_age"] = min_age
     digest, salt = policy.get("recipient_digest"), policy.get("recipient_salt")
     if digest is None and salt is None:
         return fields
     if not isinstance(digest, str) or not isinstance(salt, str):
-        raise AgentError(
-            "policy.recipient_digest and recipient_salt go together", reason=Reason.BAD_REQUEST
-        )
+        raise RequestError("policy.recipient_digest and recipient_salt go together")
     try:
         check = NameCheck(bytes.fromhex(str(salt)), bytes.fromhex(str(digest)))
     except ValueError:
-        raise AgentError(
+        raise RequestError(
             "policy.recipient_digest (64 hex digits) and recipient_salt"
-            f" ({2 * MIN_SALT_BYTES}+ hex digits) go together",
-            reason=Reason.BAD_REQUEST,
+            f" ({2 * MIN_SALT_BYTES}+ hex digits) go together"
         ) from None
     fields.update(recipient_salt=check.salt, recipient_digest=check.digest)
     return fields
@@ -134,6 +132,17 @@ def load_iaca(paths: tuple[Path, ...]) -> IacaTrustList | None:
         raise ConfigError(f"identity.iaca: no PEM certificate read ({err})") from None
 
 
+def ble_wallet_link(config: IdentityConfig) -> WalletLink | None:
+    """The configured real wallet link: BLE with bleak on BlueZ, or none."""
+    if config.wallet_link != "ble":
+        return None
+    # imported here: bleak (and D-Bus) only on a locker configured for BLE
+    from agent.identity.ble import BleWalletLink
+    from agent.identity.ble_bleak import BleakCentral
+
+    return BleWalletLink(BleakCentral(config.ble_adapter))
+
+
 async def wallet_settings(config: IdentityConfig) -> WalletSettings:
     """The `[identity]` section read (the IACA files off the loop)."""
     trust = await asyncio.to_thread(load_iaca, config.iaca)
@@ -149,7 +158,7 @@ class _Claim:
     cti: bytes | None = None
 
 
-def _order_of_code_key(conn: sqlite3.Connection, code_key: str) -> str:
+def _order_of_code_key(conn: sqlite3.Connection, code_key: CodeKeys) -> str:
     order = lockers.find_order_by_code_key(conn, code_key)
     if order is None:
         raise PickupRefused(reason=Reason.CODE_UNKNOWN)
@@ -198,7 +207,7 @@ class WalletPickupService:
         *,
         time_floor: Callable[[], float],
         link: WalletLink | None,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
     ) -> None:
         self._db = db
@@ -210,6 +219,11 @@ class WalletPickupService:
         self._link = link
         self._typed_code_key = typed_code_key
         self._attempts = attempts
+
+    @property
+    def available(self) -> bool:
+        """Whether a wallet can be checked here: a wallet link and IACA roots."""
+        return self._link is not None and self._settings.trust is not None
 
     async def collect(
         self, *, code: str | None, payload: str | None, engagement: str
@@ -227,7 +241,7 @@ class WalletPickupService:
 
     async def _claim(self, code: str | None, payload: str | None) -> _Claim:
         if (code is None) == (payload is None):
-            raise AgentError("give the order's code or its token", reason=Reason.BAD_REQUEST)
+            raise RequestError("give the order's code or its token")
         if payload is not None:
             token = self._tokens.verify(payload)
             return _Claim(token.order_ref, token_attempt(token), token.cti)

@@ -14,7 +14,7 @@ import logging
 import sqlite3
 from dataclasses import replace
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.interrupted import Verdict, interrupted_verdict
 from agent.domain.orders import OrderEvent, OrderState
 from agent.domain.policy import INTERRUPTED_OPENING

@@ -14,10 +14,10 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.kpis import ACTIONS, AuditRow, KpiState
 from agent.errors import AgentError
-from agent.metrics import Gauge, HistogramValue, Sample
+from agent.observability.metrics import Gauge, HistogramValue, Sample
 from agent.services.attempts import FAILED_COUNTER
 from agent.store import journal
 from agent.store.db import Database

@@ -14,14 +14,21 @@ Label format: `PCL:<order_id>:<parcel_id>`, each id 1-64 of `A-Z a-z 0-9 . _ -`.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from dataclasses import dataclass, replace
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door, next_size_up
+from agent.domain.labels import ParcelLabel, parse_label
 from agent.domain.orders import Order, OrderEvent, OrderState
-from agent.errors import AgentError, DoorFailed, RequestError
+from agent.errors import (
+    AgentError,
+    DoorFailed,
+    NoDoorAvailable,
+    NotFound,
+    RequestError,
+    TransitionError,
+)
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
@@ -29,29 +36,9 @@ from agent.services.expiry import start_hold
 from agent.services.orders import Announcement, announce_order
 from agent.store import journal, lockers
 from agent.store.db import Database
-from hardware.doors import SensorState
+from hardware.doors.port import SensorState
 
 _LOG = logging.getLogger(__name__)
-
-LABEL_PREFIX = "PCL:"
-ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-@dataclass(frozen=True, slots=True)
-class ParcelLabel:
-    order_id: str
-    parcel_id: str
-
-
-def parse_label(text: str) -> ParcelLabel:
-    """The order and parcel a scanned label names; `RequestError(LABEL_INVALID)` on junk."""
-    raw = text.strip() if isinstance(text, str) else ""
-    if not raw.startswith(LABEL_PREFIX) or len(raw) > 140:
-        raise RequestError("a parcel label reads PCL:<order>:<parcel>", reason=Reason.LABEL_INVALID)
-    parts = raw[len(LABEL_PREFIX) :].split(":")
-    if len(parts) != 2 or not all(ID_PATTERN.fullmatch(p) for p in parts):
-        raise RequestError("a parcel label reads PCL:<order>:<parcel>", reason=Reason.LABEL_INVALID)
-    return ParcelLabel(parts[0], parts[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +100,7 @@ def _pending_door(conn: sqlite3.Connection, order_id: str) -> int | None:
 
 def _check_loadable(conn: sqlite3.Connection, order: Order, label: ParcelLabel) -> None:
     if order.kind != "pickup" or order.state not in (OrderState.ANNOUNCED, OrderState.LOADED):
-        raise AgentError(order.state.value, reason=Reason.ILLEGAL_TRANSITION)
+        raise TransitionError(order.state.value)
     live = conn.execute(
         "SELECT 1 FROM loads WHERE order_id = ? AND parcel_id = ?"
         " AND state IN ('pending', 'confirmed')",
@@ -145,7 +132,7 @@ def reserve_load(
     doors = {d.number: d for d in lockers.list_doors(conn)}
     if own is not None and not force_new:
         if doors[own].fault is not None or not doors[own].enabled:
-            raise AgentError(f"door {own} is out of service", reason=Reason.DOOR_FAILED)
+            raise DoorFailed(f"door {own} is out of service")
         door, wanted = doors[own], doors[own].size
     else:
         wanted = size or DoorSize(order.size)
@@ -193,14 +180,14 @@ def _load_row(conn: sqlite3.Connection, load_id: int) -> sqlite3.Row:
         "SELECT * FROM loads WHERE id = ?", (load_id,)
     ).fetchone()
     if row is None:
-        raise AgentError(f"load {load_id}", reason=Reason.NOT_FOUND)
+        raise NotFound(f"load {load_id}")
     return row
 
 
 def _pending_row(conn: sqlite3.Connection, load_id: int) -> sqlite3.Row:
     row = _load_row(conn, load_id)
     if row["state"] != "pending":
-        raise AgentError(f"load is {row['state']}", reason=Reason.ILLEGAL_TRANSITION)
+        raise TransitionError(f"load is {row['state']}")
     return row
 
 
@@ -261,7 +248,7 @@ def confirm_load(
         kind = "order.parcel_added" if order.door == door else "order.moved"
         body["from"] = order.door
     else:
-        raise AgentError(order.state.value, reason=Reason.ILLEGAL_TRANSITION)
+        raise TransitionError(order.state.value)
     attention = "load_not_seen_by_sensor" if sensor != "closed" else updated.needs_attention
     updated = replace(updated, parcels=parcels, needs_attention=attention)
     lockers.save_order(conn, updated, now=now)
@@ -384,7 +371,7 @@ class LoadingService:
                 force_new=force_new,
             )
             if isinstance(reserved, _Full):
-                raise AgentError(reserved.size.value, reason=Reason.NO_DOOR_AVAILABLE)
+                raise NoDoorAvailable(reserved.size.value)
             ticket = reserved.ticket
             fault = await self._opener.open(ticket.door)
             if fault is None:

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     INTERRUPTED_OPENING,
@@ -29,7 +29,8 @@ from agent.services.attempts import AttemptGate
 from agent.services.expiry import withdrawal_of
 from agent.store import journal, lockers
 from agent.store.db import Database
-from hardware.doors import DoorController
+from agent.tokens.typed_codes import CodeKeys
+from hardware.doors.port import DoorController
 from hardware.errors import HardwareError
 
 _LOG = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class PickupService:
         doors: DoorController,
         clock: Clock,
         *,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
         reopen_grace_s: float = 0.0,
     ) -> None:
@@ -182,7 +183,7 @@ class PickupService:
 
 
 def _authorise_by_code(
-    conn: sqlite3.Connection, code_key: str, now: float, reopen_grace_s: float = 0.0
+    conn: sqlite3.Connection, code_key: CodeKeys, now: float, reopen_grace_s: float = 0.0
 ) -> PickupGrant:
     order = lockers.find_order_by_code_key(conn, code_key)
     if order is None:

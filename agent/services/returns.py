@@ -19,16 +19,24 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
-from agent.errors import AgentError, DoorFailed, RateLimited, RequestError
+from agent.domain.labels import ID_PATTERN
+from agent.errors import (
+    AgentError,
+    DoorFailed,
+    NoDoorAvailable,
+    RateLimited,
+    RequestError,
+    UnknownCode,
+)
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
-from agent.services.loading import ID_PATTERN
 from agent.store import journal, lockers
 from agent.store.db import Database
+from agent.tokens.typed_codes import CodeKeys
 
 _LOG = logging.getLogger(__name__)
 _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -221,9 +229,13 @@ def recover_interrupted_returns(conn: sqlite3.Connection, now: float) -> int:
     return len(rows)
 
 
-def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, DoorSize] | None:
+def find_return_by_code(
+    conn: sqlite3.Connection, code_keys: CodeKeys
+) -> tuple[str, DoorSize] | None:
+    marks = ",".join("?" * len(code_keys))
     row = conn.execute(
-        "SELECT order_ref, size, state, receipt FROM returns WHERE code_key = ?", (code_key,)
+        f"SELECT order_ref, size, state, receipt FROM returns WHERE code_key IN ({marks})",  # noqa: S608 (only ? marks)
+        code_keys,
     ).fetchone()
     if row is None:
         return None
@@ -232,10 +244,10 @@ def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, D
     return str(row["order_ref"]), DoorSize(row["size"])
 
 
-def _find_return_or_refuse(conn: sqlite3.Connection, key: str) -> tuple[str, DoorSize]:
+def _find_return_or_refuse(conn: sqlite3.Connection, key: CodeKeys) -> tuple[str, DoorSize]:
     found = find_return_by_code(conn, key)
     if found is None:
-        raise AgentError(reason=Reason.CODE_UNKNOWN)
+        raise UnknownCode()
     return found
 
 
@@ -248,7 +260,7 @@ class ReturnService:
         opener: DoorOpener,
         clock: Clock,
         *,
-        typed_code_key: Callable[[str], str],
+        typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
         evidence: EvidenceRecorder | None = None,
     ) -> None:
@@ -287,7 +299,7 @@ class ReturnService:
                 packaging=packaging,
             )
             if reserved is None:
-                raise AgentError(size.value, reason=Reason.NO_DOOR_AVAILABLE)
+                raise NoDoorAvailable(size.value)
             assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
             fault = await self._opener.open(reserved.grant.door)
             if fault is None:
@@ -305,7 +317,7 @@ class ReturnService:
         try:
             key = self._typed_code_key(code)
         except AgentError:
-            raise AgentError(reason=Reason.CODE_UNKNOWN) from None
+            raise UnknownCode() from None
         found = await self._attempts.run("return", _find_return_or_refuse, key)
         return await self.start_return_dropoff(*found, now=self._clock.now(), via="typed_code")
 

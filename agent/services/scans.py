@@ -13,17 +13,19 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.errors import AgentError
-from agent.metrics import Metrics
+from agent.identity.errors import MdocError
+from agent.identity.transcript import QR_ENGAGEMENT_PREFIX, engagement_from_qr
+from agent.observability.metrics import Metrics
 from agent.reasons import Reason, user_message
 from agent.services.pickup import PickupResult
 from agent.services.returns import ReturnService
 from agent.services.token_pickup import TokenPickupService
 from agent.tokens.claims import Purpose
 from agent.tokens.errors import TokenError
-from hardware.decoder import DecodedCode
+from hardware.decoding.port import DecodedCode
 
 _LOG = logging.getLogger(__name__)
 FEED_LENGTH = 50
@@ -44,9 +46,15 @@ class ScanOutcome:
     receipt: str | None = None  # a return drop-off's receipt: the kiosk shows and speaks it
     # one-time, random: lets the kiosk report "my door didn't open" for this camera pickup
     help_ticket: str | None = None
+    # a wallet's QR device engagement the camera read (public: the phone's ephemeral key)
+    engagement: str | None = None
+    # one-time, random: an age-restricted token the camera read; the kiosk's wallet screen
+    # sends it back with the wallet's engagement (the feed never holds the token itself)
+    wallet_ticket: str | None = None
 
     def as_json(self) -> dict[str, object]:
-        return asdict(self)
+        # `reason` as in an error body, so the screens read one field for both
+        return {**asdict(self), "reason": self.error}
 
 
 class ScanFeed:
@@ -57,6 +65,7 @@ class ScanFeed:
         self._next_id = 1
         self._length = length
         self._help: OrderedDict[str, str] = OrderedDict()  # help ticket -> order id
+        self._wallet: OrderedDict[str, str] = OrderedDict()  # wallet ticket -> token (memory)
 
     def add(
         self,
@@ -68,16 +77,12 @@ class ScanFeed:
         ref: str = "",
         receipt: str | None = None,
         help_order: str | None = None,
+        wallet_token: str | None = None,
     ) -> ScanOutcome:
         """Adds an outcome; with `help_order` (a camera pickup: no typed code to report with) it
-        carries a random ticket that `order_for_help` turns back into that order."""
+        carries a random ticket that `order_for_help` turns back into that order; with
+        `wallet_token` (an age-restricted order's token) a ticket for `token_for_wallet`."""
         message = f"Door {door} is open" if reason is None else user_message(reason, ref)
-        ticket = None
-        if help_order is not None:
-            ticket = secrets.token_urlsafe(16)
-            self._help[ticket] = help_order
-            while len(self._help) > self._length:
-                self._help.popitem(last=False)
         outcome = ScanOutcome(
             id=self._next_id,
             at=at,
@@ -88,11 +93,38 @@ class ScanFeed:
             message=message,
             ref=ref or None,
             receipt=receipt,
-            help_ticket=ticket,
+            help_ticket=None if help_order is None else self._ticket(self._help, help_order),
+            wallet_ticket=None
+            if wallet_token is None
+            else self._ticket(self._wallet, wallet_token),
         )
+        return self._append(outcome)
+
+    def add_wallet(self, *, at: float, engagement: str) -> ScanOutcome:
+        """The camera read a wallet's QR device engagement: the kiosk's wallet screen uses it."""
+        outcome = ScanOutcome(
+            id=self._next_id,
+            at=at,
+            source="camera",
+            result="wallet",
+            door=None,
+            error=None,
+            message="A wallet was shown",
+            engagement=engagement,
+        )
+        return self._append(outcome)
+
+    def _append(self, outcome: ScanOutcome) -> ScanOutcome:
         self._next_id += 1
         self._items.append(outcome)
         return outcome
+
+    def _ticket(self, tickets: OrderedDict[str, str], value: str) -> str:
+        ticket = secrets.token_urlsafe(16)
+        tickets[ticket] = value
+        while len(tickets) > self._length:
+            tickets.popitem(last=False)
+        return ticket
 
     def after(self, last_id: int) -> list[ScanOutcome]:
         return [item for item in self._items if item.id > last_id]
@@ -101,6 +133,11 @@ class ScanFeed:
         """The order a help ticket was issued for (None: unknown or forgotten). The door help
         service still applies its own rules (grace period, what the sensor saw)."""
         return self._help.get(ticket)
+
+    def token_for_wallet(self, ticket: str) -> str | None:
+        """The age-restricted token a wallet ticket was issued for (None: unknown or forgotten).
+        It stays usable until forgotten: the token itself is still verified and spent once."""
+        return self._wallet.get(ticket)
 
 
 class ScanService:
@@ -127,18 +164,34 @@ class ScanService:
         try:
             result = await self._act(payload)
         except AgentError as err:
-            self._record(source, None, err.reason, err.ref)
+            # a camera-read token for an age-restricted order: the kiosk's wallet screen takes
+            # it on with a ticket (a typed code the kiosk already holds itself)
+            age = source == "camera" and err.reason is Reason.AGE_CHECK_REQUIRED
+            self._record(source, None, err.reason, err.ref, wallet_token=payload if age else None)
             raise
         help_order = result.order_id if source == "camera" and not result.receipt else None
         self._record(source, result.door, None, receipt=result.receipt, help_order=help_order)
         return result
 
     async def on_camera_code(self, code: DecodedCode) -> None:
-        """The scanner's callback: never raises (a refusal is a normal outcome)."""
+        """The scanner's callback: never raises (a refusal is a normal outcome). A wallet's QR
+        device engagement is passed on to the kiosk, not taken for a token."""
+        if code.text.startswith(QR_ENGAGEMENT_PREFIX):
+            self._wallet_shown(code.text)
+            return
         try:
             await self.scan(code.text, source="camera")
         except AgentError as err:
             _LOG.info("camera scan refused: %s", err.reason.value)
+
+    def _wallet_shown(self, text: str) -> None:
+        try:
+            engagement_from_qr(text)  # the form only; the session checks the rest
+        except MdocError as err:
+            _LOG.info("camera read a malformed wallet QR: %s", err.code.value)
+            self._record("camera", None, Reason.ID_CHECK_FAILED)
+            return
+        self._feed.add_wallet(at=self._clock.now(), engagement=text)
 
     async def _act(self, payload: str) -> PickupResult:
         started = time.perf_counter()
@@ -177,6 +230,7 @@ class ScanService:
         *,
         receipt: str | None = None,
         help_order: str | None = None,
+        wallet_token: str | None = None,
     ) -> None:
         self._feed.add(
             at=self._clock.now(),
@@ -186,6 +240,7 @@ class ScanService:
             ref=ref,
             receipt=receipt,
             help_order=help_order,
+            wallet_token=wallet_token,
         )
         self._metrics.count(
             "locker_scans_total",

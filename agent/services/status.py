@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping
 
-from agent.clock import Clock
 from agent.domain.attempts import AttemptPolicy, refilled, retry_after
+from agent.domain.clock import Clock
 from agent.services.attempts import load_budget
 from agent.store import journal, lockers
 from agent.store.db import Database, schema_version_of_code
-from hardware.doors import DoorSensors
+from hardware.doors.port import DoorSensors
 
 
 def _store_snapshot(

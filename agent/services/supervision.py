@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.services.supervision_records import (
     Alarm,
     Applied,
@@ -31,7 +31,7 @@ from agent.services.supervision_records import (
     unsupervised_openings,
 )
 from agent.store.db import Database
-from hardware.doors import DoorSensors, SensorState
+from hardware.doors.port import DoorSensors, SensorState
 from hardware.errors import HardwareError
 
 _LOG = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from agent.domain.orders import OrderEvent, OrderState
 from agent.store import journal, lockers
-from hardware.doors import SensorState
+from hardware.doors.port import SensorState
 
 JAMMED = "jammed"
 

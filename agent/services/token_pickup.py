@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from agent.clock import Clock
+from agent.domain.clock import Clock
 from agent.domain.policy import Attempt, Credential, Setting, flags_from
 from agent.errors import PickupRefused
 from agent.reasons import Reason
@@ -74,6 +74,3 @@ class TokenPickupService:
         grant, floor = await self._db.run(_authorise_by_token, token, self._clock.now())
         self._trust.note_floor(floor)
         return await self._pickup.open_granted(grant)
-
-    async def collect_with_token(self, payload: str) -> PickupResult:
-        return await self.collect(self.verify(payload, Purpose.PICKUP))

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agent.clock import Clock
-from agent.errors import AgentError, ConfigError
+from agent.domain.clock import Clock
+from agent.errors import ConfigError, RequestError
 from agent.reasons import Reason
 from agent.store import journal
 from agent.store.db import Database
@@ -28,7 +28,6 @@ from agent.tokens.verify import VerifyContext
 
 _LOG = logging.getLogger(__name__)
 BUNDLE_SETTING = "trust_bundle"
-FLOOR_SETTING = "time_floor"
 REVOKED_SETTING = "revoked_local"  # revocations sent by the hub between bundles
 OVERRIDES_SETTING = "trust_overrides"
 # Settings the hub may change at run time (`config.set`), with their allowed range.
@@ -58,17 +57,12 @@ def load_roots(paths: Sequence[Path]) -> tuple[PublicKey, ...]:
     return tuple(roots)
 
 
-def persisted_time_floor(conn: sqlite3.Connection) -> float:
-    """The persisted time floor (0 before any hub-signed time was verified)."""
-    return float(journal.get_setting(conn, FLOOR_SETTING) or 0.0)
-
-
 def set_time_floor(conn: sqlite3.Connection, verified_time: float) -> float:
     """Raise the persisted floor to `verified_time` (never lowers it); returns the floor."""
-    floor = persisted_time_floor(conn)
+    floor = journal.persisted_time_floor(conn)
     raised = raise_floor(floor, verified_time)
     if raised != floor:
-        journal.put_setting(conn, FLOOR_SETTING, repr(raised))
+        journal.put_setting(conn, journal.FLOOR_SETTING, repr(raised))
     return raised
 
 
@@ -142,7 +136,7 @@ class TrustService:
                 "kids": [bytes.fromhex(k).hex() for k in kids],
             }
         except ValueError:
-            raise AgentError("revocations must be hex", reason=Reason.BAD_REQUEST) from None
+            raise RequestError("revocations must be hex") from None
         merged = await self._db.run(_add_revocations, new, self._clock.now())
         self._set_revoked(merged)
 
@@ -152,11 +146,11 @@ class TrustService:
         for key, value in changes.items():
             limits = OVERRIDABLE.get(key)
             if limits is None:
-                raise AgentError(f"{key} cannot be changed remotely", reason=Reason.BAD_REQUEST)
+                raise RequestError(f"{key} cannot be changed remotely")
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise AgentError(f"{key} must be a number", reason=Reason.BAD_REQUEST)
+                raise RequestError(f"{key} must be a number")
             if not limits[0] <= float(value) <= limits[1]:
-                raise AgentError(f"{key} out of range", reason=Reason.BAD_REQUEST)
+                raise RequestError(f"{key} out of range")
             checked[key] = float(value)
         stored = await self._db.run(_store_overrides, checked, self._clock.now())
         self._apply(stored)
@@ -202,7 +196,7 @@ def _read_file(path: Path | None) -> bytes | None:
 def stored_trust_state(conn: sqlite3.Connection) -> tuple[bytes | None, float]:
     """The stored bundle (None if none) and time floor; also read by `locker-agent token check`."""
     stored = journal.get_setting(conn, BUNDLE_SETTING)
-    floor = persisted_time_floor(conn)
+    floor = journal.persisted_time_floor(conn)
     return (base64.b64decode(stored) if stored else None), floor
 
 

@@ -9,9 +9,9 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 GENESIS_HASH = bytes(32)
+FLOOR_SETTING = "time_floor"  # the highest hub-signed time verified (see services.trust)
 
 
 def canonical_json(value: object) -> str:
@@ -36,19 +36,6 @@ def append_outbox(
         (kind, transaction_id or new_transaction_id(), canonical_json(dict(body)), now),
     )
     return int(cur.lastrowid or 0)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    seq: int
-    at: float
-    actor: str
-    action: str
-    order_id: str | None
-    door: int | None
-    detail: Mapping[str, object]
-    prev_hash: bytes
-    hash: bytes
 
 
 def audit_digest(
@@ -136,3 +123,8 @@ def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
+
+
+def persisted_time_floor(conn: sqlite3.Connection) -> float:
+    """The persisted time floor (0 before any hub-signed time was verified)."""
+    return float(get_setting(conn, FLOOR_SETTING) or 0.0)

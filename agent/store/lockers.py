@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from agent.domain.doors import Door, DoorSize
 from agent.domain.orders import IN_A_DOOR, HoldClock, Order, OrderPolicy, OrderState
+from agent.tokens.typed_codes import CodeKeys
 
 
 def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
@@ -84,8 +85,10 @@ def get_order(conn: sqlite3.Connection, order_id: str) -> Order | None:
     return None if row is None else order_from_row(row)
 
 
-def find_order_by_code_key(conn: sqlite3.Connection, code_key: str) -> Order | None:
-    row = conn.execute("SELECT * FROM orders WHERE code_key = ?", (code_key,)).fetchone()
+def find_order_by_code_key(conn: sqlite3.Connection, code_keys: CodeKeys) -> Order | None:
+    """The order whose typed code has one of `code_keys` (its digests under each ring key)."""
+    marks = ",".join("?" * len(code_keys))
+    row = conn.execute(f"SELECT * FROM orders WHERE code_key IN ({marks})", code_keys).fetchone()  # noqa: S608 (only ? marks)
     return None if row is None else order_from_row(row)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agent.errors import ConfigError
 from agent.store import journal
-from agent.tokens.typed_codes import parse_code_key
+from agent.tokens.typed_codes import parse_code_key, parse_code_keys
 
 _LOG = logging.getLogger(__name__)
 
@@ -64,6 +64,20 @@ def read_key_file(path: Path) -> bytes | None:
         raise ConfigError(f"typed_codes.key_file: {path}: {err}") from None
 
 
+def read_key_ring(path: Path) -> tuple[bytes, ...] | None:
+    """The keys in `path` (one hex key a line, current first); None if there is no file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise ConfigError(f"typed_codes.key_file: cannot read {path}: {err.strerror}") from err
+    try:
+        return parse_code_keys(text)
+    except ValueError as err:
+        raise ConfigError(f"typed_codes.key_file: {path}: {err}") from None
+
+
 def write_key_file(path: Path, key: bytes) -> bytes:
     """Create `path` (0600, never overwritten) holding `key` in hex; returns the key the file
     holds (another process may have created it first)."""
@@ -71,10 +85,10 @@ def write_key_file(path: Path, key: bytes) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     except FileExistsError:
-        existing = read_key_file(path)
+        existing = read_key_ring(path)
         if existing is None:
             raise ConfigError(f"typed_codes.key_file: {path} vanished") from None
-        return existing
+        return existing[0]
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(key.hex() + "\n")
         handle.flush()

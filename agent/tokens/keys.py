@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from agent.reasons import Reason
 from agent.tokens.errors import TokenError
-from hub_sync.signing import key_id_bytes
+from hub_sync.protocol.signing import key_id_bytes
 
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
@@ -67,7 +67,8 @@ def alg_for_key(key: PublicKey | PrivateKey) -> Alg:
 def key_id(key: PublicKey) -> bytes:
     """`kid`: the first 8 bytes of SHA-256 over the key's DER SubjectPublicKeyInfo.
 
-    One definition for tokens, trust bundles and hub commands (`hub_sync.signing.key_id_bytes`)."""
+    One definition for tokens, trust bundles and hub commands
+    (`hub_sync.protocol.signing.key_id_bytes`)."""
     return key_id_bytes(key)
 
 

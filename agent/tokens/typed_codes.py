@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+from collections.abc import Sequence
 
 from agent.reasons import Reason
 from agent.tokens.errors import TokenError
@@ -66,3 +67,30 @@ def code_lookup_key(code: str, locker_secret: bytes) -> str:
 
     Also the `hmac-sha256` code digest a hub sends in `order.upsert` (`docs/protocol.md`)."""
     return hmac.new(locker_secret, normalise_code(code).encode("ascii"), hashlib.sha256).hexdigest()
+
+
+CodeKeys = tuple[str, ...]
+"""The lookup digests of one typed code, one per key of the locker's key ring, current first."""
+
+
+def parse_code_keys(text: str) -> tuple[bytes, ...]:
+    """A key ring file: one hex key a line, the current key first, then older keys still
+    accepted until their codes have expired (docs/provisioning.md, "Rotating keys"). Blank
+    lines and `#` comments are ignored; a single-key file is a ring of one."""
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    keys = tuple(parse_code_key(line) for line in lines if line)
+    if not keys:
+        raise ValueError("no key in the file")
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key is listed twice")
+    return keys
+
+
+def code_key_id(key: bytes) -> str:
+    """A name for a typed-code key that reveals nothing of it (for logs, status and audit)."""
+    return hmac.new(key, b"locker typed-code key id", hashlib.sha256).hexdigest()[:16]
+
+
+def lookup_keys(code: str, keys: Sequence[bytes]) -> CodeKeys:
+    """The code's digest under every key of the ring (TokenError if the code is malformed)."""
+    return tuple(code_lookup_key(code, key) for key in keys)

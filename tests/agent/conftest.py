@@ -11,11 +11,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.demo import SeededOrder, demo_config, seed_orders
-from hardware.camera_sim import SimulatedCamera
-from hardware.doors_sim import SimulatedLocker
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import SeededOrder, demo_config, seed_orders
+from agent.domain.clock import ManualClock
+from agent.identity.proximity import WalletLink
+from hardware.camera.sim import SimulatedCamera
+from hardware.doors.sim import SimulatedLocker
 from provisioning.fleet import DemoFleet
 
 
@@ -59,18 +60,27 @@ async def start_agent(
     camera: SimulatedCamera | None = None,
     seed: bool = True,
     serve: bool = True,
+    iaca: Path | None = None,
+    wallet_link: WalletLink | None = None,
 ) -> RunningAgent:
     """An agent on `data_dir`; with `fleet` it trusts that fleet's tokens; with `camera` the
     scanner runs on that simulated camera (otherwise the camera is off, to keep tests light).
     With `serve=False` the long-lived tasks (supervisor, expiry, audit signer) do not run, for
-    tests that drive them step by step."""
+    tests that drive them step by step. `iaca` (the wallet issuers' roots) and `wallet_link`
+    set up wallet pickups (docs/identity.md)."""
     config = demo_config(data_dir, port=0, fleet=fleet)
     config = config.model_copy(
         update={"camera": config.camera.model_copy(update={"enabled": camera is not None})}
     )
+    if iaca is not None:
+        config = config.model_copy(
+            update={"identity": config.identity.model_copy(update={"iaca": (iaca,)})}
+        )
     clock = clock or ManualClock(time.time())
     sim = SimulatedLocker(len(config.doors.layout()))
-    agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim), camera=camera)
+    agent = Agent(
+        config, clock=clock, hardware=DoorHardware(sim, sim), camera=camera, wallet_link=wallet_link
+    )
     await agent.start()
     orders = []
     if seed:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import aiohttp
 
-from agent.app import Agent, DoorHardware
+from agent.bootstrap.app import Agent, DoorHardware
 from agent.reasons import Reason
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.sim import SimulatedLocker
 from tests.agent.conftest import RunningAgent, start_agent
 from tests.agent.ops.conftest import STAFF_PIN, OpsAgent, ops_config, start_ops_agent
 

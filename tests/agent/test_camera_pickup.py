@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hardware.camera_sim import SimulatedCamera
+from hardware.camera.sim import SimulatedCamera
 from provisioning.fleet import create_demo_fleet
 from tests.agent.conftest import start_agent
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.app import Agent
-from agent.config import load_config, require_explicit_hardware
-from agent.demo import seed_orders
+from agent.bootstrap.app import Agent
+from agent.cli.demo import seed_orders
+from agent.config.loader import load_config, require_explicit_hardware
 from agent.errors import ConfigError
 
 AGENT = [sys.executable, "-m", "agent"]
@@ -188,7 +188,7 @@ def test_the_module_and_console_script_agree() -> None:
 
 
 def test_token_check_explains_a_code_without_spending_it(tmp_path: Path) -> None:
-    from agent.demo import demo_fleet
+    from agent.cli.demo import demo_fleet
 
     fleet = demo_fleet(tmp_path, time.time())
     token = fleet.mint_pickup("ORD-CLI-1", now=time.time(), hold_s=3600)

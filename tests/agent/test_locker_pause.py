@@ -8,13 +8,13 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.demo import demo_config, seed_orders
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import demo_config, seed_orders
+from agent.domain.clock import ManualClock
 from agent.domain.orders import Order
 from agent.store import lockers
-from hardware.doors import SensorState
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.port import SensorState
+from hardware.doors.sim import SimulatedLocker
 from hardware.errors import SensorError
 from tests.agent.conftest import RunningAgent, start_agent
 

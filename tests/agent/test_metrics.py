@@ -9,10 +9,10 @@ from pathlib import Path
 
 import aiohttp
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.demo import demo_config, seed_orders
-from hardware.doors_sim import SimulatedLocker
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import demo_config, seed_orders
+from agent.domain.clock import ManualClock
+from hardware.doors.sim import SimulatedLocker
 from tests.agent.conftest import RunningAgent, start_agent
 
 

@@ -27,6 +27,30 @@ def test_the_outcome_as_json_has_the_receipt_ref_and_ticket() -> None:
     feed = ScanFeed()
     refused = feed.add(at=1.0, source="camera", door=None, reason=Reason.ALREADY_USED, ref="R-1")
     assert refused.as_json()["ref"] == "R-1"
+    assert refused.as_json()["reason"] == refused.as_json()["error"] == "ALREADY_USED"
     assert refused.as_json()["help_ticket"] is None
     dropped = feed.add(at=2.0, source="camera", door=9, reason=None, receipt="R-ABC123")
     assert dropped.as_json()["receipt"] == "R-ABC123"
+
+
+def test_a_wallet_ticket_stands_for_the_token_which_the_feed_never_shows() -> None:
+    feed = ScanFeed(length=2)
+    refused = feed.add(
+        at=1.0, source="camera", door=None, reason=Reason.AGE_CHECK_REQUIRED, wallet_token="LK1.x"
+    )
+    ticket = refused.as_json()["wallet_ticket"]
+    assert isinstance(ticket, str)
+    assert len(ticket) >= 20
+    assert "LK1.x" not in str(refused.as_json())
+    assert feed.token_for_wallet(ticket) == "LK1.x"
+    shown = feed.add_wallet(at=2.0, engagement="mdoc:owBjMS4w")
+    assert (shown.result, shown.engagement, shown.door) == ("wallet", "mdoc:owBjMS4w", None)
+    for n in range(2):
+        feed.add(
+            at=3.0 + n,
+            source="camera",
+            door=None,
+            reason=Reason.AGE_CHECK_REQUIRED,
+            wallet_token=f"LK1.{n}",
+        )
+    assert feed.token_for_wallet(ticket) is None

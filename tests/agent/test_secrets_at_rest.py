@@ -85,9 +85,9 @@ async def test_a_key_kept_in_the_database_by_an_older_agent_is_moved_out(tmp_pat
 
 
 async def test_a_configured_key_file_that_is_missing_refuses_to_start(tmp_path: Path) -> None:
-    from agent.app import Agent, DoorHardware
-    from agent.demo import demo_config
-    from hardware.doors_sim import SimulatedLocker
+    from agent.bootstrap.app import Agent, DoorHardware
+    from agent.cli.demo import demo_config
+    from hardware.doors.sim import SimulatedLocker
 
     config = demo_config(tmp_path / "data", 0)
     config = config.model_copy(

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.demo import demo_fleet
+from agent.cli.demo import demo_fleet
 from tests.agent.conftest import start_agent
 
 AGENT = [sys.executable, "-m", "agent"]

@@ -20,10 +20,11 @@ class RunningDemo:
     url: str  # the kiosk, without the trailing slash
     pins: dict[str, str]  # role -> PIN
     courier_label: str  # an announced parcel for the courier to load
+    age_order: dict[str, Any]  # the 18+ order: {"age_order": id, "code", "door"}
 
 
 def _start(data_dir: Path, door_close_s: float) -> tuple[subprocess.Popen[str], list[Any]]:
-    """Starts the demo and reads its nine JSON lines (blocking: run in a thread, since forking
+    """Starts the demo and reads its ten JSON lines (blocking: run in a thread, since forking
     this large test process can hold the event loop for longer than the test guard allows)."""
     process = subprocess.Popen(
         [
@@ -44,7 +45,7 @@ def _start(data_dir: Path, door_close_s: float) -> tuple[subprocess.Popen[str], 
         text=True,
     )
     assert process.stdout is not None
-    return process, [json.loads(process.stdout.readline()) for _ in range(9)]
+    return process, [json.loads(process.stdout.readline()) for _ in range(10)]
 
 
 def _stop(process: subprocess.Popen[str]) -> str:
@@ -61,7 +62,7 @@ async def running_demo(data_dir: Path, *, door_close_s: float = 1.0) -> AsyncIte
     try:
         pins = {p["role"]: p["pin"] for p in lines[6:8]}
         url = lines[5]["kiosk_url"].rstrip("/")
-        yield RunningDemo(lines[:5], url, pins, lines[8]["courier_label"])
+        yield RunningDemo(lines[:5], url, pins, lines[8]["courier_label"], lines[9])
     finally:
         stderr = await asyncio.to_thread(_stop, process)
         assert "Traceback" not in stderr, stderr[-2000:]

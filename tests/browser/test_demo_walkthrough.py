@@ -63,3 +63,25 @@ async def test_the_demo_walkthrough(tmp_path: Path, page: CdpPage) -> None:
         await page.wait_for("new Promise((ok) => setTimeout(() => ok(true), 3500))", within_s=6)
         await page.click("#confirm")
         await wait_for_message(page, f"Parcel loaded in door {door}.")
+
+
+async def test_the_demo_18_plus_order_with_the_simulated_wallet_buttons(
+    tmp_path: Path, page: CdpPage
+) -> None:
+    """The demo's wallet buttons put a simulated phone's QR in front of the simulated camera;
+    the kiosk's wallet screen and the real holder implementation do the rest."""
+    async with running_demo(tmp_path / "demo") as demo:
+        order = demo.age_order
+        await open_kiosk(page, demo.url)
+        await type_code(page, order["code"])
+        await wait_for_result(page, "needs a proof of age")
+        await click_demo_button(page, "Wallet of a 16-year-old")
+        await wait_for_result(page, "did not pass", within_s=20)
+        await type_code(page, order["code"])
+        await wait_for_result(page, "needs a proof of age")
+        await click_demo_button(page, "Wallet from an unknown issuer")
+        await wait_for_result(page, "did not pass", within_s=20)
+        await type_code(page, order["code"])
+        await wait_for_result(page, "needs a proof of age")
+        await click_demo_button(page, "Wallet of a 25-year-old")
+        await wait_for_result(page, f"Door {order['door']} is open", within_s=20)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config_evidence import EvidenceConfig
+from agent.config.evidence import EvidenceConfig
 from provisioning import device_ca
 from tests.agent.ops.conftest import STAFF_PIN, OpsAgent, running_ops_agent
 from tests.browser.cdp import CdpPage

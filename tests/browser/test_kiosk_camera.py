@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from agent.tokens.claims import Purpose
-from hardware.camera_sim import SimulatedCamera
+from hardware.camera.sim import SimulatedCamera
 from provisioning.fleet import create_demo_fleet
 from tests.agent.conftest import start_agent
 from tests.browser.cdp import CdpPage

@@ -29,6 +29,9 @@ from tests.browser.staff import (
     signed_in,
     wait_for_message,
 )
+from tests.browser.wallet import wallet_locker
+from tests.identity.counter_camera import FRAME_S, camera_counter
+from tests.identity.test_id_assist import PASSPORT
 
 pytestmark = BROWSER_TESTS
 
@@ -173,3 +176,41 @@ async def test_maintenance_screens(ops_locker: OpsAgent, page: CdpPage, shots: P
     await page.click("#languages button[data-lang=pl]")
     await keep(page, shots, "staff-door-actions-pl", "#door-actions")
     await keep(page, shots, "staff-status-pl", "#alarms")
+
+
+async def test_kiosk_wallet_screens(tmp_path: Path, page: CdpPage, shots: Path) -> None:
+    async with wallet_locker(tmp_path) as locker:
+        for lang, words in (("en", "proof of age"), ("pl", "potwierdzenia wieku")):
+            await open_kiosk(page, f"{locker.running.url}/?lang={lang}")
+            await page.resize(WIDTH, HEIGHT)
+            await type_code(page, locker.order.code)
+            await wait_for_result(page, words)
+            await keep(page, shots, f"kiosk-wallet-{lang}")
+        await page.click("#languages button[data-lang=de]")
+        locker.show_wallet(locker.wallet(16), seed=8)
+        await wait_for_result(page, "nicht bestanden", within_s=15)
+        await keep(page, shots, "kiosk-wallet-refused-de", "#result")
+
+
+async def test_counter_id_check_screens(tmp_path: Path, page: CdpPage, shots: Path) -> None:
+    async with camera_counter(tmp_path) as counter:
+        code = await counter.ops.announce("ORD-SHOTCAM", policy=OrderPolicy(min_age=18))
+        await counter.ops.staff_post("/api/v1/counter/receive", {"label": "PCL:ORD-SHOTCAM:P1"})
+        await open_screen(page, f"{counter.ops.url}/counter?lang=en")
+        await page.resize(WIDTH, HEIGHT)
+        await sign_in_by_pointer(page, STAFF_PIN)
+        await signed_in(page)
+        await fill(page, "code", code)
+        await fill(page, "label", "PCL:ORD-SHOTCAM:P1")
+        await page.click("#handout-form button[type=submit]")
+        await wait_for_message(page, "ID check")
+        await counter.show_mrz(PASSPORT, 3)
+        await page.click("#id-document")
+        await wait_for_message(page, "Compare the photo")
+        await keep(page, shots, "counter-id-document-en", "#id-check")
+        counter.show_wallet(16)
+        await asyncio.sleep(FRAME_S)
+        await page.click("#languages button[data-lang=pl]")
+        await page.click("#id-wallet")
+        await page.wait_for("document.getElementById('id-findings').innerText.includes('NIE')")
+        await keep(page, shots, "counter-id-wallet-pl", "#id-check")

@@ -11,9 +11,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from hardware.doors_sim import SimulatedLocker
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.domain.clock import ManualClock
+from hardware.doors.sim import SimulatedLocker
 from provisioning.fleet import DemoFleet
 from tests.agent.conftest import RunningAgent
 from tests.contract.mini_hub import MiniHub, load_sign_key

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent.app_services import Services
+from agent.bootstrap.services import Services
 from agent.domain.doors import DoorSize
 from agent.errors import AgentError
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet
@@ -114,6 +114,7 @@ async def _orders_and_commands(d: Driver, fleet: DemoFleet, key: bytes) -> None:
     await d.command("trust.update", {"bundle": base64.b64encode(bundle).decode(), "version": 2})
     await d.command("config.set", {"changes": {"trust.grace_hours": 24}})
     await d.command("trust.revoke", {"ctis": ["00" * 16], "kids": []})
+    await d.command("audit.rotate_key", {"reason": "yearly"})
     for order, size in (
         ("C-A", "S"),
         ("C-B", "M"),
@@ -217,7 +218,9 @@ async def _returns_staff_and_alarms(d: Driver) -> None:
     d.running.sim.close_door(grant.door)
     status, packaging = await d.running.post("/api/v1/returns/packaging", {"items": 2})
     assert status == 200, packaging
-    d.running.sim.close_door(packaging["door"])
+    door = packaging["door"]
+    assert isinstance(door, int)
+    d.running.sim.close_door(door)
 
     staff, sim = d.services.staff, d.running.sim
     await staff.open_door("staff-1", 20, "inventory")
@@ -274,14 +277,14 @@ async def test_every_message_the_agent_sends_matches_the_schemas(
     assert opens == {20: "staff", 21: "hub", 23: "staff"}
     failed = [e["body"] for e in mini_hub.events() if e["kind"] == "door.open_failed"]
     assert {"door": 23, "detail": failed[0]["detail"], "by": "staff"} in failed
-    # what this drive does not reach (crash recovery, a full locker, a stalled link, audit
-    # checkpoints, a customer's report, a full disk) is still checked against the schemas by
+    # what this drive does not reach (crash recovery, a full locker, a stalled link, a
+    # customer's report, a full disk) is still checked against the schemas by
     # kind above (a full disk's storage.fault in tests/agent/test_storage_faults.py; evidence
     # photos, off by default, in tests/evidence/test_capture.py and test_upload.py;
     # identity.checked in tests/identity/test_wallet_pickup.py)
     seen = {e["kind"] for e in mini_hub.events()}
     assert await asyncio.to_thread(emitted_event_kinds) - seen == {
-        "audit.checkpoint", "door.open_interrupted", "door.reported_not_opened",
+        "door.open_interrupted", "door.reported_not_opened",
         "link.drain_alarm", "locker.full", "return.open_interrupted", "storage.fault",
         "evidence.captured", "evidence.pruned", "evidence.budget_alarm", "identity.checked",
         "evidence.uploaded", "door.open_concluded", "order.damage_reported",

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from agent.tokens.claims import Purpose
 from agent.tokens.cose import decode_sign1
 from agent.tokens.trust import load_trust_bundle
-from hub_sync.signing import sign
+from hub_sync.protocol.signing import sign
 from provisioning.keyfiles import IssuingKeyEntry, write_descriptor
 from provisioning.mint import build_bundle, mint_token, token_bytes
 

@@ -9,9 +9,9 @@ import re
 import time
 from pathlib import Path
 
-from agent.config import HubConfig
-from agent.services.trust import persisted_time_floor
-from hub_sync.settings import SyncSettings
+from agent.config.model import HubConfig
+from agent.store.journal import persisted_time_floor
+from hub_sync.adapters.settings import SyncSettings
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.mint import build_bundle

@@ -16,9 +16,9 @@ import pytest
 
 from agent.store import lockers
 from agent.tokens.typed_codes import code_lookup_key
-from hub_sync.commands import parse_args
 from hub_sync.errors import WireError
-from hub_sync.hub_cli import _command, _parser
+from hub_sync.hub.reference.cli import _command, _parser
+from hub_sync.protocol.commands import parse_args
 from tests.agent.conftest import RunningAgent
 from tests.contract.conftest import AGENT_ID, KEY_FILE
 from tests.contract.mini_hub import MiniHub, code_material, read_code_key
@@ -82,7 +82,7 @@ async def test_code_material_with_a_salt_or_another_scheme_is_refused_as_malform
         args = {"order_id": "EXT-2", "size": "S", "hold_s": 3600, "code": code}
         reply = await _upsert(mini_hub, linked_agent, args)
         assert (reply["ok"], reply["reason"]) == (False, "MALFORMED"), reply
-        assert detail in reply["detail"]
+        assert detail in str(reply["detail"])
         assert await asyncio.to_thread(message_problems, "reply", reply) == []
     assert await linked_agent.agent.db.read(lockers.get_order, "EXT-2") is None
     # hex in upper case (what some languages print) is the same digest

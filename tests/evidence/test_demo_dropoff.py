@@ -34,7 +34,7 @@ def test_the_demos_return_drop_off_gives_photos_locker_admin_verifies(tmp_path: 
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        lines = []
+        lines: list[dict[str, object]] = []
         while not lines or "return" not in lines[-1]:
             lines.append(json.loads(process.stdout.readline()))
         url = next(str(line["kiosk_url"]) for line in lines if "kiosk_url" in line)

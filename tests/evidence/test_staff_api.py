@@ -9,7 +9,7 @@ import aiohttp
 
 from agent.domain.doors import DoorSize
 from agent.evidence.verify import verify_photo
-from hardware.compartment_sim import Parcel
+from hardware.camera.compartment_sim import Parcel
 from tests.agent.ops.conftest import COURIER_PIN, STAFF_PIN, start_ops_agent
 from tests.evidence.conftest import LOCKER, EvidenceLocker
 

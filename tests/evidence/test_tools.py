@@ -9,10 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.__main__ import main as agent_main
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.demo import (
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import (
     DEMO_LOCKER_ID,
     DEMO_RETURN,
     demo_config,
@@ -20,12 +18,14 @@ from agent.demo import (
     demo_fleet,
     seed_return,
 )
+from agent.cli.main import main as agent_main
+from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.evidence.signing import EvidenceSigner
 from agent.evidence.verify import verify_photo
 from agent.store.db import Database
-from hardware.compartment_sim import Parcel
-from hardware.doors_sim import SimulatedLocker
+from hardware.camera.compartment_sim import Parcel
+from hardware.doors.sim import SimulatedLocker
 from provisioning import device_ca
 from provisioning.cli import main as admin_main
 from tests.evidence.conftest import LOCKER, EvidenceLocker

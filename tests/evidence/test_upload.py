@@ -24,17 +24,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.evidence.upload import StorePhotos
-from agent.hub_link import StoreOutbox
+from agent.services.hub_link import StoreOutbox
 from agent.store import journal
-from hardware.compartment_sim import Parcel
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.hub import Hub
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
-from hub_sync.photo_ingest import C2paPhotoCheck
-from hub_sync.photo_wire import PhotoAck, decode_chunk, encode_ack, sign_ack
-from hub_sync.wire import Header, Topics, new_message_id
+from hardware.camera.compartment_sim import Parcel
+from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.hub.photo_ingest import C2paPhotoCheck
+from hub_sync.hub.reference.hub import Hub
+from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.photo_wire import PhotoAck, decode_chunk, encode_ack, sign_ack
+from hub_sync.protocol.wire import Header, Topics, new_message_id
 from tests.contract.schemas import problems
 from tests.evidence.conftest import LOCKER, EvidenceLocker
 from tests.hub_sync.conftest import (

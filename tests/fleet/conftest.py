@@ -3,7 +3,7 @@
 The cluster runs on free loopback ports under the test's tmp dir and is stopped at teardown (a
 node the test killed included). Each test gets its own database `lkhub_t_<random>` on the
 machine's PostgreSQL (127.0.0.1:5432, user postgres; `HUB_TEST_PG` overrides), dropped after.
-Workers run as real processes (`python -m hub_sync.fleet.cli worker`) so a test can SIGKILL one.
+Workers run as real processes (`python -m hub_sync.hub.cli worker`) so a test can SIGKILL one.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +24,14 @@ import asyncpg
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.fleet.cluster import ClusterError, NatsCluster, wait_ready
-from hub_sync.fleet.db import create_database, drop_database, migrate
-from hub_sync.mqtt import MQTT_V311
-from hub_sync.settings import SyncSettings
+from hub_sync.adapters.mqtt import MQTT_V311
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.errors import ClusterError
+from hub_sync.hub.cluster import NatsCluster, wait_ready
+from hub_sync.hub.db import create_database, drop_database, migrate
+from hub_sync.protocol.wire import Header, encode, new_message_id
 from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys
 
 PG_SERVER = os.environ.get("HUB_TEST_PG", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
@@ -90,7 +92,7 @@ class Workers:
     def start(self) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"worker{len(self.procs)}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hub_sync.fleet.cli", "worker", *self.argv],
+            [sys.executable, "-m", "hub_sync.hub.cli", "worker", *self.argv],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
@@ -141,6 +143,15 @@ def fleet_device(tmp_path: Path, name: str, port: int) -> RunningDevice:
     device = ReferenceDevice(tmp_path / f"{name}.db")
     sync = DeviceSync(settings, device, device, device, command_keys=hub_keys, clock=time.time)
     return RunningDevice(device, sync)
+
+
+def state_message(
+    device: str, snapshot: Mapping[str, object], *, depth: int = 0, oldest: float | None = None
+) -> bytes:
+    """A retained `state` message as `Publisher._maybe_state` builds it (wire form)."""
+    header = Header("state", new_message_id(), FLEET, device, time.time())
+    return encode(header, {"state": snapshot, "outbox": {"depth": depth,
+                                                         "oldest_created_at": oldest}})  # fmt: skip
 
 
 async def stop_hub_tasks(tasks: list[asyncio.Task[None]], pool: asyncpg.Pool) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from hub_sync.fleet.cluster import free_ports
+from hub_sync.hub.cluster import free_ports
 from provisioning.keyfiles import generate_key, write_key_pair
 from tests.fleet.conftest import FLEET
 from tests.hub_sync.conftest import wait_for

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
-from hub_sync.fleet.cluster import NatsCluster
+from hub_sync.hub.cluster import NatsCluster
 from tests.fleet.conftest import FLEET, Workers, fleet_device, stop_devices
 from tests.hub_sync.conftest import wait_for
 

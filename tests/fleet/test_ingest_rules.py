@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from hub_sync.fleet.db import migrate, migrations
-from hub_sync.fleet.ingest import apply_events
-from hub_sync.wire import EventBatch, Header, OutboxEvent, new_message_id
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.hub.db import migrate, migrations
+from hub_sync.hub.ingest import Applied, apply_events
+from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, new_message_id
 
 F = "f1"
 
@@ -66,6 +70,8 @@ async def test_identical_redelivery_is_counted_not_stored_not_alarmed(
     assert again.through == {(F, "d1"): 50, (F, "d2"): 2}
     assert await conn.fetchval("SELECT count(*) FROM events WHERE device = 'd1'") == 50
     assert await alarms(conn) == []
+    counted = await conn.fetch("SELECT device, duplicates FROM devices ORDER BY device")
+    assert [(r["device"], r["duplicates"]) for r in counted] == [("d1", 50), ("d2", 0)]
 
 
 async def test_a_seq_reused_with_other_content_raises_seq_backwards_and_keeps_the_stored_event(
@@ -88,3 +94,62 @@ async def test_a_base_above_what_the_hub_stored_raises_gap_and_continues_from_ba
     jumped = await apply_events(conn, [batch("d1", range(41, 43), base=40)], 6.0)
     assert jumped.through == {(F, "d1"): 42}
     assert await alarms(conn) == [("d1", "GAP")]
+
+
+async def test_a_locker_restored_from_an_old_copy_of_its_database_raises_seq_backwards(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """The real reference device's SQLite file, copied, used on, then put back (restored)."""
+    live = await asyncio.to_thread(ReferenceDevice, tmp_path / "d1.db")
+    try:
+        await live.append([("sim.event", f"a{i}", {"i": i}) for i in range(5)])
+        await asyncio.to_thread(_copy, live, tmp_path / "backup.db")
+        await live.append([("sim.event", f"b{i}", {"i": i}) for i in range(3)])
+        sent = await _send_all(conn, live, "d1")
+        assert (sent.stored, sent.through) == (8, {(F, "d1"): 8})
+        await live.confirm_through(8)  # the hub's confirm: the live outbox is empty
+    finally:
+        await asyncio.to_thread(live.close)
+    # seqs 1..5 pending, next seq is 6
+    restored = await asyncio.to_thread(ReferenceDevice, tmp_path / "backup.db")
+    try:
+        await restored.append([("sim.event", "after-restore", {"i": 0})])
+        again = await _send_all(conn, restored, "d1")
+    finally:
+        await asyncio.to_thread(restored.close)
+    assert again.stored == 0  # 1..5 are identical duplicates; 6 re-uses a stored seq
+    assert await alarms(conn) == [("d1", "SEQ_BACKWARDS")]
+    stored6 = await conn.fetchval("SELECT transaction_id FROM events WHERE device='d1' AND seq=6")
+    assert stored6 == "b0"  # the first event 6 stays; the restored one is not stored
+
+
+def _copy(device: ReferenceDevice, to: Path) -> None:
+    dest = sqlite3.connect(to)
+    try:
+        with device._lock:  # SQLite's online backup of the live file
+            device._db.backup(dest)
+    finally:
+        dest.close()
+
+
+async def _send_all(conn: asyncpg.Connection, device: ReferenceDevice, name: str) -> Applied:
+    """What the device's publisher sends: its pending rows after its confirmed seq (0 here)."""
+    rows = await device.pending(0, 100)
+    header = Header("events", new_message_id(), F, name, 1.0)
+    return await apply_events(conn, [EventBatch(header, rows[0].seq - 1, tuple(rows))], 5.0)
+
+
+async def test_the_same_event_under_a_second_seq_raises_duplicate_event(
+    conn: asyncpg.Connection,
+) -> None:
+    await apply_events(conn, [batch("d1", range(1, 4)), batch("d2", range(1, 3))], 5.0)
+    header = Header("events", new_message_id(), F, "d1", 1.0)
+    copied = OutboxEvent(4, "sim.event", "tx-2", {"i": 2, "tag": ""}, 102.0)  # seq 2, re-inserted
+    again = await apply_events(conn, [EventBatch(header, 3, (copied,))], 6.0)
+    assert (again.stored, again.through) == (1, {(F, "d1"): 4})  # stored: the seqs differ
+    # d1's tx-3 as d2's seq 3: transaction ids are per locker, no alarm for d2
+    h2 = Header("events", new_message_id(), F, "d2", 1.0)
+    await apply_events(
+        conn, [EventBatch(h2, 2, (OutboxEvent(3, "sim.event", "tx-3", {}, 1),))], 7.0
+    )
+    assert await alarms(conn) == [("d1", "DUPLICATE_EVENT")]

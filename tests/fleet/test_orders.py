@@ -16,13 +16,13 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from hub_sync.commands import decode_command
-from hub_sync.fleet.api import make_app
-from hub_sync.fleet.cluster import NatsCluster
-from hub_sync.fleet.db import connect_pool
-from hub_sync.fleet.leader import Leader, LeaderSettings
-from hub_sync.fleet.orders import OrderService
-from hub_sync.fleet.worker import FleetWorker, WorkerSettings
+from hub_sync.hub.api import make_app
+from hub_sync.hub.cluster import NatsCluster
+from hub_sync.hub.db import connect_pool
+from hub_sync.hub.leader import Leader, LeaderSettings
+from hub_sync.hub.orders import OrderService
+from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.commands import decode_command
 from provisioning.hub_orders import FleetCredentials
 from provisioning.keyfiles import generate_key
 from tests.fleet.conftest import FLEET, HUB_KEY, fleet_device, stop_devices, stop_hub_tasks
@@ -74,7 +74,7 @@ async def hub(cluster: NatsCluster, dsn: str, tmp_path: Path) -> AsyncIterator[H
                for i, n in enumerate(("d1", "d2"))}  # fmt: skip
     async with aiohttp.ClientSession() as http:
         try:
-            await asyncio.wait_for(worker.mqtt_ready.wait(), 30)
+            await asyncio.wait_for(worker.consuming.wait(), 30)
             yield Hub(http, f"http://127.0.0.1:{port}", pool, keys, devices)
         finally:
             await stop_devices(list(devices.values()))
@@ -82,7 +82,7 @@ async def hub(cluster: NatsCluster, dsn: str, tmp_path: Path) -> AsyncIterator[H
             await stop_hub_tasks(tasks, pool)
 
 
-NEW = {"order_id": "o-1", "locker": "d1", "size": "M", "hold_s": 3 * 86400,
+NEW: dict[str, Any] = {"order_id": "o-1", "locker": "d1", "size": "M", "hold_s": 3 * 86400,
        "policy": {"id_check": False}}  # fmt: skip
 
 
@@ -164,7 +164,7 @@ async def test_pickup_event_reaches_the_order_and_the_kpis(hub: Hub) -> None:
     assert fleet["sla_collected_in_time"] == 1
 
 
-BAD = [
+BAD: list[tuple[str, str, object, bool, int, str]] = [
     ("POST", "/v1/orders", NEW, False, 401, "UNAUTHORIZED"),
     ("POST", "/v1/orders", {**NEW, "size": "XL"}, True, 400, "BAD_REQUEST"),
     ("POST", "/v1/orders", {**NEW, "hold_s": 10**9}, True, 400, "BAD_REQUEST"),

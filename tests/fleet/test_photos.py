@@ -17,16 +17,16 @@ import asyncpg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.fleet.audit import enroll_device_key
-from hub_sync.fleet.cluster import NatsCluster
-from hub_sync.mqtt import MQTT_V311
-from hub_sync.ports import PendingPhoto
-from hub_sync.settings import SyncSettings
+from hub_sync.adapters.mqtt import MQTT_V311
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.ports import PendingPhoto
+from hub_sync.device.sync import DeviceSync
+from hub_sync.hub.audit import enroll_device_key
+from hub_sync.hub.cluster import NatsCluster
 from tests.evidence.conftest import compartment_jpeg, facts_for, make_fleet
-from tests.fleet.conftest import FLEET, RunningDevice, Workers, stop_devices, worker_argv
-from tests.hub_sync.conftest import hub_keys, wait_for
+from tests.fleet.conftest import FLEET, Workers, stop_devices, worker_argv
+from tests.hub_sync.conftest import RunningDevice, hub_keys, wait_for
 
 CHUNK = 4096
 

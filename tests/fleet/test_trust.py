@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -12,17 +11,18 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from hub_sync.fleet.cluster import NatsCluster
-from hub_sync.fleet.db import connect_pool
-from hub_sync.fleet.leader import TRUST_ALARM, Leader, LeaderSettings, import_series
-from hub_sync.fleet.store import record_states
-from hub_sync.fleet.worker import FleetWorker, WorkerSettings
-from hub_sync.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
-from hub_sync.wire import loads_strict, trust_topic
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
+from hub_sync.hub.cluster import NatsCluster
+from hub_sync.hub.db import connect_pool
+from hub_sync.hub.leader import TRUST_ALARM, Leader, LeaderSettings, import_series
+from hub_sync.hub.store import record_states
+from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.strict_json import loads_strict
+from hub_sync.protocol.wire import trust_topic
 from provisioning.fleet import create_demo_fleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.trust_series import DAY, presign_series
-from tests.fleet.conftest import FLEET, HUB_KEY, PG_SERVER, stop_hub_tasks
+from tests.fleet.conftest import FLEET, HUB_KEY, PG_SERVER, state_message, stop_hub_tasks
 from tests.hub_sync.conftest import wait_for
 
 
@@ -72,7 +72,7 @@ async def test_a_locker_offline_through_rotations_gets_only_the_newest_retained_
     try:
         async with pool.acquire() as conn:
             assert await import_series(conn, FLEET, series) == 5
-        await asyncio.wait_for(worker.mqtt_ready.wait(), 30)
+        await asyncio.wait_for(worker.consuming.wait(), 30)
         for _day in range(4):  # the locker is offline for all four rotations
             await leader.tick(pool)
             now[0] += DAY
@@ -80,11 +80,11 @@ async def test_a_locker_offline_through_rotations_gets_only_the_newest_retained_
         got: list[Inbound] = []
         params = ConnectParams("127.0.0.1", cluster.nodes[2].mqtt_port, "late-locker",
                                protocol=MQTT_V311)  # fmt: skip
-        conn = MqttConnection(params, got.append)
-        await conn.connect()
-        await conn.subscribe([(trust_topic(FLEET), 1)])
+        mqtt_conn = MqttConnection(params, got.append)
+        await mqtt_conn.connect()
+        await mqtt_conn.subscribe([(trust_topic(FLEET), 1)])
         await wait_for(lambda: bool(got), 10, "the retained bundle")
-        await conn.disconnect()
+        await mqtt_conn.disconnect()
         assert len(got) == 1
         assert got[0].retain
         assert loads_strict(got[0].payload)["version"] == 5
@@ -103,14 +103,14 @@ async def test_a_locker_whose_bundle_is_older_than_half_the_grace_raises_an_alar
     try:
         state = {"trust": {"version": 9, "issued_at": now - age_days * DAY}}
         async with pool.acquire() as conn:
-            await record_states(conn, [(FLEET, "d1", json.dumps(state).encode())], now)
+            await record_states(conn, [(FLEET, "d1", state_message("d1", state))], now)
         await leader.tick(pool)
         rows = await pool.fetch("SELECT device, kind, cleared_at FROM alarms")
         expected = [("d1", TRUST_ALARM, None)] if age_days > 3.5 else []
         assert [(r["device"], r["kind"], r["cleared_at"]) for r in rows] == expected
         fresh = {"trust": {"version": 10, "issued_at": now}}
         async with pool.acquire() as conn:
-            await record_states(conn, [(FLEET, "d1", json.dumps(fresh).encode())], now)
+            await record_states(conn, [(FLEET, "d1", state_message("d1", fresh))], now)
         await leader.tick(pool)
         assert await pool.fetchval("SELECT count(*) FROM alarms WHERE cleared_at IS NULL") == 0
         assert await pool.fetchval("SELECT trust_version FROM devices") == 10
@@ -122,8 +122,9 @@ async def test_the_locker_reports_its_bundle_in_state_and_the_hub_tracks_it(dsn:
     conn = await asyncpg.connect(dsn)
     try:
         state = {"trust": {"version": 3, "issued_at": 1_800_000_000, "next_update": 1}}
-        await record_states(conn, [(FLEET, "d7", json.dumps(state).encode())], 5.0)
+        await record_states(conn, [(FLEET, "d7", state_message("d7", state))], 5.0)
         row = await conn.fetchrow("SELECT trust_version, trust_issued_at FROM devices")
+        assert row is not None
     finally:
         await conn.close()
     assert (row["trust_version"], row["trust_issued_at"]) == (3, 1_800_000_000.0)

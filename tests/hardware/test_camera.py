@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from hardware.camera import Camera, FrameGrabber, Gray
-from hardware.camera_cv import CaptureSettings, OpenCvCamera, _describe
-from hardware.camera_sim import SimulatedCamera
-from hardware.decoder import make_decoder
+from hardware.camera.cv import CaptureSettings, OpenCvCamera, _describe
+from hardware.camera.port import Camera, FrameGrabber, Gray
+from hardware.camera.sim import SimulatedCamera
+from hardware.decoding.backends import make_decoder
+from hardware.decoding.synthetic import make_frame
 from hardware.errors import CameraError
-from hardware.synthetic import make_frame
 
 TOKEN = "LK1:SIMULATED-CAMERA-TOKEN-0123456789"
 
@@ -155,7 +155,7 @@ def test_the_grabber_reopens_on_request_and_retries_a_failing_open() -> None:
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 50.0) -> None:
     height, width = frames[0].shape
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
     assert writer.isOpened()
     for gray in frames:
         writer.write(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))

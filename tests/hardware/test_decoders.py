@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import segno
 
-from hardware.decoder import DecodedCode, make_decoder
-from hardware.decoders.cascade import DEFAULT_STEPS, CascadeDecoder
-from hardware.decoders.zbar import PyzbarDecoder
-from hardware.decoders.zxing import ZxingDecoder, read_qr
+from hardware.decoding.backends import make_decoder
+from hardware.decoding.cascade import DEFAULT_STEPS, CascadeDecoder
+from hardware.decoding.port import DecodedCode
+from hardware.decoding.synthetic import make_frame
+from hardware.decoding.zbar import PyzbarDecoder
+from hardware.decoding.zxing import ZxingDecoder, read_qr
 from hardware.errors import DecoderError
-from hardware.synthetic import make_frame
 
 TOKEN = "LK1:6BFOXN*TS0B7XA1:OV$+R6MU.4UO0G8CGFS9K-8ACLF8H.6QI0KG-T0H$U"
 
@@ -99,7 +100,9 @@ def test_decoded_code_is_a_frozen_value() -> None:
 def test_corners_of_a_scaled_and_cropped_pass_are_in_frame_coordinates() -> None:
     image = qr_image(TOKEN)
     direct = read_qr(image).codes[0]
-    half = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    half = np.asarray(
+        cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), dtype=np.uint8
+    )
     mapped = read_qr(half, scale=0.5, offset=(100, 40)).codes[0]
     for (x0, y0), (x1, y1) in zip(direct.corners, mapped.corners, strict=True):
         assert abs(x1 - (x0 + 100)) <= 3

@@ -1,4 +1,4 @@
-"""The door port contract (`hardware/doors.py`), checked the same way against every driver.
+"""The door port contract (`hardware/doors/port.py`), checked the same way against every driver.
 
 Rigs: the simulator; the Modbus TCP driver against pymodbus' server on a free loopback port; the
 Modbus RTU driver against pymodbus' serial server across a pseudo-terminal pair; the GPIO driver
@@ -16,15 +16,10 @@ from typing import Any, Protocol
 
 import pytest
 
-from hardware.door_drivers import (
-    GpioDoorSettings,
-    ModbusRtuDoorSettings,
-    ModbusTcpDoorSettings,
-)
-from hardware.doors import DoorController, DoorSensors, SensorState
-from hardware.doors_gpio import GpioDoorBank
-from hardware.doors_modbus import ModbusDoorBank
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.gpio import GpioDoorBank, GpioDoorSettings
+from hardware.doors.modbus import ModbusDoorBank, ModbusRtuDoorSettings, ModbusTcpDoorSettings
+from hardware.doors.port import DoorController, DoorSensors, SensorState
+from hardware.doors.sim import SimulatedLocker
 from hardware.errors import DoorError, SensorError, UnknownDoorError
 from tests.hardware.conftest import FakeGpioChip, ModbusBoard, free_tcp_port, serial_line
 
@@ -193,7 +188,6 @@ class GpioRig:
 
 def _modbus_fields() -> dict[str, Any]:
     return {
-        "door_count": DOORS,
         "coil_base": ModbusRig.COIL_BASE,
         "input_base": ModbusRig.INPUT_BASE,
         "pulse_ms": PULSE_MS,
@@ -207,7 +201,10 @@ async def _modbus_tcp_rig() -> AsyncIterator[DoorRig]:
     board = ModbusBoard()
     port = free_tcp_port()
     await board.start_tcp(port)
-    bank = ModbusDoorBank(ModbusTcpDoorSettings(host="127.0.0.1", port=port, **_modbus_fields()))
+    settings = ModbusTcpDoorSettings(
+        type="modbus_tcp", host="127.0.0.1", port=port, **_modbus_fields()
+    )
+    bank = ModbusDoorBank(settings, DOORS)
     rig = ModbusRig(board, bank)
     await rig.close_all()
     try:
@@ -225,11 +222,12 @@ async def _modbus_rtu_rig() -> AsyncIterator[DoorRig]:
         board = ModbusBoard()
         await board.start_rtu(server_end)
         settings = ModbusRtuDoorSettings(
+            type="modbus_rtu",
             serial_port=client_end,
             baudrate=115200,
             **_modbus_fields(),
         )
-        bank = ModbusDoorBank(settings)
+        bank = ModbusDoorBank(settings, DOORS)
         rig = ModbusRig(board, bank)
         await rig.close_all()
         try:

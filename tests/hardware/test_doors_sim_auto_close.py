@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from hardware.doors import SensorState
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.port import SensorState
+from hardware.doors.sim import SimulatedLocker
 
 CLOSE_S = 0.2
 

@@ -13,10 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hardware.camera_sim import SimulatedCamera
-from hardware.decoder import DecodedCode, Decoder, Gray, make_decoder
-from hardware.decoders.pipeline import FramePipeline
-from hardware.scanner import (
+from hardware.camera.scanner import (
     Debouncer,
     Scanner,
     ScannerSettings,
@@ -24,7 +21,11 @@ from hardware.scanner import (
     make_camera,
     scan_image_files,
 )
-from hardware.synthetic import make_frame
+from hardware.camera.sim import SimulatedCamera
+from hardware.decoding.backends import make_decoder
+from hardware.decoding.pipeline import FramePipeline
+from hardware.decoding.port import DecodedCode, Decoder, Gray
+from hardware.decoding.synthetic import make_frame
 
 TOKEN = "LK1:SCANNER-TEST-TOKEN-ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 

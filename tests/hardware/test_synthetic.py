@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import segno
 
-from hardware.decoder import make_decoder
-from hardware.synthetic import (
+from hardware.decoding.backends import make_decoder
+from hardware.decoding.synthetic import (
     CATEGORIES,
     PAYLOAD_LENGTHS,
     QR_ALPHANUMERIC,

@@ -22,13 +22,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.hub import Hub, HubSettings
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import ConnectParams
-from hub_sync.settings import SyncSettings
-from hub_sync.signing import PublicKey
+from hub_sync.adapters.mqtt import ConnectParams
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.hub.reference.hub import Hub, HubSettings
+from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.signing import PublicKey
 from tests.hub_sync.tls import write_ca_and_server
 
 FLEET = "f1"
@@ -217,16 +217,6 @@ class RunningDevice:
     device: ReferenceDevice
     sync: DeviceSync
     task: asyncio.Task[None] | None = None
-
-    def _tls_listener(self) -> str:
-        """A second listener with TLS (server certificate from a throwaway CA)."""
-        self.ca, cert, key = write_ca_and_server(self.root)
-        self.tls_port = free_port()
-        return (
-            "per_listener_settings false\n"
-            f"listener {self.tls_port} 127.0.0.1\n"
-            f"cafile {self.ca}\ncertfile {cert}\nkeyfile {key}\n"
-        )
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.sync.run(), name="test-device")

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.commands import CommandEnvelope, encode_command
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
+from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import MqttError
-from hub_sync.hub import Hub
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
-from hub_sync.wire import Header, OutboxEvent, Topics, encode_events, new_message_id
+from hub_sync.hub.reference.hub import Hub
+from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.commands import CommandEnvelope, encode_command
+from hub_sync.protocol.wire import Header, OutboxEvent, Topics, encode_events, new_message_id
 from tests.hub_sync.conftest import (
     FLEET,
     HUB_KEY,

@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from hub_sync.errors import SignatureError
-from hub_sync.signing import PrivateKey, confirm_bytes, sign_confirm, verify_confirm
+from hub_sync.protocol.signing import PrivateKey, confirm_bytes, sign_confirm, verify_confirm
 
 
 def test_confirm_bytes_are_the_documented_canonical_json() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.hub_cli import main
+from hub_sync.hub.reference.cli import main
 from tests.hub_sync.conftest import FLEET, HUB_PASSWORD, HUB_USER, Broker, wait_for
 
 
@@ -28,7 +28,7 @@ def _write_keys(tmp_path: Path) -> tuple[Path, Path]:
 
 async def _cli(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub_sync.hub_cli", *args, stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "hub_sync.hub.reference.cli", *args, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     out, _ = await proc.communicate()
@@ -53,11 +53,11 @@ async def test_hub_cli_run_send_order_open_and_status(broker: Broker, tmp_path: 
     dev_url = f"mqtt://d1:{broker.passwords['d1']}@127.0.0.1:{broker.port}"
     common = ["--broker", hub_url, "--db", str(db), "--fleet", FLEET]
     hub = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub_sync.hub_cli", "run", *common, "--sign-key", str(priv),
+        sys.executable, "-m", "hub_sync.hub.reference.cli", "run", *common, "--sign-key", str(priv),
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     dev = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub_sync.sim_device", "--broker", dev_url, "--fleet", FLEET,
+        sys.executable, "-m", "hub_sync.device.sim", "--broker", dev_url, "--fleet", FLEET,
         "--device", "d1", "--db", str(tmp_path / "d1.db"), "--generate", "50",
         "--command-key", str(pub),
     )  # fmt: skip

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.hub import Hub, HubSettings
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import MQTT_V311, ConnectParams, MqttConnection
-from hub_sync.settings import SyncSettings
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, MqttConnection
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.hub.reference.hub import Hub, HubSettings
+from hub_sync.hub.reference.store import HubStore
 from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys, wait_for
 
 pytestmark = pytest.mark.rabbitmq

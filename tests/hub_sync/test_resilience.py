@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from hub_sync.device import DeviceSync
-from hub_sync.sim_device import SlowDisk
+from hub_sync.device.sim import SlowDisk
+from hub_sync.device.sync import DeviceSync
 from tests.hub_sync.conftest import (
     FLEET,
     Broker,
@@ -48,7 +48,7 @@ async def test_broker_killed_and_restarted_mid_drain(
 async def _spawn(broker: Broker, db: Path, generate: int) -> asyncio.subprocess.Process:
     url = f"mqtt://d2:{broker.passwords['d2']}@127.0.0.1:{broker.port}"
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub_sync.sim_device", "--broker", url, "--fleet", FLEET,
+        sys.executable, "-m", "hub_sync.device.sim", "--broker", url, "--fleet", FLEET,
         "--device", "d2", "--db", str(db), "--generate", str(generate), "--batch-size", "10",
         "--read-delay-ms", "2",  # about 5,000 events/s: the kill lands mid-drain
         "--command-key", str(write_hub_public_key(db.parent / "hub.pub.pem")),

@@ -8,12 +8,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.hub import Hub
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import MQTT_V311, TlsSettings
-from hub_sync.ports import SyncStats
+from hub_sync.adapters.mqtt import MQTT_V311, TlsSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.ports import SyncStats
+from hub_sync.device.sync import DeviceSync
+from hub_sync.hub.reference.hub import Hub
+from hub_sync.hub.reference.store import HubStore
 from tests.hub_sync.conftest import (
     FLEET,
     HUB_KEY,

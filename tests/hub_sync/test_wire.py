@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from hub_sync.commands import (
+from hub_sync.errors import SignatureError, WireError
+from hub_sync.protocol.commands import (
     CommandEnvelope,
     OrderUpsert,
     RemoteOpen,
@@ -14,16 +15,16 @@ from hub_sync.commands import (
     encode_command,
     parse_args,
 )
-from hub_sync.errors import SignatureError, WireError
-from hub_sync.signing import CommandVerifier, NonceCache, PublicKey, key_id, sign, signed_bytes
-from hub_sync.wire import (
-    Header,
-    OutboxEvent,
-    canonical_json,
-    decode_events,
-    encode_events,
-    loads_strict,
+from hub_sync.protocol.signing import (
+    CommandVerifier,
+    NonceCache,
+    PublicKey,
+    key_id,
+    sign,
+    signed_bytes,
 )
+from hub_sync.protocol.strict_json import canonical_json, loads_strict
+from hub_sync.protocol.wire import Header, OutboxEvent, decode_events, encode_events
 
 NOW = 1_800_000_000.0
 
@@ -76,7 +77,7 @@ def test_command_args_validation() -> None:
     assert isinstance(parse_args("door.open", {"door": 2, "reason": "r"}), RemoteOpen)
     keep = parse_args("order.return_decision", {"order_id": "o", "decision": "keep", "hold_s": 60})
     assert isinstance(keep, ReturnDecision)
-    bad = [
+    bad: list[tuple[str, dict[str, object]]] = [
         ("door.open", {"door": True, "reason": "r"}),
         ("door.open", {"door": 0, "reason": "r"}),
         ("order.upsert", {"order_id": "o", "size": "M", "hold_s": -1}),

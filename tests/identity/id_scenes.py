@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import zxingcpp
 
-from hardware.synthetic import SceneParams, _background, _camera, _composite
+from hardware.decoding.synthetic import SceneParams, _background, _camera, _composite
 
 
 def aamva(fields: dict[str, str], *, kind: str = "DL") -> bytes:

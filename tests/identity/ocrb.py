@@ -2,7 +2,7 @@
 
 The glyph sheet gives the reader its templates; MRZ blocks are rendered the same way, printed on
 a card or passport page, placed in a 1280x720 counter scene and seen through the camera model of
-the QR frames (`hardware.synthetic`).
+the QR frames (`hardware.decoding.synthetic`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy.typing as npt
 from agent.identity.mrz import check_digit
 from agent.identity.mrz_reader import GlyphTemplates
 from agent.identity.ocrb import load_templates, render
-from hardware.synthetic import SceneParams, _background, _camera, _composite
+from hardware.decoding.synthetic import SceneParams, _background, _camera, _composite
 
 FONT_DIR = "/usr/share/fonts/opentype/ocr-b"
 Gray = npt.NDArray[np.uint8]

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.__main__ import main
+from agent.cli.main import main
 from tests.identity import annexd
 from tests.identity.annexd import ANNEX_D_AT
 from tests.identity.conftest import World, new_world

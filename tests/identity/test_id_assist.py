@@ -15,11 +15,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.domain.clock import ManualClock
 from agent.domain.orders import OrderPolicy
 from agent.identity.names import name_digest
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.sim import SimulatedLocker
 from tests.agent.ops.conftest import OpsAgent, ops_config
 from tests.identity.id_scenes import PERSON as LICENCE
 from tests.identity.id_scenes import aamva, photographed

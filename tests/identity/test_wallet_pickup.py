@@ -20,9 +20,9 @@ import aiohttp
 import cbor2
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.demo import demo_config
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import demo_config
+from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy, OrderState
 from agent.domain.policy import Attempt, Credential, Flag, Setting, flags_of, with_verified_identity
@@ -40,7 +40,7 @@ from agent.services.identity_check import identity_policy
 from agent.services.orders import Announcement, load_into_door
 from agent.store import lockers
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.sim import SimulatedLocker
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.contract.schemas import problems
 

@@ -2,7 +2,7 @@
 
 The broker comes from `tests/hub_sync/conftest.py` (same config writer, ACL and kill/restart), with
 the agent's locker id as one more device user. The agent is a real `Agent` on a real SQLite file
-with simulated doors; the hub is `hub_sync.hub.Hub` in-process on its own SQLite file.
+with simulated doors; the hub is `hub_sync.hub.reference.hub.Hub` in-process on its own SQLite file.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.config import AgentConfig, HubConfig
-from agent.demo import DEMO_LOCKER_ID, demo_config
-from hardware.doors_sim import SimulatedLocker
-from hub_sync.commands import CommandEnvelope, decode_command, encode_command
-from hub_sync.hub import ALL_LEAVES, Hub
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
-from hub_sync.photo_ingest import PhotoCheck
-from hub_sync.signing import PrivateKey, sign
-from hub_sync.wire import Header, Reply, Topics, decode_reply, new_message_id
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import DEMO_LOCKER_ID, demo_config
+from agent.config.model import AgentConfig, HubConfig
+from agent.domain.clock import ManualClock
+from hardware.doors.sim import SimulatedLocker
+from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
+from hub_sync.hub.photo_ingest import PhotoCheck
+from hub_sync.hub.reference.hub import ALL_LEAVES, Hub
+from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.commands import CommandEnvelope, decode_command, encode_command
+from hub_sync.protocol.signing import PrivateKey, sign
+from hub_sync.protocol.wire import Header, Reply, Topics, decode_reply, new_message_id
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.agent.conftest import RunningAgent
 from tests.hub_sync.conftest import (

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from agent.demo import DEMO_LOCKER_ID
+from agent.cli.demo import DEMO_LOCKER_ID
 from agent.store import journal
 from agent.store.db import Database
 from provisioning.fleet import DemoFleet

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from agent.clock import ManualClock
-from agent.hub_link import command_keys
+from agent.domain.clock import ManualClock
+from agent.services.hub_link import command_keys
 from agent.store import lockers
 from agent.tokens.keys import key_id
 from agent.tokens.typed_codes import display_code, new_typed_code
-from hub_sync.commands import CommandEnvelope, encode_command
+from hub_sync.adapters.mqtt import ConnectParams, MqttConnection
 from hub_sync.errors import WireError
-from hub_sync.mqtt import ConnectParams, MqttConnection
-from hub_sync.signing import sign
-from hub_sync.wire import Header, Topics, hub_topic, new_message_id
+from hub_sync.protocol.commands import CommandEnvelope, encode_command
+from hub_sync.protocol.signing import sign
+from hub_sync.protocol.wire import Header, Topics, hub_topic, new_message_id
 from provisioning.fleet import DemoFleet
 from tests.agent.conftest import RunningAgent
 from tests.hub_sync.conftest import HUB_PASSWORD, HUB_USER

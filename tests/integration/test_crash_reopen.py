@@ -14,9 +14,9 @@ from pathlib import Path
 
 import aiohttp
 
-from agent.app import Agent
-from agent.config import load_config
-from agent.demo import SeededOrder, seed_orders
+from agent.bootstrap.app import Agent
+from agent.cli.demo import SeededOrder, seed_orders
+from agent.config.loader import load_config
 from agent.reasons import Reason
 from tests.integration.conftest import free_port
 

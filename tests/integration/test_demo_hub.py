@@ -14,11 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.demo import DEMO_FLEET, DEMO_LOCKER_ID
-from hub_sync.hub import Hub, HubSettings
-from hub_sync.hub_store import HubStore
-from hub_sync.mqtt import ConnectParams
-from hub_sync.signing import load_private_key
+from agent.cli.demo import DEMO_FLEET, DEMO_LOCKER_ID
+from hub_sync.adapters.mqtt import ConnectParams
+from hub_sync.hub.reference.hub import Hub, HubSettings
+from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.signing import load_private_key
 from tests.integration.conftest import (
     Broker,
     RunningHub,

@@ -8,13 +8,14 @@ import hashlib
 import hmac
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from agent.clock import ManualClock
+from agent.domain.clock import ManualClock
 from agent.domain.orders import Order
 from agent.store import lockers
 from agent.tokens.typed_codes import display_code, new_typed_code
-from hub_sync.commands import CODE_SCHEME
+from hub_sync.protocol.commands import CODE_SCHEME
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.mint import build_bundle
@@ -43,9 +44,9 @@ def code_material(code: str, typed_code_key: bytes) -> dict[str, str]:
 
 
 async def send(
-    hub: RunningHub, name: str, args: dict[str, object], **kw: object
+    hub: RunningHub, name: str, args: Mapping[str, object], **kw: object
 ) -> tuple[str, str | None, dict[str, object]]:
-    message_id = await hub.hub.send_command(AGENT_ID, name, args, **kw)  # type: ignore[arg-type]
+    message_id = await hub.hub.send_command(AGENT_ID, name, dict(args), **kw)  # type: ignore[arg-type]
     outcome = await hub.hub.wait_reply(message_id, 10)
     return outcome.status, outcome.reason, dict(outcome.result)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from agent.domain.orders import OrderState
 from agent.services.collection import list_pickups
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
-from hub_sync.commands import CODE_SCHEME
+from hub_sync.protocol.commands import CODE_SCHEME
 from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import RunningHub, hub_events, wait_for
 from tests.integration.test_hub_commands import code_material, connected, load, order_of, send

@@ -6,8 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from agent.clock import ManualClock
-from agent.demo import DEMO_ORDERS, SeededOrder, seed_orders
+from agent.cli.demo import DEMO_ORDERS, SeededOrder, seed_orders
+from agent.domain.clock import ManualClock
 from provisioning.fleet import DemoFleet
 from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import (

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.clock import ManualClock
+from agent.domain.clock import ManualClock
 from agent.tokens.keys import key_id
+from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.errors import MqttError
-from hub_sync.mqtt import ConnectParams, Inbound, MqttConnection
-from hub_sync.wire import Topics
+from hub_sync.protocol.wire import Topics
 from provisioning.fleet import DemoFleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.mint import build_bundle

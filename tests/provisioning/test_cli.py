@@ -155,7 +155,9 @@ def test_errors_are_one_line_with_a_named_status(
 def test_hub_without_hub_tools(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "hub_sync.hub_cli", None)  # import fails as if absent
+    monkeypatch.setitem(
+        sys.modules, "hub_sync.hub.reference.cli", None
+    )  # import fails as if absent
     assert _run(capsys, "hub", "status") == (3, "", "hub tools not installed")
 
 
@@ -165,9 +167,14 @@ def test_hub_forwards_argv(
     import types
 
     calls: list[list[str]] = []
-    fake = types.ModuleType("hub_sync.hub_cli")
-    fake.main = lambda argv: calls.append(argv) or 7  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "hub_sync.hub_cli", fake)
+    fake = types.ModuleType("hub_sync.hub.reference.cli")
+
+    def fake_main(argv: list[str]) -> int:
+        calls.append(argv)
+        return 7
+
+    fake.main = fake_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hub_sync.hub.reference.cli", fake)
     assert main(["hub", "enroll", "--x", "1"]) == 7
     assert calls == [["enroll", "--x", "1"]]
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.demo import DEMO_LOCKER_ID
+from agent.cli.demo import DEMO_LOCKER_ID
 from tests.integration.conftest import hub_events
 
 AGENT_ID = DEMO_LOCKER_ID

@@ -30,15 +30,15 @@ from pathlib import Path
 
 import aiohttp
 
-from agent.app import Agent, DoorHardware
-from agent.clock import ManualClock
-from agent.config import AgentConfig, HubConfig
-from agent.demo import DEMO_LOCKER_ID, demo_config
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.cli.demo import DEMO_LOCKER_ID, demo_config
+from agent.config.model import AgentConfig, HubConfig
+from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.services.orders import Announcement, announce_order, load_into_door
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
-from hardware.camera_sim import SimulatedCamera
-from hardware.doors_sim import SimulatedLocker
+from hardware.camera.sim import SimulatedCamera
+from hardware.doors.sim import SimulatedLocker
 from provisioning.fleet import DemoFleet, create_demo_fleet
 
 AGENT_ID, FLEET = DEMO_LOCKER_ID, "soak"

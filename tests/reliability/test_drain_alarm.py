@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hub_sync.device import DeviceSync
-from hub_sync.device_outbox import ReferenceDevice
-from hub_sync.ports import SyncStats
-from hub_sync.settings import SyncSettings
+from hub_sync.adapters.settings import SyncSettings
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.ports import SyncStats
+from hub_sync.device.sync import DeviceSync
 from tests.hub_sync.conftest import FLEET, RunningDevice, free_port, hub_keys, wait_for
 
 

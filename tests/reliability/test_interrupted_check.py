@@ -24,10 +24,10 @@ from pathlib import Path
 
 import aiohttp
 
-from agent.app import Agent
-from agent.clock import ManualClock
-from agent.config import load_config
-from agent.demo import seed_orders
+from agent.bootstrap.app import Agent
+from agent.cli.demo import seed_orders
+from agent.config.loader import load_config
+from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import OrderPolicy
 from provisioning import device_ca
@@ -143,7 +143,8 @@ async def test_the_compartment_check_decides_pickups_a_sigkill_interrupted(
         photos = _rows(db, "SELECT order_ref, occupied FROM evidence_photos"
                            " WHERE event = 'interrupted_opening' ORDER BY order_ref")  # fmt: skip
         assert sorted(photos) == sorted([(taken, 0), (left, 1)])
-        states = dict(_rows(db, "SELECT order_id, needs_attention FROM orders"))
+        rows = _rows(db, "SELECT order_id, needs_attention FROM orders")
+        states = {r[0]: r[1] for r in rows}
         assert states[taken] is None
         assert states[left] is None
     finally:

@@ -26,8 +26,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from agent.store import journal
-from hub_sync.mqtt import ConnectParams, MqttConnection
-from hub_sync.wire import Topics, new_message_id
+from hub_sync.adapters.mqtt import ConnectParams, MqttConnection
+from hub_sync.protocol.wire import Topics, new_message_id
 from provisioning.fleet import DemoFleet
 from tests.agent.conftest import RunningAgent
 from tests.integration.conftest import (
@@ -117,10 +117,11 @@ def _mutated(kind: str) -> st.SearchStrategy[bytes]:
         if kind == "command":
             env["name"] = draw(st.sampled_from(_NAMES))
         hostile = str(draw(st.one_of(_leaf(), _json_text())))
-        target = draw(st.sampled_from([*env.keys(), "args.order_id", "args.extend_s", "new"]))
+        target = str(draw(st.sampled_from([*env.keys(), "args.order_id", "args.extend_s", "new"])))
         marker = "\u2603MARK\u2603"
-        if target.startswith("args.") and isinstance(env.get("args"), dict):
-            env["args"] = {**env["args"], target[5:]: marker}  # type: ignore[dict-item]
+        args = env.get("args")
+        if target.startswith("args.") and isinstance(args, dict):
+            env["args"] = {**args, target[5:]: marker}
         else:
             env[target] = marker
         return json.dumps(env).replace(json.dumps(marker), hostile).encode()

@@ -17,13 +17,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.app import Agent, DoorHardware
-from agent.clock import SystemClock
-from agent.config import HubConfig
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.config.model import HubConfig
+from agent.domain.clock import SystemClock
 from agent.store import journal
-from hardware.doors_sim import SimulatedLocker
-from hub_sync.hub import Hub
-from hub_sync.hub_store import HubStore
+from hardware.doors.sim import SimulatedLocker
+from hub_sync.hub.reference.hub import Hub
+from hub_sync.hub.reference.store import HubStore
 from provisioning.fleet import create_demo_fleet
 from tests.integration.conftest import AGENT_ID, FLEET, agent_config, hub_events, wait_for
 from tests.reliability.netlab import DelayRelay, NetLab, can_build_namespaces

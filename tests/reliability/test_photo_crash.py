@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 
 from agent.services.sessions import hash_pin
-from hub_sync.photo_ingest import C2paPhotoCheck
+from hub_sync.hub.photo_ingest import C2paPhotoCheck
 from provisioning import device_ca
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.hub_sync.conftest import FLEET, HUB_PASSWORD, HUB_USER, Broker, free_port, wait_for

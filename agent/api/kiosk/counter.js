@@ -11,8 +11,9 @@ const SCREEN = {
   onSignedOut: () => {
     handout = null;
     $("id-check").hidden = true;
+    clearFindings();
   },
-  onLanguage: () => {},
+  onLanguage: () => paintFindings(),
 };
 
 function fieldsOrSay(...ids) {
@@ -34,11 +35,13 @@ async function handOut(idCheck = null) {
   if (ok && body) {
     handout = null;
     $("id-check").hidden = true;
+    clearFindings();
     $("code").value = "";
     $("label").value = "";
     say("ok", () => t("n_handedOut"));
     $("code").focus();
   } else if (STAFF.session && reasonOf(body) === "ID_CHECK_NEEDED") {
+    if ($("id-check").hidden) clearFindings();
     $("id-check").hidden = false;
     say("warn", () => refusalText(body));
     document.querySelector("[data-id-check=passed]").focus();
@@ -93,4 +96,6 @@ $("receive-form").addEventListener("submit", receive);
 for (const b of document.querySelectorAll("[data-id-check]")) {
   b.addEventListener("click", () => handout && handOut(b.dataset.idCheck));
 }
+$("id-document").addEventListener("click", () => handout && readIdDocument(handout.label));
+$("id-wallet").addEventListener("click", () => handout && readWallet(handout.label));
 startStaffScreen();

@@ -11,7 +11,7 @@ const FEED_POLL_MS = 700;
 const DOOR_POLL_MS = 1000;
 const DOOR_WATCH_MS = 5 * 60 * 1000;
 const FINAL_STATES = new Set(["jammed", "out_of_service", "unknown"]);
-const HOME_LANG = initialLanguage(); // ?lang=xx: the language this kiosk returns to when idle
+let HOME_LANG = "en"; // ?lang=xx: the language this kiosk returns to when idle (set in init)
 
 let mode = "collect"; // or "return"
 let outcome = null; // what the result area shows: {kind, door, text(), detail(), where}
@@ -150,6 +150,7 @@ async function submitCode(event) {
     return;
   }
   endPickup(); // the previous pickup's door is no longer this person's business
+  closeWallet();
   const returning = mode === "return";
   $("submit").disabled = true;
   show("busy", () => t("working"));
@@ -161,6 +162,8 @@ async function submitCode(event) {
       input.removeAttribute("aria-invalid");
       if (returning) showReturnOpened(body);
       else showOpened(body, code);
+    } else if (!returning && reasonOf(body) === "AGE_CHECK_REQUIRED" && offerWallet({ code })) {
+      input.removeAttribute("aria-invalid"); // the code is right: the wallet screen takes over
     } else {
       input.setAttribute("aria-invalid", "true");
       show("err", () => refusalText(body));
@@ -335,12 +338,13 @@ function echoKey(key) {
 }
 
 function somethingToClear() {
-  return Boolean(outcome || $("code").value || mode !== "collect" || I18N.lang !== HOME_LANG);
+  return Boolean(outcome || WALLET.claim || $("code").value || mode !== "collect" || I18N.lang !== HOME_LANG);
 }
 
 function resetPage() {
   guided = false;
   endPickup();
+  closeWallet();
   hideWarning();
   outcome = null;
   $("code").value = "";
@@ -385,7 +389,15 @@ function armIdleReset() {
 // -- camera scans and the demo ---------------------------------------------------------------
 
 function onCameraEvent(event) {
+  if (event.result === "wallet") {
+    onWalletShown(event);
+    return;
+  }
   endPickup();
+  closeWallet();
+  if (event.error === "AGE_CHECK_REQUIRED" && event.wallet_ticket) {
+    if (offerWallet({ ticket: event.wallet_ticket })) return;
+  }
   if (event.result === "open" && event.door !== null) {
     if (event.receipt) showReturnOpened(event);
     else showOpened(event, event.help_ticket ? { ticket: event.help_ticket } : null);
@@ -454,6 +466,7 @@ async function demoAction(control) {
 
 async function init() {
   await loadLanguages();
+  HOME_LANG = initialLanguage();
   languageButtons($("languages"));
   buildKeypad($("keypad"), $("code"), (key) => {
     echoKey(key);
@@ -478,7 +491,8 @@ async function init() {
   setMode("collect");
   setLanguage(HOME_LANG);
   await loadLayout();
-  loadDemoControls();
+  initWallet();
+  loadDemoControls().then(loadWalletDemo);
   pollScanEvents();
   $("code").focus();
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.config import TrustConfig
+from agent.config.model import TrustConfig
 from agent.domain.orders import OrderPolicy
 from agent.reasons import Reason
 from agent.tokens.claims import TokenFlags

@@ -1,6 +1,7 @@
 """A running agent plus the supervision, staff and door-help services, served over real HTTP.
 
-The services are built here the way `agent/app.py` wires them, on the agent's own database,
+The services are built here the way `agent/bootstrap/app.py` wires them, on the agent's own
+database,
 simulated doors and manual clock, so the tests do not depend on the composition root's timing.
 """
 
@@ -19,16 +20,17 @@ from aiohttp import web
 from agent.api.context import ApiContext
 from agent.api.staff_routes import door_tool_routes
 from agent.api.web import make_web_app
-from agent.clock import ManualClock
 from agent.domain.attempts import AttemptPolicy
+from agent.domain.clock import ManualClock
 from agent.services.attempts import AttemptGate
+from agent.services.door_help import DoorHelpService
 from agent.services.pickup import PickupService
 from agent.services.sessions import Role
-from agent.services.staff import DoorHelpService, StaffService
+from agent.services.staff import StaffService
 from agent.services.supervision import DoorSupervisor
 from agent.services.supervision_records import SupervisionPolicy
 from agent.tokens.typed_codes import code_lookup_key
-from hardware.doors_sim import SimulatedLocker
+from hardware.doors.sim import SimulatedLocker
 from tests.agent.conftest import RunningAgent, start_agent
 
 GRACE_S = 60.0
@@ -109,8 +111,8 @@ async def start_locker(data_dir: Path) -> Locker:
     )
     secret = agent.typed_code_secret
 
-    def key(code: str) -> str:
-        return code_lookup_key(code, secret)
+    def key(code: str) -> tuple[str, ...]:
+        return (code_lookup_key(code, secret),)
 
     attempts = AttemptGate(agent.db, running.clock, AttemptPolicy())
     pickup = PickupService(

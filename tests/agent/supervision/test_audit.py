@@ -16,7 +16,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent.audit import (
+from agent.domain.clock import ManualClock
+from agent.store import journal
+from agent.store.audit import (
     EXIT_AUDIT_BAD_SIGNATURE,
     EXIT_AUDIT_OK,
     EXIT_AUDIT_TAMPERED,
@@ -24,8 +26,6 @@ from agent.audit import (
     DeviceKey,
     load_or_create_device_key,
 )
-from agent.clock import ManualClock
-from agent.store import journal
 from agent.store.db import Database
 
 AGENT = [sys.executable, "-m", "agent"]

@@ -1,0 +1,1 @@
+"""The `locker-agent` command line: run, demo, database, audit and support tools."""

@@ -1,0 +1,3 @@
+"""The agent's configuration: pydantic models validated once at load, and the generated
+reference.
+"""

@@ -1,0 +1,1 @@
+"""Logging setup and the Prometheus metrics the services record and `/metrics` serves."""

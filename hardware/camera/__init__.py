@@ -1,0 +1,3 @@
+"""The camera ports (scan camera, compartment camera), their simulators, OpenCV capture and the
+scanner.
+"""

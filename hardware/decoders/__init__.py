@@ -1,1 +1,0 @@
-"""Decoder backends behind the `hardware.decoder.Decoder` port (zxing-cpp cascade, pyzbar)."""

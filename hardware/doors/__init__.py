@@ -1,0 +1,3 @@
+"""Door controller and sensor ports, the simulator, the Modbus and GPIO drivers, and the driver
+registry.
+"""

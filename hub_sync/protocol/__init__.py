@@ -1,0 +1,3 @@
+"""The MQTT contract shared by device and hub: wire types, hub commands, signing, refusal
+reasons.
+"""

@@ -1,0 +1,69 @@
+"""Answers to a device count only when signed by the CA its invite pins; secrets are sealed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hub_sync.protocol import enrollment as wire
+from provisioning.credentials import answer
+from provisioning.device_ca import create_ca
+
+
+def test_answer_from_the_pinned_ca_verifies_and_others_do_not() -> None:
+    ca, other = create_ca("f", now=time.time()), create_ca("f", now=time.time())
+    pin = wire.spki_pin(ca.cert.public_key())  # type: ignore[arg-type]
+    good = answer(ca, kind="enroll.refused", nonce="a" * 32, device=None, now=1.0,
+                  fields={"reason": "CODE_USED"})  # fmt: skip
+    message, _ = wire.verify_hub_message(good, pin)
+    assert message["reason"] == "CODE_USED"
+    forged = answer(other, kind="enroll.refused", nonce="a" * 32, device=None, now=1.0,
+                    fields={"reason": "CODE_USED"})  # fmt: skip
+    with pytest.raises(wire.EnrollmentError, match="WRONG_CA"):
+        wire.verify_hub_message(forged, pin)
+    tampered = good.replace(b"CODE_USED", b"CODE_OK!!")
+    with pytest.raises(wire.EnrollmentError, match="BAD_SIGNATURE"):
+        wire.verify_hub_message(tampered, pin)
+    for junk in (b"", b"[]", b"{", b'{"ca_pem": 5}'):
+        with pytest.raises(wire.EnrollmentError):
+            wire.verify_hub_message(junk, pin)
+
+
+def test_sealed_secret_opens_only_with_the_device_key_and_nonce() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    box = wire.seal(key.public_key(), b"broker-password", b"n1")
+    assert wire.unseal(key, box, b"n1") == b"broker-password"
+    with pytest.raises(wire.EnrollmentError, match="BAD_SEAL"):
+        wire.unseal(ec.generate_private_key(ec.SECP256R1()), box, b"n1")
+    with pytest.raises(wire.EnrollmentError, match="BAD_SEAL"):
+        wire.unseal(key, box, b"n2")
+
+
+@pytest.mark.parametrize("text", ["", "LKE1:f", "LKE2:f:AAAA:BBBB", "LKE1:f/x:" + "A" * 32 + ":" +
+                                  "A" * 32, "LKE1:f:" + "a" * 32 + ":" + "A" * 32])  # fmt: skip
+def test_malformed_invites_are_refused(text: str) -> None:
+    with pytest.raises(wire.EnrollmentError):
+        wire.parse_invite(text)
+
+
+def test_invite_round_trip_and_repr_hides_the_code() -> None:
+    invite = wire.Invite("f", wire.new_code(), "A" * 32)
+    assert wire.parse_invite(invite.text()) == invite
+    assert invite.code not in repr(invite)
+
+
+def test_locker_agent_enroll_refuses_a_malformed_invite_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "enroll", "LKE1:f:nonsense", "--hub", "mqtt://127.0.0.1:1",
+         "--data-dir", str(tmp_path / "d"), "--config", str(tmp_path / "agent.toml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "BAD_INVITE" in done.stderr
+    assert not (tmp_path / "d").exists()

@@ -1,0 +1,348 @@
+"""The device lifecycle on the fleet's 3-node NATS cluster with per-device users (issue 13).
+
+invite 3 -> first boot (anonymous = the `enroll` user) -> approve -> events stored by the fleet
+hub, offline ones too -> ACL: own subjects only -> rotate (new user, old one removed, no event
+lost) -> revoke (user removed, live session closed, measured; the hub refuses what still
+arrives and alarms) -> re-enroll on replacement hardware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
+from hub_sync.device.enroll import PASSWORD_FILE, USER_FILE, CredentialKeeper, Enrolled
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.errors import MqttError
+from hub_sync.hub import store
+from hub_sync.hub.cluster import NatsCluster, wait_ready
+from hub_sync.hub.db import connect_pool
+from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol.commands import CommandEnvelope, encode_command
+from hub_sync.protocol.signing import sign
+from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
+from provisioning.credentials import DeviceProfile
+from tests.hub_sync.conftest import HUB_KEY, hub_keys
+from tests.provisioning.lifecycle import (
+    FLEET,
+    HUB_PASSWORD,
+    HUB_USER,
+    Fleet,
+    admin,
+    device_settings,
+    first_boot,
+    forged_events,
+    nats_admin,
+    start_service,
+    until,
+)
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+async def fleet_nats(
+    tmp_path: Path, dsn: str
+) -> AsyncIterator[tuple[Fleet, NatsCluster, asyncpg.Pool]]:
+    fleet = Fleet.create(tmp_path / "fleet")
+    users = tmp_path / "users.conf"
+    cluster = NatsCluster(
+        tmp_path / "nats", include=users, mqtt_user=HUB_USER, mqtt_password=HUB_PASSWORD
+    )
+    await nats_admin(fleet, users, list).apply([], [], [])
+    await asyncio.to_thread(cluster.start)
+    pool = await connect_pool(dsn)
+    try:
+        await wait_ready(cluster)
+        yield fleet, cluster, pool
+    finally:
+        try:
+            await asyncio.wait_for(pool.close(), 10)
+        except TimeoutError:
+            pool.terminate()
+        await asyncio.to_thread(cluster.stop)
+
+
+def _params(cluster: NatsCluster, e: Enrolled, cid: str) -> ConnectParams:
+    return ConnectParams(
+        "127.0.0.1",
+        cluster.nodes[0].mqtt_port,
+        cid,
+        username=(e.dir / USER_FILE).read_text(),
+        password=(e.dir / PASSWORD_FILE).read_text().strip(),
+        protocol=MQTT_V311,
+        clean_start=True,
+        connect_timeout_s=5,
+    )
+
+
+async def test_nats_lifecycle(
+    fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool], dsn: str, tmp_path: Path
+) -> None:
+    fleet, cluster, pool = fleet_nats
+    port = cluster.nodes[0].mqtt_port
+    hub_params = ConnectParams(
+        "127.0.0.1",
+        port,
+        "enroll-svc",
+        username=HUB_USER,
+        password=HUB_PASSWORD,
+        protocol=MQTT_V311,
+        clean_start=True,
+    )
+    profile = DeviceProfile(FLEET, f"mqtt://127.0.0.1:{port}", "3.1.1", None, (), None)
+    broker = nats_admin(fleet, cluster.include or Path(), cluster.pids)
+    _service, service_task = await start_service(fleet, pool, broker, hub_params, profile)
+    worker = FleetWorker(
+        WorkerSettings(
+            FLEET,
+            cluster.auth_urls(),
+            [("127.0.0.1", n.mqtt_port) for n in cluster.nodes],
+            dsn,
+            ack_wait_s=3,
+            mqtt_username=HUB_USER,
+            mqtt_password=HUB_PASSWORD,
+        ),
+        HUB_KEY,
+    )
+    tasks = [asyncio.create_task(worker.run(pool))]
+    try:
+        a = fleet.admin_args(dsn)
+        invites = {}
+        for locker in ("lk-1", "lk-2", "lk-3"):
+            status, out = await admin(
+                "device", "invite", locker, "--site", "paris-2", "--layout", "sim-12", "--no-qr", *a
+            )
+            assert status == 0
+            invites[locker] = out.strip()
+        boots = {
+            d: asyncio.create_task(first_boot(invites[d], port, tmp_path / d, None))
+            for d in invites
+        }
+        for d in invites:
+            await until(functools.partial(_pending, pool, d))
+            assert (await admin("device", "approve", d, *a))[0] == 0
+        enrolled = {d: await asyncio.wait_for(boots[d], 20) for d in invites}
+        assert {e.username for e in enrolled.values()} == {"lk-1~1", "lk-2~1", "lk-3~1"}
+
+        devices = {}
+        runs: dict[str, asyncio.Task[None]] = {}
+        for d, e in enrolled.items():
+            dev = await asyncio.to_thread(ReferenceDevice, tmp_path / f"{d}.db")
+            offline = [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
+            await asyncio.to_thread(dev.append_sync, offline)
+            sync = DeviceSync(
+                device_settings(e, port=port, tls=False),
+                dev,
+                dev,
+                dev,
+                command_keys=hub_keys,
+                clock=time.time,
+            )
+            devices[d] = (dev, sync)
+            runs[d] = asyncio.create_task(sync.run())
+            tasks.append(runs[d])
+        await until(lambda: _stored(pool, 15), 30)
+
+        # orders: hub-signed order.upsert to each device, answered over its own credential
+        mids = [await _queue_order(pool, d) for d in devices]
+        await worker.send_pending([None])
+        for mid in mids:
+            await until(functools.partial(_answered, pool, mid), 30)
+        # an offline pickup on lk-3, synced when its link is back
+        runs["lk-3"].cancel()
+        await asyncio.gather(runs["lk-3"], return_exceptions=True)
+        pickup = [("order.collected", "tx-pickup", {"order": "O-lk-3", "door": 1, "via": "token"})]
+        await asyncio.to_thread(devices["lk-3"][0].append_sync, pickup)
+        runs["lk-3"] = asyncio.create_task(devices["lk-3"][1].run())
+        tasks.append(runs["lk-3"])
+        await until(functools.partial(_has_pickup, pool), 30)
+
+        # ACL: lk-2 can neither read lk-1's commands nor publish as lk-1
+        got: list[Inbound] = []
+        spy = MqttConnection(_params(cluster, enrolled["lk-2"], "lk-2-spy"), got.append)
+        await spy.connect()
+        with contextlib.suppress(MqttError):
+            await spy.subscribe([(f"lk/v1/{FLEET}/lk-1/cmd", 1)])
+        with contextlib.suppress(MqttError, TimeoutError):
+            await asyncio.wait_for(
+                spy.publish(f"lk/v1/{FLEET}/lk-1/evt", forged_events("lk-1", 999)), 3
+            )
+        hub = MqttConnection(dataclasses.replace(hub_params, client_id="t-hub"), lambda _m: None)
+        await hub.connect()
+        await hub.publish(f"lk/v1/{FLEET}/lk-1/cmd", b"{}")
+        await asyncio.sleep(0.5)
+        assert got == []
+        assert await pool.fetchval("SELECT count(*) FROM events WHERE seq = 999") == 0
+        await spy.disconnect()
+        await hub.disconnect()
+
+        # rotate lk-1: a new user lk-1~2 works before lk-1~1 is removed
+        e1 = enrolled["lk-1"]
+
+        async def rotated(_r: object) -> None:
+            await devices["lk-1"][1].reconnect_with(
+                device_settings(
+                    dataclasses.replace(e1, username=(e1.dir / USER_FILE).read_text()),
+                    port=port,
+                    tls=False,
+                )
+            )
+
+        keeper = CredentialKeeper(
+            fleet=FLEET,
+            device="lk-1",
+            dir=e1.dir,
+            pin=invites["lk-1"].split(":")[3],
+            connect=lambda cid: _params(cluster, e1, cid),
+            on_rotated=rotated,
+        )
+        tasks.append(asyncio.create_task(keeper.run()))
+        status, out = await admin("device", "rotate", "--all", "--wait", "1", *a)
+        assert json.loads(out.splitlines()[-1])["requested"] == 3
+        await until(lambda: _rotated(pool, "lk-1"), 60)
+        assert (e1.dir / USER_FILE).read_text() == "lk-1~2"
+        await asyncio.to_thread(
+            devices["lk-1"][0].append_sync, [("order.stored", "tx-after-rotate", {"i": 10})]
+        )
+        await devices["lk-1"][1].notify_outbox()
+        await until(lambda: _stored(pool, 16), 20)
+        old = MqttConnection(
+            ConnectParams(
+                "127.0.0.1", port, "old", username="lk-1~1", password="x", protocol=MQTT_V311
+            ),
+            lambda _m: None,
+        )
+        with pytest.raises(MqttError):
+            await old.connect()
+
+        # revoke lk-2: its user is removed on every node, its session closed
+        sync2 = devices["lk-2"][1]
+        assert sync2.stats().connected
+        t0 = time.monotonic()
+        assert (await admin("device", "revoke", "lk-2", *a))[0] == 0
+        t1 = time.monotonic()  # the revocation is committed
+        await until(lambda: _not_connected(sync2), 10)
+        cut, after_commit = time.monotonic() - t0, time.monotonic() - t1
+        print(f"\nNATS_CUTOFF_S={cut:.3f} AFTER_COMMIT_S={after_commit:.3f}")
+        assert after_commit < 5.0
+        await asyncio.sleep(0.5)
+        assert not sync2.stats().connected
+        # what still arrives in its name (here: forged with the hub's own rights) is refused
+        before = worker.stats.dropped
+        header = Header("events", new_message_id(), FLEET, "lk-2", time.time())
+        ev = OutboxEvent(99, "order.stored", "tx-late", {"i": 99}, time.time())
+        forged = MqttConnection(
+            dataclasses.replace(hub_params, client_id="t-hub2"), lambda _m: None
+        )
+        await forged.connect()
+        await forged.publish(f"lk/v1/{FLEET}/lk-2/evt", encode_events(header, 5, [ev]))
+        await forged.disconnect()
+        await until(lambda: _true(worker.stats.dropped > before), 40)
+        assert (
+            await pool.fetchval("SELECT count(*) FROM events WHERE device='lk-2' AND seq=99") == 0
+        )
+        kinds = await pool.fetch("SELECT device, kind FROM alarms WHERE kind='DEVICE_REVOKED'")
+        assert [(r["device"], r["kind"]) for r in kinds] == [("lk-2", "DEVICE_REVOKED")]
+
+        # replacement hardware for lk-2 (the old unit is switched off)
+        runs["lk-2"].cancel()
+        await asyncio.gather(runs["lk-2"], return_exceptions=True)
+        status, out = await admin(
+            "device",
+            "invite",
+            "lk-2",
+            "--site",
+            "paris-2",
+            "--layout",
+            "sim-12",
+            "--no-qr",
+            "--auto-approve",
+            *a,
+        )
+        assert status == 0
+        new = await asyncio.wait_for(first_boot(out.strip(), port, tmp_path / "lk-2b", None), 20)
+        assert new.username == "lk-2~2"
+        await until(lambda: _connects(_params(cluster, new, "lk-2")), 30)
+    finally:
+        for t in [*tasks, service_task]:
+            t.cancel()
+        await asyncio.gather(*tasks, service_task, return_exceptions=True)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _pending(pool: asyncpg.Pool, device: str) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT 1 FROM device_invites WHERE device=$1 AND status='pending'", device
+        )
+    )
+
+
+async def _rotated(pool: asyncpg.Pool, device: str) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT 1 FROM device_rotations WHERE device=$1 AND done_at IS NOT NULL", device
+        )
+    )
+
+
+async def _stored(pool: asyncpg.Pool, n: int) -> bool:
+    return int(await pool.fetchval("SELECT count(*) FROM events")) >= n
+
+
+async def _not_connected(sync: DeviceSync) -> bool:
+    return not sync.stats().connected
+
+
+async def _connects(params: ConnectParams) -> bool:
+    conn = MqttConnection(params, lambda _m: None)
+    try:
+        await conn.connect()
+    except MqttError:
+        return False
+    finally:
+        await conn.disconnect()
+    return True
+
+
+async def _queue_order(pool: asyncpg.Pool, device: str) -> str:
+    """What the fleet hub's order intake does: a signed order.upsert in the commands table."""
+    args = {"order_id": f"O-{device}", "size": "M", "hold_s": 86_400, "policy": {}}
+    tx, now = new_message_id(), time.time()
+    header = Header("command", new_message_id(), FLEET, device, now)
+    sig = sign(HUB_KEY, fleet=FLEET, device=device, name="order.upsert", transaction_id=tx,
+               args=args, exp=int(now) + 3600)  # fmt: skip
+    payload = encode_command(CommandEnvelope(header, tx, "order.upsert", args, sig))
+    async with pool.acquire() as conn:
+        await store.add_command(
+            conn, message_id=header.message_id, fleet=FLEET, device=device,
+            transaction_id=tx, name="order.upsert", payload=payload, now=now,
+        )  # fmt: skip
+    return header.message_id
+
+
+async def _answered(pool: asyncpg.Pool, message_id: str) -> bool:
+    async with pool.acquire() as conn:
+        row = await store.command_outcome(conn, message_id)
+    assert row is None or row["status"] != "nack", dict(row or {})
+    return row is not None and row["status"] == "ok"
+
+
+async def _has_pickup(pool: asyncpg.Pool) -> bool:
+    return bool(await pool.fetchval(
+        "SELECT 1 FROM events WHERE device='lk-3' AND kind='order.collected'"))  # fmt: skip
