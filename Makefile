@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/evidence.py
+	$(BIN)/python bench/evidence_week.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -55,9 +55,10 @@ def start_broker(root: Path, users: list[str], hub_pw: str) -> tuple[subprocess.
     subprocess.run(["mosquitto_passwd", "-U", str(pw)], check=True)  # hash all lines at once
     acl = [f"user hub\ntopic readwrite lk/v1/{FLEET}/#\n"]
     acl += [
-        f"pattern write lk/v1/{FLEET}/%u/{leaf}\n" for leaf in ("evt", "reply", "state", "status")
+        f"pattern write lk/v1/{FLEET}/%u/{leaf}\n"
+        for leaf in ("evt", "reply", "state", "status", "photo")
     ]
-    acl += [f"pattern read lk/v1/{FLEET}/%u/{leaf}\n" for leaf in ("cmd", "confirm")]
+    acl += [f"pattern read lk/v1/{FLEET}/%u/{leaf}\n" for leaf in ("cmd", "confirm", "photo_ack")]
     acl += [f"pattern read lk/v1/{FLEET}/{leaf}\n" for leaf in ("trust", "hub")]
     (root / "acl").write_text("".join(acl))
     conf = root / "mosquitto.conf"

@@ -73,8 +73,9 @@ def _hup(pids: Sequence[int]) -> None:
 def mosquitto_device_acl(fleet: str) -> str:
     """The ACL of the device listener (`%u` = the certificate CN = the locker id)."""
     lines = [f"pattern write lk/v1/{fleet}/%u/{leaf}"
-             for leaf in ("evt", "reply", "state", "status", "credreq")]  # fmt: skip
-    lines += [f"pattern read lk/v1/{fleet}/%u/{leaf}" for leaf in ("cmd", "confirm", "cred")]
+             for leaf in ("evt", "reply", "state", "status", "credreq", "photo")]  # fmt: skip
+    lines += [f"pattern read lk/v1/{fleet}/%u/{leaf}"
+              for leaf in ("cmd", "confirm", "cred", "photo_ack")]  # fmt: skip
     lines += [f"pattern read lk/v1/{fleet}/trust", f"pattern read lk/v1/{fleet}/hub"]
     return "\n".join(lines) + "\n"
 
@@ -168,8 +169,9 @@ class MosquittoAdmin:
 def nats_device_permissions(fleet: str, device: str) -> str:
     """A device's NATS permissions: publish and subscribe to its own subjects only."""
     base = f"lk.v1.{fleet}"
-    pub = [f'"{base}.{device}.{leaf}"' for leaf in ("evt", "reply", "state", "status", "credreq")]
-    sub = [f'"{base}.{device}.{leaf}"' for leaf in ("cmd", "confirm", "cred")]
+    pub = [f'"{base}.{device}.{leaf}"'
+           for leaf in ("evt", "reply", "state", "status", "credreq", "photo")]  # fmt: skip
+    sub = [f'"{base}.{device}.{leaf}"' for leaf in ("cmd", "confirm", "cred", "photo_ack")]
     sub += [f'"{base}.trust"', f'"{base}.hub"', '"$MQTT.sub.>"']
     return (f"permissions: {{publish: {{allow: [{', '.join(pub)}]}},"
             f" subscribe: {{allow: [{', '.join(sub)}]}}}}")  # fmt: skip

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 from aiohttp import web
 
 from agent.api.auth import require_session
@@ -21,6 +23,7 @@ from agent.store import lockers
 from agent.store.db import Database
 
 _PHOTO_ID = re.compile(r"^[0-9a-f]{20}$")
+_THUMB_WIDTH = 320
 _ORDER_REF = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -60,7 +63,7 @@ async def list_photos(request: web.Request) -> web.Response:
     return web.json_response({"order": order, "photos": rows})
 
 
-async def photo_jpeg(request: web.Request) -> web.Response:
+async def _photo_bytes(request: web.Request) -> bytes:
     require_session(request, (Role.STAFF,))
     evidence = request.app[EVIDENCE_KEY]
     photo_id = request.match_info["photo"]
@@ -70,9 +73,29 @@ async def photo_jpeg(request: web.Request) -> web.Response:
     if name is None:
         raise NotFound(photo_id)
     try:
-        data = await asyncio.to_thread((evidence.folder / name).read_bytes)
+        return await asyncio.to_thread((evidence.folder / name).read_bytes)
     except OSError:
         raise NotFound(photo_id) from None
+
+
+async def photo_jpeg(request: web.Request) -> web.Response:
+    return web.Response(body=await _photo_bytes(request), content_type="image/jpeg")
+
+
+def _thumbnail(data: bytes) -> bytes:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise NotFound("unreadable photo")
+    height = max(1, round(image.shape[0] * _THUMB_WIDTH / image.shape[1]))
+    small = cv2.resize(image, (_THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    if not ok:
+        raise NotFound("unreadable photo")
+    return bytes(encoded.tobytes())
+
+
+async def photo_thumb(request: web.Request) -> web.Response:
+    data = await asyncio.to_thread(_thumbnail, await _photo_bytes(request))
     return web.Response(body=data, content_type="image/jpeg")
 
 
@@ -87,5 +110,6 @@ def evidence_routes(
         app.router.add_post(f"/api/v1/staff/doors/{door}/photo", staff_photo)
         app.router.add_get("/api/v1/staff/evidence", list_photos)
         app.router.add_get("/api/v1/staff/evidence/{photo}", photo_jpeg)
+        app.router.add_get("/api/v1/staff/evidence/{photo}/thumb", photo_thumb)
 
     return add

@@ -158,6 +158,16 @@ PATHS: dict[str, dict[str, object]] = {
             ok={"$ref": "#/components/schemas/HelpOutcome"},
         )
     },
+    "/api/v1/pickup/parcel-damaged": {
+        "post": _op(
+            "Report that the parcel is damaged (same code, or a camera pickup's `help_ticket`, "
+            "within 5 minutes of the opening): the compartment is photographed (evidence photo) "
+            "and order.damage_reported sent. Result: recorded, with door, photo (bool), ref",
+            "pickup",
+            body=_body({"code": _CODE, "ticket": _CODE}),
+            errors=(400, 404, 409, 429),
+        )
+    },
     "/api/v1/doors/{door}/state": {
         "get": _door_op(
             "A door's state for the kiosk to poll after a pickup: "
@@ -196,6 +206,16 @@ PATHS: dict[str, dict[str, object]] = {
     "/api/v1/staff/evidence/{photo}": {
         "get": _op(
             "One evidence photo, the signed JPEG (image/jpeg)",
+            "staff",
+            role="staff",
+            params=("photo",),
+            errors=(400, 401, 404),
+        )
+    },
+    "/api/v1/staff/evidence/{photo}/thumb": {
+        "get": _op(
+            "A 320-pixel-wide preview of an evidence photo for the staff screen (image/jpeg; "
+            "not signed: the evidence is the full photo)",
             "staff",
             role="staff",
             params=("photo",),

@@ -76,6 +76,22 @@ async def door_did_not_open(request: web.Request) -> web.Response:
     return web.json_response(asdict(await _tools(request).help.door_did_not_open(code)))
 
 
+async def parcel_damaged(request: web.Request) -> web.Response:
+    """`{"code": ...}` or `{"ticket": ...}` (as for "the door did not open"), within the damage
+    grace period of the opening: a photo of the compartment and `order.damage_reported`."""
+    body = await read_json_object(request)
+    help_service = _tools(request).help
+    if "ticket" in body:
+        ticket = string_field(body, "ticket", max_len=64)
+        feed = context_of(request).feed
+        order = feed.order_for_help(ticket) if feed is not None else None
+        if order is None:
+            raise AgentError("unknown help ticket", reason=Reason.GRACE_EXPIRED)
+        return web.json_response(asdict(await help_service.parcel_damaged("", order)))
+    code = string_field(body, "code", max_len=64)
+    return web.json_response(asdict(await help_service.parcel_damaged(code)))
+
+
 async def staff_open_door(request: web.Request) -> web.Response:
     session = _staff(request)
     body = await read_json_object(request)
@@ -128,6 +144,7 @@ def door_tool_routes(
         door = "{door:[0-9]{1,6}}"
         app.router.add_get(f"/api/v1/doors/{door}/state", door_state)
         app.router.add_post("/api/v1/pickup/door-did-not-open", door_did_not_open)
+        app.router.add_post("/api/v1/pickup/parcel-damaged", parcel_damaged)
         app.router.add_post(f"/api/v1/staff/doors/{door}/open", staff_open_door)
         app.router.add_post("/api/v1/staff/handout", staff_open_for_customer)
         app.router.add_post(f"/api/v1/staff/doors/{door}/enable", _set_enabled(True))

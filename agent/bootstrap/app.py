@@ -20,7 +20,7 @@ from agent.api.auth import token_sign_in
 from agent.api.context import ApiContext
 from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
-from agent.bootstrap.evidence import build_evidence
+from agent.bootstrap.evidence import build_evidence, photo_source
 from agent.bootstrap.hub import build_sync, trust_section
 from agent.bootstrap.metrics import (
     COUNTER_SAVE_S,
@@ -39,6 +39,7 @@ from agent.observability.metrics import Metrics
 from agent.services.expiry import credit_downtime
 from agent.services.id_assist import mrz_templates
 from agent.services.identity_check import WalletSettings, ble_wallet_link, wallet_settings
+from agent.services.interrupted_check import decide_interrupted_openings
 from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
@@ -136,6 +137,8 @@ class Agent(RunningServices):
         self.evidence = await build_evidence(
             self.config, self.db, self.clock, self._compartment_camera
         )
+        # with a compartment camera, what a restart cut off may not need staff (agent.domain)
+        await decide_interrupted_openings(self.db, self.evidence, self.clock)
         self._identity = await wallet_settings(self.config.identity)
         self.services = services = self._build_services(self.trust, device_key)
         if services.id_assist is not None:
@@ -248,12 +251,15 @@ class Agent(RunningServices):
         )
 
     def _build_sync(self, services: Services, trust: TrustService) -> DeviceSync | None:
-        sync = build_sync(
-            self.config, self.db, self.clock, services, trust, on_drain_alarm=self._on_drain_alarm
-        )
-        if sync is not None:
-            self.db.after_commit.append(sync.outbox_changed)
-        return sync
+        return build_sync(
+            self.config,
+            self.db,
+            self.clock,
+            services,
+            trust,
+            on_drain_alarm=self._on_drain_alarm,
+            photos=photo_source(self.evidence, self.db, self.clock),
+        )  # build_sync registers the sync's outbox callback with the database
 
     async def _storage_recovered(self, episode: StorageEpisode) -> None:
         """Writes work again: now the fault can be recorded for the hub and the audit."""

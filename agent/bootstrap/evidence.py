@@ -14,11 +14,13 @@ from agent.config.model import AgentConfig
 from agent.domain.clock import Clock
 from agent.errors import ConfigError, EvidenceError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence, PhotoRecorder
+from agent.evidence.upload import StorePhotos
 from agent.store.db import Database
 from hardware.camera.compartment import CompartmentCamera
 
 if TYPE_CHECKING:
     from agent.evidence.signing import EvidenceSigner
+    from hardware.camera.compartment_sim import SimulatedCompartmentCamera
 
 
 def _in_data_dir(config: AgentConfig, path: Path) -> Path:
@@ -40,7 +42,6 @@ async def build_evidence(
     evidence = config.evidence
     if not evidence.enabled or config.locker.mode != "locker":
         return NoEvidence()
-    from hardware.camera.compartment_sim import SimulatedCompartmentCamera
 
     key = _in_data_dir(config, evidence.signing_key)
     chain = _in_data_dir(config, evidence.signing_chain)
@@ -53,10 +54,28 @@ async def build_evidence(
         ) from None
     return PhotoRecorder(
         db,
-        camera or SimulatedCompartmentCamera((evidence.width, evidence.height)),
+        camera or _simulated_camera(config),
         signer,
         clock,
         locker_id=config.locker.id,
         data_dir=config.locker.data_dir,
         config=evidence,
+    )
+
+
+def photo_source(recorder: EvidenceRecorder, db: Database, clock: Clock) -> StorePhotos | None:
+    """What the sync client uploads: the recorder's photos (None when photos are off)."""
+    if not isinstance(recorder, PhotoRecorder):
+        return None
+    return StorePhotos(db, recorder.folder, clock)
+
+
+def _simulated_camera(config: AgentConfig) -> SimulatedCompartmentCamera:
+    from hardware.camera.compartment_sim import SimulatedCompartmentCamera
+
+    evidence = config.evidence
+    scene = evidence.simulator_scene
+    return SimulatedCompartmentCamera(
+        (evidence.width, evidence.height),
+        scene_file=None if scene is None else _in_data_dir(config, scene),
     )

@@ -18,7 +18,7 @@ from agent.store.db import Database
 from agent.store.journal import persisted_time_floor
 from hub_sync.adapters.mqtt import TlsSettings
 from hub_sync.adapters.settings import SyncSettings, parse_broker, parse_protocol
-from hub_sync.device.ports import SyncStats
+from hub_sync.device.ports import PhotoSource, SyncStats
 from hub_sync.device.sync import DeviceSync
 
 
@@ -30,6 +30,7 @@ def build_sync(
     trust: TrustService,
     *,
     on_drain_alarm: Callable[[bool, SyncStats], Awaitable[None]],
+    photos: PhotoSource | None = None,
 ) -> DeviceSync | None:
     """The device sync with the hub named in `[hub]`, or None without a hub URL."""
     hub = config.hub
@@ -57,6 +58,7 @@ def build_sync(
             state_interval_s=hub.state_interval_s,
             backoff_min_s=hub.backoff_min_s,
             backoff_max_s=hub.backoff_max_s,
+            photo_chunk_bytes=hub.photo_chunk_kib * 1024,
         )
     except (ValueError, OSError) as err:
         raise ConfigError(f"hub: {err}") from err
@@ -80,6 +82,7 @@ def build_sync(
         clock=clock.now,
         on_alarm=on_drain_alarm,
         time_floor=lambda: db.read(persisted_time_floor),
+        photos=photos,
     )
     db.after_commit.append(sync.outbox_changed)
     return sync

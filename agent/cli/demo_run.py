@@ -90,11 +90,15 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         return_token = await started.db.run(demo.seed_return, fleet, now=started.clock.now())
         demo_tokens.append(DemoToken(f"Return {demo.DEMO_RETURN}", demo.DEMO_RETURN, return_token))
-        if not args.json:
+        ca_pem = data_dir / "fleet" / "device-ca.pem"
+        if args.json:
+            line = {"return": demo.DEMO_RETURN, "token": return_token, "device_ca": str(ca_pem)}
+            print(json.dumps(line), flush=True)
+        else:
             print(f"Return {demo.DEMO_RETURN} (size S): token {return_token}", flush=True)
             print(
                 f"Evidence photos in {data_dir / 'evidence'}; verify one with: locker-admin"
-                f" evidence verify FILE --ca {data_dir / 'fleet' / 'device-ca.pem'}"
+                f" evidence verify FILE --ca {ca_pem}"
                 f" --locker {config.locker.id}",
                 flush=True,
             )

@@ -32,6 +32,11 @@ class EvidenceEventsConfig(_Section):
         "photo", description="A customer's report that the parcel is damaged: one photo."
     )
     staff: Single = Field("photo", description="A staff member's request for a photo of a door.")
+    interrupted_opening: Single = Field(
+        "photo",
+        description="At start, a door whose pickup opening a restart cut off: one photo, whose "
+        "compartment check decides the pickup (empty: collected; occupied: still collectable).",
+    )
 
 
 class EvidenceConfig(_Section):
@@ -42,6 +47,12 @@ class EvidenceConfig(_Section):
     )
     camera: Literal["simulated"] = Field(
         "simulated", description="The compartment camera driver (the simulator renders scenes)."
+    )
+    simulator_scene: Path | None = Field(
+        None,
+        description='Simulated camera only: a JSON file `{"DOOR": "box"|"polybag"|'
+        '"envelope"}` read at each photo, saying what lies in which compartment (tests, '
+        "demos); relative to the data folder.",
     )
     signing_key: Path = Field(
         Path("evidence-signing.key.pem"),

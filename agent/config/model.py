@@ -269,6 +269,13 @@ class HubConfig(_Section):
         le=86_400,
         description="Republish the retained state snapshot at least this often, even unchanged.",
     )
+    photo_chunk_kib: int = Field(
+        64,
+        ge=1,
+        le=256,
+        description="Evidence photos go to the hub in chunks of at most this many KiB, one "
+        "confirmed chunk at a time, after the events (docs/evidence.md, upload).",
+    )
     backoff_min_s: float = Field(0.5, gt=0, le=60, description="Shortest wait before a reconnect.")
     backoff_max_s: float = Field(
         60, gt=0, le=3600, description="Longest wait before a reconnect (full jitter, doubling)."

@@ -14,11 +14,26 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-ASSERTION_LABEL = "io.locker-agent.evidence"
-FORMAT = "image/jpeg"
+from hub_sync.protocol.c2pa_verify import ASSERTION_LABEL, FORMAT
+
+__all__ = [
+    "ASSERTION_LABEL",
+    "FORMAT",
+    "EvidenceFacts",
+    "ingredient_definition",
+    "iso_time",
+    "manifest_definition",
+]
 GENERATOR = "locker-agent"
 DIGITAL_CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
-EVENT_KINDS = ("return_dropoff", "courier_load", "door_not_opened", "parcel_damaged", "staff")
+EVENT_KINDS = (
+    "return_dropoff",
+    "courier_load",
+    "door_not_opened",
+    "parcel_damaged",
+    "staff",
+    "interrupted_opening",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,13 @@ class EvidenceRecorder(Protocol):
         """One photo now (a report, a staff request); its id, or None if none was taken."""
         ...
 
+    async def inspect(
+        self, event: str, *, door: int, order_ref: str | None
+    ) -> tuple[str | None, bool | None]:
+        """One photo now and the compartment check on it: (photo id, occupied); None for what
+        could not be had (no photo, no empty reference of the door)."""
+        ...
+
 
 class NoEvidence:
     """The recorder of a locker without evidence photos: does nothing."""
@@ -92,6 +99,12 @@ class NoEvidence:
     ) -> str | None:
         del event, door, order_ref, actor
         return None
+
+    async def inspect(
+        self, event: str, *, door: int, order_ref: str | None
+    ) -> tuple[str | None, bool | None]:
+        del event, door, order_ref
+        return None, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +263,19 @@ class PhotoRecorder:
             return None
         self._full = (await self._housekeeping()).full
         return facts.photo_id
+
+    async def inspect(
+        self, event: str, *, door: int, order_ref: str | None
+    ) -> tuple[str | None, bool | None]:
+        photo = await self.photograph(event, door=door, order_ref=order_ref)
+        if photo is None:
+            return None, None
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT occupied FROM evidence_photos WHERE id = ?", (photo,)
+            ).fetchone()
+        )
+        return photo, None if row is None or row[0] is None else bool(row[0])
 
     async def _housekeeping(self) -> RetentionPlan:
         return await enforce_retention(self._db, self.folder, self._config, self._clock.now())

@@ -25,6 +25,7 @@ from agent.errors import AgentError, UnknownCode
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
+from agent.services.damage import DamageReport, report_damage
 from agent.services.expiry import withdrawal_of
 from agent.services.pickup import (
     support_ref,
@@ -218,6 +219,22 @@ class DoorHelpService:
         now = self._clock.now()
         refusal = order_refusal(found.order, now=now, withdrawn=found.withdrawn, reported=True)
         return await self._answer(found, now, refusal)
+
+    async def parcel_damaged(self, code: str, ticket_order: str | None = None) -> DamageReport:
+        """The customer's damage report, by typed code or (`ticket_order`) a camera pickup's
+        kiosk help ticket; typed codes go through the attempt budget like every lookup."""
+        if ticket_order is not None:
+            found = await self._db.read(_reported_order_by_id, ticket_order)
+            if found is None:
+                raise AgentError(reason=Reason.GRACE_EXPIRED)
+        else:
+            try:
+                key = self._typed_code_key(code)
+            except AgentError:
+                raise UnknownCode() from None
+            found = await self._attempts.run("parcel_damaged", _reported_or_refuse, key)
+        now = self._clock.now()
+        return await report_damage(self._db, self._evidence, found.order, found.finished_at, now)
 
     async def _answer(self, found: _Reported, now: float, refusal: Reason | None) -> HelpOutcome:
         order, door = found.order, found.order.door

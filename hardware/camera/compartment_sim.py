@@ -13,8 +13,10 @@ pixels for the same arguments; `SimulatedCompartmentCamera` is thread-safe.
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -139,8 +141,14 @@ class SimulatedCompartmentCamera(CompartmentCamera):
 
     description = "simulated compartment camera"
 
-    def __init__(self, size: tuple[int, int] = (1280, 720)) -> None:
+    def __init__(
+        self, size: tuple[int, int] = (1280, 720), *, scene_file: Path | None = None
+    ) -> None:
+        """`scene_file`: a JSON object `{"DOOR": "box"|"polybag"|"envelope"}` read at each
+        capture instead of what `place` put (for a simulator in another process: tests, demos);
+        a missing or unreadable file is an empty scene."""
         self._size = size
+        self._scene_file = scene_file
         self._lock = threading.Lock()
         self._contents: dict[int, Parcel] = {}
         self._shots = 0
@@ -163,8 +171,25 @@ class SimulatedCompartmentCamera(CompartmentCamera):
     def capture(self, door: int) -> Bgr:
         """A rendered photo of `door`'s compartment with what it holds (each shot a little
         different, as a real sensor's noise is)."""
+        scene = None if self._scene_file is None else _read_scene(self._scene_file)
         with self._lock:
+            if scene is not None:
+                self._contents = scene
             parcel = self._contents.get(door)
             self._shots += 1
             shot = self._shots
         return render_compartment(door, parcel, shot, self._size)
+
+
+def _read_scene(path: Path) -> dict[int, Parcel]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        int(door): Parcel(kind, int(door))
+        for door, kind in raw.items()
+        if str(door).isdigit() and kind in PARCEL_KINDS
+    }

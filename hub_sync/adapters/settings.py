@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from hub_sync.adapters.mqtt import MQTT_V5, MQTT_V311, ConnectParams, TlsSettings, Will
+from hub_sync.protocol.photo_wire import MAX_CHUNK
 from hub_sync.protocol.wire import check_id
 
 
@@ -17,7 +18,8 @@ class SyncSettings:
     message, `inflight_window` messages awaiting PUBACK (and `inflight_window * batch_size` events
     awaiting the hub's confirm), `confirm_timeout_s` without a confirm before resending from the
     last confirmed seq (doubling up to `confirm_timeout_max_s`), the retained state republished
-    every `state_interval_s` even when unchanged, reconnects after `backoff_min_s` ..
+    every `state_interval_s` even when unchanged, evidence photos go in chunks of at most
+    `photo_chunk_bytes`, reconnects after `backoff_min_s` ..
     `backoff_max_s` (full jitter)."""
 
     host: str
@@ -39,6 +41,7 @@ class SyncSettings:
     confirm_timeout_max_s: float = 300.0
     drain_alarm_s: float = 600.0
     state_interval_s: float = 300.0
+    photo_chunk_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
         check_id(self.device_id, "device_id")
@@ -51,6 +54,8 @@ class SyncSettings:
             raise ValueError("batch_size and inflight_window must be >= 1")
         if not 0 < self.confirm_timeout_s <= self.confirm_timeout_max_s:
             raise ValueError("need 0 < confirm_timeout_s <= confirm_timeout_max_s")
+        if not 1024 <= self.photo_chunk_bytes <= MAX_CHUNK:
+            raise ValueError(f"photo_chunk_bytes must be 1024..{MAX_CHUNK}")
         if self.state_interval_s <= 0 or self.drain_alarm_s <= 0:
             raise ValueError("state_interval_s and drain_alarm_s must be > 0")
 

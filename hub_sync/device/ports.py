@@ -31,6 +31,32 @@ class OutboxSource(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class PendingPhoto:
+    """An evidence photo the hub has not confirmed yet."""
+
+    photo_id: str
+    sha256: str
+    size: int
+
+
+class PhotoSource(Protocol):
+    """The device's evidence photos waiting for upload (docs/evidence.md, "Upload")."""
+
+    async def pending_photos(self, limit: int) -> Sequence[PendingPhoto]:
+        """Up to `limit` photos the hub has not confirmed, oldest first."""
+        ...
+
+    async def read_chunk(self, photo_id: str, offset: int, size: int) -> bytes:
+        """Up to `size` bytes of the photo's file from `offset`. Raises `OSError`."""
+        ...
+
+    async def uploaded(self, photo_id: str, *, rejected: str | None) -> None:
+        """The hub holds the whole photo (`rejected`: the hub's reason if its check failed);
+        from now on the retention rules may delete it. Idempotent."""
+        ...
+
+
 class CommandSink(Protocol):
     """Applies hub commands to the agent's domain."""
 
@@ -68,3 +94,6 @@ class SyncStats:
     drain_alarm: bool
     #: messages from the broker refused (malformed, unsigned, forged, stale confirms, ...)
     refused: int = 0
+    #: evidence photos the hub confirmed whole in this run, and the chunks it acknowledged
+    photos_uploaded: int = 0
+    photo_chunks: int = 0

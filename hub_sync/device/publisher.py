@@ -60,6 +60,8 @@ class Publisher:
         self._state = state
         self._clock = clock
         self._wake = asyncio.Event()
+        #: set while every event sent is confirmed and none waits: photo chunks may go
+        self.idle = asyncio.Event()
         self._cursor = 0
         self._progress_at = time.monotonic()
         self._rewind_after = settings.confirm_timeout_s
@@ -80,6 +82,7 @@ class Publisher:
 
     def wake(self) -> None:
         """Look at the outbox now instead of at the next poll (rows were committed)."""
+        self.idle.clear()  # new rows may be waiting: events go before photos
         self._wake.set()
 
     def oldest_age(self) -> float | None:
@@ -96,6 +99,7 @@ class Publisher:
         self._session_max = 0
         self._progress_at = time.monotonic()
         self._state_dirty = True
+        self.idle.clear()
         inflight: deque[asyncio.Future[None]] = deque()
         try:
             while True:
@@ -136,7 +140,10 @@ class Publisher:
         if self._cursor != after:
             return True  # a confirm or a rewind moved the cursor meanwhile: read again
         if not rows:
+            if self._cursor == self.confirmed_seq:
+                self.idle.set()
             return False
+        self.idle.clear()
         if after == self.confirmed_seq and rows[0].seq - 1 > after:
             # rows below the first pending one were deleted, which only a hub confirm does
             self.confirmed_seq = rows[0].seq - 1

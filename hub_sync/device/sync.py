@@ -19,7 +19,8 @@ from dataclasses import replace
 from hub_sync.adapters.mqtt import Inbound, MqttConnection, Will
 from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.commands import CommandHandler
-from hub_sync.device.ports import CommandSink, DeviceState, OutboxSource, SyncStats
+from hub_sync.device.photos import PhotoUploader
+from hub_sync.device.ports import CommandSink, DeviceState, OutboxSource, PhotoSource, SyncStats
 from hub_sync.device.publisher import Publisher
 from hub_sync.errors import MqttError, WireError
 from hub_sync.protocol.refusals import RefusalLog
@@ -52,9 +53,11 @@ class DeviceSync:
         clock: Callable[[], float],
         on_alarm: AlarmCallback | None = None,
         time_floor: Callable[[], Awaitable[float | None]] | None = None,
+        photos: PhotoSource | None = None,
     ) -> None:
         """`time_floor`: reads the device's persisted time floor, for every events envelope
-        (without it, the floor of the last state snapshot is sent)."""
+        (without it, the floor of the last state snapshot is sent). `photos`: evidence photos
+        to upload after the events (none without it)."""
         self._s = settings
         self._topics = Topics(settings.fleet_id, settings.device_id)
         self._clock = clock
@@ -68,6 +71,16 @@ class DeviceSync:
             command_keys=command_keys,
             time_floor=time_floor,
         )
+        self._photos: PhotoUploader | None = None
+        if photos is not None:
+            self._photos = PhotoUploader(
+                settings,
+                self._topics,
+                photos,
+                clock=clock,
+                command_keys=command_keys,
+                events_idle=self._pub.idle.wait,
+            )
         self._refusals = RefusalLog(_LOG)
         self._commands = CommandHandler(
             fleet=settings.fleet_id,
@@ -98,6 +111,8 @@ class DeviceSync:
             oldest_age_s=p.oldest_age(),
             drain_alarm=p.alarm,
             refused=self._refusals.total,
+            photos_uploaded=0 if self._photos is None else self._photos.uploaded,
+            photo_chunks=0 if self._photos is None else self._photos.chunks,
         )
 
     async def reconnect_with(self, settings: SyncSettings) -> None:
@@ -115,6 +130,8 @@ class DeviceSync:
     def outbox_changed(self) -> None:
         """`notify_outbox` for synchronous callers on the loop (e.g. an after-commit hook)."""
         self._pub.wake()
+        if self._photos is not None:  # a new photo comes with its `evidence.captured` event
+            self._photos.wake()
 
     async def run(self) -> None:
         """Connect, sync, reconnect forever. Only cancellation ends it.
@@ -176,12 +193,17 @@ class DeviceSync:
         tasks: list[asyncio.Task[None]] = []
         try:
             t = self._topics
-            await conn.subscribe([(t.command, 1), (t.confirm, 1), (t.trust, 1), (t.hub, 1)])
+            topics = [(t.command, 1), (t.confirm, 1), (t.trust, 1), (t.hub, 1)]
+            if self._photos is not None:
+                topics.append((t.photo_ack, 1))
+            await conn.subscribe(topics)
             await conn.publish(t.status, self._status_payload(online=True), retain=True)
             tasks = [
                 asyncio.create_task(self._pub.run(conn), name="sync-publish"),
                 asyncio.create_task(self._inbound(conn), name="sync-inbound"),
             ]
+            if self._photos is not None:
+                tasks.append(asyncio.create_task(self._photos.run(conn), name="sync-photos"))
             done, _ = await asyncio.wait(
                 [asyncio.ensure_future(conn.closed), *tasks], return_when=asyncio.FIRST_COMPLETED
             )
@@ -243,6 +265,8 @@ class DeviceSync:
             await self._commands.trust_bundle(msg.payload)
         elif msg.topic == self._topics.hub:
             self._pub.on_hub_status(msg.payload)
+        elif msg.topic == self._topics.photo_ack and self._photos is not None:
+            self._photos.on_ack(msg.payload)
         else:
             raise WireError("BAD_TOPIC")
 

@@ -55,6 +55,11 @@ def add_worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--ack-wait", type=float, default=30.0, help="redelivery after (s)")
     p.add_argument("--replicas", type=int, default=3)
+    p.add_argument(
+        "--device-ca",
+        type=Path,
+        help="fleet device CA (PEM): store evidence photos and check each C2PA manifest",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,6 +93,7 @@ async def run_worker(ns: argparse.Namespace) -> None:
     settings = WorkerSettings(
         fleet=ns.fleet, nats_urls=ns.nats.split(","), mqtt=_hostports(ns.mqtt), dsn=ns.dsn,
         batch=ns.batch, ack_wait_s=ns.ack_wait, replicas=ns.replicas,
+        device_ca_pem=None if ns.device_ca is None else ns.device_ca.read_text(encoding="utf-8"),
     )  # fmt: skip
     key = load_private_key_file(ns.sign_key, ns.passphrase_file)
     pool = await connect_pool(ns.dsn)

@@ -35,6 +35,9 @@ from hub_sync.errors import MqttError, WireError
 from hub_sync.hub import store
 from hub_sync.hub.audit import verify_checkpoints
 from hub_sync.hub.ingest import Applied, apply_events, raise_alarms
+from hub_sync.hub.photo_ingest import C2paPhotoCheck, PhotoState, signed_ack
+from hub_sync.hub.photos import apply_chunks
+from hub_sync.protocol.photo_wire import PhotoChunk, decode_chunk
 from hub_sync.protocol.signing import PrivateKey, sign_confirm
 from hub_sync.protocol.wire import (
     Confirm,
@@ -60,7 +63,7 @@ def stream_name(fleet: str) -> str:
     return f"LK_IN_{fleet}"
 
 
-LEAVES = ("evt", "reply", "state", "status")
+LEAVES = ("evt", "reply", "state", "status", "photo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ class WorkerSettings:
     replicas: int = 3
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    #: the fleet device CA (PEM): without it photo chunks are dropped (devices keep the photos)
+    device_ca_pem: str | None = None
 
 
 @dataclass
@@ -91,6 +96,7 @@ class WorkerStats:
     confirms: int = 0
     dropped: int = 0
     batches: int = 0
+    photo_acks: int = 0
     alarms: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -129,12 +135,24 @@ class Decoded:
     replies: list[Reply] = field(default_factory=list)
     states: list[tuple[str, str, bytes]] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
+    photos: list[PhotoChunk] = field(default_factory=list)
     dropped: int = 0
+
+
+_DECODERS: dict[str, Callable[[bytes], Any]] = {
+    "evt": decode_events,
+    "reply": decode_reply,
+    "status": decode_status,
+    "photo": decode_chunk,
+}
 
 
 def decode_batch(msgs: Sequence[tuple[str, bytes]]) -> Decoded:
     """NATS subject `lk.v1.F.D.leaf` and payload → wire types; malformed ones are counted."""
     out = Decoded()
+    lists: dict[str, list[Any]] = {
+        "evt": out.events, "reply": out.replies, "status": out.statuses, "photo": out.photos,
+    }  # fmt: skip
     for subject, payload in msgs:
         parts = subject.split(".")
         try:
@@ -144,23 +162,12 @@ def decode_batch(msgs: Sequence[tuple[str, bytes]]) -> Decoded:
             if leaf == "state":
                 out.states.append((fleet, device, payload))
                 continue
-            decoded: Any
-            if leaf == "evt":
-                decoded = decode_events(payload)
-            elif leaf == "reply":
-                decoded = decode_reply(payload)
-            elif leaf == "status":
-                decoded = decode_status(payload)
-            else:
+            if leaf not in _DECODERS:
                 raise WireError("BAD_TOPIC", leaf[:16])
+            decoded = _DECODERS[leaf](payload)
             if decoded.header.fleet != fleet or decoded.header.device != device:
                 raise WireError("WRONG_DEVICE", "header does not match topic")
-            if leaf == "evt":
-                out.events.append(decoded)
-            elif leaf == "reply":
-                out.replies.append(decoded)
-            else:
-                out.statuses.append(decoded)
+            lists[leaf].append(decoded)
         except WireError as err:
             out.dropped += 1
             _LOG.warning("dropped message on %s: %s", subject[:120], err.reason)
@@ -173,14 +180,18 @@ def drop_revoked(decoded: Decoded, revoked: set[str]) -> set[str]:
         return set()
     hit = {b.header.device for b in decoded.events} | {r.header.device for r in decoded.replies}
     hit |= {s.header.device for s in decoded.statuses} | {d for _f, d, _p in decoded.states}
+    hit |= {p.header.device for p in decoded.photos}
     hit &= revoked
     if hit:
         before = len(decoded.events) + len(decoded.replies) + len(decoded.statuses)
+        before += len(decoded.photos)
         decoded.events = [b for b in decoded.events if b.header.device not in hit]
         decoded.replies = [r for r in decoded.replies if r.header.device not in hit]
         decoded.statuses = [s for s in decoded.statuses if s.header.device not in hit]
         decoded.states = [t for t in decoded.states if t[1] not in hit]
+        decoded.photos = [p for p in decoded.photos if p.header.device not in hit]
         after = len(decoded.events) + len(decoded.replies) + len(decoded.statuses)
+        after += len(decoded.photos)
         decoded.dropped += before - after
         _LOG.warning("refused messages of revoked devices: %s", sorted(hit))
     return hit
@@ -210,6 +221,8 @@ class FleetWorker:
         #: statuses would be lost)
         self.consuming = asyncio.Event()
         self.client_id = f"hub-{settings.fleet}-{secrets.token_hex(4)}"
+        ca = settings.device_ca_pem
+        self._photo_check = None if ca is None else C2paPhotoCheck(ca)
 
     async def run(self, pool: asyncpg.Pool) -> None:
         """Consume forever (cancel to stop); reconnects to NATS and MQTT on its own."""
@@ -251,6 +264,7 @@ class FleetWorker:
         decoded = await asyncio.to_thread(decode_batch, raw) if len(raw) > 50 else decode_batch(raw)
         assert self.pool is not None  # noqa: S101
         now = self._clock()
+        photos: list[PhotoState] = []
         while True:
             try:
                 async with self.pool.acquire() as conn:
@@ -265,6 +279,8 @@ class FleetWorker:
                             ],
                             now,
                         )
+                    if decoded.photos and self._photo_check is not None:
+                        photos = await apply_chunks(conn, decoded.photos, self._photo_check, now)
                     applied = await apply_events(conn, decoded.events, now)
                     await verify_checkpoints(conn, decoded.events, now)
                     await store.record_replies(conn, decoded.replies, now)
@@ -278,6 +294,7 @@ class FleetWorker:
                 _LOG.warning("dropped state: %s", err.reason)
                 decoded.states = []
         await self._confirm(decoded.events, applied)
+        await self._ack_photos(decoded.photos, photos)
         online = [s.header.device for s in decoded.statuses if s.online]
         if online:
             await self.send_pending(online)
@@ -315,6 +332,19 @@ class FleetWorker:
             with contextlib.suppress(MqttError):  # not connected: the device will resend
                 await conn.publish(Topics(fleet, device).confirm, payload, qos=0)
             self.stats.confirms += 1
+
+    async def _ack_photos(self, chunks: list[PhotoChunk], states: list[PhotoState]) -> None:
+        conn = self.mqtt
+        if conn is None or not states:
+            return  # a lost ack only delays: the device sends the chunk again
+        futures = []
+        for chunk, state in zip(chunks, states, strict=True):
+            device, payload = signed_ack(self._key, chunk, state, self._clock())
+            futures.append(conn.publish_future(Topics(self.s.fleet, device).photo_ack, payload))
+        self.stats.photo_acks += len(futures)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await asyncio.gather(*futures, return_exceptions=True)
 
     async def send_pending(self, devices: Sequence[str | None]) -> int:
         """Publish due commands (to `devices` that just came online, or `[None]`: every due one)."""

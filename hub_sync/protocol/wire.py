@@ -71,6 +71,16 @@ class Topics:
         return self._t("status")
 
     @property
+    def photo(self) -> str:
+        """Device -> hub: one chunk of an evidence photo (docs/evidence.md, "Upload")."""
+        return self._t("photo")
+
+    @property
+    def photo_ack(self) -> str:
+        """Hub -> device: the hub-signed acknowledgement of a photo chunk."""
+        return self._t("photo_ack")
+
+    @property
     def trust(self) -> str:
         """The fleet's retained trust bundle topic."""
         return trust_topic(self.fleet)

@@ -280,11 +280,12 @@ async def test_every_message_the_agent_sends_matches_the_schemas(
     # what this drive does not reach (crash recovery, a full locker, a stalled link, a
     # customer's report, a full disk) is still checked against the schemas by
     # kind above (a full disk's storage.fault in tests/agent/test_storage_faults.py; evidence
-    # photos, off by default, in tests/evidence/test_capture.py; identity.checked in
-    # tests/identity/test_wallet_pickup.py)
+    # photos, off by default, in tests/evidence/test_capture.py and test_upload.py;
+    # identity.checked in tests/identity/test_wallet_pickup.py)
     seen = {e["kind"] for e in mini_hub.events()}
     assert await asyncio.to_thread(emitted_event_kinds) - seen == {
         "door.open_interrupted", "door.reported_not_opened",
         "link.drain_alarm", "locker.full", "return.open_interrupted", "storage.fault",
         "evidence.captured", "evidence.pruned", "evidence.budget_alarm", "identity.checked",
+        "evidence.uploaded", "door.open_concluded", "order.damage_reported",
     }  # fmt: skip

@@ -38,7 +38,7 @@ def test_every_documented_timer_is_a_config_key_and_a_sync_setting_with_that_def
     sync_defaults = {f.name: f.default for f in dataclasses.fields(SyncSettings)}
     for setting, key, default in rows:
         assert HubConfig.model_fields[key].default == default, key
-        scale = 60 if key.endswith("_minutes") else 1
+        scale = 60 if key.endswith("_minutes") else 1024 if key.endswith("_kib") else 1
         assert sync_defaults[setting] == default * scale, setting
 
 

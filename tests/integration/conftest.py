@@ -26,6 +26,7 @@ from agent.config.model import AgentConfig, HubConfig
 from agent.domain.clock import ManualClock
 from hardware.doors.sim import SimulatedLocker
 from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
+from hub_sync.hub.photo_ingest import PhotoCheck
 from hub_sync.hub.reference.hub import ALL_LEAVES, Hub
 from hub_sync.hub.reference.store import HubStore
 from hub_sync.protocol.commands import CommandEnvelope, decode_command, encode_command
@@ -137,13 +138,15 @@ async def start_hub(
     clock: Callable[[], float] = time.time,
     client_id: str | None = None,
     leaves: tuple[str, ...] = ALL_LEAVES,
+    photo_check: PhotoCheck | None = None,
 ) -> RunningHub:
-    """A connected reference hub; another `client_id` for a second one (e.g. a forger)."""
+    """A connected reference hub; another `client_id` for a second one (e.g. a forger);
+    `photo_check` to take evidence photos."""
     settings = broker.hub_settings(leaves=leaves)
     if client_id is not None:
         settings = replace(settings, connect=replace(settings.connect, client_id=client_id))
     store = HubStore(db_path)
-    hub = Hub(settings, store, sign_key=sign_key, clock=clock)
+    hub = Hub(settings, store, sign_key=sign_key, clock=clock, photo_check=photo_check)
     task = asyncio.create_task(hub.run(), name=f"test-hub-{client_id or 'main'}")
     async with asyncio.timeout(10):
         await hub.connected.wait()

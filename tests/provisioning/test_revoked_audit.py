@@ -13,6 +13,7 @@ from agent.store.audit import checkpoint_message, load_or_create_device_key
 from hub_sync.hub import store
 from hub_sync.hub.audit import enroll_device_key, verify_checkpoints
 from hub_sync.hub.worker import Decoded, drop_revoked
+from hub_sync.protocol.photo_wire import PhotoChunk
 from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, new_message_id
 from provisioning import registry
 from tests.provisioning.lifecycle import FLEET
@@ -52,8 +53,9 @@ async def test_revoked_device_checkpoints_verify_and_its_new_messages_are_refuse
         alarms = await conn.fetch("SELECT device, kind FROM alarms WHERE cleared_at IS NULL")
         assert [(r["device"], r["kind"]) for r in alarms] == [("lk-9", "DEVICE_REVOKED")]
         # what arrives in its name now is dropped before it is stored
-        decoded = Decoded(events=[batch])
+        chunk = PhotoChunk(batch.header, "p1", "0" * 64, 3, 0, b"abc")
+        decoded = Decoded(events=[batch], photos=[chunk])
         assert drop_revoked(decoded, await store.revoked_devices(conn, FLEET)) == {"lk-9"}
-        assert (decoded.events, decoded.dropped) == ([], 1)
+        assert (decoded.events, decoded.photos, decoded.dropped) == ([], [], 2)
     finally:
         await conn.close()

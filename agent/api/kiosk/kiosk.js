@@ -21,6 +21,7 @@ let idleTimer = null;
 let warnTimer = null;
 let watch = null; // the door being watched after an opening: {door, code, seenOpen, id}
 let watchSerial = 0;
+let damage = null; // what a "parcel damaged" report sends: {code} or {ticket}, after an opening
 let guided = false; // the spoken guide was given since the last reset
 
 const $ = (id) => document.getElementById(id);
@@ -111,6 +112,8 @@ function endPickup() {
   delete $("result").dataset.door;
   delete $("result").dataset.receipt;
   $("not-open").hidden = true;
+  damage = null;
+  $("damaged").hidden = true;
 }
 
 // `code`: the typed code, or `{ticket}` after a camera pickup; either reports "didn't open".
@@ -121,6 +124,8 @@ function showOpened(body, code) {
     receipt ? `${t("openedDetail")} ${t("receipt", { receipt })}` : t("openedDetail");
   show("ok", () => t(body.reopened ? "reopened" : "opened", { door }), { door, detail, where: true });
   $("not-open").hidden = !code;
+  damage = code ? (typeof code === "string" ? { code } : { ticket: code.ticket }) : null;
+  $("damaged").hidden = !damage; // stays after the door closes: the parcel is looked at then
   // on a short screen the door number and the help button must not sit below the fold
   ($("not-open").hidden ? $("result") : $("not-open")).scrollIntoView({ block: "nearest" });
   watchDoor(door, code);
@@ -204,6 +209,29 @@ async function reportNotOpened() {
     show("err", () => t("network"), { door });
   } finally {
     $("not-open").disabled = false;
+  }
+}
+
+// The customer reports the parcel damaged: the agent photographs the compartment and tells the hub.
+async function reportDamaged() {
+  if (!damage) return;
+  $("damaged").disabled = true;
+  try {
+    const { ok, body } = await postJson("/api/v1/pickup/parcel-damaged", damage);
+    if (ok && body && body.result === "recorded") {
+      const ref = body.ref;
+      show("ok", () => withRef(t("damageRecorded", { door: body.door }), ref), { door: body.door });
+      $("damaged").hidden = true;
+      damage = null;
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(resetPage, THANKS_RESET_MS);
+    } else {
+      show("err", () => refusalText(body));
+    }
+  } catch (err) {
+    show("err", () => t("network"));
+  } finally {
+    $("damaged").disabled = false;
   }
 }
 
@@ -448,6 +476,7 @@ async function init() {
   I18N.onChange.push(() => render(Boolean(outcome)));
   $("code-form").addEventListener("submit", submitCode);
   $("not-open").addEventListener("click", reportNotOpened);
+  $("damaged").addEventListener("click", reportDamaged);
   $("packaging").addEventListener("click", returnPackaging);
   for (const b of document.querySelectorAll("#modes button")) {
     b.addEventListener("click", () => chooseMode(b.dataset.mode));

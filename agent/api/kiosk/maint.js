@@ -13,13 +13,17 @@ const SCREEN = {
   roles: ["staff"],
   onSignedIn: refresh,
   onSignedOut: () => {
+    forgetPhotos(); // photos.js: no photo outlives the session that fetched it
     clearTimeout(refreshTimer);
     doors = [];
     status = null;
     selected = null;
     renderAll();
   },
-  onLanguage: renderAll,
+  onLanguage: () => {
+    renderAll();
+    relabelPhotos();
+  },
 };
 
 function doorFacts(d) {

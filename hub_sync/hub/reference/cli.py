@@ -1,6 +1,7 @@
 """`locker-admin hub ...`: run the reference hub, send commands, show fleet status.
 
-    hub run --broker mqtt://hub:pw@host:1883 --db hub.db --fleet F --sign-key hub.pem
+    hub run --broker mqtt://hub:pw@host:1883 --db hub.db --fleet F --sign-key hub.pem \
+        [--device-ca device-ca.pem [--enrolled D1,D2]]
     hub send-order --broker ... --db hub.db --fleet F --device D --order-id O --size M \
         --hold-hours 48 [--code-digest HEX] --sign-key hub.pem
     hub open --broker ... --db hub.db --fleet F --device D --door 3 --reason R --sign-key hub.pem
@@ -33,6 +34,7 @@ from typing import Any
 from hub_sync.adapters.mqtt import ConnectParams, TlsSettings
 from hub_sync.adapters.settings import parse_broker, parse_protocol
 from hub_sync.errors import SyncError
+from hub_sync.hub.photo_ingest import C2paPhotoCheck
 from hub_sync.hub.reference.hub import ALL_LEAVES, Hub, HubSettings
 from hub_sync.hub.reference.store import HubStore
 from hub_sync.protocol.commands import CODE_SCHEME
@@ -71,6 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="consume events, confirm them, re-send commands")
     _common(run)
     run.add_argument("--client-id")
+    run.add_argument(
+        "--device-ca",
+        type=Path,
+        help="the fleet device CA (PEM): take evidence photos and check each one's C2PA manifest"
+        " (without it devices keep their photos)",
+    )
+    run.add_argument(
+        "--enrolled",
+        help="comma-separated device ids whose photos are taken (default: any with a device"
+        " certificate from --device-ca)",
+    )
     order = sub.add_parser("send-order", help="announce or update an order")
     _sender(order)
     order.add_argument("--order-id", required=True)
@@ -150,8 +163,12 @@ def _command(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 async def _run(ns: argparse.Namespace) -> int:
     store = HubStore(ns.db)
+    check = None
+    if ns.device_ca is not None:
+        enrolled = None if ns.enrolled is None else frozenset(ns.enrolled.split(","))
+        check = C2paPhotoCheck(ns.device_ca.read_text(encoding="utf-8"), enrolled)
     hub = Hub(_settings(ns, client_id=ns.client_id or f"hub-{ns.fleet}", leaves=ALL_LEAVES),
-              store, sign_key=_key(ns))  # fmt: skip
+              store, sign_key=_key(ns), photo_check=check)  # fmt: skip
     task = asyncio.create_task(hub.run(), name="hub")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

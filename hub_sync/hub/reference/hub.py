@@ -18,8 +18,10 @@ from typing import Any
 
 from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection, Will
 from hub_sync.errors import MqttError, WireError
+from hub_sync.hub.photo_ingest import PhotoCheck, signed_ack
 from hub_sync.hub.reference.store import HubStore, PendingCommand
 from hub_sync.protocol.commands import CommandEnvelope, encode_command, parse_args
+from hub_sync.protocol.photo_wire import PhotoChunk, decode_chunk
 from hub_sync.protocol.signing import PrivateKey, sign, sign_confirm
 from hub_sync.protocol.wire import (
     Confirm,
@@ -78,8 +80,12 @@ class Hub:
         *,
         sign_key: PrivateKey | None = None,
         clock: Callable[[], float] = time.time,
+        photo_check: PhotoCheck | None = None,
     ) -> None:
+        """`photo_check`: verifies uploaded evidence photos (`C2paPhotoCheck`); without it the
+        hub does not take photos (devices keep them until a hub that can check them does)."""
         self._s = settings
+        self._photo_check = photo_check
         self._store = store
         self._key = sign_key
         self._clock = clock
@@ -115,7 +121,10 @@ class Hub:
 
     async def _serve(self, conn: MqttConnection) -> None:
         f = self._s.fleet
-        await conn.subscribe([(fleet_filter(f, leaf), 1) for leaf in self._s.leaves])
+        leaves = list(self._s.leaves)
+        if self._photo_check is not None and "evt" in leaves:
+            leaves.append("photo")
+        await conn.subscribe([(fleet_filter(f, leaf), 1) for leaf in leaves])
         if "evt" in self._s.leaves:
             await conn.publish(hub_topic(f), self._hub_status(True), retain=True)
         self._conn = conn
@@ -155,6 +164,8 @@ class Hub:
             await self._on_events(conn, by_leaf["evt"], now)
         if by_leaf["reply"]:
             await self._on_replies(by_leaf["reply"], now)
+        for chunk in by_leaf["photo"]:
+            await self._on_chunk(conn, chunk, now)
         for fleet, device, payload in by_leaf["state"]:
             await asyncio.to_thread(self._store.set_state, fleet, device, payload)
         for status in by_leaf["status"]:
@@ -179,6 +190,14 @@ class Hub:
                                    in_reply_to=in_reply_to)  # fmt: skip
             payload = encode_confirm(Confirm(header, seq, in_reply_to, sig))
             self._track(conn.publish_future(Topics(fleet, device).confirm, payload))
+
+    async def _on_chunk(self, conn: MqttConnection, chunk: PhotoChunk, now: float) -> None:
+        check = self._photo_check
+        if check is None:
+            return
+        state = await asyncio.to_thread(self._store.apply_chunk, chunk, check, now)
+        device, payload = signed_ack(self._key, chunk, state, self._clock())
+        self._track(conn.publish_future(Topics(chunk.header.fleet, device).photo_ack, payload))
 
     async def _on_replies(self, replies: list[Reply], now: float) -> None:
         await asyncio.to_thread(self._store.record_replies, replies, now)
@@ -281,6 +300,8 @@ def _decode(leaf: str, payload: bytes, fleet: str, device: str) -> Any:
         decoded = decode_reply(payload)
     elif leaf == "status":
         decoded = decode_status(payload)
+    elif leaf == "photo":
+        decoded = decode_chunk(payload)
     else:
         raise WireError("BAD_TOPIC", leaf)
     if decoded.header.fleet != fleet or decoded.header.device != device:

@@ -6,6 +6,7 @@ call, so one thread hop and one transaction cover many devices' events.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -15,6 +16,14 @@ from pathlib import Path
 from typing import Final
 
 from hub_sync.adapters.sqlite_file import LockedSqlite
+from hub_sync.hub.photo_ingest import (
+    ALARM_REJECTED,
+    PhotoCheck,
+    PhotoState,
+    log_rejected,
+    merge_chunk,
+)
+from hub_sync.protocol.photo_wire import AckStatus, PhotoChunk
 from hub_sync.protocol.strict_json import canonical_json
 from hub_sync.protocol.wire import EventBatch, Reply
 
@@ -47,6 +56,26 @@ CREATE TABLE IF NOT EXISTS commands (
     created_at REAL NOT NULL, sent_at REAL, replied_at REAL, attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS commands_pending ON commands (status, device);
+CREATE TABLE IF NOT EXISTS photos (
+    fleet TEXT NOT NULL, device TEXT NOT NULL, photo TEXT NOT NULL,
+    sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+    received INTEGER NOT NULL DEFAULT 0,    -- the contiguous prefix held in photo_parts
+    data BLOB,                              -- the whole file, once received
+    status TEXT NOT NULL DEFAULT 'partial', -- partial | stored | rejected
+    reason TEXT,                            -- why a photo was rejected
+    first_at REAL NOT NULL, completed_at REAL,
+    PRIMARY KEY (fleet, device, photo)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS photo_parts (
+    fleet TEXT NOT NULL, device TEXT NOT NULL, photo TEXT NOT NULL, offset INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (fleet, device, photo, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY,
+    fleet TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+    raised_at REAL NOT NULL
+);
 """
 
 
@@ -174,6 +203,27 @@ class HubStore(LockedSqlite):
             return None
         return row[0], row[1], json.loads(row[2]) if row[2] else {}
 
+    def apply_chunk(self, chunk: PhotoChunk, check: PhotoCheck, now: float) -> PhotoState:
+        """Store one photo chunk (idempotent, `merge_chunk`); a whole photo is checked here."""
+        return self._tx(lambda db: _apply_chunk(db, chunk, check, now))
+
+    def photo(self, fleet: str, device: str, photo: str) -> tuple[str, str | None, bytes] | None:
+        """(status, reason, data) of a photo the hub holds."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT status, reason, data FROM photos WHERE fleet=? AND device=? AND photo=?",
+                (fleet, device, photo),
+            ).fetchone()
+        return None if row is None else (str(row[0]), row[1], bytes(row[2]))
+
+    def alarms(self, fleet: str) -> list[tuple[str, str, str]]:
+        """(device, kind, detail) of every alarm raised, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT device, kind, detail FROM alarms WHERE fleet=? ORDER BY id", (fleet,)
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
     def devices(self, fleet: str) -> list[DeviceRow]:
         """Every device of `fleet` the hub has heard of, by id."""
         with self._lock:
@@ -238,3 +288,60 @@ def _apply(db: sqlite3.Connection, batches: Sequence[EventBatch], now: float) ->
         applied=sum(c[0] for c in counts.values()),
         duplicates=sum(c[1] for c in counts.values()),
     )
+
+
+def _apply_chunk(
+    db: sqlite3.Connection, chunk: PhotoChunk, check: PhotoCheck, now: float
+) -> PhotoState:
+    h = chunk.header
+    key = (h.fleet, h.device, chunk.photo)
+    row = db.execute(
+        "SELECT sha256, size, received, status, reason FROM photos"
+        " WHERE fleet=? AND device=? AND photo=?",
+        key,
+    ).fetchone()
+    if row is None:
+        db.execute(
+            "INSERT INTO photos (fleet, device, photo, sha256, size, first_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (*key, chunk.sha256, chunk.size, now),
+        )
+        row = (chunk.sha256, chunk.size, 0, "partial", None)
+    state = PhotoState(str(row[0]), int(row[1]), int(row[2]), row[3], row[4])
+    if state.status != "partial" or (state.sha256, state.size) != (chunk.sha256, chunk.size):
+        return state  # finished, or another file under this id: the device refuses the ack
+    append, received = merge_chunk(state.received, chunk)
+    if not append:
+        return state
+    db.execute(
+        "INSERT INTO photo_parts (fleet, device, photo, offset, data) VALUES (?,?,?,?,?)",
+        (*key, state.received, append),
+    )
+    db.execute(
+        "UPDATE photos SET received = ? WHERE fleet=? AND device=? AND photo=?", (received, *key)
+    )
+    if received < state.size:
+        return PhotoState(state.sha256, state.size, received, "partial")
+    parts = db.execute(
+        "SELECT data FROM photo_parts WHERE fleet=? AND device=? AND photo=? ORDER BY offset", key
+    ).fetchall()
+    db.execute("DELETE FROM photo_parts WHERE fleet=? AND device=? AND photo=?", key)
+    data = b"".join(bytes(p[0]) for p in parts)
+    if hashlib.sha256(data).hexdigest() != state.sha256:
+        # a device whose file changed under it: start over rather than keep a corrupt copy
+        db.execute("UPDATE photos SET received = 0 WHERE fleet=? AND device=? AND photo=?", key)
+        return PhotoState(state.sha256, state.size, 0, "partial")
+    reason = check(h.fleet, h.device, data)
+    status: AckStatus = "stored" if reason is None else "rejected"
+    db.execute(
+        "UPDATE photos SET status=?, reason=?, completed_at=?, data=?"
+        " WHERE fleet=? AND device=? AND photo=?",
+        (status, reason, now, data, *key),
+    )
+    if reason is not None:
+        db.execute(
+            "INSERT INTO alarms (fleet, device, kind, detail, raised_at) VALUES (?,?,?,?,?)",
+            (h.fleet, h.device, ALARM_REJECTED, f"photo {chunk.photo}: {reason}", now),
+        )
+        log_rejected(h.fleet, h.device, chunk.photo, reason)
+    return PhotoState(state.sha256, state.size, received, status, reason)

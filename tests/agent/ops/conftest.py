@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from agent.bootstrap.app import Agent, DoorHardware
+from agent.config.evidence import EvidenceConfig
 from agent.config.model import (
     AgentConfig,
     ApiConfig,
@@ -171,10 +172,13 @@ async def start_ops_agent(
     mode: str = "locker",
     clock: ManualClock | None = None,
     trust: TrustConfig | None = None,
+    evidence: EvidenceConfig | None = None,
 ) -> OpsAgent:
     config = ops_config(data_dir, mode)
     if trust is not None:
         config = config.model_copy(update={"trust": trust})
+    if evidence is not None:
+        config = config.model_copy(update={"evidence": evidence})
     clock = clock or ManualClock(time.time())
     sim = SimulatedLocker(len(config.doors.layout()))
     agent = Agent(config, clock=clock, hardware=DoorHardware(sim, sim))
@@ -187,10 +191,14 @@ async def start_ops_agent(
 
 @contextlib.asynccontextmanager
 async def running_ops_agent(
-    data_dir: Path, *, mode: str = "locker", trust: TrustConfig | None = None
+    data_dir: Path,
+    *,
+    mode: str = "locker",
+    trust: TrustConfig | None = None,
+    evidence: EvidenceConfig | None = None,
 ) -> AsyncIterator[OpsAgent]:
     """`start_ops_agent`, stopped (and its HTTP session closed) on the way out."""
-    running = await start_ops_agent(data_dir, mode=mode, trust=trust)
+    running = await start_ops_agent(data_dir, mode=mode, trust=trust, evidence=evidence)
     try:
         yield running
     finally:

@@ -1,0 +1,89 @@
+"""At start, after recovery: let the compartment check decide interrupted pickups.
+
+For every order a restart left flagged `door_open_interrupted` (still `collected`), photograph its
+door (`interrupted_opening`, a signed evidence photo like any other) and apply the verdict of
+`agent.domain.interrupted`: a completed pickup clears the flag (`door.open_concluded`, outcome
+`collected`); a parcel still there undoes the collect and frees the spent token, so the customer
+can try again (outcome `collectable`); no judgement leaves the order to staff as before. Each
+decision is one transaction with its event and audit entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import replace
+
+from agent.domain.clock import Clock
+from agent.domain.interrupted import Verdict, interrupted_verdict
+from agent.domain.orders import OrderEvent, OrderState
+from agent.domain.policy import INTERRUPTED_OPENING
+from agent.evidence.recorder import EvidenceRecorder
+from agent.store import journal, lockers
+from agent.store.db import Database
+
+_LOG = logging.getLogger(__name__)
+EVENT = "interrupted_opening"
+
+
+def _flagged(conn: sqlite3.Connection) -> list[tuple[str, int, int, str]]:
+    """(order, door, opening id, purpose) of each order an interrupted opening left flagged."""
+    rows = conn.execute(
+        "SELECT o.order_id, o.door, MAX(d.id) FROM orders o JOIN door_openings d"
+        " ON d.order_id = o.order_id AND (d.result = 'interrupted' OR d.outcome = 'interrupted')"
+        " WHERE o.state = ? AND o.needs_attention = ? GROUP BY o.order_id ORDER BY o.order_id",
+        (OrderState.COLLECTED.value, INTERRUPTED_OPENING),
+    ).fetchall()
+    out = []
+    for order_id, door, opening_id in rows:
+        (purpose,) = conn.execute(
+            "SELECT purpose FROM door_openings WHERE id = ?", (opening_id,)
+        ).fetchone()
+        out.append((str(order_id), int(door), int(opening_id), str(purpose)))
+    return out
+
+
+def _conclude(
+    conn: sqlite3.Connection,
+    flagged: tuple[str, int, int, str],
+    verdict: Verdict,
+    photo: str | None,
+    now: float,
+) -> bool:
+    order_id, door, opening_id, _purpose = flagged
+    order = lockers.get_order(conn, order_id)
+    if (
+        order is None
+        or order.state is not OrderState.COLLECTED
+        or order.needs_attention != INTERRUPTED_OPENING
+    ):
+        return False  # staff decided meanwhile
+    if verdict is Verdict.COLLECTED:
+        lockers.save_order(conn, replace(order, needs_attention=None), now=now)
+    else:
+        back = replace(order.apply(OrderEvent.UNDO_COLLECT, now), needs_attention=None)
+        lockers.save_order(conn, back, now=now)
+        conn.execute("DELETE FROM spent_tokens WHERE opening_id = ?", (opening_id,))
+    body = {"order": order_id, "door": door, "outcome": verdict.value, "photo": photo}
+    journal.record(conn, "door.open_concluded", body, now=now, order_id=order_id, door=door)
+    return True
+
+
+async def decide_interrupted_openings(
+    db: Database, recorder: EvidenceRecorder, clock: Clock
+) -> int:
+    """Decide what the compartment check can; the number of orders decided."""
+    decided = 0
+    for flagged in await db.read(_flagged):
+        order_id, door, _opening, purpose = flagged
+        photo, occupied = await recorder.inspect(EVENT, door=door, order_ref=order_id)
+        verdict = interrupted_verdict(occupied, purpose)
+        if verdict is Verdict.STAFF:
+            _LOG.warning(
+                "interrupted opening of door %s: no compartment verdict, staff decide", door
+            )
+            continue
+        if await db.run(_conclude, flagged, verdict, photo, clock.now()):
+            decided += 1
+            _LOG.info("interrupted opening of door %s concluded: %s", door, verdict.value)
+    return decided
