@@ -21,6 +21,7 @@ from agent.api.context import ApiContext
 from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
 from agent.bootstrap.evidence import build_evidence
+from agent.bootstrap.hub_link import credential_keeper, sync_settings
 from agent.bootstrap.metrics import (
     COUNTER_SAVE_S,
     register_metrics,
@@ -56,8 +57,7 @@ from hardware.camera.scanner import Scanner, build_scanner
 from hardware.doors.drivers import make_door_driver
 from hardware.doors.port import DoorController, DoorSensors
 from hardware.errors import DriverConfigError
-from hub_sync.adapters.mqtt import TlsSettings
-from hub_sync.adapters.settings import SyncSettings, parse_broker, parse_protocol
+from hub_sync.device.enroll import CredentialKeeper
 from hub_sync.device.ports import SyncStats
 from hub_sync.device.sync import DeviceSync
 
@@ -119,6 +119,7 @@ class Agent:
         self.services: Services | None = None
         self.scanner: Scanner | None = None
         self.sync: DeviceSync | None = None
+        self.credentials: CredentialKeeper | None = None
         self._camera = camera
         self._compartment_camera = compartment_camera
         self.evidence: EvidenceRecorder = NoEvidence()
@@ -267,31 +268,7 @@ class Agent:
         hub = self.config.hub
         if hub.url is None:
             return None
-        try:
-            host, port, user, password, tls = parse_broker(hub.url)
-            if hub.password_file is not None:
-                password = hub.password_file.read_text(encoding="utf-8").strip()
-            settings = SyncSettings(
-                host=host,
-                port=port,
-                device_id=self.config.locker.id,
-                fleet_id=hub.fleet,
-                username=hub.username or user,
-                password=password,
-                tls=_tls(hub.ca, hub.cert, hub.key) if tls else None,
-                keepalive=hub.keepalive_s,
-                protocol=parse_protocol(hub.protocol),
-                drain_alarm_s=hub.drain_alarm_minutes * 60,
-                batch_size=hub.batch_size,
-                inflight_window=hub.inflight_window,
-                confirm_timeout_s=hub.confirm_timeout_s,
-                confirm_timeout_max_s=hub.confirm_timeout_max_s,
-                state_interval_s=hub.state_interval_s,
-                backoff_min_s=hub.backoff_min_s,
-                backoff_max_s=hub.backoff_max_s,
-            )
-        except (ValueError, OSError) as err:
-            raise ConfigError(f"hub: {err}") from err
+        settings = sync_settings(self.config)
 
         commands = HubCommands(
             self.db,
@@ -320,6 +297,7 @@ class Agent:
             time_floor=lambda: self.db.read(persisted_time_floor),
         )
         self.db.after_commit.append(sync.outbox_changed)
+        self.credentials = credential_keeper(self.config, sync)
         return sync
 
     async def _storage_recovered(self, episode: StorageEpisode) -> None:
@@ -429,6 +407,9 @@ class Agent:
                 tasks.append(group.create_task(self.scanner.run(), name="agent.qr-scanner"))
             if self.sync is not None:
                 tasks.append(group.create_task(self.sync.run(), name="agent.hub-sync"))
+            if self.credentials is not None:
+                keeper = self.credentials.run()
+                tasks.append(group.create_task(keeper, name="agent.hub-credentials"))
             await stop.wait()
             for task in tasks:
                 task.cancel()
@@ -455,14 +436,6 @@ class Agent:
                 _LOG.exception("could not save the metric counters at shutdown")
         await self.hardware.controller.stop()
         await self.db.close()
-
-
-def _tls(ca: object, cert: object, key: object) -> TlsSettings:
-    return TlsSettings(
-        ca=None if ca is None else str(ca),
-        cert=None if cert is None else str(cert),
-        key=None if key is None else str(key),
-    )
 
 
 def _trust_section(trust: TrustService) -> dict[str, object]:

@@ -42,7 +42,7 @@ def test_the_doc_has_its_steps_and_no_placeholders() -> None:
     steps = ("fleet init", "createdb", "enroll-service", "require_certificate", "device invite",
              "device enroll --csv", "locker-agent enroll", "device approve", "locker-agent run",
              "hub run", "send-order", "courier/load", "pickup/code", "rotate-code-key",
-             "rotate --all", "device revoke", "still connects", "DEVICE_REVOKED")  # fmt: skip
+             "rotate --all --fleet", "device revoke", "still connects", "DEVICE_REVOKED")  # fmt: skip
     for step in steps:
         assert step in script, step
     assert "mosquitto_passwd -b site/passwd LCK" not in script  # no shared or password login
