@@ -26,6 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "provisioning.md"
 _BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+_LOGS = ("hub.log", "locker/agent.log", "enroll-service.log")
 _PID_FILES = ("hub.pid", "locker/agent.pid", "enroll-service.pid", "site/mosquitto.pid")
 
 pytestmark = pytest.mark.timeout(420)
@@ -42,7 +43,8 @@ def test_the_doc_has_its_steps_and_no_placeholders() -> None:
     steps = ("fleet init", "createdb", "enroll-service", "require_certificate", "device invite",
              "device enroll --csv", "locker-agent enroll", "device approve", "locker-agent run",
              "hub run", "send-order", "courier/load", "pickup/code", "rotate-code-key",
-             "rotate --all --fleet", "device revoke", "still connects", "DEVICE_REVOKED")  # fmt: skip
+             "rotate --all --fleet", "device revoke", "still connects",
+             "DEVICE_REVOKED")  # fmt: skip
     for step in steps:
         assert step in script, step
     assert "mosquitto_passwd -b site/passwd LCK" not in script  # no shared or password login
@@ -76,8 +78,8 @@ def test_following_the_doc_serves_the_first_parcel_and_revokes_the_locker(tmp_pa
         )  # fmt: skip
     finally:
         _stop_leftovers(tmp_path)
-    logs = {p: (tmp_path / p).read_text(errors="replace")[-3000:]
-            for p in ("hub.log", "locker/agent.log", "enroll-service.log") if (tmp_path / p).exists()}  # fmt: skip
+    logs = {p: (tmp_path / p).read_text(errors="replace")[-3000:] for p in _LOGS
+            if (tmp_path / p).exists()}  # fmt: skip
     assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}\n{logs}"
     pickup = json.loads((tmp_path / "pickup.json").read_text())
     assert pickup["result"] == "open"
