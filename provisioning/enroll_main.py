@@ -26,7 +26,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams
 from hub_sync.hub.db import connect_pool, migrate
-from provisioning.brokers import BrokerAdmin, KickVia, MosquittoAdmin, NatsAdmin, hash_secret
+from provisioning import keyfiles, registry
+from provisioning.brokers import (
+    BrokerAdmin,
+    KickVia,
+    MosquittoAdmin,
+    NatsAdmin,
+    hash_secret,
+    write_crl,
+)
 from provisioning.credentials import DeviceProfile
 from provisioning.device_ca import DeviceCa
 from provisioning.enroll_service import EnrollmentService, ServiceSettings
@@ -63,19 +71,13 @@ def _read(path: Path) -> bytes:
 
 
 def load_ca(cert_path: Path, key_path: Path, passphrase_file: Path | None) -> DeviceCa:
-    """The fleet device CA from its PEM files; the key's passphrase from `passphrase_file` or
-    `LOCKER_ADMIN_PASSPHRASE`. `ProvisioningError` when the key does not open or is not the
-    certificate's."""
-    secret = os.environ.get("LOCKER_ADMIN_PASSPHRASE")
-    if passphrase_file is not None:
-        secret = _read(passphrase_file).decode().strip()
+    """The fleet device CA; an encrypted key (what `fleet init` writes) is opened with the
+    passphrase helper: `--passphrase-file`, else `LOCKER_ADMIN_PASSPHRASE`, else a prompt."""
+    key = keyfiles.decrypt_pem(_read(key_path), key_path, passphrase_file)
     try:
-        key = serialization.load_pem_private_key(
-            _read(key_path), password=secret.encode() if secret else None
-        )
         cert = x509.load_pem_x509_certificate(_read(cert_path))
-    except (ValueError, TypeError) as err:
-        raise ProvisioningError(f"device CA: {err}") from err
+    except ValueError as err:
+        raise ProvisioningError(f"{cert_path}: not a PEM certificate") from err
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
         raise ProvisioningError(f"{key_path} is not the P-256 key of {cert_path}")
     return DeviceCa(key, cert)
@@ -125,6 +127,10 @@ async def serve(ns: argparse.Namespace) -> None:
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
+            if isinstance(broker, MosquittoAdmin):
+                # the broker's crlfile must exist before it starts (it refuses to start without)
+                revoked = await registry.revoked_credentials(conn, ns.fleet)
+                await asyncio.to_thread(write_crl, ca, revoked, ns.crl, time.time())
         await EnrollmentService(ServiceSettings(ns.fleet, secret, profile, params), ca,
                                 broker, pool).run()  # fmt: skip
     finally:

@@ -100,3 +100,11 @@ async def pending_count(conn: Conn, fleet: str) -> int:
     return int(await conn.fetchval(
         "SELECT count(*) FROM device_rotations WHERE fleet=$1 AND done_at IS NULL", fleet
     ))  # fmt: skip
+
+
+async def is_open(conn: Conn, fleet: str, device: str) -> bool:
+    """A rotation of `device` is requested and not yet confirmed by the device."""
+    return bool(await conn.fetchval(
+        "SELECT 1 FROM device_rotations WHERE fleet=$1 AND device=$2 AND done_at IS NULL",
+        fleet, device,
+    ))  # fmt: skip

@@ -22,6 +22,7 @@ from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
 from agent.bootstrap.evidence import build_evidence, photo_source
 from agent.bootstrap.hub import build_sync, trust_section
+from agent.bootstrap.hub_link import credential_keeper
 from agent.bootstrap.metrics import (
     COUNTER_SAVE_S,
     register_metrics,
@@ -56,6 +57,7 @@ from hardware.camera.scanner import Scanner, build_scanner
 from hardware.doors.drivers import make_door_driver
 from hardware.doors.port import DoorController, DoorSensors
 from hardware.errors import DriverConfigError
+from hub_sync.device.enroll import CredentialKeeper
 from hub_sync.device.ports import SyncStats
 from hub_sync.device.sync import DeviceSync
 
@@ -111,6 +113,7 @@ class Agent(RunningServices):
         self.services: Services | None = None
         self.scanner: Scanner | None = None
         self.sync: DeviceSync | None = None
+        self.credentials: CredentialKeeper | None = None
         self._camera = camera
         self._compartment_camera = compartment_camera
         self.evidence: EvidenceRecorder = NoEvidence()
@@ -251,7 +254,7 @@ class Agent(RunningServices):
         )
 
     def _build_sync(self, services: Services, trust: TrustService) -> DeviceSync | None:
-        return build_sync(
+        sync = build_sync(
             self.config,
             self.db,
             self.clock,
@@ -260,6 +263,9 @@ class Agent(RunningServices):
             on_drain_alarm=self._on_drain_alarm,
             photos=photo_source(self.evidence, self.db, self.clock),
         )  # build_sync registers the sync's outbox callback with the database
+        if sync is not None:
+            self.credentials = credential_keeper(self.config, sync)
+        return sync
 
     async def _storage_recovered(self, episode: StorageEpisode) -> None:
         """Writes work again: now the fault can be recorded for the hub and the audit."""
@@ -368,6 +374,9 @@ class Agent(RunningServices):
                 tasks.append(group.create_task(self.scanner.run(), name="agent.qr-scanner"))
             if self.sync is not None:
                 tasks.append(group.create_task(self.sync.run(), name="agent.hub-sync"))
+            if self.credentials is not None:
+                keeper = self.credentials.run()
+                tasks.append(group.create_task(keeper, name="agent.hub-credentials"))
             await stop.wait()
             for task in tasks:
                 task.cancel()

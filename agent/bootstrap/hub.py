@@ -6,18 +6,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from agent.bootstrap.hub_link import sync_settings
 from agent.bootstrap.services import Services
 from agent.config.model import AgentConfig
 from agent.domain.clock import Clock
-from agent.errors import ConfigError
 from agent.services.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.services.trust import TrustService
 from agent.store.audit import device_key_path
 from agent.store.audit_rotation import rotate_device_key
 from agent.store.db import Database
 from agent.store.journal import persisted_time_floor
-from hub_sync.adapters.mqtt import TlsSettings
-from hub_sync.adapters.settings import SyncSettings, parse_broker, parse_protocol
 from hub_sync.device.ports import PhotoSource, SyncStats
 from hub_sync.device.sync import DeviceSync
 
@@ -36,32 +34,7 @@ def build_sync(
     hub = config.hub
     if hub.url is None:
         return None
-    try:
-        host, port, user, password, tls = parse_broker(hub.url)
-        if hub.password_file is not None:
-            password = hub.password_file.read_text(encoding="utf-8").strip()
-        settings = SyncSettings(
-            host=host,
-            port=port,
-            device_id=config.locker.id,
-            fleet_id=hub.fleet,
-            username=hub.username or user,
-            password=password,
-            tls=_tls(hub.ca, hub.cert, hub.key) if tls else None,
-            keepalive=hub.keepalive_s,
-            protocol=parse_protocol(hub.protocol),
-            drain_alarm_s=hub.drain_alarm_minutes * 60,
-            batch_size=hub.batch_size,
-            inflight_window=hub.inflight_window,
-            confirm_timeout_s=hub.confirm_timeout_s,
-            confirm_timeout_max_s=hub.confirm_timeout_max_s,
-            state_interval_s=hub.state_interval_s,
-            backoff_min_s=hub.backoff_min_s,
-            backoff_max_s=hub.backoff_max_s,
-            photo_chunk_bytes=hub.photo_chunk_kib * 1024,
-        )
-    except (ValueError, OSError) as err:
-        raise ConfigError(f"hub: {err}") from err
+    settings = sync_settings(config)
 
     commands = HubCommands(
         db,
@@ -86,14 +59,6 @@ def build_sync(
     )
     db.after_commit.append(sync.outbox_changed)
     return sync
-
-
-def _tls(ca: object, cert: object, key: object) -> TlsSettings:
-    return TlsSettings(
-        ca=None if ca is None else str(ca),
-        cert=None if cert is None else str(cert),
-        key=None if key is None else str(key),
-    )
 
 
 def trust_section(trust: TrustService) -> dict[str, object]:

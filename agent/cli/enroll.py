@@ -59,8 +59,11 @@ def _table(name: str, values: Mapping[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_config(e: Enrolled, data_dir: Path, roots: list[Path], bundle: Path | None) -> str:
-    """The agent.toml of an enrolled device (paths absolute)."""
+def render_config(
+    e: Enrolled, data_dir: Path, roots: list[Path], bundle: Path | None, pin: str | None = None
+) -> str:
+    """The agent.toml of an enrolled device (paths absolute); with the invite's `pin` the agent
+    rotates its credential when the hub asks (`[hub] credential_pin`)."""
     layout = e.config.get("layout") or {}
     d = e.dir
     hub: dict[str, object] = {
@@ -69,6 +72,7 @@ def render_config(e: Enrolled, data_dir: Path, roots: list[Path], bundle: Path |
         "protocol": e.protocol,
         "cert": d / CERT_FILE,
         "key": d / KEY_FILE,
+        "credential_pin": pin,
     }
     if (d / CA_FILE).exists():
         hub["ca"] = d / CA_FILE
@@ -122,7 +126,7 @@ async def enroll_command(args: argparse.Namespace) -> int:
     except EnrollmentRefused as err:
         raise ConfigError(f"enroll: the hub refused the invite: {err.reason}") from err
     roots, bundle = await asyncio.to_thread(_write_trust, enrolled, cred_dir)
-    text = render_config(enrolled, data_dir, roots, bundle)
+    text = render_config(enrolled, data_dir, roots, bundle, invite.pin)
     await asyncio.to_thread(args.config.resolve().write_text, text)
     print(json.dumps({"locker": enrolled.device, "config": str(args.config)}), flush=True)
     return 0

@@ -236,6 +236,12 @@ class HubConfig(_Section):
     ca: Path | None = Field(None, description="CA bundle to trust for mqtts://.")
     cert: Path | None = Field(None, description="Device certificate for mutual TLS.")
     key: Path | None = Field(None, description="Device private key for mutual TLS.")
+    credential_pin: str | None = Field(
+        None,
+        pattern=r"^[A-Z2-7]{32}$",
+        description="Pin of the fleet device CA (from the invite; written by `locker-agent "
+        "enroll`): the locker then rotates its certificate and key when the hub asks.",
+    )
     protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
     keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keepalive.")
     drain_alarm_minutes: float = Field(
