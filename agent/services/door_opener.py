@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from agent.errors import DoorFailed
 from agent.services.expiry import pause_door_holds
 from agent.store import journal, lockers
 from hardware.doors.port import DoorController, DoorSensors, SensorState
@@ -19,6 +22,7 @@ from hardware.errors import HardwareError
 _LOG = logging.getLogger(__name__)
 _SENSOR_STEP_S = 0.05
 MAX_DOORS_TRIED = 3
+R = TypeVar("R")
 
 
 class DoorOpener:
@@ -56,6 +60,35 @@ class DoorOpener:
             return await self._sensors.read(door)
         except HardwareError:
             return SensorState.UNKNOWN
+
+
+async def open_one_of_doors(
+    opener: DoorOpener,
+    reserve: Callable[[frozenset[int]], Awaitable[R]],
+    door_of: Callable[[R], int],
+    failed: Callable[[R, str], Awaitable[None]],
+    *,
+    only_this_door: Callable[[R], bool] = lambda _: False,
+) -> R:
+    """Reserve a door, pulse it, and on a failure try another: at most `MAX_DOORS_TRIED` doors.
+
+    `reserve(tried)` reserves a door not in `tried` in one transaction (and raises when none is
+    left); `failed(reserved, fault)` frees it and faults the door in one transaction. What is
+    returned is the reservation whose door opened; the caller records the opening. A
+    reservation for which `only_this_door` holds (an order's own door) is not replaced by
+    another: its failure raises `DoorFailed(fault)` at once."""
+    tried: frozenset[int] = frozenset()
+    for _ in range(MAX_DOORS_TRIED):
+        reserved = await reserve(tried)
+        door = door_of(reserved)
+        fault = await opener.open(door)
+        if fault is None:
+            return reserved
+        await failed(reserved, fault)
+        if only_this_door(reserved):
+            raise DoorFailed(fault)
+        tried |= {door}
+    raise DoorFailed(f"{MAX_DOORS_TRIED} doors failed to open")
 
 
 def door_fault(

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
-from agent.errors import AgentError, DoorFailed, RateLimited, RequestError
+from agent.errors import AgentError, RateLimited, RequestError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
+from agent.services.door_opener import DoorOpener, door_fault, door_opened, open_one_of_doors
 from agent.services.loading import ID_PATTERN
 from agent.store import journal, lockers
 from agent.store.db import Database
@@ -239,6 +239,11 @@ def _find_return_or_refuse(conn: sqlite3.Connection, key: str) -> tuple[str, Doo
     return found
 
 
+def _door_of(reserved: _ReturnReserved) -> int:
+    assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
+    return reserved.grant.door
+
+
 class ReturnService:
     """Customer return drop-off into a door (token scan or typed return code)."""
 
@@ -275,30 +280,29 @@ class ReturnService:
         (with a `locker.full` event) when no door fits, DOOR_FAILED when doors kept failing.
         """
         check_order_ref(order_ref)
-        tried: frozenset[int] = frozenset()
-        for _ in range(MAX_DOORS_TRIED):
+
+        async def reserve(tried: frozenset[int]) -> _ReturnReserved:
             reserved = await self._db.run(
                 reserve_return,
                 order_ref,
                 size,
                 via=via,
-                now=now,
+                now=self._clock.now() if tried else now,
                 exclude=tried,
                 packaging=packaging,
             )
             if reserved is None:
                 raise AgentError(size.value, reason=Reason.NO_DOOR_AVAILABLE)
-            assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
-            fault = await self._opener.open(reserved.grant.door)
-            if fault is None:
-                await self._db.run(_return_opened, reserved, via, self._clock.now())
-                door = reserved.grant.door
-                await self._evidence.door_opened("return_dropoff", door=door, order_ref=order_ref)
-                return reserved.grant
+            return reserved
+
+        async def failed(reserved: _ReturnReserved, fault: str) -> None:
             await self._db.run(_return_failed, reserved, fault, self._clock.now())
-            tried |= {reserved.grant.door}
-            now = self._clock.now()
-        raise DoorFailed(f"{MAX_DOORS_TRIED} doors failed to open")
+
+        reserved = await open_one_of_doors(self._opener, reserve, _door_of, failed)
+        await self._db.run(_return_opened, reserved, via, self._clock.now())
+        door = _door_of(reserved)
+        await self._evidence.door_opened("return_dropoff", door=door, order_ref=order_ref)
+        return reserved.grant
 
     async def start_with_code(self, code: str) -> ReturnGrant:
         """A typed return code (announced by the hub with `expect`); rate-limited like pickups."""
