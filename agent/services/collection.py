@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from agent.domain.clock import Clock
 from agent.domain.orders import OrderEvent, OrderState
+from agent.domain.returns import ReturnEvent, ReturnState, next_return_state
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason
 from agent.services.door_opener import DoorOpener, door_fault, door_opened
-from agent.store import journal, lockers
+from agent.store import journal, lockers, returns
 from agent.store.db import Database
 
 _LOG = logging.getLogger(__name__)
@@ -44,14 +45,11 @@ def list_pickups(conn: sqlite3.Connection) -> list[PickupItem]:
         if reason is not None:
             items.append(PickupItem("retrieval", order.order_id, order.door, reason))
         elif order.state is OrderState.EXPIRED:
-            items.append(PickupItem("expired", order.order_id, order.door, "expired"))
-    rows = conn.execute(
-        "SELECT order_ref, door, receipt, purpose FROM returns WHERE state = 'dropped_off'"
-        " ORDER BY order_ref"
-    )
+            expired = OrderState.EXPIRED.value
+            items.append(PickupItem(expired, order.order_id, order.door, expired))
     items.extend(
-        PickupItem("return", str(r[0]), r[1], "packaging" if r[3] == "packaging" else None, r[2])
-        for r in rows
+        PickupItem("return", r.order_ref, r.door, "packaging" if r.packaging else None, r.receipt)
+        for r in returns.in_state(conn, ReturnState.DROPPED_OFF)
     )
     return items
 
@@ -90,12 +88,8 @@ def record_taken(
     if opening_id is not None and item.door is not None:
         door_opened(conn, opening_id, item.door, now)
     if item.kind == "return":
-        cur = conn.execute(
-            "UPDATE returns SET state = 'collected', updated_at = ?"
-            " WHERE order_ref = ? AND state = 'dropped_off'",
-            (now, item.ref),
-        )
-        if cur.rowcount:
+        was = ReturnState.DROPPED_OFF
+        if returns.move_if(conn, item.ref, was, next_return_state(was, ReturnEvent.COLLECT), now):
             body = {"return": item.ref, "door": item.door, "receipt": item.receipt}
             journal.record(conn, "return.collected", body, now=now, actor=actor, door=item.door)
         return

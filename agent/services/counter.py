@@ -30,6 +30,7 @@ from agent.domain.policy import (
     id_outcome_to_record,
     pickup_refusal,
 )
+from agent.domain.returns import ReturnEvent
 from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
@@ -45,7 +46,7 @@ from agent.services.returns import (
     record_dropped_off,
 )
 from agent.services.token_pickup import token_attempt
-from agent.store import journal, lockers
+from agent.store import journal, lockers, returns
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
 from agent.tokens.verify import VerifiedToken
@@ -167,13 +168,13 @@ def _counter_return(
     now: float,
 ) -> ReturnGrant:
     _check_label(order_ref, (), label)
-    row = conn.execute("SELECT size FROM returns WHERE order_ref = ?", (order_ref,)).fetchone()
-    size = DoorSize(row[0]) if row is not None else DoorSize.M
+    known = returns.get(conn, order_ref)
+    size = known.size if known is not None else DoorSize.M
     receipt = accept_return(
         conn,
         order_ref,
         size,
-        state="dropped_off",
+        event=ReturnEvent.HAND_IN_AT_COUNTER,
         door=None,
         via=via,
         now=now,

@@ -21,13 +21,20 @@ from dataclasses import dataclass
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
+from agent.domain.returns import (
+    OPEN_INTERRUPTED,
+    ReturnEvent,
+    ReturnState,
+    hand_in,
+    next_return_state,
+)
 from agent.errors import AgentError, RateLimited, RequestError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.door_opener import DoorOpener, door_fault, door_opened, open_one_of_doors
 from agent.services.loading import ID_PATTERN
-from agent.store import journal, lockers
+from agent.store import journal, lockers, returns
 from agent.store.db import Database
 
 _LOG = logging.getLogger(__name__)
@@ -64,7 +71,7 @@ def _new_receipt(conn: sqlite3.Connection) -> str:
     """`R-` and 6 characters: short to read out, not a secret, unique on this device."""
     while True:
         receipt = "R-" + "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(6))
-        if conn.execute("SELECT 1 FROM returns WHERE receipt = ?", (receipt,)).fetchone() is None:
+        if not returns.receipt_taken(conn, receipt):
             return receipt
 
 
@@ -79,27 +86,23 @@ def accept_return(
     order_ref: str,
     size: DoorSize,
     *,
-    state: str,
+    event: ReturnEvent,
     door: int | None,
     via: str,
     now: float,
     evidence_sha256: str | None = None,
 ) -> str:
-    """In a transaction: note the return `order_ref` as `state`; returns its receipt.
+    """In a transaction: hand in the return `order_ref` by `event`; returns its receipt.
 
     Refuses (ALREADY_USED, with the receipt as reference) a return already handed in.
     """
-    row = conn.execute("SELECT * FROM returns WHERE order_ref = ?", (order_ref,)).fetchone()
-    if row is not None and row["state"] != "expected":
-        raise AgentError(order_ref, reason=Reason.ALREADY_USED, ref=row["receipt"] or "")
-    receipt = (row["receipt"] if row is not None else None) or _new_receipt(conn)
-    conn.execute(
-        "INSERT INTO returns (order_ref, size, state, door, receipt, via, evidence_sha256,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (order_ref) DO UPDATE SET size = excluded.size, state = excluded.state,"
-        " door = excluded.door, receipt = excluded.receipt, via = excluded.via,"
-        " evidence_sha256 = excluded.evidence_sha256, updated_at = excluded.updated_at",
-        (order_ref, size.value, state, door, receipt, via, evidence_sha256, now, now),
+    known = returns.get(conn, order_ref)
+    if known is not None:
+        hand_in(order_ref, known.state, known.receipt)
+    state = next_return_state(ReturnState.EXPECTED, event)
+    receipt = (known.receipt if known is not None else None) or _new_receipt(conn)
+    returns.put_handed_in(
+        conn, returns.HandIn(order_ref, size, state, door, receipt, via, evidence_sha256), now
     )
     return receipt
 
@@ -128,14 +131,10 @@ def reserve_return(
         journal.record(conn, "locker.full", body, now=now, actor=via)
         return None
     receipt = accept_return(
-        conn, order_ref, size, state="opening", door=chosen.number, via=via, now=now
+        conn, order_ref, size, event=ReturnEvent.OPEN_DOOR, door=chosen.number, via=via, now=now
     )
     if packaging is not None:
-        conn.execute(
-            "UPDATE returns SET purpose = 'packaging', items = ?, credit_ref = ?"
-            " WHERE order_ref = ?",
-            (packaging.items, packaging.credit_ref, order_ref),
-        )
+        returns.mark_packaging(conn, order_ref, packaging.items, packaging.credit_ref)
     opening = lockers.begin_opening(conn, chosen.number, order_id=None, purpose="return", now=now)
     return _ReturnReserved(ReturnGrant(order_ref, chosen.number, receipt), opening, packaging)
 
@@ -145,10 +144,8 @@ def _return_opened(
 ) -> None:
     assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
     door_opened(conn, reserved.opening_id, reserved.grant.door, now)
-    conn.execute(
-        "UPDATE returns SET state = 'dropped_off', updated_at = ? WHERE order_ref = ?",
-        (now, reserved.grant.order_ref),
-    )
+    state = next_return_state(ReturnState.OPENING, ReturnEvent.DOOR_OPENED)
+    returns.set_state(conn, reserved.grant.order_ref, state, now)
     if reserved.packaging is not None:
         _record_packaging(conn, reserved.grant, reserved.packaging, now)
     else:
@@ -158,17 +155,14 @@ def _return_opened(
 def _record_packaging(
     conn: sqlite3.Connection, grant: ReturnGrant, packaging: Packaging, now: float
 ) -> None:
-    (total,) = conn.execute(
-        "SELECT COALESCE(SUM(items), 0) FROM returns"
-        " WHERE purpose = 'packaging' AND state != 'opening'"
-    ).fetchone()
+    total = returns.packaging_items_handed_in(conn)
     body = {
         "return": grant.order_ref,
         "door": grant.door,
         "receipt": grant.receipt,
         "items": packaging.items,
         "credit_ref": packaging.credit_ref,
-        "total_items": int(total),
+        "total_items": total,
     }
     journal.record(conn, "packaging.returned", body, now=now, actor="customer", door=grant.door)
 
@@ -178,13 +172,10 @@ def _return_failed(
 ) -> None:
     assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
     if reserved.packaging is not None:  # nothing was announced: nothing to keep
-        conn.execute("DELETE FROM returns WHERE order_ref = ?", (reserved.grant.order_ref,))
+        returns.delete(conn, reserved.grant.order_ref)
     else:
-        conn.execute(
-            "UPDATE returns SET state = 'expected', door = NULL, updated_at = ?"
-            " WHERE order_ref = ?",
-            (now, reserved.grant.order_ref),
-        )
+        state = next_return_state(ReturnState.OPENING, ReturnEvent.DOOR_FAILED)
+        returns.free_door(conn, reserved.grant.order_ref, state, now)
     door_fault(conn, reserved.grant.door, fault, now, opening_id=reserved.opening_id)
 
 
@@ -192,13 +183,7 @@ def expect_return(
     conn: sqlite3.Connection, order_ref: str, size: DoorSize, code_key: str | None, now: float
 ) -> None:
     """The hub announces a return (so its typed code works offline). Idempotent."""
-    conn.execute(
-        "INSERT INTO returns (order_ref, size, state, code_key, created_at, updated_at)"
-        " VALUES (?, ?, 'expected', ?, ?, ?) ON CONFLICT (order_ref) DO UPDATE SET"
-        " size = excluded.size, code_key = excluded.code_key, updated_at = excluded.updated_at"
-        " WHERE returns.state = 'expected'",
-        (order_ref, size.value, code_key, now, now),
-    )
+    returns.expect(conn, order_ref, size, code_key, now)
     journal.append_audit(
         conn, "return.expected", now=now, actor="hub", detail={"return": order_ref}
     )
@@ -207,29 +192,21 @@ def expect_return(
 def recover_interrupted_returns(conn: sqlite3.Connection, now: float) -> int:
     """At start: a return whose door opening never finished may be in its door. It goes on the
     couriers' list, flagged, and the hub is told; nothing is opened again."""
-    rows = conn.execute(
-        "SELECT order_ref, door, receipt FROM returns WHERE state = 'opening'"
-    ).fetchall()
-    for order_ref, door, receipt in rows:
-        conn.execute(
-            "UPDATE returns SET state = 'dropped_off', needs_attention = 'door_open_interrupted',"
-            " updated_at = ? WHERE order_ref = ?",
-            (now, order_ref),
-        )
-        body = {"return": order_ref, "door": door, "receipt": receipt}
-        journal.record(conn, "return.open_interrupted", body, now=now, door=door)
-    return len(rows)
+    cut_short = returns.in_state(conn, ReturnState.OPENING)
+    for ret in cut_short:
+        state = next_return_state(ret.state, ReturnEvent.OPEN_INTERRUPTED)
+        returns.set_state(conn, ret.order_ref, state, now, needs_attention=OPEN_INTERRUPTED)
+        body = {"return": ret.order_ref, "door": ret.door, "receipt": ret.receipt}
+        journal.record(conn, "return.open_interrupted", body, now=now, door=ret.door)
+    return len(cut_short)
 
 
 def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, DoorSize] | None:
-    row = conn.execute(
-        "SELECT order_ref, size, state, receipt FROM returns WHERE code_key = ?", (code_key,)
-    ).fetchone()
-    if row is None:
+    found = returns.find_by_code_key(conn, code_key)
+    if found is None:
         return None
-    if row["state"] != "expected":
-        raise AgentError(row["order_ref"], reason=Reason.ALREADY_USED, ref=row["receipt"] or "")
-    return str(row["order_ref"]), DoorSize(row["size"])
+    hand_in(found.order_ref, found.state, found.receipt)
+    return found.order_ref, found.size
 
 
 def _find_return_or_refuse(conn: sqlite3.Connection, key: str) -> tuple[str, DoorSize]:
@@ -336,12 +313,8 @@ class ReturnService:
 
     async def expected_size(self, order_ref: str) -> DoorSize | None:
         """The size the hub announced for this return, if it did."""
-        row = await self._db.read(
-            lambda conn: conn.execute(
-                "SELECT size FROM returns WHERE order_ref = ?", (order_ref,)
-            ).fetchone()
-        )
-        return None if row is None else DoorSize(row[0])
+        found = await self._db.read(returns.get, order_ref)
+        return None if found is None else found.size
 
     async def expect(self, order_ref: str, size: DoorSize, code_key: str | None) -> None:
         """For the hub command that announces a return (`code_key`: `code_lookup_key(code)`)."""

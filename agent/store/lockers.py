@@ -10,7 +10,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from agent.domain.doors import Door, DoorSize
+from agent.domain.loads import LoadState
 from agent.domain.orders import IN_A_DOOR, HoldClock, Order, OrderPolicy, OrderState
+from agent.domain.returns import IN_A_DOOR as RETURN_IN_A_DOOR
 
 
 def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
@@ -25,15 +27,16 @@ def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
 
 
 def list_doors(conn: sqlite3.Connection) -> list[Door]:
-    in_door = ",".join(f"'{s.value}'" for s in IN_A_DOOR)
+    in_door = ",".join(f"'{s.value}'" for s in sorted(IN_A_DOOR))
+    return_in_door = ",".join(f"'{s.value}'" for s in sorted(RETURN_IN_A_DOOR))
     occupied = {
         int(r[0])
         for r in conn.execute(
             f"SELECT door FROM orders WHERE door IS NOT NULL AND state IN ({in_door})"  # noqa: S608
             # a door reserved by a courier's pending load, or holding a customer's return
-            " UNION SELECT door FROM loads WHERE state = 'pending'"
+            f" UNION SELECT door FROM loads WHERE state = '{LoadState.PENDING.value}'"
             " UNION SELECT door FROM returns WHERE door IS NOT NULL"
-            " AND state IN ('opening', 'dropped_off')"
+            f" AND state IN ({return_in_door})"
         )
     }
     rows = conn.execute("SELECT * FROM doors ORDER BY number").fetchall()
