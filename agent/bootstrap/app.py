@@ -42,10 +42,11 @@ from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
 from agent.services.trust import TrustPolicy, TrustService, load_roots
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store import secrets as secrets_at_rest
 from agent.store.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.store.db import Database, StorageEpisode
+from agent.store.doors import ensure_doors
 from agent.store.journal import persisted_time_floor
 from hardware.camera.compartment import CompartmentCamera
 from hardware.camera.port import Camera
@@ -130,7 +131,7 @@ class Agent:
         await asyncio.to_thread(secrets_at_rest.secure_data_dir, self.config.locker.data_dir)
         await self.db.open()
         now = self.clock.now()
-        await self.db.run(lockers.ensure_doors, self.config.doors.layout())
+        await self.db.run(ensure_doors, self.config.doors.layout())
         await self.hardware.controller.start()  # all relays off before anything else
         await self._recover(now)
         self.typed_code_secret = await self._typed_code_secret(now)

@@ -16,8 +16,10 @@ from agent.domain.returns import ReturnEvent, ReturnState, next_return_state
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason
 from agent.services.door_opener import DoorOpener, door_fault, door_opened
-from agent.store import journal, lockers, returns
+from agent.store import journal, returns
 from agent.store.db import Database
+from agent.store.doors import begin_opening
+from agent.store.orders import get_order, orders_in_states, save_order
 
 _LOG = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def list_pickups(conn: sqlite3.Connection) -> list[PickupItem]:
         str(r[0]): str(r[1]) for r in conn.execute("SELECT order_id, reason FROM retrievals")
     }
     items = []
-    for order in lockers.orders_in_states(conn, (OrderState.LOADED, OrderState.EXPIRED)):
+    for order in orders_in_states(conn, (OrderState.LOADED, OrderState.EXPIRED)):
         reason = retrievals.get(order.order_id)
         if reason is not None:
             items.append(PickupItem("retrieval", order.order_id, order.door, reason))
@@ -75,9 +77,7 @@ def _begin_take(
         # a second courier scan while the first opening is under way: one pulse is enough
         raise AgentError("a collection of this door is under way", reason=Reason.ALREADY_USED)
     order_id = None if item.kind == "return" else item.ref
-    return item, lockers.begin_opening(
-        conn, item.door, order_id=order_id, purpose="retrieve", now=now
-    )
+    return item, begin_opening(conn, item.door, order_id=order_id, purpose="retrieve", now=now)
 
 
 def record_taken(
@@ -93,7 +93,7 @@ def record_taken(
             body = {"return": item.ref, "door": item.door, "receipt": item.receipt}
             journal.record(conn, "return.collected", body, now=now, actor=actor, door=item.door)
         return
-    order = lockers.get_order(conn, item.ref)
+    order = get_order(conn, item.ref)
     if order is None or order.state not in (OrderState.LOADED, OrderState.EXPIRED):
         return  # taken meanwhile by a concurrent request: nothing more to record
     taken = order.apply(OrderEvent.RETRIEVE, now)
@@ -104,7 +104,7 @@ def record_taken(
     if item.reason == "return_to_sender":
         taken = taken.apply(OrderEvent.RETURN_TO_SENDER, now)
         journal.record(conn, "order.returned", {"order": item.ref}, now=now, order_id=item.ref)
-    lockers.save_order(conn, taken, now=now)
+    save_order(conn, taken, now=now)
 
 
 def _take_failed(

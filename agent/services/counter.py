@@ -46,8 +46,9 @@ from agent.services.returns import (
     record_dropped_off,
 )
 from agent.services.token_pickup import token_attempt
-from agent.store import journal, lockers, returns
+from agent.store import journal, returns
 from agent.store.db import Database
+from agent.store.orders import find_order_by_code_key, get_order, save_order
 from agent.tokens.claims import Purpose
 from agent.tokens.verify import VerifiedToken
 
@@ -88,7 +89,7 @@ def receive_parcel(
 ) -> Order:
     """In a transaction: a parcel arrives at the counter. Its order becomes LOADED (no door;
     hold clock starts); an order the hub never announced is created from the label."""
-    order = lockers.get_order(conn, label.order_id)
+    order = get_order(conn, label.order_id)
     if order is None:
         if size is None:
             raise RequestError("`size` is needed for an order this counter doesn't know")
@@ -105,7 +106,7 @@ def receive_parcel(
         received, kind = replace(order, parcels=parcels), "order.parcel_added"
     else:
         raise AgentError(order.state.value, reason=Reason.ILLEGAL_TRANSITION)
-    lockers.save_order(conn, received, now=now)
+    save_order(conn, received, now=now)
     journal.record(conn, kind, body, now=now, actor=actor, order_id=order.order_id)
     return received
 
@@ -127,7 +128,7 @@ def hand_out(
     recorded outcome has been committed. The order policy table decides
     (`agent.domain.policy`): the customer's credential obeys its row, staff add the ID check."""
     order_id, id_check = shown.order_id, shown.attempt.id_check
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     if order is None or order.kind != "pickup":
         raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
     _check_label(order.order_id, order.parcels, label)
@@ -145,7 +146,7 @@ def hand_out(
             return refusal
     if refusal is not None:
         raise AgentError(order_id, reason=refusal, ref=support_ref(order_id))
-    lockers.save_order(conn, order.apply(OrderEvent.COLLECT, now), now=now)
+    save_order(conn, order.apply(OrderEvent.COLLECT, now), now=now)
     if shown.cti is not None:
         conn.execute(
             "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, NULL)",
@@ -242,7 +243,7 @@ class CounterService:
         self, code: str, label: str, id_check: IdCheck | None, *, actor: str
     ) -> Handout:
         parse_label(label)  # a bad label must not count as a wrong code
-        order = await self._lookup(code, lockers.find_order_by_code_key)
+        order = await self._lookup(code, find_order_by_code_key)
         if order is None:
             raise AgentError(reason=Reason.CODE_UNKNOWN)
         attempt = Attempt(Credential.TYPED_CODE, Setting.STAFFED, id_check)

@@ -13,9 +13,11 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from agent.domain.doors import OpeningResult
 from agent.errors import DoorFailed
 from agent.services.expiry import pause_door_holds
-from agent.store import journal, lockers
+from agent.store import journal
+from agent.store.doors import finish_opening, get_door, save_door
 from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError
 
@@ -97,15 +99,14 @@ def door_fault(
     """In a transaction: a door failed to open. It leaves service (staff clear the fault) and
     the hold clocks of parcels inside stop."""
     if opening_id is not None:
-        lockers.finish_opening(conn, opening_id, "failed", now)
-    conn.execute(
-        "UPDATE doors SET fault = ?, fault_since = ? WHERE number = ? AND fault IS NULL",
-        (fault, now, door),
-    )
+        finish_opening(conn, opening_id, OpeningResult.FAILED, now)
+    known = get_door(conn, door)
+    if known is not None:
+        save_door(conn, known.faulted(fault, now))
     pause_door_holds(conn, door, now)
     journal.record(conn, "door.open_failed", {"door": door, "fault": fault}, now=now, door=door)
 
 
 def door_opened(conn: sqlite3.Connection, opening_id: int, door: int, now: float) -> None:
-    lockers.finish_opening(conn, opening_id, "opened", now)
+    finish_opening(conn, opening_id, OpeningResult.OPENED, now)
     journal.append_audit(conn, "door.opened", now=now, door=door)

@@ -20,8 +20,10 @@ from agent.domain.policy import Withdrawal
 from agent.errors import AgentError, TransitionError
 from agent.reasons import Reason
 from agent.services.orders import Announcement, announce_order
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.doors import get_door
+from agent.store.orders import get_order, orders_in_states, save_order
 
 _LOG = logging.getLogger(__name__)
 
@@ -31,14 +33,14 @@ _HOLDING = (OrderState.LOADED,)
 
 
 def _orders_in_door(conn: sqlite3.Connection, door: int) -> list[Order]:
-    return [o for o in lockers.orders_in_states(conn, _HOLDING) if o.door == door]
+    return [o for o in orders_in_states(conn, _HOLDING) if o.door == door]
 
 
 def _door_faulted(conn: sqlite3.Connection, door: int | None) -> bool:
     if door is None:
         return False
-    row = conn.execute("SELECT fault FROM doors WHERE number = ?", (door,)).fetchone()
-    return row is not None and row[0] is not None
+    found = get_door(conn, door)
+    return found is not None and found.fault is not None
 
 
 def _locker_paused(conn: sqlite3.Connection) -> bool:
@@ -50,7 +52,7 @@ def _set_paused(conn: sqlite3.Connection, orders: list[Order], pause: bool, now:
     for order in orders:
         hold = order.hold.pause(now) if pause else order.hold.resume(now)
         if hold != order.hold:
-            lockers.save_order(conn, replace(order, hold=hold), now=now)
+            save_order(conn, replace(order, hold=hold), now=now)
             changed += 1
     return changed
 
@@ -78,7 +80,7 @@ def pause_all_holds(conn: sqlite3.Connection, now: float) -> int:
     if _locker_paused(conn):
         return 0
     journal.put_setting(conn, _ALL_PAUSED, "1")
-    changed = _set_paused(conn, lockers.orders_in_states(conn, _HOLDING), True, now)
+    changed = _set_paused(conn, orders_in_states(conn, _HOLDING), True, now)
     journal.append_audit(conn, "hold.paused_all", now=now, detail={"orders": changed})
     return changed
 
@@ -89,7 +91,7 @@ def resume_all_holds(conn: sqlite3.Connection, now: float) -> int:
     if not _locker_paused(conn):
         return 0
     journal.put_setting(conn, _ALL_PAUSED, "0")
-    waiting = lockers.orders_in_states(conn, _HOLDING)
+    waiting = orders_in_states(conn, _HOLDING)
     healthy = [o for o in waiting if not _door_faulted(conn, o.door)]
     changed = _set_paused(conn, healthy, False, now)
     journal.append_audit(conn, "hold.resumed_all", now=now, detail={"orders": changed})
@@ -114,14 +116,14 @@ def credit_downtime(conn: sqlite3.Connection, now: float) -> int:
     if now <= since:
         return 0  # the clock went back: nothing to credit
     credited = 0
-    for order in lockers.orders_in_states(conn, _HOLDING):
+    for order in orders_in_states(conn, _HOLDING):
         hold = order.hold
         if hold.started_at is None or hold.paused:
             continue
         start = max(since, hold.started_at)
         if now <= start:
             continue
-        lockers.save_order(conn, replace(order, hold=hold.pause(start).resume(now)), now=now)
+        save_order(conn, replace(order, hold=hold.pause(start).resume(now)), now=now)
         credited += 1
     detail = {"off_s": round(now - since, 1), "orders": credited}
     journal.append_audit(conn, "hold.downtime_credited", now=now, detail=detail)
@@ -140,10 +142,10 @@ def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
     the sweep is also the heartbeat that `credit_downtime` measures the agent's off time from."""
     note_alive(conn, now)
     expired = []
-    for order in lockers.orders_in_states(conn, _HOLDING):
+    for order in orders_in_states(conn, _HOLDING):
         if order.kind != "pickup" or not order.hold.is_expired(now):
             continue
-        lockers.save_order(conn, order.apply(OrderEvent.EXPIRE, now), now=now)
+        save_order(conn, order.apply(OrderEvent.EXPIRE, now), now=now)
         journal.record(
             conn,
             "order.expired",
@@ -157,7 +159,7 @@ def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
 
 
 def _require_order(conn: sqlite3.Connection, order_id: str) -> Order:
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     if order is None:
         raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
     return order
@@ -167,7 +169,7 @@ def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: fl
     order = _require_order(conn, order_id)
     extended = order.apply(OrderEvent.EXTEND, now)
     extended = replace(extended, hold=extended.hold.extend(extra_s))
-    lockers.save_order(conn, extended, now=now)
+    save_order(conn, extended, now=now)
     journal.record(
         conn,
         "order.extended",
@@ -213,7 +215,7 @@ def return_order_to_sender(conn: sqlite3.Connection, order_id: str, now: float) 
         request_retrieval(conn, order, "return_to_sender", now)
         return order
     returned = order.apply(OrderEvent.RETURN_TO_SENDER, now)
-    lockers.save_order(conn, returned, now=now)
+    save_order(conn, returned, now=now)
     journal.record(
         conn, "order.returned", {"order": order_id}, now=now, actor="hub", order_id=order_id
     )
@@ -235,7 +237,7 @@ def cancel_order(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
 
 def _drop_unloaded(conn: sqlite3.Connection, order: Order, now: float) -> Order:
     cancelled = order.apply(OrderEvent.CANCEL, now)
-    lockers.save_order(conn, cancelled, now=now)
+    save_order(conn, cancelled, now=now)
     conn.execute(
         "UPDATE loads SET state = 'cancelled', finished_at = ? WHERE order_id = ?"
         " AND state = 'pending'",
@@ -266,7 +268,7 @@ def redirect_order(
 def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Order:
     """Create an announced order, or update one we know: policy, parcels and code at any live
     state; size and hold period only before loading (a loaded parcel's clock is running)."""
-    existing = lockers.get_order(conn, ann.order_id)
+    existing = get_order(conn, ann.order_id)
     if existing is None:
         return announce_order(conn, ann, now=now)
     if existing.state not in (OrderState.ANNOUNCED, OrderState.LOADED, OrderState.EXPIRED):
@@ -276,7 +278,7 @@ def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Ord
         updated = replace(
             updated, size=ann.size.value, hold=replace(updated.hold, hold_s=ann.hold_s)
         )
-    lockers.save_order(conn, updated, now=now)
+    save_order(conn, updated, now=now)
     conn.execute(
         "UPDATE orders SET size = ?, accessible = ?, live_required = ?, id_check_required = ?,"
         " high_value = ?, code_key = COALESCE(?, code_key), min_age = ?, recipient_salt = ?,"

@@ -30,8 +30,9 @@ from agent.identity.mrz_reader import GlyphTemplates, read_mrz
 from agent.identity.names import NameCheck
 from agent.identity.ocrb import load_templates
 from agent.reasons import Reason
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.orders import get_order
 
 _LOG = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class IdAssistService:
         self._templates = templates
 
     async def assist(self, order_id: str, image: bytes, *, actor: str) -> IdAssist:
-        order = await self._db.read(lockers.get_order, order_id)
+        order = await self._db.read(get_order, order_id)
         if order is None:
             raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
         now = self._clock.now()

@@ -55,8 +55,9 @@ from agent.services.pickup import (
     support_ref,
 )
 from agent.services.token_pickup import TokenPickupService, token_attempt
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.orders import find_order_by_code_key, get_order
 
 _LOG = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class _Claim:
 
 
 def _order_of_code_key(conn: sqlite3.Connection, code_key: str) -> str:
-    order = lockers.find_order_by_code_key(conn, code_key)
+    order = find_order_by_code_key(conn, code_key)
     if order is None:
         raise PickupRefused(reason=Reason.CODE_UNKNOWN)
     return order.order_id
@@ -165,7 +166,7 @@ def _record_check(
 
 def _precheck(conn: sqlite3.Connection, claim: _Claim, now: float) -> Order:
     """Before bothering the wallet: is the order there, collectable, and the customer's row ok?"""
-    order = lockers.get_order(conn, claim.order_id)
+    order = get_order(conn, claim.order_id)
     if order is None:
         raise PickupRefused(reason=Reason.ORDER_UNKNOWN)
     withdrawn = withdrawal_of(conn, order)

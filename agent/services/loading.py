@@ -28,8 +28,10 @@ from agent.reasons import Reason
 from agent.services.door_opener import DoorOpener, door_fault, door_opened, open_one_of_doors
 from agent.services.expiry import start_hold
 from agent.services.orders import Announcement, announce_order
-from agent.store import journal, loads, lockers
+from agent.store import journal, loads
 from agent.store.db import Database
+from agent.store.doors import begin_opening, get_door, list_doors
+from agent.store.orders import get_order, save_order
 from hardware.doors.port import SensorState
 
 _LOG = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class _Full:
 def _order_for_label(
     conn: sqlite3.Connection, label: ParcelLabel, size: DoorSize | None, hold_s: float, now: float
 ) -> tuple[Order, bool]:
-    order = lockers.get_order(conn, label.order_id)
+    order = get_order(conn, label.order_id)
     if order is not None:
         return order, False
     if size is None:
@@ -134,7 +136,7 @@ def reserve_load(
         if order.state is OrderState.LOADED
         else loads.pending_door_of_order(conn, order.order_id)
     )
-    doors = {d.number: d for d in lockers.list_doors(conn)}
+    doors = {d.number: d for d in list_doors(conn)}
     if own is not None and not force_new:
         if doors[own].fault is not None or not doors[own].enabled:
             raise AgentError(f"door {own} is out of service", reason=Reason.DOOR_FAILED)
@@ -157,9 +159,7 @@ def reserve_load(
     load_id = loads.add_pending(
         conn, order.order_id, label.parcel_id, door.number, actor=actor, now=now
     )
-    opening = lockers.begin_opening(
-        conn, door.number, order_id=order.order_id, purpose="load", now=now
-    )
+    opening = begin_opening(conn, door.number, order_id=order.order_id, purpose="load", now=now)
     journal.append_audit(
         conn,
         "load.started",
@@ -217,8 +217,9 @@ def mark_too_small(
 ) -> tuple[ParcelLabel, DoorSize]:
     """In a transaction: free the door that was too small; the size to try next."""
     load = _pending(conn, load_id)
-    size = conn.execute("SELECT size FROM doors WHERE number = ?", (load.door,)).fetchone()[0]
-    bigger = next_size_up(DoorSize(size))
+    door = get_door(conn, load.door)
+    assert door is not None  # noqa: S101 - loads reference doors
+    bigger = next_size_up(door.size)
     if bigger is None:
         raise AgentError(f"door {load.door} is the largest size", reason=Reason.NO_LARGER_DOOR)
     _finish_load(conn, load_id, LoadEvent.TOO_SMALL, now, actor)
@@ -232,7 +233,7 @@ def confirm_load(
     LOADED (hold clock starts); a later one joins it or moves the order to this door."""
     load = _load(conn, load_id)
     door = load.door
-    order = lockers.get_order(conn, load.order_id)
+    order = get_order(conn, load.order_id)
     assert order is not None  # noqa: S101 - loads reference orders
     if load.state is LoadState.CONFIRMED:
         return LoadConfirmation(load_id, order.order_id, door, str(load.sensor), order.state)
@@ -252,7 +253,7 @@ def confirm_load(
         "load_not_seen_by_sensor" if sensor != SensorWord.CLOSED else updated.needs_attention
     )
     updated = replace(updated, parcels=parcels, needs_attention=attention)
-    lockers.save_order(conn, updated, now=now)
+    save_order(conn, updated, now=now)
     loads.save(conn, load.apply(LoadEvent.CONFIRM, now, sensor=sensor))
     journal.record(
         conn,

@@ -34,8 +34,9 @@ from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.door_opener import DoorOpener, door_fault, door_opened, open_one_of_doors
 from agent.services.loading import ID_PATTERN
-from agent.store import journal, lockers, returns
+from agent.store import journal, returns
 from agent.store.db import Database
+from agent.store.doors import begin_opening, list_doors
 
 _LOG = logging.getLogger(__name__)
 _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -124,7 +125,7 @@ def reserve_return(
     exclude: frozenset[int],
     packaging: Packaging | None = None,
 ) -> _ReturnReserved | None:
-    doors = [d for d in lockers.list_doors(conn) if d.number not in exclude]
+    doors = [d for d in list_doors(conn) if d.number not in exclude]
     chosen = assign_door(doors, size, accessible=False)
     if chosen is None:
         body = {"return": order_ref, "size": size.value}
@@ -135,7 +136,7 @@ def reserve_return(
     )
     if packaging is not None:
         returns.mark_packaging(conn, order_ref, packaging.items, packaging.credit_ref)
-    opening = lockers.begin_opening(conn, chosen.number, order_id=None, purpose="return", now=now)
+    opening = begin_opening(conn, chosen.number, order_id=None, purpose="return", now=now)
     return _ReturnReserved(ReturnGrant(order_ref, chosen.number, receipt), opening, packaging)
 
 

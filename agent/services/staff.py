@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.domain.clock import Clock
+from agent.domain.doors import Door, OpeningResult
 from agent.domain.orders import Order, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -40,26 +41,33 @@ from agent.services.pickup import (
 from agent.services.staff_inventory import door_inventory
 from agent.services.supervision import DoorCallback, DoorSupervisor
 from agent.services.supervision_records import JAMMED
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.doors import begin_opening, finish_opening, get_door, save_door
+from agent.store.orders import (
+    clear_attention_in_door,
+    find_order_by_code_key,
+    get_order,
+    latest_order_id_in_door,
+)
 from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError, SensorError
 
 _LOG = logging.getLogger(__name__)
 
 
-def require_door(conn: sqlite3.Connection, door: int) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM doors WHERE number = ?", (door,)).fetchone()
-    if row is None:
+def require_door(conn: sqlite3.Connection, door: int) -> Door:
+    found = get_door(conn, door)
+    if found is None:
         raise AgentError(str(door), reason=Reason.DOOR_UNKNOWN)
-    return row  # type: ignore[no-any-return]
+    return found
 
 
 def _begin_staff_open(
     conn: sqlite3.Connection, door: int, *, actor: str, reason: str, by: str, now: float
 ) -> int:
     require_door(conn, door)
-    opening = lockers.begin_opening(conn, door, order_id=None, purpose="staff", now=now)
+    opening = begin_opening(conn, door, order_id=None, purpose="staff", now=now)
     body = {"door": door, "reason": reason, "by": by}
     journal.record(conn, "staff.open_door", body, now=now, actor=actor, door=door)
     return opening
@@ -75,7 +83,7 @@ def _finish_staff_open(
     error: str | None,
     now: float,
 ) -> None:
-    lockers.finish_opening(conn, opening, "failed" if error else "opened", now)
+    finish_opening(conn, opening, OpeningResult.FAILED if error else OpeningResult.OPENED, now)
     if error is None:
         journal.append_audit(conn, "door.opened", now=now, actor=actor, door=door)
     else:
@@ -89,7 +97,7 @@ def _authorise_for_customer(
     """In a transaction: staff open an order's door for its customer. The order policy table
     decides (staff vouch for the holder; an ID-check order needs the outcome `passed`, which is
     recorded even when it refuses). Returns the refusal to raise after committing the outcome."""
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     if order is None or order.kind != "pickup":
         raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
     refusal = pickup_refusal(order, attempt, now=now, withdrawn=withdrawal_of(conn, order))
@@ -106,23 +114,17 @@ def _authorise_for_customer(
 def _set_enabled(
     conn: sqlite3.Connection, door: int, enabled: bool, *, actor: str, reason: str, now: float
 ) -> None:
-    require_door(conn, door)
-    conn.execute("UPDATE doors SET enabled = ? WHERE number = ?", (int(enabled), door))
+    save_door(conn, require_door(conn, door).with_enabled(enabled))
     kind = "staff.enable_door" if enabled else "staff.disable_door"
     journal.record(conn, kind, {"door": door, "reason": reason}, now=now, actor=actor, door=door)
 
 
 def _clear_fault(conn: sqlite3.Connection, door: int, *, actor: str, now: float) -> str:
-    fault = require_door(conn, door)["fault"]
-    if fault is None:
-        raise AgentError(str(door), reason=Reason.DOOR_NOT_FAULTED)
-    conn.execute("UPDATE doors SET fault = NULL, fault_since = NULL WHERE number = ?", (door,))
+    faulted = require_door(conn, door)
+    fault = faulted.fault
+    save_door(conn, faulted.fault_cleared())
     # The parcels behind a jammed door were flagged for the staff who now dealt with it.
-    conn.execute(
-        "UPDATE orders SET needs_attention = NULL, updated_at = ?"
-        " WHERE door = ? AND needs_attention = 'door_jammed'",
-        (now, door),
-    )
+    clear_attention_in_door(conn, door, "door_jammed", now)
     body = {"door": door, "fault": fault}
     journal.record(conn, "staff.clear_fault", body, now=now, actor=actor, door=door)
     return str(fault)
@@ -255,12 +257,8 @@ def _message(state: str, door: int, order_id: str | None) -> str:
     return _MESSAGES[state].format(door=door, ref=ref)
 
 
-def _door_with_order(conn: sqlite3.Connection, door: int) -> tuple[sqlite3.Row, str | None]:
-    row = require_door(conn, door)
-    order = conn.execute(
-        "SELECT order_id FROM orders WHERE door = ? ORDER BY updated_at DESC LIMIT 1", (door,)
-    ).fetchone()
-    return row, None if order is None else str(order[0])
+def _door_with_order(conn: sqlite3.Connection, door: int) -> tuple[Door, str | None]:
+    return require_door(conn, door), latest_order_id_in_door(conn, door)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,19 +272,19 @@ class _Reported:
 
 
 def _reported_order(conn: sqlite3.Connection, code_key: str) -> _Reported | None:
-    order = lockers.find_order_by_code_key(conn, code_key)
+    order = find_order_by_code_key(conn, code_key)
     return None if order is None else _report_of(conn, order)
 
 
 def _reported_order_by_id(conn: sqlite3.Connection, order_id: str) -> _Reported | None:
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     return None if order is None else _report_of(conn, order)
 
 
 def _report_of(conn: sqlite3.Connection, order: Order) -> _Reported:
     fault = None
     if order.door is not None:
-        fault = require_door(conn, order.door)["fault"]
+        fault = require_door(conn, order.door).fault
     last = conn.execute(
         "SELECT id, finished_at, seen_open_at FROM door_openings WHERE order_id = ?"
         " AND purpose IN ('pickup', 'reopen') AND result = 'opened' ORDER BY id DESC LIMIT 1",
@@ -340,12 +338,12 @@ class DoorHelpService:
         self._attempts = attempts
 
     async def door_status(self, door: int) -> DoorStatus:
-        row, order_id = await self._db.read(_door_with_order, door)
+        found, order_id = await self._db.read(_door_with_order, door)
         sensor = await self._read(door)
         _, open_s, left_open = self._supervisor.door_condition(door)
-        if row["fault"] == JAMMED:
+        if found.fault == JAMMED:
             state = "jammed"
-        elif row["fault"] is not None:
+        elif found.fault is not None:
             state = "out_of_service"
         elif sensor is SensorState.UNKNOWN:
             state = "unknown"

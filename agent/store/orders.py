@@ -1,4 +1,4 @@
-"""Rows of the doors and orders tables, translated into domain values at the edge.
+"""The orders repository: rows of `orders` as `agent.domain.orders.Order` values.
 
 Sync functions on a `sqlite3.Connection`, called inside `Database.run` / `Database.read`.
 """
@@ -7,52 +7,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from agent.domain.doors import Door, DoorSize
-from agent.domain.loads import LoadState
-from agent.domain.orders import IN_A_DOOR, HoldClock, Order, OrderPolicy, OrderState
-from agent.domain.returns import IN_A_DOOR as RETURN_IN_A_DOOR
-
-
-def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
-    return Door(
-        number=int(row["number"]),
-        size=DoorSize(row["size"]),
-        low=bool(row["low"]),
-        enabled=bool(row["enabled"]),
-        fault=row["fault"],
-        occupied=occupied,
-    )
-
-
-def list_doors(conn: sqlite3.Connection) -> list[Door]:
-    in_door = ",".join(f"'{s.value}'" for s in sorted(IN_A_DOOR))
-    return_in_door = ",".join(f"'{s.value}'" for s in sorted(RETURN_IN_A_DOOR))
-    occupied = {
-        int(r[0])
-        for r in conn.execute(
-            f"SELECT door FROM orders WHERE door IS NOT NULL AND state IN ({in_door})"  # noqa: S608
-            # a door reserved by a courier's pending load, or holding a customer's return
-            f" UNION SELECT door FROM loads WHERE state = '{LoadState.PENDING.value}'"
-            " UNION SELECT door FROM returns WHERE door IS NOT NULL"
-            f" AND state IN ({return_in_door})"
-        )
-    }
-    rows = conn.execute("SELECT * FROM doors ORDER BY number").fetchall()
-    return [door_from_row(r, int(r["number"]) in occupied) for r in rows]
-
-
-def ensure_doors(conn: sqlite3.Connection, layout: Iterable[tuple[int, DoorSize, bool]]) -> int:
-    """Insert doors of the configured layout that the database does not know yet."""
-    added = 0
-    for number, size, low in layout:
-        cur = conn.execute(
-            "INSERT INTO doors (number, size, low) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (number, size.value, int(low)),
-        )
-        added += cur.rowcount
-    return added
+from agent.domain.orders import HoldClock, Order, OrderPolicy, OrderState
 
 
 def order_from_row(row: sqlite3.Row) -> Order:
@@ -163,23 +120,24 @@ def count_orders_by_state(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-def begin_opening(
-    conn: sqlite3.Connection, door: int, *, order_id: str | None, purpose: str, now: float
-) -> int:
-    """Record that a door is about to be commanded open (closed by `finish_opening`)."""
-    cur = conn.execute(
-        "INSERT INTO door_openings (door, order_id, purpose, requested_at) VALUES (?, ?, ?, ?)",
-        (door, order_id, purpose, now),
-    )
-    return int(cur.lastrowid or 0)
+def all_orders(conn: sqlite3.Connection) -> list[Order]:
+    return [order_from_row(r) for r in conn.execute("SELECT * FROM orders")]
 
 
-def finish_opening(conn: sqlite3.Connection, opening_id: int, result: str, now: float) -> None:
+def latest_order_id_in_door(conn: sqlite3.Connection, door: int) -> str | None:
+    """The order that last changed with `door` as its door, in whatever state."""
+    row = conn.execute(
+        "SELECT order_id FROM orders WHERE door = ? ORDER BY updated_at DESC LIMIT 1", (door,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def clear_attention_in_door(
+    conn: sqlite3.Connection, door: int, attention: str, now: float
+) -> None:
+    """Lift the flag `attention` from the orders whose door is `door`."""
     conn.execute(
-        "UPDATE door_openings SET result = ?, finished_at = ? WHERE id = ?",
-        (result, now, opening_id),
+        "UPDATE orders SET needs_attention = NULL, updated_at = ?"
+        " WHERE door = ? AND needs_attention = ?",
+        (now, door, attention),
     )
-
-
-def unfinished_openings(conn: sqlite3.Connection) -> Sequence[sqlite3.Row]:
-    return conn.execute("SELECT * FROM door_openings WHERE result IS NULL ORDER BY id").fetchall()

@@ -1,0 +1,106 @@
+"""The doors repository: rows of `doors` (and their openings) as domain values.
+
+Sync functions on a `sqlite3.Connection`, called inside `Database.run` / `Database.read`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from agent.domain.doors import Door, DoorSize, OpeningResult
+from agent.domain.loads import LoadState
+from agent.domain.orders import IN_A_DOOR
+from agent.domain.returns import IN_A_DOOR as RETURN_IN_A_DOOR
+
+
+def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
+    return Door(
+        number=int(row["number"]),
+        size=DoorSize(row["size"]),
+        low=bool(row["low"]),
+        enabled=bool(row["enabled"]),
+        fault=row["fault"],
+        occupied=occupied,
+        fault_since=row["fault_since"],
+    )
+
+
+def _occupied(conn: sqlite3.Connection) -> set[int]:
+    in_door = ",".join(f"'{s.value}'" for s in sorted(IN_A_DOOR))
+    return_in_door = ",".join(f"'{s.value}'" for s in sorted(RETURN_IN_A_DOOR))
+    return {
+        int(r[0])
+        for r in conn.execute(
+            f"SELECT door FROM orders WHERE door IS NOT NULL AND state IN ({in_door})"  # noqa: S608
+            # a door reserved by a courier's pending load, or holding a customer's return
+            f" UNION SELECT door FROM loads WHERE state = '{LoadState.PENDING.value}'"
+            " UNION SELECT door FROM returns WHERE door IS NOT NULL"
+            f" AND state IN ({return_in_door})"
+        )
+    }
+
+
+def list_doors(conn: sqlite3.Connection) -> list[Door]:
+    occupied = _occupied(conn)
+    rows = conn.execute("SELECT * FROM doors ORDER BY number").fetchall()
+    return [door_from_row(r, int(r["number"]) in occupied) for r in rows]
+
+
+def get_door(conn: sqlite3.Connection, number: int) -> Door | None:
+    row = conn.execute("SELECT * FROM doors WHERE number = ?", (number,)).fetchone()
+    return None if row is None else door_from_row(row, number in _occupied(conn))
+
+
+def save_door(conn: sqlite3.Connection, door: Door) -> None:
+    """Write back what the door's service life changes (enabled, fault, since when)."""
+    conn.execute(
+        "UPDATE doors SET enabled = ?, fault = ?, fault_since = ? WHERE number = ?",
+        (int(door.enabled), door.fault, door.fault_since, door.number),
+    )
+
+
+def set_sensor(conn: sqlite3.Connection, number: int, reading: str) -> None:
+    """The door sensor's last stored reading (`SensorState` value)."""
+    conn.execute("UPDATE doors SET sensor = ? WHERE number = ?", (reading, number))
+
+
+def sensor_readings(conn: sqlite3.Connection) -> dict[int, str]:
+    rows = conn.execute("SELECT number, sensor FROM doors").fetchall()
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
+def ensure_doors(conn: sqlite3.Connection, layout: Iterable[tuple[int, DoorSize, bool]]) -> int:
+    """Insert doors of the configured layout that the database does not know yet."""
+    added = 0
+    for number, size, low in layout:
+        cur = conn.execute(
+            "INSERT INTO doors (number, size, low) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (number, size.value, int(low)),
+        )
+        added += cur.rowcount
+    return added
+
+
+def begin_opening(
+    conn: sqlite3.Connection, door: int, *, order_id: str | None, purpose: str, now: float
+) -> int:
+    """Record that a door is about to be commanded open (closed by `finish_opening`)."""
+    cur = conn.execute(
+        "INSERT INTO door_openings (door, order_id, purpose, requested_at) VALUES (?, ?, ?, ?)",
+        (door, order_id, purpose, now),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def finish_opening(
+    conn: sqlite3.Connection, opening_id: int, result: OpeningResult, now: float
+) -> None:
+    conn.execute(
+        "UPDATE door_openings SET result = ?, finished_at = ? WHERE id = ?",
+        (result.value, now, opening_id),
+    )
+
+
+def unfinished_openings(conn: sqlite3.Connection) -> Sequence[sqlite3.Row]:
+    return conn.execute("SELECT * FROM door_openings WHERE result IS NULL ORDER BY id").fetchall()
