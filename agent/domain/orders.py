@@ -45,6 +45,14 @@ _TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
     (OrderState.RETRIEVED, OrderEvent.RETURN_TO_SENDER): OrderState.RETURNED,
 }
 
+
+class RetrievalReason(StrEnum):
+    """Why the hub wants a parcel taken out of its door by a courier."""
+
+    RETURN_TO_SENDER = "return_to_sender"
+    CANCELLED = "cancelled"  # the order was cancelled or redirected to another locker
+
+
 COLLECTABLE = frozenset({OrderState.LOADED})
 IN_A_DOOR = frozenset({OrderState.LOADED, OrderState.EXPIRED})
 

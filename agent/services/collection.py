@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from agent.domain.clock import Clock
-from agent.domain.orders import OrderEvent, OrderState
+from agent.domain.orders import OrderEvent, OrderState, RetrievalReason
 from agent.domain.returns import ReturnEvent, ReturnState, next_return_state
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason
@@ -101,7 +101,7 @@ def record_taken(
     journal.record(
         conn, "order.retrieved", body, now=now, actor=actor, order_id=item.ref, door=item.door
     )
-    if item.reason == "return_to_sender":
+    if item.reason == RetrievalReason.RETURN_TO_SENDER:
         taken = taken.apply(OrderEvent.RETURN_TO_SENDER, now)
         journal.record(conn, "order.returned", {"order": item.ref}, now=now, order_id=item.ref)
     save_order(conn, taken, now=now)

@@ -15,15 +15,16 @@ from dataclasses import replace
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
-from agent.domain.orders import Order, OrderEvent, OrderState
+from agent.domain.loads import LoadEvent
+from agent.domain.orders import Order, OrderEvent, OrderState, RetrievalReason
 from agent.domain.policy import Withdrawal
 from agent.errors import AgentError, TransitionError
 from agent.reasons import Reason
 from agent.services.orders import Announcement, announce_order
-from agent.store import journal
+from agent.store import journal, loads
 from agent.store.db import Database
 from agent.store.doors import get_door
-from agent.store.orders import get_order, orders_in_states, save_order
+from agent.store.orders import get_order, orders_in_states, save_order, save_order_terms
 
 _LOG = logging.getLogger(__name__)
 
@@ -190,17 +191,19 @@ def withdrawal_of(conn: sqlite3.Connection, order: Order) -> Withdrawal | None:
     return None if row is None else Withdrawal(row[0])
 
 
-def request_retrieval(conn: sqlite3.Connection, order: Order, reason: str, now: float) -> None:
+def request_retrieval(
+    conn: sqlite3.Connection, order: Order, reason: RetrievalReason, now: float
+) -> None:
     """Put `order` on the couriers' pickup list (it stays in its door until collected)."""
     conn.execute(
         "INSERT INTO retrievals (order_id, reason, requested_at) VALUES (?, ?, ?)"
         " ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason",
-        (order.order_id, reason, now),
+        (order.order_id, reason.value, now),
     )
     journal.record(
         conn,
         "order.retrieval_requested",
-        {"order": order.order_id, "reason": reason, "door": order.door},
+        {"order": order.order_id, "reason": reason.value, "door": order.door},
         now=now,
         actor="hub",
         order_id=order.order_id,
@@ -212,7 +215,7 @@ def return_order_to_sender(conn: sqlite3.Connection, order_id: str, now: float) 
     """RETRIEVED becomes RETURNED; a parcel still in a door is marked for retrieval first."""
     order = _require_order(conn, order_id)
     if order.state in (OrderState.LOADED, OrderState.EXPIRED):
-        request_retrieval(conn, order, "return_to_sender", now)
+        request_retrieval(conn, order, RetrievalReason.RETURN_TO_SENDER, now)
         return order
     returned = order.apply(OrderEvent.RETURN_TO_SENDER, now)
     save_order(conn, returned, now=now)
@@ -226,7 +229,7 @@ def cancel_order(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
     """ANNOUNCED becomes CANCELLED (pending loads dropped); a parcel in a door is retrieved."""
     order = _require_order(conn, order_id)
     if order.state in (OrderState.LOADED, OrderState.EXPIRED):
-        request_retrieval(conn, order, "cancelled", now)
+        request_retrieval(conn, order, RetrievalReason.CANCELLED, now)
         return order
     cancelled = _drop_unloaded(conn, order, now)
     journal.record(
@@ -238,11 +241,8 @@ def cancel_order(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
 def _drop_unloaded(conn: sqlite3.Connection, order: Order, now: float) -> Order:
     cancelled = order.apply(OrderEvent.CANCEL, now)
     save_order(conn, cancelled, now=now)
-    conn.execute(
-        "UPDATE loads SET state = 'cancelled', finished_at = ? WHERE order_id = ?"
-        " AND state = 'pending'",
-        (now, order.order_id),
-    )
+    for load in loads.pending_of_order(conn, order.order_id):
+        loads.save(conn, load.apply(LoadEvent.CANCEL, now))
     return cancelled
 
 
@@ -255,7 +255,7 @@ def redirect_order(
     order = _require_order(conn, order_id)
     body = {"order": order_id, "door": order.door, "destination": destination}
     if order.state in (OrderState.LOADED, OrderState.EXPIRED):
-        request_retrieval(conn, order, "cancelled", now)
+        request_retrieval(conn, order, RetrievalReason.CANCELLED, now)
         result = order
     else:
         result = _drop_unloaded(conn, order, now)
@@ -279,23 +279,7 @@ def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Ord
             updated, size=ann.size.value, hold=replace(updated.hold, hold_s=ann.hold_s)
         )
     save_order(conn, updated, now=now)
-    conn.execute(
-        "UPDATE orders SET size = ?, accessible = ?, live_required = ?, id_check_required = ?,"
-        " high_value = ?, code_key = COALESCE(?, code_key), min_age = ?, recipient_salt = ?,"
-        " recipient_digest = ? WHERE order_id = ?",
-        (
-            updated.size,
-            int(ann.policy.accessible),
-            int(ann.policy.live_required),
-            int(ann.policy.id_check_required),
-            int(ann.policy.high_value),
-            ann.code_key,
-            ann.policy.min_age,
-            ann.policy.recipient_salt,
-            ann.policy.recipient_digest,
-            ann.order_id,
-        ),
-    )
+    save_order_terms(conn, updated, code_key=ann.code_key)
     journal.append_audit(
         conn, "order.updated", now=now, actor="hub", order_id=ann.order_id, door=existing.door
     )

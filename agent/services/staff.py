@@ -47,6 +47,7 @@ from agent.store.doors import begin_opening, finish_opening, get_door, save_door
 from agent.store.orders import (
     clear_attention_in_door,
     find_order_by_code_key,
+    flag_order,
     get_order,
     latest_order_id_in_door,
 )
@@ -419,10 +420,7 @@ class DoorHelpService:
 
 
 def _flag_unverified(conn: sqlite3.Connection, order_id: str, door: int, now: float) -> None:
-    conn.execute(
-        "UPDATE orders SET needs_attention = 'door_unverified', updated_at = ? WHERE order_id = ?",
-        (now, order_id),
-    )
+    flag_order(conn, order_id, "door_unverified", now)
     body = {"order": order_id, "door": door}
     journal.record(
         conn, "door.reported_not_opened", body, now=now, actor="customer", order_id=order_id

@@ -13,7 +13,7 @@ from agent.domain.doors import OpeningResult
 from agent.domain.orders import OrderEvent, OrderState
 from agent.store import journal
 from agent.store.doors import get_door, save_door, sensor_readings, set_sensor
-from agent.store.orders import get_order, save_order
+from agent.store.orders import flag_order, get_order, save_order
 from hardware.doors.port import SensorState
 
 JAMMED = "jammed"
@@ -194,11 +194,7 @@ def _judge_opening(
     # Declared jammed (and the pickup undone), then it opened after all: staff must look.
     order_id = latest["order_id"]
     if order_id is not None:
-        conn.execute(
-            "UPDATE orders SET needs_attention = 'opened_after_jam', updated_at = ?"
-            " WHERE order_id = ?",
-            (now, order_id),
-        )
+        flag_order(conn, order_id, "opened_after_jam", now)
     body = {"door": door, "order": order_id}
     journal.record(conn, "door.opened_after_jam", body, now=now, order_id=order_id, door=door)
     return [Alarm("door.opened_after_jam", door, now, order_id)]

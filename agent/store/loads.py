@@ -83,3 +83,11 @@ def all_pending(conn: sqlite3.Connection) -> list[Load]:
         "SELECT * FROM loads WHERE state = ? ORDER BY id", (LoadState.PENDING.value,)
     ).fetchall()
     return [load_from_row(r) for r in rows]
+
+
+def pending_of_order(conn: sqlite3.Connection, order_id: str) -> list[Load]:
+    rows = conn.execute(
+        "SELECT * FROM loads WHERE order_id = ? AND state = ? ORDER BY id",
+        (order_id, LoadState.PENDING.value),
+    ).fetchall()
+    return [load_from_row(r) for r in rows]

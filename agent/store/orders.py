@@ -141,3 +141,33 @@ def clear_attention_in_door(
         " WHERE door = ? AND needs_attention = ?",
         (now, door, attention),
     )
+
+
+def flag_order(conn: sqlite3.Connection, order_id: str, attention: str, now: float) -> None:
+    """Flag an order for staff (`needs_attention`), whatever its state."""
+    conn.execute(
+        "UPDATE orders SET needs_attention = ?, updated_at = ? WHERE order_id = ?",
+        (attention, now, order_id),
+    )
+
+
+def save_order_terms(conn: sqlite3.Connection, order: Order, *, code_key: str | None) -> None:
+    """Write back what the hub may change on an announcement: size, policy, and the typed
+    code's key (kept when the announcement carries none)."""
+    conn.execute(
+        "UPDATE orders SET size = ?, accessible = ?, live_required = ?, id_check_required = ?,"
+        " high_value = ?, code_key = COALESCE(?, code_key), min_age = ?, recipient_salt = ?,"
+        " recipient_digest = ? WHERE order_id = ?",
+        (
+            order.size,
+            int(order.policy.accessible),
+            int(order.policy.live_required),
+            int(order.policy.id_check_required),
+            int(order.policy.high_value),
+            code_key,
+            order.policy.min_age,
+            order.policy.recipient_salt,
+            order.policy.recipient_digest,
+            order.order_id,
+        ),
+    )

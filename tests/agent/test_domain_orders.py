@@ -5,6 +5,7 @@ from agent.domain.orders import (
     Order,
     OrderEvent,
     OrderState,
+    RetrievalReason,
     allowed_events,
     next_state,
 )
@@ -88,3 +89,7 @@ def test_a_clock_jumping_backwards_never_gives_negative_elapsed_time() -> None:
     clock = HoldClock(hold_s=100).start(T0)
     assert clock.elapsed(T0 - 5000) == 0
     assert clock.remaining(T0 - 5000) == 100
+
+
+def test_a_retrieval_is_asked_for_one_of_two_reasons() -> None:
+    assert {r.value for r in RetrievalReason} == {"return_to_sender", "cancelled"}
