@@ -34,7 +34,6 @@ from agent.errors import ConfigError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.identity.proximity import WalletLink
 from agent.observability.metrics import Metrics
-from agent.services.expiry import credit_downtime
 from agent.services.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.services.id_assist import mrz_templates
 from agent.services.identity_check import WalletSettings, wallet_settings
@@ -47,6 +46,7 @@ from agent.store import secrets as secrets_at_rest
 from agent.store.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.store.db import Database, StorageEpisode
 from agent.store.doors import ensure_doors
+from agent.store.holds import credit_downtime
 from agent.store.journal import persisted_time_floor
 from hardware.camera.compartment import CompartmentCamera
 from hardware.camera.port import Camera

@@ -15,10 +15,11 @@ from agent.domain.orders import OrderEvent, OrderState, RetrievalReason
 from agent.domain.returns import ReturnEvent, ReturnState, next_return_state
 from agent.errors import AgentError, DoorFailed
 from agent.reasons import Reason
-from agent.services.door_opener import DoorOpener, door_fault, door_opened
+from agent.services.door_opener import DoorOpener
 from agent.store import journal, returns
 from agent.store.db import Database
 from agent.store.doors import begin_opening
+from agent.store.openings import door_fault, door_opened
 from agent.store.orders import get_order, orders_in_states, save_order
 
 _LOG = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
+from agent.domain.labels import ParcelLabel, parse_label, support_ref
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -34,10 +35,8 @@ from agent.domain.returns import ReturnEvent
 from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import start_hold, withdrawal_of
-from agent.services.loading import ParcelLabel, parse_label
+from agent.services.expiry import withdrawal_of
 from agent.services.orders import Announcement, announce_order
-from agent.services.pickup import support_ref
 from agent.services.returns import (
     ReturnGrant,
     accept_return,
@@ -48,6 +47,7 @@ from agent.services.returns import (
 from agent.services.token_pickup import token_attempt
 from agent.store import journal, returns
 from agent.store.db import Database
+from agent.store.holds import start_hold
 from agent.store.orders import find_order_by_code_key, get_order, save_order
 from agent.tokens.claims import Purpose
 from agent.tokens.verify import VerifiedToken

@@ -1,23 +1,18 @@
-"""Opening a door for an operation (loading, returns, collection) and what a failure means.
+"""Opening a door for an operation (loading, returns, collection), and trying another.
 
 `DoorOpener` pulses a latch and checks through the sensor that the door actually opened; a door
-that did not is faulted in the same transaction that records the failure, and the hold clocks of
-the parcels inside stop (a broken door never uses up a customer's pickup time).
+that did not is faulted in the same transaction that records the failure
+(`agent.store.openings.door_fault`), and the hold clocks of the parcels inside stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from agent.domain.doors import OpeningResult
 from agent.errors import DoorFailed
-from agent.services.expiry import pause_door_holds
-from agent.store import journal
-from agent.store.doors import finish_opening, get_door, save_door
 from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError
 
@@ -91,22 +86,3 @@ async def open_one_of_doors(
             raise DoorFailed(fault)
         tried |= {door}
     raise DoorFailed(f"{MAX_DOORS_TRIED} doors failed to open")
-
-
-def door_fault(
-    conn: sqlite3.Connection, door: int, fault: str, now: float, *, opening_id: int | None
-) -> None:
-    """In a transaction: a door failed to open. It leaves service (staff clear the fault) and
-    the hold clocks of parcels inside stop."""
-    if opening_id is not None:
-        finish_opening(conn, opening_id, OpeningResult.FAILED, now)
-    known = get_door(conn, door)
-    if known is not None:
-        save_door(conn, known.faulted(fault, now))
-    pause_door_holds(conn, door, now)
-    journal.record(conn, "door.open_failed", {"door": door, "fault": fault}, now=now, door=door)
-
-
-def door_opened(conn: sqlite3.Connection, opening_id: int, door: int, now: float) -> None:
-    finish_opening(conn, opening_id, OpeningResult.OPENED, now)
-    journal.append_audit(conn, "door.opened", now=now, door=door)

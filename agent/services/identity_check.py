@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.config.model import IdentityConfig
 from agent.domain.clock import Clock
+from agent.domain.labels import support_ref
 from agent.domain.orders import Order
 from agent.domain.policy import (
     Attempt,
@@ -52,7 +53,6 @@ from agent.services.pickup import (
     PickupService,
     authorise_collect,
     refuse,
-    support_ref,
 )
 from agent.services.token_pickup import TokenPickupService, token_attempt
 from agent.store import journal

@@ -8,53 +8,34 @@ faulted and the next fitting door is tried. Parcels of one order share a door; a
 exactly one door, so a parcel that does not fit the shared door moves the whole order to a larger
 one (the courier is told which door to empty).
 
-Label format: `PCL:<order_id>:<parcel_id>`, each id 1-64 of `A-Z a-z 0-9 . _ -`.
+Label format: see `agent.domain.labels`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from dataclasses import dataclass, replace
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door, next_size_up
+from agent.domain.labels import ParcelLabel, parse_label
 from agent.domain.loads import Load, LoadEvent, LoadState, SensorWord, require_pending
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.errors import AgentError, RequestError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
-from agent.services.door_opener import DoorOpener, door_fault, door_opened, open_one_of_doors
-from agent.services.expiry import start_hold
+from agent.services.door_opener import DoorOpener, open_one_of_doors
 from agent.services.orders import Announcement, announce_order
 from agent.store import journal, loads
 from agent.store.db import Database
 from agent.store.doors import begin_opening, get_door, list_doors
+from agent.store.holds import start_hold
+from agent.store.openings import door_fault, door_opened
 from agent.store.orders import get_order, save_order
 from hardware.doors.port import SensorState
 
 _LOG = logging.getLogger(__name__)
-
-LABEL_PREFIX = "PCL:"
-ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-@dataclass(frozen=True, slots=True)
-class ParcelLabel:
-    order_id: str
-    parcel_id: str
-
-
-def parse_label(text: str) -> ParcelLabel:
-    """The order and parcel a scanned label names; `RequestError(LABEL_INVALID)` on junk."""
-    raw = text.strip() if isinstance(text, str) else ""
-    if not raw.startswith(LABEL_PREFIX) or len(raw) > 140:
-        raise RequestError("a parcel label reads PCL:<order>:<parcel>", reason=Reason.LABEL_INVALID)
-    parts = raw[len(LABEL_PREFIX) :].split(":")
-    if len(parts) != 2 or not all(ID_PATTERN.fullmatch(p) for p in parts):
-        raise RequestError("a parcel label reads PCL:<order>:<parcel>", reason=Reason.LABEL_INVALID)
-    return ParcelLabel(parts[0], parts[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from agent.domain.clock import Clock
 from agent.domain.doors import OpeningResult
+from agent.domain.labels import support_ref
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     INTERRUPTED_OPENING,
@@ -55,11 +56,6 @@ class PickupResult:
     door: int
     reopened: bool = False
     receipt: str | None = None  # a return drop-off's receipt reference
-
-
-def support_ref(order_id: str) -> str:
-    """A short reference a customer can read to support staff (not secret, not the code)."""
-    return f"E-{order_id[-6:].upper()}"
 
 
 def refuse(refusal: Reason | None, order_id: str) -> None:

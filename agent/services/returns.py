@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
+from agent.domain.labels import ID_PATTERN
 from agent.domain.returns import (
     OPEN_INTERRUPTED,
     ReturnEvent,
@@ -32,11 +33,11 @@ from agent.errors import AgentError, RateLimited, RequestError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.door_opener import DoorOpener, door_fault, door_opened, open_one_of_doors
-from agent.services.loading import ID_PATTERN
+from agent.services.door_opener import DoorOpener, open_one_of_doors
 from agent.store import journal, returns
 from agent.store.db import Database
 from agent.store.doors import begin_opening, list_doors
+from agent.store.openings import door_fault, door_opened
 
 _LOG = logging.getLogger(__name__)
 _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from agent.domain.clock import Clock
 from agent.domain.doors import Door, OpeningResult
+from agent.domain.labels import support_ref
 from agent.domain.orders import Order, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -36,7 +37,6 @@ from agent.services.pickup import (
     PickupResult,
     PickupService,
     authorise_collect,
-    support_ref,
 )
 from agent.services.staff_inventory import door_inventory
 from agent.services.supervision import DoorCallback, DoorSupervisor

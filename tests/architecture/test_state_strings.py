@@ -63,3 +63,35 @@ def test_the_check_sees_states_alone_and_inside_sql(tmp_path: Path) -> None:
     )
     hits = state_strings(probe)
     assert [h.split(" ", 1)[1] for h in hits] == ["'pending'", "'opening'"]
+
+
+# Steps of a unit of work that several services share live below the services (in
+# agent/store or agent/domain), never in one service module that the others import.
+SHARED_STEPS = frozenset(
+    {
+        "start_hold",
+        "pause_door_holds",
+        "resume_door_holds",
+        "door_fault",
+        "door_opened",
+        "support_ref",
+        "ID_PATTERN",
+        "parse_label",
+    }
+)
+
+
+def test_services_do_not_import_shared_steps_from_each_other() -> None:
+    found = []
+    for path in sorted(SERVICES.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            if node.module.startswith("agent.services."):
+                found += [
+                    f"{path.relative_to(ROOT)}:{node.lineno} {alias.name} from {node.module}"
+                    for alias in node.names
+                    if alias.name in SHARED_STEPS
+                ]
+    assert found == [], "\n".join(found)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.domain.labels import ParcelLabel, parse_label
 from agent.errors import RequestError
 from agent.reasons import Reason
-from agent.services.loading import ParcelLabel, parse_label
 
 _ID = st.text(
     alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-",
