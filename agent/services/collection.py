@@ -20,7 +20,7 @@ from agent.store import journal, returns
 from agent.store.db import Database
 from agent.store.doors import begin_opening
 from agent.store.openings import door_fault, door_opened
-from agent.store.orders import get_order, orders_in_states, save_order
+from agent.store.orders import get_order, orders_in_states, retrieval_reasons, save_order
 
 _LOG = logging.getLogger(__name__)
 
@@ -39,9 +39,7 @@ class PickupItem:
 
 
 def list_pickups(conn: sqlite3.Connection) -> list[PickupItem]:
-    retrievals = {
-        str(r[0]): str(r[1]) for r in conn.execute("SELECT order_id, reason FROM retrievals")
-    }
+    retrievals = retrieval_reasons(conn)
     items = []
     for order in orders_in_states(conn, (OrderState.LOADED, OrderState.EXPIRED)):
         reason = retrievals.get(order.order_id)

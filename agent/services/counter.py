@@ -35,7 +35,6 @@ from agent.domain.returns import ReturnEvent
 from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import withdrawal_of
 from agent.services.orders import Announcement, announce_order
 from agent.services.returns import (
     ReturnGrant,
@@ -48,7 +47,14 @@ from agent.services.token_pickup import token_attempt
 from agent.store import journal, returns
 from agent.store.db import Database
 from agent.store.holds import start_hold
-from agent.store.orders import find_order_by_code_key, get_order, save_order
+from agent.store.orders import (
+    find_order_by_code_key,
+    get_order,
+    save_order,
+    spend_token,
+    token_spent,
+    withdrawal_of,
+)
 from agent.tokens.claims import Purpose
 from agent.tokens.verify import VerifiedToken
 
@@ -134,8 +140,7 @@ def hand_out(
     _check_label(order.order_id, order.parcels, label)
     refusal = pickup_refusal(order, shown.attempt, now=now, withdrawn=withdrawal_of(conn, order))
     if shown.cti is not None and refusal is None:
-        spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (shown.cti,)).fetchone()
-        refusal = None if spent is None else Reason.ALREADY_USED
+        refusal = Reason.ALREADY_USED if token_spent(conn, shown.cti) else None
     id_checked = Flag.ID_CHECK in flags_of(order.policy) | shown.attempt.extra_flags
     if id_check is not None and id_outcome_to_record(order, shown.attempt, refusal):
         detail = {"outcome": id_check.value}
@@ -148,10 +153,7 @@ def hand_out(
         raise AgentError(order_id, reason=refusal, ref=support_ref(order_id))
     save_order(conn, order.apply(OrderEvent.COLLECT, now), now=now)
     if shown.cti is not None:
-        conn.execute(
-            "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, NULL)",
-            (shown.cti, order_id, now),
-        )
+        spend_token(conn, shown.cti, order_id, now, opening_id=None)
     outcome = id_check if id_checked else None
     body = {"order": order_id, "door": None, "via": shown.via, "id_check": outcome}
     journal.record(conn, "order.collected", body, now=now, actor=actor, order_id=order_id)

@@ -17,7 +17,6 @@ from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.loads import LoadEvent
 from agent.domain.orders import Order, OrderEvent, OrderState, RetrievalReason
-from agent.domain.policy import Withdrawal
 from agent.errors import AgentError, TransitionError
 from agent.reasons import Reason
 from agent.services.orders import Announcement, announce_order
@@ -31,7 +30,13 @@ from agent.store.holds import (
     resume_all_holds,
     resume_door_holds,
 )
-from agent.store.orders import get_order, orders_in_states, save_order, save_order_terms
+from agent.store.orders import (
+    get_order,
+    orders_in_states,
+    put_retrieval,
+    save_order,
+    save_order_terms,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,23 +86,11 @@ def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: fl
     return extended
 
 
-def withdrawal_of(conn: sqlite3.Connection, order: Order) -> Withdrawal | None:
-    """The hub's cancel or return-to-sender decision for a parcel still in its door, if any."""
-    row = conn.execute(
-        "SELECT reason FROM retrievals WHERE order_id = ?", (order.order_id,)
-    ).fetchone()
-    return None if row is None else Withdrawal(row[0])
-
-
 def request_retrieval(
     conn: sqlite3.Connection, order: Order, reason: RetrievalReason, now: float
 ) -> None:
     """Put `order` on the couriers' pickup list (it stays in its door until collected)."""
-    conn.execute(
-        "INSERT INTO retrievals (order_id, reason, requested_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason",
-        (order.order_id, reason.value, now),
-    )
+    put_retrieval(conn, order.order_id, reason, now)
     journal.record(
         conn,
         "order.retrieval_requested",

@@ -46,7 +46,6 @@ from agent.identity.record import IdentityRecord, mdoc_record
 from agent.identity.transcript import engagement_from_qr
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import withdrawal_of
 from agent.services.pickup import (
     PickupGrant,
     PickupResult,
@@ -57,7 +56,7 @@ from agent.services.pickup import (
 from agent.services.token_pickup import TokenPickupService, token_attempt
 from agent.store import journal
 from agent.store.db import Database
-from agent.store.orders import find_order_by_code_key, get_order
+from agent.store.orders import find_order_by_code_key, get_order, withdrawal_of
 
 _LOG = logging.getLogger(__name__)
 

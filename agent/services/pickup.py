@@ -28,11 +28,18 @@ from agent.domain.policy import (
 from agent.errors import AgentError, DoorFailed, PickupRefused
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import withdrawal_of
 from agent.store import journal
 from agent.store.db import Database
 from agent.store.doors import begin_opening, finish_opening, unfinished_openings
-from agent.store.orders import find_order_by_code_key, get_order, save_order
+from agent.store.orders import (
+    find_order_by_code_key,
+    get_order,
+    save_order,
+    spend_token,
+    token_spent,
+    unspend_token,
+    withdrawal_of,
+)
 from hardware.doors.port import DoorController
 from hardware.errors import HardwareError
 
@@ -83,10 +90,8 @@ def authorise_collect(
     refuse(pickup_refusal(order, attempt, now=now, withdrawn=withdrawn), order.order_id)
     if order.door is None:
         raise PickupRefused(reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order.order_id))
-    if cti is not None:
-        spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (cti,)).fetchone()
-        if spent is not None:
-            raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
+    if cti is not None and token_spent(conn, cti):
+        raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
     collected = order.apply(OrderEvent.COLLECT, now)
     assert collected.door is not None  # noqa: S101 - checked above
     save_order(conn, collected, now=now)
@@ -94,10 +99,7 @@ def authorise_collect(
         conn, collected.door, order_id=order.order_id, purpose="pickup", now=now
     )
     if cti is not None:
-        conn.execute(
-            "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, ?)",
-            (cti, order.order_id, now, opening),
-        )
+        spend_token(conn, cti, order.order_id, now, opening_id=opening)
     journal.record(
         conn,
         "order.collected",
@@ -123,7 +125,7 @@ def _door_failed(conn: sqlite3.Connection, grant: PickupGrant, detail: str, now:
     if order is not None and order.state is OrderState.COLLECTED and grant.purpose == "pickup":
         save_order(conn, order.apply(OrderEvent.UNDO_COLLECT, now), now=now)
     if grant.cti is not None:
-        conn.execute("DELETE FROM spent_tokens WHERE cti = ?", (grant.cti,))
+        unspend_token(conn, grant.cti)
     journal.record(
         conn,
         "door.open_failed",

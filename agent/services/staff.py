@@ -31,7 +31,6 @@ from agent.errors import AgentError, DoorFailed
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import withdrawal_of
 from agent.services.pickup import (
     PickupGrant,
     PickupResult,
@@ -50,6 +49,7 @@ from agent.store.orders import (
     flag_order,
     get_order,
     latest_order_id_in_door,
+    withdrawal_of,
 )
 from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError, SensorError

@@ -13,7 +13,7 @@ from agent.domain.doors import OpeningResult
 from agent.domain.orders import OrderEvent, OrderState
 from agent.store import journal
 from agent.store.doors import get_door, save_door, sensor_readings, set_sensor
-from agent.store.orders import flag_order, get_order, save_order
+from agent.store.orders import flag_order, get_order, save_order, unspend_tokens_of_opening
 from hardware.doors.port import SensorState
 
 JAMMED = "jammed"
@@ -123,7 +123,7 @@ def _undo_pickup(
         return False
     back = replace(order.apply(OrderEvent.UNDO_COLLECT, now), needs_attention="door_jammed")
     save_order(conn, back, now=now)
-    conn.execute("DELETE FROM spent_tokens WHERE opening_id = ?", (opening_id,))
+    unspend_tokens_of_opening(conn, opening_id)
     return True
 
 

@@ -9,7 +9,8 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
-from agent.domain.orders import HoldClock, Order, OrderPolicy, OrderState
+from agent.domain.orders import HoldClock, Order, OrderPolicy, OrderState, RetrievalReason
+from agent.domain.policy import Withdrawal
 
 
 def order_from_row(row: sqlite3.Row) -> Order:
@@ -171,3 +172,50 @@ def save_order_terms(conn: sqlite3.Connection, order: Order, *, code_key: str | 
             order.order_id,
         ),
     )
+
+
+def withdrawal_of(conn: sqlite3.Connection, order: Order) -> Withdrawal | None:
+    """The hub's cancel or return-to-sender decision for a parcel still in its door, if any."""
+    row = conn.execute(
+        "SELECT reason FROM retrievals WHERE order_id = ?", (order.order_id,)
+    ).fetchone()
+    return None if row is None else Withdrawal(row[0])
+
+
+def retrieval_reasons(conn: sqlite3.Connection) -> dict[str, str]:
+    """Every order the hub wants taken out, with its reason."""
+    return {str(r[0]): str(r[1]) for r in conn.execute("SELECT order_id, reason FROM retrievals")}
+
+
+def put_retrieval(
+    conn: sqlite3.Connection, order_id: str, reason: RetrievalReason, now: float
+) -> None:
+    """Put an order on the couriers' pickup list (a later decision replaces the reason)."""
+    conn.execute(
+        "INSERT INTO retrievals (order_id, reason, requested_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason",
+        (order_id, reason.value, now),
+    )
+
+
+def token_spent(conn: sqlite3.Connection, cti: bytes) -> bool:
+    """Whether the token with this id has opened a door (or been accepted at a counter)."""
+    return conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (cti,)).fetchone() is not None
+
+
+def spend_token(
+    conn: sqlite3.Connection, cti: bytes, order_id: str, now: float, *, opening_id: int | None
+) -> None:
+    conn.execute(
+        "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, ?)",
+        (cti, order_id, now, opening_id),
+    )
+
+
+def unspend_token(conn: sqlite3.Connection, cti: bytes) -> None:
+    """The door did not open: the token may be used again."""
+    conn.execute("DELETE FROM spent_tokens WHERE cti = ?", (cti,))
+
+
+def unspend_tokens_of_opening(conn: sqlite3.Connection, opening_id: int) -> None:
+    conn.execute("DELETE FROM spent_tokens WHERE opening_id = ?", (opening_id,))

@@ -77,6 +77,7 @@ SHARED_STEPS = frozenset(
         "support_ref",
         "ID_PATTERN",
         "parse_label",
+        "withdrawal_of",
     }
 )
 
