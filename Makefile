@@ -31,8 +31,9 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund
 	touch $(AXE)
 
+# with a coverage report of the packages; the floor is `fail_under` in pyproject.toml
 test: check $(AXE)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff format agent hardware hub_sync provisioning tests bench

@@ -62,6 +62,44 @@ class DoorFailed(AgentError):
     reason = Reason.DOOR_FAILED
 
 
+class NotAuthorised(AgentError):
+    """No valid session, a wrong PIN, or a role that may not do this (HTTP 401)."""
+
+    reason = Reason.NOT_AUTHORISED
+
+
+class NotFound(AgentError):
+    """The thing a request names does not exist (a load, a photo, a demo order)."""
+
+    reason = Reason.NOT_FOUND
+
+
+class UnknownOrder(AgentError):
+    """No order with this id on this locker."""
+
+    reason = Reason.ORDER_UNKNOWN
+
+
+class UnknownCode(AgentError):
+    """A typed code that matches nothing (the one message for a wrong or unknown code)."""
+
+    reason = Reason.CODE_UNKNOWN
+
+
+class NoDoorAvailable(AgentError):
+    """No free door of the size needed."""
+
+    reason = Reason.NO_DOOR_AVAILABLE
+
+
+class AuditKeyError(AgentError):
+    """The device key file cannot be read, created or parsed."""
+
+
+class EvidenceError(AgentError):
+    """Evidence could not be captured, signed, stored or verified."""
+
+
 class RateLimited(AgentError):
     """Too many typed-code attempts; `retry_after_s` is when the limiter admits the next one."""
 

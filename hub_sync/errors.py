@@ -29,3 +29,17 @@ class MqttError(SyncError):
 
 class ConnectionLostError(MqttError):
     """The connection dropped while a publish or subscribe was waiting for its acknowledgement."""
+
+
+class ClusterError(SyncError):
+    """nats-server is missing or a node did not come up."""
+
+
+class OrderError(SyncError):
+    """A refused order request: `reason` is a short code, `status` the HTTP status."""
+
+    def __init__(self, reason: str, status: int, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.status = status
+        self.detail = detail

@@ -17,9 +17,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.tokens.claims import Purpose, TokenFlags
-from agent.tokens.keys import PrivateKey, PublicKey
+from agent.tokens.keys import PublicKey
 from agent.tokens.trust import TrustBundle, load_trust_bundle
-from provisioning.keyfiles import IssuingKeyEntry, generate_key, write_descriptor, write_key_pair
+from provisioning.keyfiles import (
+    IssuingKeyEntry,
+    SigningKey,
+    generate_key,
+    write_descriptor,
+    write_key_pair,
+)
 from provisioning.mint import build_bundle, mint_token
 
 TOKEN_PURPOSES = frozenset({Purpose.PICKUP, Purpose.RETURN, Purpose.COURIER, Purpose.STAFF})
@@ -39,8 +45,8 @@ class DemoFleet:
     command_key_path: Path
     bundle_path: Path
     roots: tuple[PublicKey, PublicKey]
-    issuing_key: PrivateKey
-    command_key: PrivateKey
+    issuing_key: SigningKey
+    command_key: SigningKey
     bundle_bytes: bytes
 
     def trust_bundle(self) -> TrustBundle:
@@ -72,7 +78,7 @@ class DemoFleet:
         )
 
 
-def _key_pair(directory: Path, name: str) -> tuple[PrivateKey, Path, Path]:
+def _key_pair(directory: Path, name: str) -> tuple[SigningKey, Path, Path]:
     key = generate_key("es256")
     private_path, public_path = directory / f"{name}.key.pem", directory / f"{name}.pub.pem"
     write_key_pair(private_path, public_path, key)

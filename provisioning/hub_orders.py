@@ -21,9 +21,10 @@ from aiohttp import web
 from agent.tokens.claims import TokenFlags
 from agent.tokens.keys import PrivateKey
 from agent.tokens.typed_codes import code_lookup_key, new_typed_code
+from hub_sync.errors import OrderError
 from hub_sync.hub.api import make_app
 from hub_sync.hub.db import connect_pool
-from hub_sync.hub.orders import Handout, OrderError, OrderService
+from hub_sync.hub.orders import Handout, OrderService
 from hub_sync.protocol.signing import load_private_key as load_hub_key
 from provisioning.enroll import read_code_key
 from provisioning.errors import ProvisioningError

@@ -21,10 +21,13 @@ from agent.tokens.keys import PrivateKey, PublicKey, alg_for_key, key_id, load_p
 from agent.tokens.trust import TrustedKey
 from provisioning.errors import ExitStatus, ProvisioningError
 
+# The keys the fleet signs with (tokens, bundles, hub commands): ES256 or EdDSA, never RSA.
+SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
 KEY_KINDS = ("es256", "eddsa")
 
 
-def generate_key(kind: str = "es256") -> PrivateKey:
+def generate_key(kind: str = "es256") -> SigningKey:
     """A new private key: ES256 (P-256) or EdDSA (Ed25519)."""
     if kind == "es256":
         return ec.generate_private_key(ec.SECP256R1())
@@ -74,7 +77,7 @@ def read_file(path: Path) -> bytes:
         ) from err
 
 
-def load_private_key(path: Path) -> PrivateKey:
+def load_private_key(path: Path) -> SigningKey:
     problem = f"{path} is not an ES256 or EdDSA private key (PEM)"
     try:
         key = serialization.load_pem_private_key(read_file(path), password=None)

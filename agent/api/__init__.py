@@ -1,0 +1,1 @@
+"""The aiohttp application: routes per area, one error middleware, the screens."""

@@ -21,11 +21,12 @@ from agent.api.staff_routes import door_tool_routes
 from agent.evidence.recorder import EvidenceRecorder
 from agent.services.collection import CollectionService
 from agent.services.counter import CounterService
+from agent.services.door_help import DoorHelpService
 from agent.services.id_assist import IdAssistService
 from agent.services.identity_check import WalletPickupService
 from agent.services.loading import LoadingService
 from agent.services.returns import ReturnService
-from agent.services.staff import DoorHelpService, StaffService
+from agent.services.staff import StaffService
 from agent.store.db import Database
 
 RouteAdder = Callable[[web.Application], None]

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from agent.api.errors import read_json_object, string_field
-from agent.errors import AgentError, RequestError
-from agent.reasons import Reason
+from agent.errors import NotFound, RequestError
 from hardware.camera.sim import SimulatedCamera
 
 
@@ -47,7 +46,7 @@ def demo_routes(
 
     async def show(request: web.Request) -> web.Response:
         if camera is None:
-            raise AgentError("no simulated camera", reason=Reason.NOT_FOUND)
+            raise NotFound("no simulated camera")
         body = await read_json_object(request)
         order = body.get("order", "")
         if order == "":

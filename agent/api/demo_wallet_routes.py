@@ -16,14 +16,13 @@ from aiohttp import web
 from agent.api.demo_routes import DemoToken
 from agent.api.errors import read_json_object, string_field
 from agent.api.identity_routes import opened
-from agent.errors import AgentError, RequestError
+from agent.errors import NotFound, RequestError
 from agent.identity.simulated_wallet import (
     SimulatedIssuer,
     SimulatedWallet,
     SimulatedWalletLink,
     person_aged,
 )
-from agent.reasons import Reason
 from agent.services.identity_check import WalletPickupService
 
 DEMO_AGES = (25, 16)
@@ -63,7 +62,7 @@ def demo_wallet_routes(
         order = next((o for o in age_orders() if o.order_id == wanted), None)
         service = wallet_service()
         if order is None or service is None:
-            raise AgentError("no age-restricted demo order", reason=Reason.NOT_FOUND)
+            raise NotFound("no age-restricted demo order")
         moment = now()
         today = datetime.fromtimestamp(moment, UTC).date()
         person = person_aged(age, today=today, given="Demo", family="Customer")

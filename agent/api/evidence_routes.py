@@ -12,7 +12,7 @@ from aiohttp import web
 
 from agent.api.auth import require_session
 from agent.api.bodies import digits
-from agent.errors import AgentError, RequestError
+from agent.errors import AgentError, NotFound, RequestError
 from agent.evidence.catalog import photo_file, photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER, EvidenceRecorder
 from agent.reasons import Reason
@@ -68,11 +68,11 @@ async def photo_jpeg(request: web.Request) -> web.Response:
         raise RequestError("not a photo id")
     name = await evidence.db.read(photo_file, photo_id)
     if name is None:
-        raise AgentError(photo_id, reason=Reason.NOT_FOUND)
+        raise NotFound(photo_id)
     try:
         data = await asyncio.to_thread((evidence.folder / name).read_bytes)
     except OSError:
-        raise AgentError(photo_id, reason=Reason.NOT_FOUND) from None
+        raise NotFound(photo_id) from None
     return web.Response(body=data, content_type="image/jpeg")
 
 

@@ -17,6 +17,9 @@ from agent.api.context import context_of
 
 _ASSET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z]{2,4}", re.ASCII)
 _KIOSK = resources.files("agent.api") / "kiosk"
+_LANGUAGE_FILE = re.compile(r"[a-z]{2,3}\.json", re.ASCII)
+# The buttons' order for the languages shipped first; any other file follows, alphabetically.
+_FIRST = ("en", "de", "pl", "fr")
 _TYPES = {
     ".html": "text/html",
     ".js": "text/javascript",
@@ -85,9 +88,27 @@ async def kiosk_layout(request: web.Request) -> web.Response:
     return web.json_response({"columns": door_columns(status.get("doors"))})
 
 
+def kiosk_languages() -> list[str]:
+    """The languages the screens offer: one per `i18n/<code>.json` file, English first."""
+    codes = {
+        entry.name.removesuffix(".json")
+        for entry in (_KIOSK / "i18n").iterdir()
+        if _LANGUAGE_FILE.fullmatch(entry.name)
+    }
+    return sorted(codes, key=lambda code: (_FIRST.index(code) if code in _FIRST else 99, code))
+
+
+async def serve_languages(request: web.Request) -> web.Response:
+    del request
+    return web.json_response(
+        {"languages": kiosk_languages()}, headers={"Cache-Control": "no-cache"}
+    )
+
+
 def add_kiosk_routes(app: web.Application) -> None:
     for path, name in SCREENS.items():
         app.router.add_get(path, _screen(name))
+    app.router.add_get("/kiosk/languages.json", serve_languages)  # before /kiosk/{name}
     app.router.add_get("/kiosk/i18n/{name}", kiosk_words)
     app.router.add_get("/kiosk/{name}", kiosk_asset)
     app.router.add_get("/api/v1/kiosk/layout", kiosk_layout)

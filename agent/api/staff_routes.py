@@ -15,8 +15,9 @@ from agent.api.errors import read_json_object, string_field
 from agent.domain.policy import IdOutcome
 from agent.errors import AgentError
 from agent.reasons import Reason
+from agent.services.door_help import DoorHelpService
 from agent.services.sessions import Role, Session
-from agent.services.staff import DoorHelpService, StaffService
+from agent.services.staff import StaffService
 
 MAX_REASON = 200
 

@@ -20,6 +20,7 @@ from agent.api.context import ApiContext
 from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
 from agent.bootstrap.evidence import build_evidence
+from agent.bootstrap.hub import build_sync, trust_section
 from agent.bootstrap.metrics import (
     COUNTER_SAVE_S,
     register_metrics,
@@ -27,14 +28,13 @@ from agent.bootstrap.metrics import (
     save_counters,
     save_counters_every,
 )
-from agent.bootstrap.services import Ports, Services, build_services
+from agent.bootstrap.services import Ports, RunningServices, Services, build_services
 from agent.config.model import AgentConfig
 from agent.domain.clock import Clock, SystemClock
 from agent.errors import ConfigError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.identity.proximity import WalletLink
 from agent.observability.metrics import Metrics
-from agent.services.hub_link import HubCommands, StatusSnapshot, StoreOutbox, command_keys
 from agent.services.id_assist import mrz_templates
 from agent.services.identity_check import WalletSettings, wallet_settings
 from agent.services.pickup import recover_interrupted_openings
@@ -47,15 +47,12 @@ from agent.store.audit import DeviceKey, device_key_path, load_or_create_device_
 from agent.store.db import Database, StorageEpisode
 from agent.store.doors import ensure_doors
 from agent.store.holds import credit_downtime
-from agent.store.journal import persisted_time_floor
 from hardware.camera.compartment import CompartmentCamera
 from hardware.camera.port import Camera
 from hardware.camera.scanner import Scanner, build_scanner
 from hardware.doors.drivers import make_door_driver
 from hardware.doors.port import DoorController, DoorSensors
 from hardware.errors import DriverConfigError
-from hub_sync.adapters.mqtt import TlsSettings
-from hub_sync.adapters.settings import SyncSettings, parse_broker, parse_protocol
 from hub_sync.device.ports import SyncStats
 from hub_sync.device.sync import DeviceSync
 
@@ -77,20 +74,14 @@ class DoorHardware:
 
 def build_door_hardware(config: AgentConfig) -> DoorHardware:
     """The configured door driver (the simulator by default)."""
-    count = len(config.doors.layout())
     try:
-        settings = config.doors.driver.to_settings(count)
-        if settings.door_count != count:
-            raise DriverConfigError(
-                f"doors.driver: drives {settings.door_count} doors, the groups have {count}"
-            )
-        controller, sensors = make_door_driver(settings)
+        controller, sensors = make_door_driver(config.doors.driver, len(config.doors.layout()))
     except DriverConfigError as err:
         raise ConfigError(str(err)) from err
     return DoorHardware(controller, sensors)
 
 
-class Agent:
+class Agent(RunningServices):
     """One locker agent: `start()`, `serve()` until stopped, `stop()`."""
 
     def __init__(
@@ -159,14 +150,7 @@ class Agent:
             raise RuntimeError("the agent is not started")
         return self.services
 
-    # Shortcuts to the services most tools and tests reach for.
-    token_pickup = property(lambda self: self.running.tokens)
-    expiry = property(lambda self: self.running.expiry)
-    loading = property(lambda self: self.running.loading)
-    returns = property(lambda self: self.running.returns)
-    counter = property(lambda self: self.running.counter)
-    sessions = property(lambda self: self.running.sessions)
-    status = property(lambda self: self.running.status)
+    # Shortcuts to the services most tools and tests reach for (`RunningServices`).
 
     @property
     def typed_code_key_file(self) -> Path:
@@ -244,55 +228,11 @@ class Agent:
         )
 
     def _build_sync(self, services: Services, trust: TrustService) -> DeviceSync | None:
-        hub = self.config.hub
-        if hub.url is None:
-            return None
-        try:
-            host, port, user, password, tls = parse_broker(hub.url)
-            if hub.password_file is not None:
-                password = hub.password_file.read_text(encoding="utf-8").strip()
-            settings = SyncSettings(
-                host=host,
-                port=port,
-                device_id=self.config.locker.id,
-                fleet_id=hub.fleet,
-                username=hub.username or user,
-                password=password,
-                tls=_tls(hub.ca, hub.cert, hub.key) if tls else None,
-                keepalive=hub.keepalive_s,
-                protocol=parse_protocol(hub.protocol),
-                drain_alarm_s=hub.drain_alarm_minutes * 60,
-                batch_size=hub.batch_size,
-                inflight_window=hub.inflight_window,
-                confirm_timeout_s=hub.confirm_timeout_s,
-                confirm_timeout_max_s=hub.confirm_timeout_max_s,
-                state_interval_s=hub.state_interval_s,
-                backoff_min_s=hub.backoff_min_s,
-                backoff_max_s=hub.backoff_max_s,
-            )
-        except (ValueError, OSError) as err:
-            raise ConfigError(f"hub: {err}") from err
-
-        commands = HubCommands(
-            self.db,
-            self.clock,
-            expiry=services.expiry,
-            trust=trust,
-            remote_open=services.staff.open_for_hub,
-            default_hold_s=self.config.hold.default_hours * 3600,
-            returns=services.returns,
+        sync = build_sync(
+            self.config, self.db, self.clock, services, trust, on_drain_alarm=self._on_drain_alarm
         )
-        sync = DeviceSync(
-            settings,
-            StoreOutbox(self.db),
-            commands,
-            StatusSnapshot(services.status.snapshot),
-            command_keys=lambda: command_keys(trust, self.clock.now()),
-            clock=self.clock.now,
-            on_alarm=self._on_drain_alarm,
-            time_floor=lambda: self.db.read(persisted_time_floor),
-        )
-        self.db.after_commit.append(sync.outbox_changed)
+        if sync is not None:
+            self.db.after_commit.append(sync.outbox_changed)
         return sync
 
     async def _storage_recovered(self, episode: StorageEpisode) -> None:
@@ -322,7 +262,7 @@ class Agent:
             sync = self.sync
             providers["hub"] = lambda: asdict(sync.stats())
         if self.trust is not None:
-            providers["trust"] = partial(_trust_section, self.trust)
+            providers["trust"] = partial(trust_section, self.trust)
         register_metrics(self.metrics, self.db.health, services, self.scanner, self.sync)
 
     async def _start_web(self, services: Services) -> None:
@@ -420,23 +360,3 @@ class Agent:
                 _LOG.exception("could not save the metric counters at shutdown")
         await self.hardware.controller.stop()
         await self.db.close()
-
-
-def _tls(ca: object, cert: object, key: object) -> TlsSettings:
-    return TlsSettings(
-        ca=None if ca is None else str(ca),
-        cert=None if cert is None else str(cert),
-        key=None if key is None else str(key),
-    )
-
-
-def _trust_section(trust: TrustService) -> dict[str, object]:
-    """The `trust` section of `/api/v1/status`: the bundle in force, for the staff screen."""
-    bundle = trust.bundle
-    if bundle is None:
-        return {"version": None, "issued_at": None, "next_update": None}
-    return {
-        "version": bundle.version,
-        "issued_at": bundle.issued_at,
-        "next_update": bundle.next_update,
-    }

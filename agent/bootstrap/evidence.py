@@ -7,9 +7,9 @@ from pathlib import Path
 
 from agent.config.model import AgentConfig
 from agent.domain.clock import Clock
-from agent.errors import ConfigError
+from agent.errors import ConfigError, EvidenceError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence, PhotoRecorder
-from agent.evidence.signing import EvidenceError, EvidenceSigner
+from agent.evidence.signing import EvidenceSigner
 from agent.store.db import Database
 from hardware.camera.compartment import CompartmentCamera
 from hardware.camera.compartment_sim import SimulatedCompartmentCamera

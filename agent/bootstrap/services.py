@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from agent.config.model import AgentConfig
 from agent.domain.attempts import AttemptPolicy
@@ -18,6 +19,7 @@ from agent.observability.metrics import Metrics
 from agent.services.attempts import AttemptGate
 from agent.services.collection import CollectionService
 from agent.services.counter import CounterService, TokenVerifier
+from agent.services.door_help import DoorHelpService
 from agent.services.door_opener import DoorOpener
 from agent.services.expiry import ExpiryService
 from agent.services.id_assist import IdAssistService
@@ -28,7 +30,7 @@ from agent.services.pickup import PickupService
 from agent.services.returns import ReturnService
 from agent.services.scans import ScanFeed, ScanService
 from agent.services.sessions import Role, SessionService, StaffCredential
-from agent.services.staff import DoorHelpService, StaffService
+from agent.services.staff import StaffService
 from agent.services.status import StatusService
 from agent.services.supervision import DoorSupervisor
 from agent.services.supervision_records import SupervisionPolicy
@@ -71,6 +73,8 @@ class Services:
     wallet: WalletPickupService | None = None
     id_assist: IdAssistService | None = None
 
+
+_S = TypeVar("_S")
 
 # Staff PINs (6 digits, 10^6 values) get the typed codes' burst rules and 20 wrong PINs a day:
 # at most 20 x 366 = 7,320 guesses a year, under 0.75 % of one PIN's space.
@@ -271,3 +275,48 @@ def _supervisor(
         on_locker_fault=pause_all,  # the door bus down: nobody can collect, every hold pauses
         on_locker_restored=resume_all,
     )
+
+
+class RunningServices:
+    """Typed shortcuts to the services of a started agent (for tools, benchmarks and tests).
+
+    A shortcut to a service this agent does not have (loading at a counter) raises
+    `RuntimeError`, as does any shortcut before `start()`."""
+
+    @property
+    def running(self) -> Services:
+        raise NotImplementedError
+
+    @property
+    def token_pickup(self) -> TokenPickupService:
+        return self.running.tokens
+
+    @property
+    def expiry(self) -> ExpiryService:
+        return self.running.expiry
+
+    @property
+    def sessions(self) -> SessionService:
+        return self.running.sessions
+
+    @property
+    def status(self) -> StatusService:
+        return self.running.status
+
+    @property
+    def loading(self) -> LoadingService:
+        return _present(self.running.loading, "loading")
+
+    @property
+    def returns(self) -> ReturnService:
+        return _present(self.running.returns, "returns")
+
+    @property
+    def counter(self) -> CounterService:
+        return _present(self.running.counter, "a counter")
+
+
+def _present(service: _S | None, what: str) -> _S:
+    if service is None:
+        raise RuntimeError(f"this agent has no {what}")
+    return service

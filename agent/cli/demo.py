@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from agent.config.evidence import EvidenceConfig
+from agent.config.loader import describe_validation_error
 from agent.config.model import (
     AgentConfig,
     ApiConfig,
@@ -26,7 +27,6 @@ from agent.config.model import (
     LockerConfig,
     StaffPinConfig,
     TrustConfig,
-    describe_validation_error,
 )
 from agent.domain.doors import DoorSize, assign_door
 from agent.domain.orders import OrderPolicy

@@ -17,7 +17,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from agent.config.model import load_config
+from agent.config.loader import load_config
 from agent.evidence.catalog import photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER
 

@@ -30,7 +30,8 @@ from agent.cli.serve import (
     serve,
 )
 from agent.cli.support import add_support_commands, scan_files, token_check
-from agent.config.model import AgentConfig, load_config, require_explicit_hardware
+from agent.config.loader import load_config, require_explicit_hardware
+from agent.config.model import AgentConfig
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.observability.logs import setup_logging
 from agent.store import audit

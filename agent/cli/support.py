@@ -16,7 +16,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from agent.config.model import AgentConfig, load_config
+from agent.config.loader import load_config
+from agent.config.model import AgentConfig
 from agent.errors import ConfigError, StoreError
 from agent.services.trust import REVOKED_SETTING, TrustPolicy, load_roots, stored_trust_state
 from agent.store import journal

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 import typing
 from collections.abc import Iterator
@@ -116,7 +117,7 @@ def _section(
     title = model.__doc__ if model.__doc__ and "Usage docs" not in model.__doc__ else ""
     yield f"\n## `{prefix}`" + (f" ({model.__name__})" if "." in prefix else "")
     if title:
-        yield f"\n{title.strip()}"
+        yield f"\n{inspect.cleandoc(title)}"
     yield "\n| key | type | default | meaning |\n|---|---|---|---|"
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, field in model.model_fields.items():

@@ -1,7 +1,6 @@
-"""What a courier scans and a customer reads out: parcel labels, order references, the support
-reference. Pure.
+"""Parcel labels: what a courier scans names the order and the parcel (`PCL:<order>:<parcel>`).
 
-Label format: `PCL:<order_id>:<parcel_id>`, each id 1-64 of `A-Z a-z 0-9 . _ -`.
+Pure: no I/O. `ID_PATTERN` is the shape of every order and parcel id a person or a label gives.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 @dataclass(frozen=True, slots=True)
 class ParcelLabel:
+    """The order and the parcel a label names."""
+
     order_id: str
     parcel_id: str
 

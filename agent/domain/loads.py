@@ -15,6 +15,8 @@ from agent.errors import TransitionError
 
 
 class LoadState(StrEnum):
+    """Where a load is: pending until it ends one of four ways."""
+
     PENDING = "pending"  # door reserved and pulsed; the parcel is not counted yet
     CONFIRMED = "confirmed"  # the door closed on the parcel: it is in
     TOO_SMALL = "too_small"  # the courier said the parcel did not fit; the door is free
@@ -23,6 +25,8 @@ class LoadState(StrEnum):
 
 
 class LoadEvent(StrEnum):
+    """What can happen to a pending load."""
+
     CONFIRM = "confirm"
     TOO_SMALL = "too_small"
     CANCEL = "cancel"
@@ -63,6 +67,8 @@ def require_pending(state: LoadState) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Load:
+    """One parcel's load into one door (a row of `loads`)."""
+
     load_id: int
     order_id: str
     parcel_id: str

@@ -16,6 +16,8 @@ from agent.reasons import Reason
 
 
 class ReturnState(StrEnum):
+    """Where a customer's return is."""
+
     EXPECTED = "expected"
     OPENING = "opening"
     DROPPED_OFF = "dropped_off"
@@ -23,6 +25,8 @@ class ReturnState(StrEnum):
 
 
 class ReturnEvent(StrEnum):
+    """What can happen to a return."""
+
     OPEN_DOOR = "open_door"  # a door is reserved and about to be pulsed
     DOOR_OPENED = "door_opened"
     DOOR_FAILED = "door_failed"

@@ -38,10 +38,11 @@ import numpy as np
 from agent.config.evidence import EvidenceConfig
 from agent.domain.clock import Clock
 from agent.domain.retention import RetentionPlan
+from agent.errors import EvidenceError
 from agent.evidence.compartment import check_compartment
 from agent.evidence.housekeeping import enforce_retention
 from agent.evidence.manifest import EvidenceFacts
-from agent.evidence.signing import EvidenceError, EvidenceSigner
+from agent.evidence.signing import EvidenceSigner
 from agent.store import journal
 from agent.store.db import Database
 from agent.store.journal import persisted_time_floor

@@ -19,13 +19,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.errors import AgentError
+from agent.errors import EvidenceError
 from agent.evidence.manifest import FORMAT, EvidenceFacts, ingredient_definition
 from agent.evidence.manifest import manifest_definition as build_definition
-
-
-class EvidenceError(AgentError):
-    """Evidence could not be captured, signed, stored or verified."""
 
 
 def _agent_version() -> str:

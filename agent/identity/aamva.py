@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from agent.identity.id_documents import IdDocument, IdDocumentError, IdDocumentKind
+from agent.identity.errors import IdDocumentError
+from agent.identity.id_documents import IdDocument, IdDocumentKind
 
 MAX_PDF417_BYTES = 4096
 _HEADER = "@\n\x1e\r"

@@ -74,3 +74,9 @@ class WalletUnreachable(AgentError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, reason=Reason.ID_CHECK_UNAVAILABLE)
+
+
+class IdDocumentError(AgentError):
+    """What the camera read is not a document of the expected shape (`detail` names the check)."""
+
+    reason = Reason.ID_CHECK_FAILED

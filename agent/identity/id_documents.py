@@ -12,21 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from agent.errors import AgentError
 from agent.identity.names import NameCheck
-from agent.reasons import Reason
 
 
 class IdDocumentKind(StrEnum):
     TD1 = "td1"
     TD3 = "td3"
     AAMVA = "aamva"
-
-
-class IdDocumentError(AgentError):
-    """What the camera read is not a document of the expected shape (`detail` names the check)."""
-
-    reason = Reason.ID_CHECK_FAILED
 
 
 @dataclass(frozen=True, slots=True)

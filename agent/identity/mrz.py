@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from agent.identity.id_documents import IdDocument, IdDocumentError, IdDocumentKind
+from agent.identity.errors import IdDocumentError
+from agent.identity.id_documents import IdDocument, IdDocumentKind
 
 _LINE = re.compile(r"[A-Z0-9<]+")
 _WEIGHTS = (7, 3, 1)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from agent.domain.clock import Clock
 from agent.domain.orders import OrderEvent, OrderState, RetrievalReason
 from agent.domain.returns import ReturnEvent, ReturnState, next_return_state
-from agent.errors import AgentError, DoorFailed
+from agent.errors import AgentError, DoorFailed, NotFound
 from agent.reasons import Reason
 from agent.services.door_opener import DoorOpener
 from agent.store import journal, returns
@@ -59,7 +59,7 @@ def _find_item(conn: sqlite3.Connection, door: int | None, ref: str | None) -> P
     for item in list_pickups(conn):
         if (door is not None and item.door == door) or (ref is not None and item.ref == ref):
             return item
-    raise AgentError(f"nothing to collect at {door or ref}", reason=Reason.NOT_FOUND)
+    raise NotFound(f"nothing to collect at {door or ref}")
 
 
 def _begin_take(

@@ -32,7 +32,7 @@ from agent.domain.policy import (
     pickup_refusal,
 )
 from agent.domain.returns import ReturnEvent
-from agent.errors import AgentError, RequestError
+from agent.errors import AgentError, RequestError, TransitionError, UnknownCode, UnknownOrder
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.orders import Announcement, announce_order
@@ -111,7 +111,7 @@ def receive_parcel(
     elif order.state is OrderState.LOADED and order.kind == "pickup":
         received, kind = replace(order, parcels=parcels), "order.parcel_added"
     else:
-        raise AgentError(order.state.value, reason=Reason.ILLEGAL_TRANSITION)
+        raise TransitionError(order.state.value)
     save_order(conn, received, now=now)
     journal.record(conn, kind, body, now=now, actor=actor, order_id=order.order_id)
     return received
@@ -136,7 +136,7 @@ def hand_out(
     order_id, id_check = shown.order_id, shown.attempt.id_check
     order = get_order(conn, order_id)
     if order is None or order.kind != "pickup":
-        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+        raise UnknownOrder(order_id)
     _check_label(order.order_id, order.parcels, label)
     refusal = pickup_refusal(order, shown.attempt, now=now, withdrawn=withdrawal_of(conn, order))
     if shown.cti is not None and refusal is None:
@@ -199,7 +199,7 @@ def _found_or_refuse(
 ) -> _T:
     found = find(conn, key)
     if found is None:
-        raise AgentError(reason=Reason.CODE_UNKNOWN)
+        raise UnknownCode()
     return found
 
 
@@ -247,7 +247,7 @@ class CounterService:
         parse_label(label)  # a bad label must not count as a wrong code
         order = await self._lookup(code, find_order_by_code_key)
         if order is None:
-            raise AgentError(reason=Reason.CODE_UNKNOWN)
+            raise UnknownCode()
         attempt = Attempt(Credential.TYPED_CODE, Setting.STAFFED, id_check)
         return await self.handout(
             Presented(order.order_id, attempt, "typed_code"), label, actor=actor
@@ -288,7 +288,7 @@ class CounterService:
         parse_label(label)
         found = await self._lookup(code, find_return_by_code)
         if found is None:
-            raise AgentError(reason=Reason.CODE_UNKNOWN)
+            raise UnknownCode()
         return await self.accept_return(
             found[0], label, evidence_sha256, actor=actor, via="typed_code"
         )

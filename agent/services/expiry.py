@@ -14,11 +14,9 @@ import sqlite3
 from dataclasses import replace
 
 from agent.domain.clock import Clock
-from agent.domain.doors import DoorSize
 from agent.domain.loads import LoadEvent
 from agent.domain.orders import Order, OrderEvent, OrderState, RetrievalReason
-from agent.errors import AgentError, TransitionError
-from agent.reasons import Reason
+from agent.errors import AgentError, TransitionError, UnknownOrder
 from agent.services.orders import Announcement, announce_order
 from agent.store import journal, loads
 from agent.store.db import Database
@@ -65,7 +63,7 @@ def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
 def _require_order(conn: sqlite3.Connection, order_id: str) -> Order:
     order = get_order(conn, order_id)
     if order is None:
-        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+        raise UnknownOrder(order_id)
     return order
 
 
@@ -230,8 +228,3 @@ class ExpiryService:
 
     async def upsert_announcement(self, ann: Announcement) -> Order:
         return await self._db.run(upsert_order, ann, self._clock.now())
-
-
-def default_announcement(order_id: str, size: DoorSize, hold_s: float) -> Announcement:
-    """An order the hub has not told us about (created from its parcel label)."""
-    return Announcement(order_id=order_id, size=size, hold_s=hold_s)

@@ -13,12 +13,12 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderPolicy
-from agent.errors import AgentError
+from agent.errors import AgentError, RequestError
 from agent.reasons import Reason
 from agent.services.expiry import ExpiryService
 from agent.services.identity_check import identity_policy
@@ -28,7 +28,6 @@ from agent.services.trust import TrustService
 from agent.store import inbox, journal, outbox
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
-from agent.tokens.errors import TrustBundleError
 from hub_sync.protocol.commands import (
     TRANSACTION_REUSED,
     Command,
@@ -130,10 +129,6 @@ class HubCommands:
             result = await self._dispatch(command)
         except AgentError as err:
             result = CommandResult(ok=False, reason=err.reason.value, detail=err.detail[:200])
-        except TrustBundleError as err:
-            result = CommandResult(
-                ok=False, reason=Reason.TRUSTLIST_STALE.value, detail=err.problem.value
-            )
         await self._db.run(_settle, command, result, self._now())
         _LOG.info("hub command %s: %s", command.name, "ok" if result.ok else result.reason)
         return result
@@ -141,22 +136,26 @@ class HubCommands:
     def _now(self) -> float:
         return self._clock.now()
 
+    # The handler of each hub command's args type (hub_sync.protocol.commands.COMMANDS): a new
+    # command is one line here and its method below.
+    HANDLERS: ClassVar[Mapping[type, str]] = {
+        OrderUpsert: "_upsert",
+        OrderCancel: "_cancel",
+        OrderExtend: "_extend",
+        OrderRedirect: "_redirect",
+        ReturnExpect: "_return_expect",
+        ReturnDecision: "_return_decision",
+        TrustUpdate: "_install_bundle",
+        Revocation: "_revoke",
+        RemoteOpen: "_open",
+        ConfigChange: "_config_change",
+    }
+
     async def _dispatch(self, command: Command) -> CommandResult:
-        handlers: dict[type, Callable[[Any, float], Awaitable[CommandResult]]] = {
-            OrderUpsert: self._upsert,
-            OrderCancel: self._cancel,
-            OrderExtend: self._extend,
-            OrderRedirect: self._redirect,
-            ReturnExpect: self._return_expect,
-            ReturnDecision: self._return_decision,
-            TrustUpdate: self._install_bundle,
-            Revocation: self._revoke,
-            RemoteOpen: self._open,
-            ConfigChange: self._config_change,
-        }
-        handler = handlers.get(type(command.args))
-        if handler is None:
+        name = self.HANDLERS.get(type(command.args))
+        if name is None:
             return CommandResult(ok=False, reason=Reason.BAD_REQUEST.value, detail="unknown")
+        handler: Callable[[Any, float], Awaitable[CommandResult]] = getattr(self, name)
         return await handler(command.args, self._now())
 
     async def _upsert(self, args: OrderUpsert, now: float) -> CommandResult:
@@ -175,7 +174,7 @@ class HubCommands:
     async def _return_expect(self, args: ReturnExpect, now: float) -> CommandResult:
         del now
         if self._returns is None:
-            raise AgentError("this locker takes no returns", reason=Reason.BAD_REQUEST)
+            raise RequestError("this locker takes no returns")
         code_key = None if args.code is None else args.code.digest
         await self._returns.expect(args.order_ref, _size(args.size), code_key)
         return CommandResult(ok=True, data={"return": args.order_ref})
@@ -213,7 +212,7 @@ class HubCommands:
             return _state(await self._expiry.return_to_sender(args.order_id, now))
         if args.decision == "keep" and args.hold_s:
             return _state(await self._expiry.extend(args.order_id, float(args.hold_s), now))
-        raise AgentError("decision must be return_to_sender or keep", reason=Reason.BAD_REQUEST)
+        raise RequestError("decision must be return_to_sender or keep")
 
     async def _install_bundle(self, args: TrustUpdate, now: float) -> CommandResult:
         del now
@@ -238,7 +237,7 @@ def _size(text: str) -> DoorSize:
     try:
         return DoorSize(text.upper())
     except ValueError:
-        raise AgentError("size must be S, M or L", reason=Reason.BAD_REQUEST) from None
+        raise RequestError("size must be S, M or L") from None
 
 
 def _claim(conn: sqlite3.Connection, command: Command, now: float) -> CommandResult | None:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from agent.domain.clock import Clock
-from agent.errors import AgentError
+from agent.errors import AgentError, RequestError, UnknownOrder
 from agent.identity.aamva import decode_pdf417, parse_aamva
 from agent.identity.id_documents import IdAssist, IdDocument, assess
 from agent.identity.mrz import parse_mrz
@@ -45,7 +45,7 @@ def decode_frame(image: bytes) -> Any:
     data = np.frombuffer(image, dtype=np.uint8)
     gray = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
     if gray is None or gray.size > MAX_PIXELS:
-        raise AgentError("not a PNG or JPEG frame", reason=Reason.BAD_REQUEST)
+        raise RequestError("not a PNG or JPEG frame")
     return gray
 
 
@@ -85,7 +85,7 @@ class IdAssistService:
     async def assist(self, order_id: str, image: bytes, *, actor: str) -> IdAssist:
         order = await self._db.read(get_order, order_id)
         if order is None:
-            raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+            raise UnknownOrder(order_id)
         now = self._clock.now()
         today = datetime.fromtimestamp(now, UTC).date()
         gray = await asyncio.to_thread(decode_frame, image)

@@ -31,7 +31,7 @@ from agent.domain.policy import (
     pickup_refusal,
     with_verified_identity,
 )
-from agent.errors import AgentError, ConfigError, PickupRefused
+from agent.errors import AgentError, ConfigError, PickupRefused, RequestError
 from agent.identity import IacaTrustList, MdocError, MdocPolicy
 from agent.identity.errors import WalletUnreachable
 from agent.identity.names import MIN_SALT_BYTES, NameCheck
@@ -73,22 +73,19 @@ def identity_policy(policy: Mapping[str, object]) -> dict[str, Any]:
     min_age = policy.get("min_age")
     if min_age is not None:
         if isinstance(min_age, bool) or not isinstance(min_age, int) or not 0 <= min_age <= 99:
-            raise AgentError("policy.min_age must be an integer 0..99", reason=Reason.BAD_REQUEST)
+            raise RequestError("policy.min_age must be an integer 0..99")
         fields["min_age"] = min_age
     digest, salt = policy.get("recipient_digest"), policy.get("recipient_salt")
     if digest is None and salt is None:
         return fields
     if not isinstance(digest, str) or not isinstance(salt, str):
-        raise AgentError(
-            "policy.recipient_digest and recipient_salt go together", reason=Reason.BAD_REQUEST
-        )
+        raise RequestError("policy.recipient_digest and recipient_salt go together")
     try:
         check = NameCheck(bytes.fromhex(str(salt)), bytes.fromhex(str(digest)))
     except ValueError:
-        raise AgentError(
+        raise RequestError(
             "policy.recipient_digest (64 hex digits) and recipient_salt"
-            f" ({2 * MIN_SALT_BYTES}+ hex digits) go together",
-            reason=Reason.BAD_REQUEST,
+            f" ({2 * MIN_SALT_BYTES}+ hex digits) go together"
         ) from None
     fields.update(recipient_salt=check.salt, recipient_digest=check.digest)
     return fields
@@ -227,7 +224,7 @@ class WalletPickupService:
 
     async def _claim(self, code: str | None, payload: str | None) -> _Claim:
         if (code is None) == (payload is None):
-            raise AgentError("give the order's code or its token", reason=Reason.BAD_REQUEST)
+            raise RequestError("give the order's code or its token")
         if payload is not None:
             token = self._tokens.verify(payload)
             return _Claim(token.order_ref, token_attempt(token), token.cti)

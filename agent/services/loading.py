@@ -22,7 +22,14 @@ from agent.domain.doors import DoorSize, assign_door, next_size_up
 from agent.domain.labels import ParcelLabel, parse_label
 from agent.domain.loads import Load, LoadEvent, LoadState, SensorWord, require_pending
 from agent.domain.orders import Order, OrderEvent, OrderState
-from agent.errors import AgentError, RequestError
+from agent.errors import (
+    AgentError,
+    DoorFailed,
+    NoDoorAvailable,
+    NotFound,
+    RequestError,
+    TransitionError,
+)
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.door_opener import DoorOpener, open_one_of_doors
@@ -89,7 +96,7 @@ def _order_for_label(
 
 def _check_loadable(conn: sqlite3.Connection, order: Order, label: ParcelLabel) -> None:
     if order.kind != "pickup" or order.state not in (OrderState.ANNOUNCED, OrderState.LOADED):
-        raise AgentError(order.state.value, reason=Reason.ILLEGAL_TRANSITION)
+        raise TransitionError(order.state.value)
     if loads.parcel_is_live(conn, order.order_id, label.parcel_id):
         raise AgentError(label.parcel_id, reason=Reason.PARCEL_ALREADY_LOADED)
 
@@ -120,7 +127,7 @@ def reserve_load(
     doors = {d.number: d for d in list_doors(conn)}
     if own is not None and not force_new:
         if doors[own].fault is not None or not doors[own].enabled:
-            raise AgentError(f"door {own} is out of service", reason=Reason.DOOR_FAILED)
+            raise DoorFailed(f"door {own} is out of service")
         door, wanted = doors[own], doors[own].size
     else:
         wanted = size or DoorSize(order.size)
@@ -161,7 +168,7 @@ def reserve_load(
 def _load(conn: sqlite3.Connection, load_id: int) -> Load:
     load = loads.get(conn, load_id)
     if load is None:
-        raise AgentError(f"load {load_id}", reason=Reason.NOT_FOUND)
+        raise NotFound(f"load {load_id}")
     return load
 
 
@@ -229,7 +236,7 @@ def confirm_load(
         kind = "order.parcel_added" if order.door == door else "order.moved"
         body["from"] = order.door
     else:
-        raise AgentError(order.state.value, reason=Reason.ILLEGAL_TRANSITION)
+        raise TransitionError(order.state.value)
     attention = (
         "load_not_seen_by_sensor" if sensor != SensorWord.CLOSED else updated.needs_attention
     )
@@ -344,7 +351,7 @@ class LoadingService:
                 force_new=force_new,
             )
             if isinstance(reserved, _Full):
-                raise AgentError(reserved.size.value, reason=Reason.NO_DOOR_AVAILABLE)
+                raise NoDoorAvailable(reserved.size.value)
             return reserved
 
         async def failed(reserved: _Reserved, fault: str) -> None:

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from agent.domain.doors import DoorSize, assign_door
 from agent.domain.orders import HoldClock, Order, OrderEvent, OrderPolicy, OrderState
-from agent.errors import AgentError
-from agent.reasons import Reason
+from agent.errors import NoDoorAvailable, UnknownOrder
 from agent.store import journal
 from agent.store.doors import list_doors
 from agent.store.orders import get_order, insert_order, save_order
@@ -65,15 +64,15 @@ def load_into_door(
     """Put an announced order's parcel in `door` (or the best free door): it becomes LOADED."""
     order = get_order(conn, order_id)
     if order is None:
-        raise AgentError(order_id, reason=Reason.ORDER_UNKNOWN)
+        raise UnknownOrder(order_id)
     doors = list_doors(conn)
     if door is None:
         chosen = assign_door(doors, DoorSize(order.size), accessible=order.policy.accessible)
         if chosen is None:
-            raise AgentError(order.size, reason=Reason.NO_DOOR_AVAILABLE)
+            raise NoDoorAvailable(order.size)
         door = chosen.number
     elif not any(d.number == door and d.assignable for d in doors):
-        raise AgentError(str(door), reason=Reason.NO_DOOR_AVAILABLE)
+        raise NoDoorAvailable(str(door))
     loaded = replace(order.apply(OrderEvent.LOAD, now), door=door)
     save_order(conn, loaded, now=now)
     journal.record(

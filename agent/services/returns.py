@@ -29,9 +29,14 @@ from agent.domain.returns import (
     hand_in,
     next_return_state,
 )
-from agent.errors import AgentError, RateLimited, RequestError
+from agent.errors import (
+    AgentError,
+    NoDoorAvailable,
+    RateLimited,
+    RequestError,
+    UnknownCode,
+)
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
-from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.door_opener import DoorOpener, open_one_of_doors
 from agent.store import journal, returns
@@ -214,7 +219,7 @@ def find_return_by_code(conn: sqlite3.Connection, code_key: str) -> tuple[str, D
 def _find_return_or_refuse(conn: sqlite3.Connection, key: str) -> tuple[str, DoorSize]:
     found = find_return_by_code(conn, key)
     if found is None:
-        raise AgentError(reason=Reason.CODE_UNKNOWN)
+        raise UnknownCode()
     return found
 
 
@@ -271,7 +276,7 @@ class ReturnService:
                 packaging=packaging,
             )
             if reserved is None:
-                raise AgentError(size.value, reason=Reason.NO_DOOR_AVAILABLE)
+                raise NoDoorAvailable(size.value)
             return reserved
 
         async def failed(reserved: _ReturnReserved, fault: str) -> None:
@@ -288,7 +293,7 @@ class ReturnService:
         try:
             key = self._typed_code_key(code)
         except AgentError:
-            raise AgentError(reason=Reason.CODE_UNKNOWN) from None
+            raise UnknownCode() from None
         found = await self._attempts.run("return", _find_return_or_refuse, key)
         return await self.start_return_dropoff(*found, now=self._clock.now(), via="typed_code")
 

@@ -46,7 +46,8 @@ class ScanOutcome:
     help_ticket: str | None = None
 
     def as_json(self) -> dict[str, object]:
-        return asdict(self)
+        # `reason` as in an error body, so the screens read one field for both
+        return {**asdict(self), "reason": self.error}
 
 
 class ScanFeed:

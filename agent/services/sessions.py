@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from agent.domain.attempts import AttemptLimiter, AttemptPolicy
 from agent.domain.clock import Clock
-from agent.errors import AgentError
+from agent.errors import NotAuthorised, RateLimited
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 
@@ -94,7 +94,7 @@ class SessionService:
         session = await asyncio.to_thread(self._match, pin)
         if session is None:
             await self._attempts.failed(PIN_SCOPE, Reason.NOT_AUTHORISED)
-            raise AgentError("wrong PIN", reason=Reason.NOT_AUTHORISED)
+            raise NotAuthorised("wrong PIN")
         await self._attempts.refund(PIN_SCOPE)
         return session
 
@@ -114,13 +114,14 @@ class SessionService:
         Blocking scrypt work (~30 ms per credential): call through `asyncio.to_thread`.
         """
         now = self._clock.now()
-        if self._limiter.retry_after(now) > 0:
-            raise AgentError("too many wrong PINs", reason=Reason.RATE_LIMITED)
+        wait_s = self._limiter.retry_after(now)
+        if wait_s > 0:
+            raise RateLimited(wait_s, "too many wrong PINs")
         for credential in self._credentials:
             if pin_matches(pin, credential.pin_hash):
                 return self.open_session(credential.actor, credential.role)
         self._limiter = self._limiter.record_failure(now)
-        raise AgentError("wrong PIN", reason=Reason.NOT_AUTHORISED)
+        raise NotAuthorised("wrong PIN")
 
     def open_session(self, actor: str, role: Role) -> Session:
         """A new session for an already authenticated actor (PIN or verified token)."""
@@ -135,9 +136,9 @@ class SessionService:
         now = self._clock.now()
         session = self._sessions.get(session_id or "")
         if session is None or session.expires_at <= now:
-            raise AgentError("no valid session", reason=Reason.NOT_AUTHORISED)
+            raise NotAuthorised("no valid session")
         if session.role not in roles:
-            raise AgentError("role not allowed", reason=Reason.NOT_AUTHORISED)
+            raise NotAuthorised("role not allowed")
         return session
 
     def sign_out(self, session_id: str) -> None:

@@ -74,6 +74,3 @@ class TokenPickupService:
         grant, floor = await self._db.run(_authorise_by_token, token, self._clock.now())
         self._trust.note_floor(floor)
         return await self._pickup.open_granted(grant)
-
-    async def collect_with_token(self, payload: str) -> PickupResult:
-        return await self.collect(self.verify(payload, Purpose.PICKUP))

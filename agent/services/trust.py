@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agent.domain.clock import Clock
-from agent.errors import AgentError, ConfigError
+from agent.errors import ConfigError, RequestError
 from agent.reasons import Reason
 from agent.store import journal
 from agent.store.db import Database
@@ -136,7 +136,7 @@ class TrustService:
                 "kids": [bytes.fromhex(k).hex() for k in kids],
             }
         except ValueError:
-            raise AgentError("revocations must be hex", reason=Reason.BAD_REQUEST) from None
+            raise RequestError("revocations must be hex") from None
         merged = await self._db.run(_add_revocations, new, self._clock.now())
         self._set_revoked(merged)
 
@@ -146,11 +146,11 @@ class TrustService:
         for key, value in changes.items():
             limits = OVERRIDABLE.get(key)
             if limits is None:
-                raise AgentError(f"{key} cannot be changed remotely", reason=Reason.BAD_REQUEST)
+                raise RequestError(f"{key} cannot be changed remotely")
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise AgentError(f"{key} must be a number", reason=Reason.BAD_REQUEST)
+                raise RequestError(f"{key} must be a number")
             if not limits[0] <= float(value) <= limits[1]:
-                raise AgentError(f"{key} out of range", reason=Reason.BAD_REQUEST)
+                raise RequestError(f"{key} out of range")
             checked[key] = float(value)
         stored = await self._db.run(_store_overrides, checked, self._clock.now())
         self._apply(stored)

@@ -1,0 +1,1 @@
+"""SQLite through aiosqlite: the database thread, numbered migrations, outbox, audit, secrets."""

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.config.model import AgentConfig
 from agent.domain.clock import Clock
-from agent.errors import AgentError, StorageFault, StoreError
+from agent.errors import AuditKeyError, StorageFault, StoreError
 from agent.store import journal
 from agent.store.db import Database, open_read_only
 from hub_sync.protocol.signing import key_id
@@ -43,10 +43,6 @@ _CHECKPOINT_CONTEXT = b"locker-agent audit checkpoint v1\x00"
 EXIT_AUDIT_OK = 0
 EXIT_AUDIT_TAMPERED = 5  # an entry is altered, missing or out of order (or the log unprotected)
 EXIT_AUDIT_BAD_SIGNATURE = 6  # the chain links, but a checkpoint signature does not verify
-
-
-class AuditKeyError(AgentError):
-    """The device key file cannot be read, created or parsed."""
 
 
 @dataclass(frozen=True, slots=True)

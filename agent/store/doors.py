@@ -15,6 +15,7 @@ from agent.domain.returns import IN_A_DOOR as RETURN_IN_A_DOOR
 
 
 def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
+    """The `doors` row as a `Door` (`occupied` is decided by the caller)."""
     return Door(
         number=int(row["number"]),
         size=DoorSize(row["size"]),
@@ -42,12 +43,14 @@ def _occupied(conn: sqlite3.Connection) -> set[int]:
 
 
 def list_doors(conn: sqlite3.Connection) -> list[Door]:
+    """Every door, with whether an order, a pending load or a return occupies it."""
     occupied = _occupied(conn)
     rows = conn.execute("SELECT * FROM doors ORDER BY number").fetchall()
     return [door_from_row(r, int(r["number"]) in occupied) for r in rows]
 
 
 def get_door(conn: sqlite3.Connection, number: int) -> Door | None:
+    """The door `number`, or None if the locker has no such door."""
     row = conn.execute("SELECT * FROM doors WHERE number = ?", (number,)).fetchone()
     return None if row is None else door_from_row(row, number in _occupied(conn))
 
@@ -66,6 +69,7 @@ def set_sensor(conn: sqlite3.Connection, number: int, reading: str) -> None:
 
 
 def sensor_readings(conn: sqlite3.Connection) -> dict[int, str]:
+    """The last stored sensor reading of every door."""
     rows = conn.execute("SELECT number, sensor FROM doors").fetchall()
     return {int(r[0]): str(r[1]) for r in rows}
 
@@ -96,6 +100,7 @@ def begin_opening(
 def finish_opening(
     conn: sqlite3.Connection, opening_id: int, result: OpeningResult, now: float
 ) -> None:
+    """Record how a door opening ended."""
     conn.execute(
         "UPDATE door_openings SET result = ?, finished_at = ? WHERE id = ?",
         (result.value, now, opening_id),
@@ -103,4 +108,5 @@ def finish_opening(
 
 
 def unfinished_openings(conn: sqlite3.Connection) -> Sequence[sqlite3.Row]:
+    """Openings that never got a result (a restart cut them off), oldest first."""
     return conn.execute("SELECT * FROM door_openings WHERE result IS NULL ORDER BY id").fetchall()

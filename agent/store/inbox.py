@@ -15,12 +15,15 @@ APPLYING = "applying"
 
 @dataclass(frozen=True, slots=True)
 class InboxEntry:
+    """A stored hub command transaction."""
+
     result: str  # the stored result as canonical JSON, or APPLYING
     kind: str  # the command name the transaction id was first used for
     args_digest: str | None  # None for rows older than schema 4
 
 
 def find(conn: sqlite3.Connection, transaction_id: str) -> InboxEntry | None:
+    """The stored entry for this transaction id, if any."""
     row = conn.execute(
         "SELECT result, kind, args_digest FROM inbox WHERE transaction_id = ?",
         (transaction_id,),

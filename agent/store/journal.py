@@ -9,7 +9,6 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 GENESIS_HASH = bytes(32)
 FLOOR_SETTING = "time_floor"  # the highest hub-signed time verified (see services.trust)
@@ -37,19 +36,6 @@ def append_outbox(
         (kind, transaction_id or new_transaction_id(), canonical_json(dict(body)), now),
     )
     return int(cur.lastrowid or 0)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    seq: int
-    at: float
-    actor: str
-    action: str
-    order_id: str | None
-    door: int | None
-    detail: Mapping[str, object]
-    prev_hash: bytes
-    hash: bytes
 
 
 def audit_digest(

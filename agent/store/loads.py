@@ -13,6 +13,7 @@ _LIVE_STATES = ",".join(f"'{s.value}'" for s in sorted(LIVE))
 
 
 def load_from_row(row: sqlite3.Row) -> Load:
+    """The `loads` row as a `Load`."""
     return Load(
         load_id=int(row["id"]),
         order_id=str(row["order_id"]),
@@ -27,6 +28,7 @@ def load_from_row(row: sqlite3.Row) -> Load:
 
 
 def get(conn: sqlite3.Connection, load_id: int) -> Load | None:
+    """The one with this key, or None."""
     row = conn.execute("SELECT * FROM loads WHERE id = ?", (load_id,)).fetchone()
     return None if row is None else load_from_row(row)
 
@@ -70,6 +72,7 @@ def parcel_is_live(conn: sqlite3.Connection, order_id: str, parcel_id: str) -> b
 
 
 def pending_on_door(conn: sqlite3.Connection, door: int) -> list[Load]:
+    """The pending loads that reserved `door`, oldest first."""
     rows = conn.execute(
         "SELECT * FROM loads WHERE door = ? AND state = ? ORDER BY id",
         (door, LoadState.PENDING.value),
@@ -86,6 +89,7 @@ def all_pending(conn: sqlite3.Connection) -> list[Load]:
 
 
 def pending_of_order(conn: sqlite3.Connection, order_id: str) -> list[Load]:
+    """The pending loads of `order_id`, oldest first."""
     rows = conn.execute(
         "SELECT * FROM loads WHERE order_id = ? AND state = ? ORDER BY id",
         (order_id, LoadState.PENDING.value),

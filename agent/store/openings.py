@@ -30,5 +30,6 @@ def door_fault(
 
 
 def door_opened(conn: sqlite3.Connection, opening_id: int, door: int, now: float) -> None:
+    """A door opening succeeded: record it (in the caller's transaction)."""
     finish_opening(conn, opening_id, OpeningResult.OPENED, now)
     journal.append_audit(conn, "door.opened", now=now, door=door)

@@ -14,6 +14,7 @@ from agent.domain.policy import Withdrawal
 
 
 def order_from_row(row: sqlite3.Row) -> Order:
+    """The `orders` row as an `Order`."""
     return Order(
         order_id=row["order_id"],
         state=OrderState(row["state"]),
@@ -41,16 +42,19 @@ def order_from_row(row: sqlite3.Row) -> Order:
 
 
 def get_order(conn: sqlite3.Connection, order_id: str) -> Order | None:
+    """The order `order_id`, or None."""
     row = conn.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
     return None if row is None else order_from_row(row)
 
 
 def find_order_by_code_key(conn: sqlite3.Connection, code_key: str) -> Order | None:
+    """The order whose typed code has this lookup key, or None."""
     row = conn.execute("SELECT * FROM orders WHERE code_key = ?", (code_key,)).fetchone()
     return None if row is None else order_from_row(row)
 
 
 def orders_in_states(conn: sqlite3.Connection, states: Iterable[OrderState]) -> list[Order]:
+    """The orders in any of `states`, by id."""
     wanted = [s.value for s in states]
     marks = ",".join("?" * len(wanted))
     rows = conn.execute(
@@ -63,6 +67,7 @@ def orders_in_states(conn: sqlite3.Connection, states: Iterable[OrderState]) -> 
 def insert_order(
     conn: sqlite3.Connection, order: Order, *, code_key: str | None, now: float
 ) -> None:
+    """Store a new order (with its typed code's lookup key, if it has one)."""
     conn.execute(
         "INSERT INTO orders (order_id, kind, state, size, door, parcels, accessible,"
         " live_required, id_check_required, high_value, hold_s, hold_started_at,"
@@ -117,11 +122,13 @@ def save_order(conn: sqlite3.Connection, order: Order, *, now: float) -> None:
 
 
 def count_orders_by_state(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many orders there are in each state (state value -> count)."""
     rows = conn.execute("SELECT state, COUNT(*) FROM orders GROUP BY state").fetchall()
     return {str(r[0]): int(r[1]) for r in rows}
 
 
 def all_orders(conn: sqlite3.Connection) -> list[Order]:
+    """Every order the locker knows, in any state."""
     return [order_from_row(r) for r in conn.execute("SELECT * FROM orders")]
 
 
@@ -206,6 +213,7 @@ def token_spent(conn: sqlite3.Connection, cti: bytes) -> bool:
 def spend_token(
     conn: sqlite3.Connection, cti: bytes, order_id: str, now: float, *, opening_id: int | None
 ) -> None:
+    """Mark a token used (`opening_id`: the door opening it caused, None at a counter)."""
     conn.execute(
         "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, ?)",
         (cti, order_id, now, opening_id),
@@ -218,4 +226,5 @@ def unspend_token(conn: sqlite3.Connection, cti: bytes) -> None:
 
 
 def unspend_tokens_of_opening(conn: sqlite3.Connection, opening_id: int) -> None:
+    """The opening was undone: the tokens it spent may be used again."""
     conn.execute("DELETE FROM spent_tokens WHERE opening_id = ?", (opening_id,))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
+    """One event waiting for the hub."""
+
     seq: int
     kind: str
     transaction_id: str

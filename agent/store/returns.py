@@ -16,6 +16,8 @@ PACKAGING = "packaging"  # `purpose` of a reusable-packaging return (no order be
 
 @dataclass(frozen=True, slots=True)
 class Return:
+    """A customer's return as stored."""
+
     order_ref: str
     size: DoorSize
     state: ReturnState
@@ -26,6 +28,7 @@ class Return:
 
 
 def return_from_row(row: sqlite3.Row) -> Return:
+    """The `returns` row as a `Return`."""
     return Return(
         order_ref=str(row["order_ref"]),
         size=DoorSize(row["size"]),
@@ -38,16 +41,19 @@ def return_from_row(row: sqlite3.Row) -> Return:
 
 
 def get(conn: sqlite3.Connection, order_ref: str) -> Return | None:
+    """The one with this key, or None."""
     row = conn.execute("SELECT * FROM returns WHERE order_ref = ?", (order_ref,)).fetchone()
     return None if row is None else return_from_row(row)
 
 
 def find_by_code_key(conn: sqlite3.Connection, code_key: str) -> Return | None:
+    """The return whose typed code has this lookup key, or None."""
     row = conn.execute("SELECT * FROM returns WHERE code_key = ?", (code_key,)).fetchone()
     return None if row is None else return_from_row(row)
 
 
 def in_state(conn: sqlite3.Connection, state: ReturnState) -> list[Return]:
+    """The returns in `state`, by reference."""
     rows = conn.execute(
         "SELECT * FROM returns WHERE state = ? ORDER BY order_ref", (state.value,)
     ).fetchall()
@@ -55,6 +61,7 @@ def in_state(conn: sqlite3.Connection, state: ReturnState) -> list[Return]:
 
 
 def receipt_taken(conn: sqlite3.Connection, receipt: str) -> bool:
+    """Whether a receipt reference is already used on this device."""
     return (
         conn.execute("SELECT 1 FROM returns WHERE receipt = ?", (receipt,)).fetchone() is not None
     )
@@ -98,6 +105,7 @@ def put_handed_in(conn: sqlite3.Connection, hand_in: HandIn, now: float) -> None
 def mark_packaging(
     conn: sqlite3.Connection, order_ref: str, items: int, credit_ref: str | None
 ) -> None:
+    """Mark a return as reusable packaging with its item count and credit reference."""
     conn.execute(
         "UPDATE returns SET purpose = ?, items = ?, credit_ref = ? WHERE order_ref = ?",
         (PACKAGING, items, credit_ref, order_ref),
@@ -140,6 +148,7 @@ def move_if(
 
 
 def delete(conn: sqlite3.Connection, order_ref: str) -> None:
+    """Forget a return (a packaging drop-off whose door never opened)."""
     conn.execute("DELETE FROM returns WHERE order_ref = ?", (order_ref,))
 
 

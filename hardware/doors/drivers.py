@@ -1,53 +1,35 @@
-"""The door driver registry: builds the driver a `DoorDriverSettings` describes.
+"""The door driver registry: every driver the config file's `[doors.driver] type` can name.
 
-The real drivers import pymodbus and gpiod lazily (optional extra `drivers`), so the simulator
-works on a machine that has neither.
+A new driver is one module (its `DriverSettings` subclass with a `type` literal, and the driver)
+plus one entry in `DoorDriverSettings` below. The real drivers import pymodbus and gpiod lazily
+(optional extra `drivers`), so the simulator works on a machine that has neither.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
+from hardware.doors.gpio import GpioDoorSettings
+from hardware.doors.modbus import ModbusRtuDoorSettings, ModbusTcpDoorSettings
 from hardware.doors.port import DoorController, DoorSensors
-from hardware.doors.settings import (
-    DoorDriverSettings,
-    GpioDoorSettings,
-    ModbusRtuDoorSettings,
-    SimulatorDoorSettings,
-)
-from hardware.errors import DriverConfigError
+from hardware.doors.settings import DriverSettings
+from hardware.doors.sim import SimulatorDoorSettings
+
+DoorDriverSettings = Annotated[
+    SimulatorDoorSettings | ModbusTcpDoorSettings | ModbusRtuDoorSettings | GpioDoorSettings,
+    Field(discriminator="type"),
+]
 
 
-def make_door_driver(settings: DoorDriverSettings) -> tuple[DoorController, DoorSensors]:
+def make_door_driver(
+    settings: DriverSettings, door_count: int
+) -> tuple[DoorController, DoorSensors]:
     """Build the door controller and sensors that `settings` describe (not started yet).
 
     Both may be the same object. The caller calls `controller.start()` before anything else and
     `controller.stop()` on shutdown. Raises `DriverConfigError` if the driver's library is not
-    installed.
+    installed or the settings cannot drive `door_count` doors.
     """
-    if isinstance(settings, SimulatorDoorSettings):
-        from hardware.doors.sim import SimulatedLocker
-
-        locker = SimulatedLocker(settings.door_count, relay_pulse_s=settings.pulse_ms / 1000)
-        return locker, locker
-    if isinstance(settings, GpioDoorSettings):
-        _require_library("gpiod", "gpio")
-        from hardware.doors.gpio import GpioDoorBank
-
-        gpio_bank = GpioDoorBank(settings)
-        return gpio_bank, gpio_bank
-    _require_library("pymodbus", settings.type)
-    if isinstance(settings, ModbusRtuDoorSettings):
-        _require_library("serial", settings.type)
-    from hardware.doors.modbus import ModbusDoorBank
-
-    modbus_bank = ModbusDoorBank(settings)
-    return modbus_bank, modbus_bank
-
-
-def _require_library(module: str, driver: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise DriverConfigError(
-            f"doors.type: the {driver} driver needs the Python module {module!r}; "
-            "install the agent with the 'drivers' extra"
-        )
+    return settings.build(door_count)

@@ -18,17 +18,81 @@ import asyncio
 import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from hardware.doors.port import DoorController, DoorSensors, SensorState
+from hardware.doors.settings import DriverSettings, PulseMs, checked_door_count, require_library
 from hardware.errors import DoorError, DriverConfigError, SensorError, UnknownDoorError
 
 if TYPE_CHECKING:
     from gpiod.line import Value
 
-    from hardware.doors.settings import GpioDoorSettings
-
 _LOG = logging.getLogger(__name__)
+
+
+Line = Annotated[int, Field(ge=0)]
+
+
+class GpioDoorSettings(DriverSettings):
+    """Latch relays and door sensors on GPIO lines of one gpiochip (libgpiod v2).
+
+    Door n uses `latch_lines[n-1]` and `sensor_lines[n-1]`; the door count is their length.
+    """
+
+    type: Literal["gpio"] = Field("gpio", description="Driver type.")
+    chip: str = Field(
+        "/dev/gpiochip0", min_length=1, description="Path of the GPIO character device."
+    )
+    latch_lines: tuple[Line, ...] = Field(
+        min_length=1, description="Latch output line per door, door 1 first."
+    )
+    sensor_lines: tuple[Line, ...] = Field(description="Sensor input line per door, door 1 first.")
+    latch_active_low: bool = Field(False, description="Relay switches on when driven low.")
+    sensor_active_low: bool = Field(True, description="Sensor pulls low while the door is closed.")
+    sensor_pull_up: bool = Field(True, description="Internal pull-up on sensor lines.")
+    pulse_ms: PulseMs = Field(500, description="Latch pulse in ms (10..5000).")
+    consumer: str = Field(
+        "locker-agent", min_length=1, description="Consumer name `gpioinfo` shows for the lines."
+    )
+
+    @field_validator("latch_lines")
+    @classmethod
+    def _distinct_latches(cls, lines: tuple[int, ...]) -> tuple[int, ...]:
+        _refuse_twice(lines)
+        return lines
+
+    @field_validator("sensor_lines")
+    @classmethod
+    def _one_sensor_per_latch(cls, lines: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        latches: tuple[int, ...] = info.data.get("latch_lines", ())
+        if latches and len(lines) != len(latches):
+            raise ValueError(f"needs one line per door ({len(latches)}), got {len(lines)}")
+        _refuse_twice((*latches, *lines))
+        return lines
+
+    @property
+    def door_count(self) -> int:
+        return len(self.latch_lines)
+
+    def check_doors(self, door_count: int) -> None:
+        if door_count != self.door_count:
+            raise ValueError(
+                f"doors.driver: drives {self.door_count} doors, the groups have {door_count}"
+            )
+
+    def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
+        require_library("gpiod", "gpio")
+        checked_door_count(self, door_count)
+        bank = GpioDoorBank(self)
+        return bank, bank
+
+
+def _refuse_twice(lines: tuple[int, ...]) -> None:
+    twice = sorted({line for line in lines if lines.count(line) > 1})
+    if twice:
+        raise ValueError(f"a line is used twice: {', '.join(map(str, twice))}")
 
 
 class LineRequest(Protocol):
@@ -67,6 +131,11 @@ class GpioDoorBank(DoorController, DoorSensors):
     @property
     def door_count(self) -> int:
         return len(self._latches)
+
+    @property
+    def consumer(self) -> str:
+        """The consumer name the lines are requested under (what `gpioinfo` shows)."""
+        return self._settings.consumer
 
     # -- DoorController ------------------------------------------------------------------------
     async def start(self) -> None:

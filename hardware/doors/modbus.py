@@ -15,42 +15,122 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from hardware.doors.modbus_wiring import (
+    MAX_COILS_PER_WRITE,
+    MAX_INPUTS_PER_READ,
+    ModbusPoint,
+    Request,
+    raise_if_cancel_was_lost,
+    runs,
+    switch_off_run,
+    write_coil,
+)
 from hardware.doors.port import DoorController, DoorSensors, SensorState
+from hardware.doors.settings import DriverSettings, PulseMs, checked_door_count, require_library
 from hardware.errors import DoorError, DriverConfigError, SensorError, UnknownDoorError
 
 if TYPE_CHECKING:
     from pymodbus.client.base import ModbusBaseClient
     from pymodbus.pdu import ModbusPDU
 
-    from hardware.doors.settings import ModbusRtuDoorSettings, ModbusTcpDoorSettings
 
 _LOG = logging.getLogger(__name__)
 
-_MAX_COILS_PER_WRITE = 1968  # Modbus application protocol limit for function 15
-_MAX_INPUTS_PER_READ = 2000  # ... and for function 2
-
-_Request = Callable[["ModbusBaseClient"], Awaitable["ModbusPDU"]]
+Address = Annotated[int, Field(ge=0, le=65535)]
+DeviceId = Annotated[int, Field(ge=1, le=247)]  # 0 is broadcast (no answer), 248..255 reserved
 
 
-@dataclass(frozen=True, slots=True)
-class ModbusPoint:
-    """One coil or discrete input: which unit on the bus, which 0-based address."""
+class ModbusDoorPoint(BaseModel):
+    """Where one door is wired when it does not follow the default layout.
 
-    device_id: int
-    address: int
+    Addresses are 0-based protocol addresses (coil 0 is the first relay, what some board
+    manuals call "00001").
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coil: Address = Field(description="Coil address of this door's latch relay.")
+    input: Address = Field(description="Discrete input of this door's sensor.")
+    coil_device_id: DeviceId | None = Field(
+        None, description="Relay board unit id (default: bank)."
+    )
+    input_device_id: DeviceId | None = Field(
+        None, description="Input board unit id (default: bank)."
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """Doors whose points are consecutive addresses on one unit: one request serves them all."""
+class ModbusBankSettings(DriverSettings):
+    """Fields shared by Modbus TCP and RTU relay boards.
 
-    device_id: int
-    start: int
-    doors: tuple[int, ...]
+    Default layout: door n's latch is coil `coil_base + n - 1` and its closed sensor is discrete
+    input `input_base + n - 1`, both on unit `device_id`; `doors` overrides single doors.
+    """
+
+    device_id: DeviceId = Field(1, description="Modbus unit/device id of the board (1..247).")
+    coil_base: Address = Field(0, description="Coil address (0-based) of door 1's latch relay.")
+    input_base: Address = Field(
+        0, description="Discrete input address (0-based) of door 1's sensor."
+    )
+    doors: dict[int, ModbusDoorPoint] = Field(
+        default_factory=dict, description="Per-door wiring overriding the default layout."
+    )
+    input_on_means_closed: bool = Field(True, description="An input reads ON while closed.")
+    pulse_ms: PulseMs = Field(
+        500, description="Latch pulse in ms (10..5000; latches want 300-800)."
+    )
+    timeout_s: float = Field(1.0, gt=0, description="Answer (and connect) timeout in seconds.")
+    retries: int = Field(2, ge=0, description="Repeats of an unanswered request before failing.")
+
+    def check_doors(self, door_count: int) -> None:
+        if door_count < 1:
+            raise ValueError("doors: a locker has at least one door")
+        for door in self.doors:
+            if not 1 <= door <= door_count:
+                raise ValueError(f"doors.driver.doors.{door}: no such door (1..{door_count})")
+        try:
+            door_points(self, door_count)
+        except DriverConfigError as err:
+            raise ValueError(str(err)) from None
+
+
+class ModbusTcpDoorSettings(ModbusBankSettings):
+    """A Modbus TCP relay board (or an RS-485 gateway reached over TCP)."""
+
+    type: Literal["modbus_tcp"] = Field("modbus_tcp", description="Driver type.")
+    host: str = Field(min_length=1, description="Host name or IP address of the relay board.")
+    port: int = Field(502, ge=1, le=65535, description="TCP port of the board.")
+
+    def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
+        require_library("pymodbus", self.type)
+        return _bank(self, door_count)
+
+
+class ModbusRtuDoorSettings(ModbusBankSettings):
+    """Modbus RTU relay boards on a serial (RS-485) line; several boards may share the line."""
+
+    type: Literal["modbus_rtu"] = Field("modbus_rtu", description="Driver type.")
+    serial_port: str = Field(min_length=1, description="Serial device, e.g. /dev/serial/by-id/...")
+    baudrate: int = Field(9600, gt=0, description="Line speed in baud.")
+    parity: Literal["N", "E", "O"] = Field("N", description="Parity: N, E or O.")
+    stopbits: Literal[1, 2] = Field(1, description="Stop bits: 1 or 2.")
+    bytesize: Literal[7, 8] = Field(8, description="Data bits: 7 or 8.")
+
+    def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
+        require_library("pymodbus", self.type)
+        require_library("serial", self.type)
+        return _bank(self, door_count)
+
+
+def _bank(
+    settings: ModbusTcpDoorSettings | ModbusRtuDoorSettings, door_count: int
+) -> tuple[DoorController, DoorSensors]:
+    bank = ModbusDoorBank(settings, checked_door_count(settings, door_count))
+    return bank, bank
 
 
 class _BusError(Exception):
@@ -62,7 +142,7 @@ class _BusError(Exception):
 
 
 def door_points(
-    settings: ModbusTcpDoorSettings | ModbusRtuDoorSettings,
+    settings: ModbusBankSettings, door_count: int
 ) -> tuple[dict[int, ModbusPoint], dict[int, ModbusPoint]]:
     """The coil and the input of every door, default layout plus per-door overrides.
 
@@ -70,7 +150,7 @@ def door_points(
     """
     coils: dict[int, ModbusPoint] = {}
     inputs: dict[int, ModbusPoint] = {}
-    for door in range(1, settings.door_count + 1):
+    for door in range(1, door_count + 1):
         override = settings.doors.get(door)
         if override is None:
             coils[door] = ModbusPoint(settings.device_id, settings.coil_base + door - 1)
@@ -88,55 +168,16 @@ def door_points(
     return coils, inputs
 
 
-def _runs(points: Mapping[int, ModbusPoint], max_len: int) -> list[_Run]:
-    ordered = sorted(points.items(), key=lambda item: (item[1].device_id, item[1].address))
-    runs: list[_Run] = []
-    for door, point in ordered:
-        last = runs[-1] if runs else None
-        if (
-            last is not None
-            and last.device_id == point.device_id
-            and last.start + len(last.doors) == point.address
-            and len(last.doors) < max_len
-        ):
-            runs[-1] = _Run(last.device_id, last.start, (*last.doors, door))
-        else:
-            runs.append(_Run(point.device_id, point.address, (door,)))
-    return runs
-
-
-def _raise_if_cancel_was_lost() -> None:
-    # pymodbus waits for answers with asyncio.wait_for, which on Python 3.11 drops a cancel that
-    # arrives together with the answer. Honour it, or a cancelled open() would carry on pulsing.
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-def _write_coil(point: ModbusPoint, on: bool) -> _Request:
-    def send(client: ModbusBaseClient) -> Awaitable[ModbusPDU]:
-        return client.write_coil(point.address, on, device_id=point.device_id)
-
-    return send
-
-
-def _switch_off_run(run: _Run) -> _Request:
-    values = [False] * len(run.doors)
-
-    def send(client: ModbusBaseClient) -> Awaitable[ModbusPDU]:
-        return client.write_coils(run.start, values, device_id=run.device_id)
-
-    return send
-
-
 class ModbusDoorBank(DoorController, DoorSensors):
     """Latches on Modbus coils and sensors on Modbus discrete inputs (see `DoorController`)."""
 
-    def __init__(self, settings: ModbusTcpDoorSettings | ModbusRtuDoorSettings) -> None:
+    def __init__(
+        self, settings: ModbusTcpDoorSettings | ModbusRtuDoorSettings, door_count: int
+    ) -> None:
         self._settings = settings
-        self._coils, self._inputs = door_points(settings)
-        self._coil_runs = _runs(self._coils, _MAX_COILS_PER_WRITE)
-        self._input_runs = _runs(self._inputs, _MAX_INPUTS_PER_READ)
+        self._coils, self._inputs = door_points(settings, door_count)
+        self._coil_runs = runs(self._coils, MAX_COILS_PER_WRITE)
+        self._input_runs = runs(self._inputs, MAX_INPUTS_PER_READ)
         self._pulse_s = settings.pulse_ms / 1000
         # Upper bound for one request including pymodbus' own retries, so nothing hangs.
         self._deadline_s = settings.timeout_s * (settings.retries + 2)
@@ -229,7 +270,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
     # -- internals -----------------------------------------------------------------------------
     async def _pulse(self, door: int, point: ModbusPoint) -> None:
         try:
-            await self._request(_write_coil(point, True), f"door {door} relay on")
+            await self._request(write_coil(point, True), f"door {door} relay on")
             await asyncio.sleep(self._pulse_s)
         finally:
             # Also after a failed "on": the board may have switched before its answer got lost.
@@ -240,7 +281,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
 
     async def _release(self, door: int, point: ModbusPoint) -> bool:
         try:
-            await self._request(_write_coil(point, False), f"door {door} relay off")
+            await self._request(write_coil(point, False), f"door {door} relay off")
         except _BusError as err:
             self._stuck.add(door)
             _LOG.error(
@@ -252,7 +293,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
 
     async def _all_off(self) -> None:
         for run in self._coil_runs:
-            await self._request(_switch_off_run(run), "all relays off")
+            await self._request(switch_off_run(run), "all relays off")
         self._stuck.clear()
 
     async def _read_inputs(self, device_id: int, start: int, count: int) -> list[bool]:
@@ -276,7 +317,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
         closed = bit == self._settings.input_on_means_closed
         return SensorState.CLOSED if closed else SensorState.OPEN
 
-    async def _request(self, request: _Request, what: str) -> ModbusPDU:
+    async def _request(self, request: Request, what: str) -> ModbusPDU:
         async with self._bus:
             if self._stuck:
                 await self._retry_stuck()
@@ -287,14 +328,14 @@ class ModbusDoorBank(DoorController, DoorSensors):
             point = self._coils[door]
             try:
                 await self._request_locked(
-                    _write_coil(point, False), f"door {door} relay off (retry)"
+                    write_coil(point, False), f"door {door} relay off (retry)"
                 )
             except _BusError:
                 return  # still unreachable: the request that follows reports the failure
             self._stuck.discard(door)
             _LOG.info("%s: door %d relay confirmed off", self.where, door)
 
-    async def _request_locked(self, request: _Request, what: str) -> ModbusPDU:
+    async def _request_locked(self, request: Request, what: str) -> ModbusPDU:
         from pymodbus.exceptions import ModbusException
 
         client = self._client
@@ -311,7 +352,7 @@ class ModbusDoorBank(DoorController, DoorSensors):
                 if attempt == 1 and not client.connected:
                     continue
                 raise _BusError(f"{what}: {err or type(err).__name__}", link=True) from err
-            _raise_if_cancel_was_lost()
+            raise_if_cancel_was_lost()
             if response.isError():
                 code = getattr(response, "exception_code", "?")
                 raise _BusError(f"{what}: board answered exception code {code}", link=False)

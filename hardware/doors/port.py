@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -18,14 +17,6 @@ class SensorState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     UNKNOWN = "unknown"  # sensor dead or not readable
-
-
-@dataclass(frozen=True, slots=True)
-class DoorReading:
-    """One sensor reading of one door."""
-
-    door: int
-    state: SensorState
 
 
 class DoorController(abc.ABC):

@@ -13,8 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import AliasChoices, Field
 
 from hardware.doors.port import DoorController, DoorSensors, SensorState
+from hardware.doors.settings import PULSE_MS_MAX, DriverSettings, checked_door_count
 from hardware.errors import DoorError, SensorError, UnknownDoorError
 
 
@@ -133,3 +137,26 @@ class SimulatedLocker(DoorController, DoorSensors):
         if sim.faults.sensor_dead:
             return SensorState.UNKNOWN
         return SensorState.OPEN if sim.open else SensorState.CLOSED
+
+
+class SimulatorDoorSettings(DriverSettings):
+    """The built-in simulated locker bank (demo, tests, a kiosk without hardware)."""
+
+    type: Literal["simulator"] = Field("simulator", description="Driver type.")
+    pulse_ms: int = Field(
+        0,
+        ge=0,
+        le=PULSE_MS_MAX,
+        validation_alias=AliasChoices("pulse_ms", "relay_pulse_ms"),
+        description="Simulated latch pulse in ms (0: instantaneous; also read as relay_pulse_ms).",
+    )
+
+    def check_doors(self, door_count: int) -> None:
+        if door_count < 1:
+            raise ValueError("doors: a locker has at least one door")
+
+    def build(self, door_count: int) -> tuple[DoorController, DoorSensors]:
+        locker = SimulatedLocker(
+            checked_door_count(self, door_count), relay_pulse_s=self.pulse_ms / 1000
+        )
+        return locker, locker

@@ -25,7 +25,8 @@ from hub_sync.protocol.commands import (
 )
 from hub_sync.protocol.refusals import RefusalLog
 from hub_sync.protocol.signing import CommandVerifier
-from hub_sync.protocol.wire import Header, Reply, decode, get, loads_strict, new_message_id
+from hub_sync.protocol.strict_json import get, loads_strict
+from hub_sync.protocol.wire import Header, Reply, decode, new_message_id
 
 _LOG = logging.getLogger(__name__)
 _REPLY_CACHE = 1024

@@ -24,7 +24,8 @@ from hub_sync.protocol.commands import (
     OrderUpsert,
     RemoteOpen,
 )
-from hub_sync.protocol.wire import OutboxEvent, OutboxStats, canonical_json
+from hub_sync.protocol.strict_json import canonical_json
+from hub_sync.protocol.wire import OutboxEvent, OutboxStats
 
 OUTBOX_DDL: Final = """
 CREATE TABLE IF NOT EXISTS outbox (

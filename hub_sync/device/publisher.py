@@ -22,16 +22,15 @@ from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.ports import DeviceState, OutboxSource
 from hub_sync.errors import WireError
 from hub_sync.protocol.signing import PublicKey, verify_confirm
+from hub_sync.protocol.strict_json import canonical_json, get
 from hub_sync.protocol.wire import (
     Header,
     OutboxEvent,
     Topics,
-    canonical_json,
     decode,
     decode_confirm,
     encode,
     encode_events,
-    get,
     new_message_id,
 )
 
@@ -80,10 +79,6 @@ class Publisher:
         self._keys = command_keys
 
     def wake(self) -> None:
-        self._wake.set()
-
-    def state_changed(self) -> None:
-        self._state_dirty = True
         self._wake.set()
 
     def oldest_age(self) -> float | None:

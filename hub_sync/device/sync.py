@@ -107,10 +107,6 @@ class DeviceSync:
         """`notify_outbox` for synchronous callers on the loop (e.g. an after-commit hook)."""
         self._pub.wake()
 
-    async def notify_state(self) -> None:
-        """Call when the snapshot changed (a door, health): it is republished promptly."""
-        self._pub.state_changed()
-
     async def run(self) -> None:
         """Connect, sync, reconnect forever. Only cancellation ends it.
 

@@ -24,8 +24,9 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from hub_sync.errors import OrderError
 from hub_sync.hub.openapi import OPENAPI
-from hub_sync.hub.orders import NewOrder, OrderError, OrderService
+from hub_sync.hub.orders import NewOrder, OrderService
 from hub_sync.hub.status import fleet_status
 
 _LOG = logging.getLogger(__name__)

@@ -21,11 +21,7 @@ from pathlib import Path
 import nats
 
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, MqttConnection
-from hub_sync.errors import MqttError, SyncError
-
-
-class ClusterError(SyncError):
-    """nats-server is missing or a node did not come up."""
+from hub_sync.errors import ClusterError, MqttError
 
 
 def free_ports(n: int) -> list[int]:

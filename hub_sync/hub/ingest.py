@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hub_sync.hub.db import Conn
-from hub_sync.protocol.wire import EventBatch, OutboxEvent, canonical_json
+from hub_sync.protocol.strict_json import canonical_json
+from hub_sync.protocol.wire import EventBatch, OutboxEvent
 
 Key = tuple[str, str]
 

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 
-from hub_sync.errors import SyncError, WireError
+from hub_sync.errors import OrderError, WireError
 from hub_sync.hub.db import Conn
 from hub_sync.hub.store import add_command
 from hub_sync.protocol.commands import (
@@ -33,16 +33,6 @@ from hub_sync.protocol.wire import Header, check_id, new_message_id
 SIZES = ("S", "M", "L")
 POLICY_FLAGS = ("id_check", "high_value", "accessible")
 COMMAND_TTL_S = 14 * 86_400
-
-
-class OrderError(SyncError):
-    """A refused order request: `reason` is a short code, `status` the HTTP status."""
-
-    def __init__(self, reason: str, status: int, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.status = status
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ import asyncpg
 
 from hub_sync.hub.db import Conn
 from hub_sync.hub.ingest import raise_alarms
-from hub_sync.protocol.wire import Reply, Status, loads_strict
+from hub_sync.protocol.strict_json import loads_strict
+from hub_sync.protocol.wire import Reply, Status
 
 COMMANDS_CHANNEL = "lk_commands"
 

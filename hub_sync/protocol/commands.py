@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from hub_sync.errors import WireError
-from hub_sync.protocol.wire import Header, canonical_json, decode, encode, get
+from hub_sync.protocol.strict_json import canonical_json, get
+from hub_sync.protocol.wire import Header, decode, encode
 
 Scalar = str | int | bool | None
 #: reply reason: a `transaction_id` already used for another command name or other args
@@ -246,20 +247,41 @@ def _return_expect(a: Mapping[str, Any]) -> ReturnExpect:
     return ReturnExpect(order_ref=_s(a, "order_ref", 64), size=_s(a, "size", 8), code=_code(a))
 
 
-_PARSERS: Final[dict[str, Callable[[Mapping[str, Any]], CommandArgs]]] = {
-    "order.upsert": _order_upsert,
-    "order.cancel": lambda a: OrderCancel(_s(a, "order_id"), _s(a, "reason", 200)),
-    "order.extend": lambda a: OrderExtend(_s(a, "order_id"), _pos(a, "extend_s", MAX_HOLD_S)),
-    "order.redirect": _redirect,
-    "return.expect": _return_expect,
-    "order.return_decision": _return_decision,
-    "trust.update": lambda a: TrustUpdate(_s(a, "bundle", 512_000), _pos(a, "version")),
-    "trust.revoke": lambda a: Revocation(_ids(a, "ctis"), _ids(a, "kids")),
-    "config.set": lambda a: ConfigChange(_scalars(a, "changes")),
-    "door.open": _remote_open,
+DEFAULT_MAX_TTL_S: Final = 30 * 86_400  # how far ahead a command's signature may expire
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One hub command, declared once: its args type, the parser that builds it from the wire,
+    and its signing policy (every command is hub-signed; `max_ttl_s` caps `exp - now`)."""
+
+    args_type: type[CommandArgs]
+    parse: Callable[[Mapping[str, Any]], CommandArgs]
+    max_ttl_s: int = DEFAULT_MAX_TTL_S
+
+
+# The registry: a new command is its args dataclass above and one line here (the agent's handler
+# is one line in agent/services/hub_link.py; docs/contributing.md).
+COMMANDS: Final[Mapping[str, CommandSpec]] = {
+    "order.upsert": CommandSpec(OrderUpsert, _order_upsert),
+    "order.cancel": CommandSpec(
+        OrderCancel, lambda a: OrderCancel(_s(a, "order_id"), _s(a, "reason", 200))
+    ),
+    "order.extend": CommandSpec(
+        OrderExtend, lambda a: OrderExtend(_s(a, "order_id"), _pos(a, "extend_s", MAX_HOLD_S))
+    ),
+    "order.redirect": CommandSpec(OrderRedirect, _redirect),
+    "return.expect": CommandSpec(ReturnExpect, _return_expect),
+    "order.return_decision": CommandSpec(ReturnDecision, _return_decision),
+    "trust.update": CommandSpec(
+        TrustUpdate, lambda a: TrustUpdate(_s(a, "bundle", 512_000), _pos(a, "version"))
+    ),
+    "trust.revoke": CommandSpec(Revocation, lambda a: Revocation(_ids(a, "ctis"), _ids(a, "kids"))),
+    "config.set": CommandSpec(ConfigChange, lambda a: ConfigChange(_scalars(a, "changes"))),
+    "door.open": CommandSpec(RemoteOpen, _remote_open, max_ttl_s=300),
 }
 
-COMMAND_NAMES: Final = frozenset(_PARSERS)
+COMMAND_NAMES: Final = frozenset(COMMANDS)
 
 
 def args_digest(name: str, args: Mapping[str, Any]) -> str:
@@ -269,10 +291,10 @@ def args_digest(name: str, args: Mapping[str, Any]) -> str:
 
 
 def parse_args(name: str, args: Mapping[str, Any]) -> CommandArgs:
-    parser = _PARSERS.get(name)
-    if parser is None:
+    spec = COMMANDS.get(name)
+    if spec is None:
         raise WireError("UNKNOWN_COMMAND", name[:64])
-    return parser(args)
+    return spec.parse(args)
 
 
 @dataclass(frozen=True, slots=True)

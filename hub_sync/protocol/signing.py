@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from hub_sync.errors import SignatureError, WireError
-from hub_sync.protocol.commands import CommandEnvelope
-from hub_sync.protocol.wire import canonical_json, get
+from hub_sync.protocol.commands import COMMANDS, DEFAULT_MAX_TTL_S, CommandEnvelope
+from hub_sync.protocol.strict_json import canonical_json, get
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -165,12 +165,12 @@ class CommandVerifier:
         clock: Callable[[], float],
         *,
         max_ttl_s: Mapping[str, int] | None = None,
-        default_max_ttl_s: int = 30 * 86_400,
+        default_max_ttl_s: int = DEFAULT_MAX_TTL_S,
         nonces: NonceCache | None = None,
     ) -> None:
         self._keys = keys
         self._clock = clock
-        self._max_ttl = dict(max_ttl_s or {"door.open": 300})
+        self._max_ttl = dict(max_ttl_s or {name: spec.max_ttl_s for name, spec in COMMANDS.items()})
         self._default_ttl = default_max_ttl_s
         self._nonces = nonces or NonceCache()
 

@@ -16,7 +16,7 @@ import pytest
 
 from agent.bootstrap.app import Agent
 from agent.cli.demo import seed_orders
-from agent.config.model import load_config, require_explicit_hardware
+from agent.config.loader import load_config, require_explicit_hardware
 from agent.errors import ConfigError
 
 AGENT = [sys.executable, "-m", "agent"]

@@ -19,11 +19,11 @@ import pytest
 
 from agent.bootstrap.app import Agent
 from agent.cli.demo import demo_config
-from agent.config.hardware import ModbusTcpDriverConfig
 from agent.config.model import StaffPinConfig
 from agent.domain.clock import ManualClock
 from agent.services.sessions import hash_pin
 from agent.tokens.claims import Purpose
+from hardware.doors.modbus import ModbusTcpDoorSettings
 from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.hardware.conftest import ModbusBoard, free_tcp_port
 
@@ -75,7 +75,7 @@ async def locker(tmp_path: Path) -> AsyncIterator[ModbusLocker]:
     board.on_coil_on = pop_open
     fleet = create_demo_fleet(tmp_path / "fleet", "LK-DEMO-001", time.time())
     config = demo_config(tmp_path / "data", 0, fleet)
-    driver = ModbusTcpDriverConfig(type="modbus_tcp", host="127.0.0.1", port=port, pulse_ms=20)
+    driver = ModbusTcpDoorSettings(type="modbus_tcp", host="127.0.0.1", port=port, pulse_ms=20)
     config = config.model_copy(
         update={
             "doors": config.doors.model_copy(update={"driver": driver}),

@@ -27,6 +27,7 @@ def test_the_outcome_as_json_has_the_receipt_ref_and_ticket() -> None:
     feed = ScanFeed()
     refused = feed.add(at=1.0, source="camera", door=None, reason=Reason.ALREADY_USED, ref="R-1")
     assert refused.as_json()["ref"] == "R-1"
+    assert refused.as_json()["reason"] == refused.as_json()["error"] == "ALREADY_USED"
     assert refused.as_json()["help_ticket"] is None
     dropped = feed.add(at=2.0, source="camera", door=9, reason=None, receipt="R-ABC123")
     assert dropped.as_json()["receipt"] == "R-ABC123"

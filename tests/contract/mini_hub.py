@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from paho.mqtt.enums import CallbackAPIVersion
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -148,7 +149,7 @@ class MiniHub:
 
     def start(self) -> None:
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=f"mini-hub-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )

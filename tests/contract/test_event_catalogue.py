@@ -217,7 +217,9 @@ async def _returns_staff_and_alarms(d: Driver) -> None:
     d.running.sim.close_door(grant.door)
     status, packaging = await d.running.post("/api/v1/returns/packaging", {"items": 2})
     assert status == 200, packaging
-    d.running.sim.close_door(packaging["door"])
+    door = packaging["door"]
+    assert isinstance(door, int)
+    d.running.sim.close_door(door)
 
     staff, sim = d.services.staff, d.running.sim
     await staff.open_door("staff-1", 20, "inventory")

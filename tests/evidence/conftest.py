@@ -58,7 +58,7 @@ def compartment_jpeg(seed: int = 0, size: tuple[int, int] = (640, 360)) -> bytes
     rng = np.random.default_rng(seed)
     w, h = size
     img = np.tile(np.linspace(40, 200, w, dtype=np.uint8), (h, 1))
-    img = cv2.merge([img, img, img])
+    img = np.asarray(cv2.merge([img, img, img]), dtype=np.uint8)
     cv2.rectangle(img, (w // 3, h // 3), (2 * w // 3, 2 * h // 3), (60, 120, 180), -1)
     noise = rng.integers(-8, 8, img.shape, dtype=np.int16)
     img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)

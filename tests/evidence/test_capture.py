@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -72,7 +73,7 @@ async def test_the_manifest_chain_link_matches_the_audit_log_and_the_log_holds_t
     ).facts
     assert facts["order_ref"] == "RET-E1"
 
-    def audit(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+    def audit(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         return conn.execute(
             "SELECT seq, at, actor, action, order_id, door, detail, prev_hash, hash FROM audit"
             " ORDER BY seq"
@@ -197,9 +198,9 @@ async def test_the_budget_prunes_uploaded_photos_oldest_first_and_stops_before_t
     pruned = [p["id"] for p in photos if p["pruned_at"] is not None]
     assert pruned[0] == taken[0]  # oldest uploaded first
     assert set(pruned) <= {taken[0], taken[1]}
-    for photo in photos:
-        on_disk = (locker.folder / str(photo["file"])).exists()
-        assert on_disk is (photo["pruned_at"] is None)
+    for row in photos:
+        on_disk = (locker.folder / str(row["file"])).exists()
+        assert on_disk is (row["pruned_at"] is None)
     pruned_events = await _bodies(locker, "evidence.pruned")
     assert sum(int(str(b["photos"])) for b in pruned_events) == len(pruned)
 

@@ -28,7 +28,8 @@ from hub_sync.adapters.mqtt import MQTT_V311
 from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
-from hub_sync.hub.cluster import ClusterError, NatsCluster, wait_ready
+from hub_sync.errors import ClusterError
+from hub_sync.hub.cluster import NatsCluster, wait_ready
 from hub_sync.hub.db import create_database, drop_database, migrate
 from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys
 

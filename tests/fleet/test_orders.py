@@ -82,7 +82,7 @@ async def hub(cluster: NatsCluster, dsn: str, tmp_path: Path) -> AsyncIterator[H
             await stop_hub_tasks(tasks, pool)
 
 
-NEW = {"order_id": "o-1", "locker": "d1", "size": "M", "hold_s": 3 * 86400,
+NEW: dict[str, Any] = {"order_id": "o-1", "locker": "d1", "size": "M", "hold_s": 3 * 86400,
        "policy": {"id_check": False}}  # fmt: skip
 
 
@@ -164,7 +164,7 @@ async def test_pickup_event_reaches_the_order_and_the_kpis(hub: Hub) -> None:
     assert fleet["sla_collected_in_time"] == 1
 
 
-BAD = [
+BAD: list[tuple[str, str, object, bool, int, str]] = [
     ("POST", "/v1/orders", NEW, False, 401, "UNAUTHORIZED"),
     ("POST", "/v1/orders", {**NEW, "size": "XL"}, True, 400, "BAD_REQUEST"),
     ("POST", "/v1/orders", {**NEW, "hold_s": 10**9}, True, 400, "BAD_REQUEST"),

@@ -18,7 +18,8 @@ from hub_sync.hub.db import connect_pool
 from hub_sync.hub.leader import TRUST_ALARM, Leader, LeaderSettings, import_series
 from hub_sync.hub.store import record_states
 from hub_sync.hub.worker import FleetWorker, WorkerSettings
-from hub_sync.protocol.wire import loads_strict, trust_topic
+from hub_sync.protocol.strict_json import loads_strict
+from hub_sync.protocol.wire import trust_topic
 from provisioning.fleet import create_demo_fleet
 from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.trust_series import DAY, presign_series
@@ -80,11 +81,11 @@ async def test_a_locker_offline_through_rotations_gets_only_the_newest_retained_
         got: list[Inbound] = []
         params = ConnectParams("127.0.0.1", cluster.nodes[2].mqtt_port, "late-locker",
                                protocol=MQTT_V311)  # fmt: skip
-        conn = MqttConnection(params, got.append)
-        await conn.connect()
-        await conn.subscribe([(trust_topic(FLEET), 1)])
+        mqtt_conn = MqttConnection(params, got.append)
+        await mqtt_conn.connect()
+        await mqtt_conn.subscribe([(trust_topic(FLEET), 1)])
         await wait_for(lambda: bool(got), 10, "the retained bundle")
-        await conn.disconnect()
+        await mqtt_conn.disconnect()
         assert len(got) == 1
         assert got[0].retain
         assert loads_strict(got[0].payload)["version"] == 5
@@ -124,6 +125,7 @@ async def test_the_locker_reports_its_bundle_in_state_and_the_hub_tracks_it(dsn:
         state = {"trust": {"version": 3, "issued_at": 1_800_000_000, "next_update": 1}}
         await record_states(conn, [(FLEET, "d7", json.dumps(state).encode())], 5.0)
         row = await conn.fetchrow("SELECT trust_version, trust_issued_at FROM devices")
+        assert row is not None
     finally:
         await conn.close()
     assert (row["trust_version"], row["trust_issued_at"]) == (3, 1_800_000_000.0)

@@ -295,7 +295,7 @@ class FakeGpioChip:
         driven = self.external.get(line)
         if driven is not None:
             return driven
-        return bias == Bias.PULL_UP  # floating: the pull-up wins, else the line reads low
+        return bool(bias == Bias.PULL_UP)  # floating: the pull-up wins, else the line reads low
 
 
 @pytest.fixture

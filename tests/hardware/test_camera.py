@@ -155,7 +155,7 @@ def test_the_grabber_reopens_on_request_and_retries_a_failing_open() -> None:
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 50.0) -> None:
     height, width = frames[0].shape
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
     assert writer.isOpened()
     for gray in frames:
         writer.write(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))

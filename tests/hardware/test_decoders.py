@@ -100,7 +100,9 @@ def test_decoded_code_is_a_frozen_value() -> None:
 def test_corners_of_a_scaled_and_cropped_pass_are_in_frame_coordinates() -> None:
     image = qr_image(TOKEN)
     direct = read_qr(image).codes[0]
-    half = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    half = np.asarray(
+        cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), dtype=np.uint8
+    )
     mapped = read_qr(half, scale=0.5, offset=(100, 40)).codes[0]
     for (x0, y0), (x1, y1) in zip(direct.corners, mapped.corners, strict=True):
         assert abs(x1 - (x0 + 100)) <= 3

@@ -16,10 +16,9 @@ from typing import Any, Protocol
 
 import pytest
 
-from hardware.doors.gpio import GpioDoorBank
-from hardware.doors.modbus import ModbusDoorBank
+from hardware.doors.gpio import GpioDoorBank, GpioDoorSettings
+from hardware.doors.modbus import ModbusDoorBank, ModbusRtuDoorSettings, ModbusTcpDoorSettings
 from hardware.doors.port import DoorController, DoorSensors, SensorState
-from hardware.doors.settings import GpioDoorSettings, ModbusRtuDoorSettings, ModbusTcpDoorSettings
 from hardware.doors.sim import SimulatedLocker
 from hardware.errors import DoorError, SensorError, UnknownDoorError
 from tests.hardware.conftest import FakeGpioChip, ModbusBoard, free_tcp_port, serial_line
@@ -189,7 +188,6 @@ class GpioRig:
 
 def _modbus_fields() -> dict[str, Any]:
     return {
-        "door_count": DOORS,
         "coil_base": ModbusRig.COIL_BASE,
         "input_base": ModbusRig.INPUT_BASE,
         "pulse_ms": PULSE_MS,
@@ -203,7 +201,10 @@ async def _modbus_tcp_rig() -> AsyncIterator[DoorRig]:
     board = ModbusBoard()
     port = free_tcp_port()
     await board.start_tcp(port)
-    bank = ModbusDoorBank(ModbusTcpDoorSettings(host="127.0.0.1", port=port, **_modbus_fields()))
+    settings = ModbusTcpDoorSettings(
+        type="modbus_tcp", host="127.0.0.1", port=port, **_modbus_fields()
+    )
+    bank = ModbusDoorBank(settings, DOORS)
     rig = ModbusRig(board, bank)
     await rig.close_all()
     try:
@@ -221,11 +222,12 @@ async def _modbus_rtu_rig() -> AsyncIterator[DoorRig]:
         board = ModbusBoard()
         await board.start_rtu(server_end)
         settings = ModbusRtuDoorSettings(
+            type="modbus_rtu",
             serial_port=client_end,
             baudrate=115200,
             **_modbus_fields(),
         )
-        bank = ModbusDoorBank(settings)
+        bank = ModbusDoorBank(settings, DOORS)
         rig = ModbusRig(board, bank)
         await rig.close_all()
         try:

@@ -1,32 +1,33 @@
-"""Door driver settings (validation, messages) and the factory that builds drivers from them."""
+"""Door driver settings (declared once, next to each driver; validated by pydantic with the key
+named) and the registry that builds drivers from them."""
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
-from hardware.doors.drivers import make_door_driver
-from hardware.doors.gpio import GpioDoorBank
-from hardware.doors.modbus import ModbusDoorBank
-from hardware.doors.port import SensorState
-from hardware.doors.settings import (
-    GpioDoorSettings,
+from hardware.doors.drivers import DoorDriverSettings, make_door_driver
+from hardware.doors.gpio import GpioDoorBank, GpioDoorSettings
+from hardware.doors.modbus import (
+    ModbusDoorBank,
     ModbusDoorPoint,
     ModbusRtuDoorSettings,
     ModbusTcpDoorSettings,
-    SimulatorDoorSettings,
 )
-from hardware.doors.sim import SimulatedLocker
+from hardware.doors.port import SensorState
+from hardware.doors.sim import SimulatedLocker, SimulatorDoorSettings
 from hardware.errors import DriverConfigError
 from tests.hardware.conftest import ModbusBoard, free_tcp_port
 
+DRIVER = TypeAdapter(DoorDriverSettings)
+
 
 def test_simulator_is_one_object_for_latches_and_sensors() -> None:
-    controller, sensors = make_door_driver(SimulatorDoorSettings(door_count=6, pulse_ms=200))
+    controller, sensors = make_door_driver(SimulatorDoorSettings(pulse_ms=200), 6)
     assert isinstance(controller, SimulatedLocker)
     assert sensors is controller
     assert controller.door_count == 6
@@ -34,27 +35,28 @@ def test_simulator_is_one_object_for_latches_and_sensors() -> None:
 
 def test_gpio_settings_build_the_gpio_driver() -> None:
     settings = GpioDoorSettings(latch_lines=(17, 27, 22), sensor_lines=(5, 6, 13))
-    controller, sensors = make_door_driver(settings)
+    controller, sensors = make_door_driver(settings, 3)
     assert isinstance(controller, GpioDoorBank)
     assert sensors is controller
     assert controller.door_count == settings.door_count == 3
 
 
 def test_rtu_settings_build_the_modbus_driver() -> None:
-    settings = ModbusRtuDoorSettings(door_count=16, serial_port="/dev/ttyUSB0", parity="E")
-    controller, _ = make_door_driver(settings)
+    settings = ModbusRtuDoorSettings(serial_port="/dev/ttyUSB0", parity="E")
+    controller, _ = make_door_driver(settings, 16)
     assert isinstance(controller, ModbusDoorBank)
     assert controller.where == "modbus rtu /dev/ttyUSB0"
+    assert controller.door_count == 16
 
 
-async def test_a_modbus_tcp_driver_from_the_factory_drives_a_board() -> None:
+async def test_a_modbus_tcp_driver_from_the_registry_drives_a_board() -> None:
     board = ModbusBoard()
     port = free_tcp_port()
     await board.start_tcp(port)
-    settings = ModbusTcpDoorSettings(
-        host="127.0.0.1", port=port, door_count=2, pulse_ms=20, timeout_s=0.5
+    settings = DRIVER.validate_python(
+        {"type": "modbus_tcp", "host": "127.0.0.1", "port": port, "pulse_ms": 20, "timeout_s": 0.5}
     )
-    controller, sensors = make_door_driver(settings)
+    controller, sensors = make_door_driver(settings, 2)
     try:
         await controller.start()
         await controller.open(2)
@@ -68,11 +70,27 @@ async def test_a_modbus_tcp_driver_from_the_factory_drives_a_board() -> None:
 def test_a_missing_driver_library_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pymodbus", None)  # as if not installed
     with pytest.raises(DriverConfigError, match=r"'pymodbus'.*'drivers' extra"):
-        make_door_driver(ModbusTcpDoorSettings(host="board", door_count=1))
+        make_door_driver(ModbusTcpDoorSettings(host="board"), 1)
+
+
+def test_the_registry_picks_the_driver_by_its_type() -> None:
+    kinds = {
+        "simulator": SimulatorDoorSettings,
+        "modbus_tcp": ModbusTcpDoorSettings,
+        "modbus_rtu": ModbusRtuDoorSettings,
+        "gpio": GpioDoorSettings,
+    }
+    required: dict[str, dict[str, Any]] = {
+        "modbus_tcp": {"host": "h"},
+        "modbus_rtu": {"serial_port": "/dev/ttyS0"},
+        "gpio": {"latch_lines": [1], "sensor_lines": [2]},
+    }
+    for kind, model in kinds.items():
+        assert type(DRIVER.validate_python({"type": kind, **required.get(kind, {})})) is model
 
 
 def test_defaults_are_what_the_docs_promise() -> None:
-    tcp = ModbusTcpDoorSettings(host="10.0.0.5", door_count=8)
+    tcp = ModbusTcpDoorSettings(host="10.0.0.5")
     assert (tcp.type, tcp.port, tcp.device_id, tcp.coil_base, tcp.input_base) == (
         "modbus_tcp",
         502,
@@ -86,7 +104,7 @@ def test_defaults_are_what_the_docs_promise() -> None:
         2,
         True,
     )
-    rtu = ModbusRtuDoorSettings(serial_port="/dev/ttyS0", door_count=8)
+    rtu = ModbusRtuDoorSettings(serial_port="/dev/ttyS0")
     assert (rtu.baudrate, rtu.parity, rtu.stopbits, rtu.bytesize) == (9600, "N", 1, 8)
     gpio = GpioDoorSettings(latch_lines=(1,), sensor_lines=(2,))
     assert (gpio.chip, gpio.latch_active_low, gpio.sensor_active_low, gpio.pulse_ms) == (
@@ -95,52 +113,84 @@ def test_defaults_are_what_the_docs_promise() -> None:
         True,
         500,
     )
+    assert gpio.consumer == "locker-agent"
 
 
-INVALID: dict[str, tuple[Callable[[], Any], str]] = {
-    "no doors": (lambda: SimulatorDoorSettings(door_count=0), "doors.door_count"),
-    "pulse too short": (
-        lambda: ModbusTcpDoorSettings(host="h", door_count=1, pulse_ms=5),
-        "doors.pulse_ms",
+def test_the_simulator_still_reads_the_old_key_name() -> None:
+    assert DRIVER.validate_python({"type": "simulator", "relay_pulse_ms": 40}).pulse_ms == 40
+
+
+INVALID: dict[str, tuple[dict[str, Any], str]] = {
+    "pulse too short": ({"type": "modbus_tcp", "host": "h", "pulse_ms": 5}, "modbus_tcp.pulse_ms"),
+    "pulse absurd": (
+        {"type": "gpio", "latch_lines": [1], "sensor_lines": [2], "pulse_ms": 999_999},
+        "gpio.pulse_ms",
     ),
-    "pulse too long": (
-        lambda: GpioDoorSettings(latch_lines=(1,), sensor_lines=(2,), pulse_ms=60_000),
-        "doors.pulse_ms",
-    ),
-    "broadcast unit": (
-        lambda: ModbusTcpDoorSettings(host="h", door_count=1, device_id=0),
-        "doors.device_id",
-    ),
-    "empty host": (lambda: ModbusTcpDoorSettings(host="", door_count=1), "doors.host"),
-    "parity": (
-        lambda: ModbusRtuDoorSettings(serial_port="/dev/ttyS0", door_count=1, parity="X"),
-        "doors.parity",
-    ),
-    "override of a door that does not exist": (
-        lambda: ModbusTcpDoorSettings(
-            host="h", door_count=2, doors={3: ModbusDoorPoint(coil=9, input=9)}
-        ),
-        "doors.doors.3",
-    ),
+    "simulator pulse absurd": ({"type": "simulator", "pulse_ms": 999_999}, "simulator.pulse_ms"),
+    "broadcast unit": ({"type": "modbus_tcp", "host": "h", "device_id": 0}, "device_id"),
+    "empty host": ({"type": "modbus_tcp", "host": ""}, "modbus_tcp.host"),
+    "parity": ({"type": "modbus_rtu", "serial_port": "/dev/ttyS0", "parity": "X"}, "parity"),
     "override on a bad unit": (
-        lambda: ModbusTcpDoorSettings(
-            host="h", door_count=2, doors={2: ModbusDoorPoint(coil=9, input=9, coil_device_id=300)}
-        ),
-        "doors.doors.2.coil_device_id",
+        {
+            "type": "modbus_tcp",
+            "host": "h",
+            "doors": {2: {"coil": 9, "input": 9, "coil_device_id": 300}},
+        },
+        "doors.2.coil_device_id",
     ),
     "sensor line count": (
-        lambda: GpioDoorSettings(latch_lines=(1, 2), sensor_lines=(3,)),
-        "doors.sensor_lines",
+        {"type": "gpio", "latch_lines": [1, 2], "sensor_lines": [3]},
+        "gpio.sensor_lines",
     ),
-    "line used twice": (
-        lambda: GpioDoorSettings(latch_lines=(1, 2), sensor_lines=(2, 3)),
-        "a line is used twice",
+    "latch and sensor on one line": (
+        {"type": "gpio", "latch_lines": [1, 2], "sensor_lines": [2, 3]},
+        "gpio.sensor_lines",
     ),
+    "latch line twice": (
+        {"type": "gpio", "latch_lines": [4, 4], "sensor_lines": [2, 3]},
+        "gpio.latch_lines",
+    ),
+    "negative line": ({"type": "gpio", "latch_lines": [-1], "sensor_lines": [2]}, "latch_lines"),
+    "empty consumer": (
+        {"type": "gpio", "latch_lines": [1], "sensor_lines": [2], "consumer": ""},
+        "gpio.consumer",
+    ),
+    "unknown key": ({"type": "gpio", "latch_lines": [1], "sensor_lines": [2], "lines": 3}, "lines"),
 }
 
 
 @pytest.mark.parametrize("case", list(INVALID))
-def test_invalid_settings_name_the_key(case: str) -> None:
-    build, expected = INVALID[case]
-    with pytest.raises(DriverConfigError, match=re.escape(expected)):
-        build()
+def test_invalid_settings_are_refused_with_the_key_named(case: str) -> None:
+    raw, key = INVALID[case]
+    with pytest.raises(ValidationError) as info:
+        DRIVER.validate_python(raw)
+    located = [".".join(str(part) for part in error["loc"]) for error in info.value.errors()]
+    assert any(loc.endswith(key) for loc in located), located
+
+
+DOOR_COUNT: dict[str, tuple[Callable[[], Any], int, str]] = {
+    "gpio lines for fewer doors": (
+        lambda: GpioDoorSettings(latch_lines=(1, 2), sensor_lines=(3, 4)),
+        3,
+        "drives 2 doors, the groups have 3",
+    ),
+    "override of a door that does not exist": (
+        lambda: ModbusTcpDoorSettings(host="h", doors={3: ModbusDoorPoint(coil=9, input=9)}),
+        2,
+        "doors.driver.doors.3: no such door",
+    ),
+    "two doors on one coil": (
+        lambda: ModbusTcpDoorSettings(host="h", doors={2: ModbusDoorPoint(coil=0, input=5)}),
+        2,
+        "two doors share a coil",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DOOR_COUNT))
+def test_settings_that_cannot_drive_the_doors_are_refused(case: str) -> None:
+    settings, door_count, message = DOOR_COUNT[case]
+    with pytest.raises(ValueError, match=message):
+        settings().check_doors(door_count)
+    with pytest.raises(DriverConfigError, match=message):
+        make_door_driver(settings(), door_count)

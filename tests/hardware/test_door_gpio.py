@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from gpiod.line import Bias, Direction, Value
 
-from hardware.doors.gpio import GpioDoorBank
+from hardware.doors.gpio import GpioDoorBank, GpioDoorSettings
 from hardware.doors.port import SensorState
-from hardware.doors.settings import GpioDoorSettings
 from hardware.errors import DoorError, DriverConfigError, SensorError
 from tests.hardware.conftest import FakeGpioChip
 

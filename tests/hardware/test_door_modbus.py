@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from hardware.doors.modbus import ModbusDoorBank
+from hardware.doors.modbus import ModbusDoorBank, ModbusDoorPoint, ModbusTcpDoorSettings
 from hardware.doors.port import SensorState
-from hardware.doors.settings import ModbusDoorPoint, ModbusTcpDoorSettings
 from hardware.errors import DoorError, DriverConfigError
 from tests.hardware.conftest import ModbusBoard, free_tcp_port
 
 
-def _settings(port: int, **overrides: Any) -> ModbusTcpDoorSettings:
-    fields: dict[str, Any] = {"door_count": 4, "pulse_ms": 50, "timeout_s": 0.3, "retries": 0}
+def _bank(port: int, door_count: int = 4, **overrides: Any) -> ModbusDoorBank:
+    fields: dict[str, Any] = {"pulse_ms": 50, "timeout_s": 0.3, "retries": 0}
     fields.update(overrides)
-    return ModbusTcpDoorSettings(host="127.0.0.1", port=port, **fields)
+    settings = ModbusTcpDoorSettings(type="modbus_tcp", host="127.0.0.1", port=port, **fields)
+    return ModbusDoorBank(settings, door_count)
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ async def board(modbus_board: ModbusBoard, port: int) -> ModbusBoard:
 
 @pytest.fixture
 async def bank(board: ModbusBoard, port: int) -> AsyncIterator[ModbusDoorBank]:
-    driver = ModbusDoorBank(_settings(port))
+    driver = _bank(port)
     await driver.start()
     try:
         yield driver
@@ -51,7 +51,7 @@ async def _wait_coil(board: ModbusBoard, coil: int, value: bool) -> None:
 
 
 async def test_start_without_a_board_is_a_config_error(port: int) -> None:
-    driver = ModbusDoorBank(_settings(port))
+    driver = _bank(port)
     with pytest.raises(DriverConfigError, match="cannot switch relays off"):
         await driver.start()
     await driver.stop()
@@ -60,7 +60,7 @@ async def test_start_without_a_board_is_a_config_error(port: int) -> None:
 async def test_coils_the_board_does_not_have_are_refused_at_start(
     board: ModbusBoard, port: int
 ) -> None:
-    driver = ModbusDoorBank(_settings(port, coil_base=board.size))  # past the last coil
+    driver = _bank(port, coil_base=board.size)  # past the last coil
     with pytest.raises(DriverConfigError, match="exception code 2"):
         await driver.start()
     await driver.stop()
@@ -86,7 +86,7 @@ async def test_reconnects_when_the_board_comes_back(
 async def test_a_relay_left_on_by_a_lost_link_is_switched_off_once_the_board_is_back(
     board: ModbusBoard, port: int
 ) -> None:
-    driver = ModbusDoorBank(_settings(port, pulse_ms=400))
+    driver = _bank(port, pulse_ms=400)
     await driver.start()
     opening = asyncio.create_task(driver.open(1))
     await _wait_coil(board, 0, True)
@@ -107,7 +107,7 @@ async def test_a_relay_left_on_by_a_lost_link_is_switched_off_once_the_board_is_
 
 
 async def test_sensors_are_read_while_a_pulse_is_in_progress(board: ModbusBoard, port: int) -> None:
-    driver = ModbusDoorBank(_settings(port, pulse_ms=400))
+    driver = _bank(port, pulse_ms=400)
     await driver.start()
     try:
         opening = asyncio.create_task(driver.open(3))
@@ -122,7 +122,7 @@ async def test_sensors_are_read_while_a_pulse_is_in_progress(board: ModbusBoard,
 async def test_read_all_asks_once_per_block_of_consecutive_inputs(
     board: ModbusBoard, port: int
 ) -> None:
-    driver = ModbusDoorBank(_settings(port, door_count=8, input_base=3))
+    driver = _bank(port, door_count=8, input_base=3)
     await driver.start()
     try:
         await driver.read_all()
@@ -135,7 +135,7 @@ async def test_per_door_wiring_reaches_a_second_board_on_the_bus(port: int) -> N
     board = ModbusBoard(device_ids=(1, 2))
     await board.start_tcp(port)
     wiring = {3: ModbusDoorPoint(coil=7, input=9, coil_device_id=2, input_device_id=2)}
-    driver = ModbusDoorBank(_settings(port, door_count=3, doors=wiring))
+    driver = _bank(port, door_count=3, doors=wiring)
     try:
         await board.set_input(9, True, unit=2)  # door 3 closed
         await driver.start()
@@ -154,7 +154,7 @@ async def test_per_door_wiring_reaches_a_second_board_on_the_bus(port: int) -> N
 
 
 async def test_inputs_that_read_on_when_open_can_be_inverted(board: ModbusBoard, port: int) -> None:
-    driver = ModbusDoorBank(_settings(port, input_on_means_closed=False))
+    driver = _bank(port, input_on_means_closed=False)
     await driver.start()
     try:
         await board.set_input(1, True)
@@ -171,4 +171,4 @@ async def test_inputs_that_read_on_when_open_can_be_inverted(board: ModbusBoard,
 def test_two_doors_on_one_coil_is_a_config_error() -> None:
     wiring = {2: ModbusDoorPoint(coil=0, input=5)}  # door 1 already uses coil 0
     with pytest.raises(DriverConfigError, match="share a coil"):
-        ModbusDoorBank(_settings(502, doors=wiring))
+        _bank(502, doors=wiring)

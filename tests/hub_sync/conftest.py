@@ -216,16 +216,6 @@ class RunningDevice:
     sync: DeviceSync
     task: asyncio.Task[None] | None = None
 
-    def _tls_listener(self) -> str:
-        """A second listener with TLS (server certificate from a throwaway CA)."""
-        self.ca, cert, key = write_ca_and_server(self.root)
-        self.tls_port = free_port()
-        return (
-            "per_listener_settings false\n"
-            f"listener {self.tls_port} 127.0.0.1\n"
-            f"cafile {self.ca}\ncertfile {cert}\nkeyfile {key}\n"
-        )
-
     def start(self) -> None:
         self.task = asyncio.create_task(self.sync.run(), name="test-device")
 

@@ -55,7 +55,7 @@ class Attacker:
 
     def highest_sent(self) -> int:
         batches = [json.loads(m.payload) for m in self.got if m.topic == TOPICS.events]
-        return max(e["seq"] for b in batches for e in b["events"])
+        return max(int(e["seq"]) for b in batches for e in b["events"])
 
     async def confirm(self, in_reply_to: str, through: int, *, key: object = None) -> None:
         header = Header("confirm", new_message_id(), FLEET, "d1", time.time())
@@ -211,7 +211,10 @@ async def test_poison_messages_never_end_the_session(
                 await attacker.conn.publish(TOPICS.confirm, text.encode())
                 await attacker.conn.publish(hub_topic(FLEET), text.encode())
                 await attacker.conn.publish(TOPICS.trust, text.encode())
-        replies = lambda: [m for m in attacker.got if m.topic == TOPICS.reply]  # noqa: E731
+
+        def replies() -> list[Inbound]:
+            return [m for m in attacker.got if m.topic == TOPICS.reply]
+
         await wait_for(lambda: len(replies()) == 3 * len(CMD_POISON), 10, "a nack per command")
         assert not any(json.loads(m.payload)["ok"] for m in replies())
         await rd.device.append(backlog(20, 5))

@@ -15,14 +15,8 @@ from hypothesis import strategies as st
 
 from hub_sync.errors import WireError
 from hub_sync.protocol.commands import COMMAND_NAMES, args_digest, decode_command, parse_args
-from hub_sync.protocol.wire import (
-    Header,
-    Reply,
-    canonical_json,
-    decode,
-    decode_confirm,
-    encode_reply,
-)
+from hub_sync.protocol.strict_json import canonical_json
+from hub_sync.protocol.wire import Header, Reply, decode, decode_confirm, encode_reply
 
 _SCALARS = st.one_of(
     st.none(),

@@ -9,7 +9,8 @@ import pytest
 from hub_sync.errors import WireError
 from hub_sync.protocol.commands import decode_command
 from hub_sync.protocol.refusals import RefusalLog
-from hub_sync.protocol.wire import decode_confirm, decode_events, loads_strict
+from hub_sync.protocol.strict_json import loads_strict
+from hub_sync.protocol.wire import decode_confirm, decode_events
 
 BIG_INT = b"1" * 5000
 POISONS: list[bytes] = [

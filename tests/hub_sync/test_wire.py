@@ -23,14 +23,8 @@ from hub_sync.protocol.signing import (
     sign,
     signed_bytes,
 )
-from hub_sync.protocol.wire import (
-    Header,
-    OutboxEvent,
-    canonical_json,
-    decode_events,
-    encode_events,
-    loads_strict,
-)
+from hub_sync.protocol.strict_json import canonical_json, loads_strict
+from hub_sync.protocol.wire import Header, OutboxEvent, decode_events, encode_events
 
 NOW = 1_800_000_000.0
 
@@ -83,7 +77,7 @@ def test_command_args_validation() -> None:
     assert isinstance(parse_args("door.open", {"door": 2, "reason": "r"}), RemoteOpen)
     keep = parse_args("order.return_decision", {"order_id": "o", "decision": "keep", "hold_s": 60})
     assert isinstance(keep, ReturnDecision)
-    bad = [
+    bad: list[tuple[str, dict[str, object]]] = [
         ("door.open", {"door": True, "reason": "r"}),
         ("door.open", {"door": 0, "reason": "r"}),
         ("order.upsert", {"order_id": "o", "size": "M", "hold_s": -1}),

@@ -8,7 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.identity import IacaTrustList, MdocPolicy, SessionTranscript, parse_session_transcript
-from tests.identity.holder import PERSON, PID_NS, IssuedDocument, Issuer, Wallet, at
+from agent.identity.simulated_wallet import IssuedDocument
+from tests.identity.holder import PERSON, PID_NS, Issuer, Wallet, at
 from tests.identity.holder import session_transcript as make_transcript
 from tests.identity.pki import T0, Pki, make_pki
 
@@ -34,7 +35,7 @@ class World:
 
     def present(self, doc: IssuedDocument | None = None, **options: object) -> bytes:
         options.setdefault("reader_public", self.reader.public_key())
-        return self.wallet.present(doc or self.doc, self.transcript_array, **options)  # type: ignore[arg-type]
+        return self.wallet.present(doc or self.doc, self.transcript_array, **options)
 
 
 def new_world(pki: Pki | None = None) -> World:

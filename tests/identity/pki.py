@@ -13,7 +13,11 @@ from cryptography.x509.oid import NameOID
 from agent.identity.certs import OID_MDL_DS, OID_MDL_READER_AUTH
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-_HASH_FOR = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+_HASH_FOR: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "secp256r1": hashes.SHA256,
+    "secp384r1": hashes.SHA384,
+    "secp521r1": hashes.SHA512,
+}
 
 
 def _name(country: str | None, cn: str, state: str | None = None) -> x509.Name:

@@ -18,6 +18,7 @@ from agent.identity import (
     MdocPolicy,
     MdocReason,
     certs,
+    cose,
     device_auth,
     mso,
     parse_session_transcript,
@@ -122,7 +123,7 @@ def test_session_transcript_both_encodings() -> None:
     assert parsed.device_engagement == raw("D.5.1/NFC-DeviceEngagement")
     assert list(parsed.handover) == [raw("D.5.1/HandoverSelect"), raw("D.5.1/HandoverRequest")]
     assert parsed.e_reader_key is not None
-    reader_key = transcript.cose.public_key_from_cose(wire.loads(parsed.e_reader_key, "k"), "k")
+    reader_key = cose.public_key_from_cose(wire.loads(parsed.e_reader_key, "k"), "k")
     assert reader_key.public_numbers() == public_key("D.5.1/EReaderKey.pub").public_numbers()
     reader = private_key("D.5.1/EReaderKey.priv")
     for encoding in (tagged, parsed.array):
@@ -288,7 +289,7 @@ def test_disclosed_items_match_the_published_values() -> None:
     items = {i.identifier: i for i in mso.check_items(parsed, name_spaces)}
     want = annexd.expected("D.4.1.2")
     assert [(i.digest_id, i.identifier) for i in items.values()] == [
-        (w["digestID"], w["elementIdentifier"])  # type: ignore[index]
+        (w["digestID"], w["elementIdentifier"])
         for w in want["items"]  # type: ignore[attr-defined]
     ]
     assert items["family_name"].value == "Doe"

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.identity.aamva import decode_pdf417, parse_aamva
-from agent.identity.id_documents import IdDocumentError, IdDocumentKind, age_on, assess
+from agent.identity.errors import IdDocumentError
+from agent.identity.id_documents import IdDocumentKind, age_on, assess
 from agent.identity.mrz import check_digit, parse_mrz
 from agent.identity.names import NameCheck, name_digest
 from tests.identity.id_scenes import PERSON, aamva, photographed

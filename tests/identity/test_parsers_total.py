@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from agent.identity import MdocError, MdocReason, parse_session_transcript
 from agent.identity.aamva import parse_aamva
-from agent.identity.id_documents import IdDocumentError, IdDocumentKind
+from agent.identity.errors import IdDocumentError
+from agent.identity.id_documents import IdDocumentKind
 from agent.identity.mrz import parse_mrz
 from agent.identity.request import parse_device_request
 from agent.identity.session import parse_session_data, parse_session_establishment

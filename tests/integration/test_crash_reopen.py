@@ -16,7 +16,7 @@ import aiohttp
 
 from agent.bootstrap.app import Agent
 from agent.cli.demo import SeededOrder, seed_orders
-from agent.config.model import load_config
+from agent.config.loader import load_config
 from agent.reasons import Reason
 from tests.integration.conftest import free_port
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from agent.domain.clock import ManualClock
@@ -43,9 +44,9 @@ def code_material(code: str, typed_code_key: bytes) -> dict[str, str]:
 
 
 async def send(
-    hub: RunningHub, name: str, args: dict[str, object], **kw: object
+    hub: RunningHub, name: str, args: Mapping[str, object], **kw: object
 ) -> tuple[str, str | None, dict[str, object]]:
-    message_id = await hub.hub.send_command(AGENT_ID, name, args, **kw)  # type: ignore[arg-type]
+    message_id = await hub.hub.send_command(AGENT_ID, name, dict(args), **kw)  # type: ignore[arg-type]
     outcome = await hub.hub.wait_reply(message_id, 10)
     return outcome.status, outcome.reason, dict(outcome.result)
 

@@ -168,7 +168,12 @@ def test_hub_forwards_argv(
 
     calls: list[list[str]] = []
     fake = types.ModuleType("hub_sync.hub.reference.cli")
-    fake.main = lambda argv: calls.append(argv) or 7  # type: ignore[attr-defined]
+
+    def fake_main(argv: list[str]) -> int:
+        calls.append(argv)
+        return 7
+
+    fake.main = fake_main  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "hub_sync.hub.reference.cli", fake)
     assert main(["hub", "enroll", "--x", "1"]) == 7
     assert calls == [["enroll", "--x", "1"]]

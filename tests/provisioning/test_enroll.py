@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.config.model import load_config
+from agent.config.loader import load_config
 from agent.services.sessions import pin_matches
 from agent.tokens.typed_codes import code_lookup_key
 from provisioning.enroll import read_code_key

@@ -117,10 +117,11 @@ def _mutated(kind: str) -> st.SearchStrategy[bytes]:
         if kind == "command":
             env["name"] = draw(st.sampled_from(_NAMES))
         hostile = str(draw(st.one_of(_leaf(), _json_text())))
-        target = draw(st.sampled_from([*env.keys(), "args.order_id", "args.extend_s", "new"]))
+        target = str(draw(st.sampled_from([*env.keys(), "args.order_id", "args.extend_s", "new"])))
         marker = "\u2603MARK\u2603"
-        if target.startswith("args.") and isinstance(env.get("args"), dict):
-            env["args"] = {**env["args"], target[5:]: marker}  # type: ignore[dict-item]
+        args = env.get("args")
+        if target.startswith("args.") and isinstance(args, dict):
+            env["args"] = {**args, target[5:]: marker}
         else:
             env[target] = marker
         return json.dumps(env).replace(json.dumps(marker), hostile).encode()

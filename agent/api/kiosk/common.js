@@ -3,10 +3,14 @@
 // Loaded before the screen's own script; no framework, no network beyond the agent.
 "use strict";
 
-const LANGS = ["en", "de", "pl", "fr"];
+// The languages are the files under /kiosk/i18n/, as the agent lists them (English first): a new
+// language is one new file there.
+const LANGS = [];
 const I18N = { lang: "en", texts: {}, onChange: [] };
 
 async function loadLanguages() {
+  const listed = await (await fetch("/kiosk/languages.json")).json();
+  LANGS.splice(0, LANGS.length, ...listed.languages);
   await Promise.all(
     LANGS.map(async (code) => {
       const response = await fetch(`/kiosk/i18n/${code}.json`);
@@ -30,19 +34,14 @@ function hasText(key) {
   return Boolean(I18N.texts.en && I18N.texts.en.text[key]);
 }
 
-// Error bodies: {"error": R, "reason": R, "ref": "..." | null, "message": ...}; older agents
-// carried the reference only inside the English message, as "(ref X)".
+// Error bodies: {"error": R, "reason": R, "ref": "..." | null, "message": ...}. The page reads
+// the fields; it never parses the English message.
 function reasonOf(body) {
-  if (!body) return null;
-  if (typeof body.reason === "string") return body.reason;
-  return typeof body.error === "string" ? body.error : null;
+  return body && typeof body.reason === "string" ? body.reason : null;
 }
 
 function refOf(body) {
-  if (!body) return null;
-  if (typeof body.ref === "string") return body.ref && body.ref !== "-" ? body.ref : null;
-  const found = /\(ref ([^)]+)\)/.exec(typeof body.message === "string" ? body.message : "");
-  return found && found[1] !== "-" ? found[1] : null;
+  return body && typeof body.ref === "string" && body.ref ? body.ref : null;
 }
 
 function withRef(text, ref) {

@@ -11,7 +11,7 @@ const FEED_POLL_MS = 700;
 const DOOR_POLL_MS = 1000;
 const DOOR_WATCH_MS = 5 * 60 * 1000;
 const FINAL_STATES = new Set(["jammed", "out_of_service", "unknown"]);
-const HOME_LANG = initialLanguage(); // ?lang=xx: the language this kiosk returns to when idle
+let HOME_LANG = "en"; // ?lang=xx: the language this kiosk returns to when idle (set in init)
 
 let mode = "collect"; // or "return"
 let outcome = null; // what the result area shows: {kind, door, text(), detail(), where}
@@ -426,6 +426,7 @@ async function demoAction(control) {
 
 async function init() {
   await loadLanguages();
+  HOME_LANG = initialLanguage();
   languageButtons($("languages"));
   buildKeypad($("keypad"), $("code"), (key) => {
     echoKey(key);

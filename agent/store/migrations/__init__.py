@@ -1,0 +1,1 @@
+"""Numbered SQL migrations of the agent database, applied in one transaction by store.db."""

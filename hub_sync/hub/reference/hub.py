@@ -36,7 +36,6 @@ from hub_sync.protocol.wire import (
     hub_topic,
     new_message_id,
     split_topic,
-    trust_topic,
 )
 
 _LOG = logging.getLogger(__name__)
@@ -263,14 +262,6 @@ class Hub:
             self._waiters[message_id] = fut
         async with asyncio.timeout(within_s):
             return await asyncio.shield(fut)
-
-    async def publish_trust(self, bundle: str, version: int) -> None:
-        """Publish the fleet's trust bundle, retained, for every device (now and later)."""
-        if self._conn is None:
-            raise MqttError("hub is not connected")
-        header = Header("trust", new_message_id(), self._s.fleet, "*", self._clock())
-        payload = encode(header, {"bundle": bundle, "version": version})
-        await self._conn.publish(trust_topic(self._s.fleet), payload, retain=True)
 
 
 def _decode(leaf: str, payload: bytes, fleet: str, device: str) -> Any:

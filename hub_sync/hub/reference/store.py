@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Final
 
 from hub_sync.adapters.sqlite_file import LockedSqlite
-from hub_sync.protocol.wire import EventBatch, Reply, canonical_json
+from hub_sync.protocol.strict_json import canonical_json
+from hub_sync.protocol.wire import EventBatch, Reply
 
 _LOG = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -60,17 +61,17 @@ class OpsAgent:
 
     async def call(
         self, method: str, path: str, body: object = None, *, session: str | None = None
-    ) -> tuple[int, dict[str, object]]:
+    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {session}"} if session else {}
         async with self.http.request(
             method, self.url + path, json=body, headers=headers
         ) as response:
             return response.status, await response.json()
 
-    async def courier_post(self, path: str, body: object = None) -> tuple[int, dict[str, object]]:
+    async def courier_post(self, path: str, body: object = None) -> tuple[int, Any]:
         return await self.call("POST", path, body if body is not None else {}, session=self.courier)
 
-    async def staff_post(self, path: str, body: object) -> tuple[int, dict[str, object]]:
+    async def staff_post(self, path: str, body: object) -> tuple[int, Any]:
         return await self.call("POST", path, body, session=self.staff)
 
     async def sign_in(self, pin: str) -> str:
@@ -138,7 +139,8 @@ class OpsAgent:
             body["size"] = size
         status, answer = await self.courier_post("/api/v1/courier/load", body)
         assert status == 200, answer
-        return answer
+        loaded: dict[str, object] = answer
+        return loaded
 
     async def load_and_close(self, label: str, size: str | None = None) -> dict[str, object]:
         ticket = await self.load(label, size)
@@ -154,12 +156,12 @@ class OpsAgent:
 
 def ops_config(data_dir: Path, mode: str) -> AgentConfig:
     raw = {
-        "locker": LockerConfig(id="LK-OPS-001", data_dir=data_dir, mode=mode),  # type: ignore[arg-type]
+        "locker": LockerConfig(id="LK-OPS-001", data_dir=data_dir, mode=mode),
         "api": ApiConfig(host="127.0.0.1", port=0),
         "operations": OperationsConfig(door_open_check_ms=JAM_CHECK_MS),
         "staff": _PINS,
     }
-    config = AgentConfig(**raw)  # type: ignore[arg-type]
+    config = AgentConfig(**raw)
     camera = config.camera.model_copy(update={"enabled": False})
     return config.model_copy(update={"camera": camera})
 

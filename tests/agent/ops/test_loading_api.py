@@ -219,7 +219,7 @@ async def test_the_sensor_poller_confirms_a_load_when_the_door_closes(ops: OpsAg
     second = await ops.load("PCL:ORD-POLL:P2")
     assert first["door"] == second["door"]
     ops.sim.close_door(1)
-    confirmed = await ops.agent.loading.confirm_closed(1, ops.clock.now())  # type: ignore[union-attr]
+    confirmed = await ops.agent.loading.confirm_closed(1, ops.clock.now())
     assert [c.load_id for c in confirmed] == [first["load"], second["load"]]
     order = await ops.order("ORD-POLL")
     assert (order.state, order.parcels) == (OrderState.LOADED, ("P1", "P2"))

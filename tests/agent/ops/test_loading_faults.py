@@ -11,7 +11,8 @@ async def _door_fault(ops: OpsAgent, door: int) -> str | None:
     doors = await ops.agent.db.read(
         lambda conn: conn.execute("SELECT number, fault FROM doors").fetchall()
     )
-    return {int(r[0]): r[1] for r in doors}[door]
+    fault: str | None = {int(r[0]): r[1] for r in doors}[door]
+    return fault
 
 
 async def test_a_dead_relay_sends_the_parcel_to_the_next_door(ops: OpsAgent) -> None:
@@ -65,7 +66,7 @@ async def test_a_dead_sensor_at_confirmation_takes_the_couriers_word_and_flags_i
     assert order.needs_attention == "load_not_seen_by_sensor"
     assert (await ops.events("order.loaded"))[-1]["sensor"] == "unknown"
     # the poller cannot confirm on a dead sensor: nothing pending remains anyway
-    assert await ops.agent.loading.confirm_closed(1, ops.clock.now()) == []  # type: ignore[union-attr]
+    assert await ops.agent.loading.confirm_closed(1, ops.clock.now()) == []
 
 
 async def test_a_dead_sensor_when_the_latch_fires_does_not_count_as_a_jam(ops: OpsAgent) -> None:

@@ -27,7 +27,7 @@ async def test_packaging_is_accepted_without_an_order_counted_and_reported(ops: 
     ]  # fmt: skip
     # no order is involved; the courier sees them as returns of packaging and takes them out
     status, listed = await ops.call("GET", "/api/v1/courier/pickups", session=ops.courier)
-    items = {i["ref"]: i for i in listed["items"]}  # type: ignore[union-attr]
+    items = {i["ref"]: i for i in listed["items"]}
     assert items[body["return"]]["reason"] == "packaging"
     status, taken = await ops.courier_post("/api/v1/courier/collect", {"door": door})
     assert (status, taken["kind"]) == (200, "return")

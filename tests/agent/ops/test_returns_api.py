@@ -97,7 +97,7 @@ async def test_couriers_see_and_take_expired_parcels_returns_and_hub_retrievals(
 
     status, body = await ops.call("GET", "/api/v1/courier/pickups", session=ops.courier)
     assert status == 200
-    items = {(i["kind"], i["ref"]): i for i in body["items"]}  # type: ignore[union-attr]
+    items = {(i["kind"], i["ref"]): i for i in body["items"]}
     assert set(items) == {
         ("expired", "ORD-EXP"),
         ("retrieval", "ORD-RTS"),
@@ -142,7 +142,7 @@ async def test_a_door_that_will_not_open_for_the_courier_keeps_the_item_listed(
     assert (status, body["error"]) == (503, Reason.DOOR_FAILED)
     assert (await ops.order("ORD-STUCK")).state is OrderState.EXPIRED
     status, body = await ops.call("GET", "/api/v1/courier/pickups", session=ops.courier)
-    assert [i["ref"] for i in body["items"]] == ["ORD-STUCK"]  # type: ignore[union-attr]
+    assert [i["ref"] for i in body["items"]] == ["ORD-STUCK"]
 
 
 async def test_collect_bodies_are_checked(ops: OpsAgent) -> None:

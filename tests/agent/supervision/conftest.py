@@ -23,9 +23,10 @@ from agent.api.web import make_web_app
 from agent.domain.attempts import AttemptPolicy
 from agent.domain.clock import ManualClock
 from agent.services.attempts import AttemptGate
+from agent.services.door_help import DoorHelpService
 from agent.services.pickup import PickupService
 from agent.services.sessions import Role
-from agent.services.staff import DoorHelpService, StaffService
+from agent.services.staff import StaffService
 from agent.services.supervision import DoorSupervisor
 from agent.services.supervision_records import SupervisionPolicy
 from agent.tokens.typed_codes import code_lookup_key

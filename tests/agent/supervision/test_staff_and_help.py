@@ -7,7 +7,7 @@ from tests.agent.supervision.conftest import Locker
 async def test_staff_tools_need_a_staff_session(locker: Locker) -> None:
     status, body = await locker.get("/api/v1/staff/inventory")
     assert (status, body["error"]) == (401, "NOT_AUTHORISED")
-    courier = locker.running.agent.sessions.open_session("courier-1", Role.COURIER)  # type: ignore[union-attr]
+    courier = locker.running.agent.sessions.open_session("courier-1", Role.COURIER)
     async with locker.running.http.post(
         locker.url + "/api/v1/staff/doors/3/open",
         json={"reason": "x"},

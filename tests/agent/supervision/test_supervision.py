@@ -107,6 +107,7 @@ async def test_a_jam_unspends_the_token_of_a_scanned_pickup(locker: Locker) -> N
 
     def authorise(conn):  # type: ignore[no-untyped-def]
         found = get_order(conn, order.order_id)
+        assert found is not None
         attempt = Attempt(Credential.STATIC_TOKEN, Setting.UNATTENDED)
         now = locker.clock.now()
         return authorise_collect(conn, found, via="token", now=now, attempt=attempt, cti=cti)

@@ -1,0 +1,1 @@
+"""The screens' words, one JSON file per language (en, de, pl, fr)."""
