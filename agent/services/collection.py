@@ -18,7 +18,7 @@ from agent.reasons import Reason
 from agent.services.door_opener import DoorOpener
 from agent.store import journal, returns
 from agent.store.db import Database
-from agent.store.doors import begin_opening
+from agent.store.doors import begin_opening, opening_under_way
 from agent.store.openings import door_fault, door_opened
 from agent.store.orders import get_order, orders_in_states, retrieval_reasons, save_order
 
@@ -68,11 +68,7 @@ def _begin_take(
     item = _find_item(conn, door, ref)
     if item.door is None or not with_door:
         return item, None
-    in_progress = conn.execute(
-        "SELECT 1 FROM door_openings WHERE door = ? AND purpose = 'retrieve' AND result IS NULL",
-        (item.door,),
-    ).fetchone()
-    if in_progress is not None:
+    if opening_under_way(conn, item.door, "retrieve"):
         # a second courier scan while the first opening is under way: one pulse is enough
         raise AgentError("a collection of this door is under way", reason=Reason.ALREADY_USED)
     order_id = None if item.kind == "return" else item.ref

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.domain.clock import Clock
-from agent.domain.doors import Door
+from agent.domain.doors import Door, OpeningResult
 from agent.domain.labels import support_ref
 from agent.domain.orders import Order, OrderState
 from agent.domain.policy import (
@@ -32,6 +32,7 @@ from agent.services.supervision import DoorSupervisor
 from agent.services.supervision_records import JAMMED
 from agent.store import journal
 from agent.store.db import Database
+from agent.store.doors import openings_of_order
 from agent.store.orders import (
     find_order_by_code_key,
     flag_order,
@@ -118,16 +119,14 @@ def _report_of(conn: sqlite3.Connection, order: Order) -> _Reported:
     fault = None
     if order.door is not None:
         fault = require_door(conn, order.door).fault
-    last = conn.execute(
-        "SELECT id, finished_at, seen_open_at FROM door_openings WHERE order_id = ?"
-        " AND purpose IN ('pickup', 'reopen') AND result = 'opened' ORDER BY id DESC LIMIT 1",
-        (order.order_id,),
-    ).fetchone()
+    openings = openings_of_order(conn, order.order_id, ("pickup", "reopen"))
+    last = next((o for o in openings if o["result"] == OpeningResult.OPENED), None)
     withdrawn = withdrawal_of(conn, order)
     if last is None:
         return _Reported(order, fault, None, None, seen_open=False, withdrawn=withdrawn)
-    seen = last[2] is not None
-    return _Reported(order, fault, int(last[0]), last[1], seen_open=seen, withdrawn=withdrawn)
+    seen = last["seen_open_at"] is not None
+    opening_id, finished_at = int(last["id"]), last["finished_at"]
+    return _Reported(order, fault, opening_id, finished_at, seen_open=seen, withdrawn=withdrawn)
 
 
 _REPORT = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)

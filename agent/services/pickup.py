@@ -30,7 +30,14 @@ from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.store import journal
 from agent.store.db import Database
-from agent.store.doors import begin_opening, finish_opening, unfinished_openings
+from agent.store.doors import (
+    begin_opening,
+    finish_opening,
+    opened_unjudged,
+    openings_of_order,
+    set_opening_outcome,
+    unfinished_openings,
+)
 from agent.store.orders import (
     find_order_by_code_key,
     get_order,
@@ -207,11 +214,7 @@ def authorise_reopen(
     code opens the same door ONCE more (the customer shut it too soon). None if not allowed."""
     if order.state is not OrderState.COLLECTED or order.door is None:
         return None
-    rows = conn.execute(
-        "SELECT purpose, result, finished_at FROM door_openings WHERE order_id = ?"
-        " AND purpose IN ('pickup', 'reopen') ORDER BY id DESC",
-        (order.order_id,),
-    ).fetchall()
+    rows = openings_of_order(conn, order.order_id, ("pickup", "reopen"))
     last = next((r for r in rows if r["result"] == OpeningResult.OPENED), None)
     if any(r["purpose"] == "reopen" for r in rows) or last is None or last["finished_at"] is None:
         return None
@@ -243,12 +246,9 @@ def recover_interrupted_openings(conn: sqlite3.Connection, now: float) -> int:
     for row in rows:
         finish_opening(conn, int(row["id"]), OpeningResult.INTERRUPTED, now)
         _flag_interrupted(conn, row["order_id"], int(row["door"]), now)
-    unjudged = conn.execute(
-        "SELECT id, door, order_id FROM door_openings WHERE result = 'opened'"
-        " AND outcome IS NULL AND purpose IN ('pickup', 'reopen') ORDER BY id"
-    ).fetchall()
+    unjudged = opened_unjudged(conn, ("pickup", "reopen"))
     for row in unjudged:
-        conn.execute("UPDATE door_openings SET outcome = 'interrupted' WHERE id = ?", (row[0],))
+        set_opening_outcome(conn, int(row["id"]), OpeningResult.INTERRUPTED.value)
         _flag_interrupted(conn, row["order_id"], int(row["door"]), now)
     return len(rows) + len(unjudged)
 

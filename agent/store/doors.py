@@ -110,3 +110,39 @@ def finish_opening(
 def unfinished_openings(conn: sqlite3.Connection) -> Sequence[sqlite3.Row]:
     """Openings that never got a result (a restart cut them off), oldest first."""
     return conn.execute("SELECT * FROM door_openings WHERE result IS NULL ORDER BY id").fetchall()
+
+
+def opening_under_way(conn: sqlite3.Connection, door: int, purpose: str) -> bool:
+    """Whether an opening of `door` for `purpose` was commanded and has no result yet."""
+    row = conn.execute(
+        "SELECT 1 FROM door_openings WHERE door = ? AND purpose = ? AND result IS NULL",
+        (door, purpose),
+    ).fetchone()
+    return row is not None
+
+
+def openings_of_order(
+    conn: sqlite3.Connection, order_id: str, purposes: Sequence[str]
+) -> list[sqlite3.Row]:
+    """The openings of an order's door for any of `purposes`, newest first."""
+    marks = ",".join("?" * len(purposes))
+    return conn.execute(
+        f"SELECT * FROM door_openings WHERE order_id = ? AND purpose IN ({marks})"  # noqa: S608
+        " ORDER BY id DESC",
+        (order_id, *purposes),
+    ).fetchall()
+
+
+def opened_unjudged(conn: sqlite3.Connection, purposes: Sequence[str]) -> list[sqlite3.Row]:
+    """Openings that opened but supervision has not judged (no outcome), oldest first."""
+    marks = ",".join("?" * len(purposes))
+    return conn.execute(
+        f"SELECT * FROM door_openings WHERE result = ? AND outcome IS NULL"  # noqa: S608
+        f" AND purpose IN ({marks}) ORDER BY id",
+        (OpeningResult.OPENED.value, *purposes),
+    ).fetchall()
+
+
+def set_opening_outcome(conn: sqlite3.Connection, opening_id: int, outcome: str) -> None:
+    """What supervision (or a restart) concluded about an opening."""
+    conn.execute("UPDATE door_openings SET outcome = ? WHERE id = ?", (outcome, opening_id))
