@@ -19,8 +19,8 @@ from agent.evidence.catalog import photo_file, photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER, EvidenceRecorder
 from agent.reasons import Reason
 from agent.services.sessions import Role
-from agent.store import lockers
 from agent.store.db import Database
+from agent.store.doors import list_doors
 
 _PHOTO_ID = re.compile(r"^[0-9a-f]{20}$")
 _THUMB_WIDTH = 320
@@ -41,7 +41,7 @@ async def staff_photo(request: web.Request) -> web.Response:
     session = require_session(request, (Role.STAFF,))
     evidence = request.app[EVIDENCE_KEY]
     door = digits(request.match_info["door"], "door", max_digits=6)
-    known = {d.number for d in await evidence.db.read(lockers.list_doors)}
+    known = {d.number for d in await evidence.db.read(list_doors)}
     if door not in known:
         raise RequestError(f"no door {door}")
     photo = await evidence.recorder.photograph(

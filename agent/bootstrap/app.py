@@ -37,7 +37,6 @@ from agent.errors import ConfigError
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.identity.proximity import WalletLink
 from agent.observability.metrics import Metrics
-from agent.services.expiry import credit_downtime
 from agent.services.id_assist import mrz_templates
 from agent.services.identity_check import WalletSettings, ble_wallet_link, wallet_settings
 from agent.services.interrupted_check import decide_interrupted_openings
@@ -45,12 +44,14 @@ from agent.services.pickup import recover_interrupted_openings
 from agent.services.returns import recover_interrupted_returns
 from agent.services.scans import ScanFeed
 from agent.services.trust import TrustPolicy, TrustService, load_roots
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store import secrets as secrets_at_rest
 from agent.store.audit import DeviceKey, device_key_path, load_or_create_device_key
 from agent.store.audit_rotation import finish_interrupted_rotation
 from agent.store.code_key_ring import TypedCodeKeyRing
 from agent.store.db import Database, StorageEpisode
+from agent.store.doors import ensure_doors
+from agent.store.holds import credit_downtime
 from hardware.camera.compartment import CompartmentCamera
 from hardware.camera.port import Camera
 from hardware.camera.scanner import Scanner, build_scanner
@@ -128,7 +129,7 @@ class Agent(RunningServices):
         await asyncio.to_thread(secrets_at_rest.secure_data_dir, self.config.locker.data_dir)
         await self.db.open()
         now = self.clock.now()
-        await self.db.run(lockers.ensure_doors, self.config.doors.layout())
+        await self.db.run(ensure_doors, self.config.doors.layout())
         await self.hardware.controller.start()  # all relays off before anything else
         await self._recover(now)
         self.typed_code_keys = await self._typed_code_keys(now)

@@ -35,7 +35,7 @@ from agent.identity.simulated_wallet import SimulatedIssuer
 from agent.services.orders import Announcement, announce_order, load_into_door
 from agent.services.returns import expect_return
 from agent.services.sessions import hash_pin
-from agent.store import lockers
+from agent.store.doors import list_doors
 from agent.tokens.claims import Purpose, TokenFlags
 from agent.tokens.trust import load_trust_bundle
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
@@ -210,7 +210,7 @@ def seed_orders(
     rng = random.SystemRandom()
     seeded = []
     for size, policy in orders:
-        if assign_door(lockers.list_doors(conn), size, accessible=policy.accessible) is None:
+        if assign_door(list_doors(conn), size, accessible=policy.accessible) is None:
             continue  # a demo restarted many times on its data: the doors of this size are full
         code = new_typed_code(rng)
         order_id = f"ORD-{uuid.uuid4().hex[:10].upper()}"

@@ -1,10 +1,14 @@
-"""Door assignment by size and accessibility. Pure."""
+"""A door's service life (enabled, faulted, cleared), its openings, and door assignment by size
+and accessibility. Pure: time is passed in."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+
+from agent.errors import AgentError
+from agent.reasons import Reason
 
 
 class DoorSize(StrEnum):
@@ -28,10 +32,40 @@ class Door:
     enabled: bool = True
     fault: str | None = None
     occupied: bool = False
+    fault_since: float | None = None
 
     @property
     def assignable(self) -> bool:
         return self.enabled and self.fault is None and not self.occupied
+
+    def faulted(self, fault: str, now: float) -> Door:
+        """Out of service with `fault` from `now`; a door already faulted keeps its first fault
+        (and since when), so staff see what went wrong first."""
+        if self.fault is not None:
+            return self
+        return replace(self, fault=fault, fault_since=now)
+
+    def fault_cleared(self) -> Door:
+        """Back in service; DOOR_NOT_FAULTED if there was nothing to clear."""
+        if self.fault is None:
+            raise AgentError(str(self.number), reason=Reason.DOOR_NOT_FAULTED)
+        return replace(self, fault=None, fault_since=None)
+
+    def with_enabled(self, enabled: bool) -> Door:
+        """Taken out of (or put back into) assignment by staff; a fault is kept either way."""
+        return replace(self, enabled=enabled)
+
+
+class OpeningResult(StrEnum):
+    """How a door opening (one latch command) ended; it has none while under way."""
+
+    OPENED = "opened"  # the latch took its pulse (the sensor did not say it stayed shut)
+    FAILED = "failed"  # the latch or the door did not open
+    INTERRUPTED = "interrupted"  # the agent stopped before it knew (found at start)
+
+    @property
+    def not_opened(self) -> bool:
+        return self is not OpeningResult.OPENED
 
 
 def assign_door(doors: Iterable[Door], size: DoorSize, *, accessible: bool) -> Door | None:

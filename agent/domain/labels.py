@@ -32,3 +32,8 @@ def parse_label(text: str) -> ParcelLabel:
     if len(parts) != 2 or not all(ID_PATTERN.fullmatch(p) for p in parts):
         raise RequestError("a parcel label reads PCL:<order>:<parcel>", reason=Reason.LABEL_INVALID)
     return ParcelLabel(parts[0], parts[1])
+
+
+def support_ref(order_id: str) -> str:
+    """A short reference a customer can read to support staff (not secret, not the code)."""
+    return f"E-{order_id[-6:].upper()}"

@@ -45,6 +45,14 @@ _TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
     (OrderState.RETRIEVED, OrderEvent.RETURN_TO_SENDER): OrderState.RETURNED,
 }
 
+
+class RetrievalReason(StrEnum):
+    """Why the hub wants a parcel taken out of its door by a courier."""
+
+    RETURN_TO_SENDER = "return_to_sender"
+    CANCELLED = "cancelled"  # the order was cancelled or redirected to another locker
+
+
 COLLECTABLE = frozenset({OrderState.LOADED})
 IN_A_DOOR = frozenset({OrderState.LOADED, OrderState.EXPIRED})
 
@@ -144,3 +152,11 @@ class Order:
         state = next_state(self.state, event)
         hold = self.hold.start(now) if event is OrderEvent.LOAD else self.hold
         return replace(self, state=state, hold=hold)
+
+
+def hold_on_load(order: Order, now: float, *, door_faulted: bool, locker_paused: bool) -> Order:
+    """`order` just loaded at `now`: its clock starts paused if its door or the locker is down,
+    so a parcel put behind a broken door does not use up its customer's time."""
+    if locker_paused or door_faulted:
+        return replace(order, hold=order.hold.pause(now))
+    return order

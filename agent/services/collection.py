@@ -11,12 +11,16 @@ import sqlite3
 from dataclasses import dataclass
 
 from agent.domain.clock import Clock
-from agent.domain.orders import OrderEvent, OrderState
+from agent.domain.orders import OrderEvent, OrderState, RetrievalReason
+from agent.domain.returns import ReturnEvent, ReturnState, next_return_state
 from agent.errors import AgentError, DoorFailed, NotFound
 from agent.reasons import Reason
-from agent.services.door_opener import DoorOpener, door_fault, door_opened
-from agent.store import journal, lockers
+from agent.services.door_opener import DoorOpener
+from agent.store import journal, returns
 from agent.store.db import Database
+from agent.store.doors import begin_opening, opening_under_way
+from agent.store.openings import door_fault, door_opened
+from agent.store.orders import get_order, orders_in_states, retrieval_reasons, save_order
 
 _LOG = logging.getLogger(__name__)
 
@@ -35,23 +39,18 @@ class PickupItem:
 
 
 def list_pickups(conn: sqlite3.Connection) -> list[PickupItem]:
-    retrievals = {
-        str(r[0]): str(r[1]) for r in conn.execute("SELECT order_id, reason FROM retrievals")
-    }
+    retrievals = retrieval_reasons(conn)
     items = []
-    for order in lockers.orders_in_states(conn, (OrderState.LOADED, OrderState.EXPIRED)):
+    for order in orders_in_states(conn, (OrderState.LOADED, OrderState.EXPIRED)):
         reason = retrievals.get(order.order_id)
         if reason is not None:
             items.append(PickupItem("retrieval", order.order_id, order.door, reason))
         elif order.state is OrderState.EXPIRED:
-            items.append(PickupItem("expired", order.order_id, order.door, "expired"))
-    rows = conn.execute(
-        "SELECT order_ref, door, receipt, purpose FROM returns WHERE state = 'dropped_off'"
-        " ORDER BY order_ref"
-    )
+            expired = OrderState.EXPIRED.value
+            items.append(PickupItem(expired, order.order_id, order.door, expired))
     items.extend(
-        PickupItem("return", str(r[0]), r[1], "packaging" if r[3] == "packaging" else None, r[2])
-        for r in rows
+        PickupItem("return", r.order_ref, r.door, "packaging" if r.packaging else None, r.receipt)
+        for r in returns.in_state(conn, ReturnState.DROPPED_OFF)
     )
     return items
 
@@ -69,17 +68,11 @@ def _begin_take(
     item = _find_item(conn, door, ref)
     if item.door is None or not with_door:
         return item, None
-    in_progress = conn.execute(
-        "SELECT 1 FROM door_openings WHERE door = ? AND purpose = 'retrieve' AND result IS NULL",
-        (item.door,),
-    ).fetchone()
-    if in_progress is not None:
+    if opening_under_way(conn, item.door, "retrieve"):
         # a second courier scan while the first opening is under way: one pulse is enough
         raise AgentError("a collection of this door is under way", reason=Reason.ALREADY_USED)
     order_id = None if item.kind == "return" else item.ref
-    return item, lockers.begin_opening(
-        conn, item.door, order_id=order_id, purpose="retrieve", now=now
-    )
+    return item, begin_opening(conn, item.door, order_id=order_id, purpose="retrieve", now=now)
 
 
 def record_taken(
@@ -90,16 +83,12 @@ def record_taken(
     if opening_id is not None and item.door is not None:
         door_opened(conn, opening_id, item.door, now)
     if item.kind == "return":
-        cur = conn.execute(
-            "UPDATE returns SET state = 'collected', updated_at = ?"
-            " WHERE order_ref = ? AND state = 'dropped_off'",
-            (now, item.ref),
-        )
-        if cur.rowcount:
+        was = ReturnState.DROPPED_OFF
+        if returns.move_if(conn, item.ref, was, next_return_state(was, ReturnEvent.COLLECT), now):
             body = {"return": item.ref, "door": item.door, "receipt": item.receipt}
             journal.record(conn, "return.collected", body, now=now, actor=actor, door=item.door)
         return
-    order = lockers.get_order(conn, item.ref)
+    order = get_order(conn, item.ref)
     if order is None or order.state not in (OrderState.LOADED, OrderState.EXPIRED):
         return  # taken meanwhile by a concurrent request: nothing more to record
     taken = order.apply(OrderEvent.RETRIEVE, now)
@@ -107,10 +96,10 @@ def record_taken(
     journal.record(
         conn, "order.retrieved", body, now=now, actor=actor, order_id=item.ref, door=item.door
     )
-    if item.reason == "return_to_sender":
+    if item.reason == RetrievalReason.RETURN_TO_SENDER:
         taken = taken.apply(OrderEvent.RETURN_TO_SENDER, now)
         journal.record(conn, "order.returned", {"order": item.ref}, now=now, order_id=item.ref)
-    lockers.save_order(conn, taken, now=now)
+    save_order(conn, taken, now=now)
 
 
 def _take_failed(

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize
-from agent.domain.labels import ParcelLabel, parse_label
+from agent.domain.labels import ParcelLabel, parse_label, support_ref
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -31,12 +31,11 @@ from agent.domain.policy import (
     id_outcome_to_record,
     pickup_refusal,
 )
+from agent.domain.returns import ReturnEvent
 from agent.errors import AgentError, RequestError, TransitionError, UnknownCode, UnknownOrder
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import start_hold, withdrawal_of
 from agent.services.orders import Announcement, announce_order
-from agent.services.pickup import support_ref
 from agent.services.returns import (
     ReturnGrant,
     accept_return,
@@ -45,8 +44,17 @@ from agent.services.returns import (
     record_dropped_off,
 )
 from agent.services.token_pickup import token_attempt
-from agent.store import journal, lockers
+from agent.store import journal, returns
 from agent.store.db import Database
+from agent.store.holds import start_hold
+from agent.store.orders import (
+    find_order_by_code_key,
+    get_order,
+    save_order,
+    spend_token,
+    token_spent,
+    withdrawal_of,
+)
 from agent.tokens.claims import Purpose
 from agent.tokens.typed_codes import CodeKeys
 from agent.tokens.verify import VerifiedToken
@@ -88,7 +96,7 @@ def receive_parcel(
 ) -> Order:
     """In a transaction: a parcel arrives at the counter. Its order becomes LOADED (no door;
     hold clock starts); an order the hub never announced is created from the label."""
-    order = lockers.get_order(conn, label.order_id)
+    order = get_order(conn, label.order_id)
     if order is None:
         if size is None:
             raise RequestError("`size` is needed for an order this counter doesn't know")
@@ -105,7 +113,7 @@ def receive_parcel(
         received, kind = replace(order, parcels=parcels), "order.parcel_added"
     else:
         raise TransitionError(order.state.value)
-    lockers.save_order(conn, received, now=now)
+    save_order(conn, received, now=now)
     journal.record(conn, kind, body, now=now, actor=actor, order_id=order.order_id)
     return received
 
@@ -127,14 +135,13 @@ def hand_out(
     recorded outcome has been committed. The order policy table decides
     (`agent.domain.policy`): the customer's credential obeys its row, staff add the ID check."""
     order_id, id_check = shown.order_id, shown.attempt.id_check
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     if order is None or order.kind != "pickup":
         raise UnknownOrder(order_id)
     _check_label(order.order_id, order.parcels, label)
     refusal = pickup_refusal(order, shown.attempt, now=now, withdrawn=withdrawal_of(conn, order))
     if shown.cti is not None and refusal is None:
-        spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (shown.cti,)).fetchone()
-        refusal = None if spent is None else Reason.ALREADY_USED
+        refusal = Reason.ALREADY_USED if token_spent(conn, shown.cti) else None
     id_checked = Flag.ID_CHECK in flags_of(order.policy) | shown.attempt.extra_flags
     if id_check is not None and id_outcome_to_record(order, shown.attempt, refusal):
         detail = {"outcome": id_check.value}
@@ -145,12 +152,9 @@ def hand_out(
             return refusal
     if refusal is not None:
         raise AgentError(order_id, reason=refusal, ref=support_ref(order_id))
-    lockers.save_order(conn, order.apply(OrderEvent.COLLECT, now), now=now)
+    save_order(conn, order.apply(OrderEvent.COLLECT, now), now=now)
     if shown.cti is not None:
-        conn.execute(
-            "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, NULL)",
-            (shown.cti, order_id, now),
-        )
+        spend_token(conn, shown.cti, order_id, now, opening_id=None)
     outcome = id_check if id_checked else None
     body = {"order": order_id, "door": None, "via": shown.via, "id_check": outcome}
     journal.record(conn, "order.collected", body, now=now, actor=actor, order_id=order_id)
@@ -168,13 +172,13 @@ def _counter_return(
     now: float,
 ) -> ReturnGrant:
     _check_label(order_ref, (), label)
-    row = conn.execute("SELECT size FROM returns WHERE order_ref = ?", (order_ref,)).fetchone()
-    size = DoorSize(row[0]) if row is not None else DoorSize.M
+    known = returns.get(conn, order_ref)
+    size = known.size if known is not None else DoorSize.M
     receipt = accept_return(
         conn,
         order_ref,
         size,
-        state="dropped_off",
+        event=ReturnEvent.HAND_IN_AT_COUNTER,
         door=None,
         via=via,
         now=now,
@@ -244,7 +248,7 @@ class CounterService:
         self, code: str, label: str, id_check: IdCheck | None, *, actor: str
     ) -> Handout:
         parse_label(label)  # a bad label must not count as a wrong code
-        order = await self._lookup(code, lockers.find_order_by_code_key)
+        order = await self._lookup(code, find_order_by_code_key)
         if order is None:
             raise UnknownCode()
         attempt = Attempt(Credential.TYPED_CODE, Setting.STAFFED, id_check)

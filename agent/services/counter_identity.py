@@ -29,7 +29,7 @@ from agent.identity.transcript import QR_ENGAGEMENT_PREFIX, engagement_from_qr
 from agent.reasons import Reason
 from agent.services.id_assist import IdAssistService
 from agent.services.identity_check import WalletSettings, age_requirement
-from agent.store import journal, lockers
+from agent.store import journal, orders
 from agent.store.db import Database
 from hardware.decoding.cascade import CascadeDecoder
 
@@ -95,7 +95,7 @@ class CounterIdentityService:
     async def check_wallet(self, label: str, *, actor: str) -> tuple[str, IdentityRecord]:
         """The wallet's outcome; a refused wallet is an outcome too (`passed: false`)."""
         order_id = parse_label(label).order_id
-        order = await self._db.read(lockers.get_order, order_id)
+        order = await self._db.read(orders.get_order, order_id)
         if order is None:
             raise UnknownOrder(order_id)
         need = age_requirement(order, self._settings.doctype)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from agent.domain.labels import support_ref
 from agent.domain.orders import Order, OrderState
 from agent.errors import AgentError
 from agent.evidence.recorder import EvidenceRecorder
 from agent.reasons import Reason
-from agent.services.pickup import support_ref
 from agent.store import journal
 from agent.store.db import Database
 

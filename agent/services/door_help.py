@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.domain.clock import Clock
+from agent.domain.doors import Door, OpeningResult
+from agent.domain.labels import support_ref
 from agent.domain.orders import Order, OrderState
 from agent.domain.policy import (
     Attempt,
@@ -26,15 +28,19 @@ from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.damage import DamageReport, report_damage
-from agent.services.expiry import withdrawal_of
-from agent.services.pickup import (
-    support_ref,
-)
 from agent.services.staff import require_door
 from agent.services.supervision import DoorSupervisor
 from agent.services.supervision_records import JAMMED
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.doors import openings_of_order
+from agent.store.orders import (
+    find_order_by_code_key,
+    flag_order,
+    get_order,
+    latest_order_id_in_door,
+    withdrawal_of,
+)
 from agent.tokens.typed_codes import CodeKeys
 from hardware.doors.port import DoorSensors, SensorState
 from hardware.errors import SensorError
@@ -87,12 +93,8 @@ def _ref(state: str, order_id: str | None) -> str | None:
     return support_ref(order_id) if order_id and "{ref}" in _MESSAGES[state] else None
 
 
-def _door_with_order(conn: sqlite3.Connection, door: int) -> tuple[sqlite3.Row, str | None]:
-    row = require_door(conn, door)
-    order = conn.execute(
-        "SELECT order_id FROM orders WHERE door = ? ORDER BY updated_at DESC LIMIT 1", (door,)
-    ).fetchone()
-    return row, None if order is None else str(order[0])
+def _door_with_order(conn: sqlite3.Connection, door: int) -> tuple[Door, str | None]:
+    return require_door(conn, door), latest_order_id_in_door(conn, door)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,29 +108,27 @@ class _Reported:
 
 
 def _reported_order(conn: sqlite3.Connection, code_key: CodeKeys) -> _Reported | None:
-    order = lockers.find_order_by_code_key(conn, code_key)
+    order = find_order_by_code_key(conn, code_key)
     return None if order is None else _report_of(conn, order)
 
 
 def _reported_order_by_id(conn: sqlite3.Connection, order_id: str) -> _Reported | None:
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     return None if order is None else _report_of(conn, order)
 
 
 def _report_of(conn: sqlite3.Connection, order: Order) -> _Reported:
     fault = None
     if order.door is not None:
-        fault = require_door(conn, order.door)["fault"]
-    last = conn.execute(
-        "SELECT id, finished_at, seen_open_at FROM door_openings WHERE order_id = ?"
-        " AND purpose IN ('pickup', 'reopen') AND result = 'opened' ORDER BY id DESC LIMIT 1",
-        (order.order_id,),
-    ).fetchone()
+        fault = require_door(conn, order.door).fault
+    openings = openings_of_order(conn, order.order_id, ("pickup", "reopen"))
+    last = next((o for o in openings if o["result"] == OpeningResult.OPENED), None)
     withdrawn = withdrawal_of(conn, order)
     if last is None:
         return _Reported(order, fault, None, None, seen_open=False, withdrawn=withdrawn)
-    seen = last[2] is not None
-    return _Reported(order, fault, int(last[0]), last[1], seen_open=seen, withdrawn=withdrawn)
+    seen = last["seen_open_at"] is not None
+    opening_id, finished_at = int(last["id"]), last["finished_at"]
+    return _Reported(order, fault, opening_id, finished_at, seen_open=seen, withdrawn=withdrawn)
 
 
 _REPORT = Attempt(Credential.TYPED_CODE, Setting.UNATTENDED)
@@ -173,12 +173,12 @@ class DoorHelpService:
 
     async def door_status(self, door: int) -> DoorStatus:
         """The door's state and the words for it, for the kiosk to poll after a pickup."""
-        row, order_id = await self._db.read(_door_with_order, door)
+        found, order_id = await self._db.read(_door_with_order, door)
         sensor = await self._read(door)
         _, open_s, left_open = self._supervisor.door_condition(door)
-        if row["fault"] == JAMMED:
+        if found.fault == JAMMED:
             state = "jammed"
-        elif row["fault"] is not None:
+        elif found.fault is not None:
             state = "out_of_service"
         elif sensor is SensorState.UNKNOWN:
             state = "unknown"
@@ -282,10 +282,7 @@ class DoorHelpService:
 
 
 def _flag_unverified(conn: sqlite3.Connection, order_id: str, door: int, now: float) -> None:
-    conn.execute(
-        "UPDATE orders SET needs_attention = 'door_unverified', updated_at = ? WHERE order_id = ?",
-        (now, order_id),
-    )
+    flag_order(conn, order_id, "door_unverified", now)
     body = {"order": order_id, "door": door}
     journal.record(
         conn, "door.reported_not_opened", body, now=now, actor="customer", order_id=order_id

@@ -1,24 +1,25 @@
-"""Opening a door for an operation (loading, returns, collection) and what a failure means.
+"""Opening a door for an operation (loading, returns, collection), and trying another.
 
 `DoorOpener` pulses a latch and checks through the sensor that the door actually opened; a door
-that did not is faulted in the same transaction that records the failure, and the hold clocks of
-the parcels inside stop (a broken door never uses up a customer's pickup time).
+that did not is faulted in the same transaction that records the failure
+(`agent.store.openings.door_fault`), and the hold clocks of the parcels inside stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from agent.services.expiry import pause_door_holds
-from agent.store import journal, lockers
+from agent.errors import DoorFailed
 from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError
 
 _LOG = logging.getLogger(__name__)
 _SENSOR_STEP_S = 0.05
 MAX_DOORS_TRIED = 3
+R = TypeVar("R")
 
 
 class DoorOpener:
@@ -58,21 +59,30 @@ class DoorOpener:
             return SensorState.UNKNOWN
 
 
-def door_fault(
-    conn: sqlite3.Connection, door: int, fault: str, now: float, *, opening_id: int | None
-) -> None:
-    """In a transaction: a door failed to open. It leaves service (staff clear the fault) and
-    the hold clocks of parcels inside stop."""
-    if opening_id is not None:
-        lockers.finish_opening(conn, opening_id, "failed", now)
-    conn.execute(
-        "UPDATE doors SET fault = ?, fault_since = ? WHERE number = ? AND fault IS NULL",
-        (fault, now, door),
-    )
-    pause_door_holds(conn, door, now)
-    journal.record(conn, "door.open_failed", {"door": door, "fault": fault}, now=now, door=door)
+async def open_one_of_doors(
+    opener: DoorOpener,
+    reserve: Callable[[frozenset[int]], Awaitable[R]],
+    door_of: Callable[[R], int],
+    failed: Callable[[R, str], Awaitable[None]],
+    *,
+    only_this_door: Callable[[R], bool] = lambda _: False,
+) -> R:
+    """Reserve a door, pulse it, and on a failure try another: at most `MAX_DOORS_TRIED` doors.
 
-
-def door_opened(conn: sqlite3.Connection, opening_id: int, door: int, now: float) -> None:
-    lockers.finish_opening(conn, opening_id, "opened", now)
-    journal.append_audit(conn, "door.opened", now=now, door=door)
+    `reserve(tried)` reserves a door not in `tried` in one transaction (and raises when none is
+    left); `failed(reserved, fault)` frees it and faults the door in one transaction. What is
+    returned is the reservation whose door opened; the caller records the opening. A
+    reservation for which `only_this_door` holds (an order's own door) is not replaced by
+    another: its failure raises `DoorFailed(fault)` at once."""
+    tried: frozenset[int] = frozenset()
+    for _ in range(MAX_DOORS_TRIED):
+        reserved = await reserve(tried)
+        door = door_of(reserved)
+        fault = await opener.open(door)
+        if fault is None:
+            return reserved
+        await failed(reserved, fault)
+        if only_this_door(reserved):
+            raise DoorFailed(fault)
+        tried |= {door}
+    raise DoorFailed(f"{MAX_DOORS_TRIED} doors failed to open")

@@ -14,123 +14,29 @@ import sqlite3
 from dataclasses import replace
 
 from agent.domain.clock import Clock
-from agent.domain.orders import Order, OrderEvent, OrderState
-from agent.domain.policy import Withdrawal
+from agent.domain.loads import LoadEvent
+from agent.domain.orders import Order, OrderEvent, OrderState, RetrievalReason
 from agent.errors import AgentError, TransitionError, UnknownOrder
 from agent.services.orders import Announcement, announce_order
-from agent.store import journal, lockers
+from agent.store import journal, loads
 from agent.store.db import Database
+from agent.store.holds import (
+    HOLDING,
+    note_alive,
+    pause_all_holds,
+    pause_door_holds,
+    resume_all_holds,
+    resume_door_holds,
+)
+from agent.store.orders import (
+    get_order,
+    orders_in_states,
+    put_retrieval,
+    save_order,
+    save_order_terms,
+)
 
 _LOG = logging.getLogger(__name__)
-
-_ALL_PAUSED = "holds_paused_all"
-_ALIVE_AT = "holds_alive_at"
-_HOLDING = (OrderState.LOADED,)
-
-
-def _orders_in_door(conn: sqlite3.Connection, door: int) -> list[Order]:
-    return [o for o in lockers.orders_in_states(conn, _HOLDING) if o.door == door]
-
-
-def _door_faulted(conn: sqlite3.Connection, door: int | None) -> bool:
-    if door is None:
-        return False
-    row = conn.execute("SELECT fault FROM doors WHERE number = ?", (door,)).fetchone()
-    return row is not None and row[0] is not None
-
-
-def _locker_paused(conn: sqlite3.Connection) -> bool:
-    return journal.get_setting(conn, _ALL_PAUSED) == "1"
-
-
-def _set_paused(conn: sqlite3.Connection, orders: list[Order], pause: bool, now: float) -> int:
-    changed = 0
-    for order in orders:
-        hold = order.hold.pause(now) if pause else order.hold.resume(now)
-        if hold != order.hold:
-            lockers.save_order(conn, replace(order, hold=hold), now=now)
-            changed += 1
-    return changed
-
-
-def pause_door_holds(conn: sqlite3.Connection, door: int, now: float) -> int:
-    """In a transaction: stop the hold clock of every parcel waiting in `door`."""
-    changed = _set_paused(conn, _orders_in_door(conn, door), True, now)
-    if changed:
-        journal.append_audit(conn, "hold.paused", now=now, door=door, detail={"orders": changed})
-    return changed
-
-
-def resume_door_holds(conn: sqlite3.Connection, door: int, now: float) -> int:
-    """In a transaction: restart the clocks of `door` unless the whole locker is still faulted."""
-    if _locker_paused(conn):
-        return 0
-    changed = _set_paused(conn, _orders_in_door(conn, door), False, now)
-    if changed:
-        journal.append_audit(conn, "hold.resumed", now=now, door=door, detail={"orders": changed})
-    return changed
-
-
-def pause_all_holds(conn: sqlite3.Connection, now: float) -> int:
-    """In a transaction: a locker-wide fault stops every hold clock (idempotent)."""
-    if _locker_paused(conn):
-        return 0
-    journal.put_setting(conn, _ALL_PAUSED, "1")
-    changed = _set_paused(conn, lockers.orders_in_states(conn, _HOLDING), True, now)
-    journal.append_audit(conn, "hold.paused_all", now=now, detail={"orders": changed})
-    return changed
-
-
-def resume_all_holds(conn: sqlite3.Connection, now: float) -> int:
-    """Restart every clock except those of parcels whose own door is still faulted (nothing
-    to do unless a locker-wide pause is in force)."""
-    if not _locker_paused(conn):
-        return 0
-    journal.put_setting(conn, _ALL_PAUSED, "0")
-    waiting = lockers.orders_in_states(conn, _HOLDING)
-    healthy = [o for o in waiting if not _door_faulted(conn, o.door)]
-    changed = _set_paused(conn, healthy, False, now)
-    journal.append_audit(conn, "hold.resumed_all", now=now, detail={"orders": changed})
-    return changed
-
-
-def note_alive(conn: sqlite3.Connection, now: float) -> None:
-    """The heartbeat the downtime credit starts from (written by every expiry sweep)."""
-    journal.put_setting(conn, _ALIVE_AT, repr(now))
-
-
-def credit_downtime(conn: sqlite3.Connection, now: float) -> int:
-    """At start: the time the agent was off counts as a locker-wide fault (nobody could collect),
-    so it is added to the paused time of every running hold, from the last heartbeat (or the
-    hold's start, if later) to `now`. Holds already paused (a faulted door, a locker-wide fault)
-    stayed paused through the gap anyway. Returns how many holds were credited."""
-    raw = journal.get_setting(conn, _ALIVE_AT)
-    note_alive(conn, now)
-    if raw is None:
-        return 0
-    since = float(raw)
-    if now <= since:
-        return 0  # the clock went back: nothing to credit
-    credited = 0
-    for order in lockers.orders_in_states(conn, _HOLDING):
-        hold = order.hold
-        if hold.started_at is None or hold.paused:
-            continue
-        start = max(since, hold.started_at)
-        if now <= start:
-            continue
-        lockers.save_order(conn, replace(order, hold=hold.pause(start).resume(now)), now=now)
-        credited += 1
-    detail = {"off_s": round(now - since, 1), "orders": credited}
-    journal.append_audit(conn, "hold.downtime_credited", now=now, detail=detail)
-    return credited
-
-
-def start_hold(conn: sqlite3.Connection, order: Order, now: float) -> Order:
-    """`order` just loaded at `now`: its clock starts paused if its door or the locker is down."""
-    if _locker_paused(conn) or _door_faulted(conn, order.door):
-        return replace(order, hold=order.hold.pause(now))
-    return order
 
 
 def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
@@ -138,10 +44,10 @@ def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
     the sweep is also the heartbeat that `credit_downtime` measures the agent's off time from."""
     note_alive(conn, now)
     expired = []
-    for order in lockers.orders_in_states(conn, _HOLDING):
+    for order in orders_in_states(conn, HOLDING):
         if order.kind != "pickup" or not order.hold.is_expired(now):
             continue
-        lockers.save_order(conn, order.apply(OrderEvent.EXPIRE, now), now=now)
+        save_order(conn, order.apply(OrderEvent.EXPIRE, now), now=now)
         journal.record(
             conn,
             "order.expired",
@@ -155,7 +61,7 @@ def expire_due(conn: sqlite3.Connection, now: float) -> list[str]:
 
 
 def _require_order(conn: sqlite3.Connection, order_id: str) -> Order:
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     if order is None:
         raise UnknownOrder(order_id)
     return order
@@ -165,7 +71,7 @@ def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: fl
     order = _require_order(conn, order_id)
     extended = order.apply(OrderEvent.EXTEND, now)
     extended = replace(extended, hold=extended.hold.extend(extra_s))
-    lockers.save_order(conn, extended, now=now)
+    save_order(conn, extended, now=now)
     journal.record(
         conn,
         "order.extended",
@@ -178,25 +84,15 @@ def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: fl
     return extended
 
 
-def withdrawal_of(conn: sqlite3.Connection, order: Order) -> Withdrawal | None:
-    """The hub's cancel or return-to-sender decision for a parcel still in its door, if any."""
-    row = conn.execute(
-        "SELECT reason FROM retrievals WHERE order_id = ?", (order.order_id,)
-    ).fetchone()
-    return None if row is None else Withdrawal(row[0])
-
-
-def request_retrieval(conn: sqlite3.Connection, order: Order, reason: str, now: float) -> None:
+def request_retrieval(
+    conn: sqlite3.Connection, order: Order, reason: RetrievalReason, now: float
+) -> None:
     """Put `order` on the couriers' pickup list (it stays in its door until collected)."""
-    conn.execute(
-        "INSERT INTO retrievals (order_id, reason, requested_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason",
-        (order.order_id, reason, now),
-    )
+    put_retrieval(conn, order.order_id, reason, now)
     journal.record(
         conn,
         "order.retrieval_requested",
-        {"order": order.order_id, "reason": reason, "door": order.door},
+        {"order": order.order_id, "reason": reason.value, "door": order.door},
         now=now,
         actor="hub",
         order_id=order.order_id,
@@ -208,10 +104,10 @@ def return_order_to_sender(conn: sqlite3.Connection, order_id: str, now: float) 
     """RETRIEVED becomes RETURNED; a parcel still in a door is marked for retrieval first."""
     order = _require_order(conn, order_id)
     if order.state in (OrderState.LOADED, OrderState.EXPIRED):
-        request_retrieval(conn, order, "return_to_sender", now)
+        request_retrieval(conn, order, RetrievalReason.RETURN_TO_SENDER, now)
         return order
     returned = order.apply(OrderEvent.RETURN_TO_SENDER, now)
-    lockers.save_order(conn, returned, now=now)
+    save_order(conn, returned, now=now)
     journal.record(
         conn, "order.returned", {"order": order_id}, now=now, actor="hub", order_id=order_id
     )
@@ -222,7 +118,7 @@ def cancel_order(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
     """ANNOUNCED becomes CANCELLED (pending loads dropped); a parcel in a door is retrieved."""
     order = _require_order(conn, order_id)
     if order.state in (OrderState.LOADED, OrderState.EXPIRED):
-        request_retrieval(conn, order, "cancelled", now)
+        request_retrieval(conn, order, RetrievalReason.CANCELLED, now)
         return order
     cancelled = _drop_unloaded(conn, order, now)
     journal.record(
@@ -233,12 +129,9 @@ def cancel_order(conn: sqlite3.Connection, order_id: str, now: float) -> Order:
 
 def _drop_unloaded(conn: sqlite3.Connection, order: Order, now: float) -> Order:
     cancelled = order.apply(OrderEvent.CANCEL, now)
-    lockers.save_order(conn, cancelled, now=now)
-    conn.execute(
-        "UPDATE loads SET state = 'cancelled', finished_at = ? WHERE order_id = ?"
-        " AND state = 'pending'",
-        (now, order.order_id),
-    )
+    save_order(conn, cancelled, now=now)
+    for load in loads.pending_of_order(conn, order.order_id):
+        loads.save(conn, load.apply(LoadEvent.CANCEL, now))
     return cancelled
 
 
@@ -251,7 +144,7 @@ def redirect_order(
     order = _require_order(conn, order_id)
     body = {"order": order_id, "door": order.door, "destination": destination}
     if order.state in (OrderState.LOADED, OrderState.EXPIRED):
-        request_retrieval(conn, order, "cancelled", now)
+        request_retrieval(conn, order, RetrievalReason.CANCELLED, now)
         result = order
     else:
         result = _drop_unloaded(conn, order, now)
@@ -264,7 +157,7 @@ def redirect_order(
 def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Order:
     """Create an announced order, or update one we know: policy, parcels and code at any live
     state; size and hold period only before loading (a loaded parcel's clock is running)."""
-    existing = lockers.get_order(conn, ann.order_id)
+    existing = get_order(conn, ann.order_id)
     if existing is None:
         return announce_order(conn, ann, now=now)
     if existing.state not in (OrderState.ANNOUNCED, OrderState.LOADED, OrderState.EXPIRED):
@@ -274,24 +167,8 @@ def upsert_order(conn: sqlite3.Connection, ann: Announcement, now: float) -> Ord
         updated = replace(
             updated, size=ann.size.value, hold=replace(updated.hold, hold_s=ann.hold_s)
         )
-    lockers.save_order(conn, updated, now=now)
-    conn.execute(
-        "UPDATE orders SET size = ?, accessible = ?, live_required = ?, id_check_required = ?,"
-        " high_value = ?, code_key = COALESCE(?, code_key), min_age = ?, recipient_salt = ?,"
-        " recipient_digest = ? WHERE order_id = ?",
-        (
-            updated.size,
-            int(ann.policy.accessible),
-            int(ann.policy.live_required),
-            int(ann.policy.id_check_required),
-            int(ann.policy.high_value),
-            ann.code_key,
-            ann.policy.min_age,
-            ann.policy.recipient_salt,
-            ann.policy.recipient_digest,
-            ann.order_id,
-        ),
-    )
+    save_order(conn, updated, now=now)
+    save_order_terms(conn, updated, code_key=ann.code_key)
     journal.append_audit(
         conn, "order.updated", now=now, actor="hub", order_id=ann.order_id, door=existing.door
     )

@@ -25,7 +25,7 @@ from agent.services.identity_check import identity_policy
 from agent.services.orders import Announcement
 from agent.services.returns import ReturnService
 from agent.services.trust import TrustService
-from agent.store import journal
+from agent.store import inbox, journal, outbox
 from agent.store.db import Database
 from agent.tokens.claims import Purpose
 from hub_sync.protocol.commands import (
@@ -48,7 +48,6 @@ from hub_sync.protocol.signing import PublicKey as CommandKey
 from hub_sync.protocol.wire import OutboxEvent, OutboxStats
 
 _LOG = logging.getLogger(__name__)
-_APPLYING = "applying"
 
 
 class StoreOutbox:
@@ -58,32 +57,15 @@ class StoreOutbox:
         self._db = db
 
     async def pending(self, after_seq: int, limit: int) -> Sequence[OutboxEvent]:
-        rows = await self._db.read(_pending, after_seq, limit)
-        return [OutboxEvent(int(r[0]), r[1], r[2], json.loads(r[3]), float(r[4])) for r in rows]
+        rows = await self._db.read(outbox.pending, after_seq, limit)
+        return [OutboxEvent(r.seq, r.kind, r.transaction_id, r.body, r.created_at) for r in rows]
 
     async def confirm_through(self, seq: int) -> None:
-        await self._db.run(_confirm_through, seq)
+        await self._db.run(outbox.confirm_through, seq)
 
     async def stats(self) -> OutboxStats:
-        depth, oldest = await self._db.read(_outbox_stats)
+        depth, oldest = await self._db.read(outbox.depth_and_oldest)
         return OutboxStats(depth=depth, oldest_created_at=oldest)
-
-
-def _pending(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT seq, kind, transaction_id, body, created_at FROM outbox"
-        " WHERE seq > ? ORDER BY seq LIMIT ?",
-        (after_seq, limit),
-    ).fetchall()
-
-
-def _confirm_through(conn: sqlite3.Connection, seq: int) -> None:
-    conn.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
-
-
-def _outbox_stats(conn: sqlite3.Connection) -> tuple[int, float | None]:
-    depth, oldest = conn.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
-    return int(depth), (None if oldest is None else float(oldest))
 
 
 class StatusSnapshot:
@@ -275,25 +257,20 @@ def _claim(conn: sqlite3.Connection, command: Command, now: float) -> CommandRes
 
     A transaction id is bound to the command it was first used for (name and args digest): the
     same id with anything else is refused, so nobody can squat an id the hub will use later."""
-    row = conn.execute(
-        "SELECT result, kind, args_digest FROM inbox WHERE transaction_id = ?",
-        (command.transaction_id,),
-    ).fetchone()
-    if row is None:
-        conn.execute(
-            "INSERT INTO inbox (transaction_id, kind, args_digest, result, applied_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (command.transaction_id, command.name, command.args_digest, _APPLYING, now),
-        )
+    entry = inbox.find(conn, command.transaction_id)
+    if entry is None:
+        inbox.claim(conn, command.transaction_id, command.name, command.args_digest, now)
         return None
-    if row[1] != command.name or (row[2] is not None and row[2] != command.args_digest):
+    if entry.kind != command.name or (
+        entry.args_digest is not None and entry.args_digest != command.args_digest
+    ):
         return CommandResult(
             ok=False, reason=TRANSACTION_REUSED, detail="transaction id used for another command"
         )
-    if row[0] == _APPLYING:
+    if entry.result == inbox.APPLYING:
         # The agent stopped while applying it: never run a command twice; the hub decides.
         return CommandResult(ok=False, reason="INTERRUPTED", detail="re-send with a new id")
-    stored = json.loads(row[0])
+    stored = json.loads(entry.result)
     return CommandResult(
         stored["ok"], stored.get("reason"), stored.get("detail", ""), stored.get("data", {})
     )
@@ -306,10 +283,7 @@ def _settle(conn: sqlite3.Connection, command: Command, result: CommandResult, n
         "detail": result.detail,
         "data": dict(result.data),
     }
-    conn.execute(
-        "UPDATE inbox SET result = ?, applied_at = ? WHERE transaction_id = ?",
-        (journal.canonical_json(stored), now, command.transaction_id),
-    )
+    inbox.settle(conn, command.transaction_id, journal.canonical_json(stored), now)
     journal.append_audit(
         conn,
         "hub.command",

@@ -31,8 +31,9 @@ from agent.identity.mrz_reader import GlyphTemplates, read_mrz
 from agent.identity.names import NameCheck
 from agent.identity.ocrb import load_templates
 from agent.reasons import Reason
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.orders import get_order
 
 _LOG = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class IdAssistService:
         return await self.assist_frame(order_id, gray, actor=actor)
 
     async def _order(self, order_id: str) -> Order:
-        order = await self._db.read(lockers.get_order, order_id)
+        order = await self._db.read(get_order, order_id)
         if order is None:
             raise UnknownOrder(order_id)
         return order

@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.config.model import IdentityConfig
 from agent.domain.clock import Clock
+from agent.domain.labels import support_ref
 from agent.domain.orders import Order
 from agent.domain.policy import (
     Attempt,
@@ -45,18 +46,17 @@ from agent.identity.record import IdentityRecord, mdoc_record
 from agent.identity.transcript import engagement_from_qr
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import withdrawal_of
 from agent.services.pickup import (
     PickupGrant,
     PickupResult,
     PickupService,
     authorise_collect,
     refuse,
-    support_ref,
 )
 from agent.services.token_pickup import TokenPickupService, token_attempt
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.orders import find_order_by_code_key, get_order, withdrawal_of
 from agent.tokens.typed_codes import CodeKeys
 
 _LOG = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class _Claim:
 
 
 def _order_of_code_key(conn: sqlite3.Connection, code_key: CodeKeys) -> str:
-    order = lockers.find_order_by_code_key(conn, code_key)
+    order = find_order_by_code_key(conn, code_key)
     if order is None:
         raise PickupRefused(reason=Reason.CODE_UNKNOWN)
     return order.order_id
@@ -174,7 +174,7 @@ def _record_check(
 
 def _precheck(conn: sqlite3.Connection, claim: _Claim, now: float) -> Order:
     """Before bothering the wallet: is the order there, collectable, and the customer's row ok?"""
-    order = lockers.get_order(conn, claim.order_id)
+    order = get_order(conn, claim.order_id)
     if order is None:
         raise PickupRefused(reason=Reason.ORDER_UNKNOWN)
     withdrawn = withdrawal_of(conn, order)

@@ -19,7 +19,7 @@ from agent.domain.interrupted import Verdict, interrupted_verdict
 from agent.domain.orders import OrderEvent, OrderState
 from agent.domain.policy import INTERRUPTED_OPENING
 from agent.evidence.recorder import EvidenceRecorder
-from agent.store import journal, lockers
+from agent.store import journal, orders
 from agent.store.db import Database
 
 _LOG = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def _conclude(
     now: float,
 ) -> bool:
     order_id, door, opening_id, _purpose = flagged
-    order = lockers.get_order(conn, order_id)
+    order = orders.get_order(conn, order_id)
     if (
         order is None
         or order.state is not OrderState.COLLECTED
@@ -59,10 +59,10 @@ def _conclude(
     ):
         return False  # staff decided meanwhile
     if verdict is Verdict.COLLECTED:
-        lockers.save_order(conn, replace(order, needs_attention=None), now=now)
+        orders.save_order(conn, replace(order, needs_attention=None), now=now)
     else:
         back = replace(order.apply(OrderEvent.UNDO_COLLECT, now), needs_attention=None)
-        lockers.save_order(conn, back, now=now)
+        orders.save_order(conn, back, now=now)
         conn.execute("DELETE FROM spent_tokens WHERE opening_id = ?", (opening_id,))
     body = {"order": order_id, "door": door, "outcome": verdict.value, "photo": photo}
     journal.record(conn, "door.open_concluded", body, now=now, order_id=order_id, door=door)

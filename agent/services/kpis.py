@@ -19,7 +19,7 @@ from agent.domain.kpis import ACTIONS, AuditRow, KpiState
 from agent.errors import AgentError
 from agent.observability.metrics import Gauge, HistogramValue, Sample
 from agent.services.attempts import FAILED_COUNTER
-from agent.store import journal
+from agent.store import journal, outbox
 from agent.store.db import Database
 
 _LOG = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ def _read(conn: sqlite3.Connection, after_seq: int) -> _Read:
             "SELECT label, value FROM kpi_counters WHERE name = ?", (FAILED_COUNTER,)
         ).fetchall()
     )
-    depth, oldest = conn.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
-    return _Read(rows, failures, int(depth), None if oldest is None else float(oldest))
+    depth, oldest = outbox.depth_and_oldest(conn)
+    return _Read(rows, failures, depth, oldest)
 
 
 class KpiService:

@@ -8,7 +8,7 @@ faulted and the next fitting door is tried. Parcels of one order share a door; a
 exactly one door, so a parcel that does not fit the shared door moves the whole order to a larger
 one (the courier is told which door to empty).
 
-Label format: `PCL:<order_id>:<parcel_id>`, each id 1-64 of `A-Z a-z 0-9 . _ -`.
+Label format: see `agent.domain.labels`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door, next_size_up
 from agent.domain.labels import ParcelLabel, parse_label
+from agent.domain.loads import Load, LoadEvent, LoadState, SensorWord, require_pending
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.errors import (
     AgentError,
@@ -31,11 +32,14 @@ from agent.errors import (
 )
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
-from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
-from agent.services.expiry import start_hold
+from agent.services.door_opener import DoorOpener, open_one_of_doors
 from agent.services.orders import Announcement, announce_order
-from agent.store import journal, lockers
+from agent.store import journal, loads
 from agent.store.db import Database
+from agent.store.doors import begin_opening, get_door, list_doors
+from agent.store.holds import start_hold
+from agent.store.openings import door_fault, door_opened
+from agent.store.orders import get_order, save_order
 from hardware.doors.port import SensorState
 
 _LOG = logging.getLogger(__name__)
@@ -81,7 +85,7 @@ class _Full:
 def _order_for_label(
     conn: sqlite3.Connection, label: ParcelLabel, size: DoorSize | None, hold_s: float, now: float
 ) -> tuple[Order, bool]:
-    order = lockers.get_order(conn, label.order_id)
+    order = get_order(conn, label.order_id)
     if order is not None:
         return order, False
     if size is None:
@@ -90,23 +94,10 @@ def _order_for_label(
     return announce_order(conn, ann, now=now), True
 
 
-def _pending_door(conn: sqlite3.Connection, order_id: str) -> int | None:
-    row = conn.execute(
-        "SELECT door FROM loads WHERE order_id = ? AND state = 'pending' ORDER BY id LIMIT 1",
-        (order_id,),
-    ).fetchone()
-    return None if row is None else int(row[0])
-
-
 def _check_loadable(conn: sqlite3.Connection, order: Order, label: ParcelLabel) -> None:
     if order.kind != "pickup" or order.state not in (OrderState.ANNOUNCED, OrderState.LOADED):
         raise TransitionError(order.state.value)
-    live = conn.execute(
-        "SELECT 1 FROM loads WHERE order_id = ? AND parcel_id = ?"
-        " AND state IN ('pending', 'confirmed')",
-        (order.order_id, label.parcel_id),
-    ).fetchone()
-    if live is not None:
+    if loads.parcel_is_live(conn, order.order_id, label.parcel_id):
         raise AgentError(label.parcel_id, reason=Reason.PARCEL_ALREADY_LOADED)
 
 
@@ -128,8 +119,12 @@ def reserve_load(
     """
     order, created = _order_for_label(conn, label, size, hold_s, now)
     _check_loadable(conn, order, label)
-    own = order.door if order.state is OrderState.LOADED else _pending_door(conn, order.order_id)
-    doors = {d.number: d for d in lockers.list_doors(conn)}
+    own = (
+        order.door
+        if order.state is OrderState.LOADED
+        else loads.pending_door_of_order(conn, order.order_id)
+    )
+    doors = {d.number: d for d in list_doors(conn)}
     if own is not None and not force_new:
         if doors[own].fault is not None or not doors[own].enabled:
             raise DoorFailed(f"door {own} is out of service")
@@ -149,15 +144,10 @@ def reserve_load(
             )
             return _Full(wanted)
         door = chosen
-    cur = conn.execute(
-        "INSERT INTO loads (order_id, parcel_id, door, actor, state, created_at)"
-        " VALUES (?, ?, ?, ?, 'pending', ?)",
-        (order.order_id, label.parcel_id, door.number, actor, now),
+    load_id = loads.add_pending(
+        conn, order.order_id, label.parcel_id, door.number, actor=actor, now=now
     )
-    load_id = int(cur.lastrowid or 0)
-    opening = lockers.begin_opening(
-        conn, door.number, order_id=order.order_id, purpose="load", now=now
-    )
+    opening = begin_opening(conn, door.number, order_id=order.order_id, purpose="load", now=now)
     journal.append_audit(
         conn,
         "load.started",
@@ -175,41 +165,38 @@ def reserve_load(
     return _Reserved(ticket, opening)
 
 
-def _load_row(conn: sqlite3.Connection, load_id: int) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM loads WHERE id = ?", (load_id,)
-    ).fetchone()
-    if row is None:
+def _load(conn: sqlite3.Connection, load_id: int) -> Load:
+    load = loads.get(conn, load_id)
+    if load is None:
         raise NotFound(f"load {load_id}")
-    return row
+    return load
 
 
-def _pending_row(conn: sqlite3.Connection, load_id: int) -> sqlite3.Row:
-    row = _load_row(conn, load_id)
-    if row["state"] != "pending":
-        raise TransitionError(f"load is {row['state']}")
-    return row
+def _pending(conn: sqlite3.Connection, load_id: int) -> Load:
+    load = _load(conn, load_id)
+    require_pending(load.state)
+    return load
 
 
 def _finish_load(
-    conn: sqlite3.Connection, load_id: int, state: str, now: float, actor: str
-) -> sqlite3.Row:
-    row = _pending_row(conn, load_id)
-    conn.execute("UPDATE loads SET state = ?, finished_at = ? WHERE id = ?", (state, now, load_id))
+    conn: sqlite3.Connection, load_id: int, event: LoadEvent, now: float, actor: str
+) -> Load:
+    finished = _pending(conn, load_id).apply(event, now)
+    loads.save(conn, finished)
     journal.append_audit(
         conn,
-        f"load.{state}",
+        f"load.{finished.state.value}",
         now=now,
         actor=actor,
-        order_id=row["order_id"],
-        door=int(row["door"]),
-        detail={"load": load_id, "parcel": row["parcel_id"]},
+        order_id=finished.order_id,
+        door=finished.door,
+        detail={"load": load_id, "parcel": finished.parcel_id},
     )
-    return row
+    return finished
 
 
 def load_failed(conn: sqlite3.Connection, reserved: _Reserved, fault: str, now: float) -> None:
-    _finish_load(conn, reserved.ticket.load_id, "failed", now, "system")
+    _finish_load(conn, reserved.ticket.load_id, LoadEvent.FAIL, now, "system")
     door_fault(conn, reserved.ticket.door, fault, now, opening_id=reserved.opening_id)
 
 
@@ -217,13 +204,14 @@ def mark_too_small(
     conn: sqlite3.Connection, load_id: int, now: float, actor: str
 ) -> tuple[ParcelLabel, DoorSize]:
     """In a transaction: free the door that was too small; the size to try next."""
-    row = _pending_row(conn, load_id)
-    size = conn.execute("SELECT size FROM doors WHERE number = ?", (row["door"],)).fetchone()[0]
-    bigger = next_size_up(DoorSize(size))
+    load = _pending(conn, load_id)
+    door = get_door(conn, load.door)
+    assert door is not None  # noqa: S101 - loads reference doors
+    bigger = next_size_up(door.size)
     if bigger is None:
-        raise AgentError(f"door {row['door']} is the largest size", reason=Reason.NO_LARGER_DOOR)
-    _finish_load(conn, load_id, "too_small", now, actor)
-    return ParcelLabel(row["order_id"], row["parcel_id"]), bigger
+        raise AgentError(f"door {load.door} is the largest size", reason=Reason.NO_LARGER_DOOR)
+    _finish_load(conn, load_id, LoadEvent.TOO_SMALL, now, actor)
+    return ParcelLabel(load.order_id, load.parcel_id), bigger
 
 
 def confirm_load(
@@ -231,15 +219,15 @@ def confirm_load(
 ) -> LoadConfirmation:
     """In a transaction: the parcel is in and the door shut. The first parcel makes the order
     LOADED (hold clock starts); a later one joins it or moves the order to this door."""
-    row = _load_row(conn, load_id)
-    door = int(row["door"])
-    order = lockers.get_order(conn, row["order_id"])
+    load = _load(conn, load_id)
+    door = load.door
+    order = get_order(conn, load.order_id)
     assert order is not None  # noqa: S101 - loads reference orders
-    if row["state"] == "confirmed":
-        return LoadConfirmation(load_id, order.order_id, door, row["sensor"], order.state)
-    _pending_row(conn, load_id)
-    parcels = tuple(dict.fromkeys((*order.parcels, row["parcel_id"])))
-    body: dict[str, object] = {"order": order.order_id, "door": door, "parcel": row["parcel_id"]}
+    if load.state is LoadState.CONFIRMED:
+        return LoadConfirmation(load_id, order.order_id, door, str(load.sensor), order.state)
+    require_pending(load.state)
+    parcels = tuple(dict.fromkeys((*order.parcels, load.parcel_id)))
+    body: dict[str, object] = {"order": order.order_id, "door": door, "parcel": load.parcel_id}
     if order.state is OrderState.ANNOUNCED:
         updated = start_hold(conn, replace(order.apply(OrderEvent.LOAD, now), door=door), now)
         kind, body["hold_s"] = "order.loaded", updated.hold.hold_s
@@ -249,13 +237,12 @@ def confirm_load(
         body["from"] = order.door
     else:
         raise TransitionError(order.state.value)
-    attention = "load_not_seen_by_sensor" if sensor != "closed" else updated.needs_attention
-    updated = replace(updated, parcels=parcels, needs_attention=attention)
-    lockers.save_order(conn, updated, now=now)
-    conn.execute(
-        "UPDATE loads SET state = 'confirmed', sensor = ?, finished_at = ? WHERE id = ?",
-        (sensor, now, load_id),
+    attention = (
+        "load_not_seen_by_sensor" if sensor != SensorWord.CLOSED else updated.needs_attention
     )
+    updated = replace(updated, parcels=parcels, needs_attention=attention)
+    save_order(conn, updated, now=now)
+    loads.save(conn, load.apply(LoadEvent.CONFIRM, now, sensor=sensor))
     journal.record(
         conn,
         kind,
@@ -269,20 +256,19 @@ def confirm_load(
 
 
 def confirm_door(conn: sqlite3.Connection, door: int, now: float) -> list[LoadConfirmation]:
-    pending = conn.execute(
-        "SELECT id FROM loads WHERE door = ? AND state = 'pending' ORDER BY id", (door,)
-    ).fetchall()
     return [
-        confirm_load(conn, int(r[0]), sensor="closed", actor="sensor", now=now) for r in pending
+        confirm_load(conn, load.load_id, sensor=SensorWord.CLOSED, actor="sensor", now=now)
+        for load in loads.pending_on_door(conn, door)
     ]
 
 
 def load_door(conn: sqlite3.Connection, load_id: int) -> tuple[int, bool]:
     """The door of a live load, and whether it is still pending (ILLEGAL_TRANSITION if over)."""
-    row = _load_row(conn, load_id)
-    if row["state"] == "confirmed":
-        return int(row["door"]), False
-    return int(_pending_row(conn, load_id)["door"]), True
+    load = _load(conn, load_id)
+    if load.state is LoadState.CONFIRMED:
+        return load.door, False
+    require_pending(load.state)
+    return load.door, True
 
 
 # -- service ---------------------------------------------------------------------------------
@@ -317,27 +303,22 @@ class LoadingService:
 
     async def pending(self) -> list[dict[str, object]]:
         """Loads started but not confirmed (e.g. a courier whose session ended), oldest first."""
-        rows = await self._db.read(
-            lambda conn: conn.execute(
-                "SELECT id, order_id, parcel_id, door, actor, created_at FROM loads"
-                " WHERE state = 'pending' ORDER BY id"
-            ).fetchall()
-        )
+        pending = await self._db.read(loads.all_pending)
         return [
             {
-                "load": int(r[0]),
-                "order": r[1],
-                "parcel": r[2],
-                "door": int(r[3]),
-                "actor": r[4],
-                "started_at": float(r[5]),
+                "load": load.load_id,
+                "order": load.order_id,
+                "parcel": load.parcel_id,
+                "door": load.door,
+                "actor": load.actor,
+                "started_at": load.created_at,
             }
-            for r in rows
+            for load in pending
         ]
 
     async def cancel(self, load_id: int, *, actor: str) -> None:
         """The courier gives up on this parcel: the door is free again (they close it)."""
-        await self._db.run(_finish_load, load_id, "cancelled", self._clock.now(), actor)
+        await self._db.run(_finish_load, load_id, LoadEvent.CANCEL, self._clock.now(), actor)
 
     async def confirm(self, load_id: int, *, actor: str) -> LoadConfirmation:
         """The courier says the door is shut: believed if the sensor reads CLOSED, refused if it
@@ -346,7 +327,7 @@ class LoadingService:
         state = await self._opener.sensor(door) if pending else SensorState.CLOSED
         if state is SensorState.OPEN:
             raise AgentError(f"door {door} reads open", reason=Reason.DOOR_NOT_CLOSED)
-        sensor = "closed" if state is SensorState.CLOSED else "unknown"
+        sensor = SensorWord.CLOSED if state is SensorState.CLOSED else SensorWord.UNKNOWN
         return await self._db.run(
             confirm_load, load_id, sensor=sensor, actor=actor, now=self._clock.now()
         )
@@ -358,8 +339,7 @@ class LoadingService:
     async def _reserve_and_open(
         self, label: ParcelLabel, size: DoorSize | None, *, actor: str, force_new: bool
     ) -> LoadTicket:
-        tried: frozenset[int] = frozenset()
-        for _ in range(MAX_DOORS_TRIED):
+        async def reserve(tried: frozenset[int]) -> _Reserved:
             reserved = await self._db.run(
                 reserve_load,
                 label,
@@ -372,20 +352,25 @@ class LoadingService:
             )
             if isinstance(reserved, _Full):
                 raise NoDoorAvailable(reserved.size.value)
-            ticket = reserved.ticket
-            fault = await self._opener.open(ticket.door)
-            if fault is None:
-                await self._db.run(door_opened, reserved.opening_id, ticket.door, self._clock.now())
-                _LOG.info("load %s: door %s open", ticket.load_id, ticket.door)
-                await self._evidence.door_opened(
-                    "courier_load",
-                    door=ticket.door,
-                    order_ref=ticket.order_id,
-                    empty=not ticket.shared,
-                )
-                return ticket
+            return reserved
+
+        async def failed(reserved: _Reserved, fault: str) -> None:
             await self._db.run(load_failed, reserved, fault, self._clock.now())
-            if ticket.shared:
-                raise DoorFailed(fault)
-            tried |= {ticket.door}
-        raise DoorFailed(f"{MAX_DOORS_TRIED} doors failed to open")
+
+        reserved = await open_one_of_doors(
+            self._opener,
+            reserve,
+            lambda reserved: reserved.ticket.door,
+            failed,
+            only_this_door=lambda reserved: reserved.ticket.shared,
+        )
+        ticket = reserved.ticket
+        await self._db.run(door_opened, reserved.opening_id, ticket.door, self._clock.now())
+        _LOG.info("load %s: door %s open", ticket.load_id, ticket.door)
+        await self._evidence.door_opened(
+            "courier_load",
+            door=ticket.door,
+            order_ref=ticket.order_id,
+            empty=not ticket.shared,
+        )
+        return ticket

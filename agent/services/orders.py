@@ -11,7 +11,9 @@ from dataclasses import dataclass, field, replace
 from agent.domain.doors import DoorSize, assign_door
 from agent.domain.orders import HoldClock, Order, OrderEvent, OrderPolicy, OrderState
 from agent.errors import NoDoorAvailable, UnknownOrder
-from agent.store import journal, lockers
+from agent.store import journal
+from agent.store.doors import list_doors
+from agent.store.orders import get_order, insert_order, save_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +30,7 @@ class Announcement:
 
 def announce_order(conn: sqlite3.Connection, ann: Announcement, *, now: float) -> Order:
     """Create an ANNOUNCED order (idempotent: an existing order is returned unchanged)."""
-    existing = lockers.get_order(conn, ann.order_id)
+    existing = get_order(conn, ann.order_id)
     if existing is not None:
         return existing
     order = Order(
@@ -40,7 +42,7 @@ def announce_order(conn: sqlite3.Connection, ann: Announcement, *, now: float) -
         policy=ann.policy,
         parcels=ann.parcels,
     )
-    lockers.insert_order(conn, order, code_key=ann.code_key, now=now)
+    insert_order(conn, order, code_key=ann.code_key, now=now)
     journal.record(
         conn,
         "order.announced",
@@ -60,10 +62,10 @@ def load_into_door(
     actor: str = "courier",
 ) -> Order:
     """Put an announced order's parcel in `door` (or the best free door): it becomes LOADED."""
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     if order is None:
         raise UnknownOrder(order_id)
-    doors = lockers.list_doors(conn)
+    doors = list_doors(conn)
     if door is None:
         chosen = assign_door(doors, DoorSize(order.size), accessible=order.policy.accessible)
         if chosen is None:
@@ -72,7 +74,7 @@ def load_into_door(
     elif not any(d.number == door and d.assignable for d in doors):
         raise NoDoorAvailable(str(door))
     loaded = replace(order.apply(OrderEvent.LOAD, now), door=door)
-    lockers.save_order(conn, loaded, now=now)
+    save_order(conn, loaded, now=now)
     journal.record(
         conn,
         "order.loaded",

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from agent.domain.clock import Clock
+from agent.domain.doors import OpeningResult
+from agent.domain.labels import support_ref
 from agent.domain.orders import Order, OrderEvent, OrderState
 from agent.domain.policy import (
     INTERRUPTED_OPENING,
@@ -26,9 +28,25 @@ from agent.domain.policy import (
 from agent.errors import AgentError, DoorFailed, PickupRefused
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.expiry import withdrawal_of
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.doors import (
+    begin_opening,
+    finish_opening,
+    opened_unjudged,
+    openings_of_order,
+    set_opening_outcome,
+    unfinished_openings,
+)
+from agent.store.orders import (
+    find_order_by_code_key,
+    get_order,
+    save_order,
+    spend_token,
+    token_spent,
+    unspend_token,
+    withdrawal_of,
+)
 from agent.tokens.typed_codes import CodeKeys
 from hardware.doors.port import DoorController
 from hardware.errors import HardwareError
@@ -53,11 +71,6 @@ class PickupResult:
     door: int
     reopened: bool = False
     receipt: str | None = None  # a return drop-off's receipt reference
-
-
-def support_ref(order_id: str) -> str:
-    """A short reference a customer can read to support staff (not secret, not the code)."""
-    return f"E-{order_id[-6:].upper()}"
 
 
 def refuse(refusal: Reason | None, order_id: str) -> None:
@@ -85,21 +98,16 @@ def authorise_collect(
     refuse(pickup_refusal(order, attempt, now=now, withdrawn=withdrawn), order.order_id)
     if order.door is None:
         raise PickupRefused(reason=Reason.ORDER_NOT_COLLECTABLE, ref=support_ref(order.order_id))
-    if cti is not None:
-        spent = conn.execute("SELECT 1 FROM spent_tokens WHERE cti = ?", (cti,)).fetchone()
-        if spent is not None:
-            raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
+    if cti is not None and token_spent(conn, cti):
+        raise PickupRefused(reason=Reason.ALREADY_USED, ref=support_ref(order.order_id))
     collected = order.apply(OrderEvent.COLLECT, now)
     assert collected.door is not None  # noqa: S101 - checked above
-    lockers.save_order(conn, collected, now=now)
-    opening = lockers.begin_opening(
+    save_order(conn, collected, now=now)
+    opening = begin_opening(
         conn, collected.door, order_id=order.order_id, purpose="pickup", now=now
     )
     if cti is not None:
-        conn.execute(
-            "INSERT INTO spent_tokens (cti, order_id, spent_at, opening_id) VALUES (?, ?, ?, ?)",
-            (cti, order.order_id, now, opening),
-        )
+        spend_token(conn, cti, order.order_id, now, opening_id=opening)
     journal.record(
         conn,
         "order.collected",
@@ -113,19 +121,19 @@ def authorise_collect(
 
 
 def _door_opened(conn: sqlite3.Connection, grant: PickupGrant, now: float) -> None:
-    lockers.finish_opening(conn, grant.opening_id, "opened", now)
+    finish_opening(conn, grant.opening_id, OpeningResult.OPENED, now)
     journal.append_audit(conn, "door.opened", now=now, order_id=grant.order_id, door=grant.door)
 
 
 def _door_failed(conn: sqlite3.Connection, grant: PickupGrant, detail: str, now: float) -> None:
     """Undo the collect: the parcel is still behind a locked door, so it stays collectable."""
-    lockers.finish_opening(conn, grant.opening_id, "failed", now)
-    order = lockers.get_order(conn, grant.order_id)
+    finish_opening(conn, grant.opening_id, OpeningResult.FAILED, now)
+    order = get_order(conn, grant.order_id)
     # A failed reopen undoes nothing: the parcel was handed out by the first opening.
     if order is not None and order.state is OrderState.COLLECTED and grant.purpose == "pickup":
-        lockers.save_order(conn, order.apply(OrderEvent.UNDO_COLLECT, now), now=now)
+        save_order(conn, order.apply(OrderEvent.UNDO_COLLECT, now), now=now)
     if grant.cti is not None:
-        conn.execute("DELETE FROM spent_tokens WHERE cti = ?", (grant.cti,))
+        unspend_token(conn, grant.cti)
     journal.record(
         conn,
         "door.open_failed",
@@ -185,7 +193,7 @@ class PickupService:
 def _authorise_by_code(
     conn: sqlite3.Connection, code_key: CodeKeys, now: float, reopen_grace_s: float = 0.0
 ) -> PickupGrant:
-    order = lockers.find_order_by_code_key(conn, code_key)
+    order = find_order_by_code_key(conn, code_key)
     if order is None:
         raise PickupRefused(reason=Reason.CODE_UNKNOWN)
     if reopen_grace_s > 0 and order.state is OrderState.COLLECTED:
@@ -207,19 +215,13 @@ def authorise_reopen(
     code opens the same door ONCE more (the customer shut it too soon). None if not allowed."""
     if order.state is not OrderState.COLLECTED or order.door is None:
         return None
-    rows = conn.execute(
-        "SELECT purpose, result, finished_at FROM door_openings WHERE order_id = ?"
-        " AND purpose IN ('pickup', 'reopen') ORDER BY id DESC",
-        (order.order_id,),
-    ).fetchall()
-    last = next((r for r in rows if r["result"] == "opened"), None)
+    rows = openings_of_order(conn, order.order_id, ("pickup", "reopen"))
+    last = next((r for r in rows if r["result"] == OpeningResult.OPENED), None)
     if any(r["purpose"] == "reopen" for r in rows) or last is None or last["finished_at"] is None:
         return None
     if now - float(last["finished_at"]) > grace_s:
         return None
-    opening = lockers.begin_opening(
-        conn, order.door, order_id=order.order_id, purpose="reopen", now=now
-    )
+    opening = begin_opening(conn, order.door, order_id=order.order_id, purpose="reopen", now=now)
     journal.record(
         conn,
         "order.reopened",
@@ -241,16 +243,13 @@ def recover_interrupted_openings(conn: sqlite3.Connection, now: float) -> int:
     supervision nor "the door did not open" can undo it. Their orders are flagged for staff
     (`door_open_interrupted`), which the order policy table refuses on every customer path.
     Nothing is opened again."""
-    rows = lockers.unfinished_openings(conn)
+    rows = unfinished_openings(conn)
     for row in rows:
-        lockers.finish_opening(conn, int(row["id"]), "interrupted", now)
+        finish_opening(conn, int(row["id"]), OpeningResult.INTERRUPTED, now)
         _flag_interrupted(conn, row["order_id"], int(row["door"]), now)
-    unjudged = conn.execute(
-        "SELECT id, door, order_id FROM door_openings WHERE result = 'opened'"
-        " AND outcome IS NULL AND purpose IN ('pickup', 'reopen') ORDER BY id"
-    ).fetchall()
+    unjudged = opened_unjudged(conn, ("pickup", "reopen"))
     for row in unjudged:
-        conn.execute("UPDATE door_openings SET outcome = 'interrupted' WHERE id = ?", (row[0],))
+        set_opening_outcome(conn, int(row["id"]), OpeningResult.INTERRUPTED.value)
         _flag_interrupted(conn, row["order_id"], int(row["door"]), now)
     return len(rows) + len(unjudged)
 
@@ -259,10 +258,10 @@ def _flag_interrupted(
     conn: sqlite3.Connection, order_id: str | None, door: int, now: float
 ) -> None:
     if order_id is not None:
-        order = lockers.get_order(conn, order_id)
+        order = get_order(conn, order_id)
         if order is not None:
             flagged = replace(order, needs_attention=INTERRUPTED_OPENING)
-            lockers.save_order(conn, flagged, now=now)
+            save_order(conn, flagged, now=now)
     journal.record(
         conn,
         "door.open_interrupted",

@@ -22,20 +22,27 @@ from dataclasses import dataclass
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
 from agent.domain.labels import ID_PATTERN
+from agent.domain.returns import (
+    OPEN_INTERRUPTED,
+    ReturnEvent,
+    ReturnState,
+    hand_in,
+    next_return_state,
+)
 from agent.errors import (
     AgentError,
-    DoorFailed,
     NoDoorAvailable,
     RateLimited,
     RequestError,
     UnknownCode,
 )
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
-from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
-from agent.services.door_opener import MAX_DOORS_TRIED, DoorOpener, door_fault, door_opened
-from agent.store import journal, lockers
+from agent.services.door_opener import DoorOpener, open_one_of_doors
+from agent.store import journal, returns
 from agent.store.db import Database
+from agent.store.doors import begin_opening, list_doors
+from agent.store.openings import door_fault, door_opened
 from agent.tokens.typed_codes import CodeKeys
 
 _LOG = logging.getLogger(__name__)
@@ -72,7 +79,7 @@ def _new_receipt(conn: sqlite3.Connection) -> str:
     """`R-` and 6 characters: short to read out, not a secret, unique on this device."""
     while True:
         receipt = "R-" + "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(6))
-        if conn.execute("SELECT 1 FROM returns WHERE receipt = ?", (receipt,)).fetchone() is None:
+        if not returns.receipt_taken(conn, receipt):
             return receipt
 
 
@@ -87,27 +94,23 @@ def accept_return(
     order_ref: str,
     size: DoorSize,
     *,
-    state: str,
+    event: ReturnEvent,
     door: int | None,
     via: str,
     now: float,
     evidence_sha256: str | None = None,
 ) -> str:
-    """In a transaction: note the return `order_ref` as `state`; returns its receipt.
+    """In a transaction: hand in the return `order_ref` by `event`; returns its receipt.
 
     Refuses (ALREADY_USED, with the receipt as reference) a return already handed in.
     """
-    row = conn.execute("SELECT * FROM returns WHERE order_ref = ?", (order_ref,)).fetchone()
-    if row is not None and row["state"] != "expected":
-        raise AgentError(order_ref, reason=Reason.ALREADY_USED, ref=row["receipt"] or "")
-    receipt = (row["receipt"] if row is not None else None) or _new_receipt(conn)
-    conn.execute(
-        "INSERT INTO returns (order_ref, size, state, door, receipt, via, evidence_sha256,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (order_ref) DO UPDATE SET size = excluded.size, state = excluded.state,"
-        " door = excluded.door, receipt = excluded.receipt, via = excluded.via,"
-        " evidence_sha256 = excluded.evidence_sha256, updated_at = excluded.updated_at",
-        (order_ref, size.value, state, door, receipt, via, evidence_sha256, now, now),
+    known = returns.get(conn, order_ref)
+    if known is not None:
+        hand_in(order_ref, known.state, known.receipt)
+    state = next_return_state(ReturnState.EXPECTED, event)
+    receipt = (known.receipt if known is not None else None) or _new_receipt(conn)
+    returns.put_handed_in(
+        conn, returns.HandIn(order_ref, size, state, door, receipt, via, evidence_sha256), now
     )
     return receipt
 
@@ -129,22 +132,18 @@ def reserve_return(
     exclude: frozenset[int],
     packaging: Packaging | None = None,
 ) -> _ReturnReserved | None:
-    doors = [d for d in lockers.list_doors(conn) if d.number not in exclude]
+    doors = [d for d in list_doors(conn) if d.number not in exclude]
     chosen = assign_door(doors, size, accessible=False)
     if chosen is None:
         body = {"return": order_ref, "size": size.value}
         journal.record(conn, "locker.full", body, now=now, actor=via)
         return None
     receipt = accept_return(
-        conn, order_ref, size, state="opening", door=chosen.number, via=via, now=now
+        conn, order_ref, size, event=ReturnEvent.OPEN_DOOR, door=chosen.number, via=via, now=now
     )
     if packaging is not None:
-        conn.execute(
-            "UPDATE returns SET purpose = 'packaging', items = ?, credit_ref = ?"
-            " WHERE order_ref = ?",
-            (packaging.items, packaging.credit_ref, order_ref),
-        )
-    opening = lockers.begin_opening(conn, chosen.number, order_id=None, purpose="return", now=now)
+        returns.mark_packaging(conn, order_ref, packaging.items, packaging.credit_ref)
+    opening = begin_opening(conn, chosen.number, order_id=None, purpose="return", now=now)
     return _ReturnReserved(ReturnGrant(order_ref, chosen.number, receipt), opening, packaging)
 
 
@@ -153,10 +152,8 @@ def _return_opened(
 ) -> None:
     assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
     door_opened(conn, reserved.opening_id, reserved.grant.door, now)
-    conn.execute(
-        "UPDATE returns SET state = 'dropped_off', updated_at = ? WHERE order_ref = ?",
-        (now, reserved.grant.order_ref),
-    )
+    state = next_return_state(ReturnState.OPENING, ReturnEvent.DOOR_OPENED)
+    returns.set_state(conn, reserved.grant.order_ref, state, now)
     if reserved.packaging is not None:
         _record_packaging(conn, reserved.grant, reserved.packaging, now)
     else:
@@ -166,17 +163,14 @@ def _return_opened(
 def _record_packaging(
     conn: sqlite3.Connection, grant: ReturnGrant, packaging: Packaging, now: float
 ) -> None:
-    (total,) = conn.execute(
-        "SELECT COALESCE(SUM(items), 0) FROM returns"
-        " WHERE purpose = 'packaging' AND state != 'opening'"
-    ).fetchone()
+    total = returns.packaging_items_handed_in(conn)
     body = {
         "return": grant.order_ref,
         "door": grant.door,
         "receipt": grant.receipt,
         "items": packaging.items,
         "credit_ref": packaging.credit_ref,
-        "total_items": int(total),
+        "total_items": total,
     }
     journal.record(conn, "packaging.returned", body, now=now, actor="customer", door=grant.door)
 
@@ -186,13 +180,10 @@ def _return_failed(
 ) -> None:
     assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
     if reserved.packaging is not None:  # nothing was announced: nothing to keep
-        conn.execute("DELETE FROM returns WHERE order_ref = ?", (reserved.grant.order_ref,))
+        returns.delete(conn, reserved.grant.order_ref)
     else:
-        conn.execute(
-            "UPDATE returns SET state = 'expected', door = NULL, updated_at = ?"
-            " WHERE order_ref = ?",
-            (now, reserved.grant.order_ref),
-        )
+        state = next_return_state(ReturnState.OPENING, ReturnEvent.DOOR_FAILED)
+        returns.free_door(conn, reserved.grant.order_ref, state, now)
     door_fault(conn, reserved.grant.door, fault, now, opening_id=reserved.opening_id)
 
 
@@ -200,13 +191,7 @@ def expect_return(
     conn: sqlite3.Connection, order_ref: str, size: DoorSize, code_key: str | None, now: float
 ) -> None:
     """The hub announces a return (so its typed code works offline). Idempotent."""
-    conn.execute(
-        "INSERT INTO returns (order_ref, size, state, code_key, created_at, updated_at)"
-        " VALUES (?, ?, 'expected', ?, ?, ?) ON CONFLICT (order_ref) DO UPDATE SET"
-        " size = excluded.size, code_key = excluded.code_key, updated_at = excluded.updated_at"
-        " WHERE returns.state = 'expected'",
-        (order_ref, size.value, code_key, now, now),
-    )
+    returns.expect(conn, order_ref, size, code_key, now)
     journal.append_audit(
         conn, "return.expected", now=now, actor="hub", detail={"return": order_ref}
     )
@@ -215,33 +200,23 @@ def expect_return(
 def recover_interrupted_returns(conn: sqlite3.Connection, now: float) -> int:
     """At start: a return whose door opening never finished may be in its door. It goes on the
     couriers' list, flagged, and the hub is told; nothing is opened again."""
-    rows = conn.execute(
-        "SELECT order_ref, door, receipt FROM returns WHERE state = 'opening'"
-    ).fetchall()
-    for order_ref, door, receipt in rows:
-        conn.execute(
-            "UPDATE returns SET state = 'dropped_off', needs_attention = 'door_open_interrupted',"
-            " updated_at = ? WHERE order_ref = ?",
-            (now, order_ref),
-        )
-        body = {"return": order_ref, "door": door, "receipt": receipt}
-        journal.record(conn, "return.open_interrupted", body, now=now, door=door)
-    return len(rows)
+    cut_short = returns.in_state(conn, ReturnState.OPENING)
+    for ret in cut_short:
+        state = next_return_state(ret.state, ReturnEvent.OPEN_INTERRUPTED)
+        returns.set_state(conn, ret.order_ref, state, now, needs_attention=OPEN_INTERRUPTED)
+        body = {"return": ret.order_ref, "door": ret.door, "receipt": ret.receipt}
+        journal.record(conn, "return.open_interrupted", body, now=now, door=ret.door)
+    return len(cut_short)
 
 
 def find_return_by_code(
     conn: sqlite3.Connection, code_keys: CodeKeys
 ) -> tuple[str, DoorSize] | None:
-    marks = ",".join("?" * len(code_keys))
-    row = conn.execute(
-        f"SELECT order_ref, size, state, receipt FROM returns WHERE code_key IN ({marks})",  # noqa: S608 (only ? marks)
-        code_keys,
-    ).fetchone()
-    if row is None:
+    found = returns.find_by_code_key(conn, code_keys)
+    if found is None:
         return None
-    if row["state"] != "expected":
-        raise AgentError(row["order_ref"], reason=Reason.ALREADY_USED, ref=row["receipt"] or "")
-    return str(row["order_ref"]), DoorSize(row["size"])
+    hand_in(found.order_ref, found.state, found.receipt)
+    return found.order_ref, found.size
 
 
 def _find_return_or_refuse(conn: sqlite3.Connection, key: CodeKeys) -> tuple[str, DoorSize]:
@@ -249,6 +224,11 @@ def _find_return_or_refuse(conn: sqlite3.Connection, key: CodeKeys) -> tuple[str
     if found is None:
         raise UnknownCode()
     return found
+
+
+def _door_of(reserved: _ReturnReserved) -> int:
+    assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
+    return reserved.grant.door
 
 
 class ReturnService:
@@ -287,30 +267,29 @@ class ReturnService:
         (with a `locker.full` event) when no door fits, DOOR_FAILED when doors kept failing.
         """
         check_order_ref(order_ref)
-        tried: frozenset[int] = frozenset()
-        for _ in range(MAX_DOORS_TRIED):
+
+        async def reserve(tried: frozenset[int]) -> _ReturnReserved:
             reserved = await self._db.run(
                 reserve_return,
                 order_ref,
                 size,
                 via=via,
-                now=now,
+                now=self._clock.now() if tried else now,
                 exclude=tried,
                 packaging=packaging,
             )
             if reserved is None:
                 raise NoDoorAvailable(size.value)
-            assert reserved.grant.door is not None  # noqa: S101 - a locker return has a door
-            fault = await self._opener.open(reserved.grant.door)
-            if fault is None:
-                await self._db.run(_return_opened, reserved, via, self._clock.now())
-                door = reserved.grant.door
-                await self._evidence.door_opened("return_dropoff", door=door, order_ref=order_ref)
-                return reserved.grant
+            return reserved
+
+        async def failed(reserved: _ReturnReserved, fault: str) -> None:
             await self._db.run(_return_failed, reserved, fault, self._clock.now())
-            tried |= {reserved.grant.door}
-            now = self._clock.now()
-        raise DoorFailed(f"{MAX_DOORS_TRIED} doors failed to open")
+
+        reserved = await open_one_of_doors(self._opener, reserve, _door_of, failed)
+        await self._db.run(_return_opened, reserved, via, self._clock.now())
+        door = _door_of(reserved)
+        await self._evidence.door_opened("return_dropoff", door=door, order_ref=order_ref)
+        return reserved.grant
 
     async def start_with_code(self, code: str) -> ReturnGrant:
         """A typed return code (announced by the hub with `expect`); rate-limited like pickups."""
@@ -344,12 +323,8 @@ class ReturnService:
 
     async def expected_size(self, order_ref: str) -> DoorSize | None:
         """The size the hub announced for this return, if it did."""
-        row = await self._db.read(
-            lambda conn: conn.execute(
-                "SELECT size FROM returns WHERE order_ref = ?", (order_ref,)
-            ).fetchone()
-        )
-        return None if row is None else DoorSize(row[0])
+        found = await self._db.read(returns.get, order_ref)
+        return None if found is None else found.size
 
     async def expect(self, order_ref: str, size: DoorSize, code_key: str | None) -> None:
         """For the hub command that announces a return (`code_key`: `code_lookup_key(code)`)."""

@@ -11,6 +11,8 @@ import logging
 import sqlite3
 
 from agent.domain.clock import Clock
+from agent.domain.doors import Door, OpeningResult
+from agent.domain.labels import support_ref
 from agent.domain.policy import (
     Attempt,
     Credential,
@@ -21,36 +23,40 @@ from agent.domain.policy import (
 )
 from agent.errors import AgentError, DoorFailed, UnknownOrder
 from agent.reasons import Reason
-from agent.services.expiry import withdrawal_of
 from agent.services.pickup import (
     PickupGrant,
     PickupResult,
     PickupService,
     authorise_collect,
-    support_ref,
 )
 from agent.services.staff_inventory import door_inventory
 from agent.services.supervision import DoorCallback
-from agent.store import journal, lockers
+from agent.store import journal
 from agent.store.db import Database
+from agent.store.doors import begin_opening, finish_opening, get_door, save_door
+from agent.store.orders import (
+    clear_attention_in_door,
+    get_order,
+    withdrawal_of,
+)
 from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError
 
 _LOG = logging.getLogger(__name__)
 
 
-def require_door(conn: sqlite3.Connection, door: int) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM doors WHERE number = ?", (door,)).fetchone()
-    if row is None:
+def require_door(conn: sqlite3.Connection, door: int) -> Door:
+    found = get_door(conn, door)
+    if found is None:
         raise AgentError(str(door), reason=Reason.DOOR_UNKNOWN)
-    return row  # type: ignore[no-any-return]
+    return found
 
 
 def _begin_staff_open(
     conn: sqlite3.Connection, door: int, *, actor: str, reason: str, by: str, now: float
 ) -> int:
     require_door(conn, door)
-    opening = lockers.begin_opening(conn, door, order_id=None, purpose="staff", now=now)
+    opening = begin_opening(conn, door, order_id=None, purpose="staff", now=now)
     body = {"door": door, "reason": reason, "by": by}
     journal.record(conn, "staff.open_door", body, now=now, actor=actor, door=door)
     return opening
@@ -66,7 +72,7 @@ def _finish_staff_open(
     error: str | None,
     now: float,
 ) -> None:
-    lockers.finish_opening(conn, opening, "failed" if error else "opened", now)
+    finish_opening(conn, opening, OpeningResult.FAILED if error else OpeningResult.OPENED, now)
     if error is None:
         journal.append_audit(conn, "door.opened", now=now, actor=actor, door=door)
     else:
@@ -80,7 +86,7 @@ def _authorise_for_customer(
     """In a transaction: staff open an order's door for its customer. The order policy table
     decides (staff vouch for the holder; an ID-check order needs the outcome `passed`, which is
     recorded even when it refuses). Returns the refusal to raise after committing the outcome."""
-    order = lockers.get_order(conn, order_id)
+    order = get_order(conn, order_id)
     if order is None or order.kind != "pickup":
         raise UnknownOrder(order_id)
     refusal = pickup_refusal(order, attempt, now=now, withdrawn=withdrawal_of(conn, order))
@@ -97,23 +103,17 @@ def _authorise_for_customer(
 def _set_enabled(
     conn: sqlite3.Connection, door: int, enabled: bool, *, actor: str, reason: str, now: float
 ) -> None:
-    require_door(conn, door)
-    conn.execute("UPDATE doors SET enabled = ? WHERE number = ?", (int(enabled), door))
+    save_door(conn, require_door(conn, door).with_enabled(enabled))
     kind = "staff.enable_door" if enabled else "staff.disable_door"
     journal.record(conn, kind, {"door": door, "reason": reason}, now=now, actor=actor, door=door)
 
 
 def _clear_fault(conn: sqlite3.Connection, door: int, *, actor: str, now: float) -> str:
-    fault = require_door(conn, door)["fault"]
-    if fault is None:
-        raise AgentError(str(door), reason=Reason.DOOR_NOT_FAULTED)
-    conn.execute("UPDATE doors SET fault = NULL, fault_since = NULL WHERE number = ?", (door,))
+    faulted = require_door(conn, door)
+    fault = faulted.fault
+    save_door(conn, faulted.fault_cleared())
     # The parcels behind a jammed door were flagged for the staff who now dealt with it.
-    conn.execute(
-        "UPDATE orders SET needs_attention = NULL, updated_at = ?"
-        " WHERE door = ? AND needs_attention = 'door_jammed'",
-        (now, door),
-    )
+    clear_attention_in_door(conn, door, "door_jammed", now)
     body = {"door": door, "fault": fault}
     journal.record(conn, "staff.clear_fault", body, now=now, actor=actor, door=door)
     return str(fault)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from agent.domain.orders import IN_A_DOOR, Order, OrderState
-from agent.store import lockers
+from agent.store.doors import list_doors
+from agent.store.orders import all_orders
 
 
 def _order_entry(order: Order, now: float) -> dict[str, object]:
@@ -23,14 +24,13 @@ def _order_entry(order: Order, now: float) -> dict[str, object]:
 
 def door_inventory(conn: sqlite3.Connection, now: float) -> dict[str, object]:
     """Every door with its orders, states, flags and what needs attention (no sensor)."""
-    rows = {int(r["number"]): r for r in conn.execute("SELECT * FROM doors")}
-    orders = [lockers.order_from_row(r) for r in conn.execute("SELECT * FROM orders")]
+    orders = all_orders(conn)
     in_doors: dict[int, list[Order]] = {}
     for order in orders:
         if order.door is not None and order.state in IN_A_DOOR:
             in_doors.setdefault(order.door, []).append(order)
     doors = []
-    for door in lockers.list_doors(conn):
+    for door in list_doors(conn):
         held = in_doors.get(door.number, [])
         attention = [f"fault:{door.fault}"] if door.fault else []
         attention += [o.needs_attention for o in held if o.needs_attention]
@@ -42,7 +42,7 @@ def door_inventory(conn: sqlite3.Connection, now: float) -> dict[str, object]:
                 "low": door.low,
                 "enabled": door.enabled,
                 "fault": door.fault,
-                "fault_since": rows[door.number]["fault_since"],
+                "fault_since": door.fault_since,
                 "occupied": door.occupied,
                 "orders": [_order_entry(o, now) for o in held],
                 "needs_attention": attention,

@@ -8,15 +8,17 @@ from collections.abc import Callable, Mapping
 from agent.domain.attempts import AttemptPolicy, refilled, retry_after
 from agent.domain.clock import Clock
 from agent.services.attempts import load_budget
-from agent.store import journal, lockers
+from agent.store import journal, outbox
 from agent.store.db import Database, schema_version_of_code
+from agent.store.doors import list_doors
+from agent.store.orders import count_orders_by_state
 from hardware.doors.port import DoorSensors
 
 
 def _store_snapshot(
     conn: sqlite3.Connection, policy: AttemptPolicy, now: float
 ) -> dict[str, object]:
-    doors = lockers.list_doors(conn)
+    doors = list_doors(conn)
     budget = load_budget(conn, policy, now)
     return {
         "doors": [
@@ -30,8 +32,8 @@ def _store_snapshot(
             }
             for d in doors
         ],
-        "orders": lockers.count_orders_by_state(conn),
-        "outbox_depth": int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]),
+        "orders": count_orders_by_state(conn),
+        "outbox_depth": outbox.depth_and_oldest(conn)[0],
         "time_floor": float(journal.get_setting(conn, "time_floor") or 0.0),
         "typed_codes": {
             "retry_after_s": round(retry_after(budget, policy, now), 1),

@@ -9,8 +9,11 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from agent.domain.doors import OpeningResult
 from agent.domain.orders import OrderEvent, OrderState
-from agent.store import journal, lockers
+from agent.store import journal
+from agent.store.doors import get_door, save_door, sensor_readings, set_sensor
+from agent.store.orders import flag_order, get_order, save_order, unspend_tokens_of_opening
 from hardware.doors.port import SensorState
 
 JAMMED = "jammed"
@@ -96,11 +99,9 @@ def mark_jammed(
         return None
     door, order_id, purpose = int(row["door"]), row["order_id"], str(row["purpose"])
     conn.execute("UPDATE door_openings SET outcome = ? WHERE id = ?", (JAMMED, opening_id))
-    conn.execute(
-        "UPDATE doors SET fault = COALESCE(fault, ?), fault_since = COALESCE(fault_since, ?)"
-        " WHERE number = ?",
-        (JAMMED, now, door),
-    )
+    known = get_door(conn, door)
+    if known is not None:
+        save_door(conn, known.faulted(JAMMED, now))
     restored = purpose == "pickup" and _undo_pickup(conn, opening_id, order_id, door, now)
     journal.record(
         conn,
@@ -117,12 +118,12 @@ def mark_jammed(
 def _undo_pickup(
     conn: sqlite3.Connection, opening_id: int, order_id: str | None, door: int, now: float
 ) -> bool:
-    order = lockers.get_order(conn, order_id) if order_id else None
+    order = get_order(conn, order_id) if order_id else None
     if order is None or order.state is not OrderState.COLLECTED or order.door != door:
         return False
     back = replace(order.apply(OrderEvent.UNDO_COLLECT, now), needs_attention="door_jammed")
-    lockers.save_order(conn, back, now=now)
-    conn.execute("DELETE FROM spent_tokens WHERE opening_id = ?", (opening_id,))
+    save_order(conn, back, now=now)
+    unspend_tokens_of_opening(conn, opening_id)
     return True
 
 
@@ -154,7 +155,7 @@ def _record_change(
     conn: sqlite3.Connection, change: SensorChange, now: float, policy: SupervisionPolicy
 ) -> list[Alarm]:
     door = change.door
-    conn.execute("UPDATE doors SET sensor = ? WHERE number = ?", (change.after.value, door))
+    set_sensor(conn, door, change.after.value)
     body: dict[str, object] = {"door": door, "from": change.before.value, "to": change.after.value}
     if change.open_s is not None:
         body["open_s"] = round(change.open_s, 1)
@@ -193,19 +194,14 @@ def _judge_opening(
     # Declared jammed (and the pickup undone), then it opened after all: staff must look.
     order_id = latest["order_id"]
     if order_id is not None:
-        conn.execute(
-            "UPDATE orders SET needs_attention = 'opened_after_jam', updated_at = ?"
-            " WHERE order_id = ?",
-            (now, order_id),
-        )
+        flag_order(conn, order_id, "opened_after_jam", now)
     body = {"door": door, "order": order_id}
     journal.record(conn, "door.opened_after_jam", body, now=now, order_id=order_id, door=door)
     return [Alarm("door.opened_after_jam", door, now, order_id)]
 
 
 def stored_sensors(conn: sqlite3.Connection) -> dict[int, SensorState]:
-    rows = conn.execute("SELECT number, sensor FROM doors").fetchall()
-    return {int(r[0]): SensorState(r[1]) for r in rows}
+    return {door: SensorState(reading) for door, reading in sensor_readings(conn).items()}
 
 
 def judge_openings(
@@ -219,10 +215,10 @@ def judge_openings(
     """Verdicts for openings not concluded yet (pure). `since`: when supervision started."""
     verdicts = []
     for opening in pending:
-        if opening.result in ("failed", "interrupted"):
+        if opening.result is not None and OpeningResult(opening.result).not_opened:
             verdicts.append((opening.opening_id, "not_opened"))
             continue
-        if opening.result != "opened" or opening.finished_at is None:
+        if opening.result != OpeningResult.OPENED or opening.finished_at is None:
             continue  # the latch command is still under way
         reading = readings.get(opening.door, SensorState.UNKNOWN)
         if reading is SensorState.OPEN:

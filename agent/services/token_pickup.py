@@ -13,8 +13,8 @@ from agent.errors import PickupRefused
 from agent.reasons import Reason
 from agent.services.pickup import PickupGrant, PickupResult, PickupService, authorise_collect
 from agent.services.trust import TrustService, set_time_floor
-from agent.store import lockers
 from agent.store.db import Database
+from agent.store.orders import get_order
 from agent.tokens.claims import Purpose
 from agent.tokens.live import SeenFrames
 from agent.tokens.verify import VerifiedToken, verify_token
@@ -37,7 +37,7 @@ def token_attempt(token: VerifiedToken, setting: Setting = Setting.UNATTENDED) -
 def _authorise_by_token(
     conn: sqlite3.Connection, token: VerifiedToken, now: float
 ) -> tuple[PickupGrant, float]:
-    order = lockers.get_order(conn, token.order_ref)
+    order = get_order(conn, token.order_ref)
     if order is None:
         raise PickupRefused(reason=Reason.ORDER_UNKNOWN)
     attempt = token_attempt(token)

@@ -1,7 +1,7 @@
 """The SQLite database: opening, integrity check, migrations, and one-hop transactions.
 
-Every transaction runs as one plain function on the `sqlite3.Connection` inside aiosqlite's
-worker thread, so a whole unit of work (read, check, write, commit) costs one thread hop instead
+Every transaction runs as one plain function on the `sqlite3.Connection` inside the database's
+one worker thread, so a whole unit of work (read, check, write, commit) costs one thread hop instead
 of one per statement (FIELD-NOTES section 4), and the event loop never waits on the disk.
 """
 
@@ -16,17 +16,18 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
-
-import aiosqlite
+from typing import Concatenate, ParamSpec, TypeVar
 
 from agent.errors import DatabaseCorruptError, SchemaTooNewError, StorageFault, StoreError
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MIGRATIONS_PACKAGE = "agent.store.migrations"
 
@@ -237,14 +238,19 @@ def _split_sql(script: str) -> list[str]:
 
 
 class Database:
-    """One aiosqlite connection; `run()` executes a whole transaction in one thread hop."""
+    """One SQLite connection owned by one thread; `run()` executes a whole transaction in one hop.
+
+    The connection is a plain `sqlite3.Connection` opened, used and closed only on the
+    database's single worker thread (a one-thread executor), so `check_same_thread=False`
+    never lets two threads share it; the event loop only awaits that thread's futures."""
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         if synchronous not in {"FULL", "NORMAL", "EXTRA"}:
             raise StoreError(f"unsupported synchronous mode {synchronous!r}")
         self.path = path
         self._synchronous = synchronous
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
         # Called on the loop after every committed write transaction (e.g. wake the hub sync).
         self.after_commit: list[Callable[[], None]] = []
         self.health = StorageHealth()
@@ -254,8 +260,9 @@ class Database:
     async def open(self, *, migrate: bool = True) -> tuple[int, int]:
         """Open, check integrity, migrate (unless `migrate=False`). Returns (was, now) versions."""
         await asyncio.to_thread(_create_private, self.path)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         try:
-            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+            self._conn = await self._on_thread(partial(_connect, self.path))
             await self.call(_configure, synchronous=self._synchronous)
             # SQLite gives -wal and -shm the database file's mode; older ones may predate that.
             await asyncio.to_thread(_make_private, self.path)
@@ -276,20 +283,36 @@ class Database:
         return was, now
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
+        thread, self._thread = self._thread, None
+        conn, self._conn = self._conn, None
+        if thread is None:
+            return
+        try:
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(thread, conn.close)
+        finally:
+            thread.shutdown(wait=False)
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _on_thread(self, thunk: Callable[[], T]) -> T:
+        if self._thread is None:
+            raise StoreError("database is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, thunk)
+
+    async def call(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """Run `fn(conn, *args)` in the database thread, outside any transaction we open.
 
         A full disk or an I/O error becomes `StorageFault` (503 "out of service") and marks
         `health` faulted; the next successful write transaction clears it."""
-        if self._conn is None:
+        conn = self._conn
+        if conn is None:
             raise StoreError("database is not open")
         try:
-            # aiosqlite's worker runs callables on its connection; the one place we use it.
-            return await self._conn._execute(fn, self._conn._conn, *args, **kwargs)  # type: ignore[no-untyped-call,no-any-return]
+            return await self._on_thread(partial(fn, conn, *args, **kwargs))
         except sqlite3.OperationalError as err:
             kind = storage_fault_kind(err)
             if kind is None:
@@ -297,9 +320,18 @@ class Database:
             self.health.failed(kind, str(err))
             raise StorageFault(f"{kind}: {err}") from err
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def run(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """Run `fn(conn, *args)` as ONE write transaction (BEGIN IMMEDIATE .. COMMIT/ROLLBACK)."""
-        result: T = await self.call(_in_transaction, fn, *args, **kwargs)
+
+        def unit(conn: sqlite3.Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        result = await self.call(_in_transaction, unit)
         ended = self.health.succeeded()
         if ended is not None:
             # The caller's transaction committed: nothing here may turn it into a failure.
@@ -312,19 +344,33 @@ class Database:
             hook()
         return result
 
-    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def read(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """Run a read-only `fn(conn, *args)` in one hop (a consistent snapshot)."""
-        return await self.call(_in_read_transaction, fn, *args, **kwargs)
+
+        def unit(conn: sqlite3.Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        return await self.call(_in_read_transaction, unit)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # Autocommit mode (we issue BEGIN/COMMIT ourselves); used only from the database thread.
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
 
 def _user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = fn(conn, *args, **kw)
+        result = fn(conn)
         conn.execute("COMMIT")  # may fail too (a full disk): then roll back as well
     except BaseException:
         if conn.in_transaction:  # SQLite rolls back on its own after some errors (SQLITE_FULL)
@@ -333,11 +379,9 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, 
     return result
 
 
-def _in_read_transaction(
-    conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, **kw: Any
-) -> T:
+def _in_read_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     conn.execute("BEGIN")
     try:
-        return fn(conn, *args, **kw)
+        return fn(conn)
     finally:
         conn.execute("COMMIT")

@@ -5,7 +5,9 @@ from agent.domain.orders import (
     Order,
     OrderEvent,
     OrderState,
+    RetrievalReason,
     allowed_events,
+    hold_on_load,
     next_state,
 )
 from agent.errors import TransitionError
@@ -88,3 +90,29 @@ def test_a_clock_jumping_backwards_never_gives_negative_elapsed_time() -> None:
     clock = HoldClock(hold_s=100).start(T0)
     assert clock.elapsed(T0 - 5000) == 0
     assert clock.remaining(T0 - 5000) == 100
+
+
+def test_a_retrieval_is_asked_for_one_of_two_reasons() -> None:
+    assert {r.value for r in RetrievalReason} == {"return_to_sender", "cancelled"}
+
+
+def _loaded_at(now: float) -> Order:
+    announced = Order("ORD-9", OrderState.ANNOUNCED, "M", 2, HoldClock(hold_s=3600.0))
+    return announced.apply(OrderEvent.LOAD, now)
+
+
+def test_a_parcel_loaded_into_a_healthy_locker_starts_its_clock() -> None:
+    order = hold_on_load(_loaded_at(T0), T0, door_faulted=False, locker_paused=False)
+    assert not order.hold.paused
+    assert order.hold.remaining(T0 + 600) == 3000.0
+
+
+@pytest.mark.parametrize(
+    ("door_faulted", "locker_paused"), [(True, False), (False, True), (True, True)]
+)
+def test_a_parcel_loaded_while_its_door_or_the_locker_is_down_waits_paused(
+    door_faulted: bool, locker_paused: bool
+) -> None:
+    order = hold_on_load(_loaded_at(T0), T0, door_faulted=door_faulted, locker_paused=locker_paused)
+    assert order.hold.paused
+    assert order.hold.remaining(T0 + 600) == 3600.0

@@ -12,7 +12,7 @@ from agent.bootstrap.app import Agent, DoorHardware
 from agent.cli.demo import demo_config, seed_orders
 from agent.domain.clock import ManualClock
 from agent.domain.orders import Order
-from agent.store import lockers
+from agent.store.orders import get_order
 from hardware.doors.port import SensorState
 from hardware.doors.sim import SimulatedLocker
 from hardware.errors import SensorError
@@ -25,7 +25,7 @@ async def _orders(running: RunningAgent) -> list[Order]:
     ids = [o.order_id for o in running.orders]
 
     def read(conn: sqlite3.Connection) -> list[Order]:
-        return [o for o in (lockers.get_order(conn, i) for i in ids) if o is not None]
+        return [o for o in (get_order(conn, i) for i in ids) if o is not None]
 
     return await running.agent.db.read(read)
 

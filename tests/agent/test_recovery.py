@@ -2,7 +2,7 @@ import sqlite3
 from pathlib import Path
 
 from agent.services.pickup import TYPED_AT_DOOR, authorise_collect
-from agent.store import lockers
+from agent.store.orders import get_order
 from tests.agent.conftest import start_agent
 
 
@@ -13,7 +13,7 @@ async def test_a_crash_between_authorising_and_the_door_never_opens_twice(
     order = first.orders[0]
 
     def authorise_only(conn: sqlite3.Connection) -> None:
-        found = lockers.get_order(conn, order.order_id)
+        found = get_order(conn, order.order_id)
         assert found is not None
         now = first.clock.now()
         authorise_collect(

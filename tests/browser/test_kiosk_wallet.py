@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agent.cli.demo import DEMO_AGE_ORDERS, seed_orders
 from agent.identity.simulated_wallet import SimulatedIssuer, SimulatedWallet, person_aged
-from agent.store import lockers
+from agent.store import orders
 from hardware.camera.sim import SimulatedCamera
 from provisioning.fleet import create_demo_fleet
 from tests.agent.conftest import start_agent
@@ -44,7 +44,7 @@ async def _checks(locker: WalletLocker) -> list[dict[str, object]]:
 
 
 async def _state(locker: WalletLocker) -> str:
-    order = await locker.running.agent.db.read(lockers.get_order, locker.order.order_id)
+    order = await locker.running.agent.db.read(orders.get_order, locker.order.order_id)
     assert order is not None
     return order.state.value
 

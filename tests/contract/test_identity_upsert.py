@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from agent.identity.names import name_digest
-from agent.store import lockers
+from agent.store.orders import get_order
 from tests.agent.conftest import RunningAgent
 from tests.contract.mini_hub import MiniHub, code_material
 from tests.contract.schemas import message_problems
@@ -25,7 +25,7 @@ async def test_an_age_restricted_order_from_the_hub(
     args = {"order_id": "EXT-18", "size": "S", "hold_s": 86_400, "policy": policy, "code": code}
     reply = await _upsert(mini_hub, linked_agent, args)
     assert reply["ok"], reply
-    order = await linked_agent.agent.db.read(lockers.get_order, "EXT-18")
+    order = await linked_agent.agent.db.read(get_order, "EXT-18")
     assert order is not None
     assert (order.policy.min_age, order.policy.recipient_salt) == (18, salt)
     assert order.policy.recipient_digest == digest
@@ -37,4 +37,4 @@ async def test_an_age_restricted_order_from_the_hub(
         reply = await _upsert(mini_hub, linked_agent, args)
         assert (reply["ok"], reply["reason"]) == (False, "BAD_REQUEST"), reply
         assert await asyncio.to_thread(message_problems, "reply", reply) == []
-    assert await linked_agent.agent.db.read(lockers.get_order, "EXT-19") is None
+    assert await linked_agent.agent.db.read(get_order, "EXT-19") is None

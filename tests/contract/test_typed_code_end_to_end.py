@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.store import lockers
+from agent.store.orders import get_order
 from agent.tokens.typed_codes import code_lookup_key
 from hub_sync.errors import WireError
 from hub_sync.hub.reference.cli import _command, _parser
@@ -63,7 +63,7 @@ async def test_a_doc_built_hub_delivers_a_typed_code_that_opens_the_door(
     status, body = await linked_agent.post("/api/v1/pickup/code", {"code": "k7qd4m2x"})
     assert (status, body["result"], body["door"]) == (200, "open", door)
     assert linked_agent.sim.pulses == [*pulses, door]
-    order = await linked_agent.agent.db.read(lockers.get_order, "EXT-1")
+    order = await linked_agent.agent.db.read(get_order, "EXT-1")
     assert order is not None
     assert order.state.value == "collected"
 
@@ -84,7 +84,7 @@ async def test_code_material_with_a_salt_or_another_scheme_is_refused_as_malform
         assert (reply["ok"], reply["reason"]) == (False, "MALFORMED"), reply
         assert detail in str(reply["detail"])
         assert await asyncio.to_thread(message_problems, "reply", reply) == []
-    assert await linked_agent.agent.db.read(lockers.get_order, "EXT-2") is None
+    assert await linked_agent.agent.db.read(get_order, "EXT-2") is None
     # hex in upper case (what some languages print) is the same digest
     upper = {**good, "digest": good["digest"].upper()}
     args = {"order_id": "EXT-3", "size": "S", "hold_s": 3600, "code": upper}

@@ -38,7 +38,7 @@ from agent.identity.simulated_wallet import (
 from agent.reasons import Reason
 from agent.services.identity_check import identity_policy
 from agent.services.orders import Announcement, load_into_door
-from agent.store import lockers
+from agent.store.orders import get_order
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
 from hardware.doors.sim import SimulatedLocker
 from provisioning.fleet import DemoFleet, create_demo_fleet
@@ -86,7 +86,7 @@ class Locker:
         return order_id, display_code(code), token, loaded.door
 
     async def state(self, order_id: str) -> OrderState:
-        order = await self.agent.db.read(lockers.get_order, order_id)
+        order = await self.agent.db.read(get_order, order_id)
         assert order is not None
         return order.state
 
@@ -327,7 +327,7 @@ async def test_the_hub_can_make_a_loaded_order_age_restricted(locker: Locker) ->
     await locker.agent.expiry.upsert_announcement(
         Announcement(order_id, DoorSize.S, 86400.0, policy)
     )
-    order = await locker.agent.db.read(lockers.get_order, order_id)
+    order = await locker.agent.db.read(get_order, order_id)
     assert order is not None
     assert order.policy == policy  # stored and read back
     status, body = await locker.post("/api/v1/pickup/code", {"code": code})

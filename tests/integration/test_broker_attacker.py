@@ -15,7 +15,7 @@ import pytest
 
 from agent.domain.clock import ManualClock
 from agent.services.hub_link import command_keys
-from agent.store import lockers
+from agent.store.orders import get_order
 from agent.tokens.keys import key_id
 from agent.tokens.typed_codes import display_code, new_typed_code
 from hub_sync.adapters.mqtt import ConnectParams, MqttConnection
@@ -74,7 +74,7 @@ async def test_unsigned_or_forged_state_changes_are_refused_and_change_nothing(
     hub_agent: RunningAgent, signing_hub: RunningHub, broker: Broker, fleet: DemoFleet
 ) -> None:
     code = await _loaded_order(hub_agent, signing_hub, "ATT-1")
-    before = await hub_agent.agent.db.read(lockers.get_order, "ATT-1")
+    before = await hub_agent.agent.db.read(get_order, "ATT-1")
     assert before is not None
     trust = hub_agent.agent.trust
     assert trust is not None
@@ -131,7 +131,7 @@ async def test_unsigned_or_forged_state_changes_are_refused_and_change_nothing(
         "expired": (False, "EXPIRED"),
         "other_device": (False, "BAD_SIGNATURE"),
     }
-    after = await hub_agent.agent.db.read(lockers.get_order, "ATT-1")
+    after = await hub_agent.agent.db.read(get_order, "ATT-1")
     assert after == before
     assert command_keys(trust, hub_agent.clock.now())  # the hub's key still counts
     assert {k.kid.hex() for k in trust.context().trust.keys} >= {issuing_kid, command_kid}
@@ -148,7 +148,7 @@ async def test_a_signed_extend_is_bounded_and_a_replay_is_refused(
     tmp_path: Path,
 ) -> None:
     await _loaded_order(hub_agent, signing_hub, "ATT-2")
-    before = await hub_agent.agent.db.read(lockers.get_order, "ATT-2")
+    before = await hub_agent.agent.db.read(get_order, "ATT-2")
     assert before is not None
     huge = {"order_id": "ATT-2", "extend_s": 10**9}
     with pytest.raises(WireError, match="extend_s"):  # the reference hub will not send it
@@ -162,14 +162,14 @@ async def test_a_signed_extend_is_bounded_and_a_replay_is_refused(
     extend = {"order_id": "ATT-2", "extend_s": 600}
     message_id = await signing_hub.hub.send_command(AGENT_ID, "order.extend", extend)
     assert (await signing_hub.hub.wait_reply(message_id, 10)).status == "ok"
-    once = await hub_agent.agent.db.read(lockers.get_order, "ATT-2")
+    once = await hub_agent.agent.db.read(get_order, "ATT-2")
     assert once is not None
     assert once.hold.hold_s == before.hold.hold_s + 600
     recorded = command_payload(tmp_path / "hub.db", message_id)  # what a sniffer saw
     async with CommandProbe(broker) as probe:
         reply = await probe.send(resent_as_new_message(recorded, hub_agent.clock.now()))
     assert (reply.ok, reply.reason) == (False, "REPLAYED")
-    again = await hub_agent.agent.db.read(lockers.get_order, "ATT-2")
+    again = await hub_agent.agent.db.read(get_order, "ATT-2")
     assert again == once
 
 

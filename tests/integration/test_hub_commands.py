@@ -13,7 +13,7 @@ from pathlib import Path
 
 from agent.domain.clock import ManualClock
 from agent.domain.orders import Order
-from agent.store import lockers
+from agent.store.orders import get_order
 from agent.tokens.typed_codes import display_code, new_typed_code
 from hub_sync.protocol.commands import CODE_SCHEME
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet
@@ -52,7 +52,7 @@ async def send(
 
 
 async def order_of(running: RunningAgent, order_id: str) -> Order | None:
-    return await running.agent.db.read(lockers.get_order, order_id)
+    return await running.agent.db.read(get_order, order_id)
 
 
 async def connected(running: RunningAgent) -> None:

@@ -31,7 +31,8 @@ from agent.domain.doors import DoorSize
 from agent.domain.orders import Order, OrderPolicy
 from agent.services.orders import Announcement
 from agent.services.sessions import hash_pin
-from agent.store import lockers
+from agent.store.doors import list_doors
+from agent.store.orders import get_order
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
 from hardware.doors.sim import SimulatedLocker
 
@@ -111,7 +112,7 @@ class OpsAgent:
         return code_lookup_key(code, self.agent.typed_code_secret)
 
     async def order(self, order_id: str) -> Order:
-        found = await self.agent.db.read(lockers.get_order, order_id)
+        found = await self.agent.db.read(get_order, order_id)
         assert found is not None
         return found
 
@@ -150,7 +151,7 @@ class OpsAgent:
         return ticket
 
     async def free_doors(self) -> set[int]:
-        doors = await self.agent.db.read(lockers.list_doors)
+        doors = await self.agent.db.read(list_doors)
         return {d.number for d in doors if d.assignable}
 
 

@@ -4,7 +4,8 @@ import asyncio
 
 from agent.domain.policy import Attempt, Credential, Setting
 from agent.services.pickup import authorise_collect
-from agent.store import lockers
+from agent.store.doors import list_doors
+from agent.store.orders import get_order
 from tests.agent.supervision.conftest import Locker
 
 
@@ -83,7 +84,7 @@ async def test_a_door_that_jams_during_a_pickup_keeps_the_parcel_collectable(
     assert order.order_id[-6:].upper() in body["message"]
 
     # A jammed door takes no new parcels, even of its size.
-    doors = await locker.running.agent.db.read(lockers.list_doors)
+    doors = await locker.running.agent.db.read(list_doors)
     assert not next(d for d in doors if d.number == order.door).assignable
 
     # Staff clear the fault; the door works again and the same code now collects the parcel.
@@ -105,7 +106,7 @@ async def test_a_jam_unspends_the_token_of_a_scanned_pickup(locker: Locker) -> N
     cti = b"\x01" * 16
 
     def authorise(conn):  # type: ignore[no-untyped-def]
-        found = lockers.get_order(conn, order.order_id)
+        found = get_order(conn, order.order_id)
         assert found is not None
         attempt = Attempt(Credential.STATIC_TOKEN, Setting.UNATTENDED)
         now = locker.clock.now()

@@ -1,0 +1,148 @@
+"""The doors repository: rows of `doors` (and their openings) as domain values.
+
+Sync functions on a `sqlite3.Connection`, called inside `Database.run` / `Database.read`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from agent.domain.doors import Door, DoorSize, OpeningResult
+from agent.domain.loads import LoadState
+from agent.domain.orders import IN_A_DOOR
+from agent.domain.returns import IN_A_DOOR as RETURN_IN_A_DOOR
+
+
+def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
+    """The `doors` row as a `Door` (`occupied` is decided by the caller)."""
+    return Door(
+        number=int(row["number"]),
+        size=DoorSize(row["size"]),
+        low=bool(row["low"]),
+        enabled=bool(row["enabled"]),
+        fault=row["fault"],
+        occupied=occupied,
+        fault_since=row["fault_since"],
+    )
+
+
+def _occupied(conn: sqlite3.Connection) -> set[int]:
+    in_door = ",".join(f"'{s.value}'" for s in sorted(IN_A_DOOR))
+    return_in_door = ",".join(f"'{s.value}'" for s in sorted(RETURN_IN_A_DOOR))
+    return {
+        int(r[0])
+        for r in conn.execute(
+            f"SELECT door FROM orders WHERE door IS NOT NULL AND state IN ({in_door})"  # noqa: S608
+            # a door reserved by a courier's pending load, or holding a customer's return
+            f" UNION SELECT door FROM loads WHERE state = '{LoadState.PENDING.value}'"
+            " UNION SELECT door FROM returns WHERE door IS NOT NULL"
+            f" AND state IN ({return_in_door})"
+        )
+    }
+
+
+def list_doors(conn: sqlite3.Connection) -> list[Door]:
+    """Every door, with whether an order, a pending load or a return occupies it."""
+    occupied = _occupied(conn)
+    rows = conn.execute("SELECT * FROM doors ORDER BY number").fetchall()
+    return [door_from_row(r, int(r["number"]) in occupied) for r in rows]
+
+
+def get_door(conn: sqlite3.Connection, number: int) -> Door | None:
+    """The door `number`, or None if the locker has no such door."""
+    row = conn.execute("SELECT * FROM doors WHERE number = ?", (number,)).fetchone()
+    return None if row is None else door_from_row(row, number in _occupied(conn))
+
+
+def save_door(conn: sqlite3.Connection, door: Door) -> None:
+    """Write back what the door's service life changes (enabled, fault, since when)."""
+    conn.execute(
+        "UPDATE doors SET enabled = ?, fault = ?, fault_since = ? WHERE number = ?",
+        (int(door.enabled), door.fault, door.fault_since, door.number),
+    )
+
+
+def set_sensor(conn: sqlite3.Connection, number: int, reading: str) -> None:
+    """The door sensor's last stored reading (`SensorState` value)."""
+    conn.execute("UPDATE doors SET sensor = ? WHERE number = ?", (reading, number))
+
+
+def sensor_readings(conn: sqlite3.Connection) -> dict[int, str]:
+    """The last stored sensor reading of every door."""
+    rows = conn.execute("SELECT number, sensor FROM doors").fetchall()
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
+def ensure_doors(conn: sqlite3.Connection, layout: Iterable[tuple[int, DoorSize, bool]]) -> int:
+    """Insert doors of the configured layout that the database does not know yet."""
+    added = 0
+    for number, size, low in layout:
+        cur = conn.execute(
+            "INSERT INTO doors (number, size, low) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (number, size.value, int(low)),
+        )
+        added += cur.rowcount
+    return added
+
+
+def begin_opening(
+    conn: sqlite3.Connection, door: int, *, order_id: str | None, purpose: str, now: float
+) -> int:
+    """Record that a door is about to be commanded open (closed by `finish_opening`)."""
+    cur = conn.execute(
+        "INSERT INTO door_openings (door, order_id, purpose, requested_at) VALUES (?, ?, ?, ?)",
+        (door, order_id, purpose, now),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def finish_opening(
+    conn: sqlite3.Connection, opening_id: int, result: OpeningResult, now: float
+) -> None:
+    """Record how a door opening ended."""
+    conn.execute(
+        "UPDATE door_openings SET result = ?, finished_at = ? WHERE id = ?",
+        (result.value, now, opening_id),
+    )
+
+
+def unfinished_openings(conn: sqlite3.Connection) -> Sequence[sqlite3.Row]:
+    """Openings that never got a result (a restart cut them off), oldest first."""
+    return conn.execute("SELECT * FROM door_openings WHERE result IS NULL ORDER BY id").fetchall()
+
+
+def opening_under_way(conn: sqlite3.Connection, door: int, purpose: str) -> bool:
+    """Whether an opening of `door` for `purpose` was commanded and has no result yet."""
+    row = conn.execute(
+        "SELECT 1 FROM door_openings WHERE door = ? AND purpose = ? AND result IS NULL",
+        (door, purpose),
+    ).fetchone()
+    return row is not None
+
+
+def openings_of_order(
+    conn: sqlite3.Connection, order_id: str, purposes: Sequence[str]
+) -> list[sqlite3.Row]:
+    """The openings of an order's door for any of `purposes`, newest first."""
+    marks = ",".join("?" * len(purposes))
+    return conn.execute(
+        f"SELECT * FROM door_openings WHERE order_id = ? AND purpose IN ({marks})"  # noqa: S608
+        " ORDER BY id DESC",
+        (order_id, *purposes),
+    ).fetchall()
+
+
+def opened_unjudged(conn: sqlite3.Connection, purposes: Sequence[str]) -> list[sqlite3.Row]:
+    """Openings that opened but supervision has not judged (no outcome), oldest first."""
+    marks = ",".join("?" * len(purposes))
+    return conn.execute(
+        f"SELECT * FROM door_openings WHERE result = ? AND outcome IS NULL"  # noqa: S608
+        f" AND purpose IN ({marks}) ORDER BY id",
+        (OpeningResult.OPENED.value, *purposes),
+    ).fetchall()
+
+
+def set_opening_outcome(conn: sqlite3.Connection, opening_id: int, outcome: str) -> None:
+    """What supervision (or a restart) concluded about an opening."""
+    conn.execute("UPDATE door_openings SET outcome = ? WHERE id = ?", (outcome, opening_id))
