@@ -1,1 +1,1 @@
-"""SQLite through aiosqlite: the database thread, numbered migrations, outbox, audit, secrets."""
+"""SQLite on a database thread of its own: numbered migrations, outbox, audit, secrets."""
