@@ -11,6 +11,7 @@ from aiohttp import web
 
 from agent.api.context import CONTEXT_KEY
 from agent.api.openapi_paths import INT, PATHS, STR
+from agent.api.openapi_paths_counter import COUNTER_KIOSK_DEMO_PATHS
 
 _COMPONENTS: dict[str, object] = {
     "securitySchemes": {
@@ -95,7 +96,7 @@ def openapi_document(version: str = "0") -> dict[str, object]:
             "shape: `{error: REASON, reason: REASON, ref: <support ref or null>, message: "
             "<user message>}`.",
         },
-        "paths": PATHS,
+        "paths": {**PATHS, **COUNTER_KIOSK_DEMO_PATHS},
         "components": _COMPONENTS,
     }
 
