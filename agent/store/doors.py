@@ -13,6 +13,7 @@ from agent.domain.doors import Door, DoorSize, OpeningResult
 from agent.domain.loads import LoadState
 from agent.domain.orders import IN_A_DOOR, OrderState
 from agent.domain.returns import IN_A_DOOR as RETURN_IN_A_DOOR
+from agent.errors import UnknownDoor
 
 
 def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
@@ -54,6 +55,14 @@ def get_door(conn: sqlite3.Connection, number: int) -> Door | None:
     """The door `number`, or None if the locker has no such door."""
     row = conn.execute("SELECT * FROM doors WHERE number = ?", (number,)).fetchone()
     return None if row is None else door_from_row(row, number in _occupied(conn))
+
+
+def require_door(conn: sqlite3.Connection, number: int) -> Door:
+    """The door `number`; `UnknownDoor` if the locker has no such door."""
+    found = get_door(conn, number)
+    if found is None:
+        raise UnknownDoor(str(number))
+    return found
 
 
 def save_door(conn: sqlite3.Connection, door: Door) -> None:

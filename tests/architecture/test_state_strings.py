@@ -78,6 +78,7 @@ SHARED_STEPS = frozenset(
         "ID_PATTERN",
         "parse_label",
         "withdrawal_of",
+        "require_door",
     }
 )
 
