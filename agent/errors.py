@@ -80,6 +80,12 @@ class UnknownOrder(AgentError):
     reason = Reason.ORDER_UNKNOWN
 
 
+class UnknownDoor(AgentError):
+    """No door with this number on this locker."""
+
+    reason = Reason.DOOR_UNKNOWN
+
+
 class UnknownCode(AgentError):
     """A typed code that matches nothing (the one message for a wrong or unknown code)."""
 

@@ -26,7 +26,9 @@ from agent.domain.attempts import (
 from agent.domain.clock import Clock
 from agent.errors import AgentError, RateLimited
 from agent.reasons import Reason
+from agent.store import attempts
 from agent.store.db import Database
+from agent.store.kpis import bump_counter
 
 T = TypeVar("T")
 
@@ -38,21 +40,12 @@ FAILED_COUNTER = "failed_attempts"
 def load_budget(
     conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str = SCOPE
 ) -> AttemptState:
-    row = conn.execute(
-        "SELECT burst, daily, updated_at FROM attempt_budget WHERE scope = ?", (scope,)
-    ).fetchone()
-    if row is None:
-        return AttemptState.full(policy, now)
-    return AttemptState(float(row[0]), float(row[1]), float(row[2]))
+    """The budget `scope` (the typed-code one unless named) as stored."""
+    return attempts.load_budget(conn, policy, now, scope)
 
 
 def _save_budget(conn: sqlite3.Connection, state: AttemptState, scope: str = SCOPE) -> None:
-    conn.execute(
-        "INSERT INTO attempt_budget (scope, burst, daily, updated_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (scope) DO UPDATE SET burst = excluded.burst, daily = excluded.daily,"
-        " updated_at = excluded.updated_at",
-        (scope, state.burst, state.daily, state.updated_at),
-    )
+    attempts.save_budget(conn, state, scope)
 
 
 def _reserve(conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str) -> float:
@@ -68,15 +61,6 @@ def _reserve(conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope:
 
 def _refund(conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str) -> None:
     _save_budget(conn, refund(load_budget(conn, policy, now, scope), policy, now), scope)
-
-
-def bump_counter(conn: sqlite3.Connection, name: str, label: str = "", by: int = 1) -> None:
-    """Add to a persisted counter (inside the caller's transaction)."""
-    conn.execute(
-        "INSERT INTO kpi_counters (name, label, value) VALUES (?, ?, ?)"
-        " ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
-        (name, label, by),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,18 +83,17 @@ def _gated(
     if wait > 0:
         bump_counter(conn, FAILED_COUNTER, f"{via}:{Reason.RATE_LIMITED.value}")
         return _Refused(RateLimited(wait))
-    conn.execute("SAVEPOINT typed_code_attempt")
+    attempts.begin_attempt(conn)
     try:
         value = fn(conn, *args)
     except AgentError as err:
-        conn.execute("ROLLBACK TO typed_code_attempt")
-        conn.execute("RELEASE typed_code_attempt")
+        attempts.undo_attempt(conn)
         if err.reason not in COUNTED:
             raise
         _save_budget(conn, spend_failure(state, policy, now))
         bump_counter(conn, FAILED_COUNTER, f"{via}:{err.reason.value}")
         return _Refused(err)
-    conn.execute("RELEASE typed_code_attempt")
+    attempts.keep_attempt(conn)
     return value
 
 

@@ -28,12 +28,11 @@ from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.reasons import Reason
 from agent.services.attempts import AttemptGate
 from agent.services.damage import DamageReport, report_damage
-from agent.services.staff import require_door
 from agent.services.supervision import DoorSupervisor
 from agent.services.supervision_records import JAMMED
 from agent.store import journal
 from agent.store.db import Database
-from agent.store.doors import openings_of_order
+from agent.store.doors import openings_of_order, require_door
 from agent.store.orders import (
     find_order_by_code_key,
     flag_order,

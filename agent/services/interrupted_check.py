@@ -21,36 +21,20 @@ from agent.domain.policy import INTERRUPTED_OPENING
 from agent.evidence.recorder import EvidenceRecorder
 from agent.store import journal, orders
 from agent.store.db import Database
+from agent.store.doors import InterruptedOpening, interrupted_openings
 
 _LOG = logging.getLogger(__name__)
 EVENT = "interrupted_opening"
 
 
-def _flagged(conn: sqlite3.Connection) -> list[tuple[str, int, int, str]]:
-    """(order, door, opening id, purpose) of each order an interrupted opening left flagged."""
-    rows = conn.execute(
-        "SELECT o.order_id, o.door, MAX(d.id) FROM orders o JOIN door_openings d"
-        " ON d.order_id = o.order_id AND (d.result = 'interrupted' OR d.outcome = 'interrupted')"
-        " WHERE o.state = ? AND o.needs_attention = ? GROUP BY o.order_id ORDER BY o.order_id",
-        (OrderState.COLLECTED.value, INTERRUPTED_OPENING),
-    ).fetchall()
-    out = []
-    for order_id, door, opening_id in rows:
-        (purpose,) = conn.execute(
-            "SELECT purpose FROM door_openings WHERE id = ?", (opening_id,)
-        ).fetchone()
-        out.append((str(order_id), int(door), int(opening_id), str(purpose)))
-    return out
-
-
 def _conclude(
     conn: sqlite3.Connection,
-    flagged: tuple[str, int, int, str],
+    flagged: InterruptedOpening,
     verdict: Verdict,
     photo: str | None,
     now: float,
 ) -> bool:
-    order_id, door, opening_id, _purpose = flagged
+    order_id, door, opening_id = flagged.order_id, flagged.door, flagged.opening_id
     order = orders.get_order(conn, order_id)
     if (
         order is None
@@ -63,7 +47,7 @@ def _conclude(
     else:
         back = replace(order.apply(OrderEvent.UNDO_COLLECT, now), needs_attention=None)
         orders.save_order(conn, back, now=now)
-        conn.execute("DELETE FROM spent_tokens WHERE opening_id = ?", (opening_id,))
+        orders.unspend_tokens_of_opening(conn, opening_id)
     body = {"order": order_id, "door": door, "outcome": verdict.value, "photo": photo}
     journal.record(conn, "door.open_concluded", body, now=now, order_id=order_id, door=door)
     return True
@@ -74,8 +58,9 @@ async def decide_interrupted_openings(
 ) -> int:
     """Decide what the compartment check can; the number of orders decided."""
     decided = 0
-    for flagged in await db.read(_flagged):
-        order_id, door, _opening, purpose = flagged
+    flagged_orders = await db.read(interrupted_openings, OrderState.COLLECTED, INTERRUPTED_OPENING)
+    for flagged in flagged_orders:
+        order_id, door, purpose = flagged.order_id, flagged.door, flagged.purpose
         photo, occupied = await recorder.inspect(EVENT, door=door, order_ref=order_id)
         verdict = interrupted_verdict(occupied, purpose)
         if verdict is Verdict.STAFF:

@@ -15,24 +15,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agent.domain.clock import Clock
-from agent.domain.kpis import ACTIONS, AuditRow, KpiState
+from agent.domain.kpis import AuditRow, KpiState
 from agent.errors import AgentError
 from agent.observability.metrics import Gauge, HistogramValue, Sample
 from agent.services.attempts import FAILED_COUNTER
-from agent.store import journal, outbox
+from agent.store import journal, kpis, outbox
 from agent.store.db import Database
 
 _LOG = logging.getLogger(__name__)
 
 KPI_SNAPSHOT_EVERY_S = 86_400.0
 _SNAPSHOT_SETTING = "kpi_snapshot_at"
-_BATCH = 5000
-_PLACEHOLDERS = ",".join("?" * len(ACTIONS))  # one per fixed action name
-_ROWS_SQL = (
-    "SELECT a.seq, a.at, a.action, a.order_id, o.hold_s + o.hold_paused_s"  # noqa: S608
-    " FROM audit a LEFT JOIN orders o ON o.order_id = a.order_id"
-    f" WHERE a.seq > ? AND a.action IN ({_PLACEHOLDERS}) ORDER BY a.seq LIMIT ?"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,18 +37,8 @@ class _Read:
 
 
 def _read(conn: sqlite3.Connection, after_seq: int) -> _Read:
-    rows: list[AuditRow] = []
-    while True:
-        batch = conn.execute(_ROWS_SQL, (after_seq, *ACTIONS, _BATCH)).fetchall()
-        rows += [AuditRow(int(r[0]), float(r[1]), str(r[2]), r[3], r[4]) for r in batch]
-        if len(batch) < _BATCH:
-            break
-        after_seq = int(batch[-1][0])
-    failures = dict(
-        conn.execute(
-            "SELECT label, value FROM kpi_counters WHERE name = ?", (FAILED_COUNTER,)
-        ).fetchall()
-    )
+    rows = kpis.kpi_rows_after(conn, after_seq)
+    failures = kpis.counter_values(conn, FAILED_COUNTER)
     depth, oldest = outbox.depth_and_oldest(conn)
     return _Read(rows, failures, depth, oldest)
 

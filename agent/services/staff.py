@@ -11,7 +11,7 @@ import logging
 import sqlite3
 
 from agent.domain.clock import Clock
-from agent.domain.doors import Door, OpeningResult
+from agent.domain.doors import OpeningResult
 from agent.domain.labels import support_ref
 from agent.domain.policy import (
     Attempt,
@@ -33,7 +33,7 @@ from agent.services.staff_inventory import door_inventory
 from agent.services.supervision import DoorCallback
 from agent.store import journal
 from agent.store.db import Database
-from agent.store.doors import begin_opening, finish_opening, get_door, save_door
+from agent.store.doors import begin_opening, finish_opening, require_door, save_door
 from agent.store.orders import (
     clear_attention_in_door,
     get_order,
@@ -43,13 +43,6 @@ from hardware.doors.port import DoorController, DoorSensors, SensorState
 from hardware.errors import HardwareError
 
 _LOG = logging.getLogger(__name__)
-
-
-def require_door(conn: sqlite3.Connection, door: int) -> Door:
-    found = get_door(conn, door)
-    if found is None:
-        raise AgentError(str(door), reason=Reason.DOOR_UNKNOWN)
-    return found
 
 
 def _begin_staff_open(

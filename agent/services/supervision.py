@@ -28,9 +28,9 @@ from agent.services.supervision_records import (
     judge_openings,
     mark_jammed,
     stored_sensors,
-    unsupervised_openings,
 )
 from agent.store.db import Database
+from agent.store.doors import unconcluded_openings
 from hardware.doors.port import DoorSensors, SensorState
 from hardware.errors import HardwareError
 
@@ -119,7 +119,7 @@ class DoorSupervisor:
             self._doors = {n: _DoorWatch(s) for n, s in stored.items()}
             self._started_at = now
         changes = self._changes(readings, now)
-        pending = await self._db.read(unsupervised_openings)
+        pending = await self._db.read(unconcluded_openings)
         verdicts = judge_openings(
             pending, readings, now=now, since=self._started_at, policy=self._policy
         )

@@ -1,6 +1,7 @@
 """Door supervision's records: what one sensor sweep decided, and the transactions that apply
-it (sensor changes, commanded vs forced openings, jams, left-open reminders). Pure SQL on the
-caller's connection, run inside `Database.run` by `agent.services.supervision.DoorSupervisor`.
+it (sensor changes, commanded vs forced openings, jams, left-open reminders). Steps on the
+caller's connection through the store's repositories, run inside `Database.run` by
+`agent.services.supervision.DoorSupervisor`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ from dataclasses import dataclass, field, replace
 from agent.domain.doors import OpeningResult
 from agent.domain.orders import OrderEvent, OrderState
 from agent.store import journal
-from agent.store.doors import get_door, save_door, sensor_readings, set_sensor
+from agent.store.doors import (
+    Opening,
+    conclude_opening,
+    get_door,
+    get_opening,
+    latest_commanded_opening,
+    mark_seen_open,
+    save_door,
+    sensor_readings,
+    set_opening_outcome,
+    set_sensor,
+)
 from agent.store.orders import flag_order, get_order, save_order, unspend_tokens_of_opening
 from hardware.doors.port import SensorState
 
@@ -26,18 +38,6 @@ class SupervisionPolicy:
     jam_after_s: float = 5.0
     reminder_after_s: float = 60.0
     alarm_after_s: float = 180.0
-
-
-@dataclass(frozen=True, slots=True)
-class Opening:
-    """A `door_openings` row that supervision has not concluded yet."""
-
-    opening_id: int
-    door: int
-    order_id: str | None
-    purpose: str
-    result: str | None
-    finished_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,27 +78,17 @@ class Applied:
 # -- transaction functions (run inside Database.run) ----------------------------------------------
 
 
-def unsupervised_openings(conn: sqlite3.Connection) -> list[Opening]:
-    rows = conn.execute(
-        "SELECT id, door, order_id, purpose, result, finished_at FROM door_openings"
-        " WHERE outcome IS NULL ORDER BY id"
-    ).fetchall()
-    return [Opening(int(r[0]), int(r[1]), r[2], str(r[3]), r[4], r[5]) for r in rows]
-
-
 def mark_jammed(
     conn: sqlite3.Connection, opening_id: int, *, now: float, detected_by: str
 ) -> Alarm | None:
     """Conclude that a commanded door never opened: fault the door (out of assignment until
     staff clear it) and, for a pickup, undo the collect like a failed latch (order back to
     collectable, token un-spent). Idempotent: a concluded opening is left alone (None)."""
-    row = conn.execute(
-        "SELECT door, order_id, purpose, outcome FROM door_openings WHERE id = ?", (opening_id,)
-    ).fetchone()
-    if row is None or row["outcome"] not in (None, "unverified"):
+    opening = get_opening(conn, opening_id)
+    if opening is None or opening.outcome not in (None, "unverified"):
         return None
-    door, order_id, purpose = int(row["door"]), row["order_id"], str(row["purpose"])
-    conn.execute("UPDATE door_openings SET outcome = ? WHERE id = ?", (JAMMED, opening_id))
+    door, order_id, purpose = opening.door, opening.order_id, opening.purpose
+    set_opening_outcome(conn, opening_id, JAMMED)
     known = get_door(conn, door)
     if known is not None:
         save_door(conn, known.faulted(JAMMED, now))
@@ -140,10 +130,7 @@ def apply_sweep(
                 applied.alarms.append(alarm)
                 applied.jammed_doors.append(alarm.door)
         else:
-            conn.execute(
-                "UPDATE door_openings SET outcome = ? WHERE id = ? AND outcome IS NULL",
-                (outcome, opening_id),
-            )
+            conclude_opening(conn, opening_id, outcome)
     for door, level, open_s in sweep.left_open:
         body = {"door": door, "level": level, "open_s": round(open_s, 1)}
         journal.record(conn, "door.left_open", body, now=now, door=door)
@@ -167,11 +154,7 @@ def _record_change(
         journal.record(conn, "door.sensor_restored", {"door": door}, now=now, door=door)
     if change.after is not SensorState.OPEN:
         return []
-    conn.execute(
-        "UPDATE door_openings SET seen_open_at = ?, outcome = 'seen_open' WHERE door = ?"
-        " AND outcome IS NULL AND (result IS NULL OR result = 'opened')",
-        (now, door),
-    )
+    mark_seen_open(conn, door, now)
     if change.before is not SensorState.CLOSED:
         return []  # from unknown we cannot tell when it opened
     return _judge_opening(conn, door, now, policy)
@@ -181,18 +164,14 @@ def _judge_opening(
     conn: sqlite3.Connection, door: int, now: float, policy: SupervisionPolicy
 ) -> list[Alarm]:
     """A door went from closed to open: commanded recently, or forced?"""
-    latest = conn.execute(
-        "SELECT id, order_id, outcome FROM door_openings WHERE door = ? AND requested_at >= ?"
-        " AND (result IS NULL OR result = 'opened') ORDER BY id DESC LIMIT 1",
-        (door, now - policy.commanded_window_s),
-    ).fetchone()
+    latest = latest_commanded_opening(conn, door, now - policy.commanded_window_s)
     if latest is None:
         journal.record(conn, "door.forced", {"door": door}, now=now, door=door)
         return [Alarm("door.forced", door, now)]
-    if latest["outcome"] != JAMMED:
+    if latest.outcome != JAMMED:
         return []
     # Declared jammed (and the pickup undone), then it opened after all: staff must look.
-    order_id = latest["order_id"]
+    order_id = latest.order_id
     if order_id is not None:
         flag_order(conn, order_id, "opened_after_jam", now)
     body = {"door": door, "order": order_id}

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from agent.domain.doors import Door, DoorSize, OpeningResult
 from agent.domain.loads import LoadState
-from agent.domain.orders import IN_A_DOOR
+from agent.domain.orders import IN_A_DOOR, OrderState
 from agent.domain.returns import IN_A_DOOR as RETURN_IN_A_DOOR
+from agent.errors import UnknownDoor
 
 
 def door_from_row(row: sqlite3.Row, occupied: bool) -> Door:
@@ -53,6 +55,14 @@ def get_door(conn: sqlite3.Connection, number: int) -> Door | None:
     """The door `number`, or None if the locker has no such door."""
     row = conn.execute("SELECT * FROM doors WHERE number = ?", (number,)).fetchone()
     return None if row is None else door_from_row(row, number in _occupied(conn))
+
+
+def require_door(conn: sqlite3.Connection, number: int) -> Door:
+    """The door `number`; `UnknownDoor` if the locker has no such door."""
+    found = get_door(conn, number)
+    if found is None:
+        raise UnknownDoor(str(number))
+    return found
 
 
 def save_door(conn: sqlite3.Connection, door: Door) -> None:
@@ -146,3 +156,96 @@ def opened_unjudged(conn: sqlite3.Connection, purposes: Sequence[str]) -> list[s
 def set_opening_outcome(conn: sqlite3.Connection, opening_id: int, outcome: str) -> None:
     """What supervision (or a restart) concluded about an opening."""
     conn.execute("UPDATE door_openings SET outcome = ? WHERE id = ?", (outcome, opening_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A `door_openings` row as supervision reads it."""
+
+    opening_id: int
+    door: int
+    order_id: str | None
+    purpose: str
+    result: str | None
+    finished_at: float | None
+    outcome: str | None = None
+
+
+def _opening(row: sqlite3.Row) -> Opening:
+    return Opening(
+        opening_id=int(row["id"]),
+        door=int(row["door"]),
+        order_id=row["order_id"],
+        purpose=str(row["purpose"]),
+        result=row["result"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+    )
+
+
+def get_opening(conn: sqlite3.Connection, opening_id: int) -> Opening | None:
+    """The opening `opening_id`, or None."""
+    row = conn.execute("SELECT * FROM door_openings WHERE id = ?", (opening_id,)).fetchone()
+    return None if row is None else _opening(row)
+
+
+def unconcluded_openings(conn: sqlite3.Connection) -> list[Opening]:
+    """Openings supervision has not concluded yet (no outcome), oldest first."""
+    rows = conn.execute("SELECT * FROM door_openings WHERE outcome IS NULL ORDER BY id").fetchall()
+    return [_opening(r) for r in rows]
+
+
+def conclude_opening(conn: sqlite3.Connection, opening_id: int, outcome: str) -> None:
+    """Set the outcome of an opening that has none yet (a concluded one is left alone)."""
+    conn.execute(
+        "UPDATE door_openings SET outcome = ? WHERE id = ? AND outcome IS NULL",
+        (outcome, opening_id),
+    )
+
+
+def mark_seen_open(conn: sqlite3.Connection, door: int, now: float) -> None:
+    """The sensor saw `door` open: conclude its openings that opened or are under way."""
+    conn.execute(
+        "UPDATE door_openings SET seen_open_at = ?, outcome = 'seen_open' WHERE door = ?"
+        " AND outcome IS NULL AND (result IS NULL OR result = ?)",
+        (now, door, OpeningResult.OPENED.value),
+    )
+
+
+def latest_commanded_opening(conn: sqlite3.Connection, door: int, since: float) -> Opening | None:
+    """The newest opening of `door` requested at or after `since` that opened or is under way."""
+    row = conn.execute(
+        "SELECT * FROM door_openings WHERE door = ? AND requested_at >= ?"
+        " AND (result IS NULL OR result = ?) ORDER BY id DESC LIMIT 1",
+        (door, since, OpeningResult.OPENED.value),
+    ).fetchone()
+    return None if row is None else _opening(row)
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptedOpening:
+    """An order a restart left flagged, with the last interrupted opening of its door."""
+
+    order_id: str
+    door: int
+    opening_id: int
+    purpose: str
+
+
+def interrupted_openings(
+    conn: sqlite3.Connection, state: OrderState, attention: str
+) -> list[InterruptedOpening]:
+    """Orders in `state` flagged `attention` with their latest interrupted opening, by order."""
+    rows = conn.execute(
+        "SELECT o.order_id, o.door, MAX(d.id) FROM orders o JOIN door_openings d"
+        " ON d.order_id = o.order_id AND (d.result = 'interrupted' OR d.outcome = 'interrupted')"
+        " WHERE o.state = ? AND o.needs_attention = ? GROUP BY o.order_id ORDER BY o.order_id",
+        (state.value, attention),
+    ).fetchall()
+    out = []
+    for order_id, door, opening_id in rows:
+        (purpose,) = conn.execute(
+            "SELECT purpose FROM door_openings WHERE id = ?", (opening_id,)
+        ).fetchone()
+        out.append(InterruptedOpening(str(order_id), int(door), int(opening_id), str(purpose)))
+    return out

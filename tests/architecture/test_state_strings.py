@@ -78,6 +78,7 @@ SHARED_STEPS = frozenset(
         "ID_PATTERN",
         "parse_label",
         "withdrawal_of",
+        "require_door",
     }
 )
 
@@ -96,3 +97,42 @@ def test_services_do_not_import_shared_steps_from_each_other() -> None:
                     if alias.name in SHARED_STEPS
                 ]
     assert found == [], "\n".join(found)
+
+
+# SQL stays in the store: a service runs statements only through agent/store's repositories.
+SQL_CALLS = frozenset({"execute", "executemany", "executescript"})
+
+
+def sql_calls(path: Path) -> list[str]:
+    """`file:line .method(` for every `.execute(`-like call in the module at `path`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return [
+        f"{where}:{node.lineno} .{node.func.attr}("
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in SQL_CALLS
+    ]
+
+
+def test_no_service_runs_sql_itself() -> None:
+    found = [hit for path in sorted(SERVICES.rglob("*.py")) for hit in sql_calls(path)]
+    assert found == [], "move the statement into a repository in agent/store:\n" + "\n".join(found)
+
+
+def test_the_sql_check_sees_every_execute_call(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        'conn.execute("SELECT 1")\n'
+        "conn.executemany(sql, rows)\n"
+        'db.connection().executescript("")\n'
+        "execute(x)\n"
+        "conn.run(fn)\n",
+        encoding="utf-8",
+    )
+    assert [h.split(" ", 1)[1] for h in sql_calls(probe)] == [
+        ".execute(",
+        ".executemany(",
+        ".executescript(",
+    ]
