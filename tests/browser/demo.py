@@ -45,7 +45,14 @@ def _start(data_dir: Path, door_close_s: float) -> tuple[subprocess.Popen[str], 
         text=True,
     )
     assert process.stdout is not None
-    return process, [json.loads(process.stdout.readline()) for _ in range(10)]
+    lines: list[Any] = []
+    # the orders, the kiosk URL, the PINs and the screens, then the return and the 18+ order
+    while not (lines and "age_order" in lines[-1]):
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(json.loads(line))
+    return process, lines
 
 
 def _stop(process: subprocess.Popen[str]) -> str:
@@ -60,9 +67,12 @@ async def running_demo(data_dir: Path, *, door_close_s: float = 1.0) -> AsyncIte
     """`locker-agent demo --json` on a free port, stopped with SIGTERM at the end."""
     process, lines = await asyncio.to_thread(_start, data_dir, door_close_s)
     try:
-        pins = {p["role"]: p["pin"] for p in lines[6:8]}
-        url = lines[5]["kiosk_url"].rstrip("/")
-        yield RunningDemo(lines[:5], url, pins, lines[8]["courier_label"], lines[9])
+        orders = [line for line in lines if "order" in line]
+        pins = {line["role"]: line["pin"] for line in lines if "role" in line}
+        (url,) = (line["kiosk_url"].rstrip("/") for line in lines if "kiosk_url" in line)
+        (label,) = (line["courier_label"] for line in lines if "courier_label" in line)
+        (age_order,) = (line for line in lines if "age_order" in line)
+        yield RunningDemo(orders, url, pins, label, age_order)
     finally:
         stderr = await asyncio.to_thread(_stop, process)
         assert "Traceback" not in stderr, stderr[-2000:]

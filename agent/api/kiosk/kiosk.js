@@ -395,7 +395,7 @@ function onCameraEvent(event) {
   }
   endPickup();
   closeWallet();
-  if (event.error === "AGE_CHECK_REQUIRED" && event.wallet_ticket) {
+  if (event.reason === "AGE_CHECK_REQUIRED" && event.wallet_ticket) {
     if (offerWallet({ ticket: event.wallet_ticket })) return;
   }
   if (event.result === "open" && event.door !== null) {

@@ -51,7 +51,7 @@ function cancelWallet() {
 // The camera read a wallet's QR code: with the screen up, the wallet is asked for the proof.
 async function onWalletShown(event) {
   if (!WALLET.available) {
-    show("err", () => refusalText({ error: "ID_CHECK_UNAVAILABLE" }));
+    show("err", () => refusalText({ reason: "ID_CHECK_UNAVAILABLE" }));
     return;
   }
   if (!WALLET.claim) {
