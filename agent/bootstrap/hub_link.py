@@ -55,6 +55,7 @@ def sync_settings(config: AgentConfig) -> SyncSettings:
             state_interval_s=hub.state_interval_s,
             backoff_min_s=hub.backoff_min_s,
             backoff_max_s=hub.backoff_max_s,
+            photo_chunk_bytes=hub.photo_chunk_kib * 1024,
         )
     except (ValueError, OSError) as err:
         raise ConfigError(f"hub: {err}") from err

@@ -28,6 +28,7 @@ from provisioning.fleet import DemoFleet, create_demo_fleet
 from tests.hub_sync.conftest import FLEET, HUB_PASSWORD, HUB_USER, Broker, free_port, wait_for
 from tests.integration.conftest import start_hub, stop_hub
 from tests.reliability.chaos_records import AGENT_ID
+from tests.reliability.netlab import DelayRelay
 
 STAFF_PIN = "730915"
 PHOTOS = 4
@@ -61,7 +62,7 @@ class Child:
         await wait_for(up, 30, "the agent to answer")
 
 
-def _write_config(root: Path, data: Path, broker: Broker, api_port: int) -> tuple[Path, DemoFleet]:
+def _write_config(root: Path, data: Path, mqtt_port: int, api_port: int) -> tuple[Path, DemoFleet]:
     fleet = create_demo_fleet(root / "fleet", AGENT_ID, time.time())
     ca = device_ca.create_ca("fleet-crash", now=time.time())
     device_ca.write_ca(ca, root / "device-ca")
@@ -81,7 +82,7 @@ def _write_config(root: Path, data: Path, broker: Broker, api_port: int) -> tupl
         "[evidence]\nenabled = true\nwidth = 640\nheight = 360\n\n"
         f'[typed_codes]\nkey_file = "{secrets / "typed-code.key"}"\n\n'
         f'[trust]\nroot_keys = [{roots}]\nbundle = "{fleet.bundle_path}"\n\n'
-        f'[hub]\nurl = "mqtt://127.0.0.1:{broker.port}"\nfleet = "{FLEET}"\n'
+        f'[hub]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\nfleet = "{FLEET}"\n'
         f'username = "{AGENT_ID}"\npassword_file = "{secrets / "mqtt-password"}"\n'
         "photo_chunk_kib = 1\nconfirm_timeout_s = 2\n\n"
         f'[[staff]]\nactor = "staff-1"\nrole = "staff"\npin_hash = "{hash_pin(STAFF_PIN)}"\n',
@@ -110,7 +111,12 @@ async def test_a_sigkill_mid_upload_loses_nothing_and_stores_nothing_twice(tmp_p
     broker.start()
     data = tmp_path / "data"
     api_port = free_port()
-    config, demo = await asyncio.to_thread(_write_config, tmp_path, data, broker, api_port)
+    # the agent reaches the broker through a relay that delays each direction: on a quiet
+    # machine the whole upload would otherwise be over before the test could see it half done
+    relay = DelayRelay(("127.0.0.1", broker.port))
+    relay.delay_s = 0.02
+    await relay.start()
+    config, demo = await asyncio.to_thread(_write_config, tmp_path, data, relay.port, api_port)
     check = C2paPhotoCheck((tmp_path / "device-ca" / device_ca.CA_CERT_FILE).read_text())
     hub = await start_hub(broker, tmp_path / "hub.db", sign_key=demo.command_key, photo_check=check)
     child = Child(tmp_path, config, api_port)
@@ -150,4 +156,5 @@ async def test_a_sigkill_mid_upload_loses_nothing_and_stores_nothing_twice(tmp_p
     finally:
         await asyncio.to_thread(child.kill)
         await stop_hub(hub)
+        await relay.close()
         broker.kill()
