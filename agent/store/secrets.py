@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agent.errors import ConfigError
 from agent.store import journal
-from agent.tokens.typed_codes import parse_code_key, parse_code_keys
+from agent.tokens.typed_codes import parse_code_keys
 
 _LOG = logging.getLogger(__name__)
 
@@ -48,20 +48,6 @@ def secure_data_dir(data_dir: Path) -> None:
                 entry.chmod(PRIVATE_FILE)
             elif stat.S_ISDIR(entry_info.st_mode) and entry_info.st_mode & 0o077:
                 entry.chmod(PRIVATE_DIR)
-
-
-def read_key_file(path: Path) -> bytes | None:
-    """The key in `path`; None if the file does not exist; `ConfigError` if it is unusable."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        raise ConfigError(f"typed_codes.key_file: cannot read {path}: {err.strerror}") from err
-    try:
-        return parse_code_key(text)
-    except ValueError as err:
-        raise ConfigError(f"typed_codes.key_file: {path}: {err}") from None
 
 
 def read_key_ring(path: Path) -> tuple[bytes, ...] | None:
