@@ -66,6 +66,7 @@ _LOG = logging.getLogger(__name__)
 
 
 def agent_version() -> str:
+    """The installed agent's version, or `0+unknown` when run from a source tree."""
     try:
         return version("locker-agent")
     except PackageNotFoundError:
@@ -74,6 +75,8 @@ def agent_version() -> str:
 
 @dataclass(frozen=True, slots=True)
 class DoorHardware:
+    """The door controller and the door sensors that the configured driver provides."""
+
     controller: DoorController
     sensors: DoorSensors
 
@@ -164,6 +167,7 @@ class Agent(RunningServices):
 
     @property
     def typed_code_key_file(self) -> Path:
+        """The key file of the typed codes: the configured one, or the default in the data dir."""
         configured = self.config.typed_codes.key_file
         return configured or self.config.locker.data_dir / secrets_at_rest.DEFAULT_KEY_FILE
 

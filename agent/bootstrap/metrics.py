@@ -98,10 +98,12 @@ def _store(conn: sqlite3.Connection, rows: list[tuple[str, str, float]]) -> None
 
 
 async def restore_counters(metrics: Metrics, db: Database) -> None:
+    """Loads the saved KPI counters into the metrics, so they survive a restart."""
     metrics.restore(await db.read(_load))
 
 
 async def save_counters(metrics: Metrics, db: Database) -> None:
+    """Saves the KPI counters to the database (nothing to do when there are none)."""
     rows = metrics.counter_values()
     if rows:
         await db.run(_store, rows)

@@ -56,6 +56,8 @@ class Ports:
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    """The running agent's services; those this agent does not have are None."""
+
     pickup: PickupService
     tokens: TokenPickupService
     scans: ScanService
@@ -84,6 +86,7 @@ PIN_POLICY = AttemptPolicy(burst=5, refill_s=12.0, daily_budget=20)
 
 
 def attempt_policy(config: AgentConfig) -> AttemptPolicy:
+    """The rate limit on failed typed codes, from the `[typed_codes]` section."""
     codes = config.typed_codes
     return AttemptPolicy(
         burst=codes.max_failures_per_minute,
@@ -106,6 +109,7 @@ def build_services(
     wallet_link: WalletLink | None = None,  # reaches a customer's wallet (BLE, or simulated)
     camera_frame: FrameSource = no_frame,  # the camera's current frame (the counter's ID checks)
 ) -> Services:
+    """Builds every service from the config, the ports and the store, and wires their events."""
     db, clock = ports.db, ports.clock
 
     code_key = code_keys
@@ -298,34 +302,42 @@ class RunningServices:
 
     @property
     def running(self) -> Services:
+        """The services of a started agent; the class that mixes this in provides it."""
         raise NotImplementedError
 
     @property
     def token_pickup(self) -> TokenPickupService:
+        """The token pickup service."""
         return self.running.tokens
 
     @property
     def expiry(self) -> ExpiryService:
+        """The expiry service."""
         return self.running.expiry
 
     @property
     def sessions(self) -> SessionService:
+        """The session service."""
         return self.running.sessions
 
     @property
     def status(self) -> StatusService:
+        """The status service."""
         return self.running.status
 
     @property
     def loading(self) -> LoadingService:
+        """The loading service (a locker only)."""
         return _present(self.running.loading, "loading")
 
     @property
     def returns(self) -> ReturnService:
+        """The return service (a locker only)."""
         return _present(self.running.returns, "returns")
 
     @property
     def counter(self) -> CounterService:
+        """The counter service (a counter only)."""
         return _present(self.running.counter, "a counter")
 
 

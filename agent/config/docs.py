@@ -132,6 +132,7 @@ def _section(
 
 
 def render() -> str:
+    """The whole of docs/configuration.md, one section per config model."""
     lines, seen = [HEADER], set[tuple[str, str]]()
     for name, field in AgentConfig.model_fields.items():
         for model in _models(field.annotation):

@@ -16,6 +16,8 @@ class _Section(BaseModel):
 
 
 class EvidenceEventsConfig(_Section):
+    """Which events take evidence photos, and how many."""
+
     return_dropoff: Capture = Field(
         "before_after",
         description="Return drop-off: `before_after` photographs the compartment when its door "
@@ -40,6 +42,8 @@ class EvidenceEventsConfig(_Section):
 
 
 class EvidenceConfig(_Section):
+    """Evidence photos: whether they are taken, with which camera and key, and how long kept."""
+
     enabled: bool = Field(
         False,
         description="Take C2PA-signed evidence photos with the compartment camera "

@@ -23,6 +23,8 @@ DoorDriverConfig = DoorDriverSettings
 
 
 class CameraConfig(_Section):
+    """The QR scanning camera."""
+
     enabled: bool = Field(True, description="Scan QR codes with a camera.")
     source: int | str = Field(
         "simulated",
@@ -42,6 +44,7 @@ class CameraConfig(_Section):
     watchdog_s: float = Field(3.0, gt=0, description="No frame for this long: restart.")
 
     def to_settings(self) -> ScannerSettings:
+        """The scanner's settings from this section."""
         return ScannerSettings(
             source=self.source,
             width=self.width,
