@@ -22,6 +22,8 @@ class _Section(BaseModel):
 
 
 class LockerConfig(_Section):
+    """This locker: its id, its data folder and whether it is a locker or a staffed counter."""
+
     id: str = Field(
         "LK-DEMO-001",
         min_length=1,
@@ -39,12 +41,16 @@ class LockerConfig(_Section):
 
 
 class DoorGroupConfig(_Section):
+    """A run of doors of one size, numbered on from the previous group."""
+
     size: DoorSize = Field(description="Door size: S, M or L.")
     count: int = Field(ge=1, le=200, description="How many doors of this group, numbered on.")
     low: bool = Field(False, description="Whether these doors are reachable from a wheelchair.")
 
 
 class DoorsConfig(_Section):
+    """The bank's doors, in wiring order, and the driver that opens them."""
+
     groups: tuple[DoorGroupConfig, ...] = Field(
         (
             DoorGroupConfig(size=DoorSize.S, count=6, low=False),
@@ -67,6 +73,7 @@ class DoorsConfig(_Section):
         return self
 
     def layout(self) -> list[tuple[int, DoorSize, bool]]:
+        """Every door as (number, size, low), numbered 1..N across the groups."""
         numbered, number = [], 0
         for group in self.groups:
             for _ in range(group.count):
@@ -76,6 +83,8 @@ class DoorsConfig(_Section):
 
 
 class ApiConfig(_Section):
+    """The HTTP API and kiosk server: where it listens and how long it waits for clients."""
+
     host: str = Field("127.0.0.1", description="Address the HTTP API and kiosk bind to.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
     header_timeout_s: float = Field(
@@ -98,6 +107,8 @@ class ApiConfig(_Section):
 
 
 class TypedCodeConfig(_Section):
+    """Typed codes: the key they are checked with and how many wrong ones are allowed."""
+
     key_file: Path | None = Field(
         None,
         description="File with the hex typed-code key shared with the hub at enrollment "
@@ -128,12 +139,16 @@ class TypedCodeConfig(_Section):
 
 
 class HoldConfig(_Section):
+    """How long a parcel is held when its order does not say."""
+
     default_hours: float = Field(
         72, gt=0, le=24 * 60, description="Hold period for orders whose hub gave none."
     )
 
 
 class OperationsConfig(_Section):
+    """Timings of the background work: the expiry sweep and the door-open check."""
+
     expiry_sweep_s: float = Field(
         60, gt=0, le=3600, description="Seconds between sweeps that flag expired parcels."
     )
@@ -147,12 +162,16 @@ class OperationsConfig(_Section):
 
 
 class StoreConfig(_Section):
+    """The SQLite store's durability."""
+
     synchronous: Literal["FULL", "NORMAL", "EXTRA"] = Field(
         "FULL", description="SQLite `synchronous` mode; FULL survives power loss."
     )
 
 
 class TrustConfig(_Section):
+    """Which fleet roots the locker trusts, and how strictly it reads token times."""
+
     root_keys: tuple[Path, ...] = Field(
         (),
         max_length=2,
@@ -171,6 +190,8 @@ class TrustConfig(_Section):
 
 
 class StaffPinConfig(_Section):
+    """One staff or courier PIN (a `[[staff]]` table)."""
+
     actor: str = Field(
         min_length=1, max_length=64, description="Staff or courier id (not a name) for the audit."
     )
@@ -182,6 +203,8 @@ class StaffPinConfig(_Section):
 
 
 class SupervisionConfig(_Section):
+    """Door supervision: how often sensors are read and when an open door is a problem."""
+
     poll_ms: int = Field(250, ge=50, le=2000, description="How often door sensors are polled.")
     commanded_window_s: float = Field(
         10, gt=0, le=120, description="A door opening this soon after a command is authorised."
@@ -207,6 +230,8 @@ class SupervisionConfig(_Section):
 
 
 class AuditConfig(_Section):
+    """Audit checkpoints: the key that signs them and how often."""
+
     device_key: Path | None = Field(
         None,
         description="Ed25519 device key (PEM) that signs audit checkpoints; default "
@@ -221,6 +246,8 @@ class AuditConfig(_Section):
 
 
 class HubConfig(_Section):
+    """The link to the hub over MQTT; without a `url` the locker runs offline."""
+
     url: str | None = Field(
         None,
         pattern=r"^mqtts?://[^\s]+$",
@@ -297,6 +324,8 @@ class HubConfig(_Section):
 
 
 class IdentityConfig(_Section):
+    """Identity checks with wallet credentials and ID documents."""
+
     iaca: tuple[Path, ...] = Field(
         (),
         description="IACA root certificates trusted for wallet credentials (ISO 18013-5): PEM "
@@ -332,6 +361,8 @@ class IdentityConfig(_Section):
 
 
 class AgentConfig(_Section):
+    """The whole agent config (the TOML file), one field per section."""
+
     locker: LockerConfig = Field(default_factory=LockerConfig, description="Identity.")
     doors: DoorsConfig = Field(default_factory=DoorsConfig, description="Doors and driver.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and kiosk.")
@@ -368,4 +399,5 @@ class AgentConfig(_Section):
 
     @property
     def database_path(self) -> Path:
+        """The agent's SQLite database in the data folder."""
         return self.locker.data_dir / "agent.db"

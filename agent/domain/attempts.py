@@ -29,6 +29,8 @@ MAX_REFILL_S = 60.0
 
 @dataclass(frozen=True, slots=True)
 class AttemptPolicy:
+    """How many wrong typed codes are allowed: back to back, and per day."""
+
     burst: int = 5
     refill_s: float = 12.0  # one more failure allowed every refill_s (5 a minute)
     daily_budget: int = 100
@@ -41,6 +43,7 @@ class AttemptPolicy:
 
     @property
     def daily_refill_s(self) -> float:
+        """Seconds for the daily bucket to regain one attempt."""
         return DAY_S / self.daily_budget
 
     def guesses_per_year(self) -> int:
@@ -50,12 +53,15 @@ class AttemptPolicy:
 
 @dataclass(frozen=True, slots=True)
 class AttemptState:
+    """The two buckets as of `updated_at`; the caller stores it."""
+
     burst: float
     daily: float
     updated_at: float
 
     @classmethod
     def full(cls, policy: AttemptPolicy, now: float) -> AttemptState:
+        """Both buckets full at `now` (nobody has failed yet)."""
         return cls(float(policy.burst), float(policy.daily_budget), now)
 
 
@@ -105,10 +111,12 @@ class AttemptLimiter:
     state: AttemptState | None = None
 
     def retry_after(self, now: float) -> float:
+        """Seconds until the next attempt is allowed (0: now)."""
         if self.state is None:
             return 0.0
         return retry_after(self.state, self.policy, now)
 
     def record_failure(self, now: float) -> AttemptLimiter:
+        """The limiter after one failed attempt at `now`."""
         state = self.state or AttemptState.full(self.policy, now)
         return AttemptLimiter(self.policy, spend_failure(state, self.policy, now))

@@ -7,6 +7,8 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    """Where the services read the time: wall-clock and monotonic."""
+
     def now(self) -> float:
         """Wall-clock time, unix seconds (may be wrong on a board without RTC: see time floor)."""
         ...
@@ -17,10 +19,14 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """The real clock of the machine."""
+
     def now(self) -> float:
+        """Wall-clock time, unix seconds."""
         return time.time()
 
     def monotonic(self) -> float:
+        """Monotonic seconds, for measuring durations."""
         return time.monotonic()
 
 
@@ -32,12 +38,15 @@ class ManualClock:
         self._mono = 0.0
 
     def now(self) -> float:
+        """Wall-clock time as last set or advanced."""
         return self._now
 
     def monotonic(self) -> float:
+        """Monotonic seconds; they only move forward with `advance`."""
         return self._mono
 
     def advance(self, seconds: float) -> None:
+        """Moves both clocks on by `seconds` (monotonic time never goes back)."""
         self._now += seconds
         self._mono += max(0.0, seconds)
 

@@ -12,12 +12,15 @@ from agent.reasons import Reason
 
 
 class DoorSize(StrEnum):
+    """A door's size, S < M < L."""
+
     S = "S"
     M = "M"
     L = "L"
 
     @property
     def rank(self) -> int:
+        """The size's order, for comparing sizes (S is smallest)."""
         return _RANK[self]
 
 
@@ -26,6 +29,8 @@ _RANK = {DoorSize.S: 0, DoorSize.M: 1, DoorSize.L: 2}
 
 @dataclass(frozen=True, slots=True)
 class Door:
+    """One door of the bank: its size, whether it is low, and whether it can take a parcel."""
+
     number: int
     size: DoorSize
     low: bool  # reachable from a wheelchair
@@ -36,6 +41,7 @@ class Door:
 
     @property
     def assignable(self) -> bool:
+        """Whether a new parcel can go in: enabled, not faulted and empty."""
         return self.enabled and self.fault is None and not self.occupied
 
     def faulted(self, fault: str, now: float) -> Door:
@@ -65,6 +71,7 @@ class OpeningResult(StrEnum):
 
     @property
     def not_opened(self) -> bool:
+        """Whether the door did not open (failed or interrupted)."""
         return self is not OpeningResult.OPENED
 
 

@@ -32,6 +32,8 @@ ACTIONS = ("order.loaded", "order.collected", "order.expired", *RETURN_ACTIONS)
 
 @dataclass(frozen=True, slots=True)
 class AuditRow:
+    """The fields of one audit entry that the KPIs read."""
+
     seq: int
     at: float
     action: str
@@ -41,6 +43,8 @@ class AuditRow:
 
 @dataclass(slots=True)
 class KpiState:
+    """The KPI counts so far and the loaded parcels still waiting to be collected."""
+
     last_seq: int = 0
     loaded_at: dict[str, float] = field(default_factory=dict)
     dwell_counts: list[int] = field(default_factory=lambda: [0] * len(DWELL_BUCKETS_S))
@@ -51,6 +55,7 @@ class KpiState:
     returns: dict[str, int] = field(default_factory=dict)
 
     def fold(self, rows: list[AuditRow]) -> None:
+        """Counts the audit rows after `last_seq` into the KPIs."""
         for row in rows:
             self.last_seq = max(self.last_seq, row.seq)
             self._apply(row)
@@ -79,6 +84,7 @@ class KpiState:
                 self.collected_within_hold += 1
 
     def cumulative_dwell(self) -> tuple[tuple[float, int], ...]:
+        """Dwell-time histogram as (upper bound, collections at or below it), Prometheus-style."""
         total, out = 0, []
         for bound, count in zip(DWELL_BUCKETS_S, self.dwell_counts, strict=True):
             total += count
