@@ -12,6 +12,8 @@ from agent.errors import TransitionError
 
 
 class OrderState(StrEnum):
+    """Where an order is in its lifecycle."""
+
     ANNOUNCED = "announced"  # the hub told us it is coming; no parcel in a door yet
     LOADED = "loaded"  # in a door, collectable, hold clock running
     COLLECTED = "collected"  # the customer took it
@@ -22,6 +24,8 @@ class OrderState(StrEnum):
 
 
 class OrderEvent(StrEnum):
+    """What can happen to an order; `next_state` says what each one leads to."""
+
     LOAD = "load"
     COLLECT = "collect"
     EXPIRE = "expire"
@@ -66,6 +70,7 @@ def next_state(state: OrderState, event: OrderEvent) -> OrderState:
 
 
 def allowed_events(state: OrderState) -> frozenset[OrderEvent]:
+    """The events the lifecycle allows in `state`."""
     return frozenset(event for (src, event) in _TRANSITIONS if src == state)
 
 
@@ -80,14 +85,17 @@ class HoldClock:
     paused_since: float | None = None
 
     def start(self, now: float) -> HoldClock:
+        """The clock started at `now` (the parcel is in its door), with no paused time."""
         return replace(self, started_at=now, paused_s=0.0, paused_since=None)
 
     def pause(self, now: float) -> HoldClock:
+        """The clock stopped at `now`; a clock already paused or not started is unchanged."""
         if self.paused_since is not None or self.started_at is None:
             return self
         return replace(self, paused_since=now)
 
     def resume(self, now: float) -> HoldClock:
+        """The clock running again, the time since the pause added to the paused time."""
         if self.paused_since is None:
             return self
         return replace(
@@ -95,6 +103,7 @@ class HoldClock:
         )
 
     def extend(self, extra_s: float) -> HoldClock:
+        """The hold made longer by `extra_s` seconds (it must be positive)."""
         if extra_s <= 0:
             raise TransitionError("an extension must be positive")
         return replace(self, hold_s=self.hold_s + extra_s)
@@ -109,13 +118,16 @@ class HoldClock:
         return max(0.0, now - self.started_at - paused)
 
     def remaining(self, now: float) -> float:
+        """Hold time left at `now` (0 once it is used up)."""
         return max(0.0, self.hold_s - self.elapsed(now))
 
     def is_expired(self, now: float) -> bool:
+        """Whether the hold has run out at `now` (never before the clock started)."""
         return self.started_at is not None and self.elapsed(now) >= self.hold_s
 
     @property
     def paused(self) -> bool:
+        """Whether the clock is paused."""
         return self.paused_since is not None
 
 
@@ -137,6 +149,8 @@ class OrderPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Order:
+    """One order at this locker: its state, its door, its hold and the hub's policy for it."""
+
     order_id: str
     state: OrderState
     size: str

@@ -65,6 +65,8 @@ class IdOutcome(StrEnum):
 
 
 class Flag(StrEnum):
+    """The order flags a token can carry, by their names in the token."""
+
     LIVE_ONLY = "live_required"
     HIGH_VALUE = "high_value"
     ID_CHECK = "id_check_required"

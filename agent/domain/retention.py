@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class StoredPhoto:
+    """What retention needs to know about one stored evidence photo."""
+
     photo_id: str
     size: int
     captured_at: float
@@ -23,6 +25,8 @@ class StoredPhoto:
 
 @dataclass(frozen=True, slots=True)
 class RetentionPlan:
+    """The photos to delete, the bytes kept, and whether to alarm or refuse new photos."""
+
     delete: tuple[str, ...]
     kept_bytes: int
     alarm: bool  # kept photos at or above the alarm level

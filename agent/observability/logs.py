@@ -11,7 +11,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 
 class JsonFormatter(logging.Formatter):
+    """Formats log records as one JSON object a line."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line: time, level, logger, message and any traceback."""
         event = {
             "t": round(record.created, 3),
             "level": record.levelname.lower(),
@@ -24,6 +27,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(fmt: Literal["json", "text"] = "text", level: str = "INFO") -> None:
+    """Sends the agent's logs to stderr as JSON or text, at `level`."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -42,6 +46,7 @@ class HttpClientErrorFilter(logging.Filter):
     request would let anyone fill the log. Server-side errors keep their traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Shortens a malformed-request record to one warning; always keeps the record."""
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError):
             remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"

@@ -114,6 +114,8 @@ def _bound(value: float) -> str:
 
 
 class Metrics:
+    """The agent's Prometheus metrics: counters, histograms and gauges read at scrape time."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._counters: dict[str, Counter] = {}

@@ -126,9 +126,11 @@ class AttemptGate:
             raise RateLimited(wait)
 
     async def refund(self, scope: str) -> None:
+        """Gives back the attempt reserved for `scope`: the secret was right."""
         await self._db.run(_refund, self.policy, self._clock.now(), scope)
 
     async def failed(self, scope: str, reason: Reason) -> None:
+        """Counts a failed attempt of `scope` by reason (the reserved attempt stays spent)."""
         await self._db.run(bump_counter, FAILED_COUNTER, f"{scope}:{reason.value}")
 
     async def retry_after(self) -> float:

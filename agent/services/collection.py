@@ -39,6 +39,7 @@ class PickupItem:
 
 
 def list_pickups(conn: sqlite3.Connection) -> list[PickupItem]:
+    """Everything a courier is to take out now: expired parcels, retrievals and returns."""
     retrievals = retrieval_reasons(conn)
     items = []
     for order in orders_in_states(conn, (OrderState.LOADED, OrderState.EXPIRED)):
@@ -117,6 +118,7 @@ class CollectionService:
         self._clock = clock
 
     async def pickups(self) -> list[PickupItem]:
+        """What a courier is to take out now."""
         return await self._db.read(list_pickups)
 
     async def collect(self, *, door: int | None, ref: str | None, actor: str) -> PickupItem:

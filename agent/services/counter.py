@@ -71,6 +71,8 @@ TokenVerifier = Callable[[str, Purpose], VerifiedToken]
 
 @dataclass(frozen=True, slots=True)
 class Handout:
+    """A parcel handed out at the counter, with the ID check staff recorded if any."""
+
     order_id: str
     id_check: IdCheck | None
 
@@ -190,6 +192,7 @@ def _counter_return(
 
 
 def check_evidence(evidence_sha256: str | None) -> str | None:
+    """The evidence hash as given, or RequestError when it is not lower-case SHA-256 hex."""
     if evidence_sha256 is not None and not _SHA256_HEX.fullmatch(evidence_sha256):
         raise RequestError("`evidence_sha256` must be 64 lower-case hex characters")
     return evidence_sha256
@@ -227,6 +230,7 @@ class CounterService:
         self._default_hold_s = default_hold_s
 
     async def receive(self, label: str, size: DoorSize | None, *, actor: str) -> Order:
+        """Records a parcel received at the counter from its label; held for the default hold."""
         return await self._db.run(
             receive_parcel,
             parse_label(label),
@@ -247,6 +251,7 @@ class CounterService:
     async def handout_with_code(
         self, code: str, label: str, id_check: IdCheck | None, *, actor: str
     ) -> Handout:
+        """Hand out the order a typed code names (an unknown code costs an attempt)."""
         parse_label(label)  # a bad label must not count as a wrong code
         order = await self._lookup(code, find_order_by_code_key)
         if order is None:
@@ -288,6 +293,7 @@ class CounterService:
     async def accept_return_with_code(
         self, code: str, label: str, evidence_sha256: str | None, *, actor: str
     ) -> ReturnGrant:
+        """A return handed over the counter with a typed code (an unknown code costs an attempt)."""
         parse_label(label)
         found = await self._lookup(code, find_return_by_code)
         if found is None:
