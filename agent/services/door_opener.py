@@ -53,6 +53,7 @@ class DoorOpener:
         return None
 
     async def sensor(self, door: int) -> SensorState:
+        """What the door's sensor says now; UNKNOWN when the sensor cannot be read."""
         try:
             return await self._sensors.read(door)
         except HardwareError:

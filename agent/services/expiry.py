@@ -68,6 +68,7 @@ def _require_order(conn: sqlite3.Connection, order_id: str) -> Order:
 
 
 def extend_hold(conn: sqlite3.Connection, order_id: str, extra_s: float, now: float) -> Order:
+    """The hub extends a hold by `extra_s`; an expired parcel becomes collectable again."""
     order = _require_order(conn, order_id)
     extended = order.apply(OrderEvent.EXTEND, now)
     extended = replace(extended, hold=extended.hold.extend(extra_s))
@@ -202,15 +203,19 @@ class ExpiryService:
                 continue
 
     async def pause_holds_for_door(self, door: int, now: float) -> int:
+        """Stops the hold clocks of the parcels in a faulted door; returns how many."""
         return await self._db.run(pause_door_holds, door, now)
 
     async def resume_holds_for_door(self, door: int, now: float) -> int:
+        """Restarts the hold clocks of a door's parcels (not while the whole locker is faulted)."""
         return await self._db.run(resume_door_holds, door, now)
 
     async def pause_all(self, now: float) -> int:
+        """Stops every hold clock: the whole locker is faulted."""
         return await self._db.run(pause_all_holds, now)
 
     async def resume_all(self, now: float) -> int:
+        """Restarts every hold clock once the locker-wide fault is gone."""
         return await self._db.run(resume_all_holds, now)
 
     async def extend(self, order_id: str, extra_s: float, now: float) -> Order:
@@ -218,13 +223,17 @@ class ExpiryService:
         return await self._db.run(extend_hold, order_id, extra_s, now)
 
     async def return_to_sender(self, order_id: str, now: float) -> Order:
+        """The hub sends the order back to its sender; a parcel in a door is retrieved first."""
         return await self._db.run(return_order_to_sender, order_id, now)
 
     async def cancel(self, order_id: str, now: float) -> Order:
+        """The hub cancels the order; a parcel in a door waits for a courier."""
         return await self._db.run(cancel_order, order_id, now)
 
     async def redirect(self, order_id: str, destination: str | None, now: float) -> Order:
+        """The hub moves the order to another locker (as a cancel here)."""
         return await self._db.run(redirect_order, order_id, destination, now)
 
     async def upsert_announcement(self, ann: Announcement) -> Order:
+        """Creates or updates the order the hub announced."""
         return await self._db.run(upsert_order, ann, self._clock.now())

@@ -57,13 +57,16 @@ class StoreOutbox:
         self._db = db
 
     async def pending(self, after_seq: int, limit: int) -> Sequence[OutboxEvent]:
+        """Up to `limit` unconfirmed events after `after_seq`, oldest first."""
         rows = await self._db.read(outbox.pending, after_seq, limit)
         return [OutboxEvent(r.seq, r.kind, r.transaction_id, r.body, r.created_at) for r in rows]
 
     async def confirm_through(self, seq: int) -> None:
+        """The hub has confirmed every event up to `seq`: they leave the outbox."""
         await self._db.run(outbox.confirm_through, seq)
 
     async def stats(self) -> OutboxStats:
+        """How many events await the hub, and when the oldest was written."""
         depth, oldest = await self._db.read(outbox.depth_and_oldest)
         return OutboxStats(depth=depth, oldest_created_at=oldest)
 
@@ -75,6 +78,7 @@ class StatusSnapshot:
         self._snapshot = snapshot
 
     async def snapshot(self) -> Mapping[str, object]:
+        """The status snapshot, with the time floor as a top-level number."""
         state = dict(await self._snapshot())
         clock = state.get("clock")
         if isinstance(clock, Mapping):
@@ -125,6 +129,7 @@ class HubCommands:
         self._default_hold_s = default_hold_s
 
     async def apply(self, command: Command) -> CommandResult:
+        """Applies one hub command once; a repeat gets the first result back."""
         claimed = await self._db.run(_claim, command, self._now())
         if claimed is not None:
             return claimed

@@ -44,6 +44,8 @@ def _read(conn: sqlite3.Connection, after_seq: int) -> _Read:
 
 
 class KpiService:
+    """The KPI gauges, folded from the audit log and refreshed before each scrape."""
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
@@ -61,6 +63,7 @@ class KpiService:
             self._outbox = (read.outbox_depth, read.outbox_oldest)
 
     def samples(self) -> Iterator[Sample]:
+        """The KPIs as Prometheus samples, as of the last refresh."""
         state, now = self._state, self._clock.now()
         depth, oldest = self._outbox
         yield Gauge("locker_outbox_depth", "Events not yet confirmed by the hub.", depth)

@@ -61,6 +61,8 @@ class LoadTicket:
 
 @dataclass(frozen=True, slots=True)
 class LoadConfirmation:
+    """A load the door sensor (or the courier) confirmed: the parcel is in its door."""
+
     load_id: int
     order_id: str
     door: int
@@ -196,6 +198,7 @@ def _finish_load(
 
 
 def load_failed(conn: sqlite3.Connection, reserved: _Reserved, fault: str, now: float) -> None:
+    """A reserved load whose door did not open: the load fails and the door is faulted."""
     _finish_load(conn, reserved.ticket.load_id, LoadEvent.FAIL, now, "system")
     door_fault(conn, reserved.ticket.door, fault, now, opening_id=reserved.opening_id)
 
@@ -256,6 +259,7 @@ def confirm_load(
 
 
 def confirm_door(conn: sqlite3.Connection, door: int, now: float) -> list[LoadConfirmation]:
+    """Confirms every pending load in `door` now that its sensor says closed."""
     return [
         confirm_load(conn, load.load_id, sensor=SensorWord.CLOSED, actor="sensor", now=now)
         for load in loads.pending_on_door(conn, door)

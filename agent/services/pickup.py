@@ -67,6 +67,8 @@ class PickupGrant:
 
 @dataclass(frozen=True, slots=True)
 class PickupResult:
+    """A pickup that opened a door (or reopened it within the grace period)."""
+
     order_id: str
     door: int
     reopened: bool = False

@@ -84,6 +84,7 @@ def _new_receipt(conn: sqlite3.Connection) -> str:
 
 
 def check_order_ref(order_ref: str) -> str:
+    """The order reference as given, or RequestError when it is not a valid id."""
     if not isinstance(order_ref, str) or not ID_PATTERN.fullmatch(order_ref):
         raise RequestError("an order reference is 1-64 of A-Z a-z 0-9 . _ -")
     return order_ref
@@ -118,6 +119,7 @@ def accept_return(
 def record_dropped_off(
     conn: sqlite3.Connection, grant: ReturnGrant, *, via: str, actor: str, now: float
 ) -> None:
+    """Journals a return dropped off: its door, receipt and how it came in."""
     body = {"return": grant.order_ref, "door": grant.door, "receipt": grant.receipt, "via": via}
     journal.record(conn, "return.dropped_off", body, now=now, actor=actor, door=grant.door)
 
@@ -132,6 +134,7 @@ def reserve_return(
     exclude: frozenset[int],
     packaging: Packaging | None = None,
 ) -> _ReturnReserved | None:
+    """Chooses a door for a return and starts its opening; None (`locker.full`) if none fits."""
     doors = [d for d in list_doors(conn) if d.number not in exclude]
     chosen = assign_door(doors, size, accessible=False)
     if chosen is None:
@@ -212,6 +215,7 @@ def recover_interrupted_returns(conn: sqlite3.Connection, now: float) -> int:
 def find_return_by_code(
     conn: sqlite3.Connection, code_keys: CodeKeys
 ) -> tuple[str, DoorSize] | None:
+    """The return a typed code names, as (order reference, size); refused if handed in before."""
     found = returns.find_by_code_key(conn, code_keys)
     if found is None:
         return None

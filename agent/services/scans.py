@@ -54,6 +54,7 @@ class ScanOutcome:
 
     def as_json(self) -> dict[str, object]:
         # `reason` as in an error body, so the screens read one field for both
+        """The outcome for the kiosk, with the error under `reason` as in error bodies."""
         return {**asdict(self), "reason": self.error}
 
 
@@ -127,6 +128,7 @@ class ScanFeed:
         return ticket
 
     def after(self, last_id: int) -> list[ScanOutcome]:
+        """The outcomes after `last_id`, oldest first."""
         return [item for item in self._items if item.id > last_id]
 
     def order_for_help(self, ticket: str) -> str | None:
