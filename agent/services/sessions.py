@@ -27,6 +27,8 @@ PIN_SCOPE = "staff_pin"
 
 
 class Role(StrEnum):
+    """What a signed-in person may do."""
+
     STAFF = "staff"  # store staff / service technician: every staff tool
     COURIER = "courier"  # loads parcels, collects returns and expired parcels
 
@@ -42,6 +44,8 @@ class StaffCredential:
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """A signed-in staff member or courier, until `expires_at`."""
+
     session_id: str
     actor: str
     role: Role
@@ -56,6 +60,7 @@ def hash_pin(pin: str, salt: bytes | None = None) -> str:
 
 
 def pin_matches(pin: str, stored: str) -> bool:
+    """Whether `pin` matches a stored `scrypt$salt$digest` hash (a malformed hash never matches)."""
     try:
         scheme, salt_hex, digest_hex = stored.split("$")
         salt, expected = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
@@ -68,6 +73,8 @@ def pin_matches(pin: str, stored: str) -> bool:
 
 
 class SessionService:
+    """Signs staff and couriers in and out, and keeps their sessions in memory."""
+
     def __init__(
         self,
         credentials: Sequence[StaffCredential],
@@ -106,6 +113,7 @@ class SessionService:
         return None
 
     def now(self) -> float:
+        """The current wall-clock time (for session expiry checks)."""
         return self._clock.now()
 
     def sign_in_with_pin(self, pin: str) -> Session:
@@ -142,6 +150,7 @@ class SessionService:
         return session
 
     def sign_out(self, session_id: str) -> None:
+        """Ends the session (an unknown id is ignored)."""
         self._sessions.pop(session_id, None)
 
     def _drop_expired(self, now: float) -> None:

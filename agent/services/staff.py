@@ -172,6 +172,7 @@ class StaffService:
         await self.open_door(actor, door, reason, by="hub")
 
     async def set_enabled(self, actor: str, door: int, *, enabled: bool, reason: str) -> None:
+        """Takes a door out of assignment, or puts it back, with the reason in the audit."""
         await self._db.run(
             _set_enabled, door, enabled, actor=actor, reason=reason, now=self._clock.now()
         )

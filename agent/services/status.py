@@ -43,6 +43,10 @@ def _store_snapshot(
 
 
 class StatusService:
+    """Builds the locker's status: doors and their sensors, versions, budgets and providers'
+    sections.
+    """
+
     def __init__(
         self,
         db: Database,
@@ -63,6 +67,7 @@ class StatusService:
         self.providers: dict[str, Callable[[], object]] = {}
 
     async def snapshot(self) -> Mapping[str, object]:
+        """The status as `/api/v1/status` shows it, with each door's current sensor reading."""
         stored = await self._db.read(_store_snapshot, self._attempt_policy, self._clock.now())
         readings = await self._sensors.read_all()
         doors = stored["doors"]

@@ -89,6 +89,7 @@ class DoorSupervisor:
 
     @property
     def policy(self) -> SupervisionPolicy:
+        """The supervision timings in use."""
         return self._policy
 
     async def run(self) -> None:

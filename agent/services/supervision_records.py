@@ -33,6 +33,8 @@ JAMMED = "jammed"
 
 @dataclass(frozen=True, slots=True)
 class SupervisionPolicy:
+    """Supervision timings: polling, the commanded window, jams and left-open doors."""
+
     poll_s: float = 0.25
     commanded_window_s: float = 10.0
     jam_after_s: float = 5.0
@@ -42,6 +44,8 @@ class SupervisionPolicy:
 
 @dataclass(frozen=True, slots=True)
 class SensorChange:
+    """One door sensor's change between two polls."""
+
     door: int
     before: SensorState
     after: SensorState
@@ -63,6 +67,8 @@ class Sweep:
 
 @dataclass(frozen=True, slots=True)
 class Alarm:
+    """An alarm a sweep raised (jam, forced opening, left open...)."""
+
     kind: str
     door: int
     at: float
@@ -71,6 +77,8 @@ class Alarm:
 
 @dataclass(slots=True)
 class Applied:
+    """What applying a sweep raised: its alarms and the doors found jammed."""
+
     alarms: list[Alarm] = field(default_factory=list)
     jammed_doors: list[int] = field(default_factory=list)
 
@@ -120,6 +128,7 @@ def _undo_pickup(
 def apply_sweep(
     conn: sqlite3.Connection, sweep: Sweep, now: float, policy: SupervisionPolicy
 ) -> Applied:
+    """Applies one sweep in a transaction: sensor changes, opening verdicts and left-open doors."""
     applied = Applied()
     for change in sweep.changes:
         applied.alarms.extend(_record_change(conn, change, now, policy))
@@ -180,6 +189,7 @@ def _judge_opening(
 
 
 def stored_sensors(conn: sqlite3.Connection) -> dict[int, SensorState]:
+    """The last sensor reading stored for each door."""
     return {door: SensorState(reading) for door, reading in sensor_readings(conn).items()}
 
 

@@ -46,6 +46,8 @@ def _authorise_by_token(
 
 
 class TokenPickupService:
+    """Pickups with signed tokens: verified offline, then spent with the door's authorisation."""
+
     def __init__(
         self,
         db: Database,

@@ -39,6 +39,8 @@ OVERRIDABLE: dict[str, tuple[float, float]] = {
 
 @dataclass(frozen=True, slots=True)
 class TrustPolicy:
+    """How strictly tokens are read: clock leeway, bundle grace, live-code window."""
+
     leeway_s: float = 60.0
     grace_s: float = 7 * 24 * 3600.0
     live_window_s: float = 30.0
@@ -46,6 +48,7 @@ class TrustPolicy:
 
 
 def load_roots(paths: Sequence[Path]) -> tuple[PublicKey, ...]:
+    """The pinned fleet root keys from their PEM files (ConfigError if one is unreadable)."""
     roots = []
     for path in paths:
         try:
