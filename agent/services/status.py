@@ -43,9 +43,7 @@ def _store_snapshot(
 
 
 class StatusService:
-    """Builds the locker's status: doors and their sensors, versions, budgets and providers'
-    sections.
-    """
+    """Builds the locker's status: doors, sensors, versions, budgets and the providers' sections."""
 
     def __init__(
         self,

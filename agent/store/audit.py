@@ -56,6 +56,7 @@ class DeviceKey:
 
     @property
     def public(self) -> ed25519.Ed25519PublicKey:
+        """The public half of the key, for verifying checkpoints."""
         return self.private.public_key()
 
 
@@ -186,10 +187,12 @@ class AuditSigner:
 
     @property
     def kid(self) -> str:
+        """The id of the key that signs checkpoints now."""
         return self._key.kid
 
     @property
     def key(self) -> DeviceKey:
+        """The key that signs checkpoints now."""
         return self._key
 
     def use_key(self, key: DeviceKey) -> None:
@@ -239,6 +242,8 @@ class AuditProblem:
 
 @dataclass(frozen=True, slots=True)
 class AuditReport:
+    """The outcome of verifying the audit log: what was checked and every problem found."""
+
     entries: int
     head_seq: int
     checkpoints: int
@@ -247,11 +252,13 @@ class AuditReport:
 
     @property
     def exit_status(self) -> int:
+        """The process exit code: 0 intact, 5 tampered, 6 only bad signatures."""
         if any(p.kind != "bad_signature" for p in self.problems):
             return EXIT_AUDIT_TAMPERED
         return EXIT_AUDIT_BAD_SIGNATURE if self.problems else EXIT_AUDIT_OK
 
     def as_json(self) -> dict[str, object]:
+        """The report as JSON, with how many entries no checkpoint signs yet."""
         unsigned = self.head_seq - (self.last_checkpoint_seq or 0)
         return {
             "ok": not self.problems,

@@ -113,9 +113,11 @@ class StorageHealth:
 
     @property
     def ok(self) -> bool:
+        """Whether writes work now."""
         return self.kind is None
 
     def failed(self, kind: str, detail: str) -> None:
+        """Records a failed write; the first failure of an episode logs the fault."""
         if self.kind is None:
             self.kind, self.since, self.failures = kind, time.time(), 0
             self.episodes += 1
@@ -133,6 +135,7 @@ class StorageHealth:
         return ended
 
     def as_json(self) -> dict[str, object]:
+        """The storage health as the status shows it."""
         return {
             "ok": self.ok,
             "fault": self.kind,
@@ -283,6 +286,7 @@ class Database:
         return was, now
 
     async def close(self) -> None:
+        """Closes the connection and stops the database thread (a second close does nothing)."""
         thread, self._thread = self._thread, None
         conn, self._conn = self._conn, None
         if thread is None:

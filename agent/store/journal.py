@@ -15,10 +15,12 @@ FLOOR_SETTING = "time_floor"  # the highest hub-signed time verified (see servic
 
 
 def canonical_json(value: object) -> str:
+    """JSON with sorted keys and no spaces, the same for the same value (hashed and signed)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def new_transaction_id() -> str:
+    """A new random transaction id (32 hex characters)."""
     return uuid.uuid4().hex
 
 
@@ -113,11 +115,13 @@ def record(
 
 
 def get_setting(conn: sqlite3.Connection, key: str) -> str | None:
+    """The value of a stored setting, or None if it is not set."""
     row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
 
 
 def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Stores a setting, replacing any earlier value."""
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

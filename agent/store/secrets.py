@@ -84,6 +84,7 @@ def write_key_file(path: Path, key: bytes) -> bytes:
 
 
 def stored_legacy_key(conn: sqlite3.Connection) -> bytes | None:
+    """The typed-code key older versions kept in the database, if it is still there."""
     value = journal.get_setting(conn, LEGACY_SETTING)
     return None if value is None else bytes.fromhex(value)
 
@@ -107,4 +108,5 @@ def finish_forgetting(conn: sqlite3.Connection) -> None:
 
 
 def new_key() -> bytes:
+    """A new random 32-byte typed-code key."""
     return secrets.token_bytes(32)
