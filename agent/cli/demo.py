@@ -277,8 +277,7 @@ def screen_urls(base_url: str) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class RefusedToken:
-    """A token the demo camera offers that the locker refuses; `label` says what is wrong with
-    it."""
+    """A token the demo camera offers that the locker refuses; `label` says what is wrong."""
 
     label: str
     key: str

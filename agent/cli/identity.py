@@ -68,8 +68,7 @@ def add_identity_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def mdoc_check(args: argparse.Namespace) -> int:
-    """`locker-agent identity mdoc-check`: verify a CBOR DeviceResponse offline and print the
-    outcome."""
+    """`locker-agent identity mdoc-check`: verify a DeviceResponse offline, print the outcome."""
     try:
         inputs = _inputs(args)
     except _BadArgument as err:
