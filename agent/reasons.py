@@ -218,4 +218,5 @@ def user_message(reason: Reason, ref: str = "") -> str:
 
 
 def http_status(reason: Reason) -> int:
+    """The HTTP status a refusal for `reason` answers with."""
     return REASONS[reason].http_status

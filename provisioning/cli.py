@@ -70,6 +70,7 @@ def _forward_to_hub(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `locker-admin` argument parser, with every area's commands."""
     parser = argparse.ArgumentParser(
         prog="locker-admin",
         description="Fleet admin tools: keys, trust bundles, pickup tokens, QR codes, wallet, "

@@ -40,6 +40,8 @@ _DAY = datetime.timedelta(days=1)
 
 @dataclass(frozen=True, slots=True)
 class DeviceCa:
+    """A fleet's device CA: its private key and certificate."""
+
     key: ec.EllipticCurvePrivateKey
     cert: x509.Certificate
 
@@ -124,6 +126,7 @@ def issue_device_cert(
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
+    """A certificate as PEM."""
     return cert.public_bytes(serialization.Encoding.PEM)
 
 

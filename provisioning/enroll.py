@@ -26,6 +26,8 @@ _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 @dataclass(frozen=True, slots=True)
 class Enrollment:
+    """An enrolled device: the folder its credentials were written to, its locker ID and fleet."""
+
     folder: Path
     locker_id: str
     fleet: str

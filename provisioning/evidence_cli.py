@@ -18,6 +18,7 @@ EXIT_REFUSED = 4  # at least one photo is not valid evidence (as `identity mdoc-
 
 
 def add_device_commands(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `device ca-create` and `device cert` commands."""
     ca = cmds.add_parser("ca-create", help="new fleet device CA (device-ca.key.pem, device-ca.pem)")
     ca.add_argument("--fleet", required=True, help="the fleet name (certificate organization)")
     ca.add_argument("--out-dir", type=Path, default=Path())
@@ -45,6 +46,7 @@ def add_device_commands(cmds: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def add_evidence(parser: argparse.ArgumentParser) -> None:
+    """Add the `evidence verify` command (check evidence photos against the fleet device CA)."""
     cmds = parser.add_subparsers(dest="cmd", required=True)
     verify = cmds.add_parser(
         "verify",

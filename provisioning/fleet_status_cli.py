@@ -47,6 +47,7 @@ def _sla(in_time: int, collected: int) -> str:
 
 
 def render(status: FleetStatus, console: Console) -> None:
+    """Print the fleet status as a table, one row per locker."""
     table = Table(title=f"fleet {status.fleet}: {len(status.lockers)} lockers")
     for col in ("locker", "link", "last seen", "agent", "events", "outbox", "doors used", "trust",
                 "alarms", "commands", "in hold", "dwell", "expired", "returns",
@@ -99,6 +100,7 @@ async def _load(dsn: str, fleet: str) -> FleetStatus:
 
 
 def main(argv: list[str]) -> int:
+    """`locker-admin fleet status|init`: the fleet as the hub database sees it, or its new keys."""
     p = argparse.ArgumentParser(prog="locker-admin fleet")
     sub = p.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("status", help="lockers, alarms and KPIs from the hub's database")

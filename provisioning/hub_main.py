@@ -70,6 +70,7 @@ def _serve_api(ns: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `locker-hub` command: run the command the arguments name; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] in (["run"], ["worker"], ["device-key"]):
         return fleet_cli.main(args)

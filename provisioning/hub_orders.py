@@ -33,6 +33,8 @@ from provisioning.mint import mint_token
 
 
 class FleetCredentials:
+    """The fleet's issuing key and enrolled lockers, to hand out an order's token and typed code."""
+
     def __init__(self, issuing_key: PrivateKey, enrolled: Path) -> None:
         self._key = issuing_key
         self._enrolled = enrolled
@@ -41,6 +43,8 @@ class FleetCredentials:
     def handout(
         self, *, order_id: str, device: str, hold_s: int, policy: Mapping[str, bool], now: float
     ) -> tuple[Handout, str]:
+        """An order's QR token and typed code for locker `device`, and the code's digest (the hub
+        keeps only the digest)."""
         try:
             code_key = read_code_key(self._enrolled / device / "typed-code.key")
         except ProvisioningError:
@@ -54,6 +58,7 @@ class FleetCredentials:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
+    """Add the order intake API's options."""
     p.add_argument("--fleet", required=True)
     p.add_argument("--dsn", required=True)
     p.add_argument("--sign-key", required=True, type=Path, help="fleet command key (PEM)")
@@ -70,6 +75,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 async def serve(ns: argparse.Namespace) -> None:
+    """Serve the order intake API until SIGTERM or SIGINT."""
     creds = FleetCredentials(load_private_key(ns.issuing_key, ns.passphrase_file), ns.enrolled)
     try:
         sign_key = load_private_key_file(ns.sign_key, ns.passphrase_file)

@@ -94,6 +94,7 @@ def private_pem(key: PrivateKey, passphrase: bytes | None) -> bytes:
 
 
 def is_encrypted(pem: bytes) -> bool:
+    """Whether a PEM is an encrypted private key."""
     return _ENCRYPTED_PEM in pem
 
 
@@ -149,12 +150,14 @@ def write_key_pair(
 
 
 def public_pem(key: PublicKey) -> bytes:
+    """A public key as PEM (SubjectPublicKeyInfo)."""
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
 def read_file(path: Path) -> bytes:
+    """The bytes of `path`; a ProvisioningError that says why if it cannot be read."""
     try:
         return path.read_bytes()
     except OSError as err:
@@ -178,6 +181,7 @@ def load_private_key(path: Path, passphrase_file: Path | None = None) -> Signing
 
 
 def load_public_key(path: Path) -> PublicKey:
+    """The public key in a PEM file; a ProvisioningError if it is not one we allow."""
     try:
         return load_public_key_pem(read_file(path))
     except TokenError as err:
@@ -194,6 +198,7 @@ class IssuingKeyEntry:
     not_after: int
 
     def trusted(self) -> TrustedKey:
+        """The entry as the `TrustedKey` a bundle carries."""
         return TrustedKey(
             key_id(self.public_key),
             alg_for_key(self.public_key),
@@ -205,6 +210,7 @@ class IssuingKeyEntry:
 
 
 def write_descriptor(path: Path, entry: IssuingKeyEntry) -> None:
+    """Write the issuing-key descriptor JSON that `load_descriptor` reads; never overwrites."""
     doc = {
         "kid": key_id(entry.public_key).hex(),
         "alg": alg_for_key(entry.public_key).label,
@@ -231,6 +237,7 @@ def load_descriptor(path: Path) -> IssuingKeyEntry:
 
 
 def parse_purposes(values: Iterable[str]) -> frozenset[Purpose]:
+    """The purposes named; a ProvisioningError for an unknown one or none."""
     try:
         purposes = frozenset(Purpose(v) for v in values)
     except ValueError as err:

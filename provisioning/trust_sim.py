@@ -51,6 +51,7 @@ def hub_key(path: Path) -> HubKey:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
+    """Add the `simulate-trust` options."""
     p.add_argument("--days", type=int, required=True, help="simulated days (1..365)")
     p.add_argument("--step-hours", type=float, default=6.0, help="clock step between checks")
     p.add_argument("--every-days", type=float, default=1.0, help="bundle publishing interval")
@@ -171,6 +172,7 @@ async def _start_locker(
 
 
 def run(ns: argparse.Namespace) -> int:
+    """Run the simulation and print what the locker met; 0 when every check passed."""
     if not 1 <= ns.days <= 365:
         print("locker-hub: --days must be 1..365", file=sys.stderr)
         return 2

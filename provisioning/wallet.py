@@ -26,6 +26,7 @@ def create_holder_key(private_path: Path, public_path: Path) -> ec.EllipticCurve
 
 
 def load_holder_key(path: Path, passphrase_file: Path | None = None) -> ec.EllipticCurvePrivateKey:
+    """The holder's P-256 private key; a ProvisioningError if the file holds another kind of key."""
     key = load_private_key(path, passphrase_file)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ProvisioningError(f"{path} is not a P-256 holder key")

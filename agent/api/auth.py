@@ -66,11 +66,13 @@ def _session_response(session: Session, request: web.Request) -> web.Response:
 
 
 async def sign_out(request: web.Request) -> web.Response:
+    """End the caller's session (any role)."""
     session = require_session(request, tuple(Role))
     request.app[SESSIONS_KEY].sign_out(session.session_id)
     return web.json_response({"result": "signed_out"})
 
 
 def add_auth_routes(app: web.Application) -> None:
+    """Register the sign-in and sign-out endpoints."""
     app.router.add_post("/api/v1/staff/sign-in", sign_in)
     app.router.add_post("/api/v1/staff/sign-out", sign_out)

@@ -17,6 +17,8 @@ StatusProvider = Callable[[], Awaitable[Mapping[str, object]]]
 
 @dataclass(frozen=True, slots=True)
 class ApiContext:
+    """What the HTTP handlers need from the agent: its services, identity and optional extras."""
+
     pickup: PickupService
     sessions: SessionService
     status: StatusProvider
@@ -34,4 +36,5 @@ CONTEXT_KEY: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)
 
 
 def context_of(request: web.Request) -> ApiContext:
+    """The `ApiContext` the app was built with."""
     return request.app[CONTEXT_KEY]

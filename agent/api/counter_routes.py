@@ -44,6 +44,7 @@ def _customer_code(body: dict[str, object]) -> str:
 
 
 async def receive(request: web.Request) -> web.Response:
+    """`{"label", "size"?}`: staff book a parcel in at the counter."""
     session = require_session(request, (Role.STAFF,))
     body = await read_json_object(request)
     label = string_field(body, "label", max_len=256)
@@ -54,6 +55,7 @@ async def receive(request: web.Request) -> web.Response:
 
 
 async def handout(request: web.Request) -> web.Response:
+    """`{"label", "code" | "token", ...}`: staff hand a parcel over the counter to its customer."""
     session = require_session(request, (Role.STAFF,))
     body = await read_json_object(request)
     label = string_field(body, "label", max_len=256)
@@ -74,6 +76,7 @@ async def handout(request: web.Request) -> web.Response:
 
 
 async def accept_return(request: web.Request) -> web.Response:
+    """`{"code", "label", "evidence_sha256"?}`: staff accept a customer's return at the counter."""
     session = require_session(request, (Role.STAFF,))
     body = await read_json_object(request)
     code = string_field(body, "code", max_len=64)
@@ -92,6 +95,8 @@ async def accept_return(request: web.Request) -> web.Response:
 
 
 def counter_routes(counter: CounterService) -> Callable[[web.Application], None]:
+    """An `ApiContext.extra_routes` entry registering the counter endpoints."""
+
     def add(app: web.Application) -> None:
         app[COUNTER_KEY] = counter
         app.router.add_post("/api/v1/counter/receive", receive)

@@ -65,6 +65,7 @@ def _ticket(ticket: LoadTicket) -> web.Response:
 
 
 async def start_load(request: web.Request) -> web.Response:
+    """`{"label", "size"?}`: the courier starts loading a parcel; a door opens for it."""
     session = _courier(request)
     body = await read_json_object(request)
     label = string_field(body, "label", max_len=256)
@@ -75,6 +76,7 @@ async def start_load(request: web.Request) -> web.Response:
 
 
 async def confirm_load(request: web.Request) -> web.Response:
+    """The courier has put the parcel in and closed the door: the order is loaded."""
     session = _courier(request)
     done = await request.app[LOADING_KEY].confirm(_load_id(request), actor=session.actor)
     return web.json_response(
@@ -90,17 +92,20 @@ async def confirm_load(request: web.Request) -> web.Response:
 
 
 async def load_too_small(request: web.Request) -> web.Response:
+    """The parcel did not fit: free the door and open one of the next size."""
     session = _courier(request)
     return _ticket(await request.app[LOADING_KEY].too_small(_load_id(request), actor=session.actor))
 
 
 async def cancel_load(request: web.Request) -> web.Response:
+    """Give up on a load (the parcel stays with the courier) and free its door."""
     session = _courier(request)
     await request.app[LOADING_KEY].cancel(_load_id(request), actor=session.actor)
     return web.json_response({"result": "cancelled", "message": "Close the door, please."})
 
 
 async def list_loads(request: web.Request) -> web.Response:
+    """The loads started but not yet confirmed or cancelled."""
     _courier(request)
     return web.json_response({"loads": await request.app[LOADING_KEY].pending()})
 
@@ -116,12 +121,14 @@ def _item(item: PickupItem) -> dict[str, object]:
 
 
 async def list_pickups(request: web.Request) -> web.Response:
+    """What the courier can take away: returns and expired parcels, with their doors."""
     _courier(request)
     items = await request.app[COLLECTION_KEY].pickups()
     return web.json_response({"items": [_item(i) for i in items]})
 
 
 async def collect(request: web.Request) -> web.Response:
+    """`{"door"}` or `{"order"}`: open the door of one item the courier takes away."""
     session = _courier(request)
     body = await read_json_object(request)
     door, ref = body.get("door"), body.get("order")

@@ -14,6 +14,8 @@ from hardware.camera.sim import SimulatedCamera
 
 @dataclass(frozen=True, slots=True)
 class DemoToken:
+    """A seeded demo order and the pickup token the demo shows for it."""
+
     label: str
     order_id: str
     token: str

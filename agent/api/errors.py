@@ -40,6 +40,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     status: int | None = None,
 ) -> web.Response:
+    """The JSON error body for `reason`: its code, the order `ref` and the user-facing message."""
     body: dict[str, object] = {
         "error": reason.value,
         "reason": reason.value,
@@ -95,6 +96,7 @@ def _retry_after(err: AgentError) -> dict[str, str] | None:
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn refusals and HTTP errors into JSON error responses; reject bodies that are not JSON."""
     try:
         _check_content_type(request)
         return await handler(request)

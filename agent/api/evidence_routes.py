@@ -38,6 +38,7 @@ EVIDENCE_KEY: web.AppKey[_Evidence] = web.AppKey("evidence", _Evidence)
 
 
 async def staff_photo(request: web.Request) -> web.Response:
+    """Staff take a photo of door `{door}` now."""
     session = require_session(request, (Role.STAFF,))
     evidence = request.app[EVIDENCE_KEY]
     door = digits(request.match_info["door"], "door", max_digits=6)
@@ -53,6 +54,7 @@ async def staff_photo(request: web.Request) -> web.Response:
 
 
 async def list_photos(request: web.Request) -> web.Response:
+    """`?order=REF`: the evidence photos taken for an order (staff only)."""
     require_session(request, (Role.STAFF,))
     order = request.query.get("order")
     if order is None or not _ORDER_REF.match(order):
@@ -79,6 +81,7 @@ async def _photo_bytes(request: web.Request) -> bytes:
 
 
 async def photo_jpeg(request: web.Request) -> web.Response:
+    """One evidence photo as JPEG (staff only)."""
     return web.Response(body=await _photo_bytes(request), content_type="image/jpeg")
 
 
@@ -95,6 +98,7 @@ def _thumbnail(data: bytes) -> bytes:
 
 
 async def photo_thumb(request: web.Request) -> web.Response:
+    """A small JPEG preview of one evidence photo (staff only)."""
     data = await asyncio.to_thread(_thumbnail, await _photo_bytes(request))
     return web.Response(body=data, content_type="image/jpeg")
 

@@ -26,6 +26,7 @@ def _optional(body: dict[str, object], name: str, max_len: int) -> str | None:
 
 
 def opened(result: PickupResult) -> web.Response:
+    """The "door is open" response for a successful pickup."""
     return web.json_response(
         {
             "result": "open",

@@ -43,10 +43,12 @@ def _screen(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 async def kiosk_asset(request: web.Request) -> web.Response:
+    """One of the kiosk's static files (script, style sheet, image)."""
     return _asset("", request.match_info["name"])
 
 
 async def kiosk_words(request: web.Request) -> web.Response:
+    """One language's words for the kiosk screens (`i18n/<code>.json`)."""
     return _asset("i18n", request.match_info["name"])
 
 
@@ -84,6 +86,7 @@ def door_columns(doors: object) -> list[dict[str, object]]:
 
 
 async def kiosk_layout(request: web.Request) -> web.Response:
+    """The doors' layout in columns, for the kiosk to draw the locker."""
     status = await context_of(request).status()
     return web.json_response({"columns": door_columns(status.get("doors"))})
 
@@ -99,6 +102,7 @@ def kiosk_languages() -> list[str]:
 
 
 async def serve_languages(request: web.Request) -> web.Response:
+    """The languages the kiosk screens offer."""
     del request
     return web.json_response(
         {"languages": kiosk_languages()}, headers={"Cache-Control": "no-cache"}
@@ -106,6 +110,7 @@ async def serve_languages(request: web.Request) -> web.Response:
 
 
 def add_kiosk_routes(app: web.Application) -> None:
+    """Register the kiosk screens, their files and the layout endpoint."""
     for path, name in SCREENS.items():
         app.router.add_get(path, _screen(name))
     app.router.add_get("/kiosk/languages.json", serve_languages)  # before /kiosk/{name}

@@ -107,8 +107,10 @@ def _version_of(request: web.Request) -> str:
 
 
 async def serve_openapi(request: web.Request) -> web.Response:
+    """The OpenAPI document describing this API."""
     return web.json_response(openapi_document(_version_of(request)))
 
 
 def add_openapi_routes(app: web.Application) -> None:
+    """Register the OpenAPI document endpoint."""
     app.router.add_get("/api/v1/openapi.json", serve_openapi)

@@ -28,6 +28,7 @@ def _opened(result: PickupResult) -> web.Response:
 
 
 async def pickup_by_code(request: web.Request) -> web.Response:
+    """`{"code"}`: a customer types their pickup code; their door opens."""
     body = await read_json_object(request)
     code = string_field(body, "code", max_len=64)
     context = context_of(request)
@@ -50,6 +51,7 @@ def _count(metrics: Metrics | None, result: str) -> None:
 
 
 async def pickup_by_scan(request: web.Request) -> web.Response:
+    """`{"payload"}`: a scanned pickup token; its door opens."""
     body = await read_json_object(request)
     payload = string_field(body, "payload", max_len=4096)
     scan = context_of(request).scan
@@ -59,5 +61,6 @@ async def pickup_by_scan(request: web.Request) -> web.Response:
 
 
 def add_pickup_routes(app: web.Application) -> None:
+    """Register the pickup endpoints."""
     app.router.add_post("/api/v1/pickup/code", pickup_by_code)
     app.router.add_post("/api/v1/pickup/scan", pickup_by_scan)

@@ -29,6 +29,7 @@ def return_opened(grant: ReturnGrant) -> web.Response:
 
 
 async def start_return(request: web.Request) -> web.Response:
+    """`{"code"}`: a customer starts a return with their return code; a door opens for it."""
     body = await read_json_object(request)
     code = string_field(body, "code", max_len=64)
     return return_opened(await request.app[RETURNS_KEY].start_with_code(code))
@@ -49,6 +50,8 @@ async def start_packaging_return(request: web.Request) -> web.Response:
 
 
 def returns_routes(returns: ReturnService) -> Callable[[web.Application], None]:
+    """An `ApiContext.extra_routes` entry registering the returns endpoints."""
+
     def add(app: web.Application) -> None:
         app[RETURNS_KEY] = returns
         app.router.add_post("/api/v1/returns/start", start_return)

@@ -9,6 +9,7 @@ from agent.api.context import context_of
 
 
 async def kiosk_events(request: web.Request) -> web.Response:
+    """`?after=N`: the scan outcomes after number N, for the kiosk to show."""
     after = digits(request.query.get("after", "0"), "after")
     feed = context_of(request).feed
     events = [] if feed is None else [o.as_json() for o in feed.after(after)]
@@ -16,4 +17,5 @@ async def kiosk_events(request: web.Request) -> web.Response:
 
 
 def add_scan_routes(app: web.Application) -> None:
+    """Register the kiosk's scan events endpoint."""
     app.router.add_get("/api/v1/kiosk/events", kiosk_events)

@@ -47,6 +47,7 @@ class ConnectionGuard:
 
     @property
     def open_connections(self) -> int:
+        """How many connections are open now."""
         return len(self._open)
 
     def opened(self, transport: asyncio.Transport) -> bool:
@@ -79,14 +80,17 @@ class ConnectionGuard:
         conn.transport.abort()
 
     def tracks(self, transport: asyncio.BaseTransport) -> bool:
+        """Whether `transport` is one of the connections tracked here."""
         return transport in self._open
 
     def closed(self, transport: asyncio.BaseTransport) -> None:
+        """A connection has closed: forget it and cancel its deadline."""
         conn = self._open.pop(transport, None)
         if conn is not None and conn.deadline is not None:
             conn.deadline.cancel()
 
     def request_started(self, transport: asyncio.BaseTransport | None) -> None:
+        """A request has started on the connection: it is busy, so no header deadline runs."""
         conn = self._open.get(transport) if transport is not None else None
         if conn is not None:
             conn.busy += 1
@@ -95,6 +99,7 @@ class ConnectionGuard:
                 conn.deadline = None
 
     def request_finished(self, transport: asyncio.BaseTransport | None) -> None:
+        """A request has finished; once the connection is idle, the header deadline runs again."""
         conn = self._open.get(transport) if transport is not None else None
         if conn is not None:
             conn.busy -= 1
@@ -175,9 +180,11 @@ class GuardedSite(web.BaseSite):
 
     @property
     def name(self) -> str:
+        """The site's URL, with the port actually bound."""
         return f"http://{self._host}:{self.bound_port}"
 
     async def start(self) -> None:
+        """Listen on the host and port; every connection goes through the guard."""
         install_http_log_filter()
         await super().start()
         server = self._runner.server

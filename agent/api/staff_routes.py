@@ -24,6 +24,8 @@ MAX_REASON = 200
 
 @dataclass(frozen=True, slots=True)
 class DoorTools:
+    """The services behind the door endpoints: staff tools and help for a door that did not open."""
+
     staff: StaffService
     help: DoorHelpService
 
@@ -56,6 +58,7 @@ def _optional_reason(body: dict[str, object]) -> str:
 
 
 async def door_state(request: web.Request) -> web.Response:
+    """A door's state, for the kiosk to show after a pickup."""
     return web.json_response(asdict(await _tools(request).help.door_status(_door(request))))
 
 
@@ -93,6 +96,7 @@ async def parcel_damaged(request: web.Request) -> web.Response:
 
 
 async def staff_open_door(request: web.Request) -> web.Response:
+    """`{"reason"}`: staff open a door by hand; the reason is logged."""
     session = _staff(request)
     body = await read_json_object(request)
     reason = string_field(body, "reason", max_len=MAX_REASON)
@@ -123,6 +127,7 @@ def _set_enabled(enabled: bool) -> Callable[[web.Request], Awaitable[web.Respons
 
 
 async def staff_clear_fault(request: web.Request) -> web.Response:
+    """Staff clear a door's fault once they have dealt with it."""
     session = _staff(request)
     door = _door(request)
     fault = await _tools(request).staff.clear_fault(session.actor, door)
@@ -130,6 +135,7 @@ async def staff_clear_fault(request: web.Request) -> web.Response:
 
 
 async def staff_inventory(request: web.Request) -> web.Response:
+    """Every door and what is in it, for staff."""
     _staff(request)
     return web.json_response(await _tools(request).staff.inventory())
 

@@ -70,6 +70,8 @@ DEMO_AGE_ORDERS: tuple[tuple[DoorSize, OrderPolicy], ...] = ((DoorSize.S, OrderP
 
 @dataclass(frozen=True, slots=True)
 class SeededOrder:
+    """An order the demo seeded, with the code and token it shows for collecting it."""
+
     order_id: str
     door_size: str
     door: int
@@ -131,6 +133,8 @@ def _reopened_fleet(directory: Path, now: float) -> DemoFleet:
 
 @dataclass(frozen=True, slots=True)
 class DemoPin:
+    """A demo courier's or staff member's PIN, shown once to the person running the demo."""
+
     actor: str
     role: str
     pin: str  # shown once, to the person running the demo; the config holds only its hash
@@ -273,6 +277,8 @@ def screen_urls(base_url: str) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class RefusedToken:
+    """A token the demo camera offers that the locker refuses; `label` says what is wrong."""
+
     label: str
     key: str
     token: str

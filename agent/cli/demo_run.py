@@ -25,6 +25,7 @@ from hardware.camera.sim import SimulatedCamera
 
 
 async def run_demo(args: argparse.Namespace) -> int:
+    """`locker-agent demo`: run a seeded locker with simulated hardware until stopped."""
     data_dir = (args.data_dir or Path(tempfile.mkdtemp(prefix="locker-demo-"))).resolve()
     fleet = demo.demo_fleet(data_dir, time.time())
     pins, staff = await asyncio.to_thread(demo.demo_pins)

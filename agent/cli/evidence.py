@@ -26,6 +26,7 @@ EXIT_NOTHING = 4
 
 
 def add_evidence_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `evidence` command (list or export evidence photos)."""
     evidence = sub.add_parser("evidence", help="list or export evidence photos")
     evidence.add_argument("action", choices=["list", "export"])
     evidence.add_argument("--order", help="only this order reference")
@@ -52,6 +53,7 @@ def _rows(database: Path, order: str | None) -> list[dict[str, Any]]:
 
 
 def evidence_command(args: argparse.Namespace) -> int:
+    """`locker-agent evidence list|export`: print an order's photos, or copy them to a folder."""
     data_dir = _data_dir(args)
     database = data_dir / "agent.db"
     if not database.exists():

@@ -31,6 +31,7 @@ class _BadArgument(Exception):
 
 
 def add_identity_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `identity` commands (offline checks of identity media)."""
     identity = sub.add_parser("identity", help="verify identity media offline (ISO 18013-5 mdoc)")
     actions = identity.add_subparsers(dest="identity_action", required=True)
     check = actions.add_parser(
@@ -67,6 +68,7 @@ def add_identity_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def mdoc_check(args: argparse.Namespace) -> int:
+    """`locker-agent identity mdoc-check`: verify a DeviceResponse offline, print the outcome."""
     try:
         inputs = _inputs(args)
     except _BadArgument as err:

@@ -167,6 +167,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `locker-agent` command: run the command the arguments name; returns the exit code."""
     args = _parser().parse_args(argv)
     setup_logging(args.log_format, args.log_level)
     try:

@@ -23,6 +23,7 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
 async def serve(
     agent: Agent, *, on_started: Callable[[Agent], Awaitable[None]] | None = None
 ) -> None:
+    """Start the agent, tell systemd it is ready, serve until a stop signal, then stop cleanly."""
     stop = asyncio.Event()
     _install_stop_signals(stop)
     systemd = Notifier()  # a no-op unless systemd started us (Type=notify, deploy/)

@@ -34,6 +34,7 @@ DEFAULT_CONFIG = Path("/etc/locker-agent/agent.toml")
 
 
 def add_support_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the support commands: `token check` (check a code as this locker would) and `scan`."""
     token = sub.add_parser("token", help="check a code as this locker would, spending nothing")
     token.add_argument("action", choices=["check"])
     token.add_argument("payload", help="the scanned text (LK1:... or LK1L:...)")

@@ -24,6 +24,8 @@ _KERNEL = np.ones((3, 3), np.uint8)
 
 @dataclass(frozen=True, slots=True)
 class CompartmentCheck:
+    """The outcome of `check_compartment`: occupied or not, and the share of pixels that changed."""
+
     occupied: bool
     changed_fraction: float
 

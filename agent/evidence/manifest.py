@@ -53,6 +53,7 @@ class EvidenceFacts:
     before_sha256: str | None = None
 
     def as_assertion(self) -> dict[str, Any]:
+        """The facts as the locker's C2PA assertion (JSON)."""
         return {
             "photo_id": self.photo_id,
             "locker_id": self.locker_id,
@@ -68,6 +69,7 @@ class EvidenceFacts:
 
 
 def iso_time(at: float) -> str:
+    """A Unix time as ISO 8601 in UTC, to the millisecond."""
     return datetime.datetime.fromtimestamp(at, tz=datetime.UTC).isoformat(timespec="milliseconds")
 
 

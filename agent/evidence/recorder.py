@@ -89,20 +89,24 @@ class NoEvidence:
     async def door_opened(
         self, event: str, *, door: int, order_ref: str | None, empty: bool = True
     ) -> None:
+        """Take no photo."""
         del event, door, order_ref, empty
 
     async def door_closed(self, door: int) -> None:
+        """Take no photo."""
         del door
 
     async def photograph(
         self, event: str, *, door: int, order_ref: str | None, actor: str = "system"
     ) -> str | None:
+        """No photo: None."""
         del event, door, order_ref, actor
         return None
 
     async def inspect(
         self, event: str, *, door: int, order_ref: str | None
     ) -> tuple[str | None, bool | None]:
+        """No photo and no check: (None, None)."""
         del event, door, order_ref
         return None, None
 
@@ -207,6 +211,8 @@ class PhotoRecorder:
     async def door_opened(
         self, event: str, *, door: int, order_ref: str | None, empty: bool = True
     ) -> None:
+        """Photograph per the event's policy: the before photo now (if asked for), the after photo
+        once the door closes."""
         policy = self._policy(event)
         if policy == "off":
             return
@@ -216,6 +222,7 @@ class PhotoRecorder:
         self._armed[door] = _Armed(event, order_ref, before)
 
     async def door_closed(self, door: int) -> None:
+        """Take the after photo of a door armed by `door_opened`."""
         armed = self._armed.pop(door, None)
         if armed is not None:
             await self.photograph(
@@ -232,6 +239,8 @@ class PhotoRecorder:
         before_id: str | None = None,
         reference: bool = False,
     ) -> str | None:
+        """Take, sign and record one photo; None when the policy is off, the budget is full or the
+        camera or signer fails."""
         if self._policy(event) == "off":
             return None
         if self._full is not False:  # unknown yet, or full: photos may have been confirmed since
@@ -267,6 +276,7 @@ class PhotoRecorder:
     async def inspect(
         self, event: str, *, door: int, order_ref: str | None
     ) -> tuple[str | None, bool | None]:
+        """Photograph the door and check the compartment against its empty reference."""
         photo = await self.photograph(event, door=door, order_ref=order_ref)
         if photo is None:
             return None, None

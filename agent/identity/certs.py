@@ -57,6 +57,8 @@ class IacaTrustList:
 
 
 def load_ds_certificate(der: bytes) -> x509.Certificate:
+    """The DS (document signer) certificate in `der`, fully parsed; MdocError if oversized, damaged
+    or of an unsupported algorithm."""
     if len(der) > MAX_CERT_BYTES:
         raise MdocError(MdocReason.TOO_LARGE, "DS certificate over cap")
     # cryptography parses fields lazily: touch every one used later, so that a damaged

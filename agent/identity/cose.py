@@ -116,6 +116,7 @@ def verify_ecdsa(
 
 
 def hmac_sha256_ok(key: bytes, tag: bytes, data: bytes) -> bool:
+    """Whether `tag` is the HMAC-SHA256 of `data` under `key` (compared in constant time)."""
     return hmac.compare_digest(hmac.new(key, data, "sha256").digest(), tag)
 
 

@@ -25,6 +25,8 @@ _DEVICE_AUTHENTICATION = wire.dumps("DeviceAuthentication")
 
 
 class DeviceAuthMethod(StrEnum):
+    """How the device authenticated the response: a signature or a MAC."""
+
     SIGNATURE = "signature"
     MAC = "mac"
 

@@ -16,6 +16,8 @@ from agent.identity.names import NameCheck
 
 
 class IdDocumentKind(StrEnum):
+    """Which document was read: a TD1 ID card, a TD3 passport (ICAO 9303) or an AAMVA licence."""
+
     TD1 = "td1"
     TD3 = "td3"
     AAMVA = "aamva"

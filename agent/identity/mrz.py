@@ -29,6 +29,7 @@ def _value(char: str) -> int:
 
 
 def check_digit(field: str) -> str:
+    """The ICAO 9303 check digit of `field` (weights 7, 3, 1)."""
     return str(sum(_value(c) * _WEIGHTS[i % 3] for i, c in enumerate(field)) % 10)
 
 

@@ -136,6 +136,7 @@ class MrzRead:
 
     @property
     def text(self) -> str:
+        """The lines read, joined by newlines."""
         return "\n".join(self.lines)
 
     def __repr__(self) -> str:  # the lines are personal data: keep them out of logs

@@ -155,4 +155,5 @@ def _item(namespace: str, data: bytes) -> IssuerSignedItem:
 
 
 def as_utc(seconds: float) -> str:
+    """A Unix time as ISO 8601 in UTC (`Z`)."""
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")

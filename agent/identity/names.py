@@ -28,13 +28,16 @@ class NameCheck:
             raise ValueError("name check needs a salt of 16+ bytes and a SHA-256 digest")
 
     def matches(self, given_name: str, family_name: str) -> bool:
+        """Whether the name, normalised, has this salted digest (compared in constant time)."""
         return hmac.compare_digest(name_digest(self.salt, given_name, family_name), self.digest)
 
 
 def normalise_name(given_name: str, family_name: str) -> str:
+    """The name as compared: NFKC, case-folded, runs of white space made one space."""
     text = unicodedata.normalize("NFKC", f"{given_name} {family_name}").casefold()
     return " ".join(text.split())
 
 
 def name_digest(salt: bytes, given_name: str, family_name: str) -> bytes:
+    """The salted SHA-256 digest of the normalised name."""
     return hashlib.sha256(salt + normalise_name(given_name, family_name).encode()).digest()

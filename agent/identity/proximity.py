@@ -35,11 +35,17 @@ class MdocTransport(Protocol):
     last message and releases the link (it must not raise).
     """
 
-    async def engagement(self) -> tuple[bytes, Any]: ...
+    async def engagement(self) -> tuple[bytes, Any]:
+        """The wallet's DeviceEngagement bytes and the Handover (None for a QR engagement)."""
+        ...
 
-    async def exchange(self, message: bytes) -> bytes: ...
+    async def exchange(self, message: bytes) -> bytes:
+        """Send one message to the wallet and return its answer."""
+        ...
 
-    async def close(self, message: bytes) -> None: ...
+    async def close(self, message: bytes) -> None:
+        """Send the last message and release the link; never raises."""
+        ...
 
 
 class WalletLink(Protocol):
@@ -52,7 +58,9 @@ class WalletLink(Protocol):
     `simulated_wallet.SimulatedWalletLink` is the demo's and the tests'.
     """
 
-    async def connect(self, device_engagement: bytes) -> MdocTransport: ...
+    async def connect(self, device_engagement: bytes) -> MdocTransport:
+        """The transport to the wallet of `device_engagement`; `WalletUnreachable` if none."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +135,7 @@ class ReaderSession:
 
     @staticmethod
     def termination() -> bytes:
+        """The SessionData that ends the session."""
         return session.session_data(status=session.STATUS_SESSION_TERMINATION)
 
 

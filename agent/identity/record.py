@@ -16,6 +16,8 @@ from agent.identity.verify import MdocOutcome
 
 @dataclass(frozen=True, slots=True)
 class IdentityRecord:
+    """The outcome of one identity check, as stored and sent: no personal data."""
+
     passed: bool
     reason: str | None
     method: str
@@ -25,6 +27,7 @@ class IdentityRecord:
     recipient_checked: bool
 
     def as_dict(self) -> dict[str, object]:
+        """The record as a JSON-ready dict."""
         return asdict(self)
 
 

@@ -56,6 +56,7 @@ def device_request(requests: Sequence[tuple[bytes, Any]]) -> bytes:
 
 
 def parse_device_request(data: bytes) -> list[DocRequest]:
+    """The DocRequests of a DeviceRequest (the wallet's side); MdocError if malformed."""
     what = "DeviceRequest"
     request = wire.as_map(wire.loads(data, what), what)
     if not wire.field(request, "version", str, what).startswith("1."):
@@ -80,6 +81,7 @@ def parse_device_request(data: bytes) -> list[DocRequest]:
 
 
 def reader_authentication_bytes(transcript: SessionTranscript, items: bytes) -> bytes:
+    """ReaderAuthenticationBytes: what ReaderAuth signs, for `items` (the ItemsRequest CBOR)."""
     body = b"".join((b"\x83", _READER_AUTHENTICATION, transcript.array, wire.tag24(items)))
     return wire.tag24(body)
 

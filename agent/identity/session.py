@@ -31,6 +31,7 @@ STATUS_SESSION_TERMINATION = 20
 
 
 def hkdf32(secret: bytes, salt: bytes, info: bytes) -> bytes:
+    """HKDF-SHA256 to 32 bytes."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
 
 
@@ -45,6 +46,8 @@ def shared_secret(
 
 @dataclass(frozen=True, slots=True)
 class SessionKeys:
+    """The two session keys: SKReader (locker to wallet) and SKDevice (wallet to locker)."""
+
     sk_reader: bytes
     sk_device: bytes
 
@@ -79,9 +82,11 @@ class SealingDirection:
         return self.identifier + self.counter.to_bytes(4, "big")
 
     def seal(self, plaintext: bytes) -> bytes:
+        """Encrypt the next message in this direction (AES-256-GCM)."""
         return self._aead.encrypt(self._next_iv(), plaintext, None)
 
     def open(self, ciphertext: bytes) -> bytes:
+        """Decrypt the next message in this direction; MdocError if it does not authenticate."""
         try:
             return self._aead.decrypt(self._next_iv(), ciphertext, None)
         except InvalidTag as err:
@@ -98,10 +103,12 @@ class Session:
         self.closed = False
 
     def encrypt(self, plaintext: bytes) -> bytes:
+        """Encrypt a message to the other side."""
         self._check_open()
         return self._out.seal(plaintext)
 
     def decrypt(self, ciphertext: bytes) -> bytes:
+        """Decrypt a message from the other side; a failure closes the session."""
         self._check_open()
         try:
             return self._in.open(ciphertext)

@@ -40,6 +40,7 @@ _DAY = timedelta(days=1)
 
 
 def tag24(data: bytes) -> cbor2.CBORTag:
+    """`data` as embedded CBOR (tag 24)."""
     return cbor2.CBORTag(24, data)
 
 
@@ -71,6 +72,7 @@ class MadeUpPerson:
     document_number: str = field(repr=False)
 
     def age_on(self, day: date) -> int:
+        """The person's age in whole years on `day`."""
         before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
         return day.year - self.birth_date.year - before_birthday
 
@@ -175,6 +177,7 @@ class SimulatedIssuer:
     def issue(
         self, doctype: str, elements: dict[str, dict[str, Any]], now: float
     ) -> IssuedDocument:
+        """An mdoc of `doctype` with `elements` (namespace -> name -> value), signed as of `now`."""
         device_key = ec.generate_private_key(ec.SECP256R1())
         items: dict[str, list[bytes]] = {}
         digests: dict[str, dict[int, bytes]] = {}
@@ -286,9 +289,11 @@ class SimulatedWallet:
         return engagement_qr(self.engagement_bytes)
 
     async def engagement(self) -> tuple[bytes, Any]:
+        """The phone's DeviceEngagement, and no Handover (QR engagement)."""
         return self.engagement_bytes, None  # QR engagement: Handover is null
 
     async def exchange(self, message: bytes) -> bytes:
+        """Answer a SessionEstablishment as a phone: the encrypted DeviceResponse, or status 20."""
         establishment = cbor2.loads(message)
         key_bytes = establishment["eReaderKey"].value
         key = cbor2.loads(key_bytes)
@@ -330,6 +335,7 @@ class SimulatedWallet:
         return True
 
     async def close(self, message: bytes) -> None:
+        """The reader ended the session; keep its last message for the tests."""
         self.closed_with = cbor2.loads(message)
 
 
@@ -346,6 +352,7 @@ class SimulatedWalletLink:
         return wallet.qr
 
     async def connect(self, device_engagement: bytes) -> MdocTransport:
+        """The phone showing `device_engagement`; WalletUnreachable if no phone shows it."""
         wallet = self._waiting.pop(device_engagement, None)
         if wallet is None:
             raise WalletUnreachable("no phone advertises this engagement")

@@ -65,12 +65,14 @@ def untag24(item: object, what: str) -> bytes:
 
 
 def as_map(item: object, what: str) -> Mapping[Any, Any]:
+    """`item` if it is a CBOR map; MdocError (MALFORMED) otherwise."""
     if not isinstance(item, MAP_TYPES):
         raise MdocError(MdocReason.MALFORMED, f"{what}: not a map")
     return item
 
 
 def as_array(item: object, what: str, *, max_len: int = 64) -> list[Any] | tuple[Any, ...]:
+    """`item` if it is a CBOR array of at most `max_len` entries; MdocError otherwise."""
     if not isinstance(item, ARRAY_TYPES):
         raise MdocError(MdocReason.MALFORMED, f"{what}: not an array")
     if len(item) > max_len:

@@ -66,10 +66,12 @@ class TokenFlags:
     high_value: bool = False
 
     def to_int(self) -> int:
+        """The flags as the token's integer (bit 0 live code, bit 1 ID check, bit 2 high value)."""
         return int(self.live_required) | int(self.id_check) << 1 | int(self.high_value) << 2
 
     @classmethod
     def from_int(cls, value: int) -> TokenFlags:
+        """The flags of a token's integer; TokenError if an unknown bit is set."""
         if value & ~0b111:
             raise TokenError("unknown flag bits")
         return cls(bool(value & 1), bool(value & 2), bool(value & 4))

@@ -91,6 +91,7 @@ def _group_masks(groups: int) -> tuple[int, int, int]:
 
 
 def b45encode(data: bytes) -> str:
+    """`data` in Base45 (the QR alphanumeric alphabet)."""
     encoded: str = base45.b45encode(data).decode("ascii")
     return encoded
 

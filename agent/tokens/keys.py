@@ -189,6 +189,7 @@ def p256_point(key: ec.EllipticCurvePublicKey) -> bytes:
 
 
 def p256_from_point(point: bytes) -> ec.EllipticCurvePublicKey:
+    """A P-256 public key from its encoded point; TokenError if it is not one."""
     try:
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except (ValueError, TypeError) as err:

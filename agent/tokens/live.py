@@ -98,6 +98,7 @@ class SeenFrames:
         return len(self._seen)
 
     def seen(self, cti: bytes, t: int) -> bool:
+        """Whether the frame (cti, t) was accepted already."""
         return (cti, t) in self._seen
 
     def remember(self, cti: bytes, t: int, now: float) -> None:

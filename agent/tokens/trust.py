@@ -48,6 +48,7 @@ class TrustedKey:
     not_after: float
 
     def valid_at(self, now: float) -> bool:
+        """Whether the key may be used at `now`."""
         return self.not_before <= now < self.not_after
 
 
