@@ -14,9 +14,12 @@ BLOCKING_THRESHOLD_S = 0.25  # generous for a loaded 2-core CI machine; real han
 
 
 class LoopBlockGuard(logging.Handler):
-    def __init__(self) -> None:
+    """Collects asyncio's slow-callback reports while installed on a loop."""
+
+    def __init__(self, threshold_s: float = BLOCKING_THRESHOLD_S) -> None:
         super().__init__(level=logging.WARNING)
         self.reports: list[str] = []
+        self.threshold_s = threshold_s
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -25,7 +28,7 @@ class LoopBlockGuard(logging.Handler):
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.set_debug(True)
-        loop.slow_callback_duration = BLOCKING_THRESHOLD_S
+        loop.slow_callback_duration = self.threshold_s
         logging.getLogger("asyncio").addHandler(self)
 
     def uninstall(self) -> None:

@@ -20,6 +20,9 @@ KILLS = int(os.environ.get("CHAOS_KILLS", "50"))
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
+# this loop runs the chaos harness and the in-process reference hub (thousands of signed commands
+# and SQLite checks between kills); the agent under test is a child process with its own loop
+@pytest.mark.loop_guard(1.0)
 async def test_fifty_kills_lose_nothing_and_hand_out_nothing_twice(tmp_path: Path) -> None:
     seed = int(os.environ.get("CHAOS_SEED", str(random.SystemRandom().randrange(2**32))))
     print(f"crash loop seed {seed} (CHAOS_SEED={seed} replays it)")
