@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml requirements.lock scripts/system-deps.sh
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@# the files pip just wrote sit in the page cache in large folios that the agent would map
+	@# whole: drop them, so it starts as after a reboot (agent/cli/page_cache.py says why)
+	$(BIN)/python -m agent.cli.page_cache $(VENV)
 	touch $(STAMP)
 
 install: $(STAMP)

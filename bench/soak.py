@@ -12,8 +12,12 @@ code), then the agent's clock moves on; the figures are this process's (agent an
 
 `--deployed`: `locker-agent run` as its own process, as the unit starts it, its camera on an MJPEG
 stream this process serves (`tests/reliability/deployed_rig.py`); the figures are the agent's
-process alone, in wall-clock time. The venv's page cache is dropped first (as a reboot does; pages
-a process maps stay), unless `--as-installed`: the total RSS depends on it (docs/reliability.md).
+process alone, in wall-clock time.
+
+Before it imports anything heavy, this script drops the page cache of the venv's files (as a
+reboot does, and as `make install` does after writing them; pages a running process maps stay),
+unless `--as-installed`: the total RSS depends on how the kernel holds those files
+(`agent/cli/page_cache.py`, docs/reliability.md "Where the RSS goes").
 
 After warm-up, RSS may grow at most 10 % and descriptors stay flat; the deployed agent's total
 RSS stays at most 150 MB (the default run: its own memory, RssAnon, at most 100 MB). Exit status
@@ -29,10 +33,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the rig lives in tests/
-from tests.reliability.deployed_rig import DeployedAgentRig, DeployedFigures
-from tests.reliability.soak_rig import Soak
+from agent.cli.page_cache import drop_page_cache  # the standard library only
+
+if TYPE_CHECKING:
+    from tests.reliability.deployed_rig import DeployedAgentRig, DeployedFigures
 
 RSS_LIMIT_MB = 150.0  # the deployed agent's total RSS
 ANON_LIMIT_MB = 100.0  # the in-process soak's own memory (agent and driver)
@@ -51,14 +58,21 @@ def main() -> int:
     parser.add_argument(
         "--as-installed",
         action="store_true",
-        help="--deployed without first dropping the page cache of the venv's files (the default"
-        " drops it, as a reboot does): the figure then depends on how the kernel cached them",
+        help="without first dropping the page cache of the venv's files (the default drops it,"
+        " as a reboot does): the total RSS then depends on how the kernel cached them",
     )
     args = parser.parse_args()
+    page_cache = "as installed"
+    if not args.as_installed:  # before this process maps OpenCV, NumPy, cryptography ...
+        drop_page_cache(Path(sys.prefix))
+        page_cache = "dropped"
+    from tests.reliability.deployed_rig import DeployedAgentRig
+    from tests.reliability.soak_rig import Soak
+
     with tempfile.TemporaryDirectory(prefix="locker-soak-") as tmp:
         if args.deployed:
             malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
-            rig = DeployedAgentRig(Path(tmp), env=malloc, as_after_boot=not args.as_installed)
+            rig = DeployedAgentRig(Path(tmp), env=malloc, page_cache=page_cache)
             figures = asyncio.run(_deployed(rig, args.seconds)).summary()
         else:
             soak = Soak(Path(tmp), step_s=args.step_minutes * 60)

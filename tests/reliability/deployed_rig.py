@@ -22,7 +22,6 @@ import contextlib
 import os
 import random
 import re
-import sys
 import threading
 import time
 from collections import Counter
@@ -100,32 +99,6 @@ def process_memory(pid: int) -> tuple[float, float, float, int]:
     return values["VmRSS"], values["RssAnon"], values["RssFile"], fds
 
 
-def drop_page_cache(root: Path) -> int:
-    """Drop the page cache of every file under `root` (as a reboot does): `posix_fadvise(
-    DONTNEED)`, which needs no privilege and leaves pages that a process has mapped alone.
-
-    Why: a read fault maps the neighbours of the faulting page that are already cached, and the
-    kernel caches a file that was just written (a fresh `pip install`) whole, often in 1 MB
-    folios that a fault maps entirely; so the same agent holds 116-162 MB depending on how its
-    libraries' files happen to sit in the cache (docs/reliability.md, "Where the RSS goes").
-    From a dropped cache the agent reads what it touches, as on a device after boot."""
-    os.sync()
-    dropped = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                dropped += 1
-            finally:
-                os.close(fd)
-    return dropped
-
-
 def resident_by_mapping(pid: int, top: int = 12) -> dict[str, float]:
     """Where the resident pages of process `pid` are (MB, largest first): each library (a
     package's files together), `[heap]`, and `[anon]` (Python's object arenas, frames)."""
@@ -201,7 +174,7 @@ class DeployedAgentRig(CrashRig):
         seed: int = 7,
         *,
         env: dict[str, str] | None = None,
-        as_after_boot: bool = True,
+        page_cache: str = "as installed",
     ) -> None:
         super().__init__(root, seed)
         self.camera = CameraStream(free_port())
@@ -212,16 +185,14 @@ class DeployedAgentRig(CrashRig):
             f'[doors.driver]\ntype = "simulator"\nauto_close_s = {AUTO_CLOSE_MS / 1000}\n'
         )
         self.child_env = dict(env or {})
-        self.deployed = DeployedFigures()
-        self.as_after_boot = as_after_boot  # drop the environment's page cache before starting
+        # how the venv's files sat in the page cache when this process started (bench/soak.py
+        # drops it before importing anything heavy unless told not to): the total RSS depends on it
+        self.deployed = DeployedFigures(page_cache=page_cache)
         self._shown = random.Random(seed)
 
     async def run(self, seconds: float) -> DeployedFigures:
         await self.camera.start()
         try:
-            if self.as_after_boot:  # the agent's libraries as a booted device reads them
-                await asyncio.to_thread(drop_page_cache, Path(sys.prefix))
-                self.deployed.page_cache = "dropped"
             await asyncio.to_thread(self.spawn)
             timeout = aiohttp.ClientTimeout(total=15)
             async with aiohttp.ClientSession(timeout=timeout) as http:
