@@ -25,7 +25,8 @@ from pathlib import Path
 import aiohttp  # noqa: F401 (the agent's API stack; imported early for a clear error)
 
 from agent.bootstrap.app import Agent, DoorHardware
-from agent.config.model import AgentConfig, ApiConfig, HubConfig, LockerConfig, TrustConfig
+from agent.config.hub import HubConfig
+from agent.config.model import AgentConfig, ApiConfig, LockerConfig, TrustConfig
 from agent.domain.clock import ManualClock
 from agent.tokens.claims import TokenFlags
 from agent.tokens.errors import TokenError

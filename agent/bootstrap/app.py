@@ -20,6 +20,7 @@ from agent.api.auth import token_sign_in
 from agent.api.context import ApiContext
 from agent.api.server import ConnectionGuard, GuardedSite
 from agent.api.web import make_web_app
+from agent.bootstrap.code_keys import load_typed_code_keys, typed_code_key_file
 from agent.bootstrap.evidence import build_evidence, photo_source
 from agent.bootstrap.hub import build_sync, trust_section
 from agent.bootstrap.hub_link import credential_keeper
@@ -135,7 +136,7 @@ class Agent(RunningServices):
         await self.db.run(ensure_doors, self.config.doors.layout())
         await self.hardware.controller.start()  # all relays off before anything else
         await self._recover(now)
-        self.typed_code_keys = await self._typed_code_keys(now)
+        self.typed_code_keys = await load_typed_code_keys(self.config, self.db, now)
         await finish_interrupted_rotation(self.db, device_key_path(self.config))
         device_key = await asyncio.to_thread(
             load_or_create_device_key, device_key_path(self.config)
@@ -168,8 +169,7 @@ class Agent(RunningServices):
     @property
     def typed_code_key_file(self) -> Path:
         """The key file of the typed codes: the configured one, or the default in the data dir."""
-        configured = self.config.typed_codes.key_file
-        return configured or self.config.locker.data_dir / secrets_at_rest.DEFAULT_KEY_FILE
+        return typed_code_key_file(self.config)
 
     @property
     def _code_keys(self) -> TypedCodeKeyRing:
@@ -181,28 +181,6 @@ class Agent(RunningServices):
     def typed_code_secret(self) -> bytes:
         """The current typed-code key (new digests are made with it)."""
         return self._code_keys.current
-
-    async def _typed_code_keys(self, now: float) -> TypedCodeKeyRing:
-        """The keys of typed-code lookups, from their file (outside the database; a ring
-        while a rotation runs, agent/code_key_ring.py). The configured file must exist (it is
-        shared with the hub at enrollment); the default one is created, from the key an older
-        agent kept in the database if there is one, which is then erased from the database."""
-        path = self.typed_code_key_file
-        keys = await asyncio.to_thread(secrets_at_rest.read_key_ring, path)
-        if keys is None and self.config.typed_codes.key_file is not None:
-            raise ConfigError(f"typed_codes.key_file: {path} does not exist")
-        legacy = await self.db.read(secrets_at_rest.stored_legacy_key)
-        if keys is None:
-            created = legacy or secrets_at_rest.new_key()
-            keys = (await asyncio.to_thread(secrets_at_rest.write_key_file, path, created),)
-            if legacy is None:
-                detail = {"name": "typed_code"}
-                await self.db.run(journal.append_audit, "secret.installed", now=now, detail=detail)
-        if legacy is not None:
-            await self.db.run(secrets_at_rest.forget_legacy_key, now, path)
-            await self.db.call(secrets_at_rest.finish_forgetting)
-            _LOG.warning("moved the typed-code key out of the database into %s", path)
-        return TypedCodeKeyRing(path, keys)
 
     async def _recover(self, now: float) -> None:
         openings = await self.db.run(recover_interrupted_openings, now)

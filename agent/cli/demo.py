@@ -19,11 +19,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from agent.config.evidence import EvidenceConfig
+from agent.config.hub import HubConfig
 from agent.config.loader import describe_validation_error
 from agent.config.model import (
     AgentConfig,
     ApiConfig,
-    HubConfig,
     LockerConfig,
     StaffPinConfig,
     TrustConfig,

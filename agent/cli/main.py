@@ -35,7 +35,7 @@ from agent.config.loader import load_config, require_explicit_hardware
 from agent.config.model import AgentConfig
 from agent.errors import AgentError, ConfigError, StoreError
 from agent.observability.logs import setup_logging
-from agent.store import audit
+from agent.store import audit, audit_verify
 from agent.store.db import Database, schema_version_of_code
 
 _LOG = logging.getLogger("agent")
@@ -126,7 +126,7 @@ async def _audit(args: argparse.Namespace) -> int:
     else:
         config = load_config(args.config)
         database, key = config.database_path, audit.device_key_path(config)
-    return await audit.verify_command(database, args.public_key or key)
+    return await audit_verify.verify_command(database, args.public_key or key)
 
 
 _EXIT_FOR: tuple[tuple[type[BaseException], int, str], ...] = (

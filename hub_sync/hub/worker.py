@@ -34,21 +34,17 @@ from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, MqttConnection
 from hub_sync.errors import MqttError, WireError
 from hub_sync.hub import store
 from hub_sync.hub.audit import verify_checkpoints
+from hub_sync.hub.inbound import Decoded, decode_batch, drop_revoked
 from hub_sync.hub.ingest import Applied, apply_events, raise_alarms
 from hub_sync.hub.photo_ingest import C2paPhotoCheck, PhotoState, signed_ack
 from hub_sync.hub.photos import apply_chunks
-from hub_sync.protocol.photo_wire import PhotoChunk, decode_chunk
+from hub_sync.protocol.photo_wire import PhotoChunk
 from hub_sync.protocol.signing import PrivateKey, sign_confirm
 from hub_sync.protocol.wire import (
     Confirm,
     EventBatch,
     Header,
-    Reply,
-    Status,
     Topics,
-    decode_events,
-    decode_reply,
-    decode_status,
     encode,
     encode_confirm,
     hub_topic,
@@ -125,76 +121,6 @@ async def ensure_stream(
     )
     with contextlib.suppress(nats.js.errors.BadRequestError):  # exists with other settings
         await js.add_consumer(stream_name(fleet), consumer)
-
-
-@dataclass
-class Decoded:
-    """One pull's messages as wire types, by leaf; `dropped` counts the malformed ones."""
-
-    events: list[EventBatch] = field(default_factory=list)
-    replies: list[Reply] = field(default_factory=list)
-    states: list[tuple[str, str, bytes]] = field(default_factory=list)
-    statuses: list[Status] = field(default_factory=list)
-    photos: list[PhotoChunk] = field(default_factory=list)
-    dropped: int = 0
-
-
-_DECODERS: dict[str, Callable[[bytes], Any]] = {
-    "evt": decode_events,
-    "reply": decode_reply,
-    "status": decode_status,
-    "photo": decode_chunk,
-}
-
-
-def decode_batch(msgs: Sequence[tuple[str, bytes]]) -> Decoded:
-    """NATS subject `lk.v1.F.D.leaf` and payload → wire types; malformed ones are counted."""
-    out = Decoded()
-    lists: dict[str, list[Any]] = {
-        "evt": out.events, "reply": out.replies, "status": out.statuses, "photo": out.photos,
-    }  # fmt: skip
-    for subject, payload in msgs:
-        parts = subject.split(".")
-        try:
-            if len(parts) != 5:
-                raise WireError("BAD_TOPIC", subject[:80])
-            _, _, fleet, device, leaf = parts
-            if leaf == "state":
-                out.states.append((fleet, device, payload))
-                continue
-            if leaf not in _DECODERS:
-                raise WireError("BAD_TOPIC", leaf[:16])
-            decoded = _DECODERS[leaf](payload)
-            if decoded.header.fleet != fleet or decoded.header.device != device:
-                raise WireError("WRONG_DEVICE", "header does not match topic")
-            lists[leaf].append(decoded)
-        except WireError as err:
-            out.dropped += 1
-            _LOG.warning("dropped message on %s: %s", subject[:120], err.reason)
-    return out
-
-
-def drop_revoked(decoded: Decoded, revoked: set[str]) -> set[str]:
-    """Remove what revoked devices sent (counted as dropped); the devices it came from."""
-    if not revoked:
-        return set()
-    hit = {b.header.device for b in decoded.events} | {r.header.device for r in decoded.replies}
-    hit |= {s.header.device for s in decoded.statuses} | {d for _f, d, _p in decoded.states}
-    hit |= {p.header.device for p in decoded.photos}
-    hit &= revoked
-    if hit:
-        before = len(decoded.events) + len(decoded.replies) + len(decoded.statuses)
-        before += len(decoded.photos)
-        decoded.events = [b for b in decoded.events if b.header.device not in hit]
-        decoded.replies = [r for r in decoded.replies if r.header.device not in hit]
-        decoded.statuses = [s for s in decoded.statuses if s.header.device not in hit]
-        decoded.states = [t for t in decoded.states if t[1] not in hit]
-        decoded.photos = [p for p in decoded.photos if p.header.device not in hit]
-        after = len(decoded.events) + len(decoded.replies) + len(decoded.statuses)
-        after += len(decoded.photos)
-        decoded.dropped += before - after
-        _LOG.warning("refused messages of revoked devices: %s", sorted(hit))
-    return hit
 
 
 class FleetWorker:

@@ -11,14 +11,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.store.audit import (
     DeviceKey,
-    _keys_for,
     device_key_path,
     load_or_create_device_key,
     load_public_key,
     public_key_id,
-    verify_audit_file,
 )
 from agent.store.audit_rotation import _record, _stage, retired_public_path, rotate_device_key
+from agent.store.audit_verify import _keys_for, verify_audit_file
 from tests.agent.conftest import start_agent
 
 

@@ -9,7 +9,7 @@ import re
 import time
 from pathlib import Path
 
-from agent.config.model import HubConfig
+from agent.config.hub import HubConfig
 from agent.store.journal import persisted_time_floor
 from hub_sync.adapters.settings import SyncSettings
 from provisioning.fleet import BUNDLE_VALIDITY_S, DemoFleet

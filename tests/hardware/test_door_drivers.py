@@ -13,12 +13,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from hardware.doors.drivers import DoorDriverSettings, make_door_driver
 from hardware.doors.gpio import GpioDoorBank, GpioDoorSettings
-from hardware.doors.modbus import (
-    ModbusDoorBank,
-    ModbusDoorPoint,
-    ModbusRtuDoorSettings,
-    ModbusTcpDoorSettings,
-)
+from hardware.doors.modbus import ModbusDoorBank, ModbusRtuDoorSettings, ModbusTcpDoorSettings
+from hardware.doors.modbus_settings import ModbusDoorPoint
 from hardware.doors.port import SensorState
 from hardware.doors.sim import SimulatedLocker, SimulatorDoorSettings
 from hardware.errors import DriverConfigError

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from hardware.doors.modbus import ModbusDoorBank, ModbusDoorPoint, ModbusTcpDoorSettings
+from hardware.doors.modbus import ModbusDoorBank, ModbusTcpDoorSettings
+from hardware.doors.modbus_settings import ModbusDoorPoint
 from hardware.doors.port import SensorState
 from hardware.errors import DoorError, DriverConfigError
 from tests.hardware.conftest import ModbusBoard, free_tcp_port

@@ -22,7 +22,8 @@ import pytest
 
 from agent.bootstrap.app import Agent, DoorHardware
 from agent.cli.demo import DEMO_LOCKER_ID, demo_config
-from agent.config.model import AgentConfig, HubConfig
+from agent.config.hub import HubConfig
+from agent.config.model import AgentConfig
 from agent.domain.clock import ManualClock
 from hardware.doors.sim import SimulatedLocker
 from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection

@@ -1,26 +1,24 @@
-"""Real brokers with per-device credentials, the hub database and the enrollment service.
+"""The device lifecycle tests' fleet, hub database, enrollment service and devices.
 
-`SiteMosquitto`: Mosquitto with three listeners: devices (TLS client certificates from the fleet
-device CA, `use_identity_as_username`, CRL, per-device ACL patterns), enrollment (TLS, anonymous,
-write the request topic, read only `%c`'s reply) and the hub (password). `fleet_nats`: the 3-node
-NATS cluster with a users include file the enrollment service writes.
+`Fleet` is the admin's files, `admin` runs `locker-admin`; the brokers are `SiteMosquitto` (in
+`site_mosquitto.py`) and the 3-node NATS cluster with a users include file the enrollment service
+writes (`nats_admin`). The steps both lifecycle tests take the same way: `running_site` (the
+broker and the hub database, undone in reverse), `invite`, `start_devices` (reference devices that
+recorded events while offline), `offline_pickup`, `record` and `revoke_measured`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
-import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import asyncpg
 
@@ -36,22 +34,20 @@ from hub_sync.device.enroll import (
     write_private,
 )
 from hub_sync.device.enroll import first_boot as device_first_boot
+from hub_sync.device.outbox import ReferenceDevice
+from hub_sync.device.sync import DeviceSync
+from hub_sync.hub.db import connect_pool
 from hub_sync.protocol import enrollment as wire
 from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning import cli
 from provisioning.brokers import (
-    KickVia,
-    MosquittoAdmin,
     NatsAdmin,
     hash_secret,
-    mosquitto_device_acl,
-    mosquitto_enroll_acl,
-    mosquitto_hub_acl,
-    write_crl,
 )
-from provisioning.credentials import DeviceProfile, issue_client_cert
+from provisioning.credentials import DeviceProfile
 from provisioning.device_ca import DeviceCa, cert_pem, create_ca
 from provisioning.enroll_service import EnrollmentService, ServiceSettings
+from tests.hub_sync.conftest import hub_keys
 
 FLEET = "fp"
 HUB_USER, HUB_PASSWORD = "hub", "hub-secret-" + secrets.token_hex(8)
@@ -114,145 +110,17 @@ async def admin(*argv: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
+async def invite(admin_args: list[str], locker: str, site: str, *extra: str) -> str:
+    """`locker-admin device invite LOCKER` on the `sim-12` layout, no QR code: the invite text."""
+    status, out = await admin(
+        "device", "invite", locker, "--site", site, "--layout", "sim-12", "--no-qr",
+        *admin_args, *extra,
+    )  # fmt: skip
+    assert status == 0, out
+    return out.strip()
+
+
 del cli  # imported so that a broken CLI module fails collection, not only the subprocess
-
-
-@dataclass
-class SiteMosquitto:
-    root: Path
-    fleet: Fleet
-    device_port: int = field(default_factory=free_port)
-    enroll_port: int = field(default_factory=free_port)
-    hub_port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def crl(self) -> Path:
-        return self.root / "crl.pem"
-
-    def write(self) -> None:
-        r, ca = self.root, self.fleet.ca
-        r.mkdir(parents=True, exist_ok=True)
-        key = __import__("cryptography.hazmat.primitives.asymmetric.ec", fromlist=["ec"])
-        server_key = key.generate_private_key(key.SECP256R1())
-        cert = issue_client_cert(
-            ca,
-            "broker",
-            server_key.public_key(),
-            now=time.time(),
-            server_names=("127.0.0.1", "localhost"),
-        )
-        (r / "server.pem").write_bytes(cert_pem(cert))
-        write_private(r / "server.key", key_pem(server_key))
-        write_crl(ca, [], self.crl, time.time())
-        (r / "device.acl").write_text(mosquitto_device_acl(FLEET))
-        (r / "enroll.acl").write_text(mosquitto_enroll_acl(FLEET))
-        (r / "hub.acl").write_text(mosquitto_hub_acl(FLEET, HUB_USER))
-        pw = r / "passwd"
-        subprocess.run(
-            ["mosquitto_passwd", "-c", "-b", str(pw), HUB_USER, HUB_PASSWORD],
-            check=True,
-            capture_output=True,
-        )
-        tls = f"cafile {self.fleet.ca_cert}\ncertfile {r}/server.pem\nkeyfile {r}/server.key\n"
-        (r / "mosquitto.conf").write_text(
-            "per_listener_settings true\n"
-            f"listener {self.device_port} 127.0.0.1\n{tls}require_certificate true\n"
-            f"use_identity_as_username true\ncrlfile {self.crl}\nacl_file {r}/device.acl\n"
-            f"listener {self.enroll_port} 127.0.0.1\n{tls}allow_anonymous true\n"
-            f"acl_file {r}/enroll.acl\n"
-            f"listener {self.hub_port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"
-            f"acl_file {r}/hub.acl\n"
-            f"persistence false\nlog_dest file {r}/mosquitto.log\n"
-            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-            + ("user root\n" if os.geteuid() == 0 else "")
-        )
-
-    def start(self) -> None:
-        self.write()
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen(
-            [exe, "-c", str(self.root / "mosquitto.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.hub_port), 0.2),
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not start: {(self.root / 'mosquitto.log').read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(5)
-
-    async def start_service_process(self, dsn: str) -> asyncio.subprocess.Process:
-        """The enrollment service as its own process, the way it runs beside a site's hub; it
-        hands out the fleet's root and a root-signed bundle (made with `locker-admin`)."""
-        r = self.root
-        keys = self.fleet.root
-        for argv in (
-            ["keys", "root-create", "--out-dir", str(keys), "--name", "root-primary"],
-            ["keys", "issuing-create", "--out-dir", str(keys), "--name", "issuing",
-             "--purpose", "pickup"],
-            ["bundle", "sign", "--root", str(keys / "root-primary.key.pem"), "--issuing",
-             str(keys / "issuing.json"), "--version", "1", "--out", str(keys / "bundle.cose")],
-        ):  # fmt: skip
-            status, _ = await admin(*argv)
-            assert status == 0
-        (r / "hub.pw").write_text(HUB_PASSWORD)
-        (r / "mosquitto.pid").write_text(str(self.pids()[0]))
-        log = (r / "enroll-service.log").open("ab")
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "provisioning.hub_main", "enroll-service", "--fleet", FLEET,
-                "--dsn", dsn, "--mqtt", f"127.0.0.1:{self.hub_port}", "--mqtt-user", HUB_USER,
-                "--mqtt-password-file", str(r / "hub.pw"),
-                "--device-ca", str(self.fleet.ca_cert),
-                "--device-ca-key", str(self.fleet.root / "device-ca.key.pem"),
-                "--invite-secret", str(self.fleet.secret_file),
-                "--device-url", f"mqtts://127.0.0.1:{self.device_port}",
-                "--broker", "mosquitto", "--crl", str(self.crl),
-                "--broker-pid-file", str(r / "mosquitto.pid"),
-                "--root", str(keys / "root-primary.pub.pem"), "--bundle", str(keys / "bundle.cose"),
-                stdout=log, stderr=log,
-            )  # fmt: skip
-        finally:
-            log.close()
-        return proc
-
-    def pids(self) -> list[int]:
-        return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []
-
-    def admin(self) -> MosquittoAdmin:
-        via = KickVia("127.0.0.1", self.hub_port, HUB_USER, HUB_PASSWORD)
-        return MosquittoAdmin(self.fleet.ca, self.crl, self.pids, via, time.time)
-
-    def hub_params(self, client_id: str) -> ConnectParams:
-        return ConnectParams(
-            "127.0.0.1",
-            self.hub_port,
-            client_id,
-            username=HUB_USER,
-            password=HUB_PASSWORD,
-            protocol=MQTT_V311,
-            clean_start=True,
-        )
-
-    def profile(self) -> DeviceProfile:
-        return DeviceProfile(
-            FLEET,
-            f"mqtts://127.0.0.1:{self.device_port}",
-            "3.1.1",
-            cert_pem(self.fleet.ca.cert).decode(),
-            (),
-            None,
-        )
 
 
 def nats_admin(fleet: Fleet, users: Path, pids: Callable[[], list[int]]) -> NatsAdmin:
@@ -322,3 +190,114 @@ async def until(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) ->
             raise AssertionError(f"not within {within_s} s")
         await asyncio.sleep(0.02)
     return time.monotonic() - start
+
+
+class Broker(Protocol):
+    """A site's broker the tests start and stop themselves (Mosquitto, the NATS cluster)."""
+
+    def start(self) -> None:
+        """Start it and wait until it accepts connections (blocks: run it in a thread)."""
+
+    def stop(self) -> None:
+        """Stop it (blocks: run it in a thread)."""
+
+
+@contextlib.asynccontextmanager
+async def running_site(broker: Broker, dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """`broker` started and the hub database open; closed and stopped in reverse on the way out."""
+    await asyncio.to_thread(broker.start)
+    try:
+        pool = await connect_pool(dsn)
+        try:
+            yield pool
+        finally:
+            try:
+                await asyncio.wait_for(pool.close(), 10)
+            except TimeoutError:
+                pool.terminate()
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+async def pending(pool: asyncpg.Pool, device: str) -> bool:
+    """Whether `device` has sent its request and waits for the admin's approval."""
+    return bool(
+        await pool.fetchval(
+            "SELECT 1 FROM device_invites WHERE device=$1 AND status='pending'", device
+        )
+    )
+
+
+Device = tuple[ReferenceDevice, DeviceSync]
+
+
+async def start_devices(
+    enrolled: dict[str, Enrolled],
+    dir: Path,
+    tasks: list[asyncio.Task[None]],
+    *,
+    port: int,
+    tls: bool,
+) -> tuple[dict[str, Device], dict[str, asyncio.Task[None]]]:
+    """A reference device per enrolled locker with 5 events recorded while offline, syncing with
+    its own credential: the devices and their sync tasks (also appended to `tasks`)."""
+    devices: dict[str, Device] = {}
+    runs: dict[str, asyncio.Task[None]] = {}
+    for d, e in enrolled.items():
+        dev = await asyncio.to_thread(ReferenceDevice, dir / f"{d}.db")
+        offline = [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
+        await asyncio.to_thread(dev.append_sync, offline)  # recorded while offline
+        sync = DeviceSync(
+            device_settings(e, port=port, tls=tls),
+            dev,
+            dev,
+            dev,
+            command_keys=hub_keys,
+            clock=time.time,
+        )
+        devices[d] = (dev, sync)
+        runs[d] = asyncio.create_task(sync.run())
+        tasks.append(runs[d])
+    return devices, runs
+
+
+async def offline_pickup(
+    devices: dict[str, Device], runs: dict[str, asyncio.Task[None]], tasks: list[asyncio.Task[None]]
+) -> None:
+    """lk-3 loses its link, hands out order O-lk-3 and syncs again (its new task in `runs`)."""
+    runs["lk-3"].cancel()
+    await asyncio.gather(runs["lk-3"], return_exceptions=True)
+    pickup = [("order.collected", "tx-pickup", {"order": "O-lk-3", "door": 1, "via": "token"})]
+    await asyncio.to_thread(devices["lk-3"][0].append_sync, pickup)
+    runs["lk-3"] = asyncio.create_task(devices["lk-3"][1].run())
+    tasks.append(runs["lk-3"])
+
+
+async def record(device: Device, tx: str, i: int) -> None:
+    """`device` records one `order.stored` event and tells its sync at once."""
+    await asyncio.to_thread(device[0].append_sync, [("order.stored", tx, {"i": i})])
+    await device[1].notify_outbox()
+
+
+async def revoke_measured(
+    admin_args: list[str], device: str, sync: DeviceSync
+) -> tuple[float, float]:
+    """`locker-admin device revoke DEVICE` while `sync` is connected: the seconds from the
+    command, and from the committed revocation, until `sync` is cut off (fails after 10 s)."""
+    assert sync.stats().connected
+    t0 = time.monotonic()
+    status, _ = await admin("device", "revoke", device, *admin_args)
+    assert status == 0
+    t1 = time.monotonic()  # the revocation is committed
+    await until(lambda: _disconnected(sync), 10)
+    return time.monotonic() - t0, time.monotonic() - t1
+
+
+async def _disconnected(sync: DeviceSync) -> bool:
+    return not sync.stats().connected
+
+
+async def revoked_alarms(pool: asyncpg.Pool) -> list[tuple[str, str]]:
+    """The hub's `DEVICE_REVOKED` alarms as (device, kind)."""
+    rows = await pool.fetch("SELECT device, kind FROM alarms WHERE kind='DEVICE_REVOKED'")
+    return [(r["device"], r["kind"]) for r in rows]

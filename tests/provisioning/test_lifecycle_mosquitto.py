@@ -14,7 +14,6 @@ import json
 import secrets
 import sqlite3
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,23 +22,28 @@ import pytest
 
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
 from hub_sync.device.enroll import CredentialKeeper
-from hub_sync.device.outbox import ReferenceDevice
-from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import MqttError
-from hub_sync.hub.db import connect_pool
 from hub_sync.hub.reference.hub import Hub, HubSettings
 from hub_sync.hub.reference.store import HubStore
-from tests.hub_sync.conftest import HUB_KEY, hub_keys
+from tests.hub_sync.conftest import HUB_KEY
 from tests.provisioning.lifecycle import (
     FLEET,
     Fleet,
-    SiteMosquitto,
     admin,
     device_settings,
     first_boot,
     forged_events,
+    invite,
+    offline_pickup,
+    pending,
+    record,
+    revoke_measured,
+    revoked_alarms,
+    running_site,
+    start_devices,
     until,
 )
+from tests.provisioning.site_mosquitto import SiteMosquitto
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,16 +54,8 @@ async def site(
 ) -> AsyncIterator[tuple[Fleet, SiteMosquitto, asyncpg.Pool]]:
     fleet = Fleet.create(tmp_path / "fleet")
     broker = SiteMosquitto(tmp_path / "mosq", fleet)
-    await asyncio.to_thread(broker.start)
-    pool = await connect_pool(dsn)
-    try:
+    async with running_site(broker, dsn) as pool:
         yield fleet, broker, pool
-    finally:
-        try:
-            await asyncio.wait_for(pool.close(), 10)
-        except TimeoutError:
-            pool.terminate()
-        await asyncio.to_thread(broker.stop)
 
 
 def _tls(dir: Path, fleet: Fleet) -> TlsSettings:
@@ -110,22 +106,7 @@ async def test_mosquitto_lifecycle(
         invites = {}
         for i, locker in enumerate(("lk-1", "lk-2", "lk-3")):
             extra = ["--auto-approve"] if i == 2 else []
-            status, out = await admin(
-                "device",
-                "invite",
-                locker,
-                "--site",
-                "berlin-1",
-                "--layout",
-                "sim-12",
-                "--ttl",
-                "1h",
-                "--no-qr",
-                *a,
-                *extra,
-            )
-            assert status == 0
-            invites[locker] = out.strip()
+            invites[locker] = await invite(a, locker, "berlin-1", "--ttl", "1h", *extra)
         status, _ = await admin("device", "invite", "lk-1", "--site", "s", "--layout", "sim-12", *a)
         assert status == 6  # an open invite exists: no second code (idempotent)
 
@@ -140,7 +121,7 @@ async def test_mosquitto_lifecycle(
         enrolled3 = await asyncio.wait_for(boots["lk-3"], 15)  # policy: no admin step
         assert not boots["lk-1"].done()
         for d in ("lk-1", "lk-2"):
-            await until(functools.partial(_pending, pool, d))
+            await until(functools.partial(pending, pool, d))
             status, _ = await admin("device", "approve", d, *a)
             assert status == 0
         enrolled = {d: await asyncio.wait_for(boots[d], 15) for d in ("lk-1", "lk-2")}
@@ -158,23 +139,9 @@ async def test_mosquitto_lifecycle(
             )
 
         # -- devices sync with their own certificates; offline events drain later ----------
-        devices = {}
-        runs: dict[str, asyncio.Task[None]] = {}
-        for d, e in enrolled.items():
-            dev = await asyncio.to_thread(ReferenceDevice, tmp_path / f"{d}.db")
-            offline = [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
-            await asyncio.to_thread(dev.append_sync, offline)  # recorded while offline
-            sync = DeviceSync(
-                device_settings(e, port=broker.device_port, tls=True),
-                dev,
-                dev,
-                dev,
-                command_keys=hub_keys,
-                clock=time.time,
-            )
-            devices[d] = (dev, sync)
-            runs[d] = asyncio.create_task(sync.run())
-            tasks.append(runs[d])
+        devices, runs = await start_devices(
+            enrolled, tmp_path, tasks, port=broker.device_port, tls=True
+        )
         await until(lambda: _hub_count(store, 15))
 
         # orders: the hub's signed order.upsert reaches each device on its own command topic
@@ -183,12 +150,7 @@ async def test_mosquitto_lifecycle(
             mid = await hub.send_command(d, "order.upsert", order)
             assert (await hub.wait_reply(mid, 15)).status == "ok"
         # an offline pickup: lk-3 loses its link, hands the parcel out, and syncs it later
-        runs["lk-3"].cancel()
-        await asyncio.gather(runs["lk-3"], return_exceptions=True)
-        pickup = [("order.collected", "tx-pickup", {"order": "O-lk-3", "door": 1, "via": "token"})]
-        await asyncio.to_thread(devices["lk-3"][0].append_sync, pickup)
-        runs["lk-3"] = asyncio.create_task(devices["lk-3"][1].run())
-        tasks.append(runs["lk-3"])
+        await offline_pickup(devices, runs, tasks)
         await until(lambda: _has_kind(tmp_path / "hub.db", "lk-3", "order.collected"))
 
         # -- ACL: lk-2 cannot read or write lk-1's topics ------------------------------------
@@ -198,10 +160,7 @@ async def test_mosquitto_lifecycle(
                 [(f"lk/v1/{FLEET}/lk-1/cmd", 1), (f"lk/v1/{FLEET}/lk-1/confirm", 1)]
             )
         await spy.publish(f"lk/v1/{FLEET}/lk-1/evt", forged_events("lk-1", 999))
-        await asyncio.to_thread(
-            devices["lk-1"][0].append_sync, [("order.stored", "tx-more", {"i": 9})]
-        )
-        await devices["lk-1"][1].notify_outbox()
+        await record(devices["lk-1"], "tx-more", 9)
         await until(lambda: _hub_count(store, 16))
         await asyncio.sleep(0.3)
         assert spy_got == []  # lk-1's confirm was not delivered
@@ -232,10 +191,7 @@ async def test_mosquitto_lifecycle(
         status, out = await admin("device", "rotate", "lk-1", "--wait", "20", *a)
         assert status == 0, out
         assert (dirs["lk-1"] / "device.crt").read_bytes() != old_cert
-        await asyncio.to_thread(
-            devices["lk-1"][0].append_sync, [("order.stored", "tx-after-rotate", {"i": 10})]
-        )
-        await devices["lk-1"][1].notify_outbox()
+        await record(devices["lk-1"], "tx-after-rotate", 10)
         await until(lambda: _hub_count(store, 17))
         (tmp_path / "old").mkdir()
         (tmp_path / "old" / "device.crt").write_bytes(old_cert)
@@ -244,37 +200,18 @@ async def test_mosquitto_lifecycle(
 
         # -- revoke lk-2: cut off within seconds ---------------------------------------------
         sync2 = devices["lk-2"][1]
-        assert sync2.stats().connected
-        t0 = time.monotonic()
-        status, _ = await admin("device", "revoke", "lk-2", *a)
-        assert status == 0
-        t1 = time.monotonic()  # the revocation is committed
-        await until(lambda: _disconnected(sync2), 10)
-        cut, after_commit = time.monotonic() - t0, time.monotonic() - t1
+        cut, after_commit = await revoke_measured(a, "lk-2", sync2)
         await asyncio.sleep(0.5)
         assert not sync2.stats().connected  # and it stays out: the CRL refuses it
         assert await _refused(broker, fleet, dirs["lk-2"])
         print(f"\nMOSQUITTO_CUTOFF_S={cut:.3f} AFTER_COMMIT_S={after_commit:.3f}")
         assert after_commit < 5.0
-        alarms = await pool.fetch("SELECT device, kind FROM alarms WHERE kind='DEVICE_REVOKED'")
-        assert [(r["device"], r["kind"]) for r in alarms] == [("lk-2", "DEVICE_REVOKED")]
+        assert await revoked_alarms(pool) == [("lk-2", "DEVICE_REVOKED")]
 
         # -- replacement hardware for lk-2 -------------------------------------------------
-        status, out = await admin(
-            "device",
-            "invite",
-            "lk-2",
-            "--site",
-            "berlin-1",
-            "--layout",
-            "sim-12",
-            "--no-qr",
-            "--auto-approve",
-            *a,
-        )
-        assert status == 0
+        code = await invite(a, "lk-2", "berlin-1", "--auto-approve")
         new = await asyncio.wait_for(
-            first_boot(out.strip(), broker.enroll_port, tmp_path / "lk-2-new", fleet.ca_cert), 15
+            first_boot(code, broker.enroll_port, tmp_path / "lk-2-new", fleet.ca_cert), 15
         )
         conn, _ = await _probe(broker, fleet, new.dir, "lk-2")
         await conn.disconnect()
@@ -294,23 +231,11 @@ async def test_mosquitto_lifecycle(
         await asyncio.to_thread(store.close)
 
 
-async def _pending(pool: asyncpg.Pool, device: str) -> bool:
-    return bool(
-        await pool.fetchval(
-            "SELECT 1 FROM device_invites WHERE device=$1 AND status='pending'", device
-        )
-    )
-
-
 async def _hub_count(store: HubStore, n: int) -> bool:
     def count() -> int:
         return sum(len(store.event_seqs(FLEET, d)) for d in ("lk-1", "lk-2", "lk-3"))
 
     return await asyncio.to_thread(count) >= n
-
-
-async def _disconnected(sync: DeviceSync) -> bool:
-    return not sync.stats().connected
 
 
 async def _refused(broker: SiteMosquitto, fleet: Fleet, dir: Path) -> bool:
@@ -326,12 +251,10 @@ async def _agent_first_boot(
     fleet: Fleet, broker: SiteMosquitto, store: HubStore, a: list[str], tmp_path: Path
 ) -> None:
     """The real agent: `locker-agent enroll` writes agent.toml, `locker-agent run` serves."""
-    status, out = await admin("device", "invite", "lk-4", "--site", "berlin-1", "--layout",
-                              "sim-12", "--no-qr", "--auto-approve", *a)  # fmt: skip
-    assert status == 0
+    code = await invite(a, "lk-4", "berlin-1", "--auto-approve")
     data, config = tmp_path / "lk-4-data", tmp_path / "lk-4.toml"
     enroll = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "enroll", out.strip(), "--hub",
+        sys.executable, "-m", "agent", "enroll", code, "--hub",
         f"mqtts://127.0.0.1:{broker.enroll_port}", "--ca", str(fleet.ca_cert),
         "--data-dir", str(data), "--config", str(config), stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip

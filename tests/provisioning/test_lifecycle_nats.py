@@ -22,18 +22,15 @@ import pytest
 
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection
 from hub_sync.device.enroll import PASSWORD_FILE, USER_FILE, CredentialKeeper, Enrolled
-from hub_sync.device.outbox import ReferenceDevice
-from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import MqttError
 from hub_sync.hub import store
 from hub_sync.hub.cluster import NatsCluster, wait_ready
-from hub_sync.hub.db import connect_pool
 from hub_sync.hub.worker import FleetWorker, WorkerSettings
 from hub_sync.protocol.commands import CommandEnvelope, encode_command
 from hub_sync.protocol.signing import sign
 from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning.credentials import DeviceProfile
-from tests.hub_sync.conftest import HUB_KEY, hub_keys
+from tests.hub_sync.conftest import HUB_KEY
 from tests.provisioning.lifecycle import (
     FLEET,
     HUB_PASSWORD,
@@ -43,7 +40,15 @@ from tests.provisioning.lifecycle import (
     device_settings,
     first_boot,
     forged_events,
+    invite,
     nats_admin,
+    offline_pickup,
+    pending,
+    record,
+    revoke_measured,
+    revoked_alarms,
+    running_site,
+    start_devices,
     start_service,
     until,
 )
@@ -61,17 +66,9 @@ async def fleet_nats(
         tmp_path / "nats", include=users, mqtt_user=HUB_USER, mqtt_password=HUB_PASSWORD
     )
     await nats_admin(fleet, users, list).apply([], [], [])
-    await asyncio.to_thread(cluster.start)
-    pool = await connect_pool(dsn)
-    try:
+    async with running_site(cluster, dsn) as pool:
         await wait_ready(cluster)
         yield fleet, cluster, pool
-    finally:
-        try:
-            await asyncio.wait_for(pool.close(), 10)
-        except TimeoutError:
-            pool.terminate()
-        await asyncio.to_thread(cluster.stop)
 
 
 def _params(cluster: NatsCluster, e: Enrolled, cid: str) -> ConnectParams:
@@ -121,38 +118,18 @@ async def test_nats_lifecycle(
         a = fleet.admin_args(dsn)
         invites = {}
         for locker in ("lk-1", "lk-2", "lk-3"):
-            status, out = await admin(
-                "device", "invite", locker, "--site", "paris-2", "--layout", "sim-12", "--no-qr", *a
-            )
-            assert status == 0
-            invites[locker] = out.strip()
+            invites[locker] = await invite(a, locker, "paris-2")
         boots = {
             d: asyncio.create_task(first_boot(invites[d], port, tmp_path / d, None))
             for d in invites
         }
         for d in invites:
-            await until(functools.partial(_pending, pool, d))
+            await until(functools.partial(pending, pool, d))
             assert (await admin("device", "approve", d, *a))[0] == 0
         enrolled = {d: await asyncio.wait_for(boots[d], 20) for d in invites}
         assert {e.username for e in enrolled.values()} == {"lk-1~1", "lk-2~1", "lk-3~1"}
 
-        devices = {}
-        runs: dict[str, asyncio.Task[None]] = {}
-        for d, e in enrolled.items():
-            dev = await asyncio.to_thread(ReferenceDevice, tmp_path / f"{d}.db")
-            offline = [("order.stored", f"tx-{d}-{i}", {"i": i}) for i in range(5)]
-            await asyncio.to_thread(dev.append_sync, offline)
-            sync = DeviceSync(
-                device_settings(e, port=port, tls=False),
-                dev,
-                dev,
-                dev,
-                command_keys=hub_keys,
-                clock=time.time,
-            )
-            devices[d] = (dev, sync)
-            runs[d] = asyncio.create_task(sync.run())
-            tasks.append(runs[d])
+        devices, runs = await start_devices(enrolled, tmp_path, tasks, port=port, tls=False)
         await until(lambda: _stored(pool, 15), 30)
 
         # orders: hub-signed order.upsert to each device, answered over its own credential
@@ -161,12 +138,7 @@ async def test_nats_lifecycle(
         for mid in mids:
             await until(functools.partial(_answered, pool, mid), 30)
         # an offline pickup on lk-3, synced when its link is back
-        runs["lk-3"].cancel()
-        await asyncio.gather(runs["lk-3"], return_exceptions=True)
-        pickup = [("order.collected", "tx-pickup", {"order": "O-lk-3", "door": 1, "via": "token"})]
-        await asyncio.to_thread(devices["lk-3"][0].append_sync, pickup)
-        runs["lk-3"] = asyncio.create_task(devices["lk-3"][1].run())
-        tasks.append(runs["lk-3"])
+        await offline_pickup(devices, runs, tasks)
         await until(functools.partial(_has_pickup, pool), 30)
 
         # ACL: lk-2 can neither read lk-1's commands nor publish as lk-1
@@ -209,14 +181,11 @@ async def test_nats_lifecycle(
             on_rotated=rotated,
         )
         tasks.append(asyncio.create_task(keeper.run()))
-        status, out = await admin("device", "rotate", "--all", "--wait", "1", *a)
+        _status, out = await admin("device", "rotate", "--all", "--wait", "1", *a)
         assert json.loads(out.splitlines()[-1])["requested"] == 3
         await until(lambda: _rotated(pool, "lk-1"), 60)
         assert (e1.dir / USER_FILE).read_text() == "lk-1~2"
-        await asyncio.to_thread(
-            devices["lk-1"][0].append_sync, [("order.stored", "tx-after-rotate", {"i": 10})]
-        )
-        await devices["lk-1"][1].notify_outbox()
+        await record(devices["lk-1"], "tx-after-rotate", 10)
         await until(lambda: _stored(pool, 16), 20)
         old = MqttConnection(
             ConnectParams(
@@ -229,12 +198,7 @@ async def test_nats_lifecycle(
 
         # revoke lk-2: its user is removed on every node, its session closed
         sync2 = devices["lk-2"][1]
-        assert sync2.stats().connected
-        t0 = time.monotonic()
-        assert (await admin("device", "revoke", "lk-2", *a))[0] == 0
-        t1 = time.monotonic()  # the revocation is committed
-        await until(lambda: _not_connected(sync2), 10)
-        cut, after_commit = time.monotonic() - t0, time.monotonic() - t1
+        cut, after_commit = await revoke_measured(a, "lk-2", sync2)
         print(f"\nNATS_CUTOFF_S={cut:.3f} AFTER_COMMIT_S={after_commit:.3f}")
         assert after_commit < 5.0
         await asyncio.sleep(0.5)
@@ -253,26 +217,13 @@ async def test_nats_lifecycle(
         assert (
             await pool.fetchval("SELECT count(*) FROM events WHERE device='lk-2' AND seq=99") == 0
         )
-        kinds = await pool.fetch("SELECT device, kind FROM alarms WHERE kind='DEVICE_REVOKED'")
-        assert [(r["device"], r["kind"]) for r in kinds] == [("lk-2", "DEVICE_REVOKED")]
+        assert await revoked_alarms(pool) == [("lk-2", "DEVICE_REVOKED")]
 
         # replacement hardware for lk-2 (the old unit is switched off)
         runs["lk-2"].cancel()
         await asyncio.gather(runs["lk-2"], return_exceptions=True)
-        status, out = await admin(
-            "device",
-            "invite",
-            "lk-2",
-            "--site",
-            "paris-2",
-            "--layout",
-            "sim-12",
-            "--no-qr",
-            "--auto-approve",
-            *a,
-        )
-        assert status == 0
-        new = await asyncio.wait_for(first_boot(out.strip(), port, tmp_path / "lk-2b", None), 20)
+        code = await invite(a, "lk-2", "paris-2", "--auto-approve")
+        new = await asyncio.wait_for(first_boot(code, port, tmp_path / "lk-2b", None), 20)
         assert new.username == "lk-2~2"
         await until(lambda: _connects(_params(cluster, new, "lk-2")), 30)
     finally:
@@ -285,14 +236,6 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def _pending(pool: asyncpg.Pool, device: str) -> bool:
-    return bool(
-        await pool.fetchval(
-            "SELECT 1 FROM device_invites WHERE device=$1 AND status='pending'", device
-        )
-    )
-
-
 async def _rotated(pool: asyncpg.Pool, device: str) -> bool:
     return bool(
         await pool.fetchval(
@@ -303,10 +246,6 @@ async def _rotated(pool: asyncpg.Pool, device: str) -> bool:
 
 async def _stored(pool: asyncpg.Pool, n: int) -> bool:
     return int(await pool.fetchval("SELECT count(*) FROM events")) >= n
-
-
-async def _not_connected(sync: DeviceSync) -> bool:
-    return not sync.stats().connected
 
 
 async def _connects(params: ConnectParams) -> bool:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from agent.store.audit import checkpoint_message, load_or_create_device_key
 from hub_sync.hub import store
 from hub_sync.hub.audit import enroll_device_key, verify_checkpoints
-from hub_sync.hub.worker import Decoded, drop_revoked
+from hub_sync.hub.inbound import Decoded, drop_revoked
 from hub_sync.protocol.photo_wire import PhotoChunk
 from hub_sync.protocol.wire import EventBatch, Header, OutboxEvent, new_message_id
 from provisioning import registry

@@ -32,7 +32,8 @@ import aiohttp
 
 from agent.bootstrap.app import Agent, DoorHardware
 from agent.cli.demo import DEMO_LOCKER_ID, demo_config
-from agent.config.model import AgentConfig, HubConfig
+from agent.config.hub import HubConfig
+from agent.config.model import AgentConfig
 from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.services.orders import Announcement, announce_order, load_into_door

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from agent.bootstrap.app import Agent, DoorHardware
-from agent.config.model import HubConfig
+from agent.config.hub import HubConfig
 from agent.domain.clock import SystemClock
 from agent.store import journal
 from hardware.doors.sim import SimulatedLocker

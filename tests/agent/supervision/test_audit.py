@@ -18,14 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.domain.clock import ManualClock
 from agent.store import journal
-from agent.store.audit import (
-    EXIT_AUDIT_BAD_SIGNATURE,
-    EXIT_AUDIT_OK,
-    EXIT_AUDIT_TAMPERED,
-    AuditSigner,
-    DeviceKey,
-    load_or_create_device_key,
-)
+from agent.store.audit import AuditSigner, DeviceKey, load_or_create_device_key
+from agent.store.audit_verify import EXIT_AUDIT_BAD_SIGNATURE, EXIT_AUDIT_OK, EXIT_AUDIT_TAMPERED
 from agent.store.db import Database
 
 AGENT = [sys.executable, "-m", "agent"]
