@@ -73,14 +73,21 @@ def _takes_image(request: web.Request) -> bool:
 
 
 def _check_content_type(request: web.Request) -> None:
-    """Bodies are JSON (or a frame where a route takes one): anything else is refused before a
-    handler parses it."""
-    if (
-        request.method in _BODY_METHODS
-        and request.body_exists
-        and request.content_type != "application/json"
-        and not _takes_image(request)
-    ):
+    """Bodies are uncompressed JSON (or a frame where a route takes one): anything else is
+    refused before a handler parses it.
+
+    No client of ours compresses a body of at most 64 KiB, and a compressed one is only attack
+    surface: a decompression bomb, or gzip that is not gzip (its read failed with a 500 and a
+    traceback). An unknown coding was ignored and the bytes parsed as they came."""
+    if not (request.method in _BODY_METHODS and request.body_exists):
+        return
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding != "identity":
+        raise RequestError(
+            f"send the body uncompressed, not as {coding[:32]}",
+            reason=Reason.UNSUPPORTED_MEDIA_TYPE,
+        )
+    if request.content_type != "application/json" and not _takes_image(request):
         raise RequestError(
             f"send application/json, not {request.content_type}",
             reason=Reason.UNSUPPORTED_MEDIA_TYPE,
