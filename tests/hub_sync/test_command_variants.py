@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.adapters.mqtt import Inbound
+from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.commands import CommandHandler
 from hub_sync.device.outbox import ReferenceDevice
@@ -253,3 +254,29 @@ async def test_a_flood_that_fills_the_inbox_is_logged_once_not_per_message(
     assert len(warnings) == 1, [r.getMessage() for r in warnings[:3]]
     assert "inbox refused: FULL" in warnings[0].getMessage()
     assert sync.stats().refused == 500
+
+
+async def test_a_topic_that_is_not_utf8_is_dropped_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Whoever runs the broker can forward any topic bytes; paho decodes `msg.topic` lazily, so
+    an invalid one raised in our callback and again in its error log, out into paho's loop."""
+    received: list[Inbound] = []
+    conn = MqttConnection(ConnectParams(host="127.0.0.1", port=1, client_id="t"), received.append)
+    callback = conn._client.on_message
+    assert callback is not None
+    topic = Topics(FLEET, DEVICE).command.encode()
+    for bad in (b"lk/v1/\xff\xfe/cmd", topic + b"\xc3"):
+        for _ in range(3):
+            message = paho.MQTTMessage(topic=bad)
+            message.payload = b"{}"
+            callback(conn._client, None, message)  # as paho's read loop calls it
+    good = paho.MQTTMessage(topic=topic)
+    good.payload = b"{}"
+    callback(conn._client, None, good)
+    assert [m.topic for m in received] == [topic.decode()]
+    assert conn.bad_topics == 6
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "dropped a message whose topic is not UTF-8"
+    ]
+    assert not [r for r in caplog.records if r.exc_info]
