@@ -14,6 +14,7 @@ from aiohttp import web
 
 from agent.api.bodies import read_json_object, string_field
 from agent.errors import AgentError, RateLimited, RequestError
+from agent.observability.logs import printable
 from agent.reasons import Reason, http_status, user_message
 
 __all__ = ["error_response", "errors_middleware", "read_json_object", "string_field"]
@@ -108,7 +109,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         _check_content_type(request)
         return await handler(request)
     except AgentError as err:
-        _LOG.info("%s %s refused: %s", request.method, request.path, err.reason.value)
+        _LOG.info("%s %s refused: %s", request.method, printable(request.path), err.reason.value)
         headers = _retry_after(err)
         # Only request errors explain themselves: a refusal's detail may say which check failed.
         detail = err.detail if isinstance(err, RequestError) else ""
@@ -120,5 +121,5 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return error_response(reason, detail=exc.reason, headers=headers, status=exc.status)
         raise
     except Exception:
-        _LOG.exception("unhandled error in %s %s", request.method, request.path)
+        _LOG.exception("unhandled error in %s %s", request.method, printable(request.path))
         return error_response(Reason.INTERNAL)

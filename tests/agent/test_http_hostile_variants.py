@@ -183,3 +183,26 @@ async def test_framing_and_charset_variants_are_4xx(
     assert final[:3] in (b"400", b"413", b"415"), answer[:200]
     assert running.sim.pulses == []
     _no_tracebacks(caplog)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/staff/evidence/a%0A2026-11-30%20ERROR%20agent:%20FORGED",
+        "/api/v1/staff/evidence/a%0D%1B%5B31mred",
+        "/api/v1/staff/evidence/" + "x" * 4000,
+    ],
+    ids=["newline", "cr-and-ansi", "4000-chars"],
+)
+async def test_a_refused_path_is_logged_on_one_printable_bounded_line(
+    running: RunningAgent, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """Refusals log the request path: a `%0A` in it let anyone without a session write a
+    forged line into a text log (and ANSI escapes into a terminal), as long as they liked."""
+    caplog.set_level(logging.INFO, logger="agent.api.errors")
+    async with running.http.get(running.url + path) as response:
+        assert response.status == 401
+    lines = [r.getMessage() for r in caplog.records if r.name == "agent.api.errors"]
+    assert len(lines) == 1
+    assert lines[0].isprintable(), lines[0]
+    assert len(lines[0]) < 300
