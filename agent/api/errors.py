@@ -93,6 +93,13 @@ def _check_content_type(request: web.Request) -> None:
             f"send application/json, not {request.content_type}",
             reason=Reason.UNSUPPORTED_MEDIA_TYPE,
         )
+    charset = (request.charset or "utf-8").lower()
+    if request.content_type == "application/json" and charset not in ("utf-8", "utf8"):
+        # JSON is UTF-8 (RFC 8259): a body declared latin-1 that we read as UTF-8 says one
+        # thing to a reader that honours the declaration and another to us
+        raise RequestError(
+            f"send JSON as UTF-8, not {charset[:32]}", reason=Reason.UNSUPPORTED_MEDIA_TYPE
+        )
 
 
 def _retry_after(err: AgentError) -> dict[str, str] | None:

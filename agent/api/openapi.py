@@ -90,10 +90,10 @@ def openapi_document(version: str = "0") -> dict[str, object]:
             "title": "Locker agent API",
             "version": version,
             "description": "Kiosk, courier, counter and staff endpoints of one locker agent. "
-            "Request bodies are uncompressed `application/json` (415 otherwise, also for any "
-            "`Content-Encoding`), at most 8 KiB, nested at most 8 deep, no duplicate keys, "
-            "integers of at most 19 digits, no lone surrogates; a query parameter may be given "
-            "once (the counter ID "
+            "Request bodies are uncompressed UTF-8 `application/json` (415 otherwise, also for "
+            "another `charset` or any `Content-Encoding`), at most 8 KiB, nested at most 8 "
+            "deep, no duplicate keys, integers of at most 19 digits, no lone surrogates; a "
+            "query parameter may be given once (the counter ID "
             "assist takes a PNG or JPEG frame instead). Errors share one "
             "shape: `{error: REASON, reason: REASON, ref: <support ref or null>, message: "
             "<user message>}`.",

@@ -163,12 +163,15 @@ async def test_a_repeated_query_parameter_is_a_400(
         _post("/api/v1/pickup/code", '{"code": "ÄÖ"}'.encode("latin-1")).replace(
             b"application/json", b"application/json; charset=latin-1"
         ),
+        _post("/api/v1/pickup/code", "{}".encode("utf-16")).replace(
+            b"application/json", b"application/json; charset=utf-16"
+        ),
         _post("/api/v1/pickup/code", b"code=ZZZZ-ZZZZ").replace(
             b"application/json", b"application/x-www-form-urlencoded"
         ),
         _post("/api/v1/pickup/code", b"\xef\xbb\xbf" + CODE),
     ],
-    ids=["100-continue-huge", "chunked-huge", "latin-1", "form", "bom"],
+    ids=["100-continue-huge", "chunked-huge", "latin-1", "utf-16", "form", "bom"],
 )
 async def test_framing_and_charset_variants_are_4xx(
     running: RunningAgent, caplog: pytest.LogCaptureFixture, request_bytes: bytes
@@ -206,3 +209,25 @@ async def test_a_refused_path_is_logged_on_one_printable_bounded_line(
     assert len(lines) == 1
     assert lines[0].isprintable(), lines[0]
     assert len(lines[0]) < 300
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "ISO-8859-1", "utf-16", "us-ascii", "x-unknown"])
+async def test_json_declared_in_another_charset_is_415_even_when_it_would_parse(
+    running: RunningAgent, caplog: pytest.LogCaptureFixture, charset: str
+) -> None:
+    """A valid code sent as JSON "in latin-1" opened the door: we read UTF-8 whatever the
+    declaration said, so a reader that honours it (a proxy, a log) saw other characters."""
+    order = running.orders[0]
+    body = json.dumps({"code": order.code}).encode()
+    request = _post("/api/v1/pickup/code", body).replace(
+        b"application/json", f"application/json; charset={charset}".encode()
+    )
+    status, answer = await _exchange(running, request)
+    assert (status, answer["reason"]) == (415, Reason.UNSUPPORTED_MEDIA_TYPE), answer
+    assert running.sim.pulses == []
+    for declared in ("utf-8", "UTF-8", "utf8"):
+        request = _post("/api/v1/pickup/code", b'{"code": "ZZZZ-ZZZZ"}').replace(
+            b"application/json", f"application/json; charset={declared}".encode()
+        )
+        assert (await _exchange(running, request))[0] == 404  # read, and not a known code
+    _no_tracebacks(caplog)
