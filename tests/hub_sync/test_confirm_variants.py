@@ -169,3 +169,30 @@ async def test_a_genuine_confirm_from_a_previous_session_is_stale(
         assert outbox.confirmed == [5]
     finally:
         await _end(task)
+
+
+def _hub_online(i: int) -> bytes:
+    return json.dumps({"v": 1, "type": "hub_status", "message_id": f"h{i}", "fleet": FLEET,
+                       "device": "*", "sent_at": 1.0, "online": True}).encode()  # fmt: skip
+
+
+async def test_a_flood_of_hub_online_statuses_causes_one_resend_not_one_each(
+    publisher: tuple[Publisher, FakeOutbox],
+) -> None:
+    """The hub status is unsigned and fleet-wide: 100 forged "online" made every locker resend
+    its whole unconfirmed window 100 times, at the hub all at once."""
+    pub, outbox = publisher
+    task, conn = await _session(pub)
+    try:
+        for i in range(100):
+            pub.on_hub_status(_hub_online(i))
+            for _ in range(5):  # as the inbound loop does: the publisher runs in between
+                await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        assert len(conn.events) == 2  # the first send, and one resend for the first "online"
+        assert {m["events"][0]["seq"] for m in conn.events} == {1}
+        # the hub's confirm still moves things on
+        await pub.on_confirm(_confirm(conn.events[-1]["message_id"], 5))
+        assert outbox.confirmed == [5]
+    finally:
+        await _end(task)
