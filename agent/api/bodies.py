@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from agent.api.server import GUARD_KEY
 from agent.errors import AgentError, RequestError
@@ -45,8 +46,20 @@ def _no_constant(text: str) -> object:
     raise ValueError(f"{text} is not allowed")
 
 
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object whose keys are unique: `{"code": A, "code": B}` means A to one reader and B
+    to another (a proxy that checked the first), so it is refused, as on the MQTT wire."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise ValueError("duplicate key")
+    return body
+
+
 _DECODER = json.JSONDecoder(
-    parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant
+    parse_int=_bounded_int,
+    parse_float=_finite_float,
+    parse_constant=_no_constant,
+    object_pairs_hook=_no_duplicates,
 )
 
 
@@ -107,21 +120,37 @@ def parse_json_object(raw: bytes) -> dict[str, object]:
     return body
 
 
-async def read_json_object(request: web.Request, *, max_bytes: int = 8192) -> dict[str, object]:
-    """The whole request body as a JSON object (however many TCP segments it came in), read
-    within the body timeout, or a `RequestError` saying what is wrong."""
+async def read_body(request: web.Request, *, max_bytes: int, exact: bool = False) -> bytes:
+    """The whole request body (however many TCP segments it came in), read within the body
+    timeout and at most `max_bytes` long; with `exact`, exactly `Content-Length` bytes.
+
+    The one place a body is read, so every way a read can fail is a 4xx here: too large (413),
+    too slow (408), and a body that cannot be read at all (400): the client hung up half-way,
+    or its chunked framing broke. Those used to escape as a `ConnectionResetError` the
+    middleware logged with a traceback, a log line any client could write at will."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise AgentError("body too large", reason=Reason.PAYLOAD_TOO_LARGE)
     guard = request.app.get(GUARD_KEY)
     timeout = guard.body_timeout_s if guard is not None else DEFAULT_BODY_TIMEOUT_S
     try:
         async with asyncio.timeout(timeout):
-            raw = await request.read()  # bounded by the application's client_max_size
+            if exact and request.content_length is not None:
+                raw = await request.content.readexactly(request.content_length)
+            else:
+                raw = await request.read()  # bounded by the application's client_max_size
     except TimeoutError:
         raise AgentError("body not received in time", reason=Reason.REQUEST_TIMEOUT) from None
+    except (ConnectionError, HttpProcessingError, asyncio.IncompleteReadError):
+        raise RequestError("the request body could not be read") from None
     if len(raw) > max_bytes:
         raise AgentError("body too large", reason=Reason.PAYLOAD_TOO_LARGE)
-    return parse_json_object(raw)
+    return raw
+
+
+async def read_json_object(request: web.Request, *, max_bytes: int = 8192) -> dict[str, object]:
+    """The whole request body as a JSON object (see `read_body`), or a `RequestError` saying
+    what is wrong."""
+    return parse_json_object(await read_body(request, max_bytes=max_bytes))
 
 
 def _has_control_characters(value: str) -> bool:
@@ -147,6 +176,15 @@ def digits(raw: str, name: str, *, max_digits: int = 12) -> int:
             f"`{name}` must be a non-negative integer of at most {max_digits} digits"
         )
     return int(raw)
+
+
+def query_value(request: web.Request, name: str) -> str | None:
+    """The one value of query parameter `name`, or None. `?after=1&after=2` is refused: two
+    readers of the same URL (a proxy, a log, this handler) would not agree which one counts."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise RequestError(f"`{name}` is given more than once")
+    return values[0] if values else None
 
 
 def optional_choice(body: dict[str, object], name: str, choices: type[_E]) -> _E | None:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from agent.api.bodies import read_json_object, string_field
 from agent.errors import AgentError, RateLimited, RequestError
+from agent.observability.logs import printable
 from agent.reasons import Reason, http_status, user_message
 
 __all__ = ["error_response", "errors_middleware", "read_json_object", "string_field"]
@@ -73,17 +74,31 @@ def _takes_image(request: web.Request) -> bool:
 
 
 def _check_content_type(request: web.Request) -> None:
-    """Bodies are JSON (or a frame where a route takes one): anything else is refused before a
-    handler parses it."""
-    if (
-        request.method in _BODY_METHODS
-        and request.body_exists
-        and request.content_type != "application/json"
-        and not _takes_image(request)
-    ):
+    """Bodies are uncompressed JSON (or a frame where a route takes one): anything else is
+    refused before a handler parses it.
+
+    No client of ours compresses a body of at most 64 KiB, and a compressed one is only attack
+    surface: a decompression bomb, or gzip that is not gzip (its read failed with a 500 and a
+    traceback). An unknown coding was ignored and the bytes parsed as they came."""
+    if not (request.method in _BODY_METHODS and request.body_exists):
+        return
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding != "identity":
+        raise RequestError(
+            f"send the body uncompressed, not as {coding[:32]}",
+            reason=Reason.UNSUPPORTED_MEDIA_TYPE,
+        )
+    if request.content_type != "application/json" and not _takes_image(request):
         raise RequestError(
             f"send application/json, not {request.content_type}",
             reason=Reason.UNSUPPORTED_MEDIA_TYPE,
+        )
+    charset = (request.charset or "utf-8").lower()
+    if request.content_type == "application/json" and charset not in ("utf-8", "utf8"):
+        # JSON is UTF-8 (RFC 8259): a body declared latin-1 that we read as UTF-8 says one
+        # thing to a reader that honours the declaration and another to us
+        raise RequestError(
+            f"send JSON as UTF-8, not {charset[:32]}", reason=Reason.UNSUPPORTED_MEDIA_TYPE
         )
 
 
@@ -101,7 +116,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         _check_content_type(request)
         return await handler(request)
     except AgentError as err:
-        _LOG.info("%s %s refused: %s", request.method, request.path, err.reason.value)
+        _LOG.info("%s %s refused: %s", request.method, printable(request.path), err.reason.value)
         headers = _retry_after(err)
         # Only request errors explain themselves: a refusal's detail may say which check failed.
         detail = err.detail if isinstance(err, RequestError) else ""
@@ -113,5 +128,5 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return error_response(reason, detail=exc.reason, headers=headers, status=exc.status)
         raise
     except Exception:
-        _LOG.exception("unhandled error in %s %s", request.method, request.path)
+        _LOG.exception("unhandled error in %s %s", request.method, printable(request.path))
         return error_response(Reason.INTERNAL)

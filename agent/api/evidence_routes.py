@@ -13,7 +13,7 @@ import numpy as np
 from aiohttp import web
 
 from agent.api.auth import require_session
-from agent.api.bodies import digits
+from agent.api.bodies import digits, query_value
 from agent.errors import AgentError, NotFound, RequestError
 from agent.evidence.catalog import photo_file, photo_rows
 from agent.evidence.recorder import EVIDENCE_FOLDER, EvidenceRecorder
@@ -56,7 +56,7 @@ async def staff_photo(request: web.Request) -> web.Response:
 async def list_photos(request: web.Request) -> web.Response:
     """`?order=REF`: the evidence photos taken for an order (staff only)."""
     require_session(request, (Role.STAFF,))
-    order = request.query.get("order")
+    order = query_value(request, "order")
     if order is None or not _ORDER_REF.match(order):
         raise RequestError("give ?order=REF (letters, digits, . _ : -)")
     rows = await request.app[EVIDENCE_KEY].db.read(photo_rows, order)

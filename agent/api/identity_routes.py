@@ -3,12 +3,12 @@ assist for staff at the counter (`POST /api/v1/counter/id-assist/{order}`)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
 
 from agent.api.auth import require_session
+from agent.api.bodies import read_body
 from agent.api.errors import read_json_object, string_field
 from agent.errors import RequestError
 from agent.services.counter_identity import CounterIdentityService
@@ -75,10 +75,7 @@ async def _image(request: web.Request) -> bytes:
         raise RequestError("send the frame as image/png or image/jpeg")
     if length is None or not 0 < length <= MAX_IMAGE_BYTES:
         raise RequestError(f"the frame needs a Content-Length of 1..{MAX_IMAGE_BYTES} bytes")
-    try:
-        return await request.content.readexactly(length)
-    except asyncio.IncompleteReadError:
-        raise RequestError("the frame was cut short") from None
+    return await read_body(request, max_bytes=MAX_IMAGE_BYTES, exact=True)
 
 
 def id_assist_routes(assist: IdAssistService) -> Callable[[web.Application], None]:

@@ -90,9 +90,11 @@ def openapi_document(version: str = "0") -> dict[str, object]:
             "title": "Locker agent API",
             "version": version,
             "description": "Kiosk, courier, counter and staff endpoints of one locker agent. "
-            "Request bodies are `application/json` (415 otherwise), at most 8 KiB, nested at "
-            "most 8 deep, integers of at most 19 digits, no lone surrogates (the counter ID "
-            "assist takes a PNG or JPEG frame instead). Errors share one "
+            "Request bodies are uncompressed UTF-8 `application/json` (415 otherwise, also for "
+            "another `charset` or any `Content-Encoding`), at most 8 KiB, nested at most 8 "
+            "deep, no duplicate keys, integers of at most 19 digits, no lone surrogates (the "
+            "counter ID assist takes a PNG or JPEG frame instead); a query parameter may be "
+            "given once. Errors share one "
             "shape: `{error: REASON, reason: REASON, ref: <support ref or null>, message: "
             "<user message>}`.",
         },

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agent.api.bodies import digits
+from agent.api.bodies import digits, query_value
 from agent.api.context import context_of
 
 
 async def kiosk_events(request: web.Request) -> web.Response:
     """`?after=N`: the scan outcomes after number N, for the kiosk to show."""
-    after = digits(request.query.get("after", "0"), "after")
+    raw = query_value(request, "after")
+    after = digits("0" if raw is None else raw, "after")
     feed = context_of(request).feed
     events = [] if feed is None else [o.as_json() for o in feed.after(after)]
     return web.json_response({"events": events})

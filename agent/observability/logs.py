@@ -10,6 +10,13 @@ from typing import Literal
 from aiohttp.http_exceptions import HttpProcessingError
 
 
+def printable(text: str, limit: int = 160) -> str:
+    """`text` as one printable log line of at most `limit` characters: what a client sent (a
+    URL path) may hold a newline that forges a line in a text log, or a terminal escape."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + "..." if len(text) > limit else shown
+
+
 class JsonFormatter(logging.Formatter):
     """Formats log records as one JSON object a line."""
 

@@ -99,6 +99,8 @@ class MqttConnection:
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self._misc: asyncio.Task[None] | None = None
         self._fd: int | None = None
+        #: messages dropped because the broker sent a topic that is not UTF-8
+        self.bad_topics = 0
         self._client = self._build()
 
     def _build(self) -> paho.Client:
@@ -266,12 +268,20 @@ class MqttConnection:
 
     def _on_paho_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         try:
-            self._on_message(
-                Inbound(topic=msg.topic, payload=bytes(msg.payload), retain=msg.retain)
-            )
+            topic = msg.topic
+        except UnicodeDecodeError:
+            # a broker that forwards a topic that is not UTF-8 (Mosquitto would not; whoever
+            # runs the broker might): `msg.topic` raised here and again in the log call below,
+            # out into paho's read loop. No topic we subscribe to looks like that: drop it.
+            self.bad_topics += 1
+            if self.bad_topics == 1:
+                _LOG.warning("dropped a message whose topic is not UTF-8")
+            return
+        try:
+            self._on_message(Inbound(topic=topic, payload=bytes(msg.payload), retain=msg.retain))
         except Exception:
             # a handler bug must not tear down paho's read loop and with it the connection
-            _LOG.exception("message handler failed on %s", msg.topic)
+            _LOG.exception("message handler failed on %s", topic)
 
     def _call_in_loop(self, fn: Callable[..., object], *args: object) -> None:
         if threading.get_ident() == self._loop_thread:

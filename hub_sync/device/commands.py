@@ -1,12 +1,14 @@
 """The device side of commands: decode, validate, verify, apply once, answer with ack or nack.
 
 Nothing a hub (or an attacker on the broker) sends can crash this: every defect becomes a nack with
-a reason code. A transport duplicate (same `message_id`) gets the cached reply without touching the
-agent; a business duplicate (same `transaction_id`) is the agent's to answer from its stored result.
+a reason code. A transport duplicate (the same bytes again: same `message_id`, same signature) gets
+the cached reply without touching the agent; a business duplicate (same `transaction_id`) is the
+agent's to answer from its stored result.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -60,25 +62,33 @@ class CommandHandler:
         self._verifier = verifier
         self._clock = clock
         self._refusals = refusals
-        self._replies: OrderedDict[str, Outcome] = OrderedDict()
+        #: message id -> (SHA-256 of the payload, the reply it got)
+        self._replies: OrderedDict[str, tuple[bytes, Outcome]] = OrderedDict()
 
     async def handle(self, payload: bytes) -> Outcome:
         """Decode, verify and apply one command payload; the reply to send.
 
-        A payload that does not decode is refused with its reason; a message id seen recently gets
-        its first reply again (marked `duplicate`) without applying the command twice."""
+        A payload that does not decode is refused with its reason; the same payload seen recently
+        gets its first reply again (marked `duplicate`) without applying the command twice.
+
+        A duplicate is the same bytes, not only the same `message_id`: the envelope is not
+        signed, so anyone on the broker could send junk under the id of a hub command it saw
+        (or held back) and have the hub's own re-send answered with the junk's cached nack."""
         try:
             env = decode_command(payload)
         except WireError as err:
             tx, mid = _best_effort_ids(payload)
             self._refusals.refused("cmd", err.reason)
             return self._outcome(tx, mid, CommandResult(ok=False, reason=err.reason))
+        digest = hashlib.sha256(payload).digest()
         cached = self._replies.get(env.header.message_id)
-        if cached is not None:
-            return Outcome(reply=cached.reply, ok=cached.ok, duplicate=True)
+        if cached is not None and cached[0] == digest:
+            first = cached[1]
+            return Outcome(reply=first.reply, ok=first.ok, duplicate=True)
         result = await self._apply(env)
         outcome = self._outcome(env.transaction_id, env.header.message_id, result)
-        self._replies[env.header.message_id] = outcome
+        self._replies[env.header.message_id] = (digest, outcome)
+        self._replies.move_to_end(env.header.message_id)
         while len(self._replies) > _REPLY_CACHE:
             self._replies.popitem(last=False)
         return outcome

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
 from hub_sync.errors import EnrollmentError, EnrollmentRefused, MqttError
 from hub_sync.protocol import enrollment as wire
+from hub_sync.protocol.refusals import RefusalLog
 from hub_sync.protocol.strict_json import canonical_json
 
 _LOG = logging.getLogger(__name__)
@@ -238,12 +239,20 @@ class CredentialKeeper:
         self._inbox: asyncio.Queue[Inbound] = asyncio.Queue(100)
         self.rotations = 0
         self._active: bytes | None = None
+        self._refusals = RefusalLog(_LOG)
+
+    @property
+    def refused(self) -> int:
+        """How many credential messages were refused (each kind is logged once)."""
+        return self._refusals.total
 
     async def run(self) -> None:
         """Keep the credential connection up until cancelled, answering the hub's rotation messages.
 
-        A refused message or a lost connection is logged and the connection made again from the
-        files as they are then (after a rotation: the new credential)."""
+        A lost connection is logged and the connection made again from the files as they are
+        then (after a rotation: the new credential). A refused message is counted and logged
+        once per kind, and the connection stays: the topic is retained, so reconnecting for it
+        only fetched it again (a reconnect and a warning every half second, for good)."""
         while True:
             params = self._connect(self._device + "-cred")
             conn = MqttConnection(params, lambda m: self._inbox.put_nowait(m)
@@ -257,15 +266,26 @@ class CredentialKeeper:
                 while not conn.closed.done():
                     with contextlib.suppress(TimeoutError):
                         msg = await asyncio.wait_for(self._inbox.get(), 1.0)
-                        if await self._handle(conn, msg.payload):
+                        if await self._handled(conn, msg.payload):
                             break  # new credential: reconnect with it
             except MqttError as err:
                 _LOG.info("credential link: %s", err)
-            except EnrollmentError as err:
-                _LOG.warning("credential message refused: %s", err.reason)
             finally:
                 await conn.disconnect()
             await asyncio.sleep(0.5)
+
+    async def _handled(self, conn: MqttConnection, payload: bytes) -> bool:
+        """`_handle`, with a refusal counted instead of raised: nothing in one message can end
+        the task (it runs in the agent's task group, so that would stop the agent)."""
+        try:
+            return await self._handle(conn, payload)
+        except MqttError:
+            raise
+        except EnrollmentError as err:
+            self._refusals.refused("cred", err.reason)
+        except Exception as err:  # a defect of ours: logged without the payload, go on
+            self._refusals.refused("cred", "INTERNAL", type(err).__name__)
+        return False
 
     def _serial(self, suffix: str = "") -> str:
         cert = x509.load_pem_x509_certificate((self._dir / (CERT_FILE + suffix)).read_bytes())

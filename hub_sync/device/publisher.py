@@ -79,6 +79,7 @@ class Publisher:
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._session_max = 0
         self._keys = command_keys
+        self._hub_rewind_at = -float("inf")  # when a hub status last made us resend
 
     def wake(self) -> None:
         """Look at the outbox now instead of at the next poll (rows were committed)."""
@@ -176,12 +177,22 @@ class Publisher:
     def on_hub_status(self, payload: bytes) -> None:
         """A hub that (re)connects may have missed what the broker did not keep: resend now.
 
-        Raises `WireError` for a malformed status. A forged "online" only causes a resend."""
+        Raises `WireError` for a malformed status. A forged "online" only causes a resend, and
+        at most one per `confirm_timeout_s`: the status is not signed and goes to the whole
+        fleet, so a flood of them made every locker resend its whole window once per message
+        (100 forged statuses, 100 resends), all at the hub at once: now no more often than a
+        hub that never confirms. A hub that really comes back twice within that time gets the
+        second resend from the confirm timeout, brought back to `confirm_timeout_s` here."""
         header, obj = decode(payload, "hub_status")
         if header.fleet != self._s.fleet_id:
             raise WireError("WRONG_DEVICE", "hub status of another fleet")
         online = get(obj, "online", bool)
         if online and self._cursor > self.confirmed_seq:
+            now = time.monotonic()
+            if now - self._hub_rewind_at < self._s.confirm_timeout_s:
+                self._rewind_after = self._s.confirm_timeout_s
+                return
+            self._hub_rewind_at = now
             self._cursor = self.confirmed_seq
             self._progress_at = time.monotonic()
             self._wake.set()

@@ -184,8 +184,9 @@ class DeviceSync:
         try:
             self._inbox.put_nowait(msg)
         except asyncio.QueueFull:
-            # the hub re-sends unanswered commands and confirms again on the next batch
-            _LOG.warning("inbox full, dropped a message on %s", msg.topic)
+            # the hub re-sends unanswered commands and confirms again on the next batch; a flood
+            # from the broker is counted and logged once, not one warning line per message
+            self._refusals.refused("inbox", "FULL", msg.topic.rsplit("/", 1)[-1][:16])
 
     async def _serve(self, conn: MqttConnection) -> None:
         self._stats = replace(self._stats, connected=True)

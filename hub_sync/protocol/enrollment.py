@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -190,13 +190,20 @@ def verify_with(key: ec.EllipticCurvePublicKey, message: Mapping[str, Any]) -> N
 
 
 def load_cert(pem: object) -> x509.Certificate:
-    """The certificate in a PEM string; `EnrollmentError` (MALFORMED) when it is not one."""
+    """The certificate in a PEM string; `EnrollmentError` (MALFORMED) when it is not one.
+
+    Its public key is read here too: cryptography parses it lazily, so a certificate whose key
+    is not a valid point (anyone can write one, no CA needed) passed this check and raised
+    `ValueError` from `public_key()` later, outside every handler: on the credential topic
+    that ended the credential task, and with it the agent's task group."""
     if not isinstance(pem, str):
         raise EnrollmentError("MALFORMED", "expected a PEM certificate")
     try:
-        return x509.load_pem_x509_certificate(pem.encode("ascii"))
-    except ValueError as err:
-        raise EnrollmentError("MALFORMED", "not a PEM certificate") from err
+        cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+        cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise EnrollmentError("MALFORMED", "not a PEM certificate with a usable key") from err
+    return cert
 
 
 def verify_hub_message(payload: bytes, pin: str) -> tuple[Mapping[str, Any], x509.Certificate]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from hub_sync.errors import EnrollmentError
 from hub_sync.protocol import enrollment as wire
@@ -68,3 +74,36 @@ def test_locker_agent_enroll_refuses_a_malformed_invite_in_one_line(tmp_path: Pa
     assert done.stderr.count("\n") == 1
     assert "BAD_INVITE" in done.stderr
     assert not (tmp_path / "d").exists()
+
+
+def _self_signed_with_a_broken_key(point: bytes) -> bytes:
+    """A hub answer whose `ca_pem` parses as a certificate but whose P-256 key is `point`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not-the-ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    real = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    der = cert.public_bytes(serialization.Encoding.DER).replace(real, point)
+    pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der).decode()
+    return json.dumps(
+        {"ca_pem": pem + "-----END CERTIFICATE-----\n", "type": "cred.issued"}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "point",
+    [b"\x04" + b"\x00" * 64, b"\x04" + b"\xff" * 64, b"\x05" + b"\x01" * 64],
+    ids=["zero-point", "off-curve", "bad-prefix"],
+)
+def test_a_ca_certificate_with_an_unusable_key_is_an_enrollment_error(point: bytes) -> None:
+    """cryptography reads a certificate's key lazily: such a `ca_pem` passed `load_cert` and
+    `public_key()` raised `ValueError` outside every handler, which ended the credential task
+    (and the agent's task group with it) for anyone who could publish on the credential topic."""
+    with pytest.raises(EnrollmentError, match="MALFORMED"):
+        wire.verify_hub_message(_self_signed_with_a_broken_key(point), "any-pin")
