@@ -26,6 +26,7 @@ from agent.domain.orders import Order
 from agent.errors import AgentError, RequestError, UnknownOrder
 from agent.identity.aamva import decode_pdf417, parse_aamva
 from agent.identity.id_documents import IdAssist, IdDocument, assess
+from agent.identity.image_header import declared_size
 from agent.identity.mrz import parse_mrz
 from agent.identity.mrz_reader import GlyphTemplates, read_mrz
 from agent.identity.names import NameCheck
@@ -43,8 +44,12 @@ MAX_PIXELS = 4096 * 4096
 
 def decode_frame(image: bytes) -> Any:
     """A grayscale frame from PNG or JPEG bytes (blocking); BAD_REQUEST when it is not one."""
-    data = np.frombuffer(image, dtype=np.uint8)
-    gray = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    size = declared_size(image)
+    if size is None:
+        raise RequestError("not a PNG or JPEG frame")
+    if size[0] * size[1] > MAX_PIXELS:  # refused before anything is decoded or allocated
+        raise RequestError(f"frame too large: at most {MAX_PIXELS} pixels")
+    gray = cv2.imdecode(np.frombuffer(image, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
     if gray is None or gray.size > MAX_PIXELS:
         raise RequestError("not a PNG or JPEG frame")
     return gray
