@@ -12,7 +12,6 @@ import pytest
 
 from agent.errors import RequestError
 from agent.identity.image_header import declared_size
-from agent.services import id_assist
 from agent.services.id_assist import MAX_PIXELS, decode_frame
 
 
@@ -66,7 +65,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(
     def never(*_args: object) -> None:
         raise AssertionError("decoded a frame that declares too many pixels")
 
-    monkeypatch.setattr(id_assist.cv2, "imdecode", never)
+    monkeypatch.setattr(cv2, "imdecode", never)
     with pytest.raises(RequestError, match="too large"):
         decode_frame(bomb)
     jpeg = bytearray(encoded(".jpg", 64, 48))
