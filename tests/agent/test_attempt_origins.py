@@ -9,17 +9,24 @@ loopback (the kiosk) and once over this machine's network address (a network cli
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 
-from agent.domain.attempts import Origin, origin_of_peer
+from agent.bootstrap.app import Agent, DoorHardware
+from agent.config.model import ApiConfig
+from agent.domain.attempts import Origin, budget_scope, origin_of_peer
+from agent.domain.clock import ManualClock
 from agent.reasons import Reason
 from agent.services.attempts import REQUEST_ORIGIN
 from agent.services.returns import PACKAGING_POLICY
+from hardware.doors.sim import SimulatedLocker
 from tests.agent.conftest import RunningAgent, start_agent
+from tests.agent.ops.conftest import STAFF_PIN, ops_config
 
 WRONG = "ZZZZ-ZZZZ"
 
@@ -140,11 +147,39 @@ async def test_packaging_from_the_network_spends_the_networks_budget(sides: TwoS
     assert status == 200, body
 
 
+async def test_wrong_pins_from_the_network_do_not_lock_staff_out_of_the_kiosk(
+    tmp_path: Path,
+) -> None:
+    config = ops_config(tmp_path / "data", "locker")
+    config = config.model_copy(update={"api": ApiConfig(host="0.0.0.0", port=0)})  # noqa: S104
+    sim = SimulatedLocker(len(config.doors.layout()))
+    agent = Agent(config, clock=ManualClock(time.time()), hardware=DoorHardware(sim, sim))
+    await agent.start()
+    try:
+        assert agent.url is not None
+        port = urlsplit(agent.url).port
+        network, kiosk = f"http://{network_address()}:{port}", f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            statuses = []
+            for i in range(8):
+                body = {"pin": f"{i:06d}"}
+                async with http.post(network + "/api/v1/staff/sign-in", json=body) as answer:
+                    statuses.append(answer.status)
+            assert statuses == [401] * 5 + [429] * 3
+            body = {"pin": STAFF_PIN}
+            async with http.post(kiosk + "/api/v1/staff/sign-in", json=body) as answer:
+                assert answer.status == 200
+    finally:
+        await agent.stop()
+
+
 def test_only_a_loopback_peer_is_the_kiosk() -> None:
     for peer in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
         assert origin_of_peer(peer) is Origin.KIOSK, peer
     for other in (None, "", "192.0.2.7", "10.0.0.1", "fe80::1%eth0", "::ffff:10.0.0.1", "kiosk"):
         assert origin_of_peer(other) is Origin.NETWORK, other
+    assert budget_scope("typed_code", Origin.KIOSK) == "typed_code"  # the budget kept before
+    assert budget_scope("typed_code", Origin.NETWORK) == "typed_code:network"
 
 
 def test_outside_a_request_attempts_spend_the_networks_budget() -> None:
