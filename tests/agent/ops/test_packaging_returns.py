@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -86,3 +87,12 @@ async def test_packaging_never_takes_the_last_free_doors_of_a_size(ops: OpsAgent
         await ops.announce(f"ORD-{size.value}", size)
         ticket = await ops.load_and_close(f"PCL:ORD-{size.value}:P1")
         assert ticket["door"] not in taken
+
+
+async def test_concurrent_packaging_requests_open_no_more_doors_than_the_limit(
+    ops: OpsAgent,
+) -> None:
+    answers = await asyncio.gather(*(_packaging(ops) for _ in range(20)))
+    statuses = sorted(status for status, _, _ in answers)
+    assert statuses == [200] * PACKAGING_POLICY.burst + [429] * (20 - PACKAGING_POLICY.burst)
+    assert len(set(ops.sim.pulses)) == PACKAGING_POLICY.burst
