@@ -98,6 +98,12 @@ class NoDoorAvailable(AgentError):
     reason = Reason.NO_DOOR_AVAILABLE
 
 
+class DoorsReserved(AgentError):
+    """An anonymous drop-off would take the last free doors kept for parcels and returns."""
+
+    reason = Reason.DOORS_RESERVED
+
+
 class AuditKeyError(AgentError):
     """The device key file cannot be read, created or parsed."""
 

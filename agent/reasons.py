@@ -75,6 +75,7 @@ class Reason(StrEnum):
     STORAGE_FAULT = "STORAGE_FAULT"
     # evidence photos (docs/evidence.md)
     EVIDENCE_UNAVAILABLE = "EVIDENCE_UNAVAILABLE"
+    DOORS_RESERVED = "DOORS_RESERVED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,11 @@ REASONS: dict[Reason, ReasonInfo] = {
         503,
         "No photo could be taken: evidence photos are off, the camera failed, or the photo "
         "budget is full (see the log and the evidence alarm).",
+    ),
+    Reason.DOORS_RESERVED: ReasonInfo(
+        409,
+        "The last free doors are kept for parcels and returns, so packaging can't be taken "
+        "right now. Please try again later or at another locker.",
     ),
 }
 

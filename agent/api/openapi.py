@@ -96,7 +96,11 @@ def openapi_document(version: str = "0") -> dict[str, object]:
             "counter ID assist takes a PNG or JPEG frame instead); a query parameter may be "
             "given once. Errors share one "
             "shape: `{error: REASON, reason: REASON, ref: <support ref or null>, message: "
-            "<user message>}`.",
+            "<user message>}`. Wrong typed codes (pickup, return, counter, door help) and "
+            "packaging drop-offs spend persisted budgets (429 `RATE_LIMITED` with an honest "
+            "`Retry-After`); requests whose TCP peer is a loopback address (the kiosk's own "
+            "screen) and all others (the network) have separate budgets. Forwarding headers "
+            "(`Forwarded`, `X-Forwarded-For`) are ignored.",
         },
         "paths": {**PATHS, **COUNTER_KIOSK_DEMO_PATHS},
         "components": _COMPONENTS,

@@ -21,18 +21,27 @@ COUNTER_KIOSK_DEMO_PATHS: dict[str, dict[str, object]] = {
             "Start a customer return drop-off with its return code: opens a door",
             "returns",
             body=_body({"code": _CODE, "size": {"enum": ["S", "M", "L"]}}, ["code"]),
-            errors=(400, 404, 409, 503),
+            errors=(400, 404, 409, 429, 503),
         )
     },
     "/api/v1/returns/packaging": {
-        "post": _op(
-            "Return reusable packaging (no order needed): opens a door, reported for credit",
-            "returns",
-            body=_body(
-                {"items": {"type": "integer", "minimum": 1, "maximum": 50}, "credit_ref": _ORDER}
+        "post": {
+            **_op(
+                "Return reusable packaging (no order needed): opens a door, reported for credit",
+                "returns",
+                body=_body(
+                    {
+                        "items": {"type": "integer", "minimum": 1, "maximum": 50},
+                        "credit_ref": _ORDER,
+                    }
+                ),
+                errors=(400, 409, 429, 503),
             ),
-            errors=(400, 409, 429, 503),
-        )
+            "description": "No sign-in, so: never takes the last free doors of a size (409 "
+            "`DOORS_RESERVED`; `operations.packaging_keep_free_doors` / `_percent`), and at "
+            "most 5 openings back to back, then one a minute, 120 a day per origin (kiosk or "
+            "network; 429 `RATE_LIMITED` with `Retry-After`), persisted across restarts.",
+        }
     },
     "/api/v1/counter/receive": {
         "post": _op(

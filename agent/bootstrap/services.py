@@ -13,6 +13,7 @@ from typing import TypeVar
 from agent.config.model import AgentConfig
 from agent.domain.attempts import AttemptPolicy
 from agent.domain.clock import Clock
+from agent.domain.packaging import DoorReserve
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
 from agent.identity.proximity import WalletLink
 from agent.observability.metrics import Metrics
@@ -80,8 +81,9 @@ class Services:
 
 _S = TypeVar("_S")
 
-# Staff PINs (6 digits, 10^6 values) get the typed codes' burst rules and 20 wrong PINs a day:
-# at most 20 x 366 = 7,320 guesses a year, under 0.75 % of one PIN's space.
+# Staff PINs (6 digits, 10^6 values) get the typed codes' burst rules and 20 wrong PINs a day
+# per origin (kiosk, network): at most 2 x 20 x 366 = 14,640 guesses a year, under 1.5 % of
+# one PIN's space.
 PIN_POLICY = AttemptPolicy(burst=5, refill_s=12.0, daily_budget=20)
 
 
@@ -245,8 +247,18 @@ def _operations(
     check_s = config.operations.door_open_check_ms / 1000
     opener = DoorOpener(ports.doors, ports.sensors, check_s=check_s)
     loading = LoadingService(db, opener, clock, default_hold_s=hold_s, evidence=ports.evidence)
+    reserve = DoorReserve(
+        keep_free=config.operations.packaging_keep_free_doors,
+        keep_free_percent=config.operations.packaging_keep_free_percent,
+    )
     returns = ReturnService(
-        db, opener, clock, typed_code_key=code_key, attempts=attempts, evidence=ports.evidence
+        db,
+        opener,
+        clock,
+        typed_code_key=code_key,
+        attempts=attempts,
+        evidence=ports.evidence,
+        packaging_reserve=reserve,
     )
     collection = CollectionService(db, opener, clock)
     return _Operations(

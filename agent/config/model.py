@@ -160,6 +160,20 @@ class OperationsConfig(_Section):
         description="After a courier's or a return's latch pulse, how long the door sensor may "
         "take to report OPEN before the door counts as jammed (0: do not check).",
     )
+    packaging_keep_free_doors: int = Field(
+        2,
+        ge=0,
+        le=200,
+        description="Reusable-packaging drop-offs (no sign-in) never take the last this many "
+        "free doors of a size: they stay free for parcels and returns.",
+    )
+    packaging_keep_free_percent: int = Field(
+        20,
+        ge=0,
+        le=100,
+        description="As `packaging_keep_free_doors`, as a share of each size's doors (rounded "
+        "up); the larger of the two is kept free.",
+    )
 
 
 class StoreConfig(_Section):

@@ -7,24 +7,60 @@ spent by every failed typed code (pickup, return, counter hand-out, "door did no
   typos cost the next person at most `refill_s` of waiting (12 s by default; never over 60 s);
 - a **daily** bucket (`daily_budget` failures, refilled evenly over 24 h): the bound on
   guessing. At the worst allowed rate an attacker gets `daily_budget` guesses a day, i.e.
-  `guesses_per_year()`; with 40-bit codes and N live codes at the locker the chance that any
-  guess in a year opens a door is at most `guesses_per_year() * N / 2**40`
-  (default 100/day, N = 24: 8.0e-7 a year).
+  `guesses_per_year()` per budget.
 
-The trade-off, stated: a guesser and a customer share one kiosk, and the limiter cannot tell
-them apart without evaluating the code (which would be the oracle it exists to deny). A correct
-code costs nothing, but while the buckets are empty it waits like any other code. A passer-by's
-typos block typed codes for seconds; only a sustained attack (the daily budget spent) makes
-typed codes wait longer, one attempt per `86400 / daily_budget` s (14.4 min by default), and
-signed QR codes keep working throughout.
+Each `Origin` has budgets of its own (`budget_scope`): requests from the kiosk itself (the
+kiosk's browser reaches the agent over loopback) and requests from the network. Guessing from
+the network spends only the network's budget, so it can never lock the kiosk's customers out.
+Both budgets together allow `2 * guesses_per_year()` guesses a year; with 40-bit codes and N
+live codes at the locker the chance that any guess in a year opens a door is at most
+`2 * guesses_per_year() * N / 2**40` (default 100/day per budget, N = 24: 1.6e-6 a year;
+someone who only reaches the network gets half of that).
+
+The trade-off, stated: a guesser at the kiosk and a customer share one budget, and the limiter
+cannot tell them apart without evaluating the code (which would be the oracle it exists to
+deny). A correct code costs nothing, but while the buckets are empty it waits like any other
+code. A passer-by's typos block typed codes for seconds; only a sustained attack at the kiosk
+itself (its daily budget spent) makes typed codes there wait longer, one attempt per
+`86400 / daily_budget` s (14.4 min by default), and signed QR codes keep working throughout.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from enum import StrEnum
 
 DAY_S = 86_400.0
 MAX_REFILL_S = 60.0
+
+
+class Origin(StrEnum):
+    """Where an attempt comes from; each origin spends budgets of its own."""
+
+    KIOSK = "kiosk"  # the locker's own screen: the TCP peer is a loopback address
+    NETWORK = "network"  # anything else (or unknown)
+
+
+def origin_of_peer(peer: str | None) -> Origin:
+    """The origin of a request whose TCP connection comes from `peer` (an IP address as the
+    socket reports it, None if unknown). Only a loopback peer is the kiosk; an unknown or
+    unparsable peer is the network, so a doubt never grants the kiosk's budget."""
+    if not peer:
+        return Origin.NETWORK
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return Origin.NETWORK
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return Origin.KIOSK if address.is_loopback else Origin.NETWORK
+
+
+def budget_scope(scope: str, origin: Origin) -> str:
+    """The stored budget `scope` for `origin`: the kiosk keeps the plain name (the budget
+    kept before origins were told apart), the network gets `scope:network`."""
+    return scope if origin is Origin.KIOSK else f"{scope}:{origin.value}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +83,8 @@ class AttemptPolicy:
         return DAY_S / self.daily_budget
 
     def guesses_per_year(self) -> int:
-        """Failed attempts one year allows at most (a full daily bucket plus 365 refills)."""
+        """Failed attempts one year allows one budget at most (a full daily bucket plus 365
+        refills); every `Origin` has its own budget."""
         return self.daily_budget * 366
 
 

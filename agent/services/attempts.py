@@ -7,18 +7,25 @@ runs (no oracle: a rate-limited attempt learns nothing about the code). A failed
 evaluate more codes than the budget allows, and the budget survives a restart. A code that
 matches an order costs nothing (its transaction's outcome stands or rolls back as usual).
 Pickup, return drop-off, counter hand-out and "the door did not open" all share this gate.
+
+Requests from the kiosk itself and from the network spend separate budgets (`Origin`): the
+HTTP layer sets `REQUEST_ORIGIN` from the TCP peer of each request (never from a header), and
+outside a request the origin is the network, so a doubt never spends the kiosk's budget.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
 from agent.domain.attempts import (
     AttemptPolicy,
     AttemptState,
+    Origin,
+    budget_scope,
     refund,
     retry_after,
     spend_failure,
@@ -36,6 +43,14 @@ SCOPE = "typed_code"
 COUNTED = frozenset({Reason.CODE_UNKNOWN})
 FAILED_COUNTER = "failed_attempts"
 
+#: Where the request being served comes from; set per request by the HTTP layer.
+REQUEST_ORIGIN: ContextVar[Origin] = ContextVar("request_origin", default=Origin.NETWORK)
+
+
+def scope_of_request(scope: str) -> str:
+    """The stored budget `scope` for the origin of the request being served."""
+    return budget_scope(scope, REQUEST_ORIGIN.get())
+
 
 def load_budget(
     conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str = SCOPE
@@ -48,12 +63,15 @@ def _save_budget(conn: sqlite3.Connection, state: AttemptState, scope: str = SCO
     attempts.save_budget(conn, state, scope)
 
 
-def _reserve(conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str) -> float:
-    """Spend one attempt now (0 returned) or say how long to wait (nothing spent)."""
+def _reserve(
+    conn: sqlite3.Connection, policy: AttemptPolicy, now: float, scope: str, via: str
+) -> float:
+    """Spend one attempt of budget `scope` now (0 returned) or say how long to wait (nothing
+    spent; counted as a rate-limited attempt of `via`)."""
     state = load_budget(conn, policy, now, scope)
     wait = retry_after(state, policy, now)
     if wait > 0:
-        bump_counter(conn, FAILED_COUNTER, f"{scope}:{Reason.RATE_LIMITED.value}")
+        bump_counter(conn, FAILED_COUNTER, f"{via}:{Reason.RATE_LIMITED.value}")
         return wait
     _save_budget(conn, spend_failure(state, policy, now), scope)
     return 0.0
@@ -70,15 +88,22 @@ class _Refused:
     error: AgentError
 
 
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One typed-code attempt: the budget it may spend (policy, stored scope), when, and by
+    which path (for the counters)."""
+
+    policy: AttemptPolicy
+    scope: str
+    now: float
+    via: str
+
+
 def _gated(
-    conn: sqlite3.Connection,
-    policy: AttemptPolicy,
-    now: float,
-    via: str,
-    fn: Callable[..., T],
-    *args: object,
+    conn: sqlite3.Connection, attempt: _Attempt, fn: Callable[..., T], *args: object
 ) -> T | _Refused:
-    state = load_budget(conn, policy, now)
+    policy, scope, now, via = attempt.policy, attempt.scope, attempt.now, attempt.via
+    state = load_budget(conn, policy, now, scope)
     wait = retry_after(state, policy, now)
     if wait > 0:
         bump_counter(conn, FAILED_COUNTER, f"{via}:{Reason.RATE_LIMITED.value}")
@@ -90,7 +115,7 @@ def _gated(
         attempts.undo_attempt(conn)
         if err.reason not in COUNTED:
             raise
-        _save_budget(conn, spend_failure(state, policy, now))
+        _save_budget(conn, spend_failure(state, policy, now), scope)
         bump_counter(conn, FAILED_COUNTER, f"{via}:{err.reason.value}")
         return _Refused(err)
     attempts.keep_attempt(conn)
@@ -109,10 +134,10 @@ class AttemptGate:
         """`fn(conn, *args)` behind the budget, in one write transaction.
 
         Raises `RateLimited` (with the honest wait) without running `fn` while the budget is
-        spent; re-raises a `CODE_UNKNOWN` from `fn` after spending the budget (committed)."""
-        outcome: T | _Refused = await self._db.run(
-            _gated, self.policy, self._clock.now(), via, fn, *args
-        )
+        spent; re-raises a `CODE_UNKNOWN` from `fn` after spending the budget (committed).
+        The budget is the one of the request's origin (`REQUEST_ORIGIN`)."""
+        attempt = _Attempt(self.policy, scope_of_request(SCOPE), self._clock.now(), via)
+        outcome: T | _Refused = await self._db.run(_gated, attempt, fn, *args)
         if isinstance(outcome, _Refused):
             raise outcome.error
         return outcome
@@ -121,20 +146,21 @@ class AttemptGate:
         """For a secret checked outside the database (a staff PIN, slow scrypt): spend one
         attempt of budget `scope` before checking, atomically, or raise `RateLimited`. Call
         `refund(scope)` when the secret was right, `failed(scope, reason)` when it was not."""
-        wait = await self._db.run(_reserve, self.policy, self._clock.now(), scope)
+        scoped = scope_of_request(scope)
+        wait = await self._db.run(_reserve, self.policy, self._clock.now(), scoped, scope)
         if wait > 0:
             raise RateLimited(wait)
 
     async def refund(self, scope: str) -> None:
         """Gives back the attempt reserved for `scope`: the secret was right."""
-        await self._db.run(_refund, self.policy, self._clock.now(), scope)
+        await self._db.run(_refund, self.policy, self._clock.now(), scope_of_request(scope))
 
     async def failed(self, scope: str, reason: Reason) -> None:
         """Counts a failed attempt of `scope` by reason (the reserved attempt stays spent)."""
         await self._db.run(bump_counter, FAILED_COUNTER, f"{scope}:{reason.value}")
 
-    async def retry_after(self) -> float:
-        """Seconds until a typed code may be tried (for status and the kiosk)."""
+    async def retry_after(self, origin: Origin = Origin.KIOSK) -> float:
+        """Seconds until a typed code from `origin` may be tried (for status and the kiosk)."""
         now = self._clock.now()
-        state = await self._db.read(load_budget, self.policy, now)
+        state = await self._db.read(load_budget, self.policy, now, budget_scope(SCOPE, origin))
         return retry_after(state, self.policy, now)

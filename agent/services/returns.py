@@ -8,7 +8,9 @@ two leaves the opening to `recover_interrupted_openings` and the return in its d
 A packaging return (a reusable liner or box, docs/operations.md) needs no order: the customer
 asks for a door, the locker counts the items and reports `packaging.returned` (with a receipt and
 an optional opaque credit reference) so the hub can credit the customer. Couriers take returns out
-through `agent.services.collection`.
+through `agent.services.collection`. As it needs no credential it never takes the last free doors
+of a size (`agent.domain.packaging`), and its openings are limited per origin (kiosk, network) by
+a persisted budget (`PACKAGING_POLICY`), both decided in the transaction that reserves the door.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import logging
 import secrets
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from agent.domain.attempts import AttemptPolicy, retry_after, spend_failure
 from agent.domain.clock import Clock
 from agent.domain.doors import DoorSize, assign_door
 from agent.domain.labels import ID_PATTERN
+from agent.domain.packaging import DoorReserve, doors_open_to_anonymous
 from agent.domain.returns import (
     OPEN_INTERRUPTED,
     ReturnEvent,
@@ -31,14 +35,16 @@ from agent.domain.returns import (
 )
 from agent.errors import (
     AgentError,
+    DoorsReserved,
     NoDoorAvailable,
     RateLimited,
     RequestError,
     UnknownCode,
 )
 from agent.evidence.recorder import EvidenceRecorder, NoEvidence
-from agent.services.attempts import AttemptGate
+from agent.services.attempts import AttemptGate, scope_of_request
 from agent.services.door_opener import DoorOpener, open_one_of_doors
+from agent.store import attempts as attempt_budgets
 from agent.store import journal, returns
 from agent.store.db import Database
 from agent.store.doors import begin_opening, list_doors
@@ -47,8 +53,10 @@ from agent.tokens.typed_codes import CodeKeys
 
 _LOG = logging.getLogger(__name__)
 _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-#: packaging drop-offs need no credential: at most this many door openings for them an hour
-PACKAGING_PER_HOUR = 30
+#: Packaging drop-offs need no credential, so their door openings are limited, per origin and
+#: persisted: 5 back to back, then one a minute, and at most 120 a day (5 an hour on average).
+PACKAGING_POLICY = AttemptPolicy(burst=5, refill_s=60.0, daily_budget=120)
+PACKAGING_SCOPE = "packaging"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,8 @@ class Packaging:
 
     items: int
     credit_ref: str | None = None
+    budget_scope: str = PACKAGING_SCOPE  # the stored budget its opening spends
+    reserve: DoorReserve = field(default_factory=DoorReserve)  # the doors it must leave free
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +144,26 @@ def reserve_return(
     exclude: frozenset[int],
     packaging: Packaging | None = None,
 ) -> _ReturnReserved | None:
-    """Chooses a door for a return and starts its opening; None (`locker.full`) if none fits."""
-    doors = [d for d in list_doors(conn) if d.number not in exclude]
+    """Chooses a door for a return and starts its opening; None (`locker.full`) if none fits.
+
+    A packaging drop-off also gets DOORS_RESERVED when only the reserve is free, and spends its
+    budget on its first door (RATE_LIMITED, nothing reserved, while that is spent)."""
+    every_door = list_doors(conn)
+    doors = [d for d in every_door if d.number not in exclude]
     chosen = assign_door(doors, size, accessible=False)
     if chosen is None:
         body = {"return": order_ref, "size": size.value}
         journal.record(conn, "locker.full", body, now=now, actor=via)
         return None
+    if packaging is not None:
+        allowed = doors_open_to_anonymous(every_door, packaging.reserve)
+        chosen = assign_door(
+            [d for d in allowed if d.number not in exclude], size, accessible=False
+        )
+        if chosen is None:
+            raise DoorsReserved(size.value)
+        if not exclude:  # a retry after a failed door is the same drop-off
+            _spend_packaging_budget(conn, packaging.budget_scope, now)
     receipt = accept_return(
         conn, order_ref, size, event=ReturnEvent.OPEN_DOOR, door=chosen.number, via=via, now=now
     )
@@ -148,6 +171,14 @@ def reserve_return(
         returns.mark_packaging(conn, order_ref, packaging.items, packaging.credit_ref)
     opening = begin_opening(conn, chosen.number, order_id=None, purpose="return", now=now)
     return _ReturnReserved(ReturnGrant(order_ref, chosen.number, receipt), opening, packaging)
+
+
+def _spend_packaging_budget(conn: sqlite3.Connection, scope: str, now: float) -> None:
+    state = attempt_budgets.load_budget(conn, PACKAGING_POLICY, now, scope)
+    wait = retry_after(state, PACKAGING_POLICY, now)
+    if wait > 0:
+        raise RateLimited(wait)
+    attempt_budgets.save_budget(conn, spend_failure(state, PACKAGING_POLICY, now), scope)
 
 
 def _return_opened(
@@ -247,14 +278,15 @@ class ReturnService:
         typed_code_key: Callable[[str], CodeKeys],
         attempts: AttemptGate,
         evidence: EvidenceRecorder | None = None,
+        packaging_reserve: DoorReserve | None = None,
     ) -> None:
         self._db = db
+        self._packaging_reserve = packaging_reserve or DoorReserve()
         self._evidence = evidence or NoEvidence()
         self._opener = opener
         self._clock = clock
         self._typed_code_key = typed_code_key
         self._attempts = attempts
-        self._packaging_at: list[float] = []
 
     async def start_return_dropoff(
         self,
@@ -309,20 +341,19 @@ class ReturnService:
     ) -> ReturnGrant:
         """Open a door for reusable packaging (no order needed) and report it for credit.
 
-        At most `PACKAGING_PER_HOUR` such openings an hour (RATE_LIMITED): they need no
-        credential, so this bounds how fast anyone can fill doors with them."""
+        It never takes the last free doors of a size (DOORS_RESERVED) and its openings spend
+        the budget of the request's origin (RATE_LIMITED with the honest wait), both checked
+        in the transaction that reserves the door."""
         if not 1 <= items <= 50:
             raise RequestError("items must be a whole number from 1 to 50")
         if credit_ref is not None:
             check_order_ref(credit_ref)
         now = self._clock.now()
-        recent = [t for t in self._packaging_at if now - t < 3600]
-        if len(recent) >= PACKAGING_PER_HOUR:
-            raise RateLimited(3600 - (now - recent[0]))
-        self._packaging_at = [*recent, now]
+        scope = scope_of_request(PACKAGING_SCOPE)
+        packaging = Packaging(items, credit_ref, scope, self._packaging_reserve)
         order_ref = "PKG-" + secrets.token_hex(6).upper()
         return await self.start_return_dropoff(
-            order_ref, size, now=now, via="packaging", packaging=Packaging(items, credit_ref)
+            order_ref, size, now=now, via="packaging", packaging=packaging
         )
 
     async def expected_size(self, order_ref: str) -> DoorSize | None:

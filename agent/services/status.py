@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping
 
-from agent.domain.attempts import AttemptPolicy, refilled, retry_after
+from agent.domain.attempts import AttemptPolicy, Origin, budget_scope, refilled, retry_after
 from agent.domain.clock import Clock
-from agent.services.attempts import load_budget
+from agent.services.attempts import SCOPE, load_budget
 from agent.store import journal, outbox
 from agent.store.db import Database, schema_version_of_code
 from agent.store.doors import list_doors
@@ -19,7 +19,8 @@ def _store_snapshot(
     conn: sqlite3.Connection, policy: AttemptPolicy, now: float
 ) -> dict[str, object]:
     doors = list_doors(conn)
-    budget = load_budget(conn, policy, now)
+    budget = load_budget(conn, policy, now)  # the kiosk's own (loopback) budget
+    network = load_budget(conn, policy, now, budget_scope(SCOPE, Origin.NETWORK))
     return {
         "doors": [
             {
@@ -38,6 +39,8 @@ def _store_snapshot(
         "typed_codes": {
             "retry_after_s": round(retry_after(budget, policy, now), 1),
             "daily_budget_left": int(refilled(budget, policy, now).daily),
+            "network_retry_after_s": round(retry_after(network, policy, now), 1),
+            "network_daily_budget_left": int(refilled(network, policy, now).daily),
         },
     }
 

@@ -62,13 +62,17 @@ async def start_agent(
     serve: bool = True,
     iaca: Path | None = None,
     wallet_link: WalletLink | None = None,
+    api_host: str | None = None,
 ) -> RunningAgent:
     """An agent on `data_dir`; with `fleet` it trusts that fleet's tokens; with `camera` the
     scanner runs on that simulated camera (otherwise the camera is off, to keep tests light).
     With `serve=False` the long-lived tasks (supervisor, expiry, audit signer) do not run, for
     tests that drive them step by step. `iaca` (the wallet issuers' roots) and `wallet_link`
-    set up wallet pickups (docs/identity.md)."""
+    set up wallet pickups (docs/identity.md). `api_host` binds the API elsewhere than
+    127.0.0.1 (`0.0.0.0` to be reached from the network as well)."""
     config = demo_config(data_dir, port=0, fleet=fleet)
+    if api_host is not None:
+        config = config.model_copy(update={"api": config.api.model_copy(update={"host": api_host})})
     config = config.model_copy(
         update={"camera": config.camera.model_copy(update={"enabled": camera is not None})}
     )

@@ -197,9 +197,12 @@ async def running_ops_agent(
     mode: str = "locker",
     trust: TrustConfig | None = None,
     evidence: EvidenceConfig | None = None,
+    clock: ManualClock | None = None,
 ) -> AsyncIterator[OpsAgent]:
     """`start_ops_agent`, stopped (and its HTTP session closed) on the way out."""
-    running = await start_ops_agent(data_dir, mode=mode, trust=trust, evidence=evidence)
+    running = await start_ops_agent(
+        data_dir, mode=mode, trust=trust, evidence=evidence, clock=clock
+    )
     try:
         yield running
     finally:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+from agent.domain.doors import DoorSize
 from agent.reasons import Reason
-from agent.services.returns import PACKAGING_PER_HOUR
-from tests.agent.ops.conftest import OpsAgent
+from agent.services.returns import PACKAGING_POLICY
+from agent.store.doors import list_doors
+from tests.agent.ops.conftest import OpsAgent, running_ops_agent
 
 
 async def test_packaging_is_accepted_without_an_order_counted_and_reported(ops: OpsAgent) -> None:
@@ -33,19 +39,60 @@ async def test_packaging_is_accepted_without_an_order_counted_and_reported(ops: 
     assert (status, taken["kind"]) == (200, "return")
 
 
-async def test_packaging_input_is_checked_and_openings_are_rate_limited(ops: OpsAgent) -> None:
-    for bad in ({"items": 0}, {"items": 51}, {"items": "3"}, {"items": True},
-                {"credit_ref": "not ok/../"}, {"credit_ref": ""}):  # fmt: skip
-        status, body = await ops.call("POST", "/api/v1/returns/packaging", bad)
-        assert (status, body["error"]) == (400, Reason.BAD_REQUEST), bad
-    assert ops.sim.pulses == []
-    returns = ops.agent.returns
-    assert returns is not None
-    for _ in range(PACKAGING_PER_HOUR):
-        returns._packaging_at.append(ops.clock.now())  # as if a full hour of drop-offs
-    status, body = await ops.call("POST", "/api/v1/returns/packaging", {"items": 1})
-    assert (status, body["error"]) == (429, Reason.RATE_LIMITED)
-    assert ops.sim.pulses == []
-    ops.clock.advance(3601)
-    status, body = await ops.call("POST", "/api/v1/returns/packaging", {"items": 1})
-    assert status == 200
+async def _packaging(ops: OpsAgent) -> tuple[int, dict[str, object], str]:
+    async with ops.http.post(ops.url + "/api/v1/returns/packaging", json={"items": 1}) as answer:
+        return answer.status, await answer.json(), answer.headers.get("Retry-After", "")
+
+
+async def test_packaging_input_is_checked_and_openings_are_rate_limited(tmp_path: Path) -> None:
+    async with running_ops_agent(tmp_path / "data") as ops:
+        for bad in ({"items": 0}, {"items": 51}, {"items": "3"}, {"items": True},
+                    {"credit_ref": "not ok/../"}, {"credit_ref": ""}):  # fmt: skip
+            status, body = await ops.call("POST", "/api/v1/returns/packaging", bad)
+            assert (status, body["error"]) == (400, Reason.BAD_REQUEST), bad
+        assert ops.sim.pulses == []
+        for _ in range(PACKAGING_POLICY.burst):
+            assert (await _packaging(ops))[0] == 200
+        status, body, retry_after = await _packaging(ops)
+        assert (status, body["error"], retry_after) == (429, Reason.RATE_LIMITED, "60")
+        assert len(ops.sim.pulses) == PACKAGING_POLICY.burst
+        clock = ops.clock
+        clock.advance(30)
+    # a restart used to reset the limit (it was kept in memory)
+    async with running_ops_agent(tmp_path / "data", clock=clock) as again:
+        status, body, retry_after = await _packaging(again)
+        assert (status, body["error"], retry_after) == (429, Reason.RATE_LIMITED, "30")
+        assert again.sim.pulses == []
+        clock.advance(30)
+        assert (await _packaging(again))[0] == 200
+
+
+async def test_packaging_never_takes_the_last_free_doors_of_a_size(ops: OpsAgent) -> None:
+    taken: list[int] = []
+    for _ in range(40):
+        ops.clock.advance(PACKAGING_POLICY.refill_s)  # at the fastest rate the limit allows
+        status, body, retry_after = await _packaging(ops)
+        if status != 200:
+            break
+        taken.append(int(str(body["door"])))
+    # 8 doors of each size, 2 kept free of each: 18 drop-offs, then a named refusal
+    assert (status, body["error"], retry_after) == (409, Reason.DOORS_RESERVED, "")
+    assert len(taken) == 18
+    doors = await ops.agent.db.read(list_doors)
+    free_by_size = Counter(d.size for d in doors if d.assignable)
+    assert free_by_size == {DoorSize.S: 2, DoorSize.M: 2, DoorSize.L: 2}
+    # parcels and returns still find a door of every size
+    await ops.sign_in_again()  # the courier's session ran out while the clock went on
+    for size in DoorSize:
+        await ops.announce(f"ORD-{size.value}", size)
+        ticket = await ops.load_and_close(f"PCL:ORD-{size.value}:P1")
+        assert ticket["door"] not in taken
+
+
+async def test_concurrent_packaging_requests_open_no_more_doors_than_the_limit(
+    ops: OpsAgent,
+) -> None:
+    answers = await asyncio.gather(*(_packaging(ops) for _ in range(20)))
+    statuses = sorted(status for status, _, _ in answers)
+    assert statuses == [200] * PACKAGING_POLICY.burst + [429] * (20 - PACKAGING_POLICY.burst)
+    assert len(set(ops.sim.pulses)) == PACKAGING_POLICY.burst
