@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hub_sync.device.ports import CommandSink
 from hub_sync.errors import WireError
@@ -26,6 +26,7 @@ from hub_sync.protocol.commands import (
     parse_args,
 )
 from hub_sync.protocol.refusals import RefusalLog
+from hub_sync.protocol.reply_sig import ReplyKey, sign_reply
 from hub_sync.protocol.signing import CommandVerifier
 from hub_sync.protocol.strict_json import get, loads_strict
 from hub_sync.protocol.wire import Header, Reply, decode, new_message_id
@@ -55,13 +56,17 @@ class CommandHandler:
         verifier: CommandVerifier,
         clock: Callable[[], float],
         refusals: RefusalLog,
+        reply_key: ReplyKey | None = None,
     ) -> None:
+        """`reply_key`: the device key that signs every reply (docs/protocol.md, "Replies are
+        signed"); hubs drop a reply without a valid signature, so only tests leave it out."""
         self._fleet = fleet
         self._device = device
         self._sink = sink
         self._verifier = verifier
         self._clock = clock
         self._refusals = refusals
+        self._reply_key = reply_key
         #: message id -> (SHA-256 of the payload, the reply it got)
         self._replies: OrderedDict[str, tuple[bytes, Outcome]] = OrderedDict()
 
@@ -138,6 +143,8 @@ class CommandHandler:
             detail=result.detail,
             result=result.data,
         )
+        if self._reply_key is not None:
+            reply = replace(reply, sig=sign_reply(self._reply_key(), reply))
         return Outcome(reply=reply, ok=result.ok)
 
     async def trust_bundle(self, payload: bytes) -> None:

@@ -1,7 +1,11 @@
 """A simulated locker in its own process: the reference device plus `DeviceSync`.
 
     python -m hub_sync.device.sim --broker mqtt://d1:pw@127.0.0.1:1883 --fleet f1 --device d1 \
-        --db d1.db --command-key hub.pub.pem [--generate 3000] [--protocol 3.1.1]
+        --db d1.db --command-key hub.pub.pem [--device-key d1.key.pem] [--generate 3000] \
+        [--protocol 3.1.1]
+
+The device key (Ed25519, PEM; made on first start, default `<db>.key.pem`) signs the replies to
+commands; the hub must hold its public key (`locker-admin hub device-key`).
 
 It is what the crash tests kill with SIGKILL, and an example of wiring `DeviceSync` for the agent.
 SIGTERM or SIGINT stops it cleanly (status "offline" is published before it disconnects).
@@ -13,17 +17,21 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from hub_sync.adapters.mqtt import TlsSettings
 from hub_sync.adapters.settings import SyncSettings, parse_broker, parse_protocol
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
-from hub_sync.protocol.signing import PublicKey, load_public_key
+from hub_sync.protocol.signing import PublicKey, load_private_key, load_public_key
 from hub_sync.protocol.wire import OutboxEvent
 
 
@@ -38,6 +46,10 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--command-key", type=Path, action="append", required=True,
         help="the hub's public key (PEM); it signs commands and confirms (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--device-key", type=Path,
+        help="the device key (PEM, Ed25519; made if missing): signs replies (default <db>.key.pem)",
     )  # fmt: skip
     p.add_argument("--protocol", default="5")
     p.add_argument("--batch-size", type=int, default=100)
@@ -66,7 +78,26 @@ def build(ns: argparse.Namespace, device: ReferenceDevice) -> DeviceSync:
         backoff_min_s=0.1, backoff_max_s=2.0,
     )  # fmt: skip
     keys: list[PublicKey] = [load_public_key(p.read_bytes()) for p in ns.command_key]
-    return DeviceSync(settings, device, device, device, command_keys=lambda: keys, clock=time.time)
+    signer = load_or_create_key(ns.device_key or ns.db.with_name(ns.db.name + ".key.pem"))
+    return DeviceSync(settings, device, device, device, command_keys=lambda: keys,
+                      clock=time.time, reply_key=lambda: signer)  # fmt: skip
+
+
+def load_or_create_key(path: Path) -> ed25519.Ed25519PrivateKey:
+    """The Ed25519 key in `path` (PKCS#8 PEM), made (mode 0600) if the file does not exist."""
+    if not path.exists():
+        pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )  # fmt: skip
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+    key = load_private_key(path.read_bytes())
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise TypeError(f"{path}: the device key must be Ed25519")
+    return key
 
 
 async def _main(ns: argparse.Namespace) -> None:

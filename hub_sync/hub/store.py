@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
+from hub_sync.errors import SignatureError
 from hub_sync.hub.db import Conn
 from hub_sync.hub.ingest import raise_alarms
+from hub_sync.protocol.reply_sig import raw_ed25519_keys, verify_reply
 from hub_sync.protocol.strict_json import loads_strict
 from hub_sync.protocol.wire import Reply, Status
 
@@ -26,18 +29,56 @@ class PendingCommand:
     payload: bytes
 
 
-async def record_replies(conn: Conn, replies: Sequence[Reply], now: float) -> None:
-    """The first answer to each command wins (a device answers once; re-sends get the cache)."""
-    if replies:
+async def record_replies(conn: Conn, replies: Sequence[Reply], now: float) -> list[str]:
+    """Record the answers to pending commands; the reasons of the replies refused.
+
+    A reply is taken only when it answers a command this hub sent to that device (same
+    `transaction_id`) and is signed by a key the device has had (`device_key_history`, so a
+    reply signed just before or after a rotation verifies). Anything else is dropped and the
+    command stays pending: the hub re-sends it until the device's own answer arrives. The first
+    taken answer to each command wins (a device answers once; re-sends get its cached reply).
+    """
+    if not replies:
+        return []
+    commands = {
+        (r["fleet"], r["device"], r["message_id"]): r["transaction_id"]
+        for r in await conn.fetch(
+            "SELECT fleet, device, message_id, transaction_id FROM commands"
+            " WHERE message_id = ANY($1::text[])",
+            list({r.command_message_id for r in replies}),
+        )
+    }
+    keys: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+    for row in await conn.fetch(
+        "SELECT fleet, device, public_key FROM device_key_history WHERE device = ANY($1::text[])"
+        " UNION SELECT fleet, device, public_key FROM device_keys WHERE device = ANY($1::text[])",
+        list({r.header.device for r in replies}),
+    ):
+        keys[row["fleet"], row["device"]].append(bytes(row["public_key"]))
+    refused: list[str] = []
+    taken: list[Reply] = []
+    for r in replies:
+        h = r.header
+        if commands.get((h.fleet, h.device, r.command_message_id)) != r.transaction_id:
+            refused.append("UNKNOWN_COMMAND")
+            continue
+        try:
+            verify_reply(raw_ed25519_keys(keys.get((h.fleet, h.device), [])), r)
+        except SignatureError as err:
+            refused.append(err.reason)
+            continue
+        taken.append(r)
+    if taken:
         await conn.executemany(
             "UPDATE commands SET status = $2, reason = $3, result = $4::jsonb, answered_at = $5"
             " WHERE message_id = $1 AND status = 'pending' AND fleet = $6 AND device = $7",
             [
                 (r.command_message_id, "ok" if r.ok else "nack", r.reason,
                  json.dumps(dict(r.result)), now, r.header.fleet, r.header.device)
-                for r in replies
+                for r in taken
             ],
         )  # fmt: skip
+    return refused
 
 
 def trust_of_state(state: Mapping[str, Any]) -> tuple[int | None, float | None]:

@@ -39,6 +39,7 @@ from hub_sync.hub.ingest import Applied, apply_events, raise_alarms
 from hub_sync.hub.photo_ingest import C2paPhotoCheck, PhotoState, signed_ack
 from hub_sync.hub.photos import apply_chunks
 from hub_sync.protocol.photo_wire import PhotoChunk
+from hub_sync.protocol.refusals import RefusalLog
 from hub_sync.protocol.signing import PrivateKey, sign_confirm
 from hub_sync.protocol.wire import (
     Confirm,
@@ -93,6 +94,8 @@ class WorkerStats:
     dropped: int = 0
     batches: int = 0
     photo_acks: int = 0
+    #: replies refused: unsigned, not signed by the device, or not to a command sent to it
+    refused_replies: int = 0
     alarms: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -138,6 +141,7 @@ class FleetWorker:
         self._key = sign_key
         self._clock = clock
         self.stats = WorkerStats()
+        self._refusals = RefusalLog(_LOG)
         self.pool: asyncpg.Pool | None = None
         self.mqtt: MqttConnection | None = None
         self.mqtt_ready = asyncio.Event()
@@ -191,6 +195,7 @@ class FleetWorker:
         assert self.pool is not None  # noqa: S101
         now = self._clock()
         photos: list[PhotoState] = []
+        refused_replies: list[str] = []
         while True:
             try:
                 async with self.pool.acquire() as conn:
@@ -209,7 +214,7 @@ class FleetWorker:
                         photos = await apply_chunks(conn, decoded.photos, self._photo_check, now)
                     applied = await apply_events(conn, decoded.events, now)
                     await verify_checkpoints(conn, decoded.events, now)
-                    await store.record_replies(conn, decoded.replies, now)
+                    refused_replies = await store.record_replies(conn, decoded.replies, now)
                     await store.record_states(conn, decoded.states, now)
                     await store.record_statuses(conn, decoded.statuses, now)
                 break
@@ -225,6 +230,9 @@ class FleetWorker:
         if online:
             await self.send_pending(online)
         self._count(decoded, applied)
+        for reason in refused_replies:  # the command stays pending and is re-sent
+            self.stats.refused_replies += 1
+            self._refusals.refused("reply", reason)
         for m in msgs:  # after the commit and the confirms: a crash before this redelivers
             with contextlib.suppress(Exception):
                 await m.ack()

@@ -293,7 +293,11 @@ def decode_confirm(payload: bytes) -> Confirm:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A device's answer to one command: an ack (`ok`) with `result`, or a nack with `reason`."""
+    """A device's answer to one command: an ack (`ok`) with `result`, or a nack with `reason`.
+
+    `sig` is the device key's signature (`hub_sync.protocol.reply_sig`): a hub takes a reply only
+    when it verifies, so whoever can publish on the broker cannot answer for the device.
+    """
 
     header: Header
     transaction_id: str
@@ -302,25 +306,26 @@ class Reply:
     reason: str | None
     detail: str
     result: Mapping[str, object] = field(default_factory=dict)
+    sig: Mapping[str, Any] | None = None
 
 
 def encode_reply(reply: Reply) -> bytes:
-    """A reply as its JSON payload (`detail` cut to 200 characters)."""
-    return encode(
-        reply.header,
-        {
-            "transaction_id": reply.transaction_id,
-            "command_message_id": reply.command_message_id,
-            "ok": reply.ok,
-            "reason": reply.reason,
-            "detail": reply.detail[:200],
-            "result": dict(reply.result),
-        },
-    )
+    """A reply as its JSON payload (`detail` cut to 200 characters; with its signature)."""
+    fields: dict[str, object] = {
+        "transaction_id": reply.transaction_id,
+        "command_message_id": reply.command_message_id,
+        "ok": reply.ok,
+        "reason": reply.reason,
+        "detail": reply.detail[:200],
+        "result": dict(reply.result),
+    }
+    if reply.sig is not None:
+        fields["sig"] = dict(reply.sig)
+    return encode(reply.header, fields)
 
 
 def decode_reply(payload: bytes) -> Reply:
-    """The reply in `payload`; `WireError` if malformed."""
+    """The reply in `payload` (signature not checked here); `WireError` if malformed."""
     header, obj = decode(payload, "reply")
     return Reply(
         header=header,
@@ -330,6 +335,7 @@ def decode_reply(payload: bytes) -> Reply:
         reason=get(obj, "reason", str, optional=True),
         detail=get(obj, "detail", str, optional=True) or "",
         result=get(obj, "result", dict, optional=True) or {},
+        sig=get(obj, "sig", dict, optional=True),
     )
 
 

@@ -3,7 +3,7 @@
 What an outside team would build: paho-mqtt for the transport, `json` for the envelope, `hmac` and
 `hashlib` for the typed-code digest ("Typed-code material"), `cryptography` for the ES256/EdDSA
 command and confirm signatures over the canonical JSON the doc spells out ("Signatures", "Confirms
-are signed"). It confirms events
+are signed"), and to check the device's reply signatures ("Replies are signed"). It confirms events
 as the "Hub rule" says and records every message the device sends, for the schema checks.
 
 paho runs its own network thread; tests reach it through `asyncio.to_thread` only.
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -108,6 +109,27 @@ def confirm_signature(
     )  # fmt: skip
     alg, value = _raw_signature(key, signed)
     return {"alg": alg, "kid": kid(key.public_key()), "value": value}
+
+
+def reply_signed_by(body: Mapping[str, Any], public_raw: bytes) -> bool:
+    """The doc's "Replies are signed": EdDSA by the device key over the canonical JSON of the
+    reply's fields with `ctx` "lk-reply/v1"."""
+    sig = body.get("sig")
+    if not isinstance(sig, dict) or sig.get("alg") != "EdDSA":
+        return False
+    signed = canonical(
+        {"command_message_id": body["command_message_id"], "ctx": "lk-reply/v1",
+         "detail": body.get("detail", ""), "device": body["device"], "fleet": body["fleet"],
+         "ok": body["ok"], "reason": body.get("reason"), "result": body.get("result") or {},
+         "transaction_id": body["transaction_id"]}
+    )  # fmt: skip
+    value = str(sig.get("value", ""))
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(public_raw).verify(raw, signed)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def _raw_signature(

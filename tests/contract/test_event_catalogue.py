@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent.bootstrap.services import Services
 from agent.domain.doors import DoorSize
@@ -23,7 +24,7 @@ from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.mint import build_bundle
 from tests.agent.conftest import RunningAgent
 from tests.contract.conftest import AGENT_ID, KEY_FILE
-from tests.contract.mini_hub import MiniHub, code_material, read_code_key
+from tests.contract.mini_hub import MiniHub, code_material, read_code_key, reply_signed_by
 from tests.contract.schemas import (
     documented_event_kinds,
     emitted_event_kinds,
@@ -265,12 +266,21 @@ async def test_every_message_the_agent_sends_matches_the_schemas(
 ) -> None:
     key = read_code_key(await asyncio.to_thread((tmp_path / "secrets" / KEY_FILE).read_text))
     d = Driver(linked_agent, mini_hub)
+    enrolled = d.services.audit.key.public.public_bytes(Encoding.Raw, PublicFormat.Raw)
     await _orders_and_commands(d, fleet, key)
     await _returns_staff_and_alarms(d)
     await wait_for(lambda: mini_hub.messages("state") != [], 10, "a state message")
 
     wrong = await asyncio.to_thread(_problems_of_everything, mini_hub, d.sent)
     assert wrong == []
+    # every reply is signed by the device key: the enrolled one, or the one it rotated to (learnt
+    # from `audit.key_rotated`, as a hub does)
+    keys = [enrolled] + [bytes.fromhex(e["body"]["public_key"]) for e in mini_hub.events()
+                         if e["kind"] == "audit.key_rotated"]  # fmt: skip
+    assert len(keys) == 2
+    replies = [m.body for m in mini_hub.messages("reply")]
+    assert len(replies) == len(d.sent)
+    assert [r for r in replies if not any(reply_signed_by(r, k) for k in keys)] == []
     # a hub-initiated opening is told apart from a staff one
     opens = {e["body"]["door"]: e["body"]["by"] for e in mini_hub.events()
              if e["kind"] == "staff.open_door"}  # fmt: skip

@@ -32,7 +32,7 @@ from hub_sync.errors import ClusterError
 from hub_sync.hub.cluster import NatsCluster, wait_ready
 from hub_sync.hub.db import create_database, drop_database, migrate
 from hub_sync.protocol.wire import Header, encode, new_message_id
-from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys
+from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys, reply_key
 
 PG_SERVER = os.environ.get("HUB_TEST_PG", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 __all__ = ["FLEET", "HUB_KEY"]
@@ -141,7 +141,8 @@ def fleet_device(tmp_path: Path, name: str, port: int) -> RunningDevice:
         backoff_min_s=0.05, backoff_max_s=0.5, confirm_timeout_s=2.0, batch_size=100,
     )  # fmt: skip
     device = ReferenceDevice(tmp_path / f"{name}.db")
-    sync = DeviceSync(settings, device, device, device, command_keys=hub_keys, clock=time.time)
+    sync = DeviceSync(settings, device, device, device, command_keys=hub_keys, clock=time.time,
+                      reply_key=reply_key(name))  # fmt: skip
     return RunningDevice(device, sync)
 
 

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from hub_sync.hub.api import make_app
+from hub_sync.hub.audit import enroll_device_key
 from hub_sync.hub.cluster import NatsCluster
 from hub_sync.hub.db import connect_pool
 from hub_sync.hub.leader import Leader, LeaderSettings
@@ -26,7 +27,7 @@ from hub_sync.protocol.commands import decode_command
 from provisioning.hub_orders import FleetCredentials
 from provisioning.keyfiles import generate_key
 from tests.fleet.conftest import FLEET, HUB_KEY, fleet_device, stop_devices, stop_hub_tasks
-from tests.hub_sync.conftest import RunningDevice, wait_for
+from tests.hub_sync.conftest import RunningDevice, device_key_pem, wait_for
 
 API_KEY = "k-" + secrets.token_hex(8)
 
@@ -59,6 +60,9 @@ async def hub(cluster: NatsCluster, dsn: str, tmp_path: Path) -> AsyncIterator[H
         keys[name] = secrets.token_bytes(32)
         (enrolled / name / "typed-code.key").write_text(keys[name].hex())
     pool = await connect_pool(dsn)
+    async with pool.acquire() as conn:  # the lockers' device keys: they sign the replies
+        for name in ("d1", "d2"):
+            await enroll_device_key(conn, FLEET, name, device_key_pem(name), 1.0)
     mqtt = [("127.0.0.1", n.mqtt_port) for n in cluster.nodes]
     worker = FleetWorker(WorkerSettings(FLEET, cluster.urls, mqtt, dsn, ack_wait_s=3), HUB_KEY)
     leader = Leader(worker, LeaderSettings(poll_s=0.2))

@@ -28,6 +28,7 @@ from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
 from hub_sync.hub.reference.hub import Hub, HubSettings
 from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.reply_sig import ReplyKey
 from hub_sync.protocol.signing import PublicKey
 from tests.hub_sync.tls import write_ca_and_server
 
@@ -170,6 +171,14 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         b.kill()
 
 
+def keyed_store(path: Path, devices: tuple[str, ...] = DEVICES, fleet: str = FLEET) -> HubStore:
+    """A reference hub store holding the test devices' keys (it verifies their replies)."""
+    store = HubStore(path)
+    for d in devices:
+        store.add_device_key(fleet, d, raw_device_key(d), 0.0)
+    return store
+
+
 @dataclass
 class RunningHub:
     hub: Hub
@@ -179,7 +188,7 @@ class RunningHub:
 
 @pytest.fixture
 async def hub(broker: Broker, tmp_path: Path) -> AsyncIterator[RunningHub]:
-    store = HubStore(tmp_path / "hub.db")
+    store = keyed_store(tmp_path / "hub.db")
     h = Hub(broker.hub_settings(), store, sign_key=HUB_KEY)
     task = asyncio.create_task(h.run(), name="test-hub")
     async with asyncio.timeout(10):
@@ -200,6 +209,39 @@ HUB_KEY = ed25519.Ed25519PrivateKey.generate()
 def hub_keys() -> list[PublicKey]:
     """The command keys a test device trusts: the hub's."""
     return [HUB_KEY.public_key()]
+
+
+#: each test device's device key (signs its replies), made on first use
+_DEVICE_KEYS: dict[str, ed25519.Ed25519PrivateKey] = {}
+
+
+def device_key(device: str) -> ed25519.Ed25519PrivateKey:
+    """The device key of test device `device` (the same for the whole test run)."""
+    return _DEVICE_KEYS.setdefault(device, ed25519.Ed25519PrivateKey.generate())
+
+
+def reply_key(device: str) -> ReplyKey:
+    """What a test device signs its replies with (`DeviceSync(reply_key=...)`)."""
+    key = device_key(device)
+    return lambda: key
+
+
+def raw_device_key(device: str) -> bytes:
+    """The device's public key as the hubs hold it: raw Ed25519, 32 bytes."""
+    return (
+        device_key(device)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+
+
+def device_key_pem(device: str) -> bytes:
+    """The device's public key as PEM (for `locker-hub device-key`, `enroll_device_key`)."""
+    return (
+        device_key(device)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
 
 
 def write_hub_public_key(path: Path) -> Path:

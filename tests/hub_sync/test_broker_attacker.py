@@ -36,6 +36,7 @@ from tests.hub_sync.conftest import (
     HUB_USER,
     Broker,
     RunningHub,
+    keyed_store,
     wait_for,
 )
 from tests.hub_sync.test_sync import backlog, make_device
@@ -83,9 +84,8 @@ async def attacker(broker: Broker) -> AsyncIterator[Attacker]:
 
 async def _start_hub(broker: Broker, tmp_path: Path) -> tuple[RunningHub, asyncio.Task[None]]:
     from hub_sync.hub.reference.hub import Hub
-    from hub_sync.hub.reference.store import HubStore
 
-    store = HubStore(tmp_path / "hub.db")
+    store = keyed_store(tmp_path / "hub.db")
     hub = Hub(broker.hub_settings(), store, sign_key=HUB_KEY)
     task = asyncio.create_task(hub.run(), name="late-hub")
     async with asyncio.timeout(10):

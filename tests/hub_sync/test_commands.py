@@ -17,7 +17,6 @@ from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import MqttError
 from hub_sync.hub.reference.hub import Hub
-from hub_sync.hub.reference.store import HubStore
 from hub_sync.protocol.commands import CommandEnvelope, encode_command
 from hub_sync.protocol.wire import Header, OutboxEvent, Topics, encode_events, new_message_id
 from tests.hub_sync.conftest import (
@@ -27,6 +26,8 @@ from tests.hub_sync.conftest import (
     HUB_USER,
     Broker,
     RunningDevice,
+    keyed_store,
+    reply_key,
     wait_for,
 )
 
@@ -37,7 +38,7 @@ ORDER = {"order_id": "o-1", "size": "M", "hold_s": 172_800, "policy": {"dyn_requ
 
 @pytest.fixture
 async def signing_hub(broker: Broker, tmp_path: Path) -> AsyncIterator[Hub]:
-    store = HubStore(tmp_path / "hub.db")
+    store = keyed_store(tmp_path / "hub.db")
     hub = Hub(broker.hub_settings(), store, sign_key=HUB_KEY)
     task = asyncio.create_task(hub.run())
     async with asyncio.timeout(10):
@@ -54,8 +55,8 @@ async def device(broker: Broker, tmp_path: Path) -> AsyncIterator[tuple[RunningD
     opened: list[int] = []
     dev = ReferenceDevice(tmp_path / "d1.db", on_door_open=opened.append)
     keys = [HUB_KEY.public_key()]
-    sync = DeviceSync(broker.device_settings("d1"), dev, dev, dev,
-                      command_keys=lambda: keys, clock=time.time)  # fmt: skip
+    sync = DeviceSync(broker.device_settings("d1"), dev, dev, dev, command_keys=lambda: keys,
+                      clock=time.time, reply_key=reply_key("d1"))  # fmt: skip
     rd = RunningDevice(dev, sync)
     rd.start()
     await wait_for(lambda: sync.stats().connected, 10, "device connected")
@@ -85,7 +86,7 @@ async def test_forged_and_unsigned_remote_open_are_refused(
 ) -> None:
     rd, opened = device
     # whoever controls the broker (here: the hub's own credentials) but not the hub's key
-    store = HubStore(tmp_path / "rogue.db")
+    store = keyed_store(tmp_path / "rogue.db")
     rogue = Hub(broker.hub_settings(), store, sign_key=ROGUE_KEY)
     task = asyncio.create_task(rogue.run())
     try:
@@ -168,8 +169,8 @@ async def test_commands_sent_while_device_offline_arrive_on_reconnect(
 ) -> None:
     dev = ReferenceDevice(tmp_path / "d3.db")
     keys = [HUB_KEY.public_key()]
-    sync = DeviceSync(broker.device_settings("d3"), dev, dev, dev,
-                      command_keys=lambda: keys, clock=time.time)  # fmt: skip
+    sync = DeviceSync(broker.device_settings("d3"), dev, dev, dev, command_keys=lambda: keys,
+                      clock=time.time, reply_key=reply_key("d3"))  # fmt: skip
     rd = RunningDevice(dev, sync)
     rd.start()  # once, so the broker knows its persistent session
     await wait_for(lambda: sync.stats().connected, 10, "first connect")

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from hub_sync.device.sim import load_or_create_key
 from hub_sync.hub.reference.cli import main
 from tests.hub_sync.conftest import FLEET, HUB_PASSWORD, HUB_USER, Broker, wait_for
 
@@ -52,6 +53,11 @@ async def test_hub_cli_run_send_order_open_and_status(broker: Broker, tmp_path: 
     hub_url = f"mqtt://{HUB_USER}:{HUB_PASSWORD}@127.0.0.1:{broker.port}"
     dev_url = f"mqtt://d1:{broker.passwords['d1']}@127.0.0.1:{broker.port}"
     common = ["--broker", hub_url, "--db", str(db), "--fleet", FLEET]
+    device_key = tmp_path / "d1.key.pem"  # the sim makes it; the hub is told its public half
+    load_or_create_key(device_key)
+    rc, out = await _cli("device-key", "--db", str(db), "--fleet", FLEET, "--device", "d1",
+                         "--public-key", str(device_key))  # fmt: skip
+    assert rc == 0, out
     hub = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub_sync.hub.reference.cli", "run", *common, "--sign-key", str(priv),
         stderr=asyncio.subprocess.DEVNULL,
@@ -59,7 +65,7 @@ async def test_hub_cli_run_send_order_open_and_status(broker: Broker, tmp_path: 
     dev = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub_sync.device.sim", "--broker", dev_url, "--fleet", FLEET,
         "--device", "d1", "--db", str(tmp_path / "d1.db"), "--generate", "50",
-        "--command-key", str(pub),
+        "--command-key", str(pub), "--device-key", str(device_key),
     )  # fmt: skip
     try:
         await wait_for(lambda: any(r["confirmed_seq"] == 50 and r["online"]

@@ -26,8 +26,15 @@ from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
 from hub_sync.hub.reference.hub import Hub, HubSettings
-from hub_sync.hub.reference.store import HubStore
-from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys, wait_for
+from tests.hub_sync.conftest import (
+    FLEET,
+    HUB_KEY,
+    RunningDevice,
+    hub_keys,
+    keyed_store,
+    reply_key,
+    wait_for,
+)
 
 pytestmark = pytest.mark.rabbitmq
 MQTT_PORT = 1884
@@ -117,7 +124,7 @@ async def _forget_session(rabbit: Rabbit, client_id: str, user: str, password: s
 async def test_drain_and_command_through_rabbitmq(rabbit: Rabbit, tmp_path: Path) -> None:
     run = secrets.token_hex(3)  # RabbitMQ keeps sessions across test runs: fresh ids each time
     device, hub_id = f"d{run}", f"lk-test-hub-{run}"
-    store = HubStore(tmp_path / "hub.db")
+    store = keyed_store(tmp_path / "hub.db", (device,))
     params = ConnectParams(host="127.0.0.1", port=rabbit.port, client_id=hub_id,
                            username=rabbit.hub_user, password=rabbit.hub_password,
                            protocol=MQTT_V311)  # fmt: skip
@@ -129,7 +136,8 @@ async def test_drain_and_command_through_rabbitmq(rabbit: Rabbit, tmp_path: Path
                             protocol=MQTT_V311, backoff_min_s=0.1, backoff_max_s=1.0,
                             confirm_timeout_s=3.0)  # fmt: skip
     rd = RunningDevice(dev, DeviceSync(settings, dev, dev, dev, command_keys=hub_keys,
-                                       clock=time.time))  # fmt: skip
+                                       clock=time.time, reply_key=reply_key(settings.device_id)),
+                       )  # fmt: skip
     await dev.append([("e", f"t{i}", {"i": i}) for i in range(2000)])
     try:
         await asyncio.wait_for(hub.connected.wait(), 20)

@@ -21,6 +21,8 @@ from tests.hub_sync.conftest import (
     RunningDevice,
     RunningHub,
     hub_keys,
+    keyed_store,
+    reply_key,
     wait_for,
 )
 
@@ -28,7 +30,13 @@ from tests.hub_sync.conftest import (
 def make_device(broker: Broker, tmp_path: Path, name: str = "d1", **kw: object) -> RunningDevice:
     dev = ReferenceDevice(tmp_path / f"{name}.db")
     sync = DeviceSync(
-        broker.device_settings(name, **kw), dev, dev, dev, command_keys=hub_keys, clock=time.time
+        broker.device_settings(name, **kw),
+        dev,
+        dev,
+        dev,
+        command_keys=hub_keys,
+        clock=time.time,
+        reply_key=reply_key(name),
     )
     return RunningDevice(dev, sync)
 
@@ -95,7 +103,7 @@ async def test_drain_alarm_when_connected_but_hub_never_confirms(
     rd = RunningDevice(dev, sync)
     await dev.append(backlog(10))
     rd.start()
-    store = HubStore(tmp_path / "hub.db")
+    store = keyed_store(tmp_path / "hub.db")
     hub = Hub(broker.hub_settings(), store, sign_key=HUB_KEY)
     try:
         await wait_for(lambda: alarms == [True], 10, "alarm on")
@@ -112,7 +120,7 @@ async def test_drain_alarm_when_connected_but_hub_never_confirms(
 
 
 async def test_mqtt_311_device_and_hub(broker: Broker, tmp_path: Path) -> None:
-    store = HubStore(tmp_path / "hub.db")
+    store = keyed_store(tmp_path / "hub.db")
     settings = broker.hub_settings()
     hub = Hub(
         replace(settings, connect=replace(settings.connect, protocol=MQTT_V311)),

@@ -19,12 +19,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from agent.bootstrap.app import Agent, DoorHardware
 from agent.cli.demo import DEMO_LOCKER_ID, demo_config
 from agent.config.hub import HubConfig
 from agent.config.model import AgentConfig
 from agent.domain.clock import ManualClock
+from agent.store.audit import DEVICE_KEY_FILE, load_or_create_device_key
 from hardware.doors.sim import SimulatedLocker
 from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.hub.photo_ingest import PhotoCheck
@@ -140,18 +142,29 @@ async def start_hub(
     client_id: str | None = None,
     leaves: tuple[str, ...] = ALL_LEAVES,
     photo_check: PhotoCheck | None = None,
+    agent_data: Path | None = None,
 ) -> RunningHub:
     """A connected reference hub; another `client_id` for a second one (e.g. a forger);
-    `photo_check` to take evidence photos."""
+    `photo_check` to take evidence photos; `agent_data`: the agent's data folder, whose device
+    key (made now if the agent has not started yet) the hub holds to verify its replies."""
     settings = broker.hub_settings(leaves=leaves)
     if client_id is not None:
         settings = replace(settings, connect=replace(settings.connect, client_id=client_id))
     store = HubStore(db_path)
+    if agent_data is not None:
+        store.add_device_key(FLEET, AGENT_ID, agent_device_key(agent_data), time.time())
     hub = Hub(settings, store, sign_key=sign_key, clock=clock, photo_check=photo_check)
     task = asyncio.create_task(hub.run(), name=f"test-hub-{client_id or 'main'}")
     async with asyncio.timeout(10):
         await hub.connected.wait()
     return RunningHub(hub, store, task)
+
+
+def agent_device_key(data_dir: Path) -> bytes:
+    """The raw public key of the agent's device key in `data_dir` (made if it is not there yet:
+    the agent then loads the same file), as a hub holds it."""
+    key = load_or_create_device_key(data_dir / DEVICE_KEY_FILE)
+    return key.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 async def stop_hub(running: RunningHub) -> None:
@@ -167,8 +180,9 @@ async def signing_hub(
 ) -> AsyncIterator[RunningHub]:
     """The fleet's hub, signing with the fleet's command key on the agent's clock."""
     running = await start_hub(
-        broker, tmp_path / "hub.db", sign_key=fleet.command_key, clock=hub_agent.clock.now
-    )
+        broker, tmp_path / "hub.db", sign_key=fleet.command_key, clock=hub_agent.clock.now,
+        agent_data=hub_agent.agent.config.locker.data_dir,
+    )  # fmt: skip
     try:
         yield running
     finally:

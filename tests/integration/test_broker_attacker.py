@@ -220,7 +220,8 @@ async def test_poison_on_every_topic_leaves_the_agent_syncing(
     idle_broker: Broker, fleet: DemoFleet, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     idle_broker.start()
-    hub = await start_hub(idle_broker, tmp_path / "hub.db", sign_key=fleet.command_key)
+    hub = await start_hub(idle_broker, tmp_path / "hub.db", sign_key=fleet.command_key,
+                          agent_data=tmp_path / "data")  # fmt: skip
     raw = MqttConnection(
         ConnectParams(host="127.0.0.1", port=idle_broker.port, client_id="mallory",
                       username=HUB_USER, password=HUB_PASSWORD, clean_start=True),

@@ -159,7 +159,8 @@ async def test_a_command_sent_while_the_agent_is_offline_arrives_on_reconnect(
     clock = ManualClock(time.time())
     data_dir = tmp_path / "data"
     running = await start_hub_agent(data_dir, broker, fleet, clock)
-    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=fleet.command_key, clock=clock.now)
+    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=fleet.command_key, clock=clock.now,
+                          agent_data=data_dir)  # fmt: skip
     try:
         await connected(running)  # the broker now keeps the agent's persistent session
         await running.close()

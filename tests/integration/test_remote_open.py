@@ -174,7 +174,8 @@ async def test_a_replay_after_a_restart_gets_the_stored_result_and_no_second_ope
     clock = ManualClock(time.time())
     data_dir = tmp_path / "data"
     running = await start_hub_agent(data_dir, broker, fleet, clock)
-    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=fleet.command_key, clock=clock.now)
+    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=fleet.command_key, clock=clock.now,
+                          agent_data=data_dir)  # fmt: skip
     try:
         sync = running.agent.sync
         assert sync is not None

@@ -47,7 +47,7 @@ from provisioning.brokers import (
 from provisioning.credentials import DeviceProfile
 from provisioning.device_ca import DeviceCa, cert_pem, create_ca
 from provisioning.enroll_service import EnrollmentService, ServiceSettings
-from tests.hub_sync.conftest import hub_keys
+from tests.hub_sync.conftest import hub_keys, reply_key
 
 FLEET = "fp"
 HUB_USER, HUB_PASSWORD = "hub", "hub-secret-" + secrets.token_hex(8)
@@ -254,6 +254,7 @@ async def start_devices(
             dev,
             command_keys=hub_keys,
             clock=time.time,
+            reply_key=reply_key(d),
         )
         devices[d] = (dev, sync)
         runs[d] = asyncio.create_task(sync.run())

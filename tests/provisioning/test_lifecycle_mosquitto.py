@@ -25,7 +25,7 @@ from hub_sync.device.enroll import CredentialKeeper
 from hub_sync.errors import MqttError
 from hub_sync.hub.reference.hub import Hub, HubSettings
 from hub_sync.hub.reference.store import HubStore
-from tests.hub_sync.conftest import HUB_KEY
+from tests.hub_sync.conftest import HUB_KEY, keyed_store
 from tests.provisioning.lifecycle import (
     FLEET,
     Fleet,
@@ -90,7 +90,7 @@ async def test_mosquitto_lifecycle(
     fleet, broker, pool = site
     service = await broker.start_service_process(dsn)  # `locker-hub enroll-service`
     service_task = asyncio.create_task(asyncio.sleep(0))
-    store = HubStore(tmp_path / "hub.db")
+    store = keyed_store(tmp_path / "hub.db", ("lk-1", "lk-2", "lk-3"), FLEET)
     hub = Hub(
         HubSettings(
             fleet=FLEET, connect=broker.hub_params("hub-fp"), backoff_min_s=0.05, backoff_max_s=0.3

@@ -104,8 +104,9 @@ class CrashRig:
         )
         await asyncio.to_thread(self._write_config, self.fleet)
         self.hub = await start_hub(
-            self.broker, self.root / "hub.db", sign_key=self.fleet.command_key
-        )
+            self.broker, self.root / "hub.db", sign_key=self.fleet.command_key,
+            agent_data=self.data_dir,
+        )  # fmt: skip
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -10,6 +10,11 @@
     hub send --broker ... --db hub.db --fleet F --device D --name order.cancel --args '{...}' \
         --sign-key hub.pem
     hub status --db hub.db --fleet F [--json]
+    hub device-key --db hub.db --fleet F --device D --public-key device_key.pem
+
+`device-key` records a locker's device key (Ed25519; the public half, or the key file itself:
+only the public half is kept). Replies to commands are signed with it; the hub drops a reply it
+cannot verify and keeps re-sending the command (docs/protocol.md, "Replies are signed").
 
 Everything the hub sends is signed with `--sign-key` (the fleet's command key): commands, and the
 confirms `hub run` publishes; devices refuse anything unsigned (docs/protocol.md).
@@ -28,8 +33,12 @@ import logging
 import secrets
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from hub_sync.adapters.mqtt import ConnectParams, TlsSettings
 from hub_sync.adapters.settings import parse_broker, parse_protocol
@@ -38,7 +47,7 @@ from hub_sync.hub.photo_ingest import C2paPhotoCheck
 from hub_sync.hub.reference.hub import ALL_LEAVES, Hub, HubSettings
 from hub_sync.hub.reference.store import HubStore
 from hub_sync.protocol.commands import CODE_SCHEME
-from hub_sync.protocol.signing import PrivateKey, load_private_key_file
+from hub_sync.protocol.signing import PrivateKey, key_id, load_private_key_file
 
 _LOG = logging.getLogger(__name__)
 
@@ -112,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     _sender(send)
     send.add_argument("--name", required=True)
     send.add_argument("--args", required=True)
+    key = sub.add_parser("device-key", help="record a locker's device key (verifies its replies)")
+    _common(key, broker=False)
+    key.add_argument("--device", required=True)
+    key.add_argument("--public-key", required=True, type=Path, help="PEM, Ed25519")
     status = sub.add_parser("status", help="devices, confirmed seq, online, pending commands")
     _common(status, broker=False)
     status.add_argument("--json", action="store_true")
@@ -230,6 +243,25 @@ def _status(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _device_key(ns: argparse.Namespace) -> int:
+    data = ns.public_key.read_bytes()
+    key: object
+    if b"PRIVATE KEY" in data:
+        key = serialization.load_pem_private_key(data, password=None).public_key()
+    else:
+        key = serialization.load_pem_public_key(data)
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise SyncError("the device key must be Ed25519")
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    store = HubStore(ns.db)
+    try:
+        store.add_device_key(ns.fleet, ns.device, raw, time.time())
+    finally:
+        store.close()
+    print(f"device {ns.device}: key {key_id(key)}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Entry point for `locker-admin hub ARGS...`; returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -240,6 +272,8 @@ def main(argv: list[str]) -> int:
     try:
         if ns.cmd == "status":
             return _status(ns)
+        if ns.cmd == "device-key":
+            return _device_key(ns)
         if ns.cmd == "run":
             return asyncio.run(_run(ns))
         return asyncio.run(_send(ns))

@@ -22,6 +22,7 @@ from hub_sync.hub.photo_ingest import PhotoCheck, signed_ack
 from hub_sync.hub.reference.store import HubStore, PendingCommand
 from hub_sync.protocol.commands import CommandEnvelope, encode_command, parse_args
 from hub_sync.protocol.photo_wire import PhotoChunk, decode_chunk
+from hub_sync.protocol.refusals import RefusalLog
 from hub_sync.protocol.signing import PrivateKey, sign, sign_confirm
 from hub_sync.protocol.wire import (
     Confirm,
@@ -96,6 +97,8 @@ class Hub:
         self.connected = asyncio.Event()
         self.applied = 0
         self.duplicates = 0
+        #: refused input (forged replies), counted by kind and logged once per kind
+        self.refusals = RefusalLog(_LOG)
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with backoff forever; only cancellation ends it."""
@@ -200,8 +203,12 @@ class Hub:
         self._track(conn.publish_future(Topics(chunk.header.fleet, device).photo_ack, payload))
 
     async def _on_replies(self, replies: list[Reply], now: float) -> None:
-        await asyncio.to_thread(self._store.record_replies, replies, now)
-        for reply in replies:
+        # a reply not signed by the device (or not to a command sent to it) is dropped: the
+        # command stays pending and is re-sent until the device's own answer arrives
+        recorded = await asyncio.to_thread(self._store.record_replies, replies, now)
+        for reason in recorded.refused:
+            self.refusals.refused("reply", reason)
+        for reply in recorded.taken:
             fut = self._waiters.pop(reply.command_message_id, None)
             outcome = CommandOutcome("ok" if reply.ok else "nack", reply.reason, reply.result)
             if fut is not None and not fut.done():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from hub_sync.adapters.sqlite_file import LockedSqlite
+from hub_sync.errors import SignatureError
 from hub_sync.hub.photo_ingest import (
     ALARM_REJECTED,
     PhotoCheck,
@@ -23,7 +24,9 @@ from hub_sync.hub.photo_ingest import (
     log_rejected,
     merge_chunk,
 )
+from hub_sync.hub.reference import device_keys
 from hub_sync.protocol.photo_wire import AckStatus, PhotoChunk
+from hub_sync.protocol.reply_sig import raw_ed25519_keys, verify_reply
 from hub_sync.protocol.strict_json import canonical_json
 from hub_sync.protocol.wire import EventBatch, Reply
 
@@ -111,15 +114,30 @@ class PendingCommand:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedReplies:
+    """What `record_replies` did: the genuine replies (the first one to a command is recorded),
+    and the reasons of those refused."""
+
+    taken: list[Reply]
+    refused: list[str]
+
+
 class HubStore(LockedSqlite):
     """One SQLite file (WAL). Thread-safe through one lock; every method is one transaction."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, _DDL)
+        super().__init__(path, _DDL + device_keys.DDL)
 
     def apply_events(self, batches: Sequence[EventBatch], now: float) -> Applied:
-        """Store new events in seq order; each device's highest contiguous seq and the counts."""
-        return self._tx(lambda db: _apply(db, batches, now))
+        """Store new events in seq order; each device's highest contiguous seq and the counts.
+        A device key rotation among them is learnt (`device_keys.learn_rotations`)."""
+
+        def apply(db: sqlite3.Connection) -> Applied:
+            device_keys.learn_rotations(db, batches, now)
+            return _apply(db, batches, now)
+
+        return self._tx(apply)
 
     def set_status(
         self, fleet: str, device: str, online: bool, alarm: str | None, now: float
@@ -154,18 +172,14 @@ class HubStore(LockedSqlite):
             "UPDATE commands SET sent_at=?, attempts=attempts+1 WHERE message_id=?", rows
         ))  # fmt: skip
 
-    def record_replies(self, replies: Sequence[Reply], now: float) -> None:
-        """Record the answers to pending commands; a reply from another device changes nothing."""
-        rows = [
-            ("ok" if r.ok else "nack", r.reason, canonical_json(dict(r.result)).decode(), now,
-             r.command_message_id, r.header.device)
-            for r in replies
-        ]  # fmt: skip
-        self._tx(lambda db: db.executemany(
-            "UPDATE commands SET status=?, reason=?, result=?, replied_at=?"
-            " WHERE message_id=? AND device=? AND status='pending'",
-            rows,
-        ))  # fmt: skip
+    def record_replies(self, replies: Sequence[Reply], now: float) -> RecordedReplies:
+        """Record the answers to pending commands: only a reply signed by a key the device has
+        had, to a command sent to that device, with its transaction id. The first such wins."""
+        return self._tx(lambda db: _record_replies(db, replies, now))
+
+    def add_device_key(self, fleet: str, device: str, raw: bytes, now: float) -> None:
+        """Hold a locker's Ed25519 device public key (raw, 32 bytes): it signs the replies."""
+        self._tx(lambda db: device_keys.add_key(db, fleet, device, raw, now))
 
     def pending_commands(
         self,
@@ -246,6 +260,36 @@ class HubStore(LockedSqlite):
 def _ensure(db: sqlite3.Connection, fleet: str, device: str) -> sqlite3.Connection:
     db.execute("INSERT OR IGNORE INTO devices (fleet, device) VALUES (?, ?)", (fleet, device))
     return db
+
+
+def _record_replies(
+    db: sqlite3.Connection, replies: Sequence[Reply], now: float
+) -> RecordedReplies:
+    out = RecordedReplies([], [])
+    for r in replies:
+        h = r.header
+        row = db.execute(
+            "SELECT transaction_id, status FROM commands WHERE message_id=? AND fleet=?"
+            " AND device=?",
+            (r.command_message_id, h.fleet, h.device),
+        ).fetchone()
+        if row is None or row[0] != r.transaction_id:
+            out.refused.append("UNKNOWN_COMMAND")  # not a command this hub sent that device
+            continue
+        try:
+            verify_reply(raw_ed25519_keys(device_keys.keys_of(db, h.fleet, h.device)), r)
+        except SignatureError as err:
+            out.refused.append(err.reason)
+            continue
+        out.taken.append(r)  # genuine: also when answered already (a re-send's cached reply)
+        if row[1] != "pending":
+            continue
+        db.execute(
+            "UPDATE commands SET status=?, reason=?, result=?, replied_at=? WHERE message_id=?",
+            ("ok" if r.ok else "nack", r.reason, canonical_json(dict(r.result)).decode(), now,
+             r.command_message_id),
+        )  # fmt: skip
+    return out
 
 
 def _apply(db: sqlite3.Connection, batches: Sequence[EventBatch], now: float) -> Applied:
