@@ -10,7 +10,10 @@ what this returns, after the commit.
 Alarms (table `alarms`, one open row per device and kind):
 - `GAP`: a device's `base` is above what the hub stored: the hub lost events (restored backup).
 - `SEQ_BACKWARDS`: an event re-uses a stored seq with other content: the device's outbox went
-  back (restored or tampered database). The stored event stays.
+  back (restored or tampered database), or whoever can publish on the broker got an event in
+  under that seq first. The stored event stays and the other version is kept in
+  `event_conflicts` (events are not signed: the hub cannot tell which is the locker's own, so it
+  loses neither).
 - `DUPLICATE_EVENT`: an event (its transaction id) is stored a second time under another seq:
   the device re-inserted outbox rows. Both are stored (the seqs differ); the alarm says which.
 Identical duplicates (redelivery after a worker or node died) are only counted.
@@ -109,7 +112,7 @@ async def apply_events(conn: Conn, batches: Sequence[EventBatch], now: float) ->
         others = [k for k in rows if k not in inserted]
         out.duplicates = len(others)
         if others:
-            await _check_duplicates(conn, others, rows, out)
+            await _check_duplicates(conn, others, rows, out, now)
         repeats = Counter((k[0], k[1]) for k in others)
         await _advance(conn, through, keys, repeats)
         await _keep_kpis(conn, [(k, rows[k]) for k in inserted if rows[k].kind == KPI_KIND])
@@ -124,6 +127,7 @@ async def _check_duplicates(
     others: list[tuple[str, str, int]],
     rows: dict[tuple[str, str, int], OutboxEvent],
     out: Applied,
+    now: float,
 ) -> None:
     stored = await conn.fetch(
         "SELECT e.fleet, e.device, e.seq, e.digest FROM events e JOIN unnest($1::text[],"
@@ -132,11 +136,28 @@ async def _check_duplicates(
         [k[0] for k in others], [k[1] for k in others], [k[2] for k in others],
     )  # fmt: skip
     seen: set[Key] = set()
+    conflicts: list[tuple[str, str, int]] = []
     for r in stored:
         key3 = (r["fleet"], r["device"], int(r["seq"]))
-        if bytes(r["digest"]) != digest(rows[key3]) and key3[:2] not in seen:
+        if bytes(r["digest"]) == digest(rows[key3]):
+            continue  # an identical redelivery
+        conflicts.append(key3)
+        if key3[:2] not in seen:
             seen.add(key3[:2])
             out.alarms.append((*key3[:2], "SEQ_BACKWARDS", f"seq {key3[2]} re-used"))
+    if conflicts:
+        evs = [rows[k] for k in conflicts]
+        await conn.execute(
+            "INSERT INTO event_conflicts (fleet, device, seq, kind, transaction_id, created_at,"
+            " body, digest, received_at) SELECT f, d, s, k, t, c, b::jsonb, g, $9 FROM unnest("
+            " $1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
+            " $6::float8[], $7::text[], $8::bytea[]) AS x(f, d, s, k, t, c, b, g)"
+            " ON CONFLICT DO NOTHING",
+            [k[0] for k in conflicts], [k[1] for k in conflicts], [k[2] for k in conflicts],
+            [e.kind for e in evs], [e.transaction_id for e in evs], [e.created_at for e in evs],
+            [json.dumps(e.body, separators=(",", ":")) for e in evs], [digest(e) for e in evs],
+            now,
+        )  # fmt: skip
 
 
 async def _check_transactions(

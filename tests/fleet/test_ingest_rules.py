@@ -87,6 +87,22 @@ async def test_a_seq_reused_with_other_content_raises_seq_backwards_and_keeps_th
     assert await alarms(conn) == [("d1", "SEQ_BACKWARDS")]  # one open alarm per kind
 
 
+async def test_a_forged_event_that_took_a_seq_first_loses_the_lockers_own_event_nowhere(
+    conn: asyncpg.Connection,
+) -> None:
+    """Whoever can publish on the broker sends seq 3 in the locker's name before the locker
+    does: the locker's own seq 3 is kept beside it, and SEQ_BACKWARDS says to look."""
+    await apply_events(conn, [batch("d1", range(1, 3))], 5.0)
+    await apply_events(conn, [batch("d1", range(3, 4), tag="forged")], 5.5)
+    own = await apply_events(conn, [batch("d1", range(3, 6))], 6.0)
+    assert own.through == {(F, "d1"): 5}
+    assert await alarms(conn) == [("d1", "SEQ_BACKWARDS")]
+    kept = await conn.fetch("SELECT seq, body->>'tag' AS tag FROM event_conflicts")
+    assert [(r["seq"], r["tag"]) for r in kept] == [(3, "")]  # the locker's own version
+    await apply_events(conn, [batch("d1", range(3, 4))], 7.0)  # its resend: kept once
+    assert await conn.fetchval("SELECT count(*) FROM event_conflicts") == 1
+
+
 async def test_a_base_above_what_the_hub_stored_raises_gap_and_continues_from_base(
     conn: asyncpg.Connection,
 ) -> None:
