@@ -38,6 +38,7 @@ from hub_sync.device.enroll import (
 from hub_sync.device.enroll import first_boot as device_first_boot
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
+from hub_sync.errors import EnrollmentRefused
 from hub_sync.hub.db import connect_pool
 from hub_sync.protocol import enrollment as wire
 from hub_sync.protocol.reply_sig import ReplyKey
@@ -161,6 +162,23 @@ async def first_boot(invite_text: str, port: int, dir: Path, ca: Path | None) ->
         device_key=key.private,
         resend_s=1.0,
     )
+
+
+async def refused_boot(
+    invite_text: str, port: int, dir: Path, ca: Path | None, proof: Callable[..., object]
+) -> str:
+    """A first boot whose request carries `proof(key, fleet, nonce)` as its `device_key`; the
+    reason the hub refused it with (fails the test if it was not refused within 15 s)."""
+    real = wire.device_key_proof
+    wire.device_key_proof = proof  # type: ignore[assignment]
+    try:
+        async with asyncio.timeout(15):
+            await first_boot(invite_text, port, dir, ca)
+    except EnrollmentRefused as err:
+        return err.reason
+    finally:
+        wire.device_key_proof = real
+    raise AssertionError("the request was not refused")
 
 
 async def registered_key(pool: asyncpg.Pool, device: str) -> bytes | None:

@@ -26,7 +26,9 @@ from hub_sync.errors import MqttError
 from hub_sync.hub import store
 from hub_sync.hub.cluster import NatsCluster, wait_ready
 from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol import enrollment as wire
 from hub_sync.protocol.commands import CommandEnvelope, encode_command
+from hub_sync.protocol.enrollment import device_key_proof as wire_proof  # `refused_boot` swaps it
 from hub_sync.protocol.signing import sign
 from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning.credentials import DeviceProfile
@@ -47,6 +49,7 @@ from tests.provisioning.lifecycle import (
     pending,
     raw_public,
     record,
+    refused_boot,
     registered_key,
     revoke_measured,
     revoked_alarms,
@@ -122,6 +125,15 @@ async def test_nats_lifecycle(
         invites = {}
         for locker in ("lk-1", "lk-2", "lk-3"):
             invites[locker] = await invite(a, locker, "paris-2")
+        # a request without a device key, or with a proof made for another request, is refused
+        # by name and spends no code (lk-1 enrolls with the same invite below)
+        assert await refused_boot(invites["lk-1"], port, tmp_path / "x1", None,
+                                  lambda _k, _f, _n: None) == "DEVICE_KEY_MISSING"  # fmt: skip
+        other = wire.new_nonce()
+        assert await refused_boot(
+            invites["lk-1"], port, tmp_path / "x2", None,
+            lambda k, f, _n: wire_proof(k, f, other),
+        ) == "DEVICE_KEY_BAD_PROOF"  # fmt: skip
         boots = {
             d: asyncio.create_task(first_boot(invites[d], port, tmp_path / d, None))
             for d in invites
