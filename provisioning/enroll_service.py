@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.errors import EnrollmentError, MqttError, WireError
+from hub_sync.hub.audit import enroll_device_key
 from hub_sync.hub.db import Conn
 from hub_sync.protocol import enrollment as wire
 from hub_sync.protocol.strict_json import loads_strict
@@ -145,12 +147,14 @@ class EnrollmentService:
             raise EnrollmentError("MALFORMED", "not an enroll.request")
         now = self._clock()
         try:
-            key = wire.load_csr_key(csr)
-            del key
+            wire.load_csr_key(csr)
+            # checked before the invite is used: a request without a valid proof spends no code
+            proof = req.get("device_key")
+            wire.verify_device_key(proof, self.s.fleet, nonce)
             async with self._pool.acquire() as conn:
                 claim = await registry.claim_invite(
                     conn, fleet=self.s.fleet, digest=wire.code_digest(self.s.invite_secret, code),
-                    nonce=nonce, csr=str(csr), now=now,
+                    nonce=nonce, csr=str(csr), now=now, device_key_proof=proof,
                 )  # fmt: skip
                 if claim.auto_approve:
                     await registry.approve(conn, fleet=self.s.fleet, device=claim.device, now=now)
@@ -192,7 +196,11 @@ class EnrollmentService:
         """Answer approved requests, apply credentials and revocations, drive rotations."""
         async with self._pool.acquire() as conn:
             for item in await registry.approved_unanswered(conn, self.s.fleet):
-                await self._issue(conn, item)
+                try:
+                    await self._issue(conn, item)
+                except EnrollmentError as err:  # no valid device-key proof: refused, code spent
+                    await registry.refuse_approved(conn, item.invite_id, self._clock())
+                    await self._refuse(item.nonce, err.reason)
             await self._apply_broker(conn)
             for rot in await rotation.open_rotations(conn, self.s.fleet):
                 if rot.nonce is None:
@@ -217,15 +225,21 @@ class EnrollmentService:
         self._known_revoked = serials
 
     async def _issue(self, conn: Conn, item: registry.Approved) -> None:
+        """Issue the credential of an approved request and register its device key with it
+        (one transaction: the hub verifies the locker's replies from its first connection)."""
         now = self._clock()
         key = wire.load_csr_key(item.csr)
+        device_key = wire.verify_device_key(item.device_key_proof, self.s.fleet, item.nonce)
         cert = issue_client_cert(self._ca, item.device, key, now=now, valid_days=self.s.cert_days)
         username, password, secret_hash = await self._broker_secret(conn, item.device)
-        await registry.record_credential(
-            conn, fleet=self.s.fleet, device=item.device, serial=serial_hex(cert),
-            cert_pem=wire_pem(cert), broker_user=username, secret_hash=secret_hash, now=now,
-            not_after=cert.not_valid_after_utc.timestamp(), invite_id=item.invite_id,
-        )  # fmt: skip
+        async with conn.transaction():
+            await enroll_device_key(conn, self.s.fleet, item.device, raw_public_pem(device_key),
+                                    now)  # fmt: skip
+            await registry.record_credential(
+                conn, fleet=self.s.fleet, device=item.device, serial=serial_hex(cert),
+                cert_pem=wire_pem(cert), broker_user=username, secret_hash=secret_hash, now=now,
+                not_after=cert.not_valid_after_utc.timestamp(), invite_id=item.invite_id,
+            )  # fmt: skip
         await self._apply_broker(conn)
         p = self.s.profile
         fields: dict[str, Any] = credential_fields(p, cert, key, username=username,
@@ -313,6 +327,13 @@ class EnrollmentService:
         payload = answer(self._ca, kind="cred.issued", nonce=str(nonce), device=device,
                          now=now, fields=fields)  # fmt: skip
         await self._publish(wire.cred_topic(self.s.fleet, device), payload)
+
+
+def raw_public_pem(raw: bytes) -> bytes:
+    """A raw Ed25519 public key as PEM (SubjectPublicKeyInfo), as `enroll_device_key` takes it."""
+    return ed25519.Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def wire_pem(cert: Any) -> str:

@@ -91,9 +91,17 @@ class Claim:
 
 
 async def claim_invite(
-    conn: Conn, *, fleet: str, digest: bytes, nonce: str, csr: str, now: float
+    conn: Conn,
+    *,
+    fleet: str,
+    digest: bytes,
+    nonce: str,
+    csr: str,
+    now: float,
+    device_key_proof: Mapping[str, Any] | None = None,
 ) -> Claim:
-    """Use the invite with `digest` for this request; raises `RegistryRefusal` with the reason."""
+    """Use the invite with `digest` for this request (its CSR and device-key proof are kept for
+    the answer); raises `RegistryRefusal` with the reason."""
     async with conn.transaction():
         row = await conn.fetchrow(
             "SELECT i.id, i.device, i.status, i.expires_at, i.nonce, i.auto_approve, r.site,"
@@ -111,8 +119,10 @@ async def claim_invite(
         if float(row["expires_at"]) <= now:
             raise RegistryRefusal("CODE_EXPIRED")
         await conn.execute(
-            "UPDATE device_invites SET status='pending', nonce=$2, csr=$3, used_at=$4 WHERE id=$1",
+            "UPDATE device_invites SET status='pending', nonce=$2, csr=$3, used_at=$4,"
+            " device_key_proof=$5 WHERE id=$1",
             row["id"], nonce, csr, now,
+            None if device_key_proof is None else json.dumps(dict(device_key_proof)),
         )  # fmt: skip
         await conn.execute(
             "UPDATE device_registry SET state='pending', updated_at=$3"
@@ -135,7 +145,8 @@ async def approve(conn: Conn, *, fleet: str, device: str, now: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Approved:
-    """An approved request not answered yet: the locker, its CSR and nonce, its site and layout."""
+    """An approved request not answered yet: the locker, its CSR and nonce, its site and layout,
+    and its device key's proof of possession (None: a request from before there was one)."""
 
     invite_id: int
     device: str
@@ -143,12 +154,14 @@ class Approved:
     csr: str
     site: str
     layout: Mapping[str, Any]
+    device_key_proof: Mapping[str, Any] | None = None
 
 
 async def approved_unanswered(conn: Conn, fleet: str) -> list[Approved]:
     """The approved requests of `fleet` that still wait for their credential, oldest first."""
     rows = await conn.fetch(
-        "SELECT i.id, i.device, i.nonce, i.csr, r.site, r.layout FROM device_invites i"
+        "SELECT i.id, i.device, i.nonce, i.csr, r.site, r.layout, i.device_key_proof"
+        " FROM device_invites i"
         " JOIN device_registry r ON r.fleet=i.fleet AND r.device=i.device"
         " WHERE i.fleet=$1 AND i.status='approved' ORDER BY i.id",
         fleet,
@@ -161,9 +174,17 @@ async def approved_unanswered(conn: Conn, fleet: str) -> list[Approved]:
             str(r["csr"]),
             str(r["site"]),
             json.loads(r["layout"]),
+            None if r["device_key_proof"] is None else json.loads(r["device_key_proof"]),
         )
         for r in rows
     ]
+
+
+async def refuse_approved(conn: Conn, invite_id: int, now: float) -> None:
+    """Close an approved request that cannot be answered (it is refused): the invite is spent."""
+    await conn.execute(
+        "UPDATE device_invites SET status='cancelled', answered_at=$2 WHERE id=$1", invite_id, now
+    )
 
 
 async def record_credential(

@@ -1,10 +1,12 @@
 """`locker-agent enroll INVITE --hub mqtts://HOST:PORT`: first boot with only an invite.
 
-Makes the device's own key pair, enrolls through the broker's enrollment listener
-(`hub_sync.device.enroll.first_boot`, docs/protocol.md "Enrollment and credentials"), and writes
-everything the agent needs beside the config it writes: the certificate, broker CA and password,
-the pinned trust roots and bundle, and `agent.toml` with the locker id, door layout and hub
-settings from the CA-signed answer. `--run` then starts the agent on it.
+Makes the device's own key pair (and its Ed25519 device key, `device_key.pem` in the data
+folder, if it has none yet: the hub registers it at enrollment), enrolls through the broker's
+enrollment listener (`hub_sync.device.enroll.first_boot`, docs/protocol.md "Enrollment and
+credentials"), and writes everything the agent needs beside the config it writes: the
+certificate, broker CA and password, the pinned trust roots and bundle, and `agent.toml` with the
+locker id, door layout and hub settings from the CA-signed answer.
+`--run` then starts the agent on it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ConfigError
+from agent.store.audit import DEVICE_KEY_FILE, load_or_create_device_key
 from hub_sync.adapters.settings import parse_broker, parse_protocol
 from hub_sync.device.enroll import (
     CA_FILE,
@@ -120,9 +123,11 @@ async def enroll_command(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.resolve()
     cred_dir = data_dir / "credentials"
     ca = args.ca if tls else None
+    # the agent's own device key (audit checkpoints, command replies): the hub registers it now
+    device_key = await asyncio.to_thread(load_or_create_device_key, data_dir / DEVICE_KEY_FILE)
     try:
         enrolled = await first_boot(invite, host=host, port=port, ca_file=ca, dir=cred_dir,
-                                    protocol=protocol)  # fmt: skip
+                                    device_key=device_key.private, protocol=protocol)  # fmt: skip
     except EnrollmentRefused as err:
         raise ConfigError(f"enroll: the hub refused the invite: {err.reason}") from err
     roots, bundle = await asyncio.to_thread(_write_trust, enrolled, cred_dir)

@@ -1,9 +1,10 @@
 """The device side of enrollment and credential rotation (docs/protocol.md, "Enrollment").
 
 First boot: the device makes its own P-256 key (the private key never leaves `dir`, mode 0600),
-connects anonymously with its nonce as client id, publishes a CSR with the one-time code and
-waits for the answer on its own reply topic; only an answer signed by the CA pinned in the
-invite counts. A restart while waiting re-uses the key and nonce (the code is single use).
+connects anonymously with its nonce as client id, publishes a CSR with the one-time code and its
+Ed25519 device key (with a proof of possession: the hub registers it) and waits for the answer
+on its own reply topic; only an answer signed by the CA pinned in the invite counts. A restart
+while waiting re-uses the key and nonce (the code is single use).
 
 Rotation (`CredentialKeeper`): on a signed `cred.rotate`, make a new key, send a CSR signed with
 the current key, install the signed answer's credential, let the sync reconnect with it, then
@@ -25,7 +26,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, Inbound, MqttConnection, TlsSettings
 from hub_sync.errors import EnrollmentError, EnrollmentRefused, MqttError
@@ -127,13 +128,20 @@ async def first_boot(
     port: int,
     ca_file: Path | None,
     dir: Path,
+    device_key: ed25519.Ed25519PrivateKey,
     protocol: int = MQTT_V311,
     resend_s: float = 30.0,
 ) -> Enrolled:
-    """Enroll with `invite` through the broker's enrollment listener; writes `dir`'s files."""
+    """Enroll with `invite` through the broker's enrollment listener; writes `dir`'s files.
+
+    `device_key` is the device's Ed25519 key (the agent's `device_key.pem`, which signs its audit
+    checkpoints and command replies): its public half goes with the request, with a proof of
+    possession, and the hub registers it when it issues the credential."""
     key, nonce = await asyncio.to_thread(_key_and_nonce, dir)
     request = canonical_json({"v": 1, "type": "enroll.request", "nonce": nonce,
-                              "code": invite.code, "csr": wire.csr_pem(key)})  # fmt: skip
+                              "code": invite.code, "csr": wire.csr_pem(key),
+                              "device_key": wire.device_key_proof(device_key, invite.fleet, nonce)
+                              })  # fmt: skip
     tls = TlsSettings(ca=str(ca_file) if ca_file else None) if ca_file is not None else None
     params = ConnectParams(host, port, wire.enroll_client_id(nonce), tls=tls, protocol=protocol,
                            clean_start=True, connect_timeout_s=10)  # fmt: skip

@@ -31,7 +31,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -48,6 +48,7 @@ CODE_BYTES: Final = 20
 PIN_BYTES: Final = 20
 NONCE_RE: Final = re.compile(r"^[a-f0-9]{32}$")
 SIGN_CONTEXT: Final = "lk-enroll/v1"
+DEVICE_KEY_CONTEXT: Final = "lk-enroll-device-key/v1"
 _SEAL_INFO: Final = b"lk-enroll/v1 sealed secret"
 _B32 = re.compile(r"^[A-Z2-7]+$")
 
@@ -305,3 +306,45 @@ def load_csr_key(pem: object) -> ec.EllipticCurvePublicKey:
 def sign_device_request(key: ec.EllipticCurvePrivateKey, message: Mapping[str, Any]) -> bytes:
     """A rotation request, signed with the device's current key (same format as hub answers)."""
     return sign_message(key, message)
+
+
+# -- the device key (Ed25519, signs audit checkpoints and replies) ---------------------------
+
+
+def device_key_bytes(fleet: str, nonce: str, public_key: str) -> bytes:
+    """What the device key signs to prove it is held by the enrolling device: canonical JSON of
+    `{"ctx": "lk-enroll-device-key/v1", "fleet", "nonce", "public_key"}` (`public_key`: the raw
+    32-byte Ed25519 key, base64url without padding)."""
+    return canonical_json(
+        {"ctx": DEVICE_KEY_CONTEXT, "fleet": fleet, "nonce": nonce, "public_key": public_key}
+    )
+
+
+def device_key_proof(key: ed25519.Ed25519PrivateKey, fleet: str, nonce: str) -> dict[str, str]:
+    """The request's `device_key` object: `{alg: "EdDSA", public_key, sig}`, the signature by
+    `key` over `device_key_bytes` (binds the key to this fleet and this request's nonce)."""
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = _b64(raw)
+    return {"alg": "EdDSA", "public_key": public,
+            "sig": _b64(key.sign(device_key_bytes(fleet, nonce, public)))}  # fmt: skip
+
+
+def verify_device_key(proof: object, fleet: str, nonce: str) -> bytes:
+    """The raw Ed25519 device key of a request's `device_key` object, once its proof verifies
+    for `fleet` and `nonce`; `EnrollmentError` (DEVICE_KEY_MISSING, DEVICE_KEY_MALFORMED,
+    DEVICE_KEY_BAD_PROOF) otherwise."""
+    if proof is None:
+        raise EnrollmentError("DEVICE_KEY_MISSING", "the request carries no device key")
+    if not isinstance(proof, Mapping) or proof.get("alg") != "EdDSA":
+        raise EnrollmentError("DEVICE_KEY_MALFORMED", "device_key is {alg: EdDSA, public_key, sig}")
+    public, sig = proof.get("public_key"), proof.get("sig")
+    try:
+        raw, value = _unb64(public), _unb64(sig)
+        key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    except (EnrollmentError, ValueError) as err:
+        raise EnrollmentError("DEVICE_KEY_MALFORMED", "not a raw Ed25519 key") from err
+    try:
+        key.verify(value, device_key_bytes(fleet, nonce, str(public)))
+    except InvalidSignature as err:
+        raise EnrollmentError("DEVICE_KEY_BAD_PROOF", "the proof does not verify") from err
+    return raw

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Protocol
 
 import asyncpg
+from cryptography.hazmat.primitives import serialization
 
+from agent.store.audit import DEVICE_KEY_FILE, DeviceKey, load_or_create_device_key
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, TlsSettings
 from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.enroll import (
@@ -36,8 +38,10 @@ from hub_sync.device.enroll import (
 from hub_sync.device.enroll import first_boot as device_first_boot
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
+from hub_sync.errors import EnrollmentRefused
 from hub_sync.hub.db import connect_pool
 from hub_sync.protocol import enrollment as wire
+from hub_sync.protocol.reply_sig import ReplyKey
 from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning import cli
 from provisioning.brokers import (
@@ -47,7 +51,7 @@ from provisioning.brokers import (
 from provisioning.credentials import DeviceProfile
 from provisioning.device_ca import DeviceCa, cert_pem, create_ca
 from provisioning.enroll_service import EnrollmentService, ServiceSettings
-from tests.hub_sync.conftest import hub_keys, reply_key
+from tests.hub_sync.conftest import hub_keys
 
 FLEET = "fp"
 HUB_USER, HUB_PASSWORD = "hub", "hub-secret-" + secrets.token_hex(8)
@@ -140,15 +144,54 @@ async def start_service(
     return service, task
 
 
+def device_key_of(dir: Path) -> DeviceKey:
+    """The device key of the device whose files are in `dir`: made there (0600) as the agent
+    makes its `device_key.pem`, on first use."""
+    return load_or_create_device_key(dir / DEVICE_KEY_FILE)
+
+
 async def first_boot(invite_text: str, port: int, dir: Path, ca: Path | None) -> Enrolled:
+    """A device's first boot with its own device key (registered by the hub at enrollment)."""
+    key = await asyncio.to_thread(device_key_of, dir)
     return await device_first_boot(
         wire.parse_invite(invite_text),
         host="127.0.0.1",
         port=port,
         ca_file=ca,
         dir=dir,
+        device_key=key.private,
         resend_s=1.0,
     )
+
+
+async def refused_boot(
+    invite_text: str, port: int, dir: Path, ca: Path | None, proof: Callable[..., object]
+) -> str:
+    """A first boot whose request carries `proof(key, fleet, nonce)` as its `device_key`; the
+    reason the hub refused it with (fails the test if it was not refused within 15 s)."""
+    real = wire.device_key_proof
+    wire.device_key_proof = proof  # type: ignore[assignment]
+    try:
+        async with asyncio.timeout(15):
+            await first_boot(invite_text, port, dir, ca)
+    except EnrollmentRefused as err:
+        return err.reason
+    finally:
+        wire.device_key_proof = real
+    raise AssertionError("the request was not refused")
+
+
+async def registered_key(pool: asyncpg.Pool, device: str) -> bytes | None:
+    """The device key the fleet hub holds for `device` (raw Ed25519), if any."""
+    raw = await pool.fetchval(
+        "SELECT public_key FROM device_keys WHERE fleet=$1 AND device=$2", FLEET, device
+    )
+    return None if raw is None else bytes(raw)
+
+
+def raw_public(key: DeviceKey) -> bytes:
+    """`key`'s public half, raw (as the hubs hold device keys)."""
+    return key.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def device_settings(e: Enrolled, *, port: int, tls: bool) -> SyncSettings:
@@ -231,6 +274,10 @@ async def pending(pool: asyncpg.Pool, device: str) -> bool:
 Device = tuple[ReferenceDevice, DeviceSync]
 
 
+def _signer(key: DeviceKey) -> ReplyKey:
+    return lambda: key.private
+
+
 async def start_devices(
     enrolled: dict[str, Enrolled],
     dir: Path,
@@ -254,7 +301,7 @@ async def start_devices(
             dev,
             command_keys=hub_keys,
             clock=time.time,
-            reply_key=reply_key(d),
+            reply_key=_signer(device_key_of(e.dir)),  # the key it enrolled with
         )
         devices[d] = (dev, sync)
         runs[d] = asyncio.create_task(sync.run())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from hub_sync.errors import EnrollmentError
@@ -107,3 +107,40 @@ def test_a_ca_certificate_with_an_unusable_key_is_an_enrollment_error(point: byt
     (and the agent's task group with it) for anyone who could publish on the credential topic."""
     with pytest.raises(EnrollmentError, match="MALFORMED"):
         wire.verify_hub_message(_self_signed_with_a_broken_key(point), "any-pin")
+
+
+def test_a_device_key_proof_binds_the_key_to_the_fleet_and_the_request_nonce() -> None:
+    key, nonce = ed25519.Ed25519PrivateKey.generate(), wire.new_nonce()
+    proof = wire.device_key_proof(key, "f", nonce)
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert wire.verify_device_key(proof, "f", nonce) == raw
+    # the signed bytes, as docs/protocol.md states them
+    signed = json.dumps({"ctx": "lk-enroll-device-key/v1", "fleet": "f", "nonce": nonce,
+                         "public_key": proof["public_key"]}, separators=(",", ":"),
+                        sort_keys=True).encode()  # fmt: skip
+    key.public_key().verify(base64.urlsafe_b64decode(proof["sig"] + "=="), signed)
+    with pytest.raises(EnrollmentError, match="DEVICE_KEY_BAD_PROOF"):
+        wire.verify_device_key(proof, "f", wire.new_nonce())  # a proof for another request
+    with pytest.raises(EnrollmentError, match="DEVICE_KEY_BAD_PROOF"):
+        wire.verify_device_key(proof, "g", nonce)  # for another fleet
+
+
+def test_a_missing_forged_or_malformed_device_key_proof_is_refused() -> None:
+    key, nonce = ed25519.Ed25519PrivateKey.generate(), wire.new_nonce()
+    with pytest.raises(EnrollmentError, match="DEVICE_KEY_MISSING"):
+        wire.verify_device_key(None, "f", nonce)
+    # someone else's public key with a proof made by our key: the holder of that key never signed
+    other = wire.device_key_proof(ed25519.Ed25519PrivateKey.generate(), "f", nonce)
+    forged = {**wire.device_key_proof(key, "f", nonce), "public_key": other["public_key"]}
+    with pytest.raises(EnrollmentError, match="DEVICE_KEY_BAD_PROOF"):
+        wire.verify_device_key(forged, "f", nonce)
+    good = wire.device_key_proof(key, "f", nonce)
+    for bad in ({**good, "sig": other["sig"]}, {**good, "sig": "A" * 86}):
+        with pytest.raises(EnrollmentError, match="DEVICE_KEY_BAD_PROOF"):
+            wire.verify_device_key(bad, "f", nonce)
+    unsigned = {k: v for k, v in good.items() if k != "sig"}
+    malformed: list[object] = ["x", {**good, "alg": "ES256"}, {**good, "public_key": "AAAA"},
+                               {**good, "public_key": 5}, unsigned]  # fmt: skip
+    for junk in malformed:
+        with pytest.raises(EnrollmentError, match="DEVICE_KEY_MALFORMED"):
+            wire.verify_device_key(junk, "f", nonce)

@@ -25,18 +25,21 @@ from hub_sync.device.enroll import CredentialKeeper
 from hub_sync.errors import MqttError
 from hub_sync.hub.reference.hub import Hub, HubSettings
 from hub_sync.hub.reference.store import HubStore
-from tests.hub_sync.conftest import HUB_KEY, keyed_store
+from tests.hub_sync.conftest import HUB_KEY
 from tests.provisioning.lifecycle import (
     FLEET,
     Fleet,
     admin,
+    device_key_of,
     device_settings,
     first_boot,
     forged_events,
     invite,
     offline_pickup,
     pending,
+    raw_public,
     record,
+    registered_key,
     revoke_measured,
     revoked_alarms,
     running_site,
@@ -90,7 +93,7 @@ async def test_mosquitto_lifecycle(
     fleet, broker, pool = site
     service = await broker.start_service_process(dsn)  # `locker-hub enroll-service`
     service_task = asyncio.create_task(asyncio.sleep(0))
-    store = keyed_store(tmp_path / "hub.db", ("lk-1", "lk-2", "lk-3"), FLEET)
+    store = HubStore(tmp_path / "hub.db")  # holds no device key: enrollment registers them
     hub = Hub(
         HubSettings(
             fleet=FLEET, connect=broker.hub_params("hub-fp"), backoff_min_s=0.05, backoff_max_s=0.3
@@ -130,7 +133,10 @@ async def test_mosquitto_lifecycle(
             assert e.device == d
             assert e.config["layout"]["driver"] == {"type": "simulator"}
             assert (dirs[d] / "device.key.pem").stat().st_mode & 0o777 == 0o600
-        await _agent_first_boot(fleet, broker, store, a, tmp_path)
+            # the device key came with the request and was registered as the credential was issued
+            assert await registered_key(pool, d) == raw_public(device_key_of(dirs[d]))
+            await _reference_hub_learns(store, pool, d)
+        await _agent_first_boot(fleet, broker, store, a, tmp_path, pool=pool)
         # the code is single use: a second device with the same invite is refused
         with pytest.raises(Exception, match="CODE_USED"):
             await asyncio.wait_for(
@@ -247,8 +253,22 @@ async def _refused(broker: SiteMosquitto, fleet: Fleet, dir: Path) -> bool:
     return False
 
 
+async def _reference_hub_learns(store: HubStore, pool: asyncpg.Pool, device: str) -> None:
+    """The reference hub (SQLite, one site) does not read the fleet registry: it is given the
+    key the enrollment service registered there (`locker-admin hub device-key` does the same)."""
+    raw = await registered_key(pool, device)
+    assert raw is not None
+    await asyncio.to_thread(store.add_device_key, FLEET, device, raw, 0.0)
+
+
 async def _agent_first_boot(
-    fleet: Fleet, broker: SiteMosquitto, store: HubStore, a: list[str], tmp_path: Path
+    fleet: Fleet,
+    broker: SiteMosquitto,
+    store: HubStore,
+    a: list[str],
+    tmp_path: Path,
+    *,
+    pool: asyncpg.Pool,
 ) -> None:
     """The real agent: `locker-agent enroll` writes agent.toml, `locker-agent run` serves."""
     code = await invite(a, "lk-4", "berlin-1", "--auto-approve")
@@ -270,6 +290,9 @@ async def _agent_first_boot(
     ).read_bytes()
     assert (creds / "bundle.cose").read_bytes() == (fleet.root / "bundle.cose").read_bytes()
     assert (data / "credentials" / "device.key.pem").stat().st_mode & 0o777 == 0o600
+    # `locker-agent enroll` made the agent's own device key (0600) and the hub registered it
+    assert (data / "device_key.pem").stat().st_mode & 0o777 == 0o600
+    assert await registered_key(pool, "lk-4") == raw_public(device_key_of(data))
     config.write_text(text + "\n[api]\nport = 0\n")
     agent = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "agent", "run", "--config", str(config),

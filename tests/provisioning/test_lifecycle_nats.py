@@ -26,7 +26,9 @@ from hub_sync.errors import MqttError
 from hub_sync.hub import store
 from hub_sync.hub.cluster import NatsCluster, wait_ready
 from hub_sync.hub.worker import FleetWorker, WorkerSettings
+from hub_sync.protocol import enrollment as wire
 from hub_sync.protocol.commands import CommandEnvelope, encode_command
+from hub_sync.protocol.enrollment import device_key_proof as wire_proof  # `refused_boot` swaps it
 from hub_sync.protocol.signing import sign
 from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning.credentials import DeviceProfile
@@ -37,6 +39,7 @@ from tests.provisioning.lifecycle import (
     HUB_USER,
     Fleet,
     admin,
+    device_key_of,
     device_settings,
     first_boot,
     forged_events,
@@ -44,7 +47,10 @@ from tests.provisioning.lifecycle import (
     nats_admin,
     offline_pickup,
     pending,
+    raw_public,
     record,
+    refused_boot,
+    registered_key,
     revoke_measured,
     revoked_alarms,
     running_site,
@@ -119,6 +125,15 @@ async def test_nats_lifecycle(
         invites = {}
         for locker in ("lk-1", "lk-2", "lk-3"):
             invites[locker] = await invite(a, locker, "paris-2")
+        # a request without a device key, or with a proof made for another request, is refused
+        # by name and spends no code (lk-1 enrolls with the same invite below)
+        assert await refused_boot(invites["lk-1"], port, tmp_path / "x1", None,
+                                  lambda _k, _f, _n: None) == "DEVICE_KEY_MISSING"  # fmt: skip
+        other = wire.new_nonce()
+        assert await refused_boot(
+            invites["lk-1"], port, tmp_path / "x2", None,
+            lambda k, f, _n: wire_proof(k, f, other),
+        ) == "DEVICE_KEY_BAD_PROOF"  # fmt: skip
         boots = {
             d: asyncio.create_task(first_boot(invites[d], port, tmp_path / d, None))
             for d in invites
@@ -128,11 +143,14 @@ async def test_nats_lifecycle(
             assert (await admin("device", "approve", d, *a))[0] == 0
         enrolled = {d: await asyncio.wait_for(boots[d], 20) for d in invites}
         assert {e.username for e in enrolled.values()} == {"lk-1~1", "lk-2~1", "lk-3~1"}
+        for d, e in enrolled.items():  # no `locker-hub device-key`: enrollment registered them
+            assert await registered_key(pool, d) == raw_public(device_key_of(e.dir))
 
         devices, runs = await start_devices(enrolled, tmp_path, tasks, port=port, tls=False)
         await until(lambda: _stored(pool, 15), 30)
 
-        # orders: hub-signed order.upsert to each device, answered over its own credential
+        # orders: hub-signed order.upsert to each device, answered over its own credential and
+        # signed with the device key it enrolled with (the fleet hub takes only such replies)
         mids = [await _queue_order(pool, d) for d in devices]
         await worker.send_pending([None])
         for mid in mids:
@@ -225,6 +243,11 @@ async def test_nats_lifecycle(
         code = await invite(a, "lk-2", "paris-2", "--auto-approve")
         new = await asyncio.wait_for(first_boot(code, port, tmp_path / "lk-2b", None), 20)
         assert new.username == "lk-2~2"
+        # the new unit's device key replaced the old one (checkpoints of both still verify)
+        assert await registered_key(pool, "lk-2") == raw_public(device_key_of(new.dir))
+        assert (
+            await pool.fetchval("SELECT count(*) FROM device_key_history WHERE device='lk-2'") == 2
+        )
         await until(lambda: _connects(_params(cluster, new, "lk-2")), 30)
     finally:
         for t in [*tasks, service_task]:
