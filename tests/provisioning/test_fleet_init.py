@@ -10,13 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.tokens import VerifyContext, load_trust_bundle, verify_token
 from agent.tokens.keys import load_public_key_pem
 from hub_sync.errors import SignatureError
 from hub_sync.protocol.signing import load_private_key_file
+from provisioning import keyfiles
 from provisioning.cli import main
-from provisioning.errors import ExitStatus
+from provisioning.errors import ExitStatus, ProvisioningError
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -190,3 +193,29 @@ def test_the_hub_can_have_its_own_passphrase(
     assert load_private_key_file(tmp_path / "f" / "hub" / "command.key.pem", hub_pass)
     with pytest.raises(SignatureError):  # the offline passphrase does not open the hub's keys
         load_private_key_file(tmp_path / "f" / "hub" / "command.key.pem")
+
+
+def test_a_wrong_passphrase_is_a_passphrase_error_even_when_the_padding_happens_to_pass(
+    tmp_path: Path,
+) -> None:
+    """About 1 in 200 wrong passphrases decrypt to padding that passes, and cryptography then
+    reports a DER parse error that does not mention the password: still exit status PASSPHRASE."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+    )
+    for attempt in range(20_000):  # a lucky-padding passphrase turns up within ~200 tries
+        wrong = f"wrong passphrase {attempt}"
+        try:
+            serialization.load_pem_private_key(pem, password=wrong.encode())
+        except ValueError as err:
+            if "password" not in str(err).lower():
+                break
+    else:
+        pytest.fail("no wrong passphrase passed the padding check")
+    (tmp_path / "wrong.txt").write_text(wrong)
+    with pytest.raises(ProvisioningError) as refused:
+        keyfiles.decrypt_pem(pem, tmp_path / "k.pem", tmp_path / "wrong.txt")
+    assert refused.value.status == ExitStatus.PASSPHRASE
