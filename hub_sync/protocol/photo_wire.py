@@ -20,15 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from hub_sync.errors import SignatureError, WireError
+from hub_sync.errors import WireError
 from hub_sync.protocol.signing import (
     PrivateKey,
     PublicKey,
-    _b64,
-    _raw_sign,
-    _unb64,
-    _verify_one,
-    key_id,
+    sign_detached,
+    verify_detached,
 )
 from hub_sync.protocol.strict_json import canonical_json, get
 from hub_sync.protocol.wire import Header, check_id, decode, encode
@@ -160,22 +157,10 @@ def ack_bytes(ack: PhotoAck) -> bytes:
 
 def sign_ack(key: PrivateKey, ack: PhotoAck) -> dict[str, object]:
     """The `sig` object of an ack, with the hub's command key."""
-    alg, value = _raw_sign(key, ack_bytes(ack))
-    return {"alg": alg, "kid": key_id(key.public_key()), "value": _b64(value)}
+    return sign_detached(key, ack_bytes(ack))
 
 
 def verify_ack(keys: Sequence[PublicKey], ack: PhotoAck) -> None:
     """Raises `SignatureError` unless a trusted command key signed this ack. No expiry or nonce:
     `in_reply_to` is a random id the device minted for one chunk of its current session."""
-    if ack.sig is None:
-        raise SignatureError("SIG_MISSING", "photo ack")
-    try:
-        alg: str = get(ack.sig, "alg", str)
-        value = _unb64(get(ack.sig, "value", str))
-    except WireError as err:
-        raise SignatureError("SIG_MALFORMED", err.detail) from err
-    if alg not in ("EdDSA", "ES256"):
-        raise SignatureError("ALG_NOT_ALLOWED", "photo ack")
-    data = ack_bytes(ack)
-    if not any(_verify_one(k, alg, value, data) for k in keys):
-        raise SignatureError("BAD_SIGNATURE", "photo ack")
+    verify_detached(keys, ack.sig, ack_bytes(ack), "photo ack")

@@ -10,22 +10,18 @@ per device with its rotation history), binding it to the fleet, the device, the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.errors import SignatureError, WireError
 from hub_sync.protocol.signing import (
     PrivateKey,
     PublicKey,
-    _b64,
-    _raw_sign,
-    _unb64,
-    _verify_one,
-    key_id,
+    sign_detached,
+    verify_detached,
 )
-from hub_sync.protocol.strict_json import canonical_json, get
+from hub_sync.protocol.strict_json import canonical_json
 from hub_sync.protocol.wire import Reply
 
 REPLY_CONTEXT: Final = "lk-reply/v1"
@@ -53,25 +49,13 @@ def reply_bytes(reply: Reply) -> bytes:
 def sign_reply(key: PrivateKey, reply: Reply) -> dict[str, object]:
     """The `sig` object of a reply: `{alg, kid, value}`, as on confirms (the device key is
     Ed25519, so `alg` is "EdDSA"; hubs refuse any other)."""
-    alg, value = _raw_sign(key, reply_bytes(reply))
-    return {"alg": alg, "kid": key_id(key.public_key()), "value": _b64(value)}
+    return sign_detached(key, reply_bytes(reply))
 
 
 def verify_reply(keys: Sequence[PublicKey], reply: Reply) -> None:
     """Raises `SignatureError` unless one of `keys` (every key the device has had) signed it."""
-    sig: Mapping[str, Any] | None = reply.sig
-    if sig is None:
-        raise SignatureError("SIG_MISSING", "reply")
-    try:
-        alg: str = get(sig, "alg", str)
-        value = _unb64(get(sig, "value", str))
-    except WireError as err:
-        raise SignatureError("SIG_MALFORMED", err.detail) from err
-    if alg != "EdDSA":  # the device key is Ed25519
-        raise SignatureError("ALG_NOT_ALLOWED", "reply")
-    data = reply_bytes(reply)
-    if not any(_verify_one(k, alg, value, data) for k in keys):
-        raise SignatureError("BAD_SIGNATURE", "reply")
+    # the device key is Ed25519: hubs refuse any other algorithm
+    verify_detached(keys, reply.sig, reply_bytes(reply), "reply", algs=("EdDSA",))
 
 
 def raw_ed25519_keys(raws: Sequence[bytes]) -> list[PublicKey]:

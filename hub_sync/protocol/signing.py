@@ -285,8 +285,35 @@ def sign_confirm(
     data = confirm_bytes(
         fleet=fleet, device=device, through_seq=through_seq, in_reply_to=in_reply_to
     )
+    return sign_detached(key, data)
+
+
+def sign_detached(key: PrivateKey, data: bytes) -> dict[str, object]:
+    """The `sig` object `{alg, kid, value}` over `data` (confirms, photo acks, replies)."""
     alg, value = _raw_sign(key, data)
     return {"alg": alg, "kid": key_id(key.public_key()), "value": _b64(value)}
+
+
+def verify_detached(
+    keys: Sequence[PublicKey],
+    sig: Mapping[str, Any] | None,
+    data: bytes,
+    what: str,
+    algs: tuple[str, ...] = ("EdDSA", "ES256"),
+) -> None:
+    """Raises `SignatureError` (SIG_MISSING, SIG_MALFORMED, ALG_NOT_ALLOWED, BAD_SIGNATURE)
+    unless one of `keys` made `sig` over `data`; `what` names the message in the error."""
+    if sig is None:
+        raise SignatureError("SIG_MISSING", what)
+    try:
+        alg: str = get(sig, "alg", str)
+        value = _unb64(get(sig, "value", str))
+    except WireError as err:
+        raise SignatureError("SIG_MALFORMED", err.detail) from err
+    if alg not in algs:
+        raise SignatureError("ALG_NOT_ALLOWED", what)
+    if not any(_verify_one(k, alg, value, data) for k in keys):
+        raise SignatureError("BAD_SIGNATURE", what)
 
 
 def verify_confirm(
@@ -303,17 +330,7 @@ def verify_confirm(
     No expiry or nonce: `in_reply_to` is a random id the device minted for one events message of
     its current connection, so a replayed genuine confirm can only repeat what the hub stored.
     """
-    if sig is None:
-        raise SignatureError("SIG_MISSING", "confirm")
-    try:
-        alg: str = get(sig, "alg", str)
-        value = _unb64(get(sig, "value", str))
-    except WireError as err:
-        raise SignatureError("SIG_MALFORMED", err.detail) from err
-    if alg not in ("EdDSA", "ES256"):
-        raise SignatureError("ALG_NOT_ALLOWED", "confirm")
     data = confirm_bytes(
         fleet=fleet, device=device, through_seq=through_seq, in_reply_to=in_reply_to
     )
-    if not any(_verify_one(k, alg, value, data) for k in keys):
-        raise SignatureError("BAD_SIGNATURE", "confirm")
+    verify_detached(keys, sig, data, "confirm")
