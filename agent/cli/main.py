@@ -18,7 +18,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from agent.bootstrap.app import Agent
 from agent.cli.enroll import add_enroll_command, enroll_command
 from agent.cli.evidence import add_evidence_commands, evidence_command
 from agent.cli.identity import add_identity_commands, mdoc_check
@@ -95,11 +94,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(config: AgentConfig) -> int:
+    # imported here: `db check`, `audit verify` and the other tools start without the whole agent
+    from agent.bootstrap.app import Agent
+
     await serve(Agent(config))
     return EXIT_OK
 
 
-async def _db(action: str, config: AgentConfig) -> int:
+async def db_command(action: str, config: AgentConfig) -> int:
+    """`locker-agent db check|migrate`: open (and migrate) the database, print a JSON line, return
+    0, or `EXIT_CHECK_FAILED` if its schema is not this code's."""
     database = Database(config.database_path, synchronous=config.store.synchronous)
     try:
         was, now = await database.open(migrate=action == "migrate")
@@ -163,7 +167,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command in {"run", "enroll"}:
         require_explicit_hardware(config, args.config)
         return await _run(config)
-    return await _db(args.action, config)
+    return await db_command(args.action, config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

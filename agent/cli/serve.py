@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from agent.bootstrap.app import Agent
 from agent.cli.sd_notify import Notifier
+
+if TYPE_CHECKING:  # the CLI's check commands import this module without the whole agent
+    from agent.bootstrap.app import Agent
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_DATABASE, EXIT_CHECK_FAILED = 0, 1, 2, 3, 4
 

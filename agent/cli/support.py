@@ -27,8 +27,6 @@ from agent.tokens.claims import Purpose
 from agent.tokens.errors import TrustBundleError
 from agent.tokens.trust import load_trust_bundle
 from agent.tokens.verify import VerifyContext
-from hardware.decoding.backends import make_decoder
-from hardware.decoding.pipeline import scan_image_files
 
 DEFAULT_CONFIG = Path("/etc/locker-agent/agent.toml")
 
@@ -179,6 +177,10 @@ def scan_files(args: argparse.Namespace) -> int:
     backend = args.backend
     if backend is None and (args.config or args.data_dir):
         backend = _config(args).camera.backend
+    # imported here: OpenCV and zxing-cpp cost the other tools a second at start
+    from hardware.decoding.backends import make_decoder
+    from hardware.decoding.pipeline import scan_image_files
+
     decoder = make_decoder(backend or "zxing", thorough=True)
     all_found = True
     for result in scan_image_files(args.files, decoder):

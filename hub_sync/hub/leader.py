@@ -116,12 +116,16 @@ class Leader:
         async with pool.acquire() as lock_conn:
             await self._take_lock(lock_conn)
             self.is_leader = True
+            wake = asyncio.Event()
+
+            def woken(*_args: object) -> None:
+                wake.set()
+
             try:
                 if self._s.bundles is not None:
                     async with pool.acquire() as conn:
                         await import_series(conn, self._w.s.fleet, self._s.bundles)
-                wake = asyncio.Event()
-                await lock_conn.add_listener(COMMANDS_CHANNEL, lambda *_a: wake.set())
+                await lock_conn.add_listener(COMMANDS_CHANNEL, woken)
                 while True:
                     await self.tick(pool)
                     # new commands at once (NOTIFY), unanswered ones to online lockers every 30 s
@@ -131,6 +135,10 @@ class Leader:
                         await asyncio.wait_for(wake.wait(), self._s.poll_s)
                     wake.clear()
             finally:
+                # a connection released with a listener still on it warns, and where warnings are
+                # errors the release fails and the pool never closes: take it off first
+                with contextlib.suppress(Exception):
+                    await lock_conn.remove_listener(COMMANDS_CHANNEL, woken)
                 with contextlib.suppress(Exception):
                     await lock_conn.execute("SELECT pg_advisory_unlock($1)", _LEADER_LOCK)
 

@@ -165,6 +165,7 @@ async def stop_hub_tasks(tasks: list[asyncio.Task[None]], pool: asyncpg.Pool) ->
         await asyncio.wait_for(pool.close(), 10)
     except TimeoutError:
         pool.terminate()
+        pytest.fail("the hub's pool did not close in 10 s: a connection was never released")
 
 
 async def stop_devices(devices: list[RunningDevice]) -> None:

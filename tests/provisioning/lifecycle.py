@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import secrets
 import socket
 import sys
@@ -233,6 +234,21 @@ async def until(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) ->
             raise AssertionError(f"not within {within_s} s")
         await asyncio.sleep(0.02)
     return time.monotonic() - start
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], within_s: float = 15.0) -> None:
+    """Cancel `tasks` and wait for them, bounded: one that ignores its cancellation fails the test
+    with its stack instead of hanging it until the suite's timeout."""
+    for t in tasks:
+        t.cancel()
+    _done, stuck = await asyncio.wait(tasks, timeout=within_s)
+    if stuck:
+        stacks = []
+        for t in stuck:
+            out = io.StringIO()
+            t.print_stack(file=out)
+            stacks.append(out.getvalue())
+        raise AssertionError("tasks did not stop when cancelled:\n" + "\n".join(stacks))
 
 
 class Broker(Protocol):

@@ -44,6 +44,7 @@ from tests.provisioning.lifecycle import (
     revoked_alarms,
     running_site,
     start_devices,
+    stop_tasks,
     until,
 )
 from tests.provisioning.site_mosquitto import SiteMosquitto
@@ -229,9 +230,7 @@ async def test_mosquitto_lifecycle(
             "lk-4": "active",
         }
     finally:
-        for t in [*tasks, hub_task, service_task]:
-            t.cancel()
-        await asyncio.gather(*tasks, hub_task, service_task, return_exceptions=True)
+        await stop_tasks([*tasks, hub_task, service_task])
         service.terminate()
         await asyncio.wait_for(service.wait(), 15)
         await asyncio.to_thread(store.close)

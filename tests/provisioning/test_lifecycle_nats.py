@@ -56,6 +56,7 @@ from tests.provisioning.lifecycle import (
     running_site,
     start_devices,
     start_service,
+    stop_tasks,
     until,
 )
 
@@ -250,9 +251,7 @@ async def test_nats_lifecycle(
         )
         await until(lambda: _connects(_params(cluster, new, "lk-2")), 30)
     finally:
-        for t in [*tasks, service_task]:
-            t.cancel()
-        await asyncio.gather(*tasks, service_task, return_exceptions=True)
+        await stop_tasks([*tasks, service_task])
 
 
 async def _true(value: bool) -> bool:
