@@ -163,6 +163,7 @@ class FleetWorker:
             name=self.client_id,
         )  # fmt: skip
         out = asyncio.create_task(self._mqtt_loop(), name="fleet-mqtt")
+        handling: asyncio.Task[None] | None = None
         try:
             js = nc.jetstream(timeout=10)
             await _retry(lambda: ensure_stream(js, self.s.fleet, replicas=self.s.replicas,
@@ -181,8 +182,13 @@ class FleetWorker:
                     _LOG.warning("fetch: %s", err)
                     await asyncio.sleep(0.5)
                     continue
-                await asyncio.shield(self._handle(msgs))
+                # a batch being stored is finished even if this task is cancelled meanwhile
+                handling = asyncio.create_task(self._handle(msgs), name="fleet-batch")
+                await asyncio.shield(handling)
         finally:
+            if handling is not None and not handling.done():
+                # ... before its MQTT connection (the confirms) and NATS (the acks) are closed
+                await asyncio.wait({handling}, timeout=10)
             out.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await out
