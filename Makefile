@@ -34,9 +34,11 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund
 	touch $(AXE)
 
-# with a coverage report of the packages; the floor is `fail_under` in pyproject.toml
+# with a coverage report of the packages; the floor is `fail_under` in pyproject.toml. Two workers
+# (pytest-xdist; `make test TEST_WORKERS=0` runs in one process), the longest tests first
+TEST_WORKERS ?= 2
 test: check $(AXE)
-	$(BIN)/python -m pytest -q --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff format agent hardware hub_sync provisioning tests bench

@@ -27,3 +27,9 @@ async def _no_blocking_of_the_event_loop(request: pytest.FixtureRequest) -> Asyn
         guard.uninstall()
     if guard.reports:
         pytest.fail("the event loop was blocked: " + "; ".join(guard.reports[:3]))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` first (otherwise in their order): `make test` runs two workers, and a
+    long test started last would leave one of them running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

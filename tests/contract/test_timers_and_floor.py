@@ -9,6 +9,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.config.hub import HubConfig
 from agent.store.journal import persisted_time_floor
 from hub_sync.adapters.settings import SyncSettings
@@ -53,6 +55,7 @@ def _sent_seqs(hub: MiniHub) -> list[int]:
     return [e["seq"] for e in hub.events()]
 
 
+@pytest.mark.slow
 async def test_the_agent_honours_batch_size_window_confirm_timeout_and_state_interval(
     tmp_path: Path, broker: Broker, fleet: DemoFleet, mini_hub: MiniHub
 ) -> None:

@@ -269,6 +269,7 @@ class Mallory:
         await self.conn.publish(Topics(FLEET, LOCKER).photo_ack, encode_ack(ack))
 
 
+@pytest.mark.slow
 async def test_forged_acks_make_the_device_neither_skip_nor_forget_a_photo(rig: Rig) -> None:
     (photo,) = await rig.take(1)
     size = len(rig.file(photo))

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from hub_sync.hub.cluster import NatsCluster
 from tests.fleet.conftest import FLEET, Workers, fleet_device, stop_devices
@@ -47,6 +48,7 @@ async def test_two_workers_store_every_event_once_and_confirms_drain_devices(
         await stop_devices(devices)
 
 
+@pytest.mark.slow
 async def test_worker_sigkill_and_broker_node_kill_mid_drain_lose_nothing_store_nothing_twice(
     cluster: NatsCluster, dsn: str, workers: Workers, tmp_path: Path
 ) -> None:

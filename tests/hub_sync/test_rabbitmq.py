@@ -121,6 +121,7 @@ async def _forget_session(rabbit: Rabbit, client_id: str, user: str, password: s
     await conn.disconnect()
 
 
+@pytest.mark.slow
 async def test_drain_and_command_through_rabbitmq(rabbit: Rabbit, tmp_path: Path) -> None:
     run = secrets.token_hex(3)  # RabbitMQ keeps sessions across test runs: fresh ids each time
     device, hub_id = f"d{run}", f"lk-test-hub-{run}"

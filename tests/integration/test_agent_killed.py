@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.cli.demo import DEMO_LOCKER_ID
 from agent.store import journal
 from agent.store.db import Database
@@ -77,6 +79,7 @@ def _agent_outbox(path: Path) -> list[int]:
         conn.close()
 
 
+@pytest.mark.slow
 async def test_an_agent_killed_mid_drain_delivers_every_event_exactly_once(
     tmp_path: Path, broker: Broker, fleet: DemoFleet
 ) -> None:

@@ -86,6 +86,7 @@ async def _probe(
     return conn, got
 
 
+@pytest.mark.slow
 async def test_mosquitto_lifecycle(
     site: tuple[Fleet, SiteMosquitto, asyncpg.Pool],
     dsn: str,

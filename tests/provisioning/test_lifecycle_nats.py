@@ -91,6 +91,7 @@ def _params(cluster: NatsCluster, e: Enrolled, cid: str) -> ConnectParams:
     )
 
 
+@pytest.mark.slow
 async def test_nats_lifecycle(
     fleet_nats: tuple[Fleet, NatsCluster, asyncpg.Pool], dsn: str, tmp_path: Path
 ) -> None:

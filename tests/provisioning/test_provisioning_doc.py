@@ -64,6 +64,7 @@ def _stop_leftovers(folder: Path) -> None:
         )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_following_the_doc_serves_the_first_parcel_and_revokes_the_locker(tmp_path: Path) -> None:
     script = tmp_path / "provisioning.sh"
     script.write_text("\n".join(doc_blocks()), encoding="utf-8")
