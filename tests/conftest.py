@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -27,6 +28,20 @@ async def _no_blocking_of_the_event_loop(request: pytest.FixtureRequest) -> Asyn
         guard.uninstall()
     if guard.reports:
         pytest.fail("the event loop was blocked: " + "; ".join(guard.reports[:3]))
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """A test that runs a command's `main()` in this process gets the command's stderr handler on
+    the root logger; it would outlive the test's captured stderr and fail on every later record
+    ("Logging error ... I/O operation on closed file"). Take it off, and restore the level."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -142,10 +142,15 @@ async def test_replayed_envelope_and_malformed_commands_get_nacks_not_crashes(
     ]
     for payload in bad:
         await raw.publish(Topics(FLEET, "d1").command, payload)
-    nacks = [json.loads(r.payload) for r in replies]
-    await wait_for(lambda: len(replies) >= len(bad) + 1, 10, "a reply per bad command")
-    nacks = [json.loads(r.payload) for r in replies]
-    reasons = sorted(n["reason"] for n in nacks if n["command_message_id"] != mid)
+
+    def nacks() -> list[dict[str, object]]:
+        # the answer to `mid` may come more than once (the hub re-sends until it has it)
+        return [
+            n for n in (json.loads(r.payload) for r in replies) if n["command_message_id"] != mid
+        ]
+
+    await wait_for(lambda: len(nacks()) >= len(bad), 10, "a reply per bad command")
+    reasons = sorted(str(n["reason"]) for n in nacks())
     assert reasons == sorted(["MALFORMED", "MALFORMED", "UNKNOWN_COMMAND", "MALFORMED",
                               "UNSUPPORTED_VERSION", "REPLAYED"])  # fmt: skip
     assert opened == [5]
