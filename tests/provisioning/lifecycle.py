@@ -317,7 +317,7 @@ async def start_devices(
             dev,
             command_keys=hub_keys,
             clock=time.time,
-            reply_key=_signer(device_key_of(e.dir)),  # the key it enrolled with
+            device_key=_signer(device_key_of(e.dir)),  # the key it enrolled with
         )
         devices[d] = (dev, sync)
         runs[d] = asyncio.create_task(sync.run())
