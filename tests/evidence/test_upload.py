@@ -161,7 +161,7 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
 
 @pytest.fixture
 async def rig(broker: Broker, locker: EvidenceLocker, tmp_path: Path) -> AsyncIterator[Rig]:
-    store = keyed_store(tmp_path / "hub.db", (LOCKER,))
+    store = keyed_store(tmp_path / "hub.db", (LOCKER, "d1"))  # the devices that send here
     r = Rig(broker, locker, tmp_path, store)
     try:
         yield r
