@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_keys import bench_device_key, bench_device_public
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -94,7 +95,9 @@ async def worker(ns: argparse.Namespace) -> None:
             host="127.0.0.1", port=ns.port, device_id=name, fleet_id=FLEET, username=name,
             password=name, backoff_min_s=0.2, backoff_max_s=5.0, keepalive=60,
         )  # fmt: skip
-        sync = DeviceSync(settings, dev, dev, dev, command_keys=lambda: [key], clock=time.time)
+        signer = bench_device_key(name)
+        sync = DeviceSync(settings, dev, dev, dev, command_keys=lambda: [key], clock=time.time,
+                          device_key=lambda signer=signer: signer)  # fmt: skip
         devices.append(dev)
         syncs.append(asyncio.create_task(sync.run()))
     print("READY", flush=True)
@@ -211,6 +214,8 @@ async def main(ns: argparse.Namespace) -> None:
     key.write_bytes(sign_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))  # fmt: skip
     store = HubStore(root / "hub.db")
+    for name in names:  # the hub holds each device's key: it signs events and replies
+        store.add_device_key(FLEET, name, bench_device_public(name), 0.0)
     params = ConnectParams(host="127.0.0.1", port=port, client_id="hub-bench", username="hub",
                            password=hub_pw, max_inflight=1000)  # fmt: skip
     hub = Hub(HubSettings(fleet=FLEET, connect=params), store, sign_key=sign_key)

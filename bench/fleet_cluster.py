@@ -44,7 +44,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_keys import bench_device_pem
+
 from hub_sync.adapters.mqtt import MQTT_V311, ConnectParams, MqttConnection
+from hub_sync.hub.audit import enroll_device_key
 from hub_sync.hub.cluster import NatsCluster, wait_ready
 from hub_sync.hub.db import create_database, drop_database, migrate
 from hub_sync.hub.leader import trust_payload
@@ -160,6 +163,9 @@ async def main(ns: argparse.Namespace, root: Path) -> dict[str, object]:
         dsn = await create_database(ns.pg, db)
         conn = await asyncpg.connect(dsn)
         await migrate(conn)
+        for i in range(ns.lockers):  # the hub stores only events signed by a key it holds
+            name = f"L{i:05d}"
+            await enroll_device_key(conn, FLEET, name, bench_device_pem(name), 0.0)
         await conn.close()
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
         procs += await asyncio.to_thread(_start_workers, ns, root, cluster, dsn)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_keys import bench_device_key
+
 from hub_sync.adapters.mqtt import MQTT_V311
 from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.outbox import ReferenceDevice
@@ -54,8 +56,9 @@ class Share:
                 backoff_max_s=10.0, confirm_timeout_s=15.0, state_interval_s=3600,
                 keepalive=60,
             )  # fmt: skip
+            signer = bench_device_key(name)  # the hub holds its public key (fleet_cluster.py)
             sync = DeviceSync(settings, dev, dev, dev, command_keys=lambda: [self.key],
-                              clock=time.time)  # fmt: skip
+                              clock=time.time, device_key=lambda k=signer: k)  # fmt: skip
             self.syncs.append(sync)
             self.tasks.append(asyncio.create_task(sync.run()))
             await asyncio.sleep(1 / rate)

@@ -56,8 +56,9 @@ def build_sync(
         on_alarm=on_drain_alarm,
         time_floor=lambda: db.read(persisted_time_floor),
         photos=photos,
-        # the audit device key the hub holds per locker (and learns rotations of), read each time
-        reply_key=lambda: services.audit.key.private,
+        # the audit device key the hub holds per locker (and learns rotations of), read each time:
+        # it signs events and replies
+        device_key=lambda: services.audit.key.private,
     )
     db.after_commit.append(sync.outbox_changed)
     return sync

@@ -21,7 +21,8 @@ from hub_sync.adapters.mqtt import MqttConnection
 from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.ports import DeviceState, OutboxSource
 from hub_sync.errors import WireError
-from hub_sync.protocol.signing import PublicKey, verify_confirm
+from hub_sync.protocol.event_sig import sign_events
+from hub_sync.protocol.signing import PrivateKey, PublicKey, verify_confirm
 from hub_sync.protocol.strict_json import canonical_json, get
 from hub_sync.protocol.wire import (
     Header,
@@ -51,9 +52,13 @@ class Publisher:
         *,
         clock: Callable[[], float],
         command_keys: Callable[[], Sequence[PublicKey]],
+        device_key: Callable[[], PrivateKey],
         time_floor: Callable[[], Awaitable[float | None]] | None = None,
     ) -> None:
+        """`device_key`: the device key now, which signs every events message (hubs store
+        only signed batches, docs/protocol.md "Events are signed")."""
         self._s = settings
+        self._device_key = device_key
         self._floor_source = time_floor
         self._topics = topics
         self._outbox = outbox
@@ -150,7 +155,8 @@ class Publisher:
             self.confirmed_seq = rows[0].seq - 1
         events = _consecutive(rows)
         header = self._header("events")
-        payload = encode_events(header, self.confirmed_seq, events)
+        sig = sign_events(self._device_key(), header, self.confirmed_seq, events)
+        payload = encode_events(header, self.confirmed_seq, events, sig)
         self._sent_ids[header.message_id] = None
         while len(self._sent_ids) > _SENT_IDS:
             self._sent_ids.popitem(last=False)

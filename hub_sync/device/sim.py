@@ -4,8 +4,9 @@
         --db d1.db --command-key hub.pub.pem [--device-key d1.key.pem] [--generate 3000] \
         [--protocol 3.1.1]
 
-The device key (Ed25519, PEM; made on first start, default `<db>.key.pem`) signs the replies to
-commands; the hub must hold its public key (`locker-admin hub device-key`).
+The device key (Ed25519, PEM; made on first start, default `<db>.key.pem`) signs its events
+messages and the replies to commands; the hub must hold its public key (`locker-admin hub
+device-key`).
 
 It is what the crash tests kill with SIGKILL, and an example of wiring `DeviceSync` for the agent.
 SIGTERM or SIGINT stops it cleanly (status "offline" is published before it disconnects).
@@ -49,7 +50,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument(
         "--device-key", type=Path,
-        help="the device key (PEM, Ed25519; made if missing): signs replies (default <db>.key.pem)",
+        help="the device key (PEM, Ed25519; made if missing): signs events and replies",
     )  # fmt: skip
     p.add_argument("--protocol", default="5")
     p.add_argument("--batch-size", type=int, default=100)
@@ -80,7 +81,7 @@ def build(ns: argparse.Namespace, device: ReferenceDevice) -> DeviceSync:
     keys: list[PublicKey] = [load_public_key(p.read_bytes()) for p in ns.command_key]
     signer = load_or_create_key(ns.device_key or ns.db.with_name(ns.db.name + ".key.pem"))
     return DeviceSync(settings, device, device, device, command_keys=lambda: keys,
-                      clock=time.time, reply_key=lambda: signer)  # fmt: skip
+                      clock=time.time, device_key=lambda: signer)  # fmt: skip
 
 
 def load_or_create_key(path: Path) -> ed25519.Ed25519PrivateKey:

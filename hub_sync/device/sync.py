@@ -24,7 +24,7 @@ from hub_sync.device.ports import CommandSink, DeviceState, OutboxSource, PhotoS
 from hub_sync.device.publisher import Publisher
 from hub_sync.errors import MqttError, WireError
 from hub_sync.protocol.refusals import RefusalLog
-from hub_sync.protocol.reply_sig import ReplyKey
+from hub_sync.protocol.reply_sig import DeviceKey
 from hub_sync.protocol.signing import CommandVerifier, PublicKey
 from hub_sync.protocol.wire import (
     Header,
@@ -55,12 +55,13 @@ class DeviceSync:
         on_alarm: AlarmCallback | None = None,
         time_floor: Callable[[], Awaitable[float | None]] | None = None,
         photos: PhotoSource | None = None,
-        reply_key: ReplyKey | None = None,
+        device_key: DeviceKey,
     ) -> None:
         """`time_floor`: reads the device's persisted time floor, for every events envelope
         (without it, the floor of the last state snapshot is sent). `photos`: evidence photos
-        to upload after the events (none without it). `reply_key`: the device key now (it
-        follows rotations), which signs every reply; hubs drop unsigned replies."""
+        to upload after the events (none without it). `device_key`: the device key now (it
+        follows rotations), which signs every events message and every reply; hubs refuse
+        unsigned ones."""
         self._s = settings
         self._topics = Topics(settings.fleet_id, settings.device_id)
         self._clock = clock
@@ -72,6 +73,7 @@ class DeviceSync:
             state,
             clock=clock,
             command_keys=command_keys,
+            device_key=device_key,
             time_floor=time_floor,
         )
         self._photos: PhotoUploader | None = None
@@ -92,7 +94,7 @@ class DeviceSync:
             verifier=CommandVerifier(command_keys, clock),
             clock=clock,
             refusals=self._refusals,
-            reply_key=reply_key,
+            reply_key=device_key,
         )
         self._stats = SyncStats(
             connected=False, reconnects=0, outbox_depth=0, oldest_age_s=None, published=0,

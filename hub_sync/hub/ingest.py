@@ -10,10 +10,9 @@ what this returns, after the commit.
 Alarms (table `alarms`, one open row per device and kind):
 - `GAP`: a device's `base` is above what the hub stored: the hub lost events (restored backup).
 - `SEQ_BACKWARDS`: an event re-uses a stored seq with other content: the device's outbox went
-  back (restored or tampered database), or whoever can publish on the broker got an event in
-  under that seq first. The stored event stays and the other version is kept in
-  `event_conflicts` (events are not signed: the hub cannot tell which is the locker's own, so it
-  loses neither).
+  back (restored or tampered database). The stored event stays and the other version is kept in
+  `event_conflicts` (both are signed by the locker: the hub loses neither). Batches not signed by
+  their device never get here (`store.signed_batches`).
 - `DUPLICATE_EVENT`: an event (its transaction id) is stored a second time under another seq:
   the device re-inserted outbox rows. Both are stored (the seqs differ); the alarm says which.
 Identical duplicates (redelivery after a worker or node died) are only counted.

@@ -1,4 +1,5 @@
-"""The fleet hub's other tables: replies, state and status, commands and trust bundles."""
+"""The fleet hub's other tables: replies, state and status, commands and trust bundles; and
+which events batches their devices signed."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import asyncpg
 from hub_sync.errors import SignatureError
 from hub_sync.hub.db import Conn
 from hub_sync.hub.ingest import raise_alarms
+from hub_sync.protocol.event_sig import keys_with_rotations, verify_events
 from hub_sync.protocol.reply_sig import raw_ed25519_keys, verify_reply
 from hub_sync.protocol.strict_json import loads_strict
-from hub_sync.protocol.wire import Reply, Status
+from hub_sync.protocol.wire import EventBatch, Reply, Status
 
 COMMANDS_CHANNEL = "lk_commands"
 
@@ -27,6 +29,62 @@ class PendingCommand:
     message_id: str
     device: str
     payload: bytes
+
+
+#: the alarm a refused events batch raises for its device, by signature error reason
+UNSIGNED_ALARM = "EVENTS_UNSIGNED"
+BAD_SIGNATURE_ALARM = "EVENTS_BAD_SIGNATURE"
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedBatch:
+    """An events batch not signed by its device: who it names, why, and the alarm it raises."""
+
+    fleet: str
+    device: str
+    reason: str
+
+    @property
+    def alarm(self) -> str:
+        """`EVENTS_UNSIGNED` for a batch without a signature, else `EVENTS_BAD_SIGNATURE`."""
+        return UNSIGNED_ALARM if self.reason == "SIG_MISSING" else BAD_SIGNATURE_ALARM
+
+
+async def signed_batches(
+    conn: Conn, batches: Sequence[EventBatch]
+) -> tuple[list[EventBatch], list[RefusedBatch]]:
+    """The batches signed by a key their device has had (`device_key_history`, or one handed
+    over to by an `audit.key_rotated` in that batch or an earlier one), and the others.
+
+    Whoever can publish on the broker cannot put events in a locker's name: a refused batch is
+    not stored and not confirmed; the device resends its own events."""
+    if not batches:
+        return [], []
+    keys = await _device_keys(conn, {b.header.device for b in batches})
+    signed: list[EventBatch] = []
+    refused: list[RefusedBatch] = []
+    for b in batches:
+        key = (b.header.fleet, b.header.device)
+        try:
+            verify_events(keys[key], b)
+        except SignatureError as err:
+            refused.append(RefusedBatch(*key, err.reason))
+            continue
+        signed.append(b)
+        keys[key] = keys_with_rotations(keys[key], b.events)
+    return signed, refused
+
+
+async def _device_keys(conn: Conn, devices: set[str]) -> defaultdict[tuple[str, str], list[bytes]]:
+    """Every key each of `devices` has had, raw, by (fleet, device)."""
+    keys: defaultdict[tuple[str, str], list[bytes]] = defaultdict(list)
+    for row in await conn.fetch(
+        "SELECT fleet, device, public_key FROM device_key_history WHERE device = ANY($1::text[])"
+        " UNION SELECT fleet, device, public_key FROM device_keys WHERE device = ANY($1::text[])",
+        list(devices),
+    ):
+        keys[row["fleet"], row["device"]].append(bytes(row["public_key"]))
+    return keys
 
 
 async def record_replies(conn: Conn, replies: Sequence[Reply], now: float) -> list[str]:
@@ -48,13 +106,7 @@ async def record_replies(conn: Conn, replies: Sequence[Reply], now: float) -> li
             list({r.command_message_id for r in replies}),
         )
     }
-    keys: dict[tuple[str, str], list[bytes]] = defaultdict(list)
-    for row in await conn.fetch(
-        "SELECT fleet, device, public_key FROM device_key_history WHERE device = ANY($1::text[])"
-        " UNION SELECT fleet, device, public_key FROM device_keys WHERE device = ANY($1::text[])",
-        list({r.header.device for r in replies}),
-    ):
-        keys[row["fleet"], row["device"]].append(bytes(row["public_key"]))
+    keys = await _device_keys(conn, {r.header.device for r in replies})
     refused: list[str] = []
     taken: list[Reply] = []
     for r in replies:

@@ -96,6 +96,8 @@ class WorkerStats:
     photo_acks: int = 0
     #: replies refused: unsigned, not signed by the device, or not to a command sent to it
     refused_replies: int = 0
+    #: events batches refused: unsigned, or not signed by a key the device has had
+    refused_events: int = 0
     alarms: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -202,6 +204,8 @@ class FleetWorker:
         now = self._clock()
         photos: list[PhotoState] = []
         refused_replies: list[str] = []
+        refused_events: list[store.RefusedBatch] = []
+        signed: list[EventBatch] = []
         while True:
             try:
                 async with self.pool.acquire() as conn:
@@ -218,8 +222,12 @@ class FleetWorker:
                         )
                     if decoded.photos and self._photo_check is not None:
                         photos = await apply_chunks(conn, decoded.photos, self._photo_check, now)
-                    applied = await apply_events(conn, decoded.events, now)
-                    await verify_checkpoints(conn, decoded.events, now)
+                    signed, refused_events = await store.signed_batches(conn, decoded.events)
+                    await raise_alarms(
+                        conn, [(r.fleet, r.device, r.alarm, r.reason) for r in refused_events], now
+                    )
+                    applied = await apply_events(conn, signed, now)
+                    await verify_checkpoints(conn, signed, now)
                     refused_replies = await store.record_replies(conn, decoded.replies, now)
                     await store.record_states(conn, decoded.states, now)
                     await store.record_statuses(conn, decoded.statuses, now)
@@ -230,6 +238,7 @@ class FleetWorker:
             except WireError as err:  # a state that is not JSON: drop the states, keep the rest
                 _LOG.warning("dropped state: %s", err.reason)
                 decoded.states = []
+        decoded.events = signed  # a refused batch is neither stored nor confirmed
         await self._confirm(decoded.events, applied)
         await self._ack_photos(decoded.photos, photos)
         online = [s.header.device for s in decoded.statuses if s.online]
@@ -239,6 +248,10 @@ class FleetWorker:
         for reason in refused_replies:  # the command stays pending and is re-sent
             self.stats.refused_replies += 1
             self._refusals.refused("reply", reason)
+        for r in refused_events:  # the device resends its own events
+            self.stats.refused_events += 1
+            self.stats.alarms[r.alarm] += 1
+            self._refusals.refused("events", r.reason)
         for m in msgs:  # after the commit and the confirms: a crash before this redelivers
             with contextlib.suppress(Exception):
                 await m.ack()

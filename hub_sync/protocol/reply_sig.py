@@ -25,8 +25,10 @@ from hub_sync.protocol.strict_json import canonical_json
 from hub_sync.protocol.wire import Reply
 
 REPLY_CONTEXT: Final = "lk-reply/v1"
-#: what signs a device's replies now (its device key; it changes when the key is rotated)
-ReplyKey = Callable[[], PrivateKey]
+#: what signs a device's replies and events now (its device key; it changes when the key is
+#: rotated)
+DeviceKey = Callable[[], PrivateKey]
+ReplyKey = DeviceKey
 
 
 def reply_bytes(reply: Reply) -> bytes:

@@ -220,27 +220,46 @@ class OutboxStats:
 
 @dataclass(frozen=True, slots=True)
 class EventBatch:
-    """Events in consecutive seq order; `base` is the seq the device believes is confirmed."""
+    """Events in consecutive seq order; `base` is the seq the device believes is confirmed.
+
+    `sig` is the device key's signature (`hub_sync.protocol.event_sig`): a hub stores a batch
+    only when it verifies, so whoever can publish on the broker cannot add events for a locker.
+    """
 
     header: Header
     base: int
     events: tuple[OutboxEvent, ...]
+    sig: Mapping[str, Any] | None = None
 
 
-def encode_events(header: Header, base: int, events: Sequence[OutboxEvent]) -> bytes:
-    """An events message: `events` after the confirmed `base`."""
-    return encode(header, {"base": base, "events": [e.as_dict() for e in events]})
+def encode_events(
+    header: Header,
+    base: int,
+    events: Sequence[OutboxEvent],
+    sig: Mapping[str, Any] | None = None,
+) -> bytes:
+    """An events message: `events` after the confirmed `base` (with its signature when signed)."""
+    fields: dict[str, object] = {"base": base, "events": [e.as_dict() for e in events]}
+    if sig is not None:
+        fields["sig"] = dict(sig)
+    return encode(header, fields)
 
 
 def decode_events(payload: bytes) -> EventBatch:
-    """The events message in `payload`; `WireError` if it is malformed or its seqs have a gap."""
+    """The events message in `payload` (signature not checked here); `WireError` if it is
+    malformed or its seqs have a gap."""
     header, obj = decode(payload, "events")
     raw = get(obj, "events", list)
     events = tuple(OutboxEvent.from_dict(_as_obj(item)) for item in raw)
     for prev, nxt in itertools.pairwise(events):
         if nxt.seq != prev.seq + 1:
             raise WireError("MALFORMED", "events are not consecutive")
-    return EventBatch(header=header, base=get(obj, "base", int), events=events)
+    return EventBatch(
+        header=header,
+        base=get(obj, "base", int),
+        events=events,
+        sig=get(obj, "sig", dict, optional=True),
+    )
 
 
 def _as_obj(item: object) -> Mapping[str, Any]:

@@ -114,15 +114,29 @@ def confirm_signature(
 def reply_signed_by(body: Mapping[str, Any], public_raw: bytes) -> bool:
     """The doc's "Replies are signed": EdDSA by the device key over the canonical JSON of the
     reply's fields with `ctx` "lk-reply/v1"."""
-    sig = body.get("sig")
-    if not isinstance(sig, dict) or sig.get("alg") != "EdDSA":
-        return False
     signed = canonical(
         {"command_message_id": body["command_message_id"], "ctx": "lk-reply/v1",
          "detail": body.get("detail", ""), "device": body["device"], "fleet": body["fleet"],
          "ok": body["ok"], "reason": body.get("reason"), "result": body.get("result") or {},
          "transaction_id": body["transaction_id"]}
     )  # fmt: skip
+    return _ed25519_verifies(body.get("sig"), public_raw, signed)
+
+
+def events_signed_by(body: Mapping[str, Any], public_raw: bytes) -> bool:
+    """The doc's "Events are signed": EdDSA by the device key over the canonical JSON of the
+    message id, base and events (each `created_at` as a float) with `ctx` "lk-events/v1"."""
+    events = [{**e, "created_at": float(e["created_at"])} for e in body["events"]]
+    signed = canonical(
+        {"base": body["base"], "ctx": "lk-events/v1", "device": body["device"], "events": events,
+         "fleet": body["fleet"], "message_id": body["message_id"]}
+    )  # fmt: skip
+    return _ed25519_verifies(body.get("sig"), public_raw, signed)
+
+
+def _ed25519_verifies(sig: object, public_raw: bytes, signed: bytes) -> bool:
+    if not isinstance(sig, dict) or sig.get("alg") != "EdDSA":
+        return False
     value = str(sig.get("value", ""))
     raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     try:

@@ -24,7 +24,13 @@ from provisioning.keyfiles import load_descriptor, load_private_key
 from provisioning.mint import build_bundle
 from tests.agent.conftest import RunningAgent
 from tests.contract.conftest import AGENT_ID, KEY_FILE
-from tests.contract.mini_hub import MiniHub, code_material, read_code_key, reply_signed_by
+from tests.contract.mini_hub import (
+    MiniHub,
+    code_material,
+    events_signed_by,
+    read_code_key,
+    reply_signed_by,
+)
 from tests.contract.schemas import (
     documented_event_kinds,
     emitted_event_kinds,
@@ -46,8 +52,11 @@ def test_the_schemas_refuse_what_the_catalogue_does_not_allow() -> None:
     event = {"seq": 1, "kind": "staff.open_door", "transaction_id": "t", "created_at": 1.0,
              "body": {"door": 3, "reason": "r", "by": "hub"}}  # fmt: skip
     batch = {"v": 1, "type": "events", "message_id": "m", "fleet": "f", "device": "d",
-             "sent_at": 1.0, "base": 0, "events": [event]}  # fmt: skip
+             "sent_at": 1.0, "base": 0, "events": [event],
+             "sig": {"alg": "EdDSA", "kid": "0a1b2c3d4e5f6071", "value": "AA"}}  # fmt: skip
     assert message_problems("evt", batch) == []
+    unsigned = {k: v for k, v in batch.items() if k != "sig"}
+    assert message_problems("evt", unsigned) != []  # a hub stores nothing of it
     bodies = [{"door": 3, "reason": "r", "by": "root"}, {"door": "3", "reason": "r", "by": "hub"},
               {"door": 3, "reason": "r", "by": "hub", "pin": "1234"}]  # fmt: skip
     for wrong in [{**event, "kind": "door.exploded"}, *({**event, "body": b} for b in bodies)]:
@@ -281,6 +290,9 @@ async def test_every_message_the_agent_sends_matches_the_schemas(
     replies = [m.body for m in mini_hub.messages("reply")]
     assert len(replies) == len(d.sent)
     assert [r for r in replies if not any(reply_signed_by(r, k) for k in keys)] == []
+    # and every events message, from the bytes the doc gives ("Events are signed")
+    batches = [m.body for m in mini_hub.messages("evt")]
+    assert [b for b in batches if not any(events_signed_by(b, k) for k in keys)] == []
     # a hub-initiated opening is told apart from a staff one
     opens = {e["body"]["door"]: e["body"]["by"] for e in mini_hub.events()
              if e["kind"] == "staff.open_door"}  # fmt: skip

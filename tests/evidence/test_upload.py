@@ -46,6 +46,8 @@ from tests.hub_sync.conftest import (
     Broker,
     free_port,
     hub_keys,
+    keyed_store,
+    reply_key,
     wait_for,
 )
 
@@ -105,6 +107,7 @@ class Rig:
             command_keys=hub_keys,
             clock=time.time,
             photos=photos or StorePhotos(agent.db, self.locker.folder, agent.clock),
+            device_key=reply_key(device),
         )
         agent.db.after_commit.append(sync.outbox_changed)
         self.sync = sync
@@ -158,7 +161,7 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
 
 @pytest.fixture
 async def rig(broker: Broker, locker: EvidenceLocker, tmp_path: Path) -> AsyncIterator[Rig]:
-    store = HubStore(tmp_path / "hub.db")
+    store = keyed_store(tmp_path / "hub.db", (LOCKER, "d1"))  # the devices that send here
     r = Rig(broker, locker, tmp_path, store)
     try:
         yield r

@@ -29,10 +29,18 @@ from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import ClusterError
+from hub_sync.hub.audit import enroll_device_key
 from hub_sync.hub.cluster import NatsCluster, wait_ready
 from hub_sync.hub.db import create_database, drop_database, migrate
 from hub_sync.protocol.wire import Header, encode, new_message_id
-from tests.hub_sync.conftest import FLEET, HUB_KEY, RunningDevice, hub_keys, reply_key
+from tests.hub_sync.conftest import (
+    FLEET,
+    HUB_KEY,
+    RunningDevice,
+    device_key_pem,
+    hub_keys,
+    reply_key,
+)
 
 PG_SERVER = os.environ.get("HUB_TEST_PG", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 __all__ = ["FLEET", "HUB_KEY"]
@@ -134,6 +142,17 @@ def workers(
         w.stop()
 
 
+async def enroll_devices(dsn: str, *names: str) -> None:
+    """Register the test devices' keys with the fleet hub, as enrollment does: the hub stores
+    only events signed by them (and takes only replies signed by them)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for name in names:
+            await enroll_device_key(conn, FLEET, name, device_key_pem(name), 1.0)
+    finally:
+        await conn.close()
+
+
 def fleet_device(tmp_path: Path, name: str, port: int) -> RunningDevice:
     """The reference device (own SQLite file) speaking MQTT 3.1.1 to one cluster node."""
     settings = SyncSettings(
@@ -142,7 +161,7 @@ def fleet_device(tmp_path: Path, name: str, port: int) -> RunningDevice:
     )  # fmt: skip
     device = ReferenceDevice(tmp_path / f"{name}.db")
     sync = DeviceSync(settings, device, device, device, command_keys=hub_keys, clock=time.time,
-                      reply_key=reply_key(name))  # fmt: skip
+                      device_key=reply_key(name))  # fmt: skip
     return RunningDevice(device, sync)
 
 

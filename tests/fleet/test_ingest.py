@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from hub_sync.hub.cluster import NatsCluster
-from tests.fleet.conftest import FLEET, Workers, fleet_device, stop_devices
+from tests.fleet.conftest import FLEET, Workers, enroll_devices, fleet_device, stop_devices
 from tests.hub_sync.conftest import wait_for
 
 
@@ -32,6 +32,7 @@ async def test_two_workers_store_every_event_once_and_confirms_drain_devices(
 ) -> None:
     workers.start()
     workers.start()
+    await enroll_devices(dsn, "d0", "d1", "d2")
     devices = [fleet_device(tmp_path, f"d{i}", cluster.nodes[i % 3].mqtt_port) for i in range(3)]
     try:
         for d in devices:
@@ -55,6 +56,7 @@ async def test_worker_sigkill_and_broker_node_kill_mid_drain_lose_nothing_store_
     n = 3000
     workers.start()
     workers.start()
+    await enroll_devices(dsn, "d0", "d1", "d2")
     devices = [fleet_device(tmp_path, f"d{i}", cluster.nodes[i % 3].mqtt_port) for i in range(3)]
     try:
         for d in devices:

@@ -90,8 +90,10 @@ async def test_a_seq_reused_with_other_content_raises_seq_backwards_and_keeps_th
 async def test_a_forged_event_that_took_a_seq_first_loses_the_lockers_own_event_nowhere(
     conn: asyncpg.Connection,
 ) -> None:
-    """Whoever can publish on the broker sends seq 3 in the locker's name before the locker
-    does: the locker's own seq 3 is kept beside it, and SEQ_BACKWARDS says to look."""
+    """Another version of seq 3 is stored before the locker's own (the storing rule alone: the
+    worker refuses an events batch its device did not sign before it gets here, see
+    test_forged_events.py): the locker's own seq 3 is kept beside it, and SEQ_BACKWARDS says to
+    look."""
     await apply_events(conn, [batch("d1", range(1, 3))], 5.0)
     await apply_events(conn, [batch("d1", range(3, 4), tag="forged")], 5.5)
     own = await apply_events(conn, [batch("d1", range(3, 6))], 6.0)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from hub_sync.hub.cluster import NatsCluster
-from tests.fleet.conftest import fleet_device, stop_devices, worker_argv
+from tests.fleet.conftest import enroll_devices, fleet_device, stop_devices, worker_argv
 from tests.hub_sync.conftest import wait_for
 
 
@@ -30,6 +30,7 @@ async def test_run_supervises_n_workers_restarts_a_killed_one_and_stops_them_all
     hub = subprocess.Popen(  # noqa: ASYNC220 (a non-blocking start)
         [sys.executable, "-m", "provisioning.hub_main", "run", "--workers", "2", *argv]
     )
+    await enroll_devices(dsn, "d1")
     device = fleet_device(tmp_path, "d1", cluster.nodes[0].mqtt_port)
     try:
         await wait_for(lambda: len(_children(hub.pid)) == 2, 20, "two workers")

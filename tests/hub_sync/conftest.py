@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +28,10 @@ from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
 from hub_sync.hub.reference.hub import Hub, HubSettings
 from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.event_sig import sign_events
 from hub_sync.protocol.reply_sig import ReplyKey
 from hub_sync.protocol.signing import PublicKey
+from hub_sync.protocol.wire import Header, OutboxEvent, encode_events
 from tests.hub_sync.tls import write_ca_and_server
 
 FLEET = "f1"
@@ -224,6 +226,13 @@ def reply_key(device: str) -> ReplyKey:
     """What a test device signs its replies with (`DeviceSync(reply_key=...)`)."""
     key = device_key(device)
     return lambda: key
+
+
+def signed_events(header: Header, base: int, events: Sequence[OutboxEvent]) -> bytes:
+    """An events message signed by the test device `header.device` names, as the device sends
+    it (for tests whose point is not the signature: ACLs, revocation, dedup)."""
+    sig = sign_events(device_key(header.device), header, base, events)
+    return encode_events(header, base, events, sig)
 
 
 def raw_device_key(device: str) -> bytes:

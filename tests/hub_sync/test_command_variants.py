@@ -29,7 +29,7 @@ from hub_sync.protocol.commands import Command, CommandResult
 from hub_sync.protocol.refusals import RefusalLog
 from hub_sync.protocol.signing import CommandVerifier, sign
 from hub_sync.protocol.wire import Topics, new_message_id
-from tests.hub_sync.conftest import FLEET, HUB_KEY
+from tests.hub_sync.conftest import FLEET, HUB_KEY, reply_key
 
 NOW = 1_800_000_000
 DEVICE = "d1"
@@ -244,7 +244,13 @@ async def test_a_flood_that_fills_the_inbox_is_logged_once_not_per_message(
         settings = SyncSettings(host="127.0.0.1", port=1, device_id=DEVICE, fleet_id=FLEET)
         keys = [HUB_KEY.public_key()]
         sync = DeviceSync(
-            settings, device, device, device, command_keys=lambda: keys, clock=lambda: NOW
+            settings,
+            device,
+            device,
+            device,
+            command_keys=lambda: keys,
+            clock=lambda: NOW,
+            device_key=reply_key(DEVICE),
         )
         topic = Topics(FLEET, DEVICE).command
         for i in range(1050):  # nothing drains the inbox (1,000): the session is not running

@@ -18,7 +18,7 @@ from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import MqttError
 from hub_sync.hub.reference.hub import Hub
 from hub_sync.protocol.commands import CommandEnvelope, encode_command
-from hub_sync.protocol.wire import Header, OutboxEvent, Topics, encode_events, new_message_id
+from hub_sync.protocol.wire import Header, OutboxEvent, Topics, new_message_id
 from tests.hub_sync.conftest import (
     FLEET,
     HUB_KEY,
@@ -28,6 +28,7 @@ from tests.hub_sync.conftest import (
     RunningDevice,
     keyed_store,
     reply_key,
+    signed_events,
     wait_for,
 )
 
@@ -56,7 +57,7 @@ async def device(broker: Broker, tmp_path: Path) -> AsyncIterator[tuple[RunningD
     dev = ReferenceDevice(tmp_path / "d1.db", on_door_open=opened.append)
     keys = [HUB_KEY.public_key()]
     sync = DeviceSync(broker.device_settings("d1"), dev, dev, dev, command_keys=lambda: keys,
-                      clock=time.time, reply_key=reply_key("d1"))  # fmt: skip
+                      clock=time.time, device_key=reply_key("d1"))  # fmt: skip
     rd = RunningDevice(dev, sync)
     rd.start()
     await wait_for(lambda: sync.stats().connected, 10, "device connected")
@@ -175,7 +176,7 @@ async def test_commands_sent_while_device_offline_arrive_on_reconnect(
     dev = ReferenceDevice(tmp_path / "d3.db")
     keys = [HUB_KEY.public_key()]
     sync = DeviceSync(broker.device_settings("d3"), dev, dev, dev, command_keys=lambda: keys,
-                      clock=time.time, reply_key=reply_key("d3"))  # fmt: skip
+                      clock=time.time, device_key=reply_key("d3"))  # fmt: skip
     rd = RunningDevice(dev, sync)
     rd.start()  # once, so the broker knows its persistent session
     await wait_for(lambda: sync.stats().connected, 10, "first connect")
@@ -199,7 +200,7 @@ async def test_commands_sent_while_device_offline_arrive_on_reconnect(
 def _events(device: str, seq: int) -> bytes:
     header = Header("events", new_message_id(), FLEET, device, time.time())
     event = OutboxEvent(seq, "x", f"t{seq}", {}, time.time())
-    return encode_events(header, seq - 1, [event])
+    return signed_events(header, seq - 1, [event])  # the ACL refuses it, not the signature
 
 
 async def _connect_as_d1(broker: Broker, got: list[Inbound]) -> MqttConnection:

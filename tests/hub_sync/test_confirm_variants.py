@@ -21,7 +21,7 @@ from hub_sync.device.publisher import Publisher
 from hub_sync.errors import WireError
 from hub_sync.protocol.signing import sign_confirm
 from hub_sync.protocol.wire import OutboxEvent, OutboxStats, Topics, new_message_id
-from tests.hub_sync.conftest import FLEET, HUB_KEY
+from tests.hub_sync.conftest import FLEET, HUB_KEY, reply_key
 
 DEVICE = "d1"
 ROGUE = ed25519.Ed25519PrivateKey.generate()
@@ -107,7 +107,8 @@ def publisher() -> tuple[Publisher, FakeOutbox]:
                             batch_size=5, inflight_window=1)  # fmt: skip
     outbox = FakeOutbox()
     pub = Publisher(settings, Topics(FLEET, DEVICE), outbox, NoState(), clock=lambda: 1.0,
-                    command_keys=lambda: [HUB_KEY.public_key()])  # fmt: skip
+                    command_keys=lambda: [HUB_KEY.public_key()],
+                    device_key=reply_key(DEVICE))  # fmt: skip
     return pub, outbox
 
 

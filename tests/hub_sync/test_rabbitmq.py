@@ -137,7 +137,7 @@ async def test_drain_and_command_through_rabbitmq(rabbit: Rabbit, tmp_path: Path
                             protocol=MQTT_V311, backoff_min_s=0.1, backoff_max_s=1.0,
                             confirm_timeout_s=3.0)  # fmt: skip
     rd = RunningDevice(dev, DeviceSync(settings, dev, dev, dev, command_keys=hub_keys,
-                                       clock=time.time, reply_key=reply_key(settings.device_id)),
+                                       clock=time.time, device_key=reply_key(settings.device_id)),
                        )  # fmt: skip
     await dev.append([("e", f"t{i}", {"i": i}) for i in range(2000)])
     try:

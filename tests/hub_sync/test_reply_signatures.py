@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from agent.store.audit import rotation_message
 from hub_sync.errors import SignatureError
 from hub_sync.hub.reference.store import HubStore
+from hub_sync.protocol.event_sig import sign_events
 from hub_sync.protocol.reply_sig import reply_bytes, sign_reply, verify_reply
 from hub_sync.protocol.signing import key_id
 from hub_sync.protocol.wire import (
@@ -66,14 +67,22 @@ def test_a_signed_reply_survives_the_wire_and_any_change_breaks_it() -> None:
     assert err.value.reason == "SIG_MISSING"
 
 
-def _rotation(old: ed25519.Ed25519PrivateKey, new: ed25519.Ed25519PrivateKey) -> EventBatch:
+def _rotation(
+    old: ed25519.Ed25519PrivateKey,
+    new: ed25519.Ed25519PrivateKey,
+    signer: ed25519.Ed25519PrivateKey | None = None,
+) -> EventBatch:
+    """The rotation event from `old` to `new`, in a batch signed as the device signs it after
+    the rotation (by `new`) unless `signer` is given."""
     old_kid = key_id(old.public_key())
     message = rotation_message(old_kid, _raw(new))  # the agent's exact bytes
     body = {"old_kid": old_kid, "new_kid": key_id(new.public_key()), "alg": "Ed25519",
             "public_key": _raw(new).hex(), "signature": old.sign(message).hex()}  # fmt: skip
     event = OutboxEvent(seq=1, kind="audit.key_rotated", transaction_id="rot", body=body,
                         created_at=1.0)  # fmt: skip
-    return EventBatch(Header("events", "e1", FLEET, DEVICE, 1.0), base=0, events=(event,))
+    header = Header("events", "e1", FLEET, DEVICE, 1.0)
+    sig = sign_events(signer or new, header, 0, (event,))
+    return EventBatch(header, base=0, events=(event,), sig=sig)
 
 
 def _take(store: HubStore, key: ed25519.Ed25519PrivateKey, mid: str) -> list[str]:
@@ -103,7 +112,8 @@ def test_a_rotation_not_signed_by_a_held_key_is_not_learnt(tmp_path: Path) -> No
     store = HubStore(tmp_path / "hub.db")
     try:
         store.add_device_key(FLEET, DEVICE, _raw(held), 0.0)
-        store.apply_events([_rotation(mallory, new)], 1.0)
+        # the batch itself is the device's (signed by its held key): only the rotation is forged
+        store.apply_events([_rotation(mallory, new, signer=held)], 1.0)
         assert _take(store, new, "m1") == ["BAD_SIGNATURE"]
         assert store.command("m1") == ("pending", None, {})
     finally:

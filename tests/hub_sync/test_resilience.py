@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from hub_sync.device.sim import SlowDisk
 from hub_sync.device.sync import DeviceSync
 from tests.hub_sync.conftest import (
@@ -14,7 +16,9 @@ from tests.hub_sync.conftest import (
     Broker,
     RunningDevice,
     RunningHub,
+    device_key,
     hub_keys,
+    reply_key,
     wait_for,
     write_hub_public_key,
 )
@@ -28,7 +32,7 @@ async def test_broker_killed_and_restarted_mid_drain(
     slow = SlowDisk(tmp_path / "d1.db")  # about 2,500 events/s: the restart lands mid-drain
     slow.delay_s = 0.01
     rd = RunningDevice(slow, DeviceSync(rd.sync._s, slow, slow, slow, command_keys=hub_keys,
-                                        clock=time.time))  # fmt: skip
+                                        clock=time.time, device_key=reply_key("d1")))  # fmt: skip
     for chunk in range(4):
         await rd.device.append(backlog(1000, chunk * 1000))
     rd.start()
@@ -52,7 +56,20 @@ async def _spawn(broker: Broker, db: Path, generate: int) -> asyncio.subprocess.
         "--device", "d2", "--db", str(db), "--generate", str(generate), "--batch-size", "10",
         "--read-delay-ms", "2",  # about 5,000 events/s: the kill lands mid-drain
         "--command-key", str(write_hub_public_key(db.parent / "hub.pub.pem")),
+        "--device-key", str(_write_device_key(db.parent / "d2.key.pem")),
     )  # fmt: skip
+
+
+def _write_device_key(path: Path) -> Path:
+    """d2's test device key (the hub holds its public key): the simulator signs with it."""
+    path.write_bytes(
+        device_key("d2").private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
 
 
 async def test_device_killed_with_sigkill_mid_drain(

@@ -36,7 +36,7 @@ def make_device(broker: Broker, tmp_path: Path, name: str = "d1", **kw: object) 
         dev,
         command_keys=hub_keys,
         clock=time.time,
-        reply_key=reply_key(name),
+        device_key=reply_key(name),
     )
     return RunningDevice(dev, sync)
 
@@ -99,7 +99,8 @@ async def test_drain_alarm_when_connected_but_hub_never_confirms(
     # retained "online" arrives (confirm_timeout_s is long on purpose)
     settings = broker.device_settings("d1", drain_alarm_s=0.4, confirm_timeout_s=60.0)
     sync = DeviceSync(settings, dev, dev, dev,
-                      command_keys=hub_keys, clock=time.time, on_alarm=on_alarm)  # fmt: skip
+                      command_keys=hub_keys, clock=time.time, on_alarm=on_alarm,
+                      device_key=reply_key("d1"))  # fmt: skip
     rd = RunningDevice(dev, sync)
     await dev.append(backlog(10))
     rd.start()

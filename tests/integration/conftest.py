@@ -146,7 +146,8 @@ async def start_hub(
 ) -> RunningHub:
     """A connected reference hub; another `client_id` for a second one (e.g. a forger);
     `photo_check` to take evidence photos; `agent_data`: the agent's data folder, whose device
-    key (made now if the agent has not started yet) the hub holds to verify its replies."""
+    key (made now if the agent has not started yet) the hub holds to verify its events and
+    replies (without it the hub refuses them)."""
     settings = broker.hub_settings(leaves=leaves)
     if client_id is not None:
         settings = replace(settings, connect=replace(settings.connect, client_id=client_id))

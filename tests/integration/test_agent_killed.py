@@ -86,7 +86,8 @@ async def test_an_agent_killed_mid_drain_delivers_every_event_exactly_once(
     data_dir = tmp_path / "data"
     config, queued = await _prepare(data_dir, broker, fleet)
     assert [seq for seq, _ in queued] == list(range(1, EVENTS + 1))
-    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=fleet.command_key)
+    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=fleet.command_key,
+                          agent_data=data_dir)  # fmt: skip
     log = tmp_path / "agent.log"
     proc = _spawn(config, log)
     try:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from hub_sync.protocol.signing import load_private_key
 from tests.integration.conftest import (
     Broker,
     RunningHub,
+    agent_device_key,
     free_port,
     hub_events,
     json_lines,
@@ -46,12 +48,20 @@ def anonymous_broker(tmp_path: Path) -> Iterator[Broker]:
         b.kill()
 
 
+def _keyed_store(db: Path, data_dir: Path) -> HubStore:
+    """The demo hub's store, holding the demo locker's device key (in its data folder): it signs
+    the locker's events and replies."""
+    store = HubStore(db)
+    store.add_device_key(DEMO_FLEET, DEMO_LOCKER_ID, agent_device_key(data_dir), time.time())
+    return store
+
+
 async def _start_demo_hub(broker: Broker, db: Path, data_dir: Path) -> RunningHub:
     params = ConnectParams(host="127.0.0.1", port=broker.port, client_id="hub-demo",
                            session_expiry_s=3600)  # fmt: skip
     settings = HubSettings(fleet=DEMO_FLEET, connect=params, backoff_min_s=0.05,
                            backoff_max_s=0.5)  # fmt: skip
-    store = HubStore(db)
+    store = await asyncio.to_thread(_keyed_store, db, data_dir)
     # the demo's fleet command key (its path is in the demo's banner): it signs the confirms
     key = load_private_key((data_dir / "fleet" / "command.key.pem").read_bytes())
     hub = Hub(settings, store, sign_key=key)

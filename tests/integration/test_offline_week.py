@@ -78,7 +78,8 @@ async def test_an_offline_week_of_pickups_reaches_the_hub_exactly_once(
         assert kinds.count("order.collected") == len(collected) == 35
 
         idle_broker.start()
-        hub = await start_hub(idle_broker, tmp_path / "hub.db", sign_key=fleet.command_key)
+        hub = await start_hub(idle_broker, tmp_path / "hub.db", sign_key=fleet.command_key,
+                              agent_data=tmp_path / "data")  # fmt: skip
         try:
 
             async def drained() -> bool:

@@ -42,6 +42,7 @@ from hub_sync.device.sync import DeviceSync
 from hub_sync.errors import EnrollmentRefused
 from hub_sync.hub.db import connect_pool
 from hub_sync.protocol import enrollment as wire
+from hub_sync.protocol.event_sig import sign_events
 from hub_sync.protocol.reply_sig import ReplyKey
 from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
 from provisioning import cli
@@ -219,11 +220,14 @@ def device_settings(e: Enrolled, *, port: int, tls: bool) -> SyncSettings:
     )
 
 
-def forged_events(device: str, seq: int) -> bytes:
-    """A well-formed events batch in `device`'s name (what a spy would publish)."""
+def forged_events(device: str, seq: int, key: DeviceKey, base: int = 0) -> bytes:
+    """A well-formed events batch in `device`'s name, signed with `key`: the device's own key,
+    so that only the ACL or a revocation can refuse it, not the signature (docs/protocol.md,
+    "Events are signed")."""
     header = Header("events", new_message_id(), FLEET, device, time.time())
     event = OutboxEvent(seq, "order.collected", f"tx-forged-{seq}", {"order": "X"}, time.time())
-    return encode_events(header, 0, [event])
+    sig = sign_events(key.private, header, base, [event])
+    return encode_events(header, base, [event], sig)
 
 
 async def until(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) -> float:
@@ -317,7 +321,7 @@ async def start_devices(
             dev,
             command_keys=hub_keys,
             clock=time.time,
-            reply_key=_signer(device_key_of(e.dir)),  # the key it enrolled with
+            device_key=_signer(device_key_of(e.dir)),  # the key it enrolled with
         )
         devices[d] = (dev, sync)
         runs[d] = asyncio.create_task(sync.run())

@@ -167,7 +167,8 @@ async def test_mosquitto_lifecycle(
             await spy.subscribe(
                 [(f"lk/v1/{FLEET}/lk-1/cmd", 1), (f"lk/v1/{FLEET}/lk-1/confirm", 1)]
             )
-        await spy.publish(f"lk/v1/{FLEET}/lk-1/evt", forged_events("lk-1", 999))
+        lk1_key = device_key_of(dirs["lk-1"])  # signed as lk-1 signs: the ACL refuses it
+        await spy.publish(f"lk/v1/{FLEET}/lk-1/evt", forged_events("lk-1", 999, lk1_key))
         await record(devices["lk-1"], "tx-more", 9)
         await until(lambda: _hub_count(store, 16))
         await asyncio.sleep(0.3)

@@ -30,7 +30,7 @@ from hub_sync.protocol import enrollment as wire
 from hub_sync.protocol.commands import CommandEnvelope, encode_command
 from hub_sync.protocol.enrollment import device_key_proof as wire_proof  # `refused_boot` swaps it
 from hub_sync.protocol.signing import sign
-from hub_sync.protocol.wire import Header, OutboxEvent, encode_events, new_message_id
+from hub_sync.protocol.wire import Header, new_message_id
 from provisioning.credentials import DeviceProfile
 from tests.hub_sync.conftest import HUB_KEY
 from tests.provisioning.lifecycle import (
@@ -169,7 +169,11 @@ async def test_nats_lifecycle(
             await spy.subscribe([(f"lk/v1/{FLEET}/lk-1/cmd", 1)])
         with contextlib.suppress(MqttError, TimeoutError):
             await asyncio.wait_for(
-                spy.publish(f"lk/v1/{FLEET}/lk-1/evt", forged_events("lk-1", 999)), 3
+                spy.publish(
+                    f"lk/v1/{FLEET}/lk-1/evt",
+                    forged_events("lk-1", 999, device_key_of(enrolled["lk-1"].dir)),  # the ACL
+                ),
+                3,
             )
         hub = MqttConnection(dataclasses.replace(hub_params, client_id="t-hub"), lambda _m: None)
         await hub.connect()
@@ -223,15 +227,15 @@ async def test_nats_lifecycle(
         assert after_commit < 5.0
         await asyncio.sleep(0.5)
         assert not sync2.stats().connected
-        # what still arrives in its name (here: forged with the hub's own rights) is refused
+        # what still arrives in its name (here: published with the hub's own rights, signed
+        # with lk-2's own key) is refused because lk-2 is revoked
         before = worker.stats.dropped
-        header = Header("events", new_message_id(), FLEET, "lk-2", time.time())
-        ev = OutboxEvent(99, "order.stored", "tx-late", {"i": 99}, time.time())
+        late = forged_events("lk-2", 99, device_key_of(enrolled["lk-2"].dir), base=5)
         forged = MqttConnection(
             dataclasses.replace(hub_params, client_id="t-hub2"), lambda _m: None
         )
         await forged.connect()
-        await forged.publish(f"lk/v1/{FLEET}/lk-2/evt", encode_events(header, 5, [ev]))
+        await forged.publish(f"lk/v1/{FLEET}/lk-2/evt", late)
         await forged.disconnect()
         await until(lambda: _true(worker.stats.dropped > before), 40)
         assert (

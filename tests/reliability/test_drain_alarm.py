@@ -10,7 +10,7 @@ from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.ports import SyncStats
 from hub_sync.device.sync import DeviceSync
-from tests.hub_sync.conftest import FLEET, RunningDevice, free_port, hub_keys, wait_for
+from tests.hub_sync.conftest import FLEET, RunningDevice, free_port, hub_keys, reply_key, wait_for
 
 
 async def test_an_outbox_that_cannot_reach_any_broker_raises_the_drain_alarm(
@@ -27,7 +27,7 @@ async def test_an_outbox_that_cannot_reach_any_broker_raises_the_drain_alarm(
     settings = SyncSettings(host="127.0.0.1", port=free_port(), device_id="d1", fleet_id=FLEET,
                             backoff_min_s=0.05, backoff_max_s=0.2, drain_alarm_s=0.4)  # fmt: skip
     sync = DeviceSync(settings, dev, dev, dev, command_keys=hub_keys, clock=time.time,
-                      on_alarm=on_alarm)  # fmt: skip
+                      on_alarm=on_alarm, device_key=reply_key("d1"))  # fmt: skip
     running = RunningDevice(dev, sync)
     running.start()
     try:

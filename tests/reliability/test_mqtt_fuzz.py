@@ -201,7 +201,8 @@ async def test_hostile_messages_on_every_topic_never_end_the_sync_session(
 
     # and the session still carries events to a hub that confirms them
     hub_db = tmp_path / "fuzz-hub.db"
-    hub = await start_hub(broker, hub_db, sign_key=fleet.command_key, clock=hub_agent.clock.now)
+    hub = await start_hub(broker, hub_db, sign_key=fleet.command_key, clock=hub_agent.clock.now,
+                          agent_data=hub_agent.agent.config.locker.data_dir)  # fmt: skip
     try:
         await hub_agent.agent.db.run(journal.record, "test.after_fuzz", {"ok": 1}, now=time.time())
         await wait_for(lambda: sync.stats().outbox_depth == 0 and sync.stats().confirmed > 0, 20,

@@ -25,7 +25,14 @@ from hardware.doors.sim import SimulatedLocker
 from hub_sync.hub.reference.hub import Hub
 from hub_sync.hub.reference.store import HubStore
 from provisioning.fleet import create_demo_fleet
-from tests.integration.conftest import AGENT_ID, FLEET, agent_config, hub_events, wait_for
+from tests.integration.conftest import (
+    AGENT_ID,
+    FLEET,
+    agent_config,
+    agent_device_key,
+    hub_events,
+    wait_for,
+)
 from tests.reliability.netlab import DelayRelay, NetLab, can_build_namespaces
 
 DRAIN_ALARM_S = 3.0
@@ -106,6 +113,8 @@ async def test_loss_latency_partition_and_flapping_lose_and_double_nothing(
     settings = lab.broker.hub_settings()
     settings = replace(settings, connect=replace(settings.connect, host=lab.hub_host))
     hub_store = HubStore(tmp_path / "hub.db")
+    # the agent's device key: it signs its events (the hub refuses others)
+    hub_store.add_device_key(FLEET, AGENT_ID, agent_device_key(tmp_path / "data"), time.time())
     hub = Hub(settings, hub_store, sign_key=fleet.command_key)
     hub_task = asyncio.create_task(hub.run(), name="netfault-hub")
     traffic = Traffic(agent)

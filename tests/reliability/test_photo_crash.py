@@ -118,7 +118,8 @@ async def test_a_sigkill_mid_upload_loses_nothing_and_stores_nothing_twice(tmp_p
     await relay.start()
     config, demo = await asyncio.to_thread(_write_config, tmp_path, data, relay.port, api_port)
     check = C2paPhotoCheck((tmp_path / "device-ca" / device_ca.CA_CERT_FILE).read_text())
-    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=demo.command_key, photo_check=check)
+    hub = await start_hub(broker, tmp_path / "hub.db", sign_key=demo.command_key, photo_check=check,
+                          agent_data=data)  # fmt: skip
     child = Child(tmp_path, config, api_port)
     base = f"http://127.0.0.1:{api_port}"
     try:

@@ -1,10 +1,10 @@
 """The reference hub's device keys: each locker's Ed25519 device key and every one it has had.
 
-The device key signs audit checkpoints and command replies. The hub is told a locker's first key
-(`HubStore.add_device_key`, from the `device_key.pem` the agent made); a rotation arrives as the
-event `audit.key_rotated` (docs/protocol.md, event catalogue), signed by the old key, and is taken
-only under a key the hub already holds for that locker. Old keys stay, so a reply signed just
-before a rotation still verifies.
+The device key signs audit checkpoints, events messages and command replies. The hub is told a
+locker's first key (`HubStore.add_device_key`, from the `device_key.pem` the agent made); a
+rotation arrives as the event `audit.key_rotated` (docs/protocol.md, event catalogue), signed by
+the old key, and is taken only under a key the hub already holds for that locker. Old keys stay,
+so a reply signed just before a rotation still verifies.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from hub_sync.errors import SignatureError
+from hub_sync.protocol.event_sig import keys_with_rotations, verify_events
 from hub_sync.protocol.signing import key_id
 from hub_sync.protocol.wire import EventBatch
 
@@ -45,6 +47,29 @@ def keys_of(db: sqlite3.Connection, fleet: str, device: str) -> list[bytes]:
         "SELECT public_key FROM device_keys WHERE fleet=? AND device=?", (fleet, device)
     ).fetchall()
     return [bytes(r[0]) for r in rows]
+
+
+def signed_batches(
+    db: sqlite3.Connection, batches: Sequence[EventBatch]
+) -> tuple[list[EventBatch], list[str]]:
+    """The batches signed by a key their device has had (or one it handed over to in that batch
+    or an earlier one), and the reasons of the others (`event_sig.verify_events`)."""
+    keys: dict[tuple[str, str], list[bytes]] = {}
+    signed: list[EventBatch] = []
+    refused: list[str] = []
+    for b in batches:
+        h = b.header
+        if (h.fleet, h.device) not in keys:
+            keys[h.fleet, h.device] = keys_of(db, h.fleet, h.device)
+        try:
+            verify_events(keys[h.fleet, h.device], b)
+        except SignatureError as err:
+            refused.append(err.reason)
+            continue
+        signed.append(b)
+        # a key it handed over to signs its next batches (learnt after this loop)
+        keys[h.fleet, h.device] = keys_with_rotations(keys[h.fleet, h.device], b.events)
+    return signed, refused
 
 
 def learn_rotations(db: sqlite3.Connection, batches: Sequence[EventBatch], now: float) -> int:

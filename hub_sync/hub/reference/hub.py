@@ -97,7 +97,7 @@ class Hub:
         self.connected = asyncio.Event()
         self.applied = 0
         self.duplicates = 0
-        #: refused input (forged replies), counted by kind and logged once per kind
+        #: refused input (forged replies and events), counted by kind and logged once per kind
         self.refusals = RefusalLog(_LOG)
 
     async def run(self) -> None:
@@ -180,13 +180,16 @@ class Hub:
                 await self._send_pending(device=h.device, online_only=False, older_than=None)
 
     async def _on_events(self, conn: MqttConnection, batches: list[EventBatch], now: float) -> None:
+        # a batch not signed by its device is neither stored nor confirmed: whoever can publish
+        # on the broker cannot add events in a locker's name (the device resends its own)
         applied = await asyncio.to_thread(self._store.apply_events, batches, now)
         self.applied += applied.applied
         self.duplicates += applied.duplicates
-        last_message = {(b.header.fleet, b.header.device): b.header.message_id for b in batches}
+        for reason in applied.refused:
+            self.refusals.refused("events", reason)
         for (fleet, device), seq in applied.through.items():
             header = Header("confirm", new_message_id(), fleet, device, self._clock())
-            in_reply_to = last_message[fleet, device]
+            in_reply_to = applied.in_reply_to[fleet, device]
             sig = None
             if self._key is not None:  # without a key devices ignore the confirm (and alarm)
                 sig = sign_confirm(self._key, fleet=fleet, device=device, through_seq=seq,

@@ -11,7 +11,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -98,11 +98,14 @@ class DeviceRow:
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What `apply_events` did: each device's contiguous seq stored, events stored, duplicates."""
+    """What `apply_events` did: each device's contiguous seq stored, events stored, duplicates;
+    the message id to confirm per device (its last signed batch), and why batches were refused."""
 
     through: dict[tuple[str, str], int]
     applied: int
     duplicates: int
+    in_reply_to: dict[tuple[str, str], str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +134,16 @@ class HubStore(LockedSqlite):
 
     def apply_events(self, batches: Sequence[EventBatch], now: float) -> Applied:
         """Store new events in seq order; each device's highest contiguous seq and the counts.
-        A device key rotation among them is learnt (`device_keys.learn_rotations`)."""
+        Only batches signed by a key the device has had are taken (`event_sig.verify_events`);
+        the others are refused, their reasons returned. A device key rotation among the taken
+        ones is learnt (`device_keys.learn_rotations`)."""
 
         def apply(db: sqlite3.Connection) -> Applied:
-            device_keys.learn_rotations(db, batches, now)
-            return _apply(db, batches, now)
+            signed, refused = device_keys.signed_batches(db, batches)
+            device_keys.learn_rotations(db, signed, now)
+            applied = _apply(db, signed, now)
+            last = {(b.header.fleet, b.header.device): b.header.message_id for b in signed}
+            return replace(applied, in_reply_to=last, refused=refused)
 
         return self._tx(apply)
 
