@@ -21,6 +21,7 @@ from agent.cli import demo
 from agent.cli.serve import EXIT_OK, serve
 from agent.config.model import IdentityConfig
 from agent.identity.simulated_wallet import SimulatedWalletLink
+from agent.store.audit import DEVICE_KEY_FILE
 from hardware.camera.sim import SimulatedCamera
 
 
@@ -118,7 +119,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         if args.hub and not args.json:
             print(
                 f"Hub link: {args.hub} (fleet {demo.DEMO_FLEET}, device {config.locker.id});"
-                f" hub signing key {fleet.command_key_path}",
+                f" hub signing key {fleet.command_key_path}; the hub takes its events once it"
+                f" holds its device key: locker-admin hub device-key --device {config.locker.id}"
+                f" --public-key {config.locker.data_dir / DEVICE_KEY_FILE}",
                 flush=True,
             )
 

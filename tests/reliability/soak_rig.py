@@ -37,6 +37,7 @@ from agent.config.model import AgentConfig
 from agent.domain.clock import ManualClock
 from agent.domain.doors import DoorSize
 from agent.services.orders import Announcement, announce_order, load_into_door
+from agent.store.audit import DEVICE_KEY_FILE, load_or_create_device_key
 from agent.tokens.typed_codes import code_lookup_key, display_code, new_typed_code
 from hardware.camera.sim import SimulatedCamera
 from hardware.doors.sim import SimulatedLocker
@@ -148,6 +149,15 @@ class Soak:
                str(self.root / "hub.db"), "--fleet", FLEET,
                "--broker", f"mqtt://127.0.0.1:{self.broker_port}",
                "--sign-key", str(fleet.command_key_path)]  # fmt: skip
+        # the hub stores only events signed by the locker's device key: record it first (the
+        # agent then loads the same file)
+        locker = self.config().locker
+        load_or_create_device_key(locker.data_dir / DEVICE_KEY_FILE)
+        subprocess.run(
+            [hub[0], "hub", "device-key", "--db", str(self.root / "hub.db"), "--fleet", FLEET,
+             "--device", locker.id, "--public-key", str(locker.data_dir / DEVICE_KEY_FILE)],
+            check=True, capture_output=True,
+        )  # fmt: skip
         with (self.root / "hub.log").open("wb") as log:
             self.children.append(subprocess.Popen(hub, stdout=log, stderr=log))
 
