@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.adapters.mqtt import ConnectParams
+from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
 from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.sync import DeviceSync
@@ -291,3 +291,17 @@ async def wait_for(predicate: object, within_s: float = 20.0, what: str = "condi
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def broker_client(
+    broker: Broker, client_id: str, filters: Sequence[str], inbox: list[Inbound]
+) -> MqttConnection:
+    """A client with the hub's broker rights (what a broker holder has), subscribed to `filters`
+    at QoS 1, collecting what it gets in `inbox`."""
+    params = ConnectParams(host="127.0.0.1", port=broker.port, client_id=client_id,
+                           username=HUB_USER, password=HUB_PASSWORD, clean_start=True)  # fmt: skip
+    conn = MqttConnection(params, inbox.append)
+    await conn.connect()
+    if filters:
+        await conn.subscribe([(f, 1) for f in filters])
+    return conn

@@ -22,10 +22,9 @@ from hub_sync.protocol.wire import Header, OutboxEvent, Topics, new_message_id
 from tests.hub_sync.conftest import (
     FLEET,
     HUB_KEY,
-    HUB_PASSWORD,
-    HUB_USER,
     Broker,
     RunningDevice,
+    broker_client,
     keyed_store,
     reply_key,
     signed_events,
@@ -114,12 +113,7 @@ async def test_forged_and_unsigned_remote_open_are_refused(
 
 
 async def _raw_hub(broker: Broker, inbox: list[Inbound]) -> MqttConnection:
-    params = ConnectParams(host="127.0.0.1", port=broker.port, client_id="raw-hub",
-                           username=HUB_USER, password=HUB_PASSWORD, clean_start=True)  # fmt: skip
-    conn = MqttConnection(params, inbox.append)
-    await conn.connect()
-    await conn.subscribe([(Topics(FLEET, "d1").reply, 1)])
-    return conn
+    return await broker_client(broker, "raw-hub", [Topics(FLEET, "d1").reply], inbox)
 
 
 async def test_replayed_envelope_and_malformed_commands_get_nacks_not_crashes(

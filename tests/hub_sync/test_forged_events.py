@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
+from hub_sync.adapters.mqtt import Inbound, MqttConnection
 from hub_sync.protocol.wire import Topics
 from tests.hub_sync.conftest import (
     FLEET,
-    HUB_PASSWORD,
-    HUB_USER,
     Broker,
     RunningHub,
+    broker_client,
     wait_for,
 )
 from tests.hub_sync.forged_events import VARIANTS, forgery
@@ -33,11 +32,9 @@ from tests.hub_sync.test_sync import backlog, make_device
 @pytest.fixture
 async def mallory(broker: Broker) -> AsyncIterator[tuple[MqttConnection, list[Inbound]]]:
     got: list[Inbound] = []
-    params = ConnectParams(host="127.0.0.1", port=broker.port, client_id="mallory",
-                           username=HUB_USER, password=HUB_PASSWORD, clean_start=True)  # fmt: skip
-    conn = MqttConnection(params, got.append)
-    await conn.connect()
-    await conn.subscribe([(Topics(FLEET, d).confirm, 1) for d in ("d1", "d2")])
+    conn = await broker_client(
+        broker, "mallory", [Topics(FLEET, d).confirm for d in ("d1", "d2")], got
+    )
     try:
         yield conn, got
     finally:

@@ -17,15 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from hub_sync.adapters.mqtt import ConnectParams, Inbound, MqttConnection
+from hub_sync.adapters.mqtt import Inbound, MqttConnection
 from hub_sync.protocol.reply_sig import sign_reply
 from hub_sync.protocol.wire import Header, Reply, Topics, decode_reply, encode_reply, new_message_id
 from tests.hub_sync.conftest import (
     FLEET,
-    HUB_PASSWORD,
-    HUB_USER,
     Broker,
     RunningHub,
+    broker_client,
     device_key,
     wait_for,
 )
@@ -38,11 +37,7 @@ OPEN = {"door": 2, "reason": "support call"}
 @pytest.fixture
 async def mallory(broker: Broker) -> AsyncIterator[tuple[MqttConnection, list[Inbound]]]:
     got: list[Inbound] = []
-    params = ConnectParams(host="127.0.0.1", port=broker.port, client_id="mallory",
-                           username=HUB_USER, password=HUB_PASSWORD, clean_start=True)  # fmt: skip
-    conn = MqttConnection(params, got.append)
-    await conn.connect()
-    await conn.subscribe([(TOPICS.reply, 1)])
+    conn = await broker_client(broker, "mallory", [TOPICS.reply], got)
     try:
         yield conn, got
     finally:
