@@ -1,9 +1,10 @@
 """Fails tests that block the event loop: asyncio's debug mode reports every callback that held
 the loop longer than a threshold; the guard collects those reports.
 
-A test the guard fails is run once more (pytest-rerunfailures, `--only-rerun` in pyproject.toml):
-on a loaded 2-core machine CPU contention can stretch a short callback past the threshold, while
-a callback that really blocks (a sync call on the loop) fails both runs."""
+A test the guard fails is run up to twice more (pytest-rerunfailures, `--only-rerun` in
+pyproject.toml): on a loaded 2-core machine (`make test` runs two workers) CPU contention can
+stretch a short callback past the threshold, while a callback that really blocks (a sync call on
+the loop) fails every run."""
 
 from __future__ import annotations
 
