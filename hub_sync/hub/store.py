@@ -14,7 +14,7 @@ import asyncpg
 from hub_sync.errors import SignatureError
 from hub_sync.hub.db import Conn
 from hub_sync.hub.ingest import raise_alarms
-from hub_sync.protocol.event_sig import keys_with_rotations, verify_events
+from hub_sync.protocol.event_sig import split_signed
 from hub_sync.protocol.reply_sig import raw_ed25519_keys, verify_reply
 from hub_sync.protocol.strict_json import loads_strict
 from hub_sync.protocol.wire import EventBatch, Reply, Status
@@ -61,18 +61,8 @@ async def signed_batches(
     if not batches:
         return [], []
     keys = await _device_keys(conn, {b.header.device for b in batches})
-    signed: list[EventBatch] = []
-    refused: list[RefusedBatch] = []
-    for b in batches:
-        key = (b.header.fleet, b.header.device)
-        try:
-            verify_events(keys[key], b)
-        except SignatureError as err:
-            refused.append(RefusedBatch(*key, err.reason))
-            continue
-        signed.append(b)
-        keys[key] = keys_with_rotations(keys[key], b.events)
-    return signed, refused
+    signed, refused = split_signed(batches, lambda fleet, device: keys[fleet, device])
+    return signed, [RefusedBatch(b.header.fleet, b.header.device, why) for b, why in refused]
 
 
 async def _device_keys(conn: Conn, devices: set[str]) -> defaultdict[tuple[str, str], list[bytes]]:

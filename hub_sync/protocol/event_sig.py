@@ -15,12 +15,13 @@ it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from hub_sync.errors import SignatureError
 from hub_sync.protocol.reply_sig import raw_ed25519_keys
 from hub_sync.protocol.signing import PrivateKey, key_id, sign_detached, verify_detached
 from hub_sync.protocol.strict_json import canonical_json
@@ -59,6 +60,30 @@ def verify_events(raw_keys: Sequence[bytes], batch: EventBatch) -> None:
     keys = raw_ed25519_keys(keys_with_rotations(raw_keys, batch.events))
     data = events_bytes(batch.header, batch.base, batch.events)
     verify_detached(keys, batch.sig, data, "events", algs=("EdDSA",))
+
+
+def split_signed(
+    batches: Sequence[EventBatch], keys_of: Callable[[str, str], list[bytes]]
+) -> tuple[list[EventBatch], list[tuple[EventBatch, str]]]:
+    """The batches signed by a key their device has had (`keys_of(fleet, device)`, asked once
+    per device) or one it handed over to in that batch or an earlier one; and the others, each
+    with the reason it was refused. Both hubs decide with this."""
+    keys: dict[tuple[str, str], list[bytes]] = {}
+    signed: list[EventBatch] = []
+    refused: list[tuple[EventBatch, str]] = []
+    for b in batches:
+        who = (b.header.fleet, b.header.device)
+        if who not in keys:
+            keys[who] = keys_of(*who)
+        try:
+            verify_events(keys[who], b)
+        except SignatureError as err:
+            refused.append((b, err.reason))
+            continue
+        signed.append(b)
+        # a key it handed over to signs its next batches
+        keys[who] = keys_with_rotations(keys[who], b.events)
+    return signed, refused
 
 
 def keys_with_rotations(raw_keys: Iterable[bytes], events: Iterable[OutboxEvent]) -> list[bytes]:

@@ -16,8 +16,7 @@ from typing import Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.errors import SignatureError
-from hub_sync.protocol.event_sig import keys_with_rotations, verify_events
+from hub_sync.protocol.event_sig import split_signed
 from hub_sync.protocol.signing import key_id
 from hub_sync.protocol.wire import EventBatch
 
@@ -53,23 +52,9 @@ def signed_batches(
     db: sqlite3.Connection, batches: Sequence[EventBatch]
 ) -> tuple[list[EventBatch], list[str]]:
     """The batches signed by a key their device has had (or one it handed over to in that batch
-    or an earlier one), and the reasons of the others (`event_sig.verify_events`)."""
-    keys: dict[tuple[str, str], list[bytes]] = {}
-    signed: list[EventBatch] = []
-    refused: list[str] = []
-    for b in batches:
-        h = b.header
-        if (h.fleet, h.device) not in keys:
-            keys[h.fleet, h.device] = keys_of(db, h.fleet, h.device)
-        try:
-            verify_events(keys[h.fleet, h.device], b)
-        except SignatureError as err:
-            refused.append(err.reason)
-            continue
-        signed.append(b)
-        # a key it handed over to signs its next batches (learnt after this loop)
-        keys[h.fleet, h.device] = keys_with_rotations(keys[h.fleet, h.device], b.events)
-    return signed, refused
+    or an earlier one), and the reasons of the others (`event_sig.split_signed`)."""
+    signed, refused = split_signed(batches, lambda fleet, device: keys_of(db, fleet, device))
+    return signed, [reason for _batch, reason in refused]
 
 
 def learn_rotations(db: sqlite3.Connection, batches: Sequence[EventBatch], now: float) -> int:
