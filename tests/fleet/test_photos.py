@@ -20,11 +20,10 @@ from hub_sync.adapters.settings import SyncSettings
 from hub_sync.device.outbox import ReferenceDevice
 from hub_sync.device.ports import PendingPhoto
 from hub_sync.device.sync import DeviceSync
-from hub_sync.hub.audit import enroll_device_key
 from hub_sync.hub.cluster import NatsCluster
 from tests.evidence.conftest import compartment_jpeg, facts_for, make_fleet
-from tests.fleet.conftest import FLEET, Workers, stop_devices, worker_argv
-from tests.hub_sync.conftest import RunningDevice, device_key_pem, hub_keys, reply_key, wait_for
+from tests.fleet.conftest import FLEET, Workers, enroll_devices, stop_devices, worker_argv
+from tests.hub_sync.conftest import RunningDevice, hub_keys, reply_key, wait_for
 
 CHUNK = 4096
 
@@ -59,15 +58,6 @@ def _device(tmp: Path, name: str, port: int, photos: FolderPhotos) -> RunningDev
     return RunningDevice(ref, sync)
 
 
-async def _enroll(dsn: str, *devices: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        for device in devices:
-            await enroll_device_key(conn, FLEET, device, device_key_pem(device), 1.0)
-    finally:
-        await conn.close()
-
-
 async def _held(dsn: str) -> dict[tuple[str, str], tuple[str, str | None, bytes]]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -88,7 +78,7 @@ async def test_photos_arrive_once_whole_across_a_worker_kill_and_a_device_restar
     }
     foreign = {"ph-x": signer.sign(compartment_jpeg(9), facts_for("d0", photo_id="ph-x"))}
     unenrolled = {"ph-u": other.sign(compartment_jpeg(8), facts_for("d2", photo_id="ph-u"))}
-    await _enroll(dsn, "d0", "d1")
+    await enroll_devices(dsn, "d0", "d1")
     argv = worker_argv(cluster, dsn, sign_key_file, "--device-ca", str(fleet.ca_pem_path))
     workers = Workers(argv, tmp_path)
     workers.start()
