@@ -33,18 +33,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from hub_sync.hub.db import Conn
 from hub_sync.hub.ingest import raise_alarms
+from hub_sync.protocol.event_sig import rotation_message
 from hub_sync.protocol.signing import key_id
 from hub_sync.protocol.wire import EventBatch
 
 CHECKPOINT_KIND: Final = "audit.checkpoint"
 ROTATED_KIND: Final = "audit.key_rotated"
 _CONTEXT: Final = b"locker-agent audit checkpoint v1\x00"
-_ROTATION_CONTEXT: Final = b"locker-agent audit key rotation v1\x00"
-
-
-def rotation_message(old_kid: str, new_public: bytes) -> bytes:
-    """The bytes the old key signs in `audit.key_rotated`: context, old key id, new raw key."""
-    return _ROTATION_CONTEXT + old_kid.encode("ascii") + b"\x00" + new_public
 
 
 def raw_kid(raw: bytes) -> str:

@@ -15,7 +15,7 @@ it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from cryptography.exceptions import InvalidSignature
@@ -93,13 +93,20 @@ def keys_with_rotations(raw_keys: Iterable[bytes], events: Iterable[OutboxEvent]
     for ev in events:
         if ev.kind != ROTATED_KIND:
             continue
-        new = _handed_over(held, ev.body)
+        new = handed_over(held, ev.body)
         if new is not None:
             held.setdefault(_kid(new), new)
     return list(held.values())
 
 
-def _handed_over(held: dict[str, bytes], body: object) -> bytes | None:
+def rotation_message(old_kid: str, new_public: bytes) -> bytes:
+    """The bytes the old key signs in `audit.key_rotated`: context, old key id, new raw key."""
+    return _ROTATION_CONTEXT + old_kid.encode("ascii") + b"\x00" + new_public
+
+
+def handed_over(held: Mapping[str, bytes], body: object) -> bytes | None:
+    """The new raw key an `audit.key_rotated` body hands over to, when one of `held` (raw keys
+    by key id) signed it; None for a forged or malformed rotation."""
     if not isinstance(body, dict):
         return None
     try:
@@ -108,8 +115,9 @@ def _handed_over(held: dict[str, bytes], body: object) -> bytes | None:
         old = held.get(old_kid)
         if old is None or not _kid(raw):
             return None
-        message = _ROTATION_CONTEXT + old_kid.encode("ascii") + b"\x00" + raw
-        ed25519.Ed25519PublicKey.from_public_bytes(old).verify(signature, message)
+        ed25519.Ed25519PublicKey.from_public_bytes(old).verify(
+            signature, rotation_message(old_kid, raw)
+        )
     except (KeyError, TypeError, ValueError, InvalidSignature):
         return None
     return raw

@@ -13,10 +13,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hub_sync.protocol.event_sig import split_signed
+from hub_sync.protocol.event_sig import handed_over, split_signed
 from hub_sync.protocol.signing import key_id
 from hub_sync.protocol.wire import EventBatch
 
@@ -29,7 +28,6 @@ CREATE TABLE IF NOT EXISTS device_keys (
 ) WITHOUT ROWID;
 """
 ROTATED_KIND: Final = "audit.key_rotated"
-_ROTATION_CONTEXT: Final = b"locker-agent audit key rotation v1\x00"
 
 
 def add_key(db: sqlite3.Connection, fleet: str, device: str, raw: bytes, now: float) -> None:
@@ -76,20 +74,9 @@ def learn_rotations(db: sqlite3.Connection, batches: Sequence[EventBatch], now: 
 def _verified_new_key(
     db: sqlite3.Connection, fleet: str, device: str, body: object
 ) -> bytes | None:
-    if not isinstance(body, dict):
-        return None
-    try:
-        old_kid, raw = str(body["old_kid"]), bytes.fromhex(body["public_key"])
-        signature = bytes.fromhex(body["signature"])
-        row = db.execute(
-            "SELECT public_key FROM device_keys WHERE fleet=? AND device=? AND kid=?",
-            (fleet, device, old_kid),
-        ).fetchone()
-        if row is None:
-            return None
-        message = _ROTATION_CONTEXT + old_kid.encode("ascii") + b"\x00" + raw
-        ed25519.Ed25519PublicKey.from_public_bytes(bytes(row[0])).verify(signature, message)
-        ed25519.Ed25519PublicKey.from_public_bytes(raw)
-    except (KeyError, TypeError, ValueError, InvalidSignature):
-        return None
-    return raw
+    old_kid = body.get("old_kid") if isinstance(body, dict) else None
+    row = db.execute(
+        "SELECT public_key FROM device_keys WHERE fleet=? AND device=? AND kid=?",
+        (fleet, device, str(old_kid)),
+    ).fetchone()
+    return None if row is None else handed_over({str(old_kid): bytes(row[0])}, body)
